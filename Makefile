@@ -1,0 +1,52 @@
+# backchannel: the README's commands. Everything a target needs, it installs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test lint typecheck unit bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "backchannel needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install backchannel with its dev tools
+
+demo: $(STAMP)  ## the main job: a signed, verified log on the embedded SQLite store
+	$(BIN)/backchannel demo --data-dir .demo
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)  ## mypy --strict
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## every test, with coverage floors
+	$(BIN)/python -m pytest -n 2 --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/errors.py'
+
+test: lint typecheck unit  ## lint, type checks and every test
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt -e .
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## benchmarks (pymerkle side by side); record figures in docs/benchmarks.md
+	$(BENCH_VENV)/bin/python bench/log.py
+
+clean:  ## remove virtualenvs, caches and demo data
+	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage

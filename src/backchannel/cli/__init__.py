@@ -1,0 +1,1 @@
+"""The ``backchannel`` command line (Typer + Rich), a thin adapter over the service layer."""

@@ -1,0 +1,318 @@
+"""The ``backchannel`` command: a thin Typer + Rich adapter over the service layer.
+
+Every command ends through :func:`run`: a :class:`~backchannel.errors.BackchannelError`
+is printed as its ``diagnostics()`` and exits with status 1; ``--verbose``
+shows the traceback instead. Nothing here prints a private key.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from backchannel.cli import render
+from backchannel.errors import BackchannelError, ConfigurationError, EncodingError, NotFoundError
+from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.log import merkle
+from backchannel.log.canonical import JSONValue, loads_strict
+from backchannel.log.checkpoint import NoteVerifier
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.config import LogNode, Settings, open_log
+from backchannel.service.export import export_track, verify_export, verify_store
+from backchannel.service.log import Draft
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="backchannel",
+    help="Mediated negotiation with a signed, tamper-evident, verifiable log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and inspect member keys.", no_args_is_help=True)
+track_app = typer.Typer(help="Create and list tracks.", no_args_is_help=True)
+log_app = typer.Typer(help="Append to, export, verify and prove the log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(track_app, name="track")
+app.add_typer(log_app, name="log")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_state: dict[str, bool] = {"verbose": False}
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", "-d", help="Data directory (default: $BACKCHANNEL_DATA_DIR or ./.backchannel)."
+    ),
+]
+LogName = Annotated[
+    str, typer.Option("--log-name", help="The log's name (checkpoint signer and origin prefix).")
+]
+T = TypeVar("T")
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run a command body, turning our errors into a diagnostic and exit status 1."""
+    try:
+        return action()
+    except BackchannelError as e:
+        if _state["verbose"]:
+            raise
+        err.print(render.diagnostic(e))
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _node(data_dir: Path | None, log_name: str, *, create: bool = False) -> Iterator[LogNode]:
+    with open_log(Settings.embedded(data_dir, log_name), create=create) as node:
+        yield node
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Mediated negotiation with a signed, tamper-evident, verifiable log."""
+    _state["verbose"] = verbose
+
+
+# --- keys ----------------------------------------------------------------------------------------
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="Holder of the keys, e.g. 'usa/alice'.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Key file to create (mode 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing key file.")] = False,
+) -> None:
+    """Generate an Ed25519 signing key and an X25519 key; print only the public halves."""
+
+    def body() -> None:
+        keys = KeyPair.generate(name)
+        write_key_file(out_file, keys, overwrite=force)
+        out.print(render.public_keys(keys, out_file))
+
+    run(body)
+
+
+@keys_app.command("show")
+def keys_show(key_file: Annotated[Path, typer.Argument(help="A key file.")]) -> None:
+    """Print the public halves and key ids of a key file."""
+    run(lambda: out.print(render.public_keys(read_key_file(key_file), key_file)))
+
+
+# --- tracks --------------------------------------------------------------------------------------
+@track_app.command("new")
+def track_new(
+    track: Annotated[str, typer.Argument(help="Track id, e.g. 'us-iran-nuclear'.")],
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Create an empty track (the data directory and log key are created if needed)."""
+
+    def body() -> None:
+        with _node(data_dir, log_name, create=True) as node:
+            info = node.writer.open_track(track)
+        out.print(f"created track [bold]{info.track}[/] with origin {info.origin}")
+        out.print(f"log key: {info.log_key}")
+
+    run(body)
+
+
+@track_app.command("list")
+def track_list(data_dir: DataDir = None, log_name: LogName = "backchannel.local") -> None:
+    """List the tracks in the data directory."""
+
+    def body() -> None:
+        with _node(data_dir, log_name) as node:
+            out.print(render.tracks(node.store.list_tracks()))
+
+    run(body)
+
+
+# --- log -----------------------------------------------------------------------------------------
+def _read_body(text: str) -> Mapping[str, JSONValue]:
+    try:
+        value = loads_strict(text)
+    except EncodingError as e:
+        raise EncodingError(f"--body: {e}") from e
+    if not isinstance(value, Mapping):
+        raise EncodingError("--body: expected a JSON object")
+    return value
+
+
+@log_app.command("register")
+def log_register(
+    track: Annotated[str, typer.Argument(help="Track id.")],
+    key_file: Annotated[Path, typer.Option("--key", "-k", help="The member's key file.")],
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Register a member's public keys in a track (self-signed proof of possession)."""
+
+    def body() -> None:
+        keys = read_key_file(key_file)
+        draft_body = {
+            "member": keys.name,
+            "ed25519": keys.signing.verifying_key.to_text(),
+            "x25519": keys.agreement.to_text(),
+        }
+        with _node(data_dir, log_name) as node:
+            result = node.writer.append(track, [Draft(KEY_REGISTERED, keys.name, draft_body, keys.signing)])
+        out.print(f"registered {keys.name} ({keys.signing.key_id}) at index {result.entries[0].seq}")
+
+    run(body)
+
+
+@log_app.command("append")
+def log_append(
+    track: Annotated[str, typer.Argument(help="Track id.")],
+    event_type: Annotated[str, typer.Option("--type", "-t", help="Event type, e.g. 'statement.made'.")],
+    key_file: Annotated[Path, typer.Option("--key", "-k", help="The author's key file.")],
+    body_json: Annotated[str, typer.Option("--body", "-b", help="The event body, a JSON object.")] = "{}",
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Sign an event with a member key and append it (the author must be registered to verify)."""
+
+    def body() -> None:
+        keys = read_key_file(key_file)
+        payload = _read_body(body_json)
+        with _node(data_dir, log_name) as node:
+            result = node.writer.append(track, [Draft(event_type, keys.name, payload, keys.signing)])
+        out.print(f"appended {event_type} at index {result.entries[0].seq}")
+        out.print(render.checkpoint(result.checkpoint))
+
+    run(body)
+
+
+@log_app.command("export")
+def log_export(
+    track: Annotated[str, typer.Argument(help="Track id.")],
+    file: Annotated[Path, typer.Argument(help="Export file to write (JSON Lines).")],
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Export a track's whole log (entries, salts, leaves, checkpoints) to a file."""
+
+    def body() -> None:
+        with _node(data_dir, log_name) as node:
+            size = node.store.size(track)
+            with render.progress(err, "exporting", size) as advance:
+                header = export_track(node.store, track, file, progress=advance)
+        out.print(f"exported {header.size} entries of [bold]{header.track}[/] to {file}")
+
+    run(body)
+
+
+def _pinned_key(log_key: str | None, log_key_file: Path | None) -> str | None:
+    if log_key_file is not None:
+        try:
+            return log_key_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigurationError(f"cannot read {log_key_file}: {e.strerror}") from e
+    return log_key
+
+
+@log_app.command("verify")
+def log_verify(
+    file: Annotated[Path | None, typer.Argument(help="An export file to verify offline.")] = None,
+    track: Annotated[
+        str | None, typer.Option("--track", help="Verify a track in the data directory instead.")
+    ] = None,
+    log_key: Annotated[
+        str | None, typer.Option("--log-key", help="Pin the log's verifier key (vkey text).")
+    ] = None,
+    log_key_file: Annotated[
+        Path | None, typer.Option("--log-key-file", help="Pin the log key from a file.")
+    ] = None,
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Re-verify every signature, leaf, root and checkpoint; exit 1 naming the first bad index."""
+
+    def body() -> None:
+        pinned = _pinned_key(log_key, log_key_file)
+        if (file is None) == (track is None):
+            raise ConfigurationError(
+                "give exactly one of FILE (an export) or --track (a track in --data-dir)"
+            )
+        if file is not None:
+            with render.progress(err, "verifying", None) as advance:
+                verified = verify_export(file, pinned, progress=advance)
+        else:
+            assert track is not None
+            with (
+                _node(data_dir, log_name) as node,
+                render.progress(err, "verifying", node.store.size(track)) as advance,
+            ):
+                verified = verify_store(node.store, track, pinned, progress=advance)
+        out.print(render.verification(verified))
+
+    run(body)
+
+
+@log_app.command("proof")
+def log_proof(
+    track: Annotated[str, typer.Argument(help="Track id.")],
+    index: Annotated[int, typer.Argument(help="0-based log index of the entry.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Print the inclusion proof of an entry against the latest signed checkpoint (verified first)."""
+
+    def body() -> None:
+        with _node(data_dir, log_name) as node:
+            info = node.store.get_track(track)
+            note = node.store.latest_checkpoint(track)
+            if note is None:
+                raise NotFoundError(f"track {track!r} is empty: there is nothing to prove")
+            checkpoint = NoteVerifier.from_vkey(info.log_key).verify(note)
+            if not 0 <= index < checkpoint.size:
+                raise NotFoundError(f"index {index} is not in the log (size {checkpoint.size})")
+            leaf = node.store.get_nodes(track, [(0, index)])[0]
+            proof = node.store.inclusion_proof(track, index, checkpoint.size)
+        merkle.verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
+        if as_json:
+            doc = {
+                "track": track,
+                "index": index,
+                "tree_size": checkpoint.size,
+                "leaf_hash": leaf.hex(),
+                "proof": [p.hex() for p in proof],
+                "checkpoint": note.to_text(),
+                "log_key": info.log_key,
+            }
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            out.print(render.proof(track, index, leaf, proof, note))
+
+    run(body)
+
+
+# --- demo ----------------------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where to put the demo data.")] = Path(
+        ".demo"
+    ),
+    fresh: Annotated[bool, typer.Option("--fresh/--keep", help="Start from an empty data directory.")] = True,
+) -> None:
+    """Create a demo track, append signed events, export, verify and print the checkpoint."""
+    from backchannel.cli.demo import run_demo  # the demo is only loaded when asked for
+
+    run(lambda: run_demo(out, data_dir, fresh=fresh))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

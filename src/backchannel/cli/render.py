@@ -1,0 +1,120 @@
+"""Rich renderings for the CLI: tables, panels, progress and diagnostics.
+
+Pure presentation: every function takes values and returns a Rich renderable.
+Nothing here prints a private key (only :meth:`KeyPair.public_dict` is shown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from backchannel.errors import BackchannelError, VerificationError
+from backchannel.keyfile import KeyPair
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.service.export import VerifiedLog
+from backchannel.store.base import TrackInfo
+
+__all__ = ["checkpoint", "diagnostic", "progress", "proof", "public_keys", "tracks", "verification"]
+
+
+def diagnostic(error: BackchannelError) -> Panel:
+    """An error as a red panel with its diagnostics (and the bad index, if any)."""
+    text = Text(error.diagnostics())
+    if isinstance(error, VerificationError) and error.index is not None:
+        text.append(f"\nfirst bad index: {error.index}", style="bold")
+    return Panel(text, title="error", title_align="left", border_style="red")
+
+
+def public_keys(keys: KeyPair, path: Path) -> Table:
+    """The public halves of a key file."""
+    table = Table(title=f"keys of {keys.name} ({path})", show_header=True)
+    table.add_column("algorithm")
+    table.add_column("key id")
+    table.add_column("public key")
+    table.add_row("ed25519", keys.signing.key_id, keys.signing.verifying_key.to_text())
+    table.add_row("x25519", keys.agreement.key_id, keys.agreement.to_text())
+    return table
+
+
+def tracks(infos: Sequence[TrackInfo]) -> Table:
+    """A table of tracks."""
+    table = Table(title="tracks")
+    for column in ("track", "entries", "origin"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.track, str(info.size), info.origin)
+    return table
+
+
+def checkpoint(note: SignedCheckpoint) -> Panel:
+    """A signed checkpoint, verbatim."""
+    return Panel(
+        note.to_text().rstrip("\n"), title="signed checkpoint", title_align="left", border_style="cyan"
+    )
+
+
+def verification(verified: VerifiedLog) -> Group:
+    """The summary of a successful verification."""
+    report = verified.report
+    table = Table(show_header=False, box=None)
+    table.add_row("track", report.track)
+    table.add_row("entries verified", str(report.size))
+    table.add_row("checkpoints verified", str(report.checkpoints))
+    table.add_row("root", report.root.hex())
+    table.add_row("members", ", ".join(f"{m} ({len(ids)} key)" for m, ids in report.members.items()) or "-")
+    table.add_row("log key", verified.log_key + ("" if verified.pinned else "  [yellow](not pinned)[/]"))
+    parts: list[Panel | Table | Text] = [
+        Text("OK: every signature, leaf, root and checkpoint verifies", style="bold green"),
+        table,
+    ]
+    if not verified.pinned:
+        parts.append(
+            Text(
+                "The log key was read from the data itself: this proves integrity, not who signed it. "
+                "Pin it with --log-key.",
+                style="yellow",
+            )
+        )
+    if report.latest is not None:
+        parts.append(checkpoint(report.latest))
+    return Group(*parts)
+
+
+def proof(track: str, index: int, leaf: bytes, path: Sequence[bytes], note: SignedCheckpoint) -> Group:
+    """An inclusion proof with the checkpoint it verifies against."""
+    table = Table(show_header=False, box=None)
+    table.add_row("track", track)
+    table.add_row("index", str(index))
+    table.add_row("tree size", str(note.checkpoint.size))
+    table.add_row("leaf hash", leaf.hex())
+    for i, node in enumerate(path):
+        table.add_row(f"proof[{i}]", node.hex())
+    return Group(Text("inclusion proof (verified)", style="bold green"), table, checkpoint(note))
+
+
+@contextmanager
+def progress(console: Console, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on ``console``; yields a callback taking the count done so far."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(done: int) -> None:
+            bar.update(task, completed=done)
+
+        yield advance

@@ -1,0 +1,116 @@
+"""The error tree of backchannel.
+
+Every error the library raises on purpose is a :class:`BackchannelError`.
+Adapters (SQLite, JSON, base64, ``cryptography``) wrap the errors of what they
+call at the seam and chain the cause (``raise ... from e``), so callers only
+ever catch our types::
+
+    BackchannelError                 diagnostics() -> str
+    ├── DomainError                  a rule of the negotiation was broken; never retry
+    ├── ConflictError                expected size/seq mismatch on append; reload and retry
+    ├── VerificationError            bad signature, root mismatch, malformed proof,
+    │                                inconsistent checkpoint; ONE public type
+    ├── EncodingError                a value cannot be encoded or decoded exactly
+    │                                (non-canonical JSON, NaN, integers beyond 2^53,
+    │                                unknown fields, wrong types)
+    ├── StorageError                 PEP 249 shape
+    │   ├── OperationalError         transient (locked database, disk full): may retry
+    │   └── ProgrammingError         a bug or a corrupt/foreign database: do not retry
+    ├── NotFoundError                an unknown track, index or file
+    └── ConfigurationError           a bad setting, path or key file
+
+This module holds no HTTP status codes: the API layer owns the one table that
+maps these families to responses.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackchannelError",
+    "ConfigurationError",
+    "ConflictError",
+    "DomainError",
+    "EncodingError",
+    "NotFoundError",
+    "OperationalError",
+    "ProgrammingError",
+    "StorageError",
+    "VerificationError",
+]
+
+
+class BackchannelError(Exception):
+    """Root of every error backchannel raises on purpose."""
+
+    def diagnostics(self) -> str:
+        """Return a human-readable explanation, suitable for a terminal.
+
+        Returns:
+            The message, followed by the chained cause when there is one.
+        """
+        text = f"{type(self).__name__}: {self}"
+        cause = self.__cause__
+        if cause is not None:
+            text += f"\n  caused by {type(cause).__name__}: {cause}"
+        return text
+
+
+class DomainError(BackchannelError):
+    """A rule of the negotiation was broken. The caller's fault; never retry."""
+
+
+class ConflictError(BackchannelError):
+    """An append named a stale position (optimistic concurrency). Reload and retry."""
+
+    def __init__(self, message: str, *, expected: int | None = None, actual: int | None = None) -> None:
+        """Create the error.
+
+        Args:
+            message: What conflicted.
+            expected: The size or sequence number the caller expected.
+            actual: The size or sequence number actually found.
+        """
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class VerificationError(BackchannelError):
+    """Something failed cryptographic or structural verification.
+
+    ``index`` names the first bad log index when the failure belongs to one.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        """Create the error.
+
+        Args:
+            message: What failed and why.
+            index: The log index the failure belongs to, if any.
+        """
+        super().__init__(message)
+        self.index = index
+
+
+class EncodingError(BackchannelError):
+    """A value cannot be encoded or decoded exactly (canonical JSON, base64, fields)."""
+
+
+class StorageError(BackchannelError):
+    """The store failed."""
+
+
+class OperationalError(StorageError):
+    """A transient storage failure (locked database, disk full, lost connection)."""
+
+
+class ProgrammingError(StorageError):
+    """A storage failure that retrying will not fix (bad schema, corrupt file)."""
+
+
+class NotFoundError(BackchannelError):
+    """An unknown track, index, key or file."""
+
+
+class ConfigurationError(BackchannelError):
+    """A bad setting, path or key file."""

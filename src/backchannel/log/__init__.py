@@ -1,0 +1,1 @@
+"""Tamper-evident log primitives: canonical encoding, signatures, Merkle trees, checkpoints."""

@@ -1,0 +1,1 @@
+"""The application layer: orchestration of stores, logs and (later) the domain."""

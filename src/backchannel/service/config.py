@@ -1,0 +1,134 @@
+"""Settings and the data directory: where the store and the log key live.
+
+An embedded deployment is one directory::
+
+    <data_dir>/backchannel.sqlite3     the SQLite store (WAL)
+    <data_dir>/log.key                 the log's checkpoint signing key (0600)
+
+:func:`open_log` opens both and returns a :class:`LogNode` (store + writer) to
+be closed after use. The directory is created with mode 0700 on first use and
+the log key generated then.
+
+This module does not parse command lines (see :mod:`backchannel.cli`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from backchannel.clock import Clock
+from backchannel.errors import ConfigurationError
+from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.log.checkpoint import NoteSigner
+from backchannel.service.log import LogWriter
+from backchannel.store.base import EventStore
+from backchannel.store.sqlite import SQLiteEventStore
+
+__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_LOG_NAME", "LogNode", "Settings", "open_log"]
+
+DEFAULT_DATA_DIR = Path(".backchannel")
+DEFAULT_LOG_NAME = "backchannel.local"
+_LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where and how the service keeps its log.
+
+    Attributes:
+        data_dir: The data directory.
+        log_name: The log's name: the signer name on checkpoints and the
+            prefix of every track's origin.
+    """
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_name: str = DEFAULT_LOG_NAME
+
+    def __post_init__(self) -> None:
+        """Validate the log name."""
+        if not _LOG_NAME.fullmatch(self.log_name):
+            raise ConfigurationError(
+                f"log_name {self.log_name!r} must be 1-128 characters of letters, digits and . _ / -"
+            )
+
+    @classmethod
+    def embedded(cls, data_dir: Path | str | None = None, log_name: str = DEFAULT_LOG_NAME) -> Settings:
+        """The embedded SQLite default, honouring ``BACKCHANNEL_DATA_DIR``."""
+        chosen = data_dir or os.environ.get("BACKCHANNEL_DATA_DIR") or DEFAULT_DATA_DIR
+        return cls(data_dir=Path(chosen), log_name=log_name)
+
+    @property
+    def database(self) -> Path:
+        """The SQLite database file."""
+        return self.data_dir / "backchannel.sqlite3"
+
+    @property
+    def log_key_file(self) -> Path:
+        """The log key file."""
+        return self.data_dir / "log.key"
+
+
+class LogNode:
+    """An open store plus the writer that signs its checkpoints. Close it after use."""
+
+    def __init__(self, store: EventStore, writer: LogWriter) -> None:
+        """Bundle an open store and its writer."""
+        self.store = store
+        self.writer = writer
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close on exit."""
+        self.close()
+
+
+def _log_keys(settings: Settings) -> KeyPair:
+    if settings.log_key_file.exists():
+        keys = read_key_file(settings.log_key_file)
+        if keys.name != settings.log_name:
+            raise ConfigurationError(
+                f"{settings.log_key_file} is the key of log {keys.name!r}, not {settings.log_name!r}"
+            )
+        return keys
+    keys = KeyPair.generate(settings.log_name)
+    write_key_file(settings.log_key_file, keys)
+    return keys
+
+
+def open_log(settings: Settings, *, clock: Clock | None = None, create: bool = True) -> LogNode:
+    """Open the data directory's store and log key.
+
+    Args:
+        settings: Where the data lives.
+        clock: The writer's clock (default: system clock).
+        create: Create the directory, database and log key if missing.
+
+    Raises:
+        ConfigurationError: the directory is missing (and ``create`` is false),
+            or the key file is bad.
+        StorageError: the database cannot be opened.
+    """
+    if not settings.data_dir.is_dir():
+        if not create:
+            raise ConfigurationError(
+                f"no data directory at {settings.data_dir} (run a command that creates it)"
+            )
+        settings.data_dir.mkdir(mode=0o700, parents=True)
+    keys = _log_keys(settings)
+    store = SQLiteEventStore(settings.database)
+    writer = LogWriter(store, NoteSigner(settings.log_name, keys.signing), clock=clock)
+    return LogNode(store, writer)

@@ -1,0 +1,1 @@
+"""Persistence: the EventStore contract and its memory and SQLite adapters."""

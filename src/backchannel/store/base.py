@@ -1,0 +1,236 @@
+"""The EventStore contract: persistence of per-track logs, leaves and checkpoints.
+
+A store holds, per track: the log entries (canonical signed event bytes and
+salt), every perfect-subtree node hash of the track's Merkle tree (level 0 are
+the leaf hashes), and the signed checkpoints. One :meth:`EventStore.append`
+writes a whole batch atomically (entries, their nodes and the batch's signed
+checkpoint) with optimistic concurrency on the track's size: the caller names
+the size it built the batch on and gets :class:`~backchannel.errors.ConflictError`
+if another writer got there first; nothing is half-written.
+
+Proofs are computed from stored node hashes with O(log n) lookups
+(:mod:`backchannel.log.tree`), never by loading every leaf.
+
+Every adapter (memory, SQLite, later PostgreSQL) passes the same suite,
+:class:`backchannel.testing.contracts.EventStoreContract`.
+
+This module does not compute hashes or sign anything: the writer
+(:mod:`backchannel.service.log`) builds a batch; the store persists it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from backchannel.errors import EncodingError, VerificationError
+from backchannel.log import tree
+from backchannel.log.canonical import parse_canonical
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.log.merkle import leaf_hash
+from backchannel.log.records import LogEntry, SignedEvent, commitment
+from backchannel.log.tree import CompactRange, NodeId
+
+__all__ = ["AppendBatch", "EventStore", "StoredEntry", "TrackInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackInfo:
+    """A track's identity in the store.
+
+    Attributes:
+        track: The track id.
+        origin: The checkpoint origin line for this track's log.
+        log_key: The log's note verifier key (``name+hash+base64``).
+        size: The number of entries appended so far.
+    """
+
+    track: str
+    origin: str
+    log_key: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One log entry exactly as stored (bytes, not yet verified).
+
+    Attributes:
+        seq: The log index (from the store's key, not from the bytes).
+        signed_bytes: The canonical signed-event bytes.
+        salt: The leaf salt.
+        leaf_hash: The stored level-0 node hash.
+    """
+
+    seq: int
+    signed_bytes: bytes
+    salt: bytes
+    leaf_hash: bytes
+
+    def decode(self) -> LogEntry:
+        """Parse the stored bytes into a :class:`LogEntry`.
+
+        Raises:
+            VerificationError: the bytes are not a canonical, well-formed signed
+                event, or its ``seq`` differs from where it is stored.
+        """
+        try:
+            signed = SignedEvent.from_dict(parse_canonical(self.signed_bytes))
+            entry = LogEntry(signed=signed, salt=self.salt)
+        except EncodingError as e:
+            raise VerificationError(
+                f"entry {self.seq}: stored event is malformed: {e}", index=self.seq
+            ) from e
+        if signed.event.seq != self.seq:
+            raise VerificationError(
+                f"entry {self.seq}: stored event claims seq {signed.event.seq}", index=self.seq
+            )
+        return entry
+
+    def computed_leaf_hash(self) -> bytes:
+        """The leaf hash recomputed from the stored bytes and salt."""
+        return leaf_hash(commitment(self.salt, self.signed_bytes))
+
+
+@dataclass(frozen=True, slots=True)
+class AppendBatch:
+    """What one atomic append writes.
+
+    Attributes:
+        track: The track id.
+        entries: The new entries, with consecutive ``seq`` starting at the
+            expected size.
+        nodes: Every perfect-subtree node the entries completed
+            (:meth:`CompactRange.extend` output), leaves included.
+        checkpoint: The log's signed checkpoint for the new size.
+    """
+
+    track: str
+    entries: Sequence[LogEntry]
+    nodes: Sequence[tuple[NodeId, bytes]]
+    checkpoint: SignedCheckpoint
+
+
+class EventStore(ABC):
+    """Persistence port for track logs. Implementations: memory, SQLite."""
+
+    # --- tracks -----------------------------------------------------------
+    @abstractmethod
+    def create_track(self, track: str, origin: str, log_key: str) -> TrackInfo:
+        """Register a new, empty track.
+
+        Raises:
+            ConflictError: the track exists.
+        """
+
+    @abstractmethod
+    def get_track(self, track: str) -> TrackInfo:
+        """Return a track's info.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def list_tracks(self) -> list[TrackInfo]:
+        """Return every track, ordered by id."""
+
+    # --- writes -----------------------------------------------------------
+    @abstractmethod
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Atomically persist a batch, its nodes and checkpoint; durable on return.
+
+        Raises:
+            NotFoundError: unknown track.
+            ConflictError: the track's size is not ``expected_size`` (nothing written).
+            ProgrammingError: the batch is inconsistent (wrong seqs, empty, a
+                checkpoint size other than the new size).
+        """
+
+    # --- reads ------------------------------------------------------------
+    @abstractmethod
+    def read(self, track: str, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
+        """Yield stored entries with ``start <= seq < stop`` in order (streaming).
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: a negative start or ``stop < start``.
+        """
+
+    @abstractmethod
+    def get_nodes(self, track: str, ids: Sequence[NodeId]) -> list[bytes]:
+        """Return the stored hashes of perfect-subtree nodes, in the order asked.
+
+        Raises:
+            NotFoundError: unknown track or a node that is not stored.
+        """
+
+    @abstractmethod
+    def checkpoints(self, track: str, start_size: int = 0) -> Iterator[SignedCheckpoint]:
+        """Yield stored checkpoints with ``size >= start_size`` in size order.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
+        """Return the newest checkpoint, or ``None`` for an empty track.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release resources. Idempotent."""
+
+    # --- derived (shared by every adapter) --------------------------------
+    def size(self, track: str) -> int:
+        """The number of entries in a track."""
+        return self.get_track(track).size
+
+    def frontier(self, track: str) -> CompactRange:
+        """The compact range of the whole track (what the next append builds on)."""
+        size = self.size(track)
+        return CompactRange(size, self.get_nodes(track, tree.perfect_subtrees(size)))
+
+    def node_source(self, track: str) -> tree.NodeSource:
+        """A :class:`~backchannel.log.tree.NodeSource` view of one track's nodes."""
+        return _TrackNodes(self, track)
+
+    def root(self, track: str, size: int | None = None) -> bytes:
+        """The Merkle root of the first ``size`` entries (default: all)."""
+        return tree.root_at(self.node_source(track), self.size(track) if size is None else size)
+
+    def inclusion_proof(self, track: str, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        size = self.size(track) if size is None else size
+        return tree.inclusion_proof_at(self.node_source(track), index, size)
+
+    def consistency_proof(self, track: str, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes of a track's tree."""
+        new_size = self.size(track) if new_size is None else new_size
+        return tree.consistency_proof_at(self.node_source(track), old_size, new_size)
+
+    def __enter__(self) -> Self:
+        """Use as a context manager; closes on exit."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackNodes:
+    store: EventStore
+    track: str
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> Sequence[bytes]:
+        return self.store.get_nodes(self.track, ids)
