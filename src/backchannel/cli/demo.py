@@ -132,5 +132,4 @@ def run_demo(console: Console, data_dir: Path, *, fresh: bool = True) -> None:
         )
     else:
         raise VerificationError("the tampered export verified: the demo's own check failed")
-    console.print(Rule("final checkpoint"))
-    console.print(render.checkpoint(latest))
+    render.print_checkpoint(console, latest)

@@ -189,7 +189,7 @@ def log_append(
         with _node(data_dir, log_name) as node:
             result = node.writer.append(track, [Draft(event_type, keys.name, payload, keys.signing)])
         out.print(f"appended {event_type} at index {result.entries[0].seq}")
-        out.print(render.checkpoint(result.checkpoint))
+        render.print_checkpoint(out, result.checkpoint)
 
     run(body)
 
@@ -256,6 +256,8 @@ def log_verify(
             ):
                 verified = verify_store(node.store, track, pinned, progress=advance)
         out.print(render.verification(verified))
+        if verified.report.latest is not None:
+            render.print_checkpoint(out, verified.report.latest)
 
     run(body)
 
@@ -295,6 +297,7 @@ def log_proof(
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         else:
             out.print(render.proof(track, index, leaf, proof, note))
+            render.print_checkpoint(out, note)
 
     run(body)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +23,7 @@ from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
-__all__ = ["checkpoint", "diagnostic", "progress", "proof", "public_keys", "tracks", "verification"]
+__all__ = ["diagnostic", "print_checkpoint", "progress", "proof", "public_keys", "tracks", "verification"]
 
 
 def diagnostic(error: BackchannelError) -> Panel:
@@ -33,45 +34,53 @@ def diagnostic(error: BackchannelError) -> Panel:
     return Panel(text, title="error", title_align="left", border_style="red")
 
 
-def public_keys(keys: KeyPair, path: Path) -> Table:
-    """The public halves of a key file."""
-    table = Table(title=f"keys of {keys.name} ({path})", show_header=True)
-    table.add_column("algorithm")
-    table.add_column("key id")
-    table.add_column("public key")
-    table.add_row("ed25519", keys.signing.key_id, keys.signing.verifying_key.to_text())
-    table.add_row("x25519", keys.agreement.key_id, keys.agreement.to_text())
-    return table
+def public_keys(keys: KeyPair, path: Path) -> Group:
+    """The public halves of a key file, one value per line (each fits 80 columns unwrapped)."""
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_row("ed25519 key id", keys.signing.key_id)
+    table.add_row("ed25519 public", keys.signing.verifying_key.to_text())
+    table.add_row("x25519 key id", keys.agreement.key_id)
+    table.add_row("x25519 public", keys.agreement.to_text())
+    return Group(Text(f"keys of {keys.name} ({path})", style="bold"), table)
 
 
 def tracks(infos: Sequence[TrackInfo]) -> Table:
     """A table of tracks."""
     table = Table(title="tracks")
     for column in ("track", "entries", "origin"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for info in infos:
         table.add_row(info.track, str(info.size), info.origin)
     return table
 
 
-def checkpoint(note: SignedCheckpoint) -> Panel:
-    """A signed checkpoint, verbatim."""
-    return Panel(
-        note.to_text().rstrip("\n"), title="signed checkpoint", title_align="left", border_style="cyan"
-    )
+def print_checkpoint(console: Console, note: SignedCheckpoint) -> None:
+    """Print a signed checkpoint verbatim, never wrapped or cropped, so it can be copied exactly."""
+    console.print(Rule("signed checkpoint", style="cyan", align="left"))
+    console.print(note.to_text().rstrip("\n"), soft_wrap=True, markup=False)
+    console.print(Rule(style="cyan"))
+
+
+def _facts() -> Table:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
 
 
 def verification(verified: VerifiedLog) -> Group:
     """The summary of a successful verification."""
     report = verified.report
-    table = Table(show_header=False, box=None)
+    table = _facts()
     table.add_row("track", report.track)
     table.add_row("entries verified", str(report.size))
     table.add_row("checkpoints verified", str(report.checkpoints))
     table.add_row("root", report.root.hex())
     table.add_row("members", ", ".join(f"{m} ({len(ids)} key)" for m, ids in report.members.items()) or "-")
     table.add_row("log key", verified.log_key + ("" if verified.pinned else "  [yellow](not pinned)[/]"))
-    parts: list[Panel | Table | Text] = [
+    parts: list[Group | Table | Text] = [
         Text("OK: every signature, leaf, root and checkpoint verifies", style="bold green"),
         table,
     ]
@@ -83,21 +92,19 @@ def verification(verified: VerifiedLog) -> Group:
                 style="yellow",
             )
         )
-    if report.latest is not None:
-        parts.append(checkpoint(report.latest))
     return Group(*parts)
 
 
 def proof(track: str, index: int, leaf: bytes, path: Sequence[bytes], note: SignedCheckpoint) -> Group:
-    """An inclusion proof with the checkpoint it verifies against."""
-    table = Table(show_header=False, box=None)
+    """An inclusion proof (print the checkpoint it verifies against with :func:`print_checkpoint`)."""
+    table = _facts()
     table.add_row("track", track)
     table.add_row("index", str(index))
     table.add_row("tree size", str(note.checkpoint.size))
     table.add_row("leaf hash", leaf.hex())
     for i, node in enumerate(path):
         table.add_row(f"proof[{i}]", node.hex())
-    return Group(Text("inclusion proof (verified)", style="bold green"), table, checkpoint(note))
+    return Group(Text("inclusion proof (verified)", style="bold green"), table)
 
 
 @contextmanager

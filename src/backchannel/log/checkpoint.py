@@ -197,7 +197,7 @@ class NoteVerifier:
             EncodingError: malformed text, a non-Ed25519 key type, or a key hash
                 that does not match the name and key.
         """
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may itself contain '+'
         if len(parts) != 3:
             raise EncodingError("vkey: expected name+keyhash+base64key")
         name, hash_hex, key_b64 = parts
@@ -208,6 +208,14 @@ class NoteVerifier:
         if verifier.key_hash.hex() != hash_hex:
             raise EncodingError("vkey: key hash does not match the name and key")
         return verifier
+
+    def is_valid_for(self, body: bytes, signature: NoteSignature) -> bool:
+        """Whether ``signature`` is this key's valid signature over note text ``body``."""
+        return (
+            signature.name == self.name
+            and signature.key_hash == self.key_hash
+            and self.key.is_valid(signature.signature, body)
+        )
 
     def verify(self, note: SignedCheckpoint) -> Checkpoint:
         """Verify the note's signature by this key and return the trusted checkpoint.
@@ -223,7 +231,7 @@ class NoteVerifier:
                 f"(key hash {self.key_hash.hex()})"
             )
         for sig in mine:
-            if not self.key.is_valid(sig.signature, body):
+            if not self.is_valid_for(body, sig):
                 raise VerificationError(
                     f"checkpoint of size {note.checkpoint.size}: signature by {self.name} does not verify"
                 )
@@ -245,13 +253,17 @@ class NoteSigner:
         """The matching verifier."""
         return NoteVerifier(self.name, self._key.verifying_key)
 
-    def signature(self, checkpoint: Checkpoint) -> NoteSignature:
-        """Sign a checkpoint body; returns the signature line."""
+    def sign_bytes(self, body: bytes) -> NoteSignature:
+        """Sign any note text (newline-terminated lines); returns the signature line."""
         return NoteSignature(
             name=self.name,
             key_hash=_key_hash(self.name, self._key.verifying_key.public_bytes),
-            signature=self._key.sign(checkpoint.to_bytes()),
+            signature=self._key.sign(body),
         )
+
+    def signature(self, checkpoint: Checkpoint) -> NoteSignature:
+        """Sign a checkpoint body; returns the signature line."""
+        return self.sign_bytes(checkpoint.to_bytes())
 
     def sign(self, checkpoint: Checkpoint) -> SignedCheckpoint:
         """Return the checkpoint signed by this key alone."""
