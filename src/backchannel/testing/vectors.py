@@ -17,6 +17,7 @@ from pathlib import Path
 
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.export import export_track
@@ -50,10 +51,27 @@ def _entries(keys: dict[str, SigningKey]) -> list[list[Draft]]:
         [register(m) for m in _MEMBERS],
         [say("qatar/mediator", "track.opened", {"title": "golden vectors", "venue": "Doha"})],
         [
-            say("usa/principal", "proposal.submitted", {"enrichment_cap_pct": 3.67, "note": "caf\u00e9 \u20ac"}),
+            say(
+                "usa/principal",
+                "proposal.submitted",
+                {"enrichment_cap_pct": 3.67, "note": "caf\u00e9 \u20ac"},
+            ),
             say("iran/principal", "proposal.submitted", {"enrichment_cap_pct": 20, "list": [1, True, None]}),
         ],
     ]
+
+
+def _vector(entry: LogEntry) -> JSONValue:
+    return {
+        "seq": entry.seq,
+        "event_bytes": entry.signed.event.to_bytes().decode("utf-8"),
+        "key_id": entry.signed.key_id,
+        "signature": b64encode(entry.signed.signature),
+        "signed_bytes": entry.signed.to_bytes().decode("utf-8"),
+        "salt": b64encode(entry.salt),
+        "commitment": entry.commitment.hex(),
+        "leaf_hash": entry.leaf_hash.hex(),
+    }
 
 
 def build_golden() -> dict[str, bytes]:
@@ -66,24 +84,16 @@ def build_golden() -> dict[str, bytes]:
     log_key = SigningKey.from_seed(golden_seed("log"))
     clock = FakeClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC), autojump=timedelta(milliseconds=1500))
     store = MemoryEventStore()
-    writer = LogWriter(store, NoteSigner(GOLDEN_LOG_NAME, log_key), clock=clock, salts=UnsafeDeterministicSalts())
+    writer = LogWriter(
+        store, NoteSigner(GOLDEN_LOG_NAME, log_key), clock=clock, salts=UnsafeDeterministicSalts()
+    )
     writer.open_track(GOLDEN_TRACK)
     notes: list[str] = []
     events: list[JSONValue] = []
     for batch in _entries(keys):
         result = writer.append(GOLDEN_TRACK, batch)
         notes.append(result.checkpoint.to_text())
-        for entry in result.entries:
-            events.append({
-                "seq": entry.seq,
-                "event_bytes": entry.signed.event.to_bytes().decode("utf-8"),
-                "key_id": entry.signed.key_id,
-                "signature": b64encode(entry.signed.signature),
-                "signed_bytes": entry.signed.to_bytes().decode("utf-8"),
-                "salt": b64encode(entry.salt),
-                "commitment": entry.commitment.hex(),
-                "leaf_hash": entry.leaf_hash.hex(),
-            })
+        events.extend(_vector(entry) for entry in result.entries)
     key_doc: dict[str, JSONValue] = {
         "warning": "public test keys: never use them for anything real",
         "log": {"seed_hex": golden_seed("log").hex(), "vkey": writer.log_key},

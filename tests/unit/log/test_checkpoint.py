@@ -10,7 +10,9 @@ from backchannel.log.signing import SigningKey
 # (golang.org/x/mod/sumdb/note, note_test.go / package documentation).
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_SKEY_BLOB = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"  # 0x01 || Ed25519 seed
-GO_TEXT = b"If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+GO_TEXT = (
+    b"If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+)
 GO_SIG_LINE = "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
 
 ROOT = bytes(range(32))
@@ -38,7 +40,9 @@ def test_checkpoint_text_round_trip(signer: NoteSigner) -> None:
     checkpoint = Checkpoint("log.example/test/t1", 42, ROOT, ("ext one", "ext two"))
     note = signer.sign(checkpoint)
     text = note.to_text()
-    assert text.startswith(f"log.example/test/t1\n42\n{base64.b64encode(ROOT).decode()}\next one\next two\n\n\u2014 ")
+    assert text.startswith(
+        f"log.example/test/t1\n42\n{base64.b64encode(ROOT).decode()}\next one\next two\n\n\u2014 "
+    )
     parsed = SignedCheckpoint.from_text(text)
     assert parsed == note
     assert parsed.to_text() == text

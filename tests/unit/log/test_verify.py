@@ -50,9 +50,13 @@ class Builder:
         return entry
 
     def register(self, author: str, key: SigningKey) -> LogEntry:
-        return self.add(KEY_REGISTERED, author, {"member": author, "ed25519": key.verifying_key.to_text()}, key)
+        return self.add(
+            KEY_REGISTERED, author, {"member": author, "ed25519": key.verifying_key.to_text()}, key
+        )
 
-    def checkpoint(self, size: int | None = None, origin: str = ORIGIN, signer: NoteSigner = LOG) -> SignedCheckpoint:
+    def checkpoint(
+        self, size: int | None = None, origin: str = ORIGIN, signer: NoteSigner = LOG
+    ) -> SignedCheckpoint:
         size = len(self.entries) if size is None else size
         leaves = [e.leaf_hash for e in self.entries[:size]]
         return signer.sign(Checkpoint(origin, size, merkle.root(leaves)))
@@ -110,7 +114,13 @@ def test_step1_wrong_seq_and_wrong_track() -> None:
         run([b.entries[0], b.entries[1], b.entries[3]])
     assert info.value.index == 2
     other = Builder()
-    other.add(KEY_REGISTERED, "usa/alice", {"member": "usa/alice", "ed25519": ALICE.verifying_key.to_text()}, ALICE, track="t2")
+    other.add(
+        KEY_REGISTERED,
+        "usa/alice",
+        {"member": "usa/alice", "ed25519": ALICE.verifying_key.to_text()},
+        ALICE,
+        track="t2",
+    )
     with pytest.raises(VerificationError, match="belongs to track 't2'"):
         run(other.entries)
 
@@ -152,7 +162,11 @@ def test_step3_unregistered_key_wrong_owner_and_bad_signature() -> None:
         ({"member": "iran/bob", "ed25519": ALICE.verifying_key.to_text()}, ALICE, "must name its author"),
         ({"member": "usa/alice"}, ALICE, "carry an ed25519 key"),
         ({"member": "usa/alice", "ed25519": "AAAA"}, ALICE, "32 bytes"),
-        ({"member": "usa/alice", "ed25519": BOB.verifying_key.to_text()}, ALICE, "signed by the key it registers"),
+        (
+            {"member": "usa/alice", "ed25519": BOB.verifying_key.to_text()},
+            ALICE,
+            "signed by the key it registers",
+        ),
     ],
 )
 def test_step3_malformed_registrations(body: dict[str, JSONValue], key: SigningKey, message: str) -> None:
