@@ -1,0 +1,640 @@
+"""The SQLite :class:`~backchannel.store.base.EventStore`: the embedded default.
+
+:class:`SQLiteEventStore` keeps every track in one SQLite file (stdlib
+:mod:`sqlite3`, no other dependency):
+
+- **Durable appends.** WAL journal, ``synchronous=FULL``: an append that
+  returned survives a crash or power loss. One ``BEGIN IMMEDIATE`` write
+  transaction per append checks the track's size, inserts the entries, their
+  Merkle nodes and the checkpoint (``executemany``), then bumps the size; any
+  failure rolls all of it back. A stale ``expected_size`` raises
+  :class:`~backchannel.errors.ConflictError`; the primary keys
+  ``(track_id, seq)`` and ``(track_id, level, idx)`` are a second guard (an
+  ``IntegrityError`` also becomes ``ConflictError``).
+- **Numbered migrations.** ``backchannel/store/migrations/NNNN_<what>.sql``
+  (synapse-style deltas) are applied in order, in one transaction, when a
+  store is opened, and recorded in ``schema_version``. A database from a newer
+  schema than this code knows is refused.
+- **Bounded-memory reads.** :meth:`SQLiteEventStore.read` and
+  :meth:`SQLiteEventStore.checkpoints` fetch fixed-size chunks by key range,
+  so a million-entry track streams in constant memory, and no read
+  transaction stays open between chunks (which would stop WAL checkpoints).
+- **Errors.** ``sqlite3`` errors are wrapped at this seam and chained: busy,
+  locked, I/O, full disk → :class:`~backchannel.errors.OperationalError`
+  (retry may help); not a database, corrupt, unknown schema →
+  :class:`~backchannel.errors.ProgrammingError`.
+
+Thread safety: a store object owns one connection (opened with
+``check_same_thread=False``) and serialises every use of it with an internal
+lock, so it may be shared by threads; iterators take the lock per chunk.
+Several store objects, in one process or many, may open the same file:
+SQLite serialises their writes and a lost race surfaces as ``ConflictError``.
+
+This module does not compute or check hashes beyond the batch validation
+shared with the memory adapter (:func:`~backchannel.store.memory.prepare_batch`),
+does not sign, and does not verify what it reads (see
+:mod:`backchannel.log.verify`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Self
+
+from backchannel.errors import (
+    ConflictError,
+    EncodingError,
+    NotFoundError,
+    OperationalError,
+    ProgrammingError,
+    StorageError,
+    VerificationError,
+)
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.log.tree import NodeId
+from backchannel.store._batch import (
+    PreparedBatch,
+    check_origin,
+    check_read_range,
+    prepare_batch,
+    size_conflict,
+)
+from backchannel.store.base import AppendBatch, EventStore, StoredEntry, TrackInfo
+
+__all__ = ["Migration", "SQLiteEventStore", "migrations"]
+
+_MIGRATION_FILE = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
+
+# sqlite3's statement cache is per connection. The store runs about a dozen
+# fixed statements plus one node lookup per batch size (1..64): 128 holds all.
+_CACHED_STATEMENTS = 128
+
+# Ids per node lookup query: proofs of trees up to 2^32 leaves need fewer.
+_NODE_QUERY_IDS = 64
+
+# Rows per chunk when streaming entries or checkpoints: bounds memory per read.
+_READ_CHUNK = 256
+
+# Primary result codes (https://sqlite.org/rescode.html) that are transient or
+# environmental: retrying, freeing disk or fixing permissions may help.
+_OPERATIONAL_CODES = frozenset(
+    {
+        3,  # SQLITE_PERM
+        5,  # SQLITE_BUSY
+        6,  # SQLITE_LOCKED
+        7,  # SQLITE_NOMEM
+        8,  # SQLITE_READONLY
+        9,  # SQLITE_INTERRUPT
+        10,  # SQLITE_IOERR
+        13,  # SQLITE_FULL
+        14,  # SQLITE_CANTOPEN
+        15,  # SQLITE_PROTOCOL
+    }
+)
+_SQLITE_NOTADB = 26
+
+_SCHEMA_VERSION_DDL = """
+CREATE TABLE schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+
+_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt) VALUES (?, ?, ?, ?)"
+_INSERT_NODE = "INSERT INTO nodes (track_id, level, idx, hash) VALUES (?, ?, ?, ?)"
+_INSERT_CHECKPOINT = "INSERT INTO checkpoints (track_id, size, note) VALUES (?, ?, ?)"
+_SELECT_ENTRIES = (
+    "SELECT e.seq, e.signed, e.salt, n.hash FROM entries AS e"
+    " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
+    " WHERE e.track_id = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq"
+)
+_SELECT_CHECKPOINTS = (
+    "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
+)
+
+
+# --- migrations -----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema delta shipped with the package.
+
+    Attributes:
+        version: The delta's number (1, 2, ...).
+        name: The file name, e.g. ``0001_init.sql``.
+        sql: The SQL statements.
+    """
+
+    version: int
+    name: str
+    sql: str
+
+
+@functools.cache
+def migrations() -> tuple[Migration, ...]:
+    """Load the schema deltas shipped in ``backchannel/store/migrations``, in order.
+
+    Returns:
+        Every ``NNNN_<what>.sql`` file, numbered 1, 2, ... without gaps.
+
+    Raises:
+        ProgrammingError: the numbering has a gap or a duplicate (a packaging bug).
+    """
+    folder = importlib.resources.files("backchannel.store").joinpath("migrations")
+    found: list[Migration] = []
+    for item in folder.iterdir():
+        match = _MIGRATION_FILE.fullmatch(item.name)
+        if match:
+            found.append(Migration(int(match[1]), item.name, item.read_text(encoding="utf-8")))
+    found.sort(key=lambda migration: (migration.version, migration.name))
+    for number, migration in enumerate(found, start=1):
+        if migration.version != number:
+            raise ProgrammingError(
+                f"schema migrations must be numbered 0001, 0002, ... without gaps or duplicates; "
+                f"found {migration.name} where {number:04d}_*.sql was expected"
+            )
+    return tuple(found)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a SQL script into complete statements (``executescript`` would commit)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    leftover = "\n".join(
+        line for line in pending.splitlines() if line.strip() and not line.strip().startswith("--")
+    )
+    if leftover:
+        raise ProgrammingError(f"schema migration ends with an incomplete statement: {leftover[:80]!r}")
+
+
+# --- error mapping --------------------------------------------------------
+def _wrap(error: sqlite3.Error, doing: str) -> StorageError:
+    """Map a driver error to ours (the caller chains it with ``from``)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    message = f"SQLite failed to {doing}: {error}"
+    if primary == _SQLITE_NOTADB:
+        return ProgrammingError(f"SQLite failed to {doing}: the file is not a SQLite database ({error})")
+    if primary in _OPERATIONAL_CODES or (primary is None and isinstance(error, sqlite3.OperationalError)):
+        return OperationalError(message)
+    return ProgrammingError(message)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # Best effort: the original error is what the caller needs to see, and
+    # SQLite rolls back by itself when the connection closes.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _user_tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def _schema_version(conn: sqlite3.Connection, where: str) -> int:
+    """Read the applied schema version (0 for an empty database).
+
+    Raises:
+        ProgrammingError: a database that is not ours, or from a newer schema.
+    """
+    tables = _user_tables(conn)
+    if "schema_version" not in tables:
+        if tables:
+            raise ProgrammingError(
+                f"{where} is a SQLite database but not a backchannel store "
+                f"(no schema_version table; it holds {sorted(tables)[:5]})"
+            )
+        return 0
+    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    known = len(migrations())
+    if version > known:
+        raise ProgrammingError(
+            f"{where} has schema version {version}, newer than this code knows ({known}); "
+            "upgrade backchannel to open it"
+        )
+    return int(version)
+
+
+def _migrate(conn: sqlite3.Connection, where: str) -> None:
+    """Bring the schema up to date: every missing delta, in one write transaction."""
+    if _schema_version(conn, where) == len(migrations()):
+        return  # the common case: no write lock taken
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _schema_version(conn, where)  # again, under the write lock: another opener may have won
+        if version == 0 and "schema_version" not in _user_tables(conn):
+            conn.execute(_SCHEMA_VERSION_DDL)
+        for migration in migrations()[version:]:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, name) VALUES (?, ?)",
+                (migration.version, migration.name),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _configure(conn: sqlite3.Connection, where: str) -> None:
+    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+    if mode != "wal" and not (where == ":memory:" and mode == "memory"):
+        raise OperationalError(f"{where}: cannot use WAL journal mode (SQLite kept {mode!r})")
+    # In WAL mode, synchronous=NORMAL syncs the WAL only when it is checkpointed
+    # into the database, not at each commit: the database stays consistent, but
+    # a power loss can roll back commits that already returned. FULL syncs the
+    # WAL at every commit, so a returned append is durable.
+    conn.execute("PRAGMA synchronous = FULL")
+    # On macOS plain fsync does not reach the platter; F_FULLFSYNC does. A no-op elsewhere.
+    conn.execute("PRAGMA fullfsync = ON")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """Open, configure and migrate a connection.
+
+    Raises:
+        ProgrammingError: not a SQLite database, not ours, or a newer schema.
+        OperationalError: cannot open the file, or it stayed locked.
+    """
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=busy_timeout,  # the busy timeout: how long to wait for another writer
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # shared between threads under the store's lock
+            cached_statements=_CACHED_STATEMENTS,
+        )
+    except sqlite3.Error as e:
+        raise _wrap(e, f"open {path}") from e
+    try:
+        _configure(conn, path)
+        _migrate(conn, path)
+    except sqlite3.Error as e:
+        conn.close()
+        raise _wrap(e, f"open {path}") from e
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
+    """Check the track's size and write a validated batch (inside a write transaction)."""
+    track = prepared.track
+    row = conn.execute("SELECT id, origin, size FROM tracks WHERE name = ?", (track,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown track {track!r}")
+    track_id, origin, actual = row
+    if actual != prepared.expected_size:
+        raise size_conflict(track, prepared.expected_size, actual)
+    check_origin(track, origin, prepared.checkpoint)
+    conn.executemany(_INSERT_ENTRY, [(track_id, e.seq, e.signed_bytes, e.salt) for e in prepared.entries])
+    conn.executemany(_INSERT_NODE, [(track_id, level, index, h) for level, index, h in prepared.nodes])
+    conn.execute(_INSERT_CHECKPOINT, (track_id, prepared.new_size, prepared.checkpoint.to_text()))
+    conn.execute("UPDATE tracks SET size = ? WHERE id = ?", (prepared.new_size, track_id))
+
+
+@functools.cache
+def _select_nodes(count: int) -> str:
+    values = ", ".join(["(?, ?)"] * count)
+    # Only placeholders are interpolated: the values are bound parameters.
+    return (
+        f"WITH wanted (level, idx) AS (VALUES {values})"  # noqa: S608
+        " SELECT n.level, n.idx, n.hash FROM wanted"
+        " JOIN nodes AS n ON n.track_id = ? AND n.level = wanted.level AND n.idx = wanted.idx"
+    )
+
+
+def _valid_node_id(node_id: NodeId) -> bool:
+    level, index = node_id
+    return 0 <= level < 64 and 0 <= index < 1 << 63
+
+
+# --- the store ------------------------------------------------------------
+class SQLiteEventStore(EventStore):
+    """An :class:`EventStore` in one SQLite file (WAL, ``synchronous=FULL``).
+
+    Safe to share between threads (one connection behind a lock); several
+    store objects may open the same file.
+
+    Args:
+        path: The database file (created if missing), or ``":memory:"`` for a
+            private, non-durable database (tests).
+        busy_timeout: Seconds to wait for another writer's lock before giving
+            up with :class:`~backchannel.errors.OperationalError`.
+
+    Raises:
+        ProgrammingError: the file is not a SQLite database, is not a
+            backchannel store, or has a newer schema than this code knows.
+        OperationalError: the file cannot be opened or stayed locked.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        self._path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._track_ids: dict[str, int] = {}
+        self._conn: sqlite3.Connection | None = _connect(self._path, busy_timeout)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> Self:
+        """Open a store; the same as the constructor, and a context manager.
+
+        Args:
+            path: The database file, or ``":memory:"``.
+            busy_timeout: Seconds to wait for another writer's lock.
+
+        Returns:
+            The open store.
+        """
+        return cls(path, busy_timeout=busy_timeout)
+
+    @property
+    def path(self) -> str:
+        """The database path."""
+        return self._path
+
+    def __repr__(self) -> str:
+        """Show the path and whether the store is open."""
+        state = "closed" if self._conn is None else "open"
+        return f"SQLiteEventStore({self._path!r}, {state})"
+
+    # --- plumbing ---------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ProgrammingError(f"SQLiteEventStore({self._path!r}) is closed")
+        return self._conn
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one ``BEGIN IMMEDIATE`` write transaction.
+
+        Commits on success, rolls back on any exception. Driver errors other
+        than ``IntegrityError`` (which callers map) become ``StorageError``.
+        """
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise _wrap(e, doing) from e
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                _rollback(conn)
+                if isinstance(e, sqlite3.Error) and not isinstance(e, sqlite3.IntegrityError):
+                    raise _wrap(e, doing) from e
+                raise
+
+    def _fetch(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        """Run one read statement under the lock and fetch every row."""
+        with self._lock:
+            try:
+                rows: list[tuple[object, ...]] = self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise _wrap(e, doing) from e
+            return rows
+
+    def _track_row(self, track: str) -> tuple[int, str, str, int]:
+        rows = self._fetch(
+            f"read track {track!r}", "SELECT id, origin, log_key, size FROM tracks WHERE name = ?", (track,)
+        )
+        if not rows:
+            raise NotFoundError(f"unknown track {track!r}")
+        track_id, origin, log_key, size = rows[0]
+        assert isinstance(track_id, int)
+        assert isinstance(origin, str)
+        assert isinstance(log_key, str)
+        assert isinstance(size, int)
+        self._track_ids[track] = track_id
+        return track_id, origin, log_key, size
+
+    def _track_id(self, track: str) -> int:
+        # Track ids never change once created, so they are cached.
+        track_id = self._track_ids.get(track)
+        if track_id is None:
+            track_id = self._track_row(track)[0]
+        return track_id
+
+    # --- tracks -----------------------------------------------------------
+    def create_track(self, track: str, origin: str, log_key: str) -> TrackInfo:
+        """Register a new, empty track.
+
+        Raises:
+            ConflictError: the track exists.
+            OperationalError: the database stayed locked or failed to write.
+        """
+        try:
+            with self._transaction(f"create track {track!r}") as conn:
+                cursor = conn.execute(
+                    "INSERT INTO tracks (name, origin, log_key) VALUES (?, ?, ?)", (track, origin, log_key)
+                )
+                track_id = cursor.lastrowid
+        except sqlite3.IntegrityError as e:
+            raise ConflictError(f"track {track!r} already exists") from e
+        assert track_id is not None
+        self._track_ids[track] = track_id
+        return TrackInfo(track, origin, log_key, 0)
+
+    def get_track(self, track: str) -> TrackInfo:
+        """Return a track's info.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        _, origin, log_key, size = self._track_row(track)
+        return TrackInfo(track, origin, log_key, size)
+
+    def list_tracks(self) -> list[TrackInfo]:
+        """Return every track, ordered by id."""
+        rows = self._fetch("list tracks", "SELECT name, origin, log_key, size FROM tracks ORDER BY name", ())
+        infos = []
+        for name, origin, log_key, size in rows:
+            assert isinstance(name, str)
+            assert isinstance(origin, str)
+            assert isinstance(log_key, str)
+            assert isinstance(size, int)
+            infos.append(TrackInfo(name, origin, log_key, size))
+        return infos
+
+    # --- writes -----------------------------------------------------------
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Atomically and durably persist a batch, its nodes and checkpoint.
+
+        The batch is validated (:func:`~backchannel.store.memory.prepare_batch`)
+        and serialised before the write lock is taken; the size is checked
+        inside the transaction.
+
+        Raises:
+            NotFoundError: unknown track.
+            ConflictError: the track's size is not ``expected_size`` (nothing written).
+            ProgrammingError: the batch is inconsistent (nothing written).
+            OperationalError: the database stayed locked or failed to write
+                (nothing written).
+        """
+        prepared = prepare_batch(batch, expected_size)
+        try:
+            with self._transaction(f"append to {batch.track!r}") as conn:
+                _write_batch(conn, prepared)
+        except sqlite3.IntegrityError as e:
+            # The size check makes this unreachable unless the file was changed
+            # behind our back; the primary keys still refuse to overwrite.
+            raise ConflictError(
+                f"append to {batch.track!r}: rows at positions {expected_size}.. already exist ({e})",
+                expected=expected_size,
+                actual=self.size(batch.track),
+            ) from e
+
+    # --- reads ------------------------------------------------------------
+    def read(self, track: str, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
+        """Yield stored entries with ``start <= seq < stop`` in order, streaming.
+
+        The range is fixed when this is called (entries appended later are not
+        yielded); entries are fetched ``256`` at a time, each chunk in its own
+        short read, so memory stays bounded however long the track.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: a negative start or ``stop < start``.
+            ProgrammingError: (while iterating) an entry inside the range is
+                missing: the database was damaged.
+        """
+        check_read_range(start, stop)
+        track_id, _, _, size = self._track_row(track)
+        end = size if stop is None else min(stop, size)
+        return self._iter_entries(track, track_id, start, end)
+
+    def _iter_entries(self, track: str, track_id: int, start: int, end: int) -> Iterator[StoredEntry]:
+        seq = start
+        while seq < end:
+            upper = min(seq + _READ_CHUNK, end)
+            rows = self._fetch(f"read track {track!r}", _SELECT_ENTRIES, (track_id, seq, upper))
+            for row_seq, signed, salt, leaf in rows:
+                if row_seq != seq:
+                    break
+                assert isinstance(signed, bytes)
+                assert isinstance(salt, bytes)
+                assert isinstance(leaf, bytes)
+                yield StoredEntry(seq, signed, salt, leaf)
+                seq += 1
+            if seq != upper:
+                raise ProgrammingError(
+                    f"track {track!r}: entry {seq} or its leaf hash is missing from the store"
+                )
+
+    def get_nodes(self, track: str, ids: Sequence[NodeId]) -> list[bytes]:
+        """Return the stored hashes of perfect-subtree nodes, in the order asked.
+
+        Up to 64 distinct ids are fetched per query.
+
+        Raises:
+            NotFoundError: unknown track or a node that is not stored.
+        """
+        track_id = self._track_id(track)
+        wanted = [node_id for node_id in dict.fromkeys(ids) if _valid_node_id(node_id)]
+        found: dict[tuple[object, object], object] = {}
+        for first in range(0, len(wanted), _NODE_QUERY_IDS):
+            chunk = wanted[first : first + _NODE_QUERY_IDS]
+            params: list[int] = [value for node_id in chunk for value in node_id]
+            params.append(track_id)
+            rows = self._fetch(f"read nodes of {track!r}", _select_nodes(len(chunk)), params)
+            found.update(((level, index), node_hash) for level, index, node_hash in rows)
+        hashes: list[bytes] = []
+        for node_id in ids:
+            node_hash = found.get(node_id)
+            if not isinstance(node_hash, bytes):
+                level, index = node_id
+                raise NotFoundError(
+                    f"track {track!r}: node (level {level}, index {index}) is not stored "
+                    f"(track size {self.size(track)})"
+                )
+            hashes.append(node_hash)
+        return hashes
+
+    def checkpoints(self, track: str, start_size: int = 0) -> Iterator[SignedCheckpoint]:
+        """Yield stored checkpoints with ``size >= start_size`` in size order, streaming.
+
+        Like :meth:`read`, the range is fixed when this is called.
+
+        Raises:
+            NotFoundError: unknown track.
+            VerificationError: (while iterating) a stored note does not parse.
+        """
+        track_id, _, _, size = self._track_row(track)
+        return self._iter_checkpoints(track, track_id, start_size, size)
+
+    def _iter_checkpoints(
+        self, track: str, track_id: int, start: int, end: int
+    ) -> Iterator[SignedCheckpoint]:
+        while True:
+            rows = self._fetch(
+                f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, (track_id, start, end, _READ_CHUNK)
+            )
+            for size, note in rows:
+                assert isinstance(size, int)
+                assert isinstance(note, str)
+                yield _parse_note(track, size, note)
+                start = size + 1
+            if len(rows) < _READ_CHUNK:
+                return
+
+    def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
+        """Return the newest checkpoint, or ``None`` for an empty track.
+
+        Raises:
+            NotFoundError: unknown track.
+            VerificationError: the stored note does not parse.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(
+            f"read checkpoints of {track!r}",
+            "SELECT size, note FROM checkpoints WHERE track_id = ? ORDER BY size DESC LIMIT 1",
+            (track_id,),
+        )
+        if not rows:
+            return None
+        size, note = rows[0]
+        assert isinstance(size, int)
+        assert isinstance(note, str)
+        return _parse_note(track, size, note)
+
+    def close(self) -> None:
+        """Close the connection. Idempotent; later calls raise ``ProgrammingError``."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+
+def _parse_note(track: str, size: int, note: str) -> SignedCheckpoint:
+    """Parse a stored note; a bad one names index ``size - 1`` as ``LogVerifier`` does."""
+    index = max(size - 1, 0)
+    try:
+        checkpoint = SignedCheckpoint.from_text(note)
+    except EncodingError as e:
+        raise VerificationError(
+            f"track {track!r}: stored checkpoint of size {size} is malformed: {e}", index=index
+        ) from e
+    if checkpoint.checkpoint.size != size:
+        raise VerificationError(
+            f"track {track!r}: checkpoint stored at size {size} says size {checkpoint.checkpoint.size}",
+            index=index,
+        )
+    return checkpoint
