@@ -71,26 +71,36 @@ def _private_dict(keys: KeyPair) -> dict[str, JSONValue]:
 
 
 def write_key_file(path: Path, keys: KeyPair, *, overwrite: bool = False) -> None:
-    """Write a key file with mode 0600.
+    """Write a key file with mode 0600, atomically.
+
+    The key is written to a 0600 sibling created exclusively and then linked
+    (new file) or renamed (overwrite) into place: it is never readable by
+    others, and an overwrite is all-or-nothing.
 
     Raises:
         ConfigurationError: the file exists (and ``overwrite`` is false) or
             cannot be written.
     """
     data = json.dumps(_private_dict(keys), indent=2).encode("utf-8") + b"\n"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            tmp.replace(path)
+        else:
+            os.link(tmp, path)  # fails if the target appeared meanwhile: never clobber
     except FileExistsError as e:
         raise ConfigurationError(f"key file {path} exists; refusing to overwrite it") from e
     except OSError as e:
         raise ConfigurationError(f"cannot write key file {path}: {e.strerror}") from e
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
     finally:
-        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 def _section(obj: Mapping[str, JSONValue], name: str) -> Mapping[str, JSONValue]:
@@ -140,9 +150,16 @@ def read_key_file(path: Path) -> KeyPair:
         agreement = AgreementKey.from_private_bytes(
             b64decode(_text(x, "private", "x25519"), field="x25519.private", length=32)
         )
+        stored = (
+            _text(ed, "key_id", "ed25519"),
+            _text(ed, "public", "ed25519"),
+            _text(x, "key_id", "x25519"),
+            _text(x, "public", "x25519"),
+        )
     except EncodingError as e:
         raise ConfigurationError(f"key file {path} is malformed: {e}") from e
-    keys = KeyPair(name=name, signing=signing, agreement=agreement)
-    if _text(ed, "key_id", "ed25519") != signing.key_id or _text(x, "key_id", "x25519") != agreement.key_id:
-        raise ConfigurationError(f"key file {path}: stored key ids do not match the private keys")
-    return keys
+    if stored != (signing.key_id, signing.verifying_key.to_text(), agreement.key_id, agreement.to_text()):
+        raise ConfigurationError(
+            f"key file {path}: stored key ids or public keys do not match the private keys"
+        )
+    return KeyPair(name=name, signing=signing, agreement=agreement)
