@@ -153,7 +153,7 @@ class SignedCheckpoint:
             EncodingError: no blank separator line, no signatures, malformed lines,
                 or a note over 64 KiB.
         """
-        if len(text) > _MAX_NOTE_BYTES:
+        if len(text.encode("utf-8", "surrogatepass")) > _MAX_NOTE_BYTES:
             raise EncodingError("checkpoint: note larger than 64 KiB")
         body, sep, sigs = text.partition("\n\n")
         if not sep:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -98,11 +98,17 @@ class VerifyingKey:
     """An Ed25519 public key and its key id."""
 
     public_bytes: bytes
+    _key: Ed25519PublicKey = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        """Validate the key length."""
+        """Validate the key and load it once (verification is the hot path)."""
         if len(self.public_bytes) != 32:
             raise EncodingError(f"ed25519 public key must be 32 bytes, got {len(self.public_bytes)}")
+        try:
+            key = Ed25519PublicKey.from_public_bytes(self.public_bytes)
+        except ValueError as e:  # pragma: no cover - pyca accepts every 32-byte string today
+            raise EncodingError(f"not an Ed25519 public key: {e}") from e
+        object.__setattr__(self, "_key", key)
 
     @property
     def key_id(self) -> str:
@@ -116,8 +122,8 @@ class VerifyingKey:
             VerificationError: the signature does not verify (or is malformed).
         """
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_bytes).verify(signature, message)
-        except (InvalidSignature, ValueError) as e:
+            self._key.verify(signature, message)
+        except (InvalidSignature, ValueError, TypeError) as e:
             raise VerificationError(f"Ed25519 signature does not verify for key {self.key_id}") from e
 
     def is_valid(self, signature: bytes, message: bytes) -> bool:

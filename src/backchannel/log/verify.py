@@ -8,7 +8,9 @@ describes; the code cites them.
 
 For each entry ``i``:
 
-(1) the entry is well formed and canonical, and ``event.seq == i``, and its
+(1) the entry is well formed (strict fields; a store's bytes must also be
+    canonical, while an export's JSON layout is free because signatures and
+    leaves are recomputed over the canonical form), ``event.seq == i``, and its
     track is the log's track;
 (2) ``event.prev`` is the leaf hash of entry ``i - 1`` (``null`` for 0);
 (3) the author's signature verifies under a key registered to that author
@@ -33,6 +35,7 @@ layered on top. This module does no I/O: exports and stores feed it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from backchannel.errors import EncodingError, VerificationError
@@ -41,7 +44,14 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey, b64decode
 from backchannel.log.tree import CompactRange, NodeId
 
-__all__ = ["KEY_REGISTERED", "LogVerifier", "VerificationReport"]
+__all__ = [
+    "KEY_REGISTERED",
+    "LogVerifier",
+    "SignatureCheck",
+    "VerificationReport",
+    "check_signatures",
+    "signature_error",
+]
 
 KEY_REGISTERED = "member.key_registered"
 """The event type that registers a member's public keys (body: member, ed25519, x25519)."""
@@ -68,6 +78,36 @@ class VerificationReport:
     members: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """One deferred step (3) signature check: picklable, so it can run in another process."""
+
+    index: int
+    key_id: str
+    public_key: bytes
+    signature: bytes
+    message: bytes
+
+
+def check_signatures(checks: Sequence[SignatureCheck]) -> SignatureCheck | None:
+    """Run deferred signature checks in order; return the first that fails, or ``None``."""
+    keys: dict[bytes, VerifyingKey] = {}
+    for check in checks:
+        key = keys.get(check.public_key)
+        if key is None:
+            key = keys[check.public_key] = VerifyingKey(check.public_key)
+        if not key.is_valid(check.signature, check.message):
+            return check
+    return None
+
+
+def signature_error(check: SignatureCheck) -> VerificationError:
+    """The error for a failed step (3) signature check."""
+    return VerificationError(
+        f"entry {check.index}: author signature does not verify ({check.key_id})", index=check.index
+    )
+
+
 class LogVerifier:
     """Streaming verifier of one track's log (see the module docstring's steps).
 
@@ -75,10 +115,18 @@ class LogVerifier:
         track: The track the log belongs to.
         origin: The checkpoint origin line the log uses.
         log_key: The pinned verifier of the log's checkpoint signatures.
+        defer_signatures: If true, step (3)'s signature checks are not run but
+            queued (:meth:`take_signature_checks`), so a caller can run them in
+            parallel with :func:`check_signatures`. Every other check still runs
+            here, in order; the caller then owns reporting the lowest bad index.
     """
 
-    def __init__(self, track: str, origin: str, log_key: NoteVerifier) -> None:
+    def __init__(
+        self, track: str, origin: str, log_key: NoteVerifier, *, defer_signatures: bool = False
+    ) -> None:
         """Start verifying an empty log."""
+        self._defer = defer_signatures
+        self._deferred: list[SignatureCheck] = []
         self._track = track
         self._origin = origin
         self._log_key = log_key
@@ -120,10 +168,11 @@ class LogVerifier:
         # (3) author signature under a registered key
         event_bytes = event.to_bytes()
         key = self._signing_key(entry, index)
-        if not key.is_valid(signed.signature, event_bytes):
-            raise VerificationError(
-                f"entry {index}: author signature does not verify ({signed.key_id})", index=index
-            )
+        check = SignatureCheck(index, signed.key_id, key.public_bytes, signed.signature, event_bytes)
+        if self._defer:
+            self._deferred.append(check)
+        elif not key.is_valid(signed.signature, event_bytes):
+            raise signature_error(check)
         # (4) leaf hash
         leaf = entry.leaf_hash
         if stored_leaf is not None and stored_leaf != leaf:
@@ -178,6 +227,16 @@ class LogVerifier:
         self._owners[key.key_id] = event.author
         return key
 
+    @property
+    def pending_signature_checks(self) -> int:
+        """How many deferred signature checks are waiting to be taken."""
+        return len(self._deferred)
+
+    def take_signature_checks(self) -> list[SignatureCheck]:
+        """Return and forget the signature checks deferred so far (in log order)."""
+        checks, self._deferred = self._deferred, []
+        return checks
+
     def add_checkpoint(self, note: SignedCheckpoint) -> None:
         """Verify a checkpoint of the log as it stands now (steps 6-7).
 
@@ -216,7 +275,11 @@ class LogVerifier:
 
         Raises:
             VerificationError: entries after the latest checkpoint (an unsigned tail).
+            RuntimeError: deferred signature checks were never taken (a caller bug:
+                a report must never claim signatures that were not checked).
         """
+        if self._deferred:
+            raise RuntimeError("finish() with deferred signature checks not taken")
         covered = 0 if self._latest is None else self._latest.checkpoint.size
         if covered != self._range.size:
             raise VerificationError(

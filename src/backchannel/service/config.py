@@ -96,7 +96,11 @@ class LogNode:
         self.close()
 
 
-def _log_keys(settings: Settings) -> KeyPair:
+def _log_keys(settings: Settings, *, create: bool) -> KeyPair:
+    if not create and not settings.log_key_file.exists():
+        raise ConfigurationError(
+            f"no log key at {settings.log_key_file}: {settings.data_dir} is not a data directory"
+        )
     if settings.log_key_file.exists():
         keys = read_key_file(settings.log_key_file)
         if keys.name != settings.log_name:
@@ -128,7 +132,11 @@ def open_log(settings: Settings, *, clock: Clock | None = None, create: bool = T
                 f"no data directory at {settings.data_dir} (run a command that creates it)"
             )
         settings.data_dir.mkdir(mode=0o700, parents=True)
-    keys = _log_keys(settings)
+    keys = _log_keys(settings, create=create)
+    if not create and not settings.database.exists():
+        raise ConfigurationError(
+            f"no database at {settings.database}: {settings.data_dir} is not a data directory"
+        )
     store = SQLiteEventStore(settings.database)
     writer = LogWriter(store, NoteSigner(settings.log_name, keys.signing), clock=clock)
     return LogNode(store, writer)

@@ -20,17 +20,35 @@ per party); it exports a whole track.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
+from typing import TextIO
 
-from backchannel.errors import EncodingError, NotFoundError, VerificationError
+from backchannel.errors import (
+    ConfigurationError,
+    EncodingError,
+    NotFoundError,
+    OperationalError,
+    VerificationError,
+)
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.records import LogEntry, SignedEvent
 from backchannel.log.signing import b64decode, b64encode
 from backchannel.log.tree import NodeId
-from backchannel.log.verify import LogVerifier, VerificationReport
+from backchannel.log.verify import (
+    LogVerifier,
+    SignatureCheck,
+    VerificationReport,
+    check_signatures,
+    signature_error,
+)
 from backchannel.store.base import EventStore, StoredEntry
 
 __all__ = ["EXPORT_FORMAT", "ExportHeader", "VerifiedLog", "export_track", "verify_export", "verify_store"]
@@ -39,6 +57,7 @@ EXPORT_FORMAT = "backchannel-log/1"
 _HEADER_FIELDS = frozenset({"format", "track", "origin", "log_key", "size"})
 _ENTRY_FIELDS = frozenset({"seq", "leaf", "salt", "signed"})
 _NODE_CHECK_BATCH = 512
+_SIGNATURE_BATCH = 2048
 
 Progress = Callable[[int], None]
 """Called with the number of entries processed so far."""
@@ -74,8 +93,108 @@ def _noop(_: int) -> None:
     return None
 
 
+class _SignatureRunner:
+    """Runs deferred signature checks in worker processes, in log order.
+
+    Ed25519 verification holds the GIL, so parallelism needs processes. The
+    pool is started lazily (a small log never pays for it) with the ``spawn``
+    context (safe whatever threads the caller runs). Results are consumed in
+    submission order, so the first failure seen is the lowest failing index.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self._jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._inflight: deque[Future[SignatureCheck | None]] = deque()
+
+    def submit(self, checks: list[SignatureCheck]) -> None:
+        if not checks:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._jobs, mp_context=get_context("spawn"))
+        self._inflight.append(self._pool.submit(check_signatures, checks))
+        while len(self._inflight) > 2 * self._jobs:
+            self._raise(self._result(self._inflight.popleft()))
+
+    def drain(self) -> None:
+        while self._inflight:
+            self._raise(self._result(self._inflight.popleft()))
+
+    @staticmethod
+    def _result(future: Future[SignatureCheck | None]) -> SignatureCheck | None:
+        try:
+            return future.result()
+        except BrokenProcessPool as e:
+            raise OperationalError(
+                "a signature-checking worker process died; a script that verifies with jobs > 1 "
+                "needs an `if __name__ == '__main__':` guard (multiprocessing spawn)"
+            ) from e
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _raise(failed: SignatureCheck | None) -> None:
+        if failed is not None:
+            raise signature_error(failed)
+
+
+class _Run:
+    """One verification: the pure verifier plus, with ``jobs > 1``, parallel signature checks."""
+
+    def __init__(self, track: str, origin: str, log_key: NoteVerifier, jobs: int) -> None:
+        if jobs < 1:
+            raise ConfigurationError(f"jobs: expected an integer >= 1, got {jobs}")
+        self.verifier = LogVerifier(track, origin, log_key, defer_signatures=jobs > 1)
+        self._runner = _SignatureRunner(jobs) if jobs > 1 else None
+
+    def entry(self, entry: LogEntry, leaf: bytes) -> list[tuple[NodeId, bytes]]:
+        nodes = self.verifier.add_entry(entry, stored_leaf=leaf)
+        if self._runner is not None and self.verifier.pending_signature_checks >= _SIGNATURE_BATCH:
+            self._runner.submit(self.verifier.take_signature_checks())
+        return nodes
+
+    def settle(self) -> None:
+        """Run every outstanding signature check (raises on the first failure)."""
+        if self._runner is not None:
+            self._runner.submit(self.verifier.take_signature_checks())
+            self._runner.drain()
+
+    def finish(self) -> VerificationReport:
+        self.settle()
+        return self.verifier.finish()
+
+    def first_error(self, error: VerificationError) -> VerificationError:
+        """The error to report: a signature failure at an earlier (or the same) index wins."""
+        try:
+            self.settle()
+        except VerificationError as earlier:
+            if earlier.index is not None and (error.index is None or earlier.index <= error.index):
+                return earlier
+        return error
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+@contextmanager
+def _verification(track: str, origin: str, log_key: NoteVerifier, jobs: int) -> Iterator[_Run]:
+    run = _Run(track, origin, log_key, jobs)
+    try:
+        yield run
+    except VerificationError as e:
+        first = run.first_error(e)
+        if first is e:
+            raise
+        raise first from None
+    finally:
+        run.close()
+
+
 def export_track(store: EventStore, track: str, path: Path, progress: Progress = _noop) -> ExportHeader:
-    """Write a track's whole log to ``path`` as JSON Lines, streaming.
+    """Write a track's whole log to ``path`` as JSON Lines, streaming in constant memory.
 
     The file is written to a temporary sibling and renamed into place, so a
     failed export never leaves a truncated file under the final name.
@@ -86,22 +205,37 @@ def export_track(store: EventStore, track: str, path: Path, progress: Progress =
     """
     info = store.get_track(track)
     header = ExportHeader(track=info.track, origin=info.origin, log_key=info.log_key, size=info.size)
-    checkpoints = {c.checkpoint.size: c for c in store.checkpoints(track)}
     tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(_line({"format": EXPORT_FORMAT, **_header_dict(header)}))
-        if 0 in checkpoints:
-            out.write(_line({"checkpoint": checkpoints[0].to_text()}))
-        for stored in store.read(track, 0, info.size):
-            out.write(_line(_entry_dict(stored)))
-            note = checkpoints.get(stored.seq + 1)
-            if note is not None:
-                out.write(_line({"checkpoint": note.to_text()}))
-            if stored.seq % 1000 == 999:
-                progress(stored.seq + 1)
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            _write_export(store, header, out, progress)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigurationError(f"cannot write export {path}: {e.strerror or e}") from e
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     progress(info.size)
     return header
+
+
+def _write_export(store: EventStore, header: ExportHeader, out: TextIO, progress: Progress) -> None:
+    out.write(_line({"format": EXPORT_FORMAT, **_header_dict(header)}))
+    notes = store.checkpoints(header.track)
+    note = next(notes, None)
+    size = 0
+    for stored in store.read(header.track, 0, header.size):
+        while note is not None and note.checkpoint.size <= size:
+            out.write(_line({"checkpoint": note.to_text()}))
+            note = next(notes, None)
+        out.write(_line(_entry_dict(stored)))
+        size = stored.seq + 1
+        if size % 1000 == 0:
+            progress(size)
+    while note is not None and note.checkpoint.size <= size:
+        out.write(_line({"checkpoint": note.to_text()}))
+        note = next(notes, None)
 
 
 def _header_dict(header: ExportHeader) -> dict[str, JSONValue]:
@@ -200,7 +334,9 @@ def _pin(header_key: str, pinned: str | None) -> NoteVerifier:
     return verifier
 
 
-def verify_export(path: Path, log_key: str | None = None, progress: Progress = _noop) -> VerifiedLog:
+def verify_export(
+    path: Path, log_key: str | None = None, progress: Progress = _noop, *, jobs: int = 1
+) -> VerifiedLog:
     """Verify an export file offline: every signature, leaf, root and checkpoint.
 
     Args:
@@ -208,6 +344,7 @@ def verify_export(path: Path, log_key: str | None = None, progress: Progress = _
         log_key: The log's verifier key to pin (recommended). Without it the
             key named in the export is used and the result says ``pinned=False``.
         progress: Called with the count of entries verified, every 1,000.
+        jobs: Processes for signature checks (1: all in this process).
 
     Returns:
         The verified log.
@@ -221,17 +358,18 @@ def verify_export(path: Path, log_key: str | None = None, progress: Progress = _
     if first is None:
         raise VerificationError("the export file is empty")
     header = _parse_header(*first)
-    verifier = LogVerifier(header.track, header.origin, _pin(header.log_key, log_key))
-    for number, value in lines:
-        index = verifier.size
-        if "checkpoint" in value:
-            verifier.add_checkpoint(_parse_checkpoint(number, value, index))
-            continue
-        entry, leaf = _parse_entry(number, value, index)
-        verifier.add_entry(entry, stored_leaf=leaf)
-        if index % 1000 == 999:
-            progress(index + 1)
-    report = verifier.finish()
+    with _verification(header.track, header.origin, _pin(header.log_key, log_key), jobs) as run:
+        verifier = run.verifier
+        for number, value in lines:
+            index = verifier.size
+            if "checkpoint" in value:
+                verifier.add_checkpoint(_parse_checkpoint(number, value, index))
+                continue
+            entry, leaf = _parse_entry(number, value, index)
+            run.entry(entry, leaf)
+            if index % 1000 == 999:
+                progress(index + 1)
+        report = run.finish()
     if report.size != header.size:
         raise VerificationError(f"the header promises {header.size} entries, the file holds {report.size}")
     progress(report.size)
@@ -239,35 +377,43 @@ def verify_export(path: Path, log_key: str | None = None, progress: Progress = _
 
 
 def verify_store(
-    store: EventStore, track: str, log_key: str | None = None, progress: Progress = _noop
+    store: EventStore, track: str, log_key: str | None = None, progress: Progress = _noop, *, jobs: int = 1
 ) -> VerifiedLog:
     """Verify a track in a store: entries, every stored node hash, every checkpoint.
+
+    Args:
+        store: The store.
+        track: The track to verify.
+        log_key: The log's verifier key to pin; default: the one the store names.
+        progress: Called with the count of entries verified, every 1,000.
+        jobs: Processes for signature checks (1: all in this process).
 
     Raises:
         NotFoundError: unknown track.
         VerificationError: the first failure, with ``index`` naming the entry.
     """
     info = store.get_track(track)
-    verifier = LogVerifier(track, info.origin, _pin(info.log_key, log_key))
-    notes = store.checkpoints(track)
-    pending = next(notes, None)
-    expected: list[tuple[NodeId, bytes, int]] = []
-    for stored in store.read(track, 0, info.size):
-        while pending is not None and pending.checkpoint.size <= verifier.size:
+    with _verification(track, info.origin, _pin(info.log_key, log_key), jobs) as run:
+        verifier = run.verifier
+        notes = store.checkpoints(track)
+        pending = next(notes, None)
+        expected: list[tuple[NodeId, bytes, int]] = []
+        for stored in store.read(track, 0, info.size):
+            while pending is not None and pending.checkpoint.size <= verifier.size:
+                verifier.add_checkpoint(pending)
+                pending = next(notes, None)
+            nodes = run.entry(stored.decode(), stored.leaf_hash)
+            expected.extend((node, digest, stored.seq) for node, digest in nodes)
+            if len(expected) >= _NODE_CHECK_BATCH:
+                _check_nodes(store, track, expected)
+                expected.clear()
+            if stored.seq % 1000 == 999:
+                progress(stored.seq + 1)
+        _check_nodes(store, track, expected)
+        while pending is not None:
             verifier.add_checkpoint(pending)
             pending = next(notes, None)
-        nodes = verifier.add_entry(stored.decode(), stored_leaf=stored.leaf_hash)
-        expected.extend((node, digest, stored.seq) for node, digest in nodes)
-        if len(expected) >= _NODE_CHECK_BATCH:
-            _check_nodes(store, track, expected)
-            expected.clear()
-        if stored.seq % 1000 == 999:
-            progress(stored.seq + 1)
-    _check_nodes(store, track, expected)
-    while pending is not None:
-        verifier.add_checkpoint(pending)
-        pending = next(notes, None)
-    report = verifier.finish()
+        report = run.finish()
     if report.size != info.size:
         raise VerificationError(
             f"the store says {info.size} entries, {report.size} were read", index=report.size
