@@ -8,6 +8,7 @@ shows the traceback instead. Nothing here prints a private key.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ LogName = Annotated[
     str, typer.Option("--log-name", help="The log's name (checkpoint signer and origin prefix).")
 ]
 T = TypeVar("T")
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def run(action: Callable[[], T]) -> T:
@@ -73,8 +75,10 @@ def run(action: Callable[[], T]) -> T:
 
 
 @contextmanager
-def _node(data_dir: Path | None, log_name: str, *, create: bool = False) -> Iterator[LogNode]:
-    with open_log(Settings.embedded(data_dir, log_name), create=create) as node:
+def _node(
+    data_dir: Path | None, log_name: str, *, create: bool = False, check: bool = False
+) -> Iterator[LogNode]:
+    with open_log(Settings.embedded(data_dir, log_name), create=create, check=check) as node:
         yield node
 
 
@@ -165,7 +169,7 @@ def log_register(
             "ed25519": keys.signing.verifying_key.to_text(),
             "x25519": keys.agreement.to_text(),
         }
-        with _node(data_dir, log_name) as node:
+        with _node(data_dir, log_name, check=True) as node:
             result = node.writer.append(track, [Draft(KEY_REGISTERED, keys.name, draft_body, keys.signing)])
         out.print(f"registered {keys.name} ({keys.signing.key_id}) at index {result.entries[0].seq}")
 
@@ -186,7 +190,7 @@ def log_append(
     def body() -> None:
         keys = read_key_file(key_file)
         payload = _read_body(body_json)
-        with _node(data_dir, log_name) as node:
+        with _node(data_dir, log_name, check=True) as node:
             result = node.writer.append(track, [Draft(event_type, keys.name, payload, keys.signing)])
         out.print(f"appended {event_type} at index {result.entries[0].seq}")
         render.print_checkpoint(out, result.checkpoint)
@@ -234,6 +238,9 @@ def log_verify(
     log_key_file: Annotated[
         Path | None, typer.Option("--log-key-file", help="Pin the log key from a file.")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Processes for signature checks (default: CPUs).")
+    ] = _CPUS,
     data_dir: DataDir = None,
     log_name: LogName = "backchannel.local",
 ) -> None:
@@ -247,14 +254,14 @@ def log_verify(
             )
         if file is not None:
             with render.progress(err, "verifying", None) as advance:
-                verified = verify_export(file, pinned, progress=advance)
+                verified = verify_export(file, pinned, progress=advance, jobs=jobs)
         else:
             assert track is not None
             with (
                 _node(data_dir, log_name) as node,
                 render.progress(err, "verifying", node.store.size(track)) as advance,
             ):
-                verified = verify_store(node.store, track, pinned, progress=advance)
+                verified = verify_store(node.store, track, pinned, progress=advance, jobs=jobs)
         out.print(render.verification(verified))
         if verified.report.latest is not None:
             render.print_checkpoint(out, verified.report.latest)

@@ -25,6 +25,7 @@ from backchannel.clock import Clock
 from backchannel.errors import ConfigurationError
 from backchannel.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.log.checkpoint import NoteSigner
+from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter
 from backchannel.store.base import EventStore
 from backchannel.store.sqlite import SQLiteEventStore
@@ -113,18 +114,24 @@ def _log_keys(settings: Settings, *, create: bool) -> KeyPair:
     return keys
 
 
-def open_log(settings: Settings, *, clock: Clock | None = None, create: bool = True) -> LogNode:
+def open_log(
+    settings: Settings, *, clock: Clock | None = None, create: bool = True, check: bool = False
+) -> LogNode:
     """Open the data directory's store and log key.
 
     Args:
         settings: Where the data lives.
         clock: The writer's clock (default: system clock).
         create: Create the directory, database and log key if missing.
+        check: Check every track on open (:func:`check_track_on_open`): a
+            store that fails says which index and why, before anything is
+            appended to it.
 
     Raises:
-        ConfigurationError: the directory is missing (and ``create`` is false),
-            or the key file is bad.
+        ConfigurationError: the directory, key or database is missing (and
+            ``create`` is false), or the key file is bad.
         StorageError: the database cannot be opened.
+        VerificationError: ``check`` found a track that does not verify.
     """
     if not settings.data_dir.is_dir():
         if not create:
@@ -138,5 +145,12 @@ def open_log(settings: Settings, *, clock: Clock | None = None, create: bool = T
             f"no database at {settings.database}: {settings.data_dir} is not a data directory"
         )
     store = SQLiteEventStore(settings.database)
+    try:
+        if check:
+            for info in store.list_tracks():
+                check_track_on_open(store, info.track)
+    except BaseException:
+        store.close()
+        raise
     writer = LogWriter(store, NoteSigner(settings.log_name, keys.signing), clock=clock)
     return LogNode(store, writer)

@@ -51,7 +51,15 @@ from backchannel.log.verify import (
 )
 from backchannel.store.base import EventStore, StoredEntry
 
-__all__ = ["EXPORT_FORMAT", "ExportHeader", "VerifiedLog", "export_track", "verify_export", "verify_store"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "ExportHeader",
+    "VerifiedLog",
+    "check_track_on_open",
+    "export_track",
+    "verify_export",
+    "verify_store",
+]
 
 EXPORT_FORMAT = "backchannel-log/1"
 _HEADER_FIELDS = frozenset({"format", "track", "origin", "log_key", "size"})
@@ -433,3 +441,42 @@ def _check_nodes(store: EventStore, track: str, expected: list[tuple[NodeId, byt
                 f"entry {seq}: stored tree node (level {level}, index {idx}) does not match the entries",
                 index=seq,
             )
+
+
+def check_track_on_open(store: EventStore, track: str) -> None:
+    """Cheaply check a track before it is extended; on doubt, find the first bad index.
+
+    The quick check is O(log n): the latest checkpoint verifies under the
+    track's log key and covers every entry, the root recomputed from the
+    stored tree nodes equals its root, and the last entry's leaf and ``prev``
+    match the stored leaves. If any of that fails, the full
+    :func:`verify_store` runs to name the first bad index and why.
+
+    Raises:
+        VerificationError: the track does not verify; ``index`` names the first bad entry.
+    """
+    try:
+        _quick_check(store, track)
+    except VerificationError:
+        verify_store(store, track)  # raises with the first bad index
+        raise  # pragma: no cover - the full check found nothing the quick one did (never expected)
+
+
+def _quick_check(store: EventStore, track: str) -> None:
+    info = store.get_track(track)
+    note = store.latest_checkpoint(track)
+    if note is None:
+        if info.size:
+            raise VerificationError(f"track {track!r} has {info.size} entries and no checkpoint", index=0)
+        return
+    checkpoint = _pin(info.log_key, None).verify(note)
+    last = info.size - 1
+    if checkpoint.size != info.size or checkpoint.root != store.root(track, info.size):
+        raise VerificationError(
+            f"track {track!r}: stored tree does not match the latest checkpoint", index=last
+        )
+    stored = next(store.read(track, last, info.size))
+    entry = stored.decode()
+    previous = store.get_nodes(track, [(0, last - 1)])[0] if last else None
+    if stored.computed_leaf_hash() != stored.leaf_hash or entry.signed.event.prev != previous:
+        raise VerificationError(f"track {track!r}: the last entry does not match its leaf", index=last)

@@ -505,3 +505,27 @@ def test_parse_canonical_refuses_pretty_printed_containers(value: object) -> Non
     if pretty != data:
         with pytest.raises(EncodingError, match="not in RFC 8785 canonical form"):
             parse_canonical(pretty)
+
+
+class _Key(str):
+    __slots__ = ()
+
+
+def test_str_subclass_keys_and_values_are_written_as_plain_strings() -> None:
+    assert (
+        canonicalize({_Key("b"): [None, True, _Key("x")], "a": {"k": False}})
+        == b'{"a":{"k":false},"b":[null,true,"x"]}'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"\\ud800": 1}', '[1, {"a": ["\\udc00"]}]', '{"ok": "\\ud83d\\ude00", "bad": ["\\ud83d"]}'],
+)
+def test_loads_strict_refuses_lone_surrogates_anywhere(text: str) -> None:
+    with pytest.raises(EncodingError, match="lone surrogate"):
+        loads_strict(text)
+
+
+def test_loads_strict_accepts_surrogate_pairs_among_other_values() -> None:
+    assert loads_strict('[1, null, "\\ud83d\\ude00", {"k": 2.5}]') == [1, None, "\U0001f600", {"k": 2.5}]

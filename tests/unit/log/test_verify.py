@@ -10,7 +10,7 @@ from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
 from backchannel.log.records import Event, LogEntry, SignedEvent
 from backchannel.log.signing import SigningKey
-from backchannel.log.verify import KEY_REGISTERED, LogVerifier
+from backchannel.log.verify import KEY_REGISTERED, LogVerifier, check_signatures, signature_error
 from backchannel.testing.salts import UnsafeDeterministicSalts
 
 TRACK = "t1"
@@ -231,3 +231,26 @@ def test_step8_unsigned_tail_is_refused() -> None:
         v.finish()
     assert info.value.index == 2
     assert v.size == 4
+
+
+def test_deferred_signature_checks_are_run_by_the_caller() -> None:
+    b = good_log()
+    forged_event = replace(b.entries[2].signed.event, body={"text": "altered"})
+    signed = b.entries[2].signed
+    b.entries[2] = LogEntry(SignedEvent(forged_event, signed.key_id, signed.signature), b.entries[2].salt)
+    v = LogVerifier(TRACK, ORIGIN, LOG.verifier, defer_signatures=True)
+    for entry in b.entries[:3]:
+        v.add_entry(entry)
+    assert v.pending_signature_checks == 3
+    with pytest.raises(RuntimeError, match="deferred signature checks not taken"):
+        v.finish()
+    checks = v.take_signature_checks()
+    assert v.pending_signature_checks == 0
+    assert [c.index for c in checks] == [0, 1, 2]
+    failed = check_signatures(checks)
+    assert failed is not None
+    assert failed.index == 2
+    assert check_signatures(checks[:2]) is None
+    error = signature_error(failed)
+    assert error.index == 2
+    assert "author signature does not verify" in str(error)
