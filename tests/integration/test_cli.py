@@ -246,3 +246,15 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     assert "OK: every signature, leaf, root and checkpoint verifies" in proc.stdout
     assert "is refused" in proc.stdout
     assert "backchannel.local/us-iran-nuclear\n10\n" in proc.stdout
+
+
+def test_demo_in_process(tmp_path: Path) -> None:
+    code, output = cli("demo", "--data-dir", tmp_path / "demo")
+    assert code == 0, output
+    assert "OK: every signature, leaf, root and checkpoint verifies" in output
+    assert "(first bad index 7)" in output or "first bad index" in output
+    key_line = next(line for line in output.splitlines() if line.startswith("log key: backchannel.local+"))
+    assert len(key_line.split("+")) == 3
+    code, output = cli("demo", "--data-dir", tmp_path / "demo", "--keep")
+    assert code == 1
+    assert "exists" in output

@@ -85,7 +85,8 @@ def run_demo(console: Console, data_dir: Path, *, fresh: bool = True) -> None:
     with open_log(settings) as node:
         node.writer.open_track(TRACK)
         log_key = node.writer.log_key
-        console.print(f"data directory: {settings.data_dir}   log key: {log_key}")
+        console.print(f"data directory: {settings.data_dir}")
+        console.print(f"log key: {log_key}", soft_wrap=True, markup=False)
         result = node.writer.append(TRACK, [_registration(pair) for pair in keys.values()])
         console.print(f"batch 1: registered {len(result.entries)} member keys")
         first_checkpoint = result.checkpoint
@@ -103,7 +104,7 @@ def run_demo(console: Console, data_dir: Path, *, fresh: bool = True) -> None:
     console.print(f"exported {size} entries to {export}")
 
     console.print(Rule("offline verification (log key pinned)"))
-    console.print(render.verification(verify_export(export, log_key)))
+    render.print_verification(console, verify_export(export, log_key))
 
     verifier = NoteVerifier.from_vkey(log_key)
     new = verifier.verify(latest)

@@ -126,7 +126,7 @@ def track_new(
         with _node(data_dir, log_name, create=True) as node:
             info = node.writer.open_track(track)
         out.print(f"created track [bold]{info.track}[/] with origin {info.origin}")
-        out.print(f"log key: {info.log_key}")
+        out.print(f"log key: {info.log_key}", soft_wrap=True, markup=False)
 
     run(body)
 
@@ -262,9 +262,7 @@ def log_verify(
                 render.progress(err, "verifying", node.store.size(track)) as advance,
             ):
                 verified = verify_store(node.store, track, pinned, progress=advance, jobs=jobs)
-        out.print(render.verification(verified))
-        if verified.report.latest is not None:
-            render.print_checkpoint(out, verified.report.latest)
+        render.print_verification(out, verified)
 
     run(body)
 

@@ -23,7 +23,15 @@ from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
-__all__ = ["diagnostic", "print_checkpoint", "progress", "proof", "public_keys", "tracks", "verification"]
+__all__ = [
+    "diagnostic",
+    "print_checkpoint",
+    "print_verification",
+    "progress",
+    "proof",
+    "public_keys",
+    "tracks",
+]
 
 
 def diagnostic(error: BackchannelError) -> Panel:
@@ -70,8 +78,8 @@ def _facts() -> Table:
     return table
 
 
-def verification(verified: VerifiedLog) -> Group:
-    """The summary of a successful verification."""
+def print_verification(console: Console, verified: VerifiedLog) -> None:
+    """Print the summary of a successful verification; the log key on one unwrapped line."""
     report = verified.report
     table = _facts()
     table.add_row("track", report.track)
@@ -79,20 +87,20 @@ def verification(verified: VerifiedLog) -> Group:
     table.add_row("checkpoints verified", str(report.checkpoints))
     table.add_row("root", report.root.hex())
     table.add_row("members", ", ".join(f"{m} ({len(ids)} key)" for m, ids in report.members.items()) or "-")
-    table.add_row("log key", verified.log_key + ("" if verified.pinned else "  [yellow](not pinned)[/]"))
-    parts: list[Group | Table | Text] = [
-        Text("OK: every signature, leaf, root and checkpoint verifies", style="bold green"),
-        table,
-    ]
+    console.print(Text("OK: every signature, leaf, root and checkpoint verifies", style="bold green"))
+    console.print(table)
+    pin = "" if verified.pinned else "  (not pinned)"
+    console.print(f"log key: {verified.log_key}{pin}", soft_wrap=True, markup=False)
     if not verified.pinned:
-        parts.append(
+        console.print(
             Text(
                 "The log key was read from the data itself: this proves integrity, not who signed it. "
                 "Pin it with --log-key.",
                 style="yellow",
             )
         )
-    return Group(*parts)
+    if report.latest is not None:
+        print_checkpoint(console, report.latest)
 
 
 def proof(track: str, index: int, leaf: bytes, path: Sequence[bytes], note: SignedCheckpoint) -> Group:
