@@ -20,17 +20,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Mapping
 
 import rfc8785
 
+from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError
 
 __all__ = ["MAX_SAFE_INTEGER", "JSONValue", "canonicalize", "loads_strict", "parse_canonical"]
 
-JSONValue: TypeAlias = bool | int | float | str | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
-"""A JSON value as Python sees it (lists may be any sequence, objects any mapping)."""
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """The largest integer JSON (IEEE 754 double) carries exactly; JCS refuses larger."""
