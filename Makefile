@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help install demo test lint typecheck unit bench clean
 
@@ -41,12 +42,13 @@ unit: $(STAMP)  ## every test, with coverage floors
 test: lint typecheck unit  ## lint, type checks and every test
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.txt
-	$(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt -e .
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## benchmarks (pymerkle side by side); record figures in docs/benchmarks.md
-	$(BENCH_VENV)/bin/python bench/log.py
+bench: $(BENCH_STAMP)  ## benchmarks (pymerkle side by side; BENCH_ARGS=--quick for a smoke run)
+	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage
