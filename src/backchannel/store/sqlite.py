@@ -31,7 +31,7 @@ Several store objects, in one process or many, may open the same file:
 SQLite serialises their writes and a lost race surfaces as ``ConflictError``.
 
 This module does not compute or check hashes beyond the batch validation
-shared with the memory adapter (:func:`~backchannel.store.memory.prepare_batch`),
+shared by every adapter (:func:`~backchannel.store._batch.prepare_batch`),
 does not sign, and does not verify what it reads (see
 :mod:`backchannel.log.verify`).
 """
