@@ -478,7 +478,7 @@ class SQLiteEventStore(EventStore):
     def append(self, batch: AppendBatch, expected_size: int) -> None:
         """Atomically and durably persist a batch, its nodes and checkpoint.
 
-        The batch is validated (:func:`~backchannel.store.memory.prepare_batch`)
+        The batch is validated (:func:`~backchannel.store._batch.prepare_batch`)
         and serialised before the write lock is taken; the size is checked
         inside the transaction.
 
