@@ -37,7 +37,7 @@ typecheck: $(STAMP)  ## mypy --strict
 
 unit: $(STAMP)  ## every test, with coverage floors
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
-	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/domain/*,src/backchannel/errors.py'
+	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/domain/*,src/backchannel/broker/*,src/backchannel/errors.py'
 
 test: lint typecheck unit  ## lint, type checks and every test
 

@@ -17,6 +17,9 @@ ever catch our types::
     │   ├── OperationalError         transient (locked database, disk full): may retry
     │   └── ProgrammingError         a bug or a corrupt/foreign database: do not retry
     ├── NotFoundError                an unknown track, index or file
+    ├── DeliveryError                a delivery could not be made as asked
+    │   ├── WouldBlock               a *_nowait call on a full queue; carries retry_after (trio)
+    │   └── UnknownDeliveryError     a message id a queue has never seen
     └── ConfigurationError           a bad setting, path or key file
 
 This module holds no HTTP status codes: the API layer owns the one table that
@@ -29,13 +32,16 @@ __all__ = [
     "BackchannelError",
     "ConfigurationError",
     "ConflictError",
+    "DeliveryError",
     "DomainError",
     "EncodingError",
     "NotFoundError",
     "OperationalError",
     "ProgrammingError",
     "StorageError",
+    "UnknownDeliveryError",
     "VerificationError",
+    "WouldBlock",
 ]
 
 
@@ -110,6 +116,51 @@ class ProgrammingError(StorageError):
 
 class NotFoundError(BackchannelError):
     """An unknown track, index, key or file."""
+
+
+class DeliveryError(BackchannelError):
+    """A delivery could not be made as asked."""
+
+
+class WouldBlock(DeliveryError):  # noqa: N818 - trio's name; a documented control-flow signal
+    """The recipient's queue is full: the sender must retry later (never a silent drop).
+
+    Attributes:
+        retry_after: Seconds after which a retry may succeed (a hint, never a promise).
+        queued: How many messages the queue held when it refused.
+        limit: The queue's limit.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, queued: int, limit: int) -> None:
+        """Create the error.
+
+        Args:
+            message: What was refused and why.
+            retry_after: Seconds after which a retry may succeed.
+            queued: How many messages the queue held.
+            limit: The queue's limit.
+        """
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.queued = queued
+        self.limit = limit
+
+
+class UnknownDeliveryError(DeliveryError):
+    """A message id that the queue has never seen (not queued, settled or dead-lettered).
+
+    Attributes:
+        message_id: The unknown id.
+    """
+
+    def __init__(self, message_id: str) -> None:
+        """Create the error.
+
+        Args:
+            message_id: The unknown id.
+        """
+        super().__init__(f"no delivery of message {message_id!r} is known to this queue")
+        self.message_id = message_id
 
 
 class ConfigurationError(BackchannelError):

@@ -131,9 +131,9 @@ def violations(imports: dict[str, list[Import]]) -> list[str]:
                     problems.append(f"{imp}: log may import only backchannel.errors, .log and .domain")
             if layer in LOWER_LAYERS and (_within(t, "backchannel.api") or _within(t, "backchannel.cli")):
                 problems.append(f"{imp}: {layer} must not import the api or cli adapters")
-            if layer == "store" and _within(t, "backchannel.service"):
+            if layer in {"store", "broker"} and _within(t, "backchannel.service"):
                 problems.append(f"{imp}: store must not import backchannel.service")
-            if layer in {"domain", "log"} and t.split(".")[0] in FORBIDDEN_IN_PURE_LAYERS:
+            if layer in {"domain", "log", "broker"} and t.split(".")[0] in FORBIDDEN_IN_PURE_LAYERS:
                 problems.append(
                     f"{imp}: {layer} must stay pure (no I/O or framework module {t.split('.')[0]})"
                 )
