@@ -1,1 +1,109 @@
-"""The pure negotiation domain. Filled in by later issues; imports nothing of ours but errors."""
+"""The pure negotiation domain: a track's rules as ``decide(state, command, now)`` and ``evolve``.
+
+General layout:
+
+- :mod:`~backchannel.domain.ids`: identifier forms and kinds (party kinds, roles,
+  message kinds, priorities).
+- :mod:`~backchannel.domain.keys`: key ids, :class:`NewKey`, :class:`KeyRecord`.
+- :mod:`~backchannel.domain.agenda`: the agenda schema and field-level validation.
+- :mod:`~backchannel.domain.commands`: what members sign (imperative).
+- :mod:`~backchannel.domain.events` (with ``message_events``): what happened (past
+  tense), with strict JSON forms.
+- :mod:`~backchannel.domain.records` and :mod:`~backchannel.domain.state`:
+  :class:`TrackState` and the queries the service asks.
+- :mod:`~backchannel.domain.evolve`: :func:`evolve` and :func:`fold`.
+- :mod:`~backchannel.domain.track`: :func:`decide` (with ``_rules`` and ``_messaging``).
+- :mod:`~backchannel.domain.visibility`: :func:`visible_to`.
+- :mod:`~backchannel.domain.errors`: the :class:`~backchannel.errors.DomainError` subclasses.
+
+The domain is pure: it imports only the standard library (no I/O, clock or
+randomness) and ``backchannel.errors``. It does not verify signatures or
+canonicalise JSON: the service does both and passes in digests.
+"""
+
+from backchannel.domain.agenda import Agenda
+from backchannel.domain.commands import (
+    AdmitParty,
+    Command,
+    EnrollMember,
+    ForwardMessage,
+    OpenTrack,
+    ProposeAgenda,
+    RatifyAgenda,
+    RecordDeadLetter,
+    RecordEscalation,
+    RecordReceipt,
+    ReframeMessage,
+    RevokeKey,
+    RotateKey,
+    SubmitMessage,
+)
+from backchannel.domain.events import (
+    AgendaProposed,
+    AgendaRatified,
+    Event,
+    KeyRevoked,
+    KeyRotated,
+    MemberEnrolled,
+    MessageDeadLettered,
+    MessageEscalated,
+    MessageForwarded,
+    MessageReframed,
+    MessageSubmitted,
+    PartyAdmitted,
+    ReceiptRecorded,
+    TrackOpened,
+    event_from_dict,
+)
+from backchannel.domain.evolve import evolve, fold
+from backchannel.domain.ids import MessageKind, PartyKind, Priority, Role, Route
+from backchannel.domain.keys import KeyRecord, NewKey, ed25519_key_id
+from backchannel.domain.state import TrackState
+from backchannel.domain.track import decide
+from backchannel.domain.visibility import visible_to
+
+__all__ = [
+    "AdmitParty",
+    "Agenda",
+    "AgendaProposed",
+    "AgendaRatified",
+    "Command",
+    "EnrollMember",
+    "Event",
+    "ForwardMessage",
+    "KeyRecord",
+    "KeyRevoked",
+    "KeyRotated",
+    "MemberEnrolled",
+    "MessageDeadLettered",
+    "MessageEscalated",
+    "MessageForwarded",
+    "MessageKind",
+    "MessageReframed",
+    "MessageSubmitted",
+    "NewKey",
+    "OpenTrack",
+    "PartyAdmitted",
+    "PartyKind",
+    "Priority",
+    "ProposeAgenda",
+    "RatifyAgenda",
+    "ReceiptRecorded",
+    "RecordDeadLetter",
+    "RecordEscalation",
+    "RecordReceipt",
+    "ReframeMessage",
+    "RevokeKey",
+    "Role",
+    "RotateKey",
+    "Route",
+    "SubmitMessage",
+    "TrackOpened",
+    "TrackState",
+    "decide",
+    "ed25519_key_id",
+    "event_from_dict",
+    "evolve",
+    "fold",
+    "visible_to",
+]

@@ -1,0 +1,432 @@
+"""Commands: what a member signs and asks the track to do (imperative names).
+
+Every command carries the envelope fields of ADR-0011's signed command:
+
+- ``track``: the track it is for;
+- ``member``: who signed it (``party/name``);
+- ``key_id``: the key that signed it, which must be usable at decision time;
+- ``issued_at``: the signer's clock (recorded, not trusted);
+- ``digest``: SHA-256 of the signed command, computed by the service (a
+  message's id is this digest in hex);
+- ``idempotency_key``: optional; a retry with the same key and digest returns
+  the first result and appends nothing.
+
+Construction checks the *shape* of every field and raises one
+:class:`~backchannel.domain.errors.SchemaViolationError` listing each
+malformed field; JSON bodies are frozen (immutable). Whether the command is
+*allowed* is :func:`backchannel.domain.track.decide`'s job.
+
+This module does not parse the signed JSON form or verify signatures: the
+service does both and builds these objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeAlias
+
+from backchannel.domain._json import freeze
+from backchannel.domain.agenda import Agenda
+from backchannel.domain.errors import SchemaViolationError, Violation
+from backchannel.domain.ids import (
+    MessageKind,
+    PartyKind,
+    Priority,
+    Role,
+    check_digest,
+    check_idempotency_key,
+    check_key_id,
+    check_member_id,
+    check_message_id,
+    check_party_id,
+    check_track_id,
+    party_of,
+)
+from backchannel.domain.keys import NewKey, is_aware
+from backchannel.domain.values import JSONValue
+
+__all__ = [
+    "MAX_ANNEXES",
+    "MAX_RECEIPT_MESSAGES",
+    "MAX_RECIPIENTS",
+    "AdmitParty",
+    "Command",
+    "EnrollMember",
+    "ForwardMessage",
+    "OpenTrack",
+    "ProposeAgenda",
+    "RatifyAgenda",
+    "RecordDeadLetter",
+    "RecordEscalation",
+    "RecordReceipt",
+    "ReframeMessage",
+    "RevokeKey",
+    "RotateKey",
+    "SubmitMessage",
+]
+
+MAX_RECIPIENTS = 64
+"""At most this many parties per forward or reframe."""
+MAX_RECEIPT_MESSAGES = 1024
+"""At most this many messages per receipt."""
+MAX_ANNEXES = 32
+"""At most this many annexes per message."""
+
+
+def _integer(value: object, name: str, minimum: int) -> list[Violation]:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        return [Violation(name, "minimum", f"{name}: expected an integer >= {minimum}, got {value!r}")]
+    return []
+
+
+def _text(value: object, name: str, max_length: int) -> list[Violation]:
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        return [Violation(name, "length", f"{name}: expected text of 1 to {max_length} characters")]
+    return []
+
+
+def _kind(command: object, name: str, kind: type[StrEnum], allowed: Collection[str] = ()) -> list[Violation]:
+    """Check an enum field (of ``allowed`` values, default all) and store it as the enum member."""
+    allowed = allowed or frozenset(kind)
+    value: object = getattr(command, name)
+    if not isinstance(value, str) or value not in allowed:
+        return [Violation(name, "one_of", f"{name}: {value!r} is not one of {', '.join(sorted(allowed))}")]
+    object.__setattr__(command, name, kind(value))
+    return []
+
+
+def _list(values: object, name: str, maximum: int, *, empty: bool = False) -> list[Violation]:
+    if not isinstance(values, tuple):
+        return [Violation(name, "type", f"{name}: expected a tuple")]
+    if not values and not empty:
+        return [Violation(name, "min_items", f"{name}: expected at least one")]
+    if len(values) > maximum:
+        return [Violation(name, "max_items", f"{name}: at most {maximum}")]
+    if len(set(values)) != len(values):
+        return [Violation(name, "unique", f"{name}: duplicates")]
+    return []
+
+
+def _key(value: object, name: str) -> list[Violation]:
+    if not isinstance(value, NewKey):
+        return [Violation(name, "type", f"{name}: expected a NewKey")]
+    return []
+
+
+def _body(value: object) -> list[Violation]:
+    if not isinstance(value, Mapping):
+        return [Violation("body", "type", "body: expected a JSON object")]
+    return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Signed:
+    """The fields every command carries (see the module docstring)."""
+
+    track: str
+    member: str
+    key_id: str
+    issued_at: datetime
+    digest: bytes
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        """Check every field's shape; raise all violations at once."""
+        found = check_track_id(self.track) + check_member_id(self.member) + check_key_id(self.key_id)
+        if not is_aware(self.issued_at):
+            found.append(Violation("issued_at", "type", "issued_at: expected an aware time"))
+        found += check_digest(self.digest, "digest")
+        if self.idempotency_key is not None:
+            found += check_idempotency_key(self.idempotency_key)
+        found += self._violations()
+        if found:
+            raise SchemaViolationError(found)
+
+    def _violations(self) -> list[Violation]:
+        return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenTrack(_Signed):
+    """Open a track; ``member`` becomes the principal of the mediator party (its own party).
+
+    The command is self-signed: ``key_id`` must be ``principal_key``'s. The
+    service member ``<mediator>/service`` is enrolled with ``service_key``.
+    """
+
+    title: str
+    principal_key: NewKey
+    service_key: NewKey
+
+    @property
+    def mediator_party(self) -> str:
+        """The mediator party: the opener's own party."""
+        return party_of(self.member)
+
+    def _violations(self) -> list[Violation]:
+        return (
+            check_member_id(self.member, allow_service=False)
+            + _text(self.title, "title", 200)
+            + _key(self.principal_key, "principal_key")
+            + _key(self.service_key, "service_key")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdmitParty(_Signed):
+    """Admit a party of ``kind`` with its first principal ``principal`` (mediator principal only)."""
+
+    party: str
+    kind: PartyKind
+    principal: str
+    principal_key: NewKey
+
+    def _violations(self) -> list[Violation]:
+        found = check_party_id(self.party) + check_member_id(self.principal, "principal", allow_service=False)
+        allowed = (PartyKind.DELEGATION, PartyKind.WITNESS, PartyKind.INSPECTOR)
+        found += _kind(self, "kind", PartyKind, allowed) + _key(self.principal_key, "principal_key")
+        if not found and party_of(self.principal) != self.party:
+            found.append(Violation("principal", "party", f"principal: must be a member of {self.party}"))
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollMember(_Signed):
+    """Enrol ``new_member`` with ``role`` and its first key (a principal of its own party only)."""
+
+    new_member: str
+    role: Role
+    new_key: NewKey
+
+    def _violations(self) -> list[Violation]:
+        return (
+            check_member_id(self.new_member, "new_member", allow_service=False)
+            + _kind(self, "role", Role, (Role.PRINCIPAL, Role.DELEGATE, Role.OBSERVER))
+            + _key(self.new_key, "new_key")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RotateKey(_Signed):
+    """Replace ``subject``'s key ``old_key_id`` with ``new_key``; the old key is revoked at decision time."""
+
+    subject: str
+    old_key_id: str
+    new_key: NewKey
+
+    def _violations(self) -> list[Violation]:
+        return (
+            check_member_id(self.subject, "subject")
+            + check_key_id(self.old_key_id, "old_key_id")
+            + _key(self.new_key, "new_key")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeKey(_Signed):
+    """Revoke ``subject``'s key ``revoked_key_id`` from decision time on."""
+
+    subject: str
+    revoked_key_id: str
+
+    def _violations(self) -> list[Violation]:
+        return check_member_id(self.subject, "subject") + check_key_id(self.revoked_key_id, "revoked_key_id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposeAgenda(_Signed):
+    """Propose agenda version ``agenda.version`` (current + 1), whose canonical SHA-256 is ``agenda_digest``.
+
+    The service computes ``agenda_digest`` over the canonical JSON of
+    ``agenda.to_dict()``; ratifications must name it.
+    """
+
+    agenda: Agenda
+    agenda_digest: bytes
+
+    def _violations(self) -> list[Violation]:
+        found = check_digest(self.agenda_digest, "agenda_digest")
+        agenda: object = self.agenda
+        if not isinstance(agenda, Agenda):
+            found.append(Violation("agenda", "type", "agenda: expected an Agenda"))
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatifyAgenda(_Signed):
+    """Ratify agenda ``version``, whose digest must be ``agenda_digest`` (each delegation principal)."""
+
+    version: int
+    agenda_digest: bytes
+
+    def _violations(self) -> list[Violation]:
+        return _integer(self.version, "version", 1) + check_digest(self.agenda_digest, "agenda_digest")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitMessage(_Signed):
+    """Send a message to the mediator (a principal or delegate of a delegation).
+
+    Attributes:
+        kind: What the message is.
+        body: A JSON object; for proposals, ``body["values"]`` must fit the
+            ratified agenda.
+        priority: Delivery priority.
+        in_reply_to: A message the sender's party can see, or ``None``.
+        annexes: SHA-256 digests of (possibly sealed) annexes carried alongside.
+        agenda_version: The agenda version a proposal is written against
+            (required for proposals, ``None`` otherwise).
+    """
+
+    kind: MessageKind
+    body: Mapping[str, JSONValue]
+    priority: Priority = Priority.ROUTINE
+    in_reply_to: str | None = None
+    annexes: tuple[bytes, ...] = ()
+    agenda_version: int | None = None
+
+    def _violations(self) -> list[Violation]:
+        found = _kind(self, "kind", MessageKind) + _kind(self, "priority", Priority)
+        if self.in_reply_to is not None:
+            found += check_message_id(self.in_reply_to, "in_reply_to")
+        return found + _message_violations(self, self.annexes, self.agenda_version)
+
+
+def _message_violations(
+    command: SubmitMessage | ReframeMessage, annexes: tuple[bytes, ...], agenda_version: int | None
+) -> list[Violation]:
+    found = _body(command.body) + _list(annexes, "annexes", MAX_ANNEXES, empty=True)
+    if not found:
+        found += [v for i, a in enumerate(annexes) for v in check_digest(a, f"annexes.{i}")]
+    if agenda_version is not None:
+        found += _integer(agenda_version, "agenda_version", 1)
+    if not found:
+        object.__setattr__(command, "body", freeze(command.body, "body"))
+    return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardMessage(_Signed):
+    """Deliver message ``message_id`` verbatim to ``to_parties`` (mediator principal or service)."""
+
+    message_id: str
+    to_parties: tuple[str, ...]
+
+    def _violations(self) -> list[Violation]:
+        return check_message_id(self.message_id) + _recipients(self.to_parties)
+
+
+def _recipients(parties: tuple[str, ...]) -> list[Violation]:
+    found = _list(parties, "to_parties", MAX_RECIPIENTS)
+    if not found:
+        found += [v for i, p in enumerate(parties) for v in check_party_id(p, f"to_parties.{i}")]
+    return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReframeMessage(_Signed):
+    """Deliver new text for message ``message_id`` to ``to_parties`` (mediator principal).
+
+    The reframed message is a new message (its id is this command's digest)
+    that cites the original; it keeps the original's kind and priority. For
+    proposals, ``agenda_version`` is required and ``body["values"]`` must fit
+    the ratified agenda.
+    """
+
+    message_id: str
+    to_parties: tuple[str, ...]
+    body: Mapping[str, JSONValue]
+    annexes: tuple[bytes, ...] = ()
+    agenda_version: int | None = None
+
+    def _violations(self) -> list[Violation]:
+        found = check_message_id(self.message_id) + _recipients(self.to_parties)
+        return found + _message_violations(self, self.annexes, self.agenda_version)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordReceipt(_Signed):
+    """Record the signer's receipt for ``message_ids`` (a member of a recipient party).
+
+    Attributes:
+        message_ids: The messages the receipt covers (one, or many under one root).
+        log_index: The log index the receipt names (recorded, not checked here).
+        receipt_digest: SHA-256 of the signed receipt (or of the covered pairs' root).
+    """
+
+    message_ids: tuple[str, ...]
+    log_index: int
+    receipt_digest: bytes
+
+    def _violations(self) -> list[Violation]:
+        found = _list(self.message_ids, "message_ids", MAX_RECEIPT_MESSAGES)
+        if not found:
+            found += [
+                v for i, m in enumerate(self.message_ids) for v in check_message_id(m, f"message_ids.{i}")
+            ]
+        return (
+            found
+            + _integer(self.log_index, "log_index", 0)
+            + check_digest(self.receipt_digest, "receipt_digest")
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordDeadLetter(_Signed):
+    """Record that delivery of ``message_id`` to ``party`` gave up after ``attempts`` (service only)."""
+
+    message_id: str
+    party: str
+    attempts: int
+    reason: str
+
+    def _violations(self) -> list[Violation]:
+        return (
+            check_message_id(self.message_id)
+            + check_party_id(self.party)
+            + _integer(self.attempts, "attempts", 1)
+            + _text(self.reason, "reason", 500)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordEscalation(_Signed):
+    """Record that unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting ``to``.
+
+    Service only; ``to`` is a member of ``party`` (an alternate, a principal)
+    or of the mediator party (the alarm). Levels strictly increase.
+    """
+
+    message_id: str
+    party: str
+    level: int
+    to: str
+
+    def _violations(self) -> list[Violation]:
+        return (
+            check_message_id(self.message_id)
+            + check_party_id(self.party)
+            + _integer(self.level, "level", 1)
+            + check_member_id(self.to, "to")
+        )
+
+
+Command: TypeAlias = (
+    OpenTrack
+    | AdmitParty
+    | EnrollMember
+    | RotateKey
+    | RevokeKey
+    | ProposeAgenda
+    | RatifyAgenda
+    | SubmitMessage
+    | ForwardMessage
+    | ReframeMessage
+    | RecordReceipt
+    | RecordDeadLetter
+    | RecordEscalation
+)
+"""Any command :func:`~backchannel.domain.track.decide` accepts."""

@@ -1,0 +1,190 @@
+"""The state of one track, and the queries the service asks of it.
+
+A :class:`TrackState` is immutable: :func:`~backchannel.domain.evolve.evolve`
+returns a new one per event and :func:`~backchannel.domain.evolve.fold` builds
+one from a whole log. Its queries answer:
+
+- which key may sign for a member right now (:meth:`TrackState.signing_key`);
+- who is in the track (:meth:`~TrackState.party`, :meth:`~TrackState.member`,
+  :meth:`~TrackState.members_of`);
+- where the agenda stands (:meth:`~TrackState.agenda_status`);
+- what a party still has to acknowledge (:meth:`~TrackState.pending_for`);
+- what an idempotent command produced (:meth:`~TrackState.idempotent_result`).
+
+This module does not apply events (see :mod:`~backchannel.domain.evolve`),
+decide commands (see :mod:`~backchannel.domain.track`) or read a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from backchannel.domain.errors import (
+    NotAuthorizedError,
+    UnknownKeyError,
+    UnknownMemberError,
+    UnknownMessageError,
+    UnknownPartyError,
+)
+from backchannel.domain.ids import PartyKind, Role, service_member
+from backchannel.domain.keys import KeyRecord
+from backchannel.domain.records import (
+    AgendaRecord,
+    AgendaStatus,
+    IdempotentResult,
+    MemberRecord,
+    MessageRecord,
+    PartyRecord,
+    PendingMessage,
+)
+
+__all__ = ["TrackState"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackState:
+    """Everything the track's events established.
+
+    Attributes:
+        track: The track id.
+        title: Its title.
+        mediator: The mediator party.
+        opened_at: When it was opened.
+        parties: Party id -> record, in admission order.
+        members: Member id -> record, in enrolment order.
+        key_owners: Key id -> the member it was enrolled for (forever: a key
+            id is never given twice, even after revocation).
+        agenda: The current agenda version, or ``None`` before the first.
+        messages: Message id -> record, in creation order.
+        idempotency: (member, idempotency key) -> what the first command produced.
+        version: How many events were applied.
+    """
+
+    track: str
+    title: str
+    mediator: str
+    opened_at: datetime
+    parties: Mapping[str, PartyRecord]
+    members: Mapping[str, MemberRecord]
+    key_owners: Mapping[str, str]
+    agenda: AgendaRecord | None
+    messages: Mapping[str, MessageRecord]
+    idempotency: Mapping[tuple[str, str], IdempotentResult]
+    version: int
+
+    @property
+    def service_member(self) -> str:
+        """The mediator's service node, ``<mediator>/service``."""
+        return service_member(self.mediator)
+
+    def party(self, party: str) -> PartyRecord:
+        """The party of that id.
+
+        Raises:
+            UnknownPartyError: no such party.
+        """
+        record = self.parties.get(party)
+        if record is None:
+            raise UnknownPartyError(f"party {party!r} is not part of track {self.track}")
+        return record
+
+    def member(self, member: str) -> MemberRecord:
+        """The member of that id.
+
+        Raises:
+            UnknownMemberError: no such member.
+        """
+        record = self.members.get(member)
+        if record is None:
+            raise UnknownMemberError(f"member {member!r} is not enrolled in track {self.track}")
+        return record
+
+    def members_of(self, party: str, role: Role | None = None) -> tuple[MemberRecord, ...]:
+        """The members of ``party`` (with ``role``, if given), in enrolment order."""
+        return tuple(
+            m for m in self.members.values() if m.party == party and (role is None or m.role is role)
+        )
+
+    def signing_key(self, member: str, key_id: str, now: datetime) -> KeyRecord:
+        """The key ``member`` may sign with at ``now`` under ``key_id``.
+
+        The service verifies a command's signature with this key's
+        ``ed25519`` bytes; :func:`~backchannel.domain.track.decide` calls this
+        first, so a key is refused from the instant of its revocation or expiry.
+
+        Raises:
+            UnknownMemberError: the member is not enrolled.
+            UnknownKeyError: no member was ever enrolled with that key id.
+            NotAuthorizedError: the key id belongs to another member.
+            KeyRevokedError: the key was revoked at or before ``now`` (named, with the time).
+            KeyExpiredError: the key expired at or before ``now`` (named, with the time).
+        """
+        record = self.member(member)
+        owner = self.key_owners.get(key_id)
+        if owner is None:
+            raise UnknownKeyError(f"no key {key_id} is enrolled in track {self.track}")
+        if owner != member:
+            raise NotAuthorizedError(f"key {key_id} belongs to {owner}, not to {member}")
+        key = record.key(key_id)
+        assert key is not None  # key_owners and members are built together
+        key.verify_usable(now)
+        return key
+
+    def usable_principal_keys(self, party: str, now: datetime) -> tuple[KeyRecord, ...]:
+        """Every key of ``party``'s principals that may sign at ``now``."""
+        return tuple(k for m in self.members_of(party, Role.PRINCIPAL) for k in m.usable_keys(now))
+
+    def ratifiers(self) -> tuple[str, ...]:
+        """The principals who must ratify the agenda, sorted.
+
+        Every principal of every delegation that still holds a key never
+        revoked (an expired key still counts: its principal can be rotated).
+        """
+        return tuple(
+            sorted(
+                m.member
+                for m in self.members.values()
+                if m.role is Role.PRINCIPAL
+                and self.parties[m.party].kind is PartyKind.DELEGATION
+                and m.active
+            )
+        )
+
+    def agenda_status(self) -> AgendaStatus | None:
+        """Where ratification of the current agenda stands, or ``None`` before the first agenda."""
+        if self.agenda is None:
+            return None
+        required = self.ratifiers()
+        done = tuple(sorted(self.agenda.ratified_by))
+        missing = tuple(m for m in required if m not in self.agenda.ratified_by)
+        return AgendaStatus(self.agenda.version, self.agenda.digest, done, missing)
+
+    def message(self, message_id: str) -> MessageRecord:
+        """The message of that id.
+
+        Raises:
+            UnknownMessageError: no such message.
+        """
+        record = self.messages.get(message_id)
+        if record is None:
+            raise UnknownMessageError(f"no message {message_id} in track {self.track}")
+        return record
+
+    def pending_for(self, party: str) -> tuple[PendingMessage, ...]:
+        """Messages delivered to ``party`` and neither settled nor dead-lettered.
+
+        Returns:
+            Flash before priority before routine, then in log order.
+        """
+        pending = [
+            PendingMessage(m, d)
+            for m in self.messages.values()
+            if (d := m.deliveries.get(party)) is not None and d.pending
+        ]
+        return tuple(sorted(pending, key=lambda p: p.order))
+
+    def idempotent_result(self, member: str, key: str) -> IdempotentResult | None:
+        """What ``member``'s first command with idempotency key ``key`` produced, if any."""
+        return self.idempotency.get((member, key))

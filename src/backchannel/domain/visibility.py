@@ -1,0 +1,94 @@
+"""Who may see which event: :func:`visible_to`.
+
+The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
+
+- members of the **mediator** party (its principals, delegates, observers
+  and the service node) see every event of their track;
+- members of a **witness** party see no event: they get checkpoints and leaf
+  hashes only;
+- members of a **delegation** or **inspector** party see what their party
+  sees, whatever their role (observers included):
+
+  - the track's public metadata: ``track.opened``, ``party.admitted``,
+    ``member.enrolled``, ``key.rotated``, ``key.revoked``,
+    ``agenda.proposed``, ``agenda.ratified``;
+  - messages their party submitted (``message.submitted``);
+  - deliveries to their party (``message.forwarded``, ``message.reframed``
+    naming it), and forwards of their own messages;
+  - receipts their party signed, and receipts for their party's messages;
+  - dead letters and escalations of deliveries to their party or of their
+    party's messages.
+
+  The *original* of a reframed message stays visible to its author's party
+  and the mediator only: a reframing is a new message that cites it.
+
+Unknown members see nothing, and so does anyone for an event naming a message
+the state does not hold (fail closed). This module does not filter salts or
+bodies itself; the service gives a reader exactly the events (and salts) for
+which this returns true.
+"""
+
+from __future__ import annotations
+
+from backchannel.domain.events import (
+    AgendaProposed,
+    AgendaRatified,
+    Event,
+    KeyRevoked,
+    KeyRotated,
+    MemberEnrolled,
+    MessageForwarded,
+    MessageReframed,
+    MessageSubmitted,
+    PartyAdmitted,
+    ReceiptRecorded,
+    TrackOpened,
+)
+from backchannel.domain.ids import PartyKind, party_of
+from backchannel.domain.state import TrackState
+
+__all__ = ["visible_to"]
+
+_PUBLIC = (TrackOpened, PartyAdmitted, MemberEnrolled, KeyRotated, KeyRevoked, AgendaProposed, AgendaRatified)
+
+
+def visible_to(state: TrackState, member: str, event: Event) -> bool:
+    """True if ``member`` may see ``event`` (see the module docstring).
+
+    Args:
+        state: The track's state, at or after the event.
+        member: The reader's member id.
+        event: An event of this track.
+    """
+    record = state.members.get(member)
+    if record is None:
+        return False
+    kind = state.parties[record.party].kind
+    if kind is PartyKind.MEDIATOR:
+        return True
+    if kind is PartyKind.WITNESS:
+        return False
+    return _party_sees(state, record.party, event)
+
+
+def _author(state: TrackState, message_id: str) -> str | None:
+    message = state.messages.get(message_id)
+    return None if message is None else message.party
+
+
+def _party_sees(state: TrackState, party: str, event: Event) -> bool:
+    if isinstance(event, _PUBLIC):
+        return True
+    if isinstance(event, MessageSubmitted):
+        return party_of(event.by) == party
+    if isinstance(event, MessageReframed):
+        return party in event.to_parties
+    addressed: tuple[str, ...]
+    about: tuple[str, ...]
+    if isinstance(event, MessageForwarded):
+        addressed, about = event.to_parties, (event.message_id,)
+    elif isinstance(event, ReceiptRecorded):
+        addressed, about = (event.party,), event.message_ids
+    else:
+        addressed, about = (event.party,), (event.message_id,)
+    return party in addressed or any(_author(state, m) == party for m in about)
