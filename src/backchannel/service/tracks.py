@@ -1,0 +1,294 @@
+"""The track service: load -> verify -> decide -> append (ADR-0011).
+
+:class:`TrackService` is the one place that turns a member's signed command
+into log events:
+
+1. **Load.** The track's :class:`~backchannel.domain.state.TrackState` is
+   folded from its log once and then kept up to date. Entries another writer
+   appended are folded in before every decision.
+2. **Verify.** The command's Ed25519 signature is checked against the key the
+   domain says the member may use *now*. A revoked or expired key is refused
+   from that instant. The genesis ``open_track`` is signed by the principal key
+   it enrols.
+3. **Decide.** :func:`backchannel.domain.decide` returns the events, or a
+   precise :class:`~backchannel.errors.DomainError` (the NACK the sender sees).
+   An idempotent retry returns the first result and appends nothing.
+4. **Append.** Each domain event becomes a log event authored and signed by
+   the service member (``<mediator>/service``). Its body is
+   ``{"command": <signed command>, "event": <domain event>}``, so anyone
+   holding it can verify the author's own signature. One command is one atomic
+   batch and one checkpoint. A lost race (``ConflictError``) reloads the state
+   and decides again.
+
+:func:`replay` is verify-then-fold for a whole track. It runs the log
+verifier's checks, then re-verifies every embedded command signature with the
+key valid at that point. It re-decides every command at its recorded time and
+requires exactly the logged events. A log edited by anyone but the service
+fails there, and so does one the service wrote against the rules.
+
+This module does not deliver messages (the broker does, later) and does not
+speak HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from backchannel.clock import Clock, SystemClock
+from backchannel.domain import Command, Event, OpenTrack, TrackState, decide, event_from_dict, evolve
+from backchannel.domain.ids import service_member
+from backchannel.errors import ConflictError, EncodingError, NotFoundError, VerificationError
+from backchannel.keyfile import KeyPair
+from backchannel.log.canonical import JSONValue
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.log.records import LogEntry
+from backchannel.log.signing import VerifyingKey
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.log import Draft, LogWriter
+from backchannel.store.base import EventStore
+from backchannel.wire import SignedCommand, to_domain
+
+__all__ = ["CommandResult", "TrackService", "replay"]
+
+_MAX_RACES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command did.
+
+    Attributes:
+        events: The domain events it produced (the first result, for a retry).
+        first_index: The log index of the first appended event (``None`` for a retry).
+        checkpoint: The checkpoint covering the append (``None`` for a retry).
+        replayed: ``True`` if this was an idempotent retry that appended nothing.
+    """
+
+    events: tuple[Event, ...]
+    first_index: int | None
+    checkpoint: SignedCheckpoint | None
+    replayed: bool
+
+
+@dataclass(slots=True)
+class _Loaded:
+    state: TrackState | None
+    size: int
+
+
+class TrackService:
+    """Runs signed commands against tracks kept in one store.
+
+    Args:
+        writer: The log writer (its store is where tracks live).
+        node: The service's own keys: its signing key authors every log event.
+        clock: The decision clock (default: the system clock).
+    """
+
+    def __init__(self, writer: LogWriter, node: KeyPair, *, clock: Clock | None = None) -> None:
+        """Create the service."""
+        self._writer = writer
+        self._node = node
+        self._clock: Clock = clock or SystemClock()
+        self._tracks: dict[str, _Loaded] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> EventStore:
+        """The store tracks live in."""
+        return self._writer.store
+
+    @property
+    def node_key(self) -> VerifyingKey:
+        """The public key a track's ``open_track`` must name as its service key."""
+        return self._node.signing.verifying_key
+
+    def state(self, track: str) -> TrackState | None:
+        """The track's current state (``None`` if it was never opened here)."""
+        with self._lock:
+            return self._load(track).state
+
+    def execute(self, signed: SignedCommand) -> CommandResult:
+        """Verify, decide and append one signed command.
+
+        Raises:
+            EncodingError: the command's body does not decode.
+            VerificationError: the signature does not verify under the key the member may use.
+            DomainError: the command breaks a rule (its subclass says which).
+            ConflictError: other writers won the race too many times in a row.
+        """
+        command = to_domain(signed)
+        with self._lock:
+            for _ in range(_MAX_RACES):
+                loaded = self._load(signed.track)
+                now = self._clock.now()
+                _verify_signature(loaded.state, command, signed, now)
+                events = decide(loaded.state, command, now)
+                if not events:
+                    return _retry_result(loaded.state, command)
+                try:
+                    return self._append(loaded, signed, command, events)
+                except ConflictError:
+                    self._tracks.pop(signed.track, None)
+            raise ConflictError(f"track {signed.track!r}: lost {_MAX_RACES} append races in a row")
+
+    def _append(
+        self, loaded: _Loaded, signed: SignedCommand, command: Command, events: list[Event]
+    ) -> CommandResult:
+        if isinstance(command, OpenTrack):
+            self._check_service_key(command)
+            member = service_member(command.mediator_party)
+        else:
+            assert loaded.state is not None  # decide() refuses every other command on a closed track
+            member = loaded.state.service_member
+        drafts = [self._draft(member, signed, event) for event in events]
+        if isinstance(command, OpenTrack):
+            self._writer.open_track(command.track)
+            drafts.insert(0, self._registration(member))
+        result = self._writer.append(command.track, drafts)
+        state = loaded.state
+        for event in events:
+            state = evolve(state, event)
+        self._tracks[command.track] = _Loaded(state, result.checkpoint.checkpoint.size)
+        first = result.entries[-len(events)].seq
+        return CommandResult(tuple(events), first, result.checkpoint, replayed=False)
+
+    def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
+        body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}
+        return Draft(event.type, member, body, self._node.signing)
+
+    def _registration(self, member: str) -> Draft:
+        body: dict[str, JSONValue] = {
+            "member": member,
+            "ed25519": self._node.signing.verifying_key.to_text(),
+            "x25519": self._node.agreement.to_text(),
+        }
+        return Draft(KEY_REGISTERED, member, body, self._node.signing)
+
+    def _check_service_key(self, command: OpenTrack) -> None:
+        if command.service_key.ed25519 != self._node.signing.verifying_key.public_bytes:
+            raise VerificationError(
+                f"open_track names service key {command.service_key.key_id}, "
+                f"but this service's key is {self._node.signing.key_id}"
+            )
+
+    def _load(self, track: str) -> _Loaded:
+        loaded = self._tracks.get(track) or _Loaded(None, 0)
+        if not self._track_exists(track):
+            return loaded
+        size = self.store.size(track)
+        if size != loaded.size:
+            state = loaded.state
+            for event in _domain_events(self.store, track, loaded.size, size):
+                state = evolve(state, event)
+            loaded = _Loaded(state, size)
+            self._tracks[track] = loaded
+        return loaded
+
+    def _track_exists(self, track: str) -> bool:
+        try:
+            self.store.get_track(track)
+        except NotFoundError:
+            return False
+        return True
+
+
+def _verify_signature(
+    state: TrackState | None, command: Command, signed: SignedCommand, now: datetime
+) -> None:
+    if state is None:
+        if not isinstance(command, OpenTrack):
+            return  # decide() refuses it: the track is not open
+        key = VerifyingKey(command.principal_key.ed25519)
+    else:
+        key = VerifyingKey(state.signing_key(command.member, command.key_id, now).ed25519)
+    signed.verify(key)
+
+
+def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
+    assert state is not None  # decide() returns [] only for an open track
+    assert command.idempotency_key is not None
+    first = state.idempotent_result(command.member, command.idempotency_key)
+    events = () if first is None else first.events
+    return CommandResult(events, None, None, replayed=True)
+
+
+def _entries(store: EventStore, track: str, start: int, stop: int) -> Iterator[LogEntry]:
+    for stored in store.read(track, start, stop):
+        yield stored.decode()
+
+
+def _log_body(entry: LogEntry) -> Mapping[str, JSONValue]:
+    body = entry.signed.event.body
+    if set(body) != {"command", "event"}:
+        raise EncodingError(f"entry {entry.seq}: a track event body holds exactly 'command' and 'event'")
+    return body
+
+
+def _domain_events(store: EventStore, track: str, start: int, stop: int) -> Iterator[Event]:
+    for entry in _entries(store, track, start, stop):
+        if entry.signed.event.type != KEY_REGISTERED:
+            yield event_from_dict(_log_body(entry)["event"])
+
+
+def replay(store: EventStore, track: str) -> TrackState:
+    """Verify-then-fold a track: every command re-verified and re-decided.
+
+    The log itself must already verify (``verify_store``). This checks the
+    layer above: each embedded command's signature under the key valid at
+    its decision time, and that deciding it again yields exactly the events
+    logged for it.
+
+    Raises:
+        VerificationError: the first entry whose command or events do not check,
+            with its index.
+    """
+    state: TrackState | None = None
+    group: list[tuple[LogEntry, Mapping[str, JSONValue]]] = []
+    for entry in _entries(store, track, 0, store.size(track)):
+        if entry.signed.event.type == KEY_REGISTERED:
+            continue
+        body = _log_body(entry)
+        if group and body["command"] != group[0][1]["command"]:
+            state = _replay_group(state, group)
+            group = []
+        group.append((entry, body))
+    if group:
+        state = _replay_group(state, group)
+    if state is None:
+        raise VerificationError(f"track {track!r} holds no track events")
+    return state
+
+
+def _replay_group(
+    state: TrackState | None, group: list[tuple[LogEntry, Mapping[str, JSONValue]]]
+) -> TrackState:
+    first_entry, body = group[0]
+    index = first_entry.seq
+    try:
+        signed = SignedCommand.from_dict(body["command"])
+        command = to_domain(signed)
+        logged = [event_from_dict(b["event"]) for _, b in group]
+        at = logged[0].at
+        _verify_signature(state, command, signed, at)
+        decided = decide(state, command, at)
+    except (EncodingError, VerificationError) as e:
+        raise VerificationError(f"entry {index}: {e}", index=index) from e
+    except Exception as e:
+        raise VerificationError(f"entry {index}: the command is refused on replay: {e}", index=index) from e
+    decided_dicts = [e.to_dict() for e in decided]
+    for position, (entry, _) in enumerate(group):
+        if position >= len(decided_dicts) or decided_dicts[position] != logged[position].to_dict():
+            raise VerificationError(
+                f"entry {entry.seq}: the logged event is not what its command decides", index=entry.seq
+            )
+    if len(decided_dicts) > len(group):
+        missing = group[-1][0].seq + 1
+        raise VerificationError(f"entry {missing}: an event its command decides is missing", index=missing)
+    for event in logged:
+        state = evolve(state, event)
+    assert state is not None
+    return state
