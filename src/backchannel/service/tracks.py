@@ -209,9 +209,11 @@ def _verify_signature(
 
 
 def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
+    """The result of a command that changed nothing: a retry, or a duplicate receipt (a no-op)."""
     assert state is not None  # decide() returns [] only for an open track
-    assert command.idempotency_key is not None
-    first = state.idempotent_result(command.member, command.idempotency_key)
+    first = None
+    if command.idempotency_key is not None:
+        first = state.idempotent_result(command.member, command.idempotency_key)
     events = () if first is None else first.events
     return CommandResult(events, None, None, replayed=True)
 

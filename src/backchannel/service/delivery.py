@@ -1,0 +1,498 @@
+"""The delivery service: the broker's queues driven by the track log (DESIGN.md, "Delivery").
+
+:class:`DeliveryService` keeps one :class:`~backchannel.broker.RecipientQueue`
+per (track, recipient party) and one :class:`~backchannel.broker.Presence` per
+track. It is the one entry point for commands that affect delivery:
+
+- **Backpressure.** Before a ``submit_message`` (for the mediator's queue) or a
+  ``forward_message`` / ``reframe_message`` (for each recipient's queue) is
+  executed, every target queue's capacity is checked; a full one raises
+  :class:`~backchannel.errors.WouldBlock` and nothing is appended.
+- **Queueing.** After a successful execute the new message's envelope goes to
+  the mediator's queue (a submission) or to each recipient's queue (a forward
+  or reframe). A forward or reframe takes the original out of the mediator's
+  queue: the mediator has acted on it. A ``receipt.recorded`` settles.
+- **Time.** :meth:`DeliveryService.tick` applies lease expiries and deadlines;
+  a dead letter or an escalation becomes a log event (``message.dead_lettered``,
+  ``message.escalated``) signed by the service member ``<mediator>/service``
+  with an idempotency key derived from the message, the party and the kind or
+  level, so a re-tick never logs twice.
+- **Restart.** Queues are rebuilt lazily from the track state: every delivery
+  still pending (``TrackState.pending_for``) is queued again, so a message
+  leased but not settled before a restart is delivered again (at-least-once);
+  settled and dead-lettered ones are not.
+
+Leases, attempt counts and heartbeats are runtime state and are not persisted
+(ADR-0011). This module does not speak HTTP and does not run a timer: a caller
+calls :meth:`DeliveryService.tick` at :meth:`DeliveryService.next_wakeup`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from datetime import datetime
+
+from backchannel.broker import (
+    DeadLettered,
+    Delivery,
+    DeliveryPolicy,
+    Envelope,
+    Escalated,
+    Outcome,
+    PartyPresence,
+    Presence,
+    Priority,
+    QueueStatistics,
+    RecipientQueue,
+)
+from backchannel.clock import Clock
+from backchannel.domain import (
+    ForwardMessage,
+    MessageForwarded,
+    MessageReframed,
+    MessageSubmitted,
+    ReceiptRecorded,
+    ReframeMessage,
+    SubmitMessage,
+    TrackState,
+)
+from backchannel.domain._json import thaw
+from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
+from backchannel.domain.ids import Role
+from backchannel.domain.records import MessageRecord
+from backchannel.errors import NotFoundError, UnknownDeliveryError, WouldBlock
+from backchannel.keyfile import KeyPair
+from backchannel.log.canonical import JSONValue, canonicalize
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.wire import SignedCommand, sign_command, to_domain
+
+__all__ = ["DeliveryService"]
+
+_log = logging.getLogger(__name__)
+
+_REASON_MAX = 500
+
+
+class DeliveryService:
+    """Queues, leases, settlements, dead letters and escalations over a :class:`TrackService`.
+
+    All queue state sits behind one lock, held across the capacity check, the
+    execute and the enqueue of a submission (so a queue never overshoots its
+    limit) and across a tick and the commands it logs.
+
+    Args:
+        tracks: The track service that executes commands and holds track state.
+        node: The service's own keys; dead letters and escalations are signed with
+            them as the member ``<mediator>/service``.
+        policy: How every queue delivers.
+        clock: The clock ``now`` defaults to.
+    """
+
+    def __init__(self, tracks: TrackService, node: KeyPair, policy: DeliveryPolicy, *, clock: Clock) -> None:
+        """Create the service; queues are built on first use of each track."""
+        self._tracks = tracks
+        self._node = node
+        self._policy = policy
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._queues: dict[tuple[str, str], RecipientQueue] = {}
+        self._presence: dict[str, Presence] = {}
+        self._index_offset: dict[str, int] = {}
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def submit(self, signed: SignedCommand) -> CommandResult:
+        """Execute a command, with backpressure before and queueing after.
+
+        Args:
+            signed: The member's signed command (any command; only messages,
+                forwards, reframes and receipts touch the queues).
+
+        Returns:
+            What :meth:`TrackService.execute` returned.
+
+        Raises:
+            WouldBlock: a target queue is full; nothing was appended. Retry after
+                ``retry_after`` seconds.
+            EncodingError: the command's body does not decode.
+            VerificationError: the signature does not verify.
+            DomainError: the command breaks a rule.
+            ConflictError: other writers won the race too many times.
+        """
+        command = to_domain(signed)
+        with self._lock:
+            state = self._tracks.state(signed.track)
+            if state is not None:
+                self._ensure(state)
+                if not _is_retry(state, signed):
+                    self._check_capacity(state, _targets(state, command))
+            result = self._tracks.execute(signed)
+            if not result.replayed and result.first_index is not None:
+                self._apply(signed.track, result)
+            return result
+
+    def _check_capacity(self, state: TrackState, parties: tuple[str, ...]) -> None:
+        for party in parties:
+            queue = self._queues.get((state.track, party))
+            if queue is None:
+                continue  # not a party of the track: execute() refuses the command
+            queued = queue.statistics().queued
+            limit = self._policy.queue_limit
+            if queued >= limit:
+                retry_after = self._policy.visibility_timeout.total_seconds()
+                raise WouldBlock(
+                    f"the queue of {party!r} on {state.track!r} is full ({queued} of {limit}); "
+                    f"retry after {retry_after:g} s",
+                    retry_after=retry_after,
+                    queued=queued,
+                    limit=limit,
+                )
+
+    def _apply(self, track: str, result: CommandResult) -> None:
+        state = self._state(track)
+        self._ensure(state)
+        now = self._clock.now()
+        assert result.first_index is not None
+        for offset, event in enumerate(result.events):
+            index = result.first_index + offset
+            match event:
+                case MessageSubmitted():
+                    self._put(state, state.message(event.message_id), state.mediator, index, now)
+                case MessageForwarded():
+                    self._acted_on(state, event.message_id, now)
+                    for party in event.to_parties:
+                        self._put(state, state.message(event.message_id), party, index, now)
+                case MessageReframed():
+                    self._acted_on(state, event.reframes, now)
+                    for party in event.to_parties:
+                        self._put(state, state.message(event.message_id), party, index, now)
+                case ReceiptRecorded():
+                    queue = self._queue(state, event.party)
+                    for message_id in event.message_ids:
+                        _settle(queue, message_id, now)
+                case _:
+                    pass
+
+    def _put(self, state: TrackState, message: MessageRecord, party: str, index: int, now: datetime) -> None:
+        # Capacity was checked under the same lock; a seen id is a no-op.
+        self._queue(state, party).put_nowait(_envelope(state.track, message, party, index), now)
+
+    def _acted_on(self, state: TrackState, message_id: str, now: datetime) -> None:
+        """The mediator forwarded or reframed a submission: it leaves the mediator's queue."""
+        _settle(self._queue(state, state.mediator), message_id, now)
+
+    # -- consumers -------------------------------------------------------------------------------
+
+    def lease(
+        self, track: str, member: str, now: datetime | None = None, max_n: int | None = None
+    ) -> list[Delivery]:
+        """Lease the most urgent ready messages of ``member``'s party, within its credit.
+
+        Expired leases come back only through :meth:`tick`; call it first (or on a
+        timer at :meth:`next_wakeup`).
+
+        Args:
+            track: The track.
+            member: The consuming member (``party/name``); its party's queue is used.
+            now: The current time (default: the clock).
+            max_n: At most this many (default: as many as the credit allows).
+
+        Returns:
+            Deliveries in priority order, then log order.
+
+        Raises:
+            NotFoundError: the track is not open here.
+            UnknownMemberError: the member is not enrolled.
+        """
+        with self._lock:
+            state = self._state(track)
+            party = state.member(member).party
+            self._ensure(state)
+            return self._queue(state, party).lease(now or self._clock.now(), max_n)
+
+    def heartbeat(self, track: str, member: str, now: datetime | None = None) -> None:
+        """Record that ``member`` is alive (its party is online for the heartbeat window).
+
+        Raises:
+            NotFoundError: the track is not open here.
+            UnknownMemberError: the member is not enrolled.
+        """
+        with self._lock:
+            state = self._state(track)
+            party = state.member(member).party
+            self._ensure(state)
+            self._presence[track].heartbeat(member, party, now or self._clock.now())
+
+    def presence(self, track: str, now: datetime | None = None) -> tuple[PartyPresence, ...]:
+        """A snapshot of every party's liveness, sorted by party.
+
+        Raises:
+            NotFoundError: the track is not open here.
+        """
+        with self._lock:
+            self._ensure(self._state(track))
+            return self._presence[track].parties(now or self._clock.now())
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def tick(self, track: str, now: datetime | None = None) -> list[Outcome]:
+        """Apply lease expiries and deadlines on every queue of the track; log what must be logged.
+
+        Each :class:`~backchannel.broker.DeadLettered` becomes ``message.dead_lettered`` and
+        each :class:`~backchannel.broker.Escalated` becomes ``message.escalated``, signed by
+        the service member and idempotent. Outcomes in the mediator's own queue
+        (submissions not yet forwarded) are reported but not logged: the domain records
+        deliveries to recipients only.
+
+        Args:
+            track: The track.
+            now: The current time (default: the clock).
+
+        Returns:
+            Every outcome, queue by queue in party order, each queue's in the order due.
+
+        Raises:
+            NotFoundError: the track is not open here.
+            DomainError: the log refused a dead letter or escalation for a reason other
+                than it being recorded or settled already.
+        """
+        with self._lock:
+            state = self._state(track)
+            self._ensure(state)
+            at = now or self._clock.now()
+            outcomes: list[Outcome] = []
+            for party in sorted(state.parties):
+                outcomes.extend(self._queues[(track, party)].tick(at))
+            for outcome in outcomes:
+                if outcome.envelope.recipient != state.mediator:
+                    self._record(track, outcome)
+            return outcomes
+
+    def _record(self, track: str, outcome: Outcome) -> None:
+        match outcome:
+            case DeadLettered():
+                self._record_dead_letter(track, outcome)
+            case Escalated():
+                self._record_escalation(track, outcome)
+            case _:
+                pass  # a redelivery is runtime state, not a log event
+
+    def _record_dead_letter(self, track: str, outcome: DeadLettered) -> None:
+        envelope = outcome.envelope
+        if not self._pending(track, envelope.message_id, envelope.recipient):
+            return
+        body: dict[str, JSONValue] = {
+            "message_id": envelope.message_id,
+            "party": envelope.recipient,
+            "attempts": outcome.attempts,
+            "reason": outcome.reason[:_REASON_MAX],
+        }
+        key = _idempotency_key("dead-letter", envelope)
+        self._execute_own(track, "record_dead_letter", body, key, envelope, level=None)
+
+    def _record_escalation(self, track: str, outcome: Escalated) -> None:
+        envelope = outcome.envelope
+        state = self._state(track)
+        if not self._pending(track, envelope.message_id, envelope.recipient):
+            return
+        delivery = state.message(envelope.message_id).deliveries[envelope.recipient]
+        if delivery.escalation_level >= outcome.level:
+            return
+        target = _escalation_target(state, envelope.recipient, outcome.to)
+        if target is None:
+            _log.warning("no member to alert for %s on %s", envelope.message_id, track)
+            return
+        body: dict[str, JSONValue] = {
+            "message_id": envelope.message_id,
+            "party": envelope.recipient,
+            "level": outcome.level,
+            "to": target,
+        }
+        key = _idempotency_key(f"escalation-{outcome.level}", envelope)
+        self._execute_own(track, "record_escalation", body, key, envelope, level=outcome.level)
+
+    def _execute_own(  # noqa: PLR0913 - the command's parts, by name
+        self,
+        track: str,
+        command: str,
+        body: dict[str, JSONValue],
+        key: str,
+        envelope: Envelope,
+        *,
+        level: int | None,
+    ) -> None:
+        state = self._state(track)
+        if state.idempotent_result(state.service_member, key) is not None:
+            return
+        signed = sign_command(
+            self._node.signing,
+            track=track,
+            command=command,
+            member=state.service_member,
+            body=body,
+            issued_at=self._clock.now(),
+            nonce=hashlib.sha256(key.encode()).hexdigest()[:32],
+            idempotency_key=key,
+        )
+        try:
+            self._tracks.execute(signed)
+        except (IdempotencyConflictError, TrackStateError):
+            # Another writer recorded it, or a receipt settled it, since we looked.
+            if self._still_due(track, envelope, level):
+                raise
+
+    def _still_due(self, track: str, envelope: Envelope, level: int | None) -> bool:
+        if not self._pending(track, envelope.message_id, envelope.recipient):
+            return False
+        if level is None:
+            return True
+        delivery = self._state(track).message(envelope.message_id).deliveries[envelope.recipient]
+        return delivery.escalation_level < level
+
+    def _pending(self, track: str, message_id: str, party: str) -> bool:
+        message = self._state(track).messages.get(message_id)
+        delivery = None if message is None else message.deliveries.get(party)
+        return delivery is not None and delivery.pending
+
+    def next_wakeup(self, track: str, now: datetime | None = None) -> datetime | None:
+        """The earliest time :meth:`tick` has work on this track (None: nothing pending).
+
+        Raises:
+            NotFoundError: the track is not open here.
+        """
+        with self._lock:
+            state = self._state(track)
+            self._ensure(state)
+            at = now or self._clock.now()
+            times = [t for p in state.parties if (t := self._queues[(track, p)].next_wakeup(at)) is not None]
+            return min(times, default=None)
+
+    def statistics(self, track: str) -> dict[str, QueueStatistics]:
+        """Each party's queue counters (party -> snapshot), sorted by party.
+
+        Raises:
+            NotFoundError: the track is not open here.
+        """
+        with self._lock:
+            state = self._state(track)
+            self._ensure(state)
+            return {p: self._queues[(track, p)].statistics() for p in sorted(state.parties)}
+
+    # -- queues ----------------------------------------------------------------------------------
+
+    def _state(self, track: str) -> TrackState:
+        state = self._tracks.state(track)
+        if state is None:
+            raise NotFoundError(f"track {track!r} is not open here")
+        return state
+
+    def _ensure(self, state: TrackState) -> None:
+        """Build, from the log, the queue of every party not seen yet, and the track's presence."""
+        presence = self._presence.get(state.track)
+        if presence is None:
+            presence = self._presence[state.track] = Presence(self._policy.heartbeat_window)
+        for party in state.parties:
+            presence.expect(party)
+            self._queue(state, party)
+
+    def _queue(self, state: TrackState, party: str) -> RecipientQueue:
+        queue = self._queues.get((state.track, party))
+        if queue is None:
+            queue = RecipientQueue(state.track, party, self._policy)
+            self._restore(state, queue)
+            self._queues[(state.track, party)] = queue
+        return queue
+
+    def _restore(self, state: TrackState, queue: RecipientQueue) -> None:
+        party = queue.recipient
+        if party == state.mediator:
+            reframed = {m.reframes for m in state.messages.values() if m.reframes is not None}
+            for message in state.messages.values():
+                if message.party != party and not message.deliveries and message.message_id not in reframed:
+                    index = self._log_index(state.track, message.sequence)
+                    queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
+            return
+        for pending in state.pending_for(party):
+            delivery = pending.delivery
+            index = self._log_index(state.track, delivery.sequence)
+            queue.restore(
+                _envelope(state.track, pending.message, party, index),
+                enqueued_at=delivery.at,
+                escalated=delivery.escalation_level > 0,
+            )
+
+    def _log_index(self, track: str, sequence: int) -> int:
+        """The log index of track event number ``sequence``.
+
+        The track service logs key registrations only at genesis, before the first
+        track event, so the offset is the number of leading registrations.
+        """
+        offset = self._index_offset.get(track)
+        if offset is None:
+            offset = 0
+            for stored in self._tracks.store.read(track, 0, self._tracks.store.size(track)):
+                if stored.decode().signed.event.type != KEY_REGISTERED:
+                    break
+                offset += 1
+            self._index_offset[track] = offset
+        return sequence + offset
+
+
+def _is_retry(state: TrackState, signed: SignedCommand) -> bool:
+    key = signed.idempotency_key
+    return key is not None and state.idempotent_result(signed.member, key) is not None
+
+
+def _targets(state: TrackState, command: object) -> tuple[str, ...]:
+    """The parties whose queues a command would add to."""
+    match command:
+        case SubmitMessage():
+            return (state.mediator,)
+        case ForwardMessage() | ReframeMessage():
+            return command.to_parties
+        case _:
+            return ()
+
+
+def _envelope(track: str, message: MessageRecord, party: str, index: int) -> Envelope:
+    return Envelope(
+        message_id=message.message_id,
+        log_index=index,
+        track=track,
+        sender=message.party,
+        recipient=party,
+        priority=Priority(message.priority.value),
+        size=len(canonicalize(thaw(message.body))),
+    )
+
+
+def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
+    with contextlib.suppress(UnknownDeliveryError):  # settled or dead-lettered before a rebuild
+        queue.settle(message_id, now)
+
+
+def _idempotency_key(kind: str, envelope: Envelope) -> str:
+    digest = hashlib.sha256(f"{envelope.message_id}\n{envelope.recipient}".encode()).hexdigest()
+    return f"{kind}:{digest}"
+
+
+def _escalation_target(state: TrackState, party: str, to: tuple[str, ...]) -> str | None:
+    """The first member to alert: alternates (delegates), the principal, then the mediator."""
+    for name in to:
+        if name == "alternates":
+            members = state.members_of(party, Role.DELEGATE)
+        elif name == "principal":
+            members = state.members_of(party, Role.PRINCIPAL)
+        elif name == "mediator":
+            members = state.members_of(state.mediator, Role.PRINCIPAL)
+        else:
+            record = state.members.get(name)
+            members = () if record is None else (record,)
+        active = [m.member for m in members if m.active]
+        if active:
+            return active[0]
+    return None

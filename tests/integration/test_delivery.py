@@ -1,0 +1,338 @@
+"""The delivery service over the track service on SQLite: queues driven by the log."""
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backchannel.broker import DeadLettered, DeliveryPolicy, Escalated, PresenceStatus, Redelivered
+from backchannel.domain import NewKey
+from backchannel.errors import WouldBlock
+from backchannel.keyfile import KeyPair
+from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.service.delivery import DeliveryService
+from backchannel.service.log import LogWriter
+from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.clock import FakeClock
+from backchannel.wire import SignedCommand, new_key_to_dict, sign_command
+
+TRACK = "doha-talks"
+
+
+def pair(seed: int, name: str) -> KeyPair:
+    return KeyPair(
+        name,
+        SigningKey.from_seed(bytes([seed]) * 32),
+        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
+    )
+
+
+def new_key(keys: KeyPair) -> dict[str, Any]:
+    return new_key_to_dict(
+        NewKey(
+            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
+        )
+    )
+
+
+NODE = pair(1, "qatar/service")
+QATAR = pair(2, "qatar/principal")
+USA = pair(3, "usa/principal")
+IRAN = pair(4, "iran/principal")
+
+POLICY = DeliveryPolicy(
+    credit=2,
+    queue_limit=4,
+    visibility_timeout=timedelta(seconds=30),
+    max_attempts=2,
+    ack_deadline={
+        "flash": timedelta(seconds=60),
+        "priority": timedelta(hours=1),
+        "routine": timedelta(hours=24),
+    },
+)
+
+
+class World:
+    def __init__(self, path: Path, policy: DeliveryPolicy = POLICY) -> None:
+        self.clock = FakeClock()
+        self.store = SQLiteEventStore(path)
+        self.writer = LogWriter(
+            self.store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)), clock=self.clock
+        )
+        self.tracks = TrackService(self.writer, NODE, clock=self.clock)
+        self.delivery = DeliveryService(self.tracks, NODE, policy, clock=self.clock)
+        self.policy = policy
+        self.counter = 0
+
+    def restart(self) -> DeliveryService:
+        tracks = TrackService(self.writer, NODE, clock=self.clock)
+        return DeliveryService(tracks, NODE, self.policy, clock=self.clock)
+
+    def signed(self, who: KeyPair, command: str, body: dict[str, Any]) -> SignedCommand:
+        self.counter += 1
+        return sign_command(
+            who.signing,
+            track=TRACK,
+            command=command,
+            member=who.name,
+            body=body,
+            issued_at=self.clock.now(),
+            nonce=f"nonce-{self.counter:08d}",
+        )
+
+    def run(self, who: KeyPair, command: str, body: dict[str, Any]) -> CommandResult:
+        return self.delivery.submit(self.signed(who, command, body))
+
+    def open(self) -> None:
+        self.run(
+            QATAR,
+            "open_track",
+            {"title": "Doha", "principal_key": new_key(QATAR), "service_key": new_key(NODE)},
+        )
+        for party, principal in (("usa", USA), ("iran", IRAN)):
+            self.run(
+                QATAR,
+                "admit_party",
+                {
+                    "party": party,
+                    "kind": "delegation",
+                    "principal": principal.name,
+                    "principal_key": new_key(principal),
+                },
+            )
+
+    def say(self, who: KeyPair, text: str, priority: str = "routine") -> str:
+        body = {
+            "kind": "statement",
+            "body": {"text": text},
+            "priority": priority,
+            "in_reply_to": None,
+            "annexes": [],
+            "agenda_version": None,
+        }
+        (event,) = self.run(who, "submit_message", body).events
+        return str(event.message_id)  # type: ignore[union-attr]
+
+    def forward(self, message_id: str, *parties: str) -> CommandResult:
+        return self.run(QATAR, "forward_message", {"message_id": message_id, "to_parties": list(parties)})
+
+    def send(self, who: KeyPair, text: str, to: str, priority: str = "routine") -> str:
+        message_id = self.say(who, text, priority)
+        self.forward(message_id, to)
+        return message_id
+
+    def receipt(self, who: KeyPair, *message_ids: str) -> CommandResult:
+        body = {"message_ids": list(message_ids), "log_index": 0, "receipt_digest": "ab" * 32}
+        return self.run(who, "record_receipt", body)
+
+    def log_types(self) -> list[str]:
+        return [e.decode().signed.event.type for e in self.store.read(TRACK)]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = World(tmp_path / "db.sqlite3")
+    w.open()
+    return w
+
+
+def ids(deliveries: list[Any]) -> list[str]:
+    return [d.envelope.message_id for d in deliveries]
+
+
+def test_deliveries_come_in_priority_then_log_order(world: World) -> None:
+    routine = world.send(USA, "one", "iran")
+    flash = world.send(USA, "two", "iran", priority="flash")
+    also_routine = world.send(USA, "three", "iran")
+    priority = world.send(USA, "four", "iran", priority="priority")
+    got = world.delivery.lease(TRACK, IRAN.name, max_n=10)
+    assert ids(got) == [flash, priority]  # credit 2
+    world.receipt(IRAN, flash, priority)
+    assert ids(world.delivery.lease(TRACK, IRAN.name)) == [routine, also_routine]
+    indices = [d.envelope.log_index for d in got]
+    assert indices[0] < indices[1]
+
+
+def test_a_forward_carries_its_log_index_and_leaves_the_mediators_queue(world: World) -> None:
+    message_id = world.say(USA, "hello")
+    (submitted,) = world.delivery.lease(TRACK, QATAR.name)
+    assert submitted.envelope.message_id == message_id
+    result = world.forward(message_id, "iran")
+    assert world.delivery.statistics(TRACK)["qatar"].queued == 0
+    (delivery,) = world.delivery.lease(TRACK, IRAN.name)
+    assert delivery.envelope.log_index == result.first_index
+    assert delivery.envelope.sender == "usa"
+    assert delivery.envelope.priority == "routine"
+
+
+def test_credit_limits_what_a_consumer_holds(world: World) -> None:
+    sent = [world.send(USA, f"m{i}", "iran") for i in range(3)]
+    assert ids(world.delivery.lease(TRACK, IRAN.name)) == sent[:2]
+    assert world.delivery.lease(TRACK, IRAN.name) == []
+    world.receipt(IRAN, sent[0])
+    assert ids(world.delivery.lease(TRACK, IRAN.name)) == [sent[2]]
+    assert world.delivery.statistics(TRACK)["iran"].in_flight == 2
+
+
+def test_a_submission_to_a_full_mediator_queue_is_refused_and_nothing_is_appended(world: World) -> None:
+    for i in range(POLICY.queue_limit):
+        world.say(USA, f"m{i}")
+    size = world.store.size(TRACK)
+    with pytest.raises(WouldBlock) as info:
+        world.say(USA, "one too many")
+    assert info.value.retry_after == POLICY.visibility_timeout.total_seconds()
+    assert (info.value.queued, info.value.limit) == (4, 4)
+    assert world.store.size(TRACK) == size
+    assert world.delivery.statistics(TRACK)["qatar"].queued == 4
+
+
+def test_a_forward_to_a_full_recipient_queue_is_refused_and_nothing_is_appended(world: World) -> None:
+    for i in range(POLICY.queue_limit):
+        world.send(USA, f"m{i}", "iran")
+    waiting = world.say(USA, "waiting")
+    size = world.store.size(TRACK)
+    with pytest.raises(WouldBlock):
+        world.forward(waiting, "iran")
+    assert world.store.size(TRACK) == size
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    assert not state.message(waiting).deliveries
+
+
+def test_an_unsettled_lease_is_redelivered_after_the_visibility_timeout(world: World) -> None:
+    sent = world.send(USA, "hello", "iran")
+    (first,) = world.delivery.lease(TRACK, IRAN.name)
+    assert world.delivery.next_wakeup(TRACK) == first.visible_at
+    world.clock.advance(timedelta(seconds=29))
+    assert world.delivery.tick(TRACK) == []
+    assert world.delivery.lease(TRACK, IRAN.name) == []
+    world.clock.advance(timedelta(seconds=1))
+    (outcome,) = world.delivery.tick(TRACK)
+    assert isinstance(outcome, Redelivered)
+    world.clock.advance(POLICY.backoff.delay(1))
+    (again,) = world.delivery.lease(TRACK, IRAN.name)
+    assert (again.envelope.message_id, again.attempt) == (sent, 2)
+
+
+def test_a_message_is_dead_lettered_after_max_attempts_and_logged_once(world: World) -> None:
+    sent = world.send(USA, "hello", "iran")
+    for _ in range(POLICY.max_attempts):
+        world.clock.advance(timedelta(minutes=5))
+        world.delivery.tick(TRACK)
+        assert ids(world.delivery.lease(TRACK, IRAN.name)) == [sent]
+    world.clock.advance(timedelta(minutes=5))
+    outcomes = world.delivery.tick(TRACK)
+    assert [type(o) for o in outcomes] == [DeadLettered]
+    assert world.log_types().count("message.dead_lettered") == 1
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    dead = state.message(sent).deliveries["iran"].dead_letter
+    assert dead is not None
+    assert dead.attempts == POLICY.max_attempts
+    world.clock.advance(timedelta(minutes=5))
+    assert world.delivery.tick(TRACK) == []
+    assert world.log_types().count("message.dead_lettered") == 1
+    assert world.delivery.lease(TRACK, IRAN.name) == []
+    # a restarted service neither redelivers nor logs it again
+    fresh = world.restart()
+    assert fresh.lease(TRACK, IRAN.name) == []
+    assert fresh.tick(TRACK) == []
+    assert world.log_types().count("message.dead_lettered") == 1
+
+
+def test_a_flash_message_unacknowledged_past_its_deadline_escalates_once(world: World) -> None:
+    sent = world.send(USA, "urgent", "iran", priority="flash")
+    world.send(USA, "not urgent", "iran")
+    world.clock.advance(timedelta(seconds=61))
+    outcomes = world.delivery.tick(TRACK)
+    (escalated,) = [o for o in outcomes if isinstance(o, Escalated)]
+    assert escalated.envelope.message_id == sent
+    assert world.log_types().count("message.escalated") == 1
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    delivery = state.message(sent).deliveries["iran"]
+    assert (delivery.escalation_level, delivery.escalated_to) == (1, "iran/principal")
+    world.clock.advance(timedelta(seconds=61))
+    assert not [o for o in world.delivery.tick(TRACK) if isinstance(o, Escalated)]
+    fresh = world.restart()  # the log says it escalated: a rebuilt queue does not escalate again
+    world.clock.advance(timedelta(seconds=61))
+    assert not [o for o in fresh.tick(TRACK) if isinstance(o, Escalated)]
+    assert world.log_types().count("message.escalated") == 1
+    assert ids(fresh.lease(TRACK, IRAN.name))[0] == sent  # escalation does not stop delivery
+
+
+def test_a_receipt_settles_and_nothing_is_delivered_after(world: World) -> None:
+    sent = world.send(USA, "hello", "iran")
+    (delivery,) = world.delivery.lease(TRACK, IRAN.name)
+    world.receipt(IRAN, sent)
+    assert world.delivery.statistics(TRACK)["iran"].settled_total == 1
+    world.clock.advance(timedelta(hours=2))
+    assert world.delivery.tick(TRACK) == []
+    assert world.delivery.lease(TRACK, IRAN.name) == []
+    assert world.delivery.next_wakeup(TRACK) is None
+    assert world.log_types().count("receipt.recorded") == 1
+    assert delivery.attempt == 1
+
+
+def test_a_duplicate_receipt_without_an_idempotency_key_is_a_no_op(world: World) -> None:
+    sent = world.send(USA, "hello", "iran")
+    world.receipt(IRAN, sent)
+    size = world.store.size(TRACK)
+    world.receipt(IRAN, sent)
+    assert world.store.size(TRACK) == size
+
+
+def test_a_restart_redelivers_leased_but_unsettled_messages_only(world: World) -> None:
+    settled = world.send(USA, "settled", "iran")
+    leased = world.send(USA, "leased", "iran")
+    index = world.delivery.lease(TRACK, IRAN.name)[1].envelope.log_index
+    world.receipt(IRAN, settled)
+    fresh = world.restart()
+    (again,) = fresh.lease(TRACK, IRAN.name)
+    assert (again.envelope.message_id, again.envelope.log_index, again.attempt) == (leased, index, 1)
+    assert fresh.statistics(TRACK)["iran"].queued == 1
+
+
+def test_a_restart_keeps_unforwarded_submissions_in_the_mediators_queue(world: World) -> None:
+    forwarded = world.send(USA, "forwarded", "iran")
+    waiting = world.say(USA, "waiting")
+    fresh = world.restart()
+    assert ids(fresh.lease(TRACK, QATAR.name)) == [waiting]
+    assert forwarded not in ids(fresh.lease(TRACK, QATAR.name))
+
+
+def test_presence_shows_online_then_silent(world: World) -> None:
+    before = {p.party: p.status for p in world.delivery.presence(TRACK)}
+    assert before == dict.fromkeys(("iran", "qatar", "usa"), PresenceStatus.NEVER_SEEN)
+    world.delivery.heartbeat(TRACK, IRAN.name)
+    now = {p.party: p for p in world.delivery.presence(TRACK)}
+    assert now["iran"].status is PresenceStatus.ONLINE
+    assert now["iran"].members_online == ("iran/principal",)
+    world.clock.advance(POLICY.heartbeat_window + timedelta(seconds=1))
+    later = {p.party: p for p in world.delivery.presence(TRACK)}
+    assert later["iran"].status is PresenceStatus.SILENT
+    assert later["iran"].silent_since is not None
+
+
+def test_two_services_racing_on_one_store_log_each_dead_letter_and_escalation_once(world: World) -> None:
+    sent = world.send(USA, "urgent", "iran", priority="flash")
+    other = world.restart()  # a second node (or one that crashed before logging) with its own queues
+    assert other.statistics(TRACK)["iran"].queued == 1  # built from the log before anything was logged
+    services = (world.delivery, other)
+    outcomes: dict[int, list[Any]] = {0: [], 1: []}
+    for _ in range(POLICY.max_attempts + 1):
+        world.clock.advance(timedelta(minutes=5))
+        for n, service in enumerate(services):
+            outcomes[n] += service.tick(TRACK)
+            service.lease(TRACK, IRAN.name)
+    for seen in outcomes.values():
+        assert {type(o) for o in seen} >= {DeadLettered, Escalated}
+    types = world.log_types()
+    assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    assert state.message(sent).deliveries["iran"].dead_letter is not None
