@@ -106,6 +106,16 @@ class TrackService:
         """The public key a track's ``open_track`` must name as its service key."""
         return self._node.signing.verifying_key
 
+    @property
+    def node_agreement_key(self) -> bytes:
+        """The service node's X25519 public key (named with its signing key in ``open_track``)."""
+        return self._node.agreement.public_bytes
+
+    @property
+    def log_key(self) -> str:
+        """The log's checkpoint verifier key (vkey text) that clients pin."""
+        return self._writer.log_key
+
     def state(self, track: str) -> TrackState | None:
         """The track's current state (``None`` if it was never opened here)."""
         with self._lock:

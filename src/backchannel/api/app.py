@@ -1,0 +1,474 @@
+"""The HTTP API of the track service (ADR-0011, ADR-0012).
+
+:func:`create_app` wraps a :class:`~backchannel.service.tracks.TrackService`:
+
+- ``POST /v1/tracks/{track}/commands``: run one signed command;
+- ``GET /v1/tracks/{track}/events``: the log entries the requester may see,
+  with their salts (:func:`~backchannel.domain.visibility.visible_to`);
+- ``GET /v1/tracks/{track}/leaves``: leaf hashes only (the witness view);
+- ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
+  ``.../proofs/consistency``: the transparency-log views;
+- ``GET /v1/service`` (unauthenticated): the service node's key and log key.
+
+**Authentication.** Every ``/v1/tracks`` request carries an RFC 9421
+signature (:mod:`backchannel.httpsig`), verified against the configured
+``public_origin`` plus the raw path and query (never the ``Host`` header), with
+``created`` within ±300 s and a nonce accepted once. The ``keyid`` names a key
+of the track: for a command it must be the command's own ``key_id`` (the
+genesis ``open_track`` is checked against the principal key it enrols); for a
+read it names the reader. The transport signature is checked first (401 on any
+failure), then whether the key may still sign (403 once revoked or expired).
+
+The requested track must exist (404) before anything else is checked, so a
+track's name is not secret. Errors are RFC 9457 problem+json
+(:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413).
+
+This module does not deliver messages (no inbox endpoints) and does not
+stream (SSE is later work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backchannel.api.errors import (
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    AuthenticationError,
+    PayloadTooLargeError,
+    problem_for,
+    problem_response,
+)
+from backchannel.api.schemas import (
+    CheckpointResponse,
+    CommandResponse,
+    ConsistencyProofResponse,
+    EventsResponse,
+    InclusionProofResponse,
+    LeavesResponse,
+    LogEntryModel,
+    ProblemModel,
+    ServiceInfo,
+    ServiceKey,
+    SignedCommandModel,
+)
+from backchannel.clock import Clock, SystemClock
+from backchannel.domain import TrackState, event_from_dict
+from backchannel.domain.ids import PartyKind
+from backchannel.domain.visibility import visible_to
+from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
+from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, verify_request
+from backchannel.log.canonical import loads_strict
+from backchannel.log.records import LogEntry
+from backchannel.log.signing import VerifyingKey, b64encode
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.tracks import TrackService
+from backchannel.wire import SignedCommand, new_key_from_dict
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+MAX_BODY_BYTES = 1 << 20
+"""The largest request body accepted (1 MiB)."""
+MAX_PAGE = 1000
+"""The most entries or leaves one read returns."""
+_NONCE_CAPACITY = 100_000
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemModel, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}
+
+T = TypeVar("T")
+_Index = Annotated[int, Query(ge=0)]
+_Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+_End = Annotated[int | None, Query(ge=0)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """An authenticated requester."""
+
+    member: str
+    key_id: str
+
+
+class _Api:
+    """The handlers' shared state: the service, clock, origin and nonce cache."""
+
+    def __init__(self, service: TrackService, public_origin: str, clock: Clock) -> None:
+        self.service = service
+        self.origin = public_origin.rstrip("/")
+        self.clock = clock
+        self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
+
+    # --- authentication ---------------------------------------------------
+    def target_uri(self, request: Request) -> str:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode("ascii")
+        query = request.scope.get("query_string", b"")
+        uri = self.origin + raw_path.decode("latin-1")
+        return uri + "?" + query.decode("latin-1") if query else uri
+
+    def verify(
+        self, request: Request, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
+    ) -> str:
+        """Verify the RFC 9421 signature; return the key id (AuthenticationError on failure)."""
+        try:
+            verified = verify_request(
+                request.method,
+                self.target_uri(request),
+                request.headers,
+                body,
+                resolve_key=resolve,
+                now=now,
+                nonces=self.nonces,
+            )
+        except VerificationError as e:
+            raise AuthenticationError(str(e)) from e
+        return verified.key_id
+
+    def state(self, track: str) -> TrackState:
+        state = self.service.state(track)
+        if state is None:
+            raise NotFoundError(f"no track {track!r}")
+        return state
+
+    def authenticate_reader(self, request: Request, track: str, body: bytes) -> tuple[TrackState, _Reader]:
+        state = self.state(track)
+        now = self.clock.now()
+
+        def resolve(key_id: str) -> VerifyingKey:
+            owner = state.key_owners.get(key_id)
+            record = None if owner is None else state.members[owner].key(key_id)
+            if record is None:
+                raise LookupError(f"no key {key_id} is enrolled in track {track}")
+            return VerifyingKey(record.ed25519)
+
+        key_id = self.verify(request, body, resolve, now)
+        member = state.key_owners[key_id]
+        state.signing_key(member, key_id, now)  # 403 once revoked or expired
+        return state, _Reader(member, key_id)
+
+    def authenticate_command(self, request: Request, signed: SignedCommand, body: bytes) -> None:
+        state = self.service.state(signed.track)
+        now = self.clock.now()
+        if state is None:
+            if signed.command != "open_track":
+                raise NotFoundError(f"no track {signed.track!r}")
+            principal = new_key_from_dict(_body_field(signed, "principal_key"), "body.principal_key")
+            genesis = VerifyingKey(principal.ed25519)
+
+            def resolve(key_id: str) -> VerifyingKey:
+                if key_id != signed.key_id or key_id != principal.key_id:
+                    raise LookupError(f"keyid {key_id} is not the principal key the command enrols")
+                return genesis
+
+            self.verify(request, body, resolve, now)
+            return
+
+        def resolve_enrolled(key_id: str) -> VerifyingKey:
+            if key_id != signed.key_id:
+                raise LookupError(f"keyid {key_id} is not the command's key {signed.key_id}")
+            record = state.member(signed.member).key(key_id)
+            if record is None or state.key_owners.get(key_id) != signed.member:
+                raise LookupError(f"{signed.member} holds no key {key_id}")
+            return VerifyingKey(record.ed25519)
+
+        self.verify(request, body, resolve_enrolled, now)
+        state.signing_key(signed.member, signed.key_id, now)  # 403 once revoked or expired
+
+    # --- handlers (run in a worker thread) ----------------------------------
+    def command(self, request: Request, track: str, body: bytes) -> tuple[int, CommandResponse]:
+        try:
+            signed = SignedCommand.from_dict(loads_strict(body))
+        except EncodingError as e:
+            raise EncodingError(f"request body is not a signed command: {e}") from e
+        if signed.track != track:
+            raise EncodingError(f"the command is for track {signed.track!r}, not {track!r}")
+        header = request.headers.get("idempotency-key")
+        if header is not None and header != signed.idempotency_key:
+            raise EncodingError(
+                f"Idempotency-Key header {header[:130]!r} differs from the command's idempotency_key"
+            )
+        self.authenticate_command(request, signed, body)
+        result = self.service.execute(signed)
+        response = CommandResponse(
+            events=[dict(event.to_dict()) for event in result.events],
+            first_index=result.first_index,
+            checkpoint=None if result.checkpoint is None else result.checkpoint.to_text(),
+            replayed=result.replayed,
+        )
+        return (200 if result.replayed else 201), response
+
+    def events(self, request: Request, track: str, after: int, limit: int) -> EventsResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        store = self.service.store
+        size = store.size(track)
+        entries: list[LogEntryModel] = []
+        cursor = min(after, size)
+        for stored in store.read(track, cursor, size):
+            cursor = stored.seq + 1
+            entry = stored.decode()
+            if _visible(state, reader.member, entry):
+                entries.append(
+                    LogEntryModel(
+                        index=stored.seq,
+                        signed=dict(entry.signed.to_dict()),
+                        salt=b64encode(stored.salt),
+                        leaf_hash=stored.leaf_hash.hex(),
+                    )
+                )
+                if len(entries) >= limit:
+                    break
+        return EventsResponse(entries=entries, next=cursor, size=size)
+
+    def leaves(self, request: Request, track: str, start: int, end: int | None) -> LeavesResponse:
+        self.authenticate_reader(request, track, b"")
+        size = self.service.store.size(track)
+        stop = min(size, start + MAX_PAGE, size if end is None else end)
+        if start > stop:
+            raise NotFoundError(f"no leaves from {start} (the log holds {size})")
+        hashes = [s.leaf_hash.hex() for s in self.service.store.read(track, start, stop)]
+        return LeavesResponse(start=start, leaf_hashes=hashes)
+
+    def checkpoint(self, request: Request, track: str) -> CheckpointResponse:
+        self.authenticate_reader(request, track, b"")
+        store = self.service.store
+        note = store.latest_checkpoint(track)
+        if note is None:
+            raise NotFoundError(f"track {track!r} has no checkpoint yet")
+        return CheckpointResponse(
+            checkpoint=note.to_text(), size=note.checkpoint.size, log_key=store.get_track(track).log_key
+        )
+
+    def inclusion(self, request: Request, track: str, index: int, size: int) -> InclusionProofResponse:
+        self.authenticate_reader(request, track, b"")
+        current = self.service.store.size(track)
+        if not index < size <= current:
+            raise NotFoundError(f"no inclusion proof of {index} in size {size} (the log holds {current})")
+        proof = self.service.store.inclusion_proof(track, index, size)
+        return InclusionProofResponse(index=index, size=size, proof=[h.hex() for h in proof])
+
+    def consistency(self, request: Request, track: str, old: int, new: int) -> ConsistencyProofResponse:
+        self.authenticate_reader(request, track, b"")
+        current = self.service.store.size(track)
+        if not old <= new <= current:
+            raise NotFoundError(f"no consistency proof from {old} to {new} (the log holds {current})")
+        proof = self.service.store.consistency_proof(track, old, new)
+        return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
+
+    def service_info(self) -> ServiceInfo:
+        node = self.service.node_key
+        return ServiceInfo(
+            service_key=ServiceKey(
+                key_id=node.key_id,
+                ed25519=b64encode(node.public_bytes),
+                x25519=b64encode(self.service.node_agreement_key),
+            ),
+            log_key=self.service.log_key,
+        )
+
+
+def _body_field(signed: SignedCommand, name: str) -> Any:  # noqa: ANN401 - raw JSON, checked by the decoder
+    body = signed.payload["body"]
+    assert isinstance(body, dict)  # SignedCommand checked it is an object
+    return body.get(name)
+
+
+def _visible(state: TrackState, member: str, entry: LogEntry) -> bool:
+    event = entry.signed.event
+    if event.type == KEY_REGISTERED:  # the service's own key: public to every party but witnesses
+        record = state.members.get(member)
+        return record is not None and state.parties[record.party].kind is not PartyKind.WITNESS
+    body = event.body
+    return isinstance(body, dict) and visible_to(state, member, event_from_dict(body["event"]))
+
+
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(MAX_BODY_BYTES)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _validation_problem(request: Request, error: RequestValidationError) -> JSONResponse:
+    violations = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"query", "path", "body"}),
+            "rule": str(e.get("type", "invalid")),
+            "message": str(e.get("msg", "invalid value")),
+        }
+        for e in error.errors()
+    ]
+    body = {
+        "type": PROBLEM_BASE + "invalid-parameter",
+        "title": "Invalid request parameter",
+        "status": 422,
+        "detail": "; ".join(f"{v['field']}: {v['message']}" for v in violations),
+        "instance": request.url.path,
+        "violations": violations,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": str(error.detail),
+        "status": error.status_code,
+        "detail": str(error.detail),
+        "instance": request.url.path,
+    }
+    return JSONResponse(
+        body, status_code=error.status_code, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def create_app(service: TrackService, *, public_origin: str, clock: Clock | None = None) -> FastAPI:
+    """Build the HTTP API around a track service.
+
+    Args:
+        service: The track service.
+        public_origin: The scheme and authority clients send to
+            (``https://backchannel.example``); RFC 9421 target URIs are built
+            from it, never from the ``Host`` header.
+        clock: The clock for ``created`` skew and key usability (default: system clock).
+
+    Returns:
+        The FastAPI application.
+    """
+    api = _Api(service, public_origin, clock or SystemClock())
+    app = FastAPI(
+        title="backchannel",
+        version="1",
+        summary="Signed commands in, a verifiable log out.",
+        responses=_ERROR_RESPONSES,
+    )
+
+    _add_error_handlers(app)
+    _add_command_route(app, api)
+    _add_read_routes(app, api)
+    _install_openapi(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def _any_error(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(problem_for(error, instance=request.url.path))
+
+    async def _validation(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return _validation_problem(request, error)
+
+    async def _http(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return _http_problem(request, error)
+
+    app.add_exception_handler(BackchannelError, _any_error)  # expected: answered, not re-raised
+    app.add_exception_handler(Exception, _any_error)  # a bug: answered with a bare 500, then logged
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+
+
+async def _threaded(call: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - forwarded as given
+    return await run_in_threadpool(call, *args)
+
+
+def _add_command_route(app: FastAPI, api: _Api) -> None:
+    @app.post(
+        "/v1/tracks/{track}/commands",
+        response_model=CommandResponse,
+        status_code=201,
+        responses={200: {"model": CommandResponse, "description": "An idempotent retry: the first result"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SignedCommand"}}},
+            },
+            "parameters": [
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+            ],
+        },
+    )
+    async def post_command(track: str, request: Request) -> JSONResponse:
+        """Run one signed command."""
+        body = await _read_body(request)
+        status, response = await _threaded(api.command, request, track, body)
+        return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+
+def _add_read_routes(app: FastAPI, api: _Api) -> None:
+
+    @app.get("/v1/tracks/{track}/events", response_model=EventsResponse)
+    async def get_events(
+        track: str,
+        request: Request,
+        after: _Index = 0,
+        limit: _Limit = 100,
+    ) -> EventsResponse:
+        """The log entries the requester may see, from index ``after`` on."""
+        await _read_body(request)
+        return await _threaded(api.events, request, track, after, limit)
+
+    @app.get("/v1/tracks/{track}/leaves", response_model=LeavesResponse)
+    async def get_leaves(track: str, request: Request, start: _Index = 0, end: _End = None) -> LeavesResponse:
+        """Leaf hashes in ``[start, end)`` (at most 1000): the witness view."""
+        await _read_body(request)
+        return await _threaded(api.leaves, request, track, start, end)
+
+    @app.get("/v1/tracks/{track}/checkpoint", response_model=CheckpointResponse)
+    async def get_checkpoint(track: str, request: Request) -> CheckpointResponse:
+        """The latest signed checkpoint."""
+        await _read_body(request)
+        return await _threaded(api.checkpoint, request, track)
+
+    @app.get("/v1/tracks/{track}/proofs/inclusion", response_model=InclusionProofResponse)
+    async def get_inclusion(
+        track: str, request: Request, index: _Index, size: _Index
+    ) -> InclusionProofResponse:
+        """Inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        await _read_body(request)
+        return await _threaded(api.inclusion, request, track, index, size)
+
+    @app.get("/v1/tracks/{track}/proofs/consistency", response_model=ConsistencyProofResponse)
+    async def get_consistency(
+        track: str, request: Request, old: _Index, new: _Index
+    ) -> ConsistencyProofResponse:
+        """Consistency proof from size ``old`` to size ``new``."""
+        await _read_body(request)
+        return await _threaded(api.consistency, request, track, old, new)
+
+    @app.get("/v1/service", response_model=ServiceInfo)
+    def get_service() -> ServiceInfo:
+        """The service node's key (what ``open_track`` names) and the log key. Unauthenticated."""
+        return api.service_info()
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            command_schema = SignedCommandModel.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(command_schema.pop("$defs", {}))
+            components["SignedCommand"] = command_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,218 @@
+"""The one table from error families to HTTP responses (RFC 9457 problem+json).
+
+Domain and library errors carry no HTTP status (ADR-0012); this module owns the
+mapping. Each family has a stable ``type`` URI under :data:`PROBLEM_BASE`; the
+first row whose class the error is an instance of wins, so the rows run from
+the most specific class to the most general.
+
+================================  ======  ===================================
+Family                            Status  ``type`` slug
+================================  ======  ===================================
+:class:`AuthenticationError`       401    ``unauthenticated``
+``SchemaViolationError``           422    ``schema-violation`` (+ ``violations``)
+``NotAuthorizedError``             403    ``not-authorized``
+``KeyRevokedError``                403    ``key-revoked``
+``KeyExpiredError``                403    ``key-expired``
+``UnknownKeyError``                403    ``unknown-key``
+``UnknownMemberError``             403    ``unknown-member``
+``IdempotencyConflictError``       409    ``idempotency-conflict``
+``TrackStateError``                409    ``track-state``
+``AgendaNotRatifiedError``         409    ``agenda-not-ratified``
+``StaleAgendaError``               409    ``stale-agenda`` (+ ``current``)
+``AgendaMismatchError``            409    ``agenda-mismatch``
+``UnknownPartyError``              422    ``unknown-party``
+``UnknownMessageError``            422    ``unknown-message``
+``InvalidRecipientError``          422    ``invalid-recipient``
+other ``DomainError``              422    ``domain-rule``
+``ConflictError``                  409    ``conflict``
+:class:`PayloadTooLargeError`      413    ``payload-too-large``
+other ``VerificationError``        422    ``verification-failed``
+``EncodingError``                  400    ``malformed-request``
+``NotFoundError``                  404    ``not-found``
+``WouldBlock``                     429    ``would-block`` (+ ``Retry-After``)
+``OperationalError``               503    ``unavailable`` (+ ``Retry-After``)
+anything else                      500    ``internal`` (no details)
+================================  ======  ===================================
+
+The domain errors split on one question: *would the same command succeed in
+another state of the track?* If yes (opened twice, agenda not ratified yet,
+stale agenda version, an idempotency key already used), the answer is 409
+Conflict: the client reloads and reconsiders. If no (a party or message that
+does not exist, a recipient the rules never allow), it is 422: the command
+itself is wrong. A key or member the track does not know, or may no longer
+use, is 403: the signer is identified but not permitted.
+
+A :class:`~backchannel.errors.VerificationError` raised while authenticating
+the *request* (RFC 9421: bad or replayed signature, skewed ``created``, a key
+id that does not resolve) is wrapped by the API in :class:`AuthenticationError`
+and becomes 401. Any other verification failure (a command whose own
+signature does not verify, an ``open_track`` naming another service key) is
+422: the request was authentic but its content does not check.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from backchannel.domain.errors import (
+    AgendaMismatchError,
+    AgendaNotRatifiedError,
+    IdempotencyConflictError,
+    InvalidRecipientError,
+    KeyExpiredError,
+    KeyRevokedError,
+    NotAuthorizedError,
+    SchemaViolationError,
+    StaleAgendaError,
+    TrackStateError,
+    UnknownKeyError,
+    UnknownMemberError,
+    UnknownMessageError,
+    UnknownPartyError,
+)
+from backchannel.errors import (
+    BackchannelError,
+    ConflictError,
+    DomainError,
+    EncodingError,
+    NotFoundError,
+    OperationalError,
+    VerificationError,
+    WouldBlock,
+)
+
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_MEDIA_TYPE",
+    "AuthenticationError",
+    "PayloadTooLargeError",
+    "Problem",
+    "problem_for",
+    "problem_response",
+]
+
+PROBLEM_BASE = "https://backchannel.dev/problems/"
+"""Every problem ``type`` URI starts with this."""
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+"""The media type of every error response."""
+
+_LOG = logging.getLogger(__name__)
+_DEFAULT_RETRY_AFTER = 1
+
+
+class AuthenticationError(VerificationError):
+    """The request's RFC 9421 signature was refused (401); the message says why."""
+
+
+class PayloadTooLargeError(EncodingError):
+    """The request body is larger than the service accepts (413)."""
+
+    def __init__(self, limit: int) -> None:
+        """Create the error naming the limit in bytes."""
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    family: type[BaseException]
+    status: int
+    slug: str
+    title: str
+
+
+_TABLE: tuple[_Row, ...] = (
+    _Row(AuthenticationError, 401, "unauthenticated", "Request signature refused"),
+    _Row(SchemaViolationError, 422, "schema-violation", "Payload violates its schema"),
+    _Row(NotAuthorizedError, 403, "not-authorized", "Not authorized"),
+    _Row(KeyRevokedError, 403, "key-revoked", "Key revoked"),
+    _Row(KeyExpiredError, 403, "key-expired", "Key expired"),
+    _Row(UnknownKeyError, 403, "unknown-key", "Unknown key"),
+    _Row(UnknownMemberError, 403, "unknown-member", "Unknown member"),
+    _Row(IdempotencyConflictError, 409, "idempotency-conflict", "Idempotency key reused"),
+    _Row(TrackStateError, 409, "track-state", "Illegal in the track's current state"),
+    _Row(AgendaNotRatifiedError, 409, "agenda-not-ratified", "Agenda not ratified"),
+    _Row(StaleAgendaError, 409, "stale-agenda", "Stale agenda version"),
+    _Row(AgendaMismatchError, 409, "agenda-mismatch", "Agenda digest mismatch"),
+    _Row(UnknownPartyError, 422, "unknown-party", "Unknown party"),
+    _Row(UnknownMessageError, 422, "unknown-message", "Unknown message"),
+    _Row(InvalidRecipientError, 422, "invalid-recipient", "Invalid recipient"),
+    _Row(DomainError, 422, "domain-rule", "Command breaks a rule of the track"),
+    _Row(ConflictError, 409, "conflict", "Conflict"),
+    _Row(PayloadTooLargeError, 413, "payload-too-large", "Payload too large"),
+    _Row(VerificationError, 422, "verification-failed", "Verification failed"),
+    _Row(EncodingError, 400, "malformed-request", "Malformed request"),
+    _Row(NotFoundError, 404, "not-found", "Not found"),
+    _Row(WouldBlock, 429, "would-block", "Try again later"),
+    _Row(OperationalError, 503, "unavailable", "Service temporarily unavailable"),
+)
+_INTERNAL = _Row(Exception, 500, "internal", "Internal server error")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An RFC 9457 problem: status, body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _row_for(error: BaseException) -> _Row:
+    return next((row for row in _TABLE if isinstance(error, row.family)), _INTERNAL)
+
+
+def problem_for(error: BaseException, *, instance: str | None = None) -> Problem:
+    """Map an error to its problem (the one table above).
+
+    Args:
+        error: What was raised.
+        instance: The request path, reported as the problem's ``instance``.
+
+    Returns:
+        The status, the problem+json body and headers (``Retry-After``).
+    """
+    row = _row_for(error)
+    if row is _INTERNAL or not isinstance(error, BackchannelError):
+        _LOG.error("unhandled error", exc_info=error)
+        row = _INTERNAL
+        detail = "the service failed to handle the request; the error was logged"
+    else:
+        detail = str(error)
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + row.slug,
+        "title": row.title,
+        "status": row.status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    headers: dict[str, str] = {}
+    if isinstance(error, SchemaViolationError):
+        body["violations"] = [
+            {"field": v.field, "rule": v.rule, "message": v.message} for v in error.violations
+        ]
+    elif isinstance(error, StaleAgendaError):
+        body["current"] = error.current
+    elif isinstance(error, WouldBlock):
+        seconds = max(1, math.ceil(error.retry_after))
+        headers["Retry-After"] = str(seconds)
+        body["retry_after"] = seconds
+    elif isinstance(error, OperationalError):
+        headers["Retry-After"] = str(_DEFAULT_RETRY_AFTER)
+        body["retry_after"] = _DEFAULT_RETRY_AFTER
+    elif isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = 'Signature tag="backchannel"'
+    return Problem(row.status, body, headers)
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """Render a problem as an ``application/problem+json`` response."""
+    return JSONResponse(
+        problem.body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE
+    )

@@ -1,0 +1,143 @@
+"""Pydantic models of the HTTP API's requests and responses, for OpenAPI.
+
+They describe shapes at the edge only (ADR-0012). The command body is parsed
+by :meth:`backchannel.wire.SignedCommand.from_dict`, never by pydantic: the
+signature covers exact bytes, so the handler reads the raw body itself and
+:class:`SignedCommandModel` only documents it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CheckpointResponse",
+    "CommandPayloadModel",
+    "CommandResponse",
+    "ConsistencyProofResponse",
+    "EventsResponse",
+    "InclusionProofResponse",
+    "LeavesResponse",
+    "LogEntryModel",
+    "ProblemModel",
+    "ServiceInfo",
+    "SignedCommandModel",
+    "ViolationModel",
+]
+
+
+class CommandPayloadModel(BaseModel):
+    """What a member signs (RFC 8785 canonical JSON, ADR-0011)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track: str
+    command: str = Field(description="open_track, admit_party, submit_message, ...")
+    member: str = Field(description="party/name")
+    key_id: str = Field(description="ed25519:<32 hex>; must equal the RFC 9421 keyid")
+    issued_at: str = Field(description="UTC, microseconds: 2026-01-01T00:00:00.000000Z")
+    nonce: str
+    idempotency_key: str | None
+    body: dict[str, Any]
+
+
+class SignedCommandModel(BaseModel):
+    """The request body of ``POST /v1/tracks/{track}/commands``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: CommandPayloadModel
+    sig: str = Field(description="base64 Ed25519 signature over the payload's canonical bytes")
+
+
+class CommandResponse(BaseModel):
+    """What a command did (201), or the first result of an idempotent retry (200)."""
+
+    events: list[dict[str, Any]]
+    first_index: int | None = Field(description="log index of the first event; null for a retry")
+    checkpoint: str | None = Field(description="signed checkpoint note covering the append")
+    replayed: bool
+
+
+class LogEntryModel(BaseModel):
+    """One log entry the reader may see."""
+
+    index: int
+    signed: dict[str, Any] = Field(description="the log-level signed event")
+    salt: str = Field(description="base64 leaf salt")
+    leaf_hash: str = Field(description="hex RFC 6962 leaf hash")
+
+
+class EventsResponse(BaseModel):
+    """A page of visible entries."""
+
+    entries: list[LogEntryModel]
+    next: int = Field(description="pass as ?after= to continue")
+    size: int = Field(description="the log size when read")
+
+
+class LeavesResponse(BaseModel):
+    """Leaf hashes only (the witness view)."""
+
+    start: int
+    leaf_hashes: list[str]
+
+
+class CheckpointResponse(BaseModel):
+    """The latest signed checkpoint of a track."""
+
+    checkpoint: str = Field(description="signed note text")
+    size: int
+    log_key: str = Field(description="the log's note verifier key (vkey)")
+
+
+class InclusionProofResponse(BaseModel):
+    """RFC 9162 inclusion proof (hex hashes)."""
+
+    index: int
+    size: int
+    proof: list[str]
+
+
+class ConsistencyProofResponse(BaseModel):
+    """RFC 9162 consistency proof (hex hashes)."""
+
+    old: int
+    new: int
+    proof: list[str]
+
+
+class ServiceKey(BaseModel):
+    """The service node's public keys, as ``open_track`` must name them."""
+
+    key_id: str
+    ed25519: str = Field(description="base64 raw Ed25519 public key")
+    x25519: str = Field(description="base64 raw X25519 public key")
+
+
+class ServiceInfo(BaseModel):
+    """The service's identity (unauthenticated)."""
+
+    service_key: ServiceKey
+    log_key: str
+
+
+class ViolationModel(BaseModel):
+    """One field-level reason a payload was refused."""
+
+    field: str
+    rule: str
+    message: str
+
+
+class ProblemModel(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    violations: list[ViolationModel] | None = None

@@ -1,0 +1,322 @@
+"""The Python SDK: sign commands and requests, verify what the service returns.
+
+:class:`BackchannelClient` speaks the HTTP API of :mod:`backchannel.api`:
+
+- :meth:`~BackchannelClient.execute` signs a command (ADR-0011) and the
+  request carrying it (RFC 9421). On a connection error or a 503 it retries
+  the *same* signed command, so the same idempotency key (one is generated
+  when the caller gives none), with a fresh RFC 9421 nonce per attempt.
+- :meth:`~BackchannelClient.events` returns the visible entries and checks
+  every leaf hash against the entry and salt it came with.
+- :meth:`~BackchannelClient.checkpoint` verifies the signed note with the
+  pinned log key (or, trust on first use, the one ``GET /v1/service`` names),
+  keeps the last checkpoint seen per track and verifies a consistency proof
+  from it to every newer one. Two checkpoints that cannot both be true raise
+  :class:`ForkDetectedError`, carrying both notes as evidence.
+- :meth:`~BackchannelClient.verify_inclusion` proves an entry is in the log
+  the latest verified checkpoint commits to.
+
+Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
+problem body). This module does not stream events or read inboxes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+
+import httpx
+
+from backchannel.clock import Clock, SystemClock
+from backchannel.errors import BackchannelError, EncodingError, VerificationError
+from backchannel.httpsig import sign_request
+from backchannel.keyfile import KeyPair
+from backchannel.log.canonical import JSONValue, canonicalize
+from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoint
+from backchannel.log.merkle import verify_consistency
+from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
+from backchannel.log.records import LogEntry
+from backchannel.wire import SignedCommand, sign_command
+
+__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError"]
+
+_RETRYABLE_STATUS = frozenset({503})
+
+
+class ProblemError(BackchannelError):
+    """The service answered with an RFC 9457 problem.
+
+    Attributes:
+        status: The HTTP status.
+        type: The problem's ``type`` URI.
+        problem: The whole problem body.
+        retry_after: The ``Retry-After`` seconds, if the service sent one.
+    """
+
+    def __init__(self, status: int, problem: Mapping[str, Any], retry_after: float | None = None) -> None:
+        """Create the error from a problem body."""
+        self.status = status
+        self.type = str(problem.get("type", "about:blank"))
+        self.problem = dict(problem)
+        self.retry_after = retry_after
+        super().__init__(f"{status} {self.type}: {problem.get('detail', problem.get('title', ''))}")
+
+
+class ForkDetectedError(VerificationError):
+    """Two signed checkpoints of one track that cannot both be true (a split view).
+
+    Attributes:
+        old_note: The checkpoint seen earlier (signed note text).
+        new_note: The checkpoint that contradicts it.
+    """
+
+    def __init__(self, message: str, *, old_note: str, new_note: str) -> None:
+        """Create the error carrying both notes."""
+        super().__init__(
+            f"{message}\n--- earlier checkpoint ---\n{old_note}--- later checkpoint ---\n{new_note}"
+        )
+        self.old_note = old_note
+        self.new_note = new_note
+
+
+class BackchannelClient:
+    """A member's client of one backchannel service.
+
+    Args:
+        base_url: The service's public origin (what its RFC 9421 target URIs use).
+        member: The member id (``party/name``).
+        keys: The member's keys (the signing key signs commands and requests).
+        transport: An httpx transport (tests: ``MockTransport``, an ASGI app).
+        clock: The signing clock (default: the system clock).
+        pinned_log_key: The log's note verifier key; if ``None``, the key
+            ``GET /v1/service`` names is pinned on first use.
+        max_attempts: How many times :meth:`execute` sends a command.
+        backoff: The first retry delay in seconds (doubled each retry, capped
+            by the service's ``Retry-After``... and 5 s).
+        sleep: How to wait between attempts (tests pass a no-op).
+    """
+
+    def __init__(  # noqa: PLR0913 - connection, identity, trust anchor and retry policy, keyword-only
+        self,
+        base_url: str,
+        member: str,
+        keys: KeyPair,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        pinned_log_key: str | None = None,
+        max_attempts: int = 4,
+        backoff: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Create the client."""
+        self.member = member
+        self.keys = keys
+        self._clock: Clock = clock or SystemClock()
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport)
+        self._log_key = None if pinned_log_key is None else NoteVerifier.from_vkey(pinned_log_key)
+        self._max_attempts = max(1, max_attempts)
+        self._backoff = backoff
+        self._sleep = sleep
+        self._checkpoints: dict[str, SignedCheckpoint] = {}
+
+    # --- lifecycle --------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Close on exit."""
+        self.close()
+
+    # --- transport --------------------------------------------------------
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, int] | None = None, body: bytes = b""
+    ) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} if body else {}
+        request = self._http.build_request(method, path, params=params, content=body, headers=headers)
+        request.headers.update(
+            sign_request(
+                method,
+                str(request.url),
+                {},
+                body,
+                key=self.keys.signing,
+                created=self._clock.now(),
+                nonce=secrets.token_urlsafe(18),
+            )
+        )
+        return self._http.send(request)
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        if response.is_success:
+            data = response.json()
+            if not isinstance(data, dict):
+                raise EncodingError(f"expected a JSON object from {response.request.url}")
+            return data
+        retry_after = response.headers.get("retry-after")
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text[:500]}
+        if not isinstance(problem, dict):
+            problem = {"detail": str(problem)[:500]}
+        raise ProblemError(
+            response.status_code,
+            problem,
+            float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+
+    def _get(self, path: str, **params: int) -> dict[str, Any]:
+        return self._json(self._send("GET", path, params=params))
+
+    # --- commands ---------------------------------------------------------
+    def sign(
+        self, command: str, body: Mapping[str, JSONValue], *, track: str, idempotency_key: str | None = None
+    ) -> SignedCommand:
+        """Sign a command as this member (no request is sent)."""
+        return sign_command(
+            self.keys.signing,
+            track=track,
+            command=command,
+            member=self.member,
+            body=body,
+            issued_at=self._clock.now(),
+            nonce=secrets.token_urlsafe(18),
+            idempotency_key=idempotency_key,
+        )
+
+    def execute(
+        self, command: str, body: Mapping[str, JSONValue], *, track: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Sign and send a command; retry transient failures with the same signed command.
+
+        Returns:
+            ``{"events", "first_index", "checkpoint", "replayed"}``.
+
+        Raises:
+            ProblemError: the service refused the command (or stayed unavailable).
+            httpx.TransportError: the service could not be reached on any attempt.
+        """
+        signed = self.sign(command, body, track=track, idempotency_key=idempotency_key or _new_key())
+        return self.send_command(signed)
+
+    def send_command(self, signed: SignedCommand) -> dict[str, Any]:
+        """Send an already signed command (with the same retry policy as :meth:`execute`)."""
+        content = canonicalize(signed.to_dict())
+        path = f"/v1/tracks/{signed.track}/commands"
+        delay = self._backoff
+        for attempt in range(1, self._max_attempts + 1):
+            last = attempt == self._max_attempts
+            try:
+                response = self._send("POST", path, body=content)
+            except httpx.TransportError:
+                if last:
+                    raise
+                self._sleep(delay)
+            else:
+                if response.status_code not in _RETRYABLE_STATUS or last:
+                    return self._json(response)
+                retry_after = response.headers.get("retry-after", "")
+                self._sleep(min(5.0, float(retry_after) if retry_after.isdigit() else delay))
+            delay *= 2
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    # --- reads ------------------------------------------------------------
+    def service_info(self) -> dict[str, Any]:
+        """``GET /v1/service``: the node's keys and the log key (unauthenticated)."""
+        return self._json(self._http.get("/v1/service"))
+
+    def events(self, track: str, after: int = 0) -> list[dict[str, Any]]:
+        """Every entry visible to this member from index ``after`` on, leaf hashes checked.
+
+        Raises:
+            VerificationError: an entry whose leaf hash is not that of its event and salt.
+        """
+        found: list[dict[str, Any]] = []
+        cursor = after
+        while True:
+            page = self._get(f"/v1/tracks/{track}/events", after=cursor, limit=1000)
+            for item in page["entries"]:
+                entry = LogEntry.from_dict({"signed": item["signed"], "salt": item["salt"]})
+                if entry.leaf_hash.hex() != item["leaf_hash"] or entry.seq != item["index"]:
+                    raise VerificationError(
+                        f"entry {item['index']}: its leaf hash is not that of its event and salt",
+                        index=item["index"],
+                    )
+                found.append(item)
+            if page["next"] <= cursor or page["next"] >= page["size"]:
+                return found
+            cursor = page["next"]
+
+    def _verifier(self) -> NoteVerifier:
+        if self._log_key is None:
+            self._log_key = NoteVerifier.from_vkey(self.service_info()["log_key"])
+        return self._log_key
+
+    def checkpoint(self, track: str) -> Checkpoint:
+        """Fetch, verify and remember the track's latest checkpoint.
+
+        Raises:
+            VerificationError: the note is not signed by the log key.
+            ForkDetectedError: it is inconsistent with the last checkpoint seen.
+        """
+        note = SignedCheckpoint.from_text(self._get(f"/v1/tracks/{track}/checkpoint")["checkpoint"])
+        checkpoint = self._verifier().verify(note)
+        previous = self._checkpoints.get(track)
+        if previous is not None:
+            self._check_consistent(track, previous, note)
+            if previous.checkpoint.size > checkpoint.size:
+                return previous.checkpoint  # an older view: consistent, but keep the newest
+        self._checkpoints[track] = note
+        return checkpoint
+
+    def _check_consistent(self, track: str, a: SignedCheckpoint, b: SignedCheckpoint) -> None:
+        old, new = sorted((a, b), key=lambda n: n.checkpoint.size)
+        proof: list[bytes] = []
+        if old.checkpoint.size not in {0, new.checkpoint.size}:
+            answer = self._get(
+                f"/v1/tracks/{track}/proofs/consistency", old=old.checkpoint.size, new=new.checkpoint.size
+            )
+            proof = [bytes.fromhex(h) for h in answer["proof"]]
+        try:
+            if old.checkpoint.size == 0:
+                return  # the empty tree is a prefix of every tree
+            verify_consistency(
+                old.checkpoint.size, new.checkpoint.size, old.checkpoint.root, new.checkpoint.root, proof
+            )
+        except VerificationError as e:
+            raise ForkDetectedError(
+                f"track {track!r}: the log forked: checkpoints of sizes {a.checkpoint.size} and "
+                f"{b.checkpoint.size} are not consistent ({e})",
+                old_note=a.to_text(),
+                new_note=b.to_text(),
+            ) from e
+
+    def verify_inclusion(self, track: str, index: int, leaf_hash: bytes | str) -> Checkpoint:
+        """Prove that entry ``index`` with ``leaf_hash`` is in the latest verified checkpoint.
+
+        Returns:
+            The checkpoint the proof is against.
+
+        Raises:
+            VerificationError: the proof does not lead to the checkpoint's root
+                (or the checkpoint itself fails, see :meth:`checkpoint`).
+        """
+        leaf = bytes.fromhex(leaf_hash) if isinstance(leaf_hash, str) else leaf_hash
+        checkpoint = self.checkpoint(track)
+        answer = self._get(f"/v1/tracks/{track}/proofs/inclusion", index=index, size=checkpoint.size)
+        proof = [bytes.fromhex(h) for h in answer["proof"]]
+        merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
+        return checkpoint
+
+
+def _new_key() -> str:
+    return "sdk-" + secrets.token_hex(16)

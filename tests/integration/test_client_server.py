@@ -1,0 +1,216 @@
+"""The SDK against a real uvicorn server on 127.0.0.1 (and against a lying one)."""
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from backchannel.api import create_app
+from backchannel.client import BackchannelClient, ForkDetectedError
+from backchannel.domain import Agenda, NewKey
+from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+from backchannel.keyfile import KeyPair
+from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
+from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.service.log import LogWriter
+from backchannel.service.tracks import TrackService
+from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.wire import agenda_digest, new_key_to_dict
+
+TRACK = "doha-talks"
+AGENDA = Agenda(
+    1,
+    (
+        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
+        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
+    ),
+)
+LOG_KEY = SigningKey.from_seed(b"\x09" * 32)
+
+
+def pair(seed: int, name: str) -> KeyPair:
+    return KeyPair(
+        name,
+        SigningKey.from_seed(bytes([seed]) * 32),
+        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
+    )
+
+
+def new_key(keys: KeyPair) -> dict[str, Any]:
+    return new_key_to_dict(
+        NewKey(
+            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
+        )
+    )
+
+
+NODE = pair(1, "qatar/service")
+QATAR = pair(2, "qatar/principal")
+USA = pair(3, "usa/principal")
+IRAN = pair(4, "iran/principal")
+
+
+@dataclass
+class Server:
+    url: str
+    writer: LogWriter
+    store: SQLiteEventStore
+
+    def client(
+        self, keys: KeyPair, *, pin: bool = True, transport: httpx.BaseTransport | None = None
+    ) -> BackchannelClient:
+        return BackchannelClient(
+            self.url, keys.name, keys, transport=transport,
+            pinned_log_key=self.writer.log_key if pin else None, sleep=lambda _: None,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    store = SQLiteEventStore(tmp_path / "db.sqlite3")
+    writer = LogWriter(store, NoteSigner("test.log", LOG_KEY))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(TrackService(writer, NODE), public_origin=url)
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield Server(url, writer, store)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        store.close()
+
+
+def open_track(server: Server) -> None:
+    with server.client(QATAR, pin=False) as qatar:  # trust on first use of /v1/service's log key
+        service_key = qatar.service_info()["service_key"]
+        qatar.execute("open_track", {
+            "title": "Doha", "principal_key": new_key(QATAR), "service_key": {**service_key, "expires_at": None},
+        }, track=TRACK)  # fmt: skip
+        for party, principal in (("usa", USA), ("iran", IRAN)):
+            qatar.execute("admit_party", {
+                "party": party, "kind": "delegation", "principal": principal.name, "principal_key": new_key(principal),
+            }, track=TRACK)  # fmt: skip
+        qatar.execute("propose_agenda", {"agenda": AGENDA.to_dict()}, track=TRACK)
+        assert qatar.checkpoint(TRACK).size == server.store.size(TRACK)
+    for principal in (USA, IRAN):
+        with server.client(principal) as client:
+            client.execute(
+                "ratify_agenda", {"version": 1, "agenda_digest": agenda_digest(AGENDA).hex()}, track=TRACK
+            )
+
+
+def proposal(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "proposal",
+        "body": {"values": values},
+        "priority": "routine",
+        "in_reply_to": None,
+        "annexes": [],
+        "agenda_version": 1,
+    }
+
+
+def test_a_client_opens_proposes_reads_and_verifies(server: Server) -> None:
+    open_track(server)
+    with server.client(USA) as usa, server.client(IRAN) as iran:
+        first = usa.checkpoint(TRACK)
+        result = usa.execute("submit_message", proposal({"enrichment_cap_pct": 3.67}), track=TRACK)
+        assert result["replayed"] is False
+        index = result["first_index"]
+
+        entries = {e["index"]: e for e in usa.events(TRACK)}
+        assert index in entries
+        assert index not in {e["index"] for e in iran.events(TRACK)}
+        assert [e["index"] for e in usa.events(TRACK, after=index)] == [index]
+
+        checkpoint = usa.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
+        assert checkpoint.size == server.store.size(TRACK) > first.size
+        usa.execute("submit_message", proposal({"enrichment_cap_pct": 4}), track=TRACK)
+        assert usa.checkpoint(TRACK).size == checkpoint.size + 1  # consistency from the last one verified
+
+
+def flaky(
+    inner: httpx.BaseTransport, fail: Callable[[httpx.Request, int], httpx.Response | None]
+) -> httpx.MockTransport:
+    calls = {"n": 0}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if (canned := fail(request, calls["n"])) is not None:
+            return canned
+        response = inner.handle_request(request)
+        response.read()
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+    return httpx.MockTransport(handle)
+
+
+def test_a_lost_response_is_retried_with_the_same_command(server: Server) -> None:
+    open_track(server)
+    inner = httpx.HTTPTransport()
+    seen: list[tuple[bytes, str]] = []
+
+    def lose_first_response(request: httpx.Request, n: int) -> httpx.Response | None:
+        seen.append((request.content, request.headers["signature-input"]))
+        if n == 1:
+            inner.handle_request(request).read()  # the server executes it; the reply is lost
+            raise httpx.ReadError("connection reset", request=request)
+        if n == 2:
+            return httpx.Response(503, headers={"Retry-After": "1"}, json={"type": "about:blank"})
+        return None
+
+    with server.client(USA, transport=flaky(inner, lose_first_response)) as usa:
+        size = server.store.size(TRACK)
+        result = usa.execute("submit_message", proposal({"enrichment_cap_pct": 3.67}), track=TRACK)
+    assert result["replayed"] is True  # the third attempt found the first one's result
+    assert server.store.size(TRACK) == size + 1
+    assert len(seen) == 3
+    assert len({body for body, _ in seen}) == 1  # the same signed command each time
+    assert len({sig for _, sig in seen}) == 3  # a fresh RFC 9421 nonce each time
+    inner.close()
+
+
+def test_a_forked_checkpoint_is_caught_with_both_notes_as_evidence(server: Server) -> None:
+    open_track(server)
+    inner = httpx.HTTPTransport()
+    lying = {"on": False}
+
+    def fork(request: httpx.Request, _: int) -> httpx.Response | None:
+        if not (lying["on"] and request.url.path.endswith("/checkpoint")):
+            return None
+        honest = inner.handle_request(request)
+        honest.read()
+        answer = honest.json()
+        real = SignedCheckpoint.from_text(answer["checkpoint"]).checkpoint
+        forged = NoteSigner("test.log", LOG_KEY).sign(Checkpoint(real.origin, real.size, b"\xee" * 32))
+        return httpx.Response(200, json={**answer, "checkpoint": forged.to_text()})
+
+    with server.client(USA, transport=flaky(inner, fork)) as usa:
+        honest = usa.checkpoint(TRACK)
+        lying["on"] = True
+        with pytest.raises(ForkDetectedError) as info:
+            usa.checkpoint(TRACK)
+    assert SignedCheckpoint.from_text(info.value.old_note).checkpoint == honest
+    forged = SignedCheckpoint.from_text(info.value.new_note).checkpoint
+    assert forged.size == honest.size
+    assert forged.root != honest.root
+    assert info.value.old_note in str(info.value)
+    assert info.value.new_note in str(info.value)
+    inner.close()
