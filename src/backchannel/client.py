@@ -17,14 +17,28 @@
   the latest verified checkpoint commits to.
 
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
-problem body). This module does not stream events or read inboxes.
+problem body).
+
+**Inbox.** :meth:`~BackchannelClient.lease`, :meth:`~BackchannelClient.poll`
+(long poll) and :meth:`~BackchannelClient.stream` (Server-Sent Events, resumable
+with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
+``priority``, ``attempt``, ``sender``, ``visible_until``, the log ``entry`` that
+queued it (signed event, salt, leaf hash) and, for a verbatim forward, the
+author's ``original`` signed command. :meth:`~BackchannelClient.settle` signs a
+``record_receipt`` whose ``receipt_digest`` is :func:`receipt_digest`:
+SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
+pairs, one per message, sorted by message id, each pair naming the receipt's
+``log_index``. This module does not verify a delivery's entry for you: pass
+``entry["leaf_hash"]`` to :meth:`~BackchannelClient.verify_inclusion`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self
 
 import httpx
@@ -40,7 +54,7 @@ from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry
 from backchannel.wire import SignedCommand, sign_command
 
-__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError"]
+__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError", "receipt_digest"]
 
 _RETRYABLE_STATUS = frozenset({503})
 
@@ -316,6 +330,128 @@ class BackchannelClient:
         proof = [bytes.fromhex(h) for h in answer["proof"]]
         merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
         return checkpoint
+
+    # --- inbox ------------------------------------------------------------
+    def _signed_request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, timeout: float = 5.0
+    ) -> httpx.Request:
+        request = self._http.build_request(method, path, params=params, timeout=timeout)
+        request.headers.update(
+            sign_request(
+                method,
+                str(request.url),
+                {},
+                b"",
+                key=self.keys.signing,
+                created=self._clock.now(),
+                nonce=secrets.token_urlsafe(18),
+            )
+        )
+        return request
+
+    def lease(self, track: str, max_n: int | None = None) -> list[dict[str, Any]]:
+        """``POST .../inbox/lease``: lease this member's party's ready deliveries (at most ``max_n``)."""
+        params = {} if max_n is None else {"max": max_n}
+        answer = self._json(self._send("POST", f"/v1/tracks/{track}/inbox/lease", params=params))
+        return list(answer["deliveries"])
+
+    def poll(self, track: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """``GET .../inbox/poll``: wait up to ``timeout`` seconds for deliveries (``[]`` if none)."""
+        request = self._signed_request(
+            "GET", f"/v1/tracks/{track}/inbox/poll", params={"timeout": timeout}, timeout=timeout + 10
+        )
+        return list(self._json(self._http.send(request))["deliveries"])
+
+    def stream(
+        self, track: str, last_event_id: int | None = None, timeout: float = 30.0
+    ) -> Iterator[dict[str, Any]]:
+        """``GET .../inbox/stream``: yield deliveries as Server-Sent Events arrive.
+
+        The iteration ends when the service ends the stream (after ``timeout``
+        seconds). To resume, call again with the last ``log_index`` seen as
+        ``last_event_id``: deliveries leased before and possibly missed are sent again.
+
+        Raises:
+            ProblemError: the service refused the request.
+        """
+        request = self._signed_request(
+            "GET", f"/v1/tracks/{track}/inbox/stream", params={"timeout": timeout}, timeout=timeout + 20
+        )
+        if last_event_id is not None:
+            request.headers["Last-Event-ID"] = str(last_event_id)
+        response = self._http.send(request, stream=True)
+        try:
+            if not response.is_success:
+                response.read()
+                self._json(response)
+            for _, event, data in _sse_events(response.iter_lines()):
+                if event == "delivery":
+                    value = json.loads(data)
+                    if not isinstance(value, dict):
+                        raise EncodingError("a delivery event's data is not a JSON object")
+                    yield value
+        finally:
+            response.close()
+
+    def heartbeat(self, track: str) -> dict[str, Any]:
+        """``POST .../heartbeat``: tell the service this member is alive."""
+        return self._json(self._send("POST", f"/v1/tracks/{track}/heartbeat"))
+
+    def presence(self, track: str) -> list[dict[str, Any]]:
+        """``GET .../presence``: every party's liveness (mediator only)."""
+        return list(self._get(f"/v1/tracks/{track}/presence")["parties"])
+
+    def settle(
+        self, track: str, message_ids: Iterable[str], log_index: int, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Sign and send a ``record_receipt`` for ``message_ids`` naming ``log_index``.
+
+        The receipt digest is :func:`receipt_digest` of the same ids and index.
+        A duplicate receipt is a no-op (``replayed``).
+        """
+        ids = list(dict.fromkeys(message_ids))
+        body: dict[str, JSONValue] = {
+            "message_ids": list[JSONValue](ids),
+            "log_index": log_index,
+            "receipt_digest": receipt_digest(ids, log_index).hex(),
+        }
+        return self.execute("record_receipt", body, track=track, idempotency_key=idempotency_key)
+
+
+def receipt_digest(message_ids: Iterable[str], log_index: int) -> bytes:
+    """The ``receipt_digest`` of a receipt for ``message_ids`` naming ``log_index``.
+
+    SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
+    pairs, one per distinct message id, sorted by message id::
+
+        sha256(canonicalize([["<id a>", 17], ["<id b>", 17]]))
+    """
+    pairs: list[JSONValue] = [[message_id, log_index] for message_id in sorted(set(message_ids))]
+    return hashlib.sha256(canonicalize(pairs)).digest()
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:
+    """Parse Server-Sent Events into ``(id, event, data)``; comments are skipped."""
+    event_id: str | None = None
+    event = "message"
+    data: list[str] = []
+    for raw in lines:
+        line = raw.rstrip("\r")
+        if not line:
+            if data:
+                yield event_id, event, "\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id":
+            event_id = value
+        elif name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
 
 
 def _new_key() -> str:

@@ -8,7 +8,24 @@
 - ``GET /v1/tracks/{track}/leaves``: leaf hashes only (the witness view);
 - ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
   ``.../proofs/consistency``: the transparency-log views;
-- ``GET /v1/service`` (unauthenticated): the service node's key and log key.
+- ``GET /v1/service`` (unauthenticated): the service node's key and log key;
+- ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
+  deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
+  ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
+- ``POST /v1/tracks/{track}/heartbeat`` and ``GET .../presence`` (mediator only).
+
+**Delivery.** Commands go through :meth:`DeliveryService.submit
+<backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
+``Retry-After``). A delivery carries the log entry that queued it (signed event,
+salt, leaf hash) and, for a verbatim forward, the author's signed command, whose
+SHA-256 is the message id. Settlement is a ``record_receipt`` command. The
+stream's event ids are log indexes: on reconnect with ``Last-Event-ID: n``, the
+deliveries leased to the party earlier, still unsettled and unexpired, with a
+log index above ``n`` are sent again first (the client may have missed them).
+A background task started by the app's lifespan calls
+:meth:`~backchannel.service.delivery.DeliveryService.tick` on every track when
+it is due (checking at least every second), so redeliveries, dead letters and
+escalations happen without any client.
 
 **Authentication.** Every ``/v1/tracks`` request carries an RFC 9421
 signature (:mod:`backchannel.httpsig`), verified against the configured
@@ -23,21 +40,27 @@ The requested track must exist (404) before anything else is checked, so a
 track's name is not secret. Errors are RFC 9457 problem+json
 (:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413).
 
-This module does not deliver messages (no inbox endpoints) and does not
-stream (SSE is later work).
+This module does not share wake-ups between processes: a stream or long poll
+learns of a change made through another node within a second, by re-checking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -53,44 +76,62 @@ from backchannel.api.schemas import (
     CheckpointResponse,
     CommandResponse,
     ConsistencyProofResponse,
+    DeliveriesResponse,
+    DeliveryModel,
     EventsResponse,
+    HeartbeatResponse,
     InclusionProofResponse,
     LeavesResponse,
     LogEntryModel,
+    PartyPresenceModel,
+    PresenceResponse,
     ProblemModel,
     ServiceInfo,
     ServiceKey,
     SignedCommandModel,
 )
+from backchannel.broker import Delivery, DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import TrackState, event_from_dict
+from backchannel.domain.errors import NotAuthorizedError
 from backchannel.domain.ids import PartyKind
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, verify_request
 from backchannel.log.canonical import loads_strict
-from backchannel.log.records import LogEntry
+from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["KEEPALIVE_SECONDS", "MAX_BODY_BYTES", "create_app"]
+
+_log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body accepted (1 MiB)."""
 MAX_PAGE = 1000
 """The most entries or leaves one read returns."""
 _NONCE_CAPACITY = 100_000
+KEEPALIVE_SECONDS = 15.0
+"""A stream sends a comment line this often when it has nothing else to send."""
+_RECHECK_SECONDS = 1.0
+"""A stream or long poll re-checks its queue at least this often (redeliveries after backoff)."""
+_MAX_LEASE = 1000
+_PROBLEM_STATUSES = ("400", "401", "403", "404", "409", "413", "422", "429", "503")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemModel, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+    int(status): {"model": ProblemModel} for status in _PROBLEM_STATUSES
 }
 
 T = TypeVar("T")
 _Index = Annotated[int, Query(ge=0)]
 _Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 _End = Annotated[int | None, Query(ge=0)]
+_Max = Annotated[int | None, Query(alias="max", ge=1, le=_MAX_LEASE)]
+_PollTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
+_StreamTimeout = Annotated[float, Query(alias="timeout", ge=0, le=3600)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +142,58 @@ class _Reader:
     key_id: str
 
 
-class _Api:
-    """The handlers' shared state: the service, clock, origin and nonce cache."""
+class _Changes:
+    """Wakes waiting streams and long polls (on any event loop) when queues may have changed."""
 
-    def __init__(self, service: TrackService, public_origin: str, clock: Clock) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    @property
+    def generation(self) -> int:
+        with self._lock:
+            return self._generation
+
+    def notify(self) -> None:
+        with self._lock:
+            self._generation += 1
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, since: int, seconds: float) -> None:
+        """Return after a change later than generation ``since``, or after ``seconds``."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            if self._generation != since:
+                return
+            self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter[1].wait(), max(0.0, seconds))
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+
+class _Api:
+    """The handlers' shared state: the services, clock, origin and nonce cache."""
+
+    def __init__(
+        self, service: TrackService, delivery: DeliveryService, public_origin: str, clock: Clock
+    ) -> None:
         self.service = service
+        self.delivery = delivery
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
+        self.changes = _Changes()
+        self.keepalive = KEEPALIVE_SECONDS
+        self._leased: dict[tuple[str, str], dict[str, Delivery]] = {}
+        self._leased_lock = threading.Lock()
+        self._offsets: dict[str, int] = {}
 
     # --- authentication ---------------------------------------------------
     def target_uri(self, request: Request) -> str:
@@ -177,9 +262,10 @@ class _Api:
         def resolve_enrolled(key_id: str) -> VerifyingKey:
             if key_id != signed.key_id:
                 raise LookupError(f"keyid {key_id} is not the command's key {signed.key_id}")
-            record = state.member(signed.member).key(key_id)
+            record = state.member(signed.member).key(key_id) if signed.member in state.members else None
             if record is None or state.key_owners.get(key_id) != signed.member:
-                raise LookupError(f"{signed.member} holds no key {key_id}")
+                # one message whether the member is unknown or holds another key: no membership oracle
+                raise LookupError(f"key {key_id} is not a key of {signed.member} in this track")
             return VerifyingKey(record.ed25519)
 
         self.verify(request, body, resolve_enrolled, now)
@@ -199,7 +285,9 @@ class _Api:
                 f"Idempotency-Key header {header[:130]!r} differs from the command's idempotency_key"
             )
         self.authenticate_command(request, signed, body)
-        result = self.service.execute(signed)
+        result = self.delivery.submit(signed)
+        if not result.replayed:
+            self.changes.notify()
         response = CommandResponse(
             events=[dict(event.to_dict()) for event in result.events],
             first_index=result.first_index,
@@ -265,6 +353,133 @@ class _Api:
         proof = self.service.store.consistency_proof(track, old, new)
         return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
 
+    # --- delivery (run in a worker thread) -----------------------------------
+    def lease(self, track: str, member: str, max_n: int | None) -> list[DeliveryModel]:
+        """Lease deliveries for ``member``'s party and render them."""
+        deliveries = self.delivery.lease(track, member, max_n=max_n)
+        if not deliveries:
+            return []
+        state = self.state(track)
+        party = state.member(member).party
+        now = self.clock.now()
+        with self._leased_lock:
+            held = self._leased.setdefault((track, party), {})
+            for message_id in [m for m, d in held.items() if d.visible_at <= now]:
+                del held[message_id]  # expired: tick redelivers it, lease hands it out again
+            for delivery in deliveries:
+                held[delivery.envelope.message_id] = delivery
+        return [self.render(state, d) for d in deliveries]
+
+    def resend(self, track: str, member: str, after: int) -> list[DeliveryModel]:
+        """Deliveries leased earlier to ``member``'s party, unsettled and unexpired, above ``after``."""
+        state = self.state(track)
+        party = state.member(member).party
+        now = self.clock.now()
+        with self._leased_lock:
+            held = self._leased.get((track, party), {})
+            for message_id in [m for m, d in held.items() if not _pending(state, d) or d.visible_at <= now]:
+                del held[message_id]
+            again = sorted(
+                (d for d in held.values() if d.envelope.log_index > after), key=lambda d: d.envelope.log_index
+            )
+        return [self.render(state, d) for d in again]
+
+    def render(self, state: TrackState, delivery: Delivery) -> DeliveryModel:
+        envelope = delivery.envelope
+        entry_model, entry = self.entry(state.track, envelope.log_index)
+        original = None
+        event = entry.signed.event
+        if event.type == "message.forwarded":
+            message = state.message(envelope.message_id)
+            _, submitted = self.entry(state.track, self.log_index(state.track, message.sequence))
+            body = submitted.signed.event.body
+            command = body.get("command") if isinstance(body, dict) else None
+            original = dict(command) if isinstance(command, dict) else None
+        return DeliveryModel(
+            message_id=envelope.message_id,
+            log_index=envelope.log_index,
+            priority=envelope.priority.value,
+            attempt=delivery.attempt,
+            sender=envelope.sender,
+            visible_until=format_timestamp(delivery.visible_at),
+            entry=entry_model,
+            original=original,
+        )
+
+    def entry(self, track: str, index: int) -> tuple[LogEntryModel, LogEntry]:
+        (stored,) = self.service.store.read(track, index, index + 1)
+        entry = stored.decode()
+        model = LogEntryModel(
+            index=stored.seq,
+            signed=dict(entry.signed.to_dict()),
+            salt=b64encode(stored.salt),
+            leaf_hash=stored.leaf_hash.hex(),
+        )
+        return model, entry
+
+    def log_index(self, track: str, sequence: int) -> int:
+        """The log index of track event ``sequence`` (after the leading key registrations)."""
+        offset = self._offsets.get(track)
+        if offset is None:
+            offset = 0
+            store = self.service.store
+            for stored in store.read(track, 0, store.size(track)):
+                if stored.decode().signed.event.type != KEY_REGISTERED:
+                    break
+                offset += 1
+            self._offsets[track] = offset
+        return sequence + offset
+
+    def heartbeat(self, request: Request, track: str, body: bytes) -> HeartbeatResponse:
+        state, reader = self.authenticate_reader(request, track, body)
+        now = self.clock.now()
+        self.delivery.heartbeat(track, reader.member, now)
+        return HeartbeatResponse(
+            member=reader.member, party=state.member(reader.member).party, at=format_timestamp(now)
+        )
+
+    def presence(self, request: Request, track: str) -> PresenceResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        party = state.member(reader.member).party
+        if state.parties[party].kind is not PartyKind.MEDIATOR:
+            raise NotAuthorizedError(f"{reader.member}: only the mediator sees presence")
+        return PresenceResponse(
+            parties=[
+                PartyPresenceModel(
+                    party=p.party,
+                    status=p.status.value,
+                    last_heartbeat=None if p.last_heartbeat is None else format_timestamp(p.last_heartbeat),
+                    silent_since=None if p.silent_since is None else format_timestamp(p.silent_since),
+                    members_online=list(p.members_online),
+                )
+                for p in self.delivery.presence(track)
+            ]
+        )
+
+    def tick_due(self) -> float:
+        """Tick every track whose delivery work is due; return seconds until the next is due."""
+        now = self.clock.now()
+        wait = _RECHECK_SECONDS
+        changed = False
+        for info in self.service.store.list_tracks():
+            try:
+                due = self.delivery.next_wakeup(info.track, now)
+                if due is None:
+                    continue
+                if due <= now:
+                    changed = bool(self.delivery.tick(info.track, now)) or changed
+                    due = self.delivery.next_wakeup(info.track, now)
+            except NotFoundError:
+                continue  # created, but no track opened in it yet
+            except Exception:  # noqa: BLE001 - one track's failure must not stop the others' ticks
+                _log.exception("delivery tick failed on track %s", info.track)
+                continue
+            if due is not None:
+                wait = min(wait, max(0.0, (due - now).total_seconds()))
+        if changed:
+            self.changes.notify()
+        return wait
+
     def service_info(self) -> ServiceInfo:
         node = self.service.node_key
         return ServiceInfo(
@@ -290,6 +505,30 @@ def _visible(state: TrackState, member: str, entry: LogEntry) -> bool:
         return record is not None and state.parties[record.party].kind is not PartyKind.WITNESS
     body = event.body
     return isinstance(body, dict) and visible_to(state, member, event_from_dict(body["event"]))
+
+
+def _pending(state: TrackState, delivery: Delivery) -> bool:
+    envelope = delivery.envelope
+    message = state.messages.get(envelope.message_id)
+    if message is None:
+        return False
+    if envelope.recipient == state.mediator:  # a submission, until the mediator forwards it
+        return not message.deliveries
+    record = message.deliveries.get(envelope.recipient)
+    return record is not None and record.pending
+
+
+def _sse(delivery: DeliveryModel) -> bytes:
+    data = json.dumps(delivery.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+    return f"id: {delivery.log_index}\nevent: delivery\ndata: {data}\n\n".encode()
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None or not value.strip():
+        return -1
+    if not value.strip().isdigit():
+        raise EncodingError(f"Last-Event-ID {value[:40]!r} is not a log index")
+    return int(value.strip())
 
 
 async def _read_body(request: Request) -> bytes:
@@ -340,7 +579,14 @@ def _http_problem(request: Request, error: StarletteHTTPException) -> JSONRespon
     )
 
 
-def create_app(service: TrackService, *, public_origin: str, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    service: TrackService,
+    *,
+    public_origin: str,
+    clock: Clock | None = None,
+    delivery: DeliveryService | None = None,
+    tick_interval: float | None = _RECHECK_SECONDS,
+) -> FastAPI:
     """Build the HTTP API around a track service.
 
     Args:
@@ -349,21 +595,32 @@ def create_app(service: TrackService, *, public_origin: str, clock: Clock | None
             (``https://backchannel.example``); RFC 9421 target URIs are built
             from it, never from the ``Host`` header.
         clock: The clock for ``created`` skew and key usability (default: system clock).
+        delivery: The delivery service over ``service`` (default: one with the
+            default :class:`~backchannel.broker.DeliveryPolicy`, signing as the
+            track service's node).
+        tick_interval: The longest pause, in seconds, of the lifespan task that
+            ticks due tracks; ``None`` runs no such task (tests tick by hand).
 
     Returns:
         The FastAPI application.
     """
-    api = _Api(service, public_origin, clock or SystemClock())
+    chosen_clock = clock or SystemClock()
+    if delivery is None:
+        # the delivery service signs dead letters and escalations with the same node key
+        delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
+    api = _Api(service, delivery, public_origin, chosen_clock)
     app = FastAPI(
         title="backchannel",
         version="1",
         summary="Signed commands in, a verifiable log out.",
         responses=_ERROR_RESPONSES,
+        lifespan=None if tick_interval is None else _ticker(api, tick_interval),
     )
 
     _add_error_handlers(app)
     _add_command_route(app, api)
     _add_read_routes(app, api)
+    _add_delivery_routes(app, api)
     _install_openapi(app)
     return app
 
@@ -460,6 +717,124 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         return api.service_info()
 
 
+def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                try:
+                    wait = await _threaded(api.tick_due)
+                except Exception:  # noqa: BLE001 - the ticker outlives any one failure
+                    _log.exception("delivery ticker failed")
+                    wait = interval
+                await asyncio.sleep(min(interval, max(0.01, wait)))
+
+        task = asyncio.create_task(loop(), name="backchannel-delivery-ticker")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+def _add_delivery_routes(app: FastAPI, api: _Api) -> None:
+    @app.post("/v1/tracks/{track}/inbox/lease", response_model=DeliveriesResponse)
+    async def post_lease(track: str, request: Request, max_n: _Max = None) -> DeliveriesResponse:
+        """Lease the requester's party's deliveries (most urgent first), within its credit."""
+        body = await _read_body(request)
+        _, reader = await _threaded(api.authenticate_reader, request, track, body)
+        return DeliveriesResponse(deliveries=await _threaded(api.lease, track, reader.member, max_n))
+
+    @app.get("/v1/tracks/{track}/inbox/poll", response_model=DeliveriesResponse)
+    async def get_poll(
+        track: str, request: Request, wait: _PollTimeout = 30.0, max_n: _Max = None
+    ) -> DeliveriesResponse:
+        """Long poll: lease as soon as something is deliverable, or answer ``[]`` after ``timeout`` s."""
+        await _read_body(request)
+        _, reader = await _threaded(api.authenticate_reader, request, track, b"")
+        deadline = time.monotonic() + wait
+        while True:
+            since = api.changes.generation
+            leased = await _threaded(api.lease, track, reader.member, max_n)
+            remaining = deadline - time.monotonic()
+            if leased or remaining <= 0 or await request.is_disconnected():
+                return DeliveriesResponse(deliveries=leased)
+            await api.changes.wait(since, min(remaining, _RECHECK_SECONDS))
+
+    @app.get(
+        "/v1/tracks/{track}/inbox/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    )
+    async def get_stream(
+        track: str,
+        request: Request,
+        lifetime: _StreamTimeout = 30.0,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events: ``id: <log index>``, ``event: delivery``, ``data: <delivery JSON>``.
+
+        Resumes after ``Last-Event-ID``; a comment every 15 s keeps it alive; it ends after
+        ``timeout`` seconds (reconnect with the last id seen).
+        """
+        await _read_body(request)
+        after = _last_event_id(last_event_id)
+        _, reader = await _threaded(api.authenticate_reader, request, track, b"")
+        events = _stream(api, track=track, member=reader.member, after=after, lifetime=lifetime)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @app.post("/v1/tracks/{track}/heartbeat", response_model=HeartbeatResponse)
+    async def post_heartbeat(track: str, request: Request) -> HeartbeatResponse:
+        """Record that the requester is alive."""
+        body = await _read_body(request)
+        return await _threaded(api.heartbeat, request, track, body)
+
+    @app.get("/v1/tracks/{track}/presence", response_model=PresenceResponse)
+    async def get_presence(track: str, request: Request) -> PresenceResponse:
+        """Every party's liveness (mediator only: 403 for anyone else)."""
+        await _read_body(request)
+        return await _threaded(api.presence, request, track)
+
+
+async def _stream(api: _Api, *, track: str, member: str, after: int, lifetime: float) -> AsyncIterator[bytes]:
+    deadline = time.monotonic() + lifetime
+    last_sent = time.monotonic()
+    yield b": stream open\n\n"
+    for delivery in await _threaded(api.resend, track, member, after):
+        yield _sse(delivery)
+        last_sent = time.monotonic()
+    while True:
+        since = api.changes.generation
+        for delivery in await _threaded(api.lease, track, member, None):
+            yield _sse(delivery)
+            last_sent = time.monotonic()
+        now = time.monotonic()
+        if now >= deadline:  # a disconnect cancels this generator (StreamingResponse)
+            return
+        if now - last_sent >= api.keepalive:
+            yield b": keep-alive\n\n"
+            last_sent = now
+        wake = min(deadline - now, _RECHECK_SECONDS, max(0.0, last_sent + api.keepalive - now))
+        await api.changes.wait(since, wake)
+
+
+def _problem_responses(schema: dict[str, Any]) -> None:
+    """Declare error bodies as ``application/problem+json`` of ``ProblemModel`` (what is sent)."""
+    problem = {"schema": {"$ref": "#/components/schemas/ProblemModel"}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status in _PROBLEM_STATUSES:
+                    response["content"] = {PROBLEM_MEDIA_TYPE: problem}
+
+
 def _install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -468,6 +843,7 @@ def _install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(command_schema.pop("$defs", {}))
             components["SignedCommand"] = command_schema
+            _problem_responses(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -17,10 +17,15 @@ __all__ = [
     "CommandPayloadModel",
     "CommandResponse",
     "ConsistencyProofResponse",
+    "DeliveriesResponse",
+    "DeliveryModel",
     "EventsResponse",
+    "HeartbeatResponse",
     "InclusionProofResponse",
     "LeavesResponse",
     "LogEntryModel",
+    "PartyPresenceModel",
+    "PresenceResponse",
     "ProblemModel",
     "ServiceInfo",
     "SignedCommandModel",
@@ -141,3 +146,56 @@ class ProblemModel(BaseModel):
     detail: str
     instance: str | None = None
     violations: list[ViolationModel] | None = None
+
+
+class DeliveryModel(BaseModel):
+    """One leased delivery: the message and the log entry that delivered it.
+
+    ``entry`` is the entry at ``log_index``: for a recipient, the mediator's
+    ``message.forwarded`` or ``message.reframed``; for the mediator, the
+    author's ``message.submitted``. Its leaf hash and salt let the recipient
+    prove inclusion. For a verbatim forward, ``original`` is the author's own
+    signed command: its SHA-256 (of the canonical payload) is ``message_id``,
+    and its signature is the author's.
+    """
+
+    message_id: str
+    log_index: int = Field(description="index of the entry that queued it (the SSE event id)")
+    priority: str = Field(description="flash, priority or routine")
+    attempt: int = Field(description="1 for the first delivery, 2 for the first redelivery...")
+    sender: str = Field(description="the author's party")
+    visible_until: str = Field(description="when the lease expires unsettled (UTC, ISO 8601)")
+    entry: LogEntryModel
+    original: dict[str, Any] | None = Field(
+        default=None, description="for a verbatim forward: the author's signed command"
+    )
+
+
+class DeliveriesResponse(BaseModel):
+    """Leased deliveries, most urgent first, then in log order."""
+
+    deliveries: list[DeliveryModel]
+
+
+class HeartbeatResponse(BaseModel):
+    """A recorded heartbeat."""
+
+    member: str
+    party: str
+    at: str
+
+
+class PartyPresenceModel(BaseModel):
+    """One party's liveness."""
+
+    party: str
+    status: str = Field(description="online, silent or never_seen")
+    last_heartbeat: str | None
+    silent_since: str | None
+    members_online: list[str]
+
+
+class PresenceResponse(BaseModel):
+    """Every party's liveness (the mediator's view)."""
+
+    parties: list[PartyPresenceModel]

@@ -307,6 +307,47 @@ def log_proof(
     run(body)
 
 
+# --- serve ---------------------------------------------------------------------------------------
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@app.command("serve")
+def serve(
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    public_origin: Annotated[
+        str | None,
+        typer.Option("--public-origin", help="The origin clients sign for (default: http://HOST:PORT)."),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow listening on a non-loopback address.")
+    ] = False,
+) -> None:
+    """Run the HTTP service on the data directory (keys and database are created if needed)."""
+    import uvicorn  # the server is only loaded when asked for
+
+    from backchannel.service.node import open_node
+
+    def body() -> None:
+        if host not in _LOOPBACK and not host.startswith("127.") and not allow_remote:
+            raise ConfigurationError(
+                f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
+            )
+        with open_node(
+            Settings.embedded(data_dir, log_name), host=host, port=port, public_origin=public_origin
+        ) as node:
+            out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
+            out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
+            out.print(f"listening on {host}:{port} (public origin {node.public_origin})", markup=False)
+            out.file.flush()
+            config = uvicorn.Config(node.app, host=host, port=port, log_level="warning", lifespan="on")
+            uvicorn.Server(config).run()
+
+    run(body)
+
+
 # --- demo ----------------------------------------------------------------------------------------
 @app.command("demo")
 def demo(

@@ -102,6 +102,11 @@ class TrackService:
         return self._writer.store
 
     @property
+    def node(self) -> KeyPair:
+        """The service node's keys (the delivery service signs its own commands with them)."""
+        return self._node
+
+    @property
     def node_key(self) -> VerifyingKey:
         """The public key a track's ``open_track`` must name as its service key."""
         return self._node.signing.verifying_key

@@ -1,0 +1,585 @@
+"""Who may read and do what over HTTP: member x endpoint x track (ADR-0011 "Visibility", ADR-0012).
+
+One world is built over the real API with real keys: a mediator ``qatar``
+(principal + service node), delegations ``usa`` (principal, delegate,
+observer) and ``iran`` (principal, delegate), and a witness ``guarantor``. USA
+submits a proposal that is never forwarded and two statements: the mediator
+forwards one to Iran and reframes the other for Iran; Iran submits a statement
+of its own. A second track (``oslo``, mediator ``oman``) holds a secret of its
+own; no track-1 member belongs to it, except that the service node's key is
+every track's service member.
+
+The read matrix asserts exactly which entries each member sees, that every
+salt and signed body it receives belongs to an event
+:func:`~backchannel.domain.visibility.visible_to` lets it see, and that no
+secret of an invisible entry (salt, body marker, unforwarded message id)
+appears anywhere in any response. The command matrix (a separate sandbox
+world, so reads stay fixed) asserts the role rules of every command.
+
+Each case is parametrised by member, endpoint (or command) and track, so a
+failure names all three. New endpoints (inbox, SSE) are not enumerated here.
+"""
+
+import base64
+import json
+import secrets
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():  # starlette wants httpx2; the project pins httpx 0.28 (ADR-0012)
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from backchannel.api import create_app
+from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from backchannel.domain import Agenda, NewKey, event_from_dict
+from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+from backchannel.domain.visibility import visible_to
+from backchannel.httpsig import sign_request
+from backchannel.keyfile import KeyPair
+from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.records import LogEntry
+from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.log import LogWriter
+from backchannel.service.tracks import TrackService
+from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.clock import FakeClock
+from backchannel.wire import agenda_digest, new_key_to_dict, sign_command
+
+TRACK = "doha"
+OTHER = "oslo"
+ORIGIN = "http://testserver"
+AGENDA = Agenda(
+    1,
+    (
+        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
+        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
+    ),
+)
+
+
+def pair(seed: int, name: str) -> KeyPair:
+    return KeyPair(
+        name,
+        SigningKey.from_seed(bytes([seed]) * 32),
+        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
+    )
+
+
+def new_key(keys: KeyPair) -> dict[str, Any]:
+    return new_key_to_dict(
+        NewKey(
+            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
+        )
+    )
+
+
+NODE = pair(1, "qatar/service")
+MEMBERS: dict[str, KeyPair] = {
+    "qatar/principal": pair(2, "qatar/principal"),
+    "qatar/service": NODE,
+    "usa/principal": pair(3, "usa/principal"),
+    "usa/delegate": pair(5, "usa/delegate"),
+    "usa/observer": pair(6, "usa/observer"),
+    "iran/principal": pair(4, "iran/principal"),
+    "iran/delegate": pair(7, "iran/delegate"),
+    "guarantor/principal": pair(8, "guarantor/principal"),
+}
+# The second track: its own mediator, and a "usa/principal" of the same name but another key.
+OMAN = pair(20, "oman/principal")
+OSLO_USA = pair(21, "usa/principal")
+OMAN_SERVICE = KeyPair("oman/service", NODE.signing, NODE.agreement)  # the node key, enrolled as oman's
+
+
+def statement(text: str, in_reply_to: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": "statement", "body": {"text": text}, "priority": "routine",
+        "in_reply_to": in_reply_to, "annexes": [], "agenda_version": None,
+    }  # fmt: skip
+
+
+def problem_slug(response: Any) -> str:
+    """The problem ``type`` slug of an error response, checking the problem+json shape."""
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE, response.text
+    body = response.json()
+    assert body["status"] == response.status_code
+    assert body["type"].startswith(PROBLEM_BASE)
+    return body["type"].removeprefix(PROBLEM_BASE)
+
+
+@dataclass
+class World:
+    """A service behind its HTTP API, and helpers that sign like the members would."""
+
+    path: Path
+    clock: FakeClock = field(init=False)
+    labels: dict[str, int] = field(default_factory=dict)
+    markers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.clock = FakeClock(autojump=timedelta(milliseconds=10))
+        self.store = SQLiteEventStore(self.path)
+        self.writer = LogWriter(
+            self.store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)), clock=self.clock
+        )
+        self.service = TrackService(self.writer, NODE, clock=self.clock)
+        self.app = create_app(self.service, public_origin=ORIGIN, clock=self.clock)
+        self.http = TestClient(self.app, base_url=ORIGIN)
+
+    def request(self, who: KeyPair, method: str, path: str, body: bytes = b"") -> Any:
+        sig = sign_request(
+            method, ORIGIN + path, {}, body,
+            key=who.signing, created=self.clock.now(), nonce=secrets.token_hex(12),
+        )  # fmt: skip
+        return self.http.request(method, path, content=body, headers=sig)
+
+    def run(self, who: KeyPair, command: str, body: dict[str, Any], track: str = TRACK, **kw: Any) -> Any:
+        signed = sign_command(
+            who.signing, track=track, command=command, member=who.name, body=body,
+            issued_at=self.clock.now(), nonce=secrets.token_hex(8), **kw,
+        )  # fmt: skip
+        return self.request(
+            who, "POST", f"/v1/tracks/{track}/commands", json.dumps(signed.to_dict()).encode()
+        )
+
+    def must(self, who: KeyPair, command: str, body: dict[str, Any], track: str = TRACK) -> dict[str, Any]:
+        response = self.run(who, command, body, track)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def label(self, name: str, result: dict[str, Any]) -> str:
+        """Name the single event a command appended; return its message id (command digest)."""
+        assert len(result["events"]) == 1, result
+        self.labels[name] = result["first_index"]
+        return str(result["events"][0]["command_digest"])
+
+    def submit(self, who: str, text: str) -> str:
+        return str(self.must(MEMBERS[who], "submit_message", statement(text))["events"][0]["command_digest"])
+
+    def forward(self, message_id: str, to: str = "iran") -> dict[str, Any]:
+        body = {"message_id": message_id, "to_parties": [to]}
+        return self.must(MEMBERS["qatar/principal"], "forward_message", body)
+
+    def setup_track(self) -> None:
+        """Open TRACK with the parties and members of the module docstring, agenda ratified."""
+        qatar = MEMBERS["qatar/principal"]
+        service_key = self.http.get("/v1/service").json()["service_key"]
+        self.must(qatar, "open_track", {
+            "title": "Doha", "principal_key": new_key(qatar), "service_key": {**service_key, "expires_at": None},
+        })  # fmt: skip
+        for party, kind in (("usa", "delegation"), ("iran", "delegation"), ("guarantor", "witness")):
+            principal = MEMBERS[f"{party}/principal"]
+            self.must(qatar, "admit_party", {
+                "party": party, "kind": kind, "principal": principal.name, "principal_key": new_key(principal),
+            })  # fmt: skip
+        for name, role in (("usa/delegate", "delegate"), ("usa/observer", "observer"), ("iran/delegate", "delegate")):  # fmt: skip
+            principal = MEMBERS[name.split("/")[0] + "/principal"]
+            self.must(principal, "enroll_member", {"new_member": name, "role": role, "new_key": new_key(MEMBERS[name])})  # fmt: skip
+        self.must(qatar, "propose_agenda", {"agenda": AGENDA.to_dict()})
+        for name in ("usa/principal", "iran/principal"):
+            body = {"version": 1, "agenda_digest": agenda_digest(AGENDA).hex()}
+            self.must(MEMBERS[name], "ratify_agenda", body)
+
+    def close(self) -> None:
+        self.http.close()
+        self.store.close()
+
+
+def build_read_world(path: Path) -> World:
+    w = World(path)
+    w.setup_track()
+    w.labels["setup_end"] = w.store.size(TRACK)
+    usa, iran, qatar = MEMBERS["usa/principal"], MEMBERS["iran/principal"], MEMBERS["qatar/principal"]
+    proposal = {
+        "kind": "proposal", "body": {"values": {"enrichment_cap_pct": 3.21}}, "priority": "routine",
+        "in_reply_to": None, "annexes": [], "agenda_version": 1,
+    }  # fmt: skip
+    w.markers["P"] = w.label("P", w.must(usa, "submit_message", proposal))  # its id is its only marker
+    w.markers["S1"] = "MARKER-S1-usa-statement-forwarded"
+    s1 = w.label("S1", w.must(usa, "submit_message", statement(w.markers["S1"])))
+    w.label("F", w.must(qatar, "forward_message", {"message_id": s1, "to_parties": ["iran"]}))
+    w.markers["S2"] = "MARKER-S2-usa-statement-reframed"
+    s2 = w.label("S2", w.must(MEMBERS["usa/delegate"], "submit_message", statement(w.markers["S2"])))
+    w.markers["R"] = "MARKER-R-reframed-text-for-iran"
+    reframe = {
+        "message_id": s2, "to_parties": ["iran"], "body": {"text": w.markers["R"]},
+        "annexes": [], "agenda_version": None,
+    }  # fmt: skip
+    w.label("R", w.must(qatar, "reframe_message", reframe))
+    w.markers["I1"] = "MARKER-I1-iran-statement"
+    w.label("I1", w.must(iran, "submit_message", statement(w.markers["I1"])))
+
+    # the second track, which holds a secret of its own
+    service_key = w.http.get("/v1/service").json()["service_key"]
+    w.must(OMAN, "open_track", {
+        "title": "Oslo", "principal_key": new_key(OMAN), "service_key": {**service_key, "expires_at": None},
+    }, OTHER)  # fmt: skip
+    w.must(OMAN, "admit_party", {
+        "party": "usa", "kind": "delegation", "principal": OSLO_USA.name, "principal_key": new_key(OSLO_USA),
+    }, OTHER)  # fmt: skip
+    w.markers["O1"] = "MARKER-O1-oslo-secret"
+    w.must(OSLO_USA, "submit_message", statement(w.markers["O1"]), OTHER)
+    return w
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    w = build_read_world(tmp_path_factory.mktemp("matrix") / "db.sqlite3")
+    yield w
+    w.close()
+
+
+# --- the read matrix ---------------------------------------------------------
+
+_USA = ("usa/principal", "usa/delegate", "usa/observer")
+_IRAN = ("iran/principal", "iran/delegate")
+_QATAR = ("qatar/principal", "qatar/service")
+# Which labelled entries each member sees, besides the public setup entries (non-witnesses only).
+EXPECTED_LABELS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(_QATAR, frozenset({"P", "S1", "F", "S2", "R", "I1"})),
+    # USA: its own messages and the forward of its own message; never the reframe (sent to Iran only)
+    **dict.fromkeys(_USA, frozenset({"P", "S1", "F", "S2"})),
+    # Iran: what was delivered to it and its own message; never USA's originals or unforwarded proposal
+    **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1"})),
+    "guarantor/principal": frozenset(),
+}
+READS = ("events", "leaves", "checkpoint", "inclusion", "consistency")
+
+
+def read_path(w: World, endpoint: str, track: str) -> str:
+    size = w.store.size(track)
+    index = w.labels["P"] if track == TRACK else size - 1
+    return {
+        "events": f"/v1/tracks/{track}/events?after=0&limit=1000",
+        "leaves": f"/v1/tracks/{track}/leaves?start=0",
+        "checkpoint": f"/v1/tracks/{track}/checkpoint",
+        "inclusion": f"/v1/tracks/{track}/proofs/inclusion?index={index}&size={size}",
+        "consistency": f"/v1/tracks/{track}/proofs/consistency?old=1&new={size}",
+    }[endpoint]
+
+
+def reader_of(member: str, track: str) -> str | None:
+    """The member id the track knows this key as (None: the key is not enrolled there)."""
+    if track == TRACK:
+        return member
+    return "oman/service" if member == "qatar/service" else None
+
+
+def secrets_of(w: World, track: str) -> dict[int, set[str]]:
+    """Per log index, strings that only a reader allowed to see that entry may receive."""
+    found: dict[int, set[str]] = {}
+    markers = {m for k, m in w.markers.items() if k != "P"}
+    for stored in w.store.read(track, 0, w.store.size(track)):
+        text = json.dumps(stored.decode().signed.to_dict())
+        tokens = {base64.b64encode(stored.salt).decode()}
+        tokens |= {m for m in markers if m in text}
+        if stored.seq == w.labels.get("P") and track == TRACK:
+            tokens.add(w.markers["P"])
+        found[stored.seq] = tokens
+    return found
+
+
+def visible_indexes(w: World, member: str | None, track: str) -> set[int]:
+    """The oracle: the indexes visible_to (or, for the node's key entry, the non-witness rule) allows."""
+    if member is None:
+        return set()
+    state = w.service.state(track)
+    assert state is not None
+    allowed: set[int] = set()
+    for stored in w.store.read(track, 0, w.store.size(track)):
+        event = stored.decode().signed.event
+        if event.type == KEY_REGISTERED:
+            record = state.members.get(member)
+            if record is not None and state.parties[record.party].kind.value != "witness":
+                allowed.add(stored.seq)
+        elif isinstance(event.body, dict) and visible_to(state, member, event_from_dict(event.body["event"])):
+            allowed.add(stored.seq)
+    return allowed
+
+
+def assert_no_leak(w: World, member: str | None, track: str, text: str) -> None:
+    allowed = visible_indexes(w, member, track)
+    for t in (TRACK, OTHER):
+        for index, tokens in secrets_of(w, t).items():
+            if t == track and index in allowed:
+                continue
+            leaked = sorted(token for token in tokens if token in text)
+            assert not leaked, f"{member} received secrets of {t} entry {index}: {leaked}"
+
+
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("endpoint", READS)
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_read_matrix(world: World, member: str, endpoint: str, track: str) -> None:
+    response = world.request(MEMBERS[member], "GET", read_path(world, endpoint, track))
+    reader = reader_of(member, track)
+    if reader is None:
+        # a key the track does not know: refused before anything is read
+        assert response.status_code == 401, response.text
+        assert problem_slug(response) == "unauthenticated"
+        assert_no_leak(world, None, track, response.text)
+        return
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert_no_leak(world, reader, track, response.text)
+    body = response.json()
+    size = world.store.size(track)
+    if endpoint == "events":
+        assert body["size"] == size
+        assert body["next"] == size
+        check_entries(world, reader, track, body["entries"])
+    else:  # the witness views carry hashes, never bodies or salts
+        assert (
+            set(body)
+            == {
+                "leaves": {"start", "leaf_hashes"},
+                "checkpoint": {"checkpoint", "size", "log_key"},
+                "inclusion": {"index", "size", "proof"},
+                "consistency": {"old", "new", "proof"},
+            }[endpoint]
+        )
+        if endpoint == "leaves":
+            assert body["leaf_hashes"] == [s.leaf_hash.hex() for s in world.store.read(track, 0, size)]
+
+
+def check_entries(w: World, reader: str, track: str, entries: list[dict[str, Any]]) -> None:
+    seen = [e["index"] for e in entries]
+    assert seen == sorted(set(seen))
+    stored = {s.seq: s for s in w.store.read(track, 0, w.store.size(track))}
+    state = w.service.state(track)
+    assert state is not None
+    for entry in entries:
+        # the salt and body are the stored ones (the leaf hash recomputes), and visible_to allows them
+        original = stored[entry["index"]]
+        decoded = LogEntry.from_dict({"signed": entry["signed"], "salt": entry["salt"]})
+        assert decoded.leaf_hash == original.leaf_hash, entry["index"]
+        assert entry["leaf_hash"] == original.leaf_hash.hex()
+        assert entry["index"] in visible_indexes(w, reader, track), f"{reader} got entry {entry['index']}"
+    if track == OTHER:  # the node key reads oslo as its service member: everything
+        assert set(seen) == set(stored)
+        return
+    if reader == "guarantor/principal":
+        assert seen == []
+        return
+    labels = {v: k for k, v in w.labels.items() if k != "setup_end"}
+    public = set(range(w.labels["setup_end"]))
+    expected = public | {w.labels[name] for name in EXPECTED_LABELS[reader]}
+    assert set(seen) == expected, {labels.get(i, i) for i in set(seen) ^ expected}
+
+
+def test_the_world_is_what_the_matrix_assumes(world: World) -> None:
+    """The oracle agrees with the hand-written expectations, so neither can drift silently."""
+    for member, names in EXPECTED_LABELS.items():
+        labelled = {world.labels[n] for n in ("P", "S1", "F", "S2", "R", "I1")}
+        got = visible_indexes(world, member, TRACK) & labelled
+        assert got == {world.labels[n] for n in names}, member
+
+
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_paging_never_skips_into_hidden_entries(world: World, member: str) -> None:
+    """Reading one entry at a time yields the same set as one big page, and `next` always advances."""
+    after, seen = 0, []
+    for _ in range(world.store.size(TRACK) + 1):
+        response = world.request(MEMBERS[member], "GET", f"/v1/tracks/{TRACK}/events?after={after}&limit=1")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert_no_leak(world, member, TRACK, response.text)
+        seen += [e["index"] for e in page["entries"]]
+        if page["next"] >= page["size"]:
+            break
+        assert page["next"] > after
+        after = page["next"]
+    assert set(seen) == visible_indexes(world, member, TRACK)
+
+
+def test_replying_to_an_invisible_message_is_indistinguishable_from_a_missing_one(world: World) -> None:
+    """Iran cannot probe whether USA's unforwarded proposal exists via in_reply_to."""
+    iran = MEMBERS["iran/principal"]
+    hidden = world.markers["P"]
+    missing = "ab" * 32
+    size = world.store.size(TRACK)
+    a = world.run(iran, "submit_message", statement("probe", in_reply_to=hidden))
+    b = world.run(iran, "submit_message", statement("probe", in_reply_to=missing))
+    assert (a.status_code, problem_slug(a)) == (b.status_code, problem_slug(b))
+    assert a.json()["detail"].replace(hidden, missing) == b.json()["detail"]
+    assert world.store.size(TRACK) == size
+
+
+# --- the command matrix ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A world that the command cells may change (the read world stays as built)."""
+    w = World(tmp_path_factory.mktemp("sandbox") / "db.sqlite3")
+    w.setup_track()
+    service_key = w.http.get("/v1/service").json()["service_key"]
+    w.must(OMAN, "open_track", {
+        "title": "Oslo", "principal_key": new_key(OMAN), "service_key": {**service_key, "expires_at": None},
+    }, OTHER)  # fmt: skip
+    yield w
+    w.close()
+
+
+_counter = iter(range(10**6))
+
+
+def _fresh(prefix: str) -> str:
+    return f"{prefix}{next(_counter)}"
+
+
+def fresh_pair(name: str) -> KeyPair:
+    return KeyPair(name, SigningKey.generate(), AgreementKey.generate())
+
+
+def _submit(w: World, member: str) -> dict[str, Any]:
+    body = statement(_fresh("hi "))
+    return {"command": "submit_message", "body": body}
+
+
+def _propose(w: World, member: str) -> dict[str, Any]:
+    state = w.service.state(TRACK)
+    assert state is not None
+    assert state.agenda is not None
+    agenda = Agenda(state.agenda.version + 1, AGENDA.issues)
+    return {"command": "propose_agenda", "body": {"agenda": agenda.to_dict()}}
+
+
+def _ratify(w: World, member: str) -> dict[str, Any]:
+    # A fresh agenda version nobody ratified yet, so an allowed ratification succeeds.
+    w.must(MEMBERS["qatar/principal"], "propose_agenda", _propose(w, member)["body"])
+    state = w.service.state(TRACK)
+    assert state is not None
+    assert state.agenda is not None
+    body = {"version": state.agenda.version, "agenda_digest": state.agenda.digest.hex()}
+    return {"command": "ratify_agenda", "body": body}
+
+
+def _forward(w: World, member: str) -> dict[str, Any]:
+    message_id = w.submit("usa/principal", _fresh("to forward "))
+    return {"command": "forward_message", "body": {"message_id": message_id, "to_parties": ["iran"]}}
+
+
+def _reframe(w: World, member: str) -> dict[str, Any]:
+    message_id = w.submit("usa/principal", _fresh("to reframe "))
+    body = {
+        "message_id": message_id, "to_parties": ["iran"], "body": {"text": _fresh("reframed ")},
+        "annexes": [], "agenda_version": None,
+    }  # fmt: skip
+    return {"command": "reframe_message", "body": body}
+
+
+def _admit(w: World, member: str) -> dict[str, Any]:
+    party = _fresh("p")
+    keys = fresh_pair(f"{party}/principal")
+    body = {"party": party, "kind": "delegation", "principal": keys.name, "principal_key": new_key(keys)}
+    return {"command": "admit_party", "body": body}
+
+
+def _enroll(w: World, member: str) -> dict[str, Any]:
+    name = _fresh("usa/extra")
+    keys = fresh_pair(name)
+    return {"command": "enroll_member", "body": {"new_member": name, "role": "delegate", "new_key": new_key(keys)}}  # fmt: skip
+
+
+def _revoke(w: World, member: str) -> dict[str, Any]:
+    # a throwaway usa delegate, so an allowed revocation changes nothing the other cells use
+    enrol = _enroll(w, member)["body"]
+    w.must(MEMBERS["usa/principal"], "enroll_member", enrol)
+    return {"command": "revoke_key", "body": {"subject": enrol["new_member"], "revoked_key_id": enrol["new_key"]["key_id"]}}  # fmt: skip
+
+
+def _delivered(w: World) -> tuple[str, int]:
+    message_id = w.submit("usa/principal", _fresh("delivered "))
+    return message_id, w.forward(message_id)["first_index"]
+
+
+def _receipt(w: World, member: str) -> dict[str, Any]:
+    message_id, index = _delivered(w)
+    body = {"message_ids": [message_id], "log_index": index, "receipt_digest": "00" * 32}
+    return {"command": "record_receipt", "body": body}
+
+
+def _dead_letter(w: World, member: str) -> dict[str, Any]:
+    message_id, _ = _delivered(w)
+    body = {"message_id": message_id, "party": "iran", "attempts": 3, "reason": "unreachable"}
+    return {"command": "record_dead_letter", "body": body}
+
+
+OK = "ok"
+DENIED = "not-authorized"
+COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]]] = {
+    # command: (body builder, outcome per member; members not listed are DENIED)
+    "submit_message": (_submit, dict.fromkeys(("usa/principal", "usa/delegate", *_IRAN), OK)),
+    "propose_agenda": (_propose, {"qatar/principal": OK}),
+    "ratify_agenda": (_ratify, {"usa/principal": OK, "iran/principal": OK}),
+    "forward_message": (_forward, dict.fromkeys(_QATAR, OK)),
+    "reframe_message": (_reframe, {"qatar/principal": OK}),
+    "admit_party": (_admit, {"qatar/principal": OK}),
+    "enroll_member": (_enroll, {"usa/principal": OK}),
+    "revoke_key": (_revoke, {"usa/principal": OK}),
+    # recipients' members sign receipts; a witness cannot even see the message
+    "record_receipt": (_receipt, {**dict.fromkeys(_IRAN, OK), "guarantor/principal": "unknown-message"}),
+    "record_dead_letter": (_dead_letter, {"qatar/service": OK}),
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_command_matrix(sandbox: World, member: str, command: str) -> None:
+    build, outcomes = COMMANDS[command]
+    expected = outcomes.get(member, DENIED)
+    made = build(sandbox, member)
+    assert made["command"] == command
+    size = sandbox.store.size(TRACK)
+    response = sandbox.run(MEMBERS[member], command, made["body"])
+    if expected == OK:
+        assert response.status_code == 201, response.text
+        events = response.json()["events"]
+        assert events
+        state = sandbox.service.state(TRACK)
+        assert state is not None
+        # a command's answer carries only events its signer may see
+        assert all(visible_to(state, member, event_from_dict(e)) for e in events)
+        assert sandbox.store.size(TRACK) == size + len(events)
+    else:
+        assert response.status_code in {403, 422}, response.text
+        assert problem_slug(response) == expected, response.json()["detail"]
+        assert sandbox.store.size(TRACK) == size
+
+
+@pytest.mark.parametrize("command", ["submit_message", "forward_message", "propose_agenda"])
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_commands_on_a_track_the_member_does_not_belong_to(sandbox: World, member: str, command: str) -> None:
+    body = {
+        "submit_message": statement("elsewhere"),
+        "forward_message": {"message_id": "ab" * 32, "to_parties": ["usa"]},
+        "propose_agenda": {"agenda": Agenda(1, AGENDA.issues).to_dict()},
+    }[command]
+    size = sandbox.store.size(OTHER)
+    response = sandbox.run(MEMBERS[member], command, body, OTHER)
+    # the command names a track-1 member; the key is not that member's in oslo (the node key is
+    # oman/service there, not qatar/service), so the transport signature is refused
+    assert response.status_code == 401, response.text
+    assert problem_slug(response) == "unauthenticated"
+    assert sandbox.store.size(OTHER) == size
+
+
+def test_idempotency_keys_are_per_member(sandbox: World) -> None:
+    """Iran reusing USA's idempotency key gets its own result, never USA's events."""
+    usa, iran = MEMBERS["usa/principal"], MEMBERS["iran/principal"]
+    key = _fresh("shared-key-")
+    first = sandbox.run(usa, "submit_message", statement("usa secret"), idempotency_key=key)
+    assert first.status_code == 201, first.text
+    second = sandbox.run(iran, "submit_message", statement("iran text"), idempotency_key=key)
+    assert second.status_code == 201, second.text
+    assert second.json()["replayed"] is False
+    assert "usa secret" not in second.text
