@@ -286,13 +286,24 @@ class BackchannelClient:
         checkpoint = self._verifier().verify(note)
         previous = self._checkpoints.get(track)
         if previous is not None:
-            self._check_consistent(track, previous, note)
+            self.check_consistency(track, previous, note)
             if previous.checkpoint.size > checkpoint.size:
                 return previous.checkpoint  # an older view: consistent, but keep the newest
         self._checkpoints[track] = note
         return checkpoint
 
-    def _check_consistent(self, track: str, a: SignedCheckpoint, b: SignedCheckpoint) -> None:
+    def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
+        """The newest signed checkpoint this client has verified for ``track`` (``None`` if none yet)."""
+        return self._checkpoints.get(track)
+
+    def check_consistency(self, track: str, a: SignedCheckpoint, b: SignedCheckpoint) -> None:
+        """Prove two signed checkpoints of ``track`` consistent (one log, the smaller a prefix).
+
+        Both notes must already be verified (:meth:`checkpoint` does that).
+
+        Raises:
+            ForkDetectedError: they are not consistent; both notes are attached as evidence.
+        """
         old, new = sorted((a, b), key=lambda n: n.checkpoint.size)
         proof: list[bytes] = []
         if old.checkpoint.size not in {0, new.checkpoint.size}:

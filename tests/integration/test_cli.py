@@ -236,7 +236,7 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("backchannel")
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.run(
-        [str(exe), "demo", "--data-dir", str(tmp_path / "demo")],
+        [str(exe), "demo", "log", "--data-dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         env=env,
@@ -249,7 +249,7 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
 
 
 def test_demo_in_process(tmp_path: Path) -> None:
-    code, output = cli("demo", "--data-dir", tmp_path / "demo")
+    code, output = cli("demo", "log", "--data-dir", tmp_path / "demo")
     assert code == 0, output
     assert "OK: every signature, leaf, root and checkpoint verifies" in output
     assert "(first bad index 7)" in output or "first bad index" in output
@@ -257,6 +257,6 @@ def test_demo_in_process(tmp_path: Path) -> None:
     from backchannel.log.checkpoint import NoteVerifier
 
     assert NoteVerifier.from_vkey(key_line.removeprefix("log key: ")).name == "backchannel.local"
-    code, output = cli("demo", "--data-dir", tmp_path / "demo", "--keep")
+    code, output = cli("demo", "log", "--data-dir", tmp_path / "demo", "--keep")
     assert code == 1
     assert "exists" in output

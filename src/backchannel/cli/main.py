@@ -7,17 +7,21 @@ shows the traceback instead. Nothing here prints a private key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
+from backchannel.broker import DeliveryPolicy
+from backchannel.broker.messages import Priority
 from backchannel.cli import render
 from backchannel.errors import BackchannelError, ConfigurationError, EncodingError, NotFoundError
 from backchannel.keyfile import KeyPair, read_key_file, write_key_file
@@ -311,6 +315,16 @@ def log_proof(
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+def _policy(flash_deadline: float | None, heartbeat_window: float | None) -> DeliveryPolicy:
+    """The delivery policy: the defaults, with the flash deadline and heartbeat window overridden."""
+    defaults = DeliveryPolicy()
+    deadlines = dict(defaults.ack_deadline)
+    if flash_deadline is not None:
+        deadlines[Priority.FLASH] = timedelta(seconds=flash_deadline)
+    window = defaults.heartbeat_window if heartbeat_window is None else timedelta(seconds=heartbeat_window)
+    return dataclasses.replace(defaults, ack_deadline=deadlines, heartbeat_window=window)
+
+
 @app.command("serve")
 def serve(
     data_dir: DataDir = None,
@@ -324,6 +338,14 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow listening on a non-loopback address.")
     ] = False,
+    flash_deadline: Annotated[
+        float | None,
+        typer.Option("--flash-deadline", min=0.001, help="Seconds to settle a flash message (default 60)."),
+    ] = None,
+    heartbeat_window: Annotated[
+        float | None,
+        typer.Option("--heartbeat-window", min=0.001, help="Seconds a party stays online (default 90)."),
+    ] = None,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     import uvicorn  # the server is only loaded when asked for
@@ -335,8 +357,13 @@ def serve(
             raise ConfigurationError(
                 f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
             )
+        policy = _policy(flash_deadline, heartbeat_window)
         with open_node(
-            Settings.embedded(data_dir, log_name), host=host, port=port, public_origin=public_origin
+            Settings.embedded(data_dir, log_name),
+            host=host,
+            port=port,
+            public_origin=public_origin,
+            policy=policy,
         ) as node:
             out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
             out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
@@ -349,14 +376,39 @@ def serve(
 
 
 # --- demo ----------------------------------------------------------------------------------------
-@app.command("demo")
+demo_app = typer.Typer(help="Demonstrations.", invoke_without_command=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
 def demo(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", "-d", help="Where to put the demo data (emptied first).")
+    ] = Path(".demo"),
+    serve_after: Annotated[
+        bool, typer.Option("--serve", help="Keep the server running after the script, until Ctrl-C.")
+    ] = False,
+    flash_deadline: Annotated[
+        float, typer.Option("--flash-deadline", min=0.5, help="The demo server's flash deadline (s).")
+    ] = 3.0,
+) -> None:
+    """The live Doha talks: a real server on 127.0.0.1, driven through the HTTP API with real keys."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from backchannel.cli.live import run_live_demo  # the demo is only loaded when asked for
+
+    run(lambda: run_live_demo(out, data_dir, serve=serve_after, flash_deadline=flash_deadline))
+
+
+@demo_app.command("log")
+def demo_log(
     data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where to put the demo data.")] = Path(
         ".demo"
     ),
     fresh: Annotated[bool, typer.Option("--fresh/--keep", help="Start from an empty data directory.")] = True,
 ) -> None:
-    """Create a demo track, append signed events, export, verify and print the checkpoint."""
+    """The foundation demo: append signed events, export, verify and print the checkpoint."""
     from backchannel.cli.demo import run_demo  # the demo is only loaded when asked for
 
     run(lambda: run_demo(out, data_dir, fresh=fresh))
@@ -365,3 +417,6 @@ def demo(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+from backchannel.cli import _commands  # noqa: E402, F401 - registers the commands that drive a server

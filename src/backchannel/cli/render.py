@@ -6,9 +6,11 @@ Nothing here prints a private key (only :meth:`KeyPair.public_dict` is shown).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -17,29 +19,52 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from backchannel.client import ProblemError
 from backchannel.errors import BackchannelError, VerificationError
 from backchannel.keyfile import KeyPair
+from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
 __all__ = [
+    "by",
+    "deliveries",
     "diagnostic",
     "print_checkpoint",
     "print_verification",
     "progress",
     "proof",
     "public_keys",
+    "short",
+    "summary",
     "tracks",
+    "transcript",
 ]
 
 
 def diagnostic(error: BackchannelError) -> Panel:
     """An error as a red panel with its diagnostics (and the bad index, if any)."""
+    if isinstance(error, ProblemError):
+        return _problem(error)
     text = Text(error.diagnostics())
     if isinstance(error, VerificationError) and error.index is not None:
         text.append(f"\nfirst bad index: {error.index}", style="bold")
     return Panel(text, title="error", title_align="left", border_style="red")
+
+
+def _problem(error: ProblemError) -> Panel:
+    """A problem+json answer: status and title, detail, then one line per field-level violation."""
+    problem = error.problem
+    text = Text(f"{error.status} {problem.get('title', '')}".rstrip(), style="bold")
+    if problem.get("detail"):
+        text.append(f"\n{problem['detail']}")
+    for violation in problem.get("violations") or []:
+        if isinstance(violation, Mapping):
+            field, rule = violation.get("field"), violation.get("rule")
+            text.append(f"\n  - {field}: {violation.get('message')} ({rule})")
+    text.append(f"\n{error.type}", style="dim")
+    return Panel(text, title="refused by the service", title_align="left", border_style="red")
 
 
 def public_keys(keys: KeyPair, path: Path) -> Group:
@@ -113,6 +138,118 @@ def proof(track: str, index: int, leaf: bytes, path: Sequence[bytes], note: Sign
     for i, node in enumerate(path):
         table.add_row(f"proof[{i}]", node.hex())
     return Group(Text("inclusion proof (verified)", style="bold green"), table)
+
+
+def short(message_id: str) -> str:
+    """The first 12 hex digits of a message id (tables only; commands take whole ids)."""
+    return message_id[:12]
+
+
+def _compact(value: JSONValue, limit: int = 70) -> str:
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _agenda(get: Callable[[str], Any]) -> str:
+    agenda = get("agenda")
+    if not isinstance(agenda, Mapping):
+        return f"v{get('version')}"
+    names = ", ".join(str(issue.get("name")) for issue in agenda.get("issues", []))
+    return f"v{agenda.get('version')}: {names}"
+
+
+def _message(get: Callable[[str], Any]) -> str:
+    body = get("body")
+    values = body.get("values") if isinstance(body, Mapping) else None
+    head = f"{short(str(get('command_digest') or ''))} {get('kind')}/{get('priority')}"
+    if get("reframes"):
+        head += f" reframes {short(str(get('reframes')))}"
+    if get("to_parties"):
+        head += " → " + ",".join(get("to_parties"))
+    return f"{head}: {_compact(values if values is not None else body, 60)}"
+
+
+_SUMMARIES: dict[str, Callable[[Callable[[str], Any]], str]] = {
+    "track.opened": lambda get: f"title {get('title')!r}",
+    "party.admitted": lambda get: f"{get('party')} ({get('kind')}), principal {get('principal')}",
+    "member.enrolled": lambda get: f"{get('member')} as {get('role')}",
+    "member.key_registered": lambda get: f"{get('member')} (service key)",
+    "agenda.proposed": _agenda,
+    "agenda.ratified": _agenda,
+    "message.submitted": _message,
+    "message.reframed": _message,
+    "message.forwarded": lambda get: (
+        f"{short(str(get('message_id')))} → {','.join(get('to_parties') or [])} (verbatim)"
+    ),
+    "receipt.recorded": lambda get: (
+        f"{len(get('message_ids') or [])} message(s): "
+        + ", ".join(short(str(i)) for i in get("message_ids") or [])
+    ),
+    "message.escalated": lambda get: (
+        f"{short(str(get('message_id')))} for {get('party')}: level {get('level')} → {get('to')}"
+    ),
+    "message.dead_lettered": lambda get: (
+        f"{short(str(get('message_id')))} for {get('party')}: {get('reason')}"
+    ),
+}
+
+
+def summary(event_type: str, body: Mapping[str, Any]) -> str:
+    """A one-line summary of an event body (``{"command", "event"}`` or plain) for a table."""
+    event = body.get("event", body)
+    if not isinstance(event, Mapping):
+        event = body
+    render = _SUMMARIES.get(event_type)
+    return _compact(dict(event)) if render is None else render(event.get)
+
+
+def body_of(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    body = item["signed"]["event"]["body"]
+    return body if isinstance(body, Mapping) else {}
+
+
+def by(item: Mapping[str, Any]) -> str:
+    """Who caused an entry: the signer of the command it records, else the entry's author."""
+    return str(inner(item).get("by") or item["signed"]["event"]["author"])
+
+
+def inner(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    body = body_of(item)
+    inner = body.get("event", body)
+    return inner if isinstance(inner, Mapping) else body
+
+
+def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Table:
+    """A table of inbox deliveries: log index, message id, priority, attempt, sender, summary."""
+    table = Table(title=title, title_justify="left")
+    for column in ("index", "message id", "priority", "attempt", "from"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    for item in items:
+        entry = item["entry"]
+        event_type = entry["signed"]["event"]["type"]
+        table.add_row(
+            str(item["log_index"]),
+            item["message_id"],
+            item["priority"],
+            str(item["attempt"]),
+            str(item.get("sender") or by(entry)),
+            summary(event_type, body_of(entry)),
+        )
+    return table
+
+
+def transcript(entries: Sequence[Mapping[str, Any]], title: str) -> Table:
+    """A table of log entries as ``GET .../events`` returns them: index, type, from, summary."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("index", justify="right")
+    table.add_column("type", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    for item in entries:
+        event_type = item["signed"]["event"]["type"]
+        table.add_row(str(item["index"]), event_type, by(item), summary(event_type, body_of(item)))
+    return table
 
 
 @contextmanager

@@ -1,0 +1,603 @@
+"""The live Doha demo: a real ``backchannel serve`` driven through the HTTP API with real keys.
+
+:func:`run_live_demo` starts ``backchannel serve`` in a subprocess on 127.0.0.1
+(a free port, a fresh data directory ``<data_dir>/server``, a short ``flash``
+acknowledgement deadline), writes one 0600 key file per member under
+``<data_dir>/keys`` and plays track ``us-iran-nuclear`` with one
+:class:`~backchannel.client.BackchannelClient` per member:
+
+1. ``qatar`` opens the track and admits ``usa`` and ``iran`` (a principal each);
+   each principal enrols a delegate.
+2. ``qatar`` proposes the agenda (enrichment cap %, stockpile kg, sanctions-relief
+   tier, inspection regime); both principals ratify it.
+3. A round: ``usa`` proposes, ``qatar`` relays it verbatim to ``iran``; ``iran``
+   counter-proposes, ``qatar`` reframes it for ``usa``. Each recipient checks the
+   delivery (leaf hash, inclusion proof, the author's signature) and receipts it.
+4. A malformed proposal is refused with its field-level reasons.
+5. ``iran`` goes offline; a ``flash`` message is relayed to it, its deadline
+   lapses and the service escalates (``message.escalated``, for real, by the
+   server's ticker). ``iran`` reconnects, catches up over Server-Sent Events
+   resuming from the last index it saw, verifies and receipts everything.
+6. Every message is receipted; each party's transcript, its verification (its
+   own entries' inclusion proofs, checkpoint consistency from its first
+   checkpoint to its last) and the final signed checkpoint are printed.
+
+The server is always stopped by PID (SIGTERM, then SIGKILL after a timeout),
+unless ``serve`` is set, in which case it runs until Ctrl-C first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+import backchannel
+from backchannel.cli import render
+from backchannel.cli.render import by as _by
+from backchannel.cli.render import inner as _inner
+from backchannel.cli.render import short as _short
+from backchannel.client import BackchannelClient, ProblemError
+from backchannel.domain import Agenda, NewKey
+from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+from backchannel.errors import BackchannelError, ConfigurationError, VerificationError
+from backchannel.keyfile import KeyPair, write_key_file
+from backchannel.log.canonical import JSONValue
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.log.records import LogEntry
+from backchannel.log.signing import VerifyingKey
+from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict
+
+__all__ = ["TRACK", "ServerProcess", "run_live_demo"]
+
+TRACK = "us-iran-nuclear"
+MEMBERS = ("qatar/principal", "usa/principal", "usa/delegate", "iran/principal", "iran/delegate")
+PARTIES = ("qatar", "usa", "iran")
+AGENDA = Agenda(
+    1,
+    (
+        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
+        NumberIssue("stockpile_kg", "kg", 0, 10_000, 0.1),
+        ChoiceIssue("sanctions_relief", ("none", "tier-1", "tier-2", "full")),
+        ChoiceIssue("inspection_regime", ("iaea-standard", "additional-protocol", "continuous-monitoring")),
+    ),
+)
+_STOP_TIMEOUT = 10.0
+_START_TIMEOUT = 30.0
+
+
+# --- the server subprocess -----------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``backchannel serve`` in a subprocess; its PID is written to ``pid_file`` while it runs."""
+
+    def __init__(self, data_dir: Path, pid_file: Path, log_file: Path, *, flash_deadline: float) -> None:
+        """Describe the server (nothing starts until :meth:`start`)."""
+        self.data_dir = data_dir
+        self.pid_file = pid_file
+        self.log_file = log_file
+        self.flash_deadline = flash_deadline
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's PID, while it runs."""
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> dict[str, Any]:
+        """Start the server and wait until ``GET /v1/service`` answers; return that answer."""
+        src = str(Path(backchannel.__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+        command = [
+            sys.executable,
+            "-c",
+            "from backchannel.cli.main import main; main()",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--flash-deadline",
+            str(self.flash_deadline),
+            "--heartbeat-window",
+            "2",
+        ]
+        with self.log_file.open("wb") as log:
+            self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        self.pid_file.write_text(f"{self._proc.pid}\n", encoding="utf-8")
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ConfigurationError(
+                    f"backchannel serve exited with status {self._proc.returncode}; see {self.log_file}"
+                )
+            try:
+                response = httpx.get(self.url + "/v1/service", timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            if response.status_code == 200:
+                info: dict[str, Any] = response.json()
+                return info
+        raise ConfigurationError(f"backchannel serve did not answer within {_START_TIMEOUT:.0f} s")
+
+    def wait(self) -> None:
+        """Block until the server exits (or Ctrl-C)."""
+        if self._proc is not None:
+            self._proc.wait()
+
+    def stop(self) -> None:
+        """Stop the server by PID: SIGTERM, then SIGKILL after a timeout; remove the PID file."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=_STOP_TIMEOUT)
+        self.pid_file.unlink(missing_ok=True)
+
+
+# --- the scenario --------------------------------------------------------------------------------
+@dataclass
+class _Check:
+    party: str
+    what: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class _Member:
+    keys: KeyPair
+    client: BackchannelClient
+    first_size: int | None = None
+    first_note: SignedCheckpoint | None = None
+    last_seen: int | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _new_key(keys: KeyPair) -> dict[str, JSONValue]:
+    return new_key_to_dict(
+        NewKey(
+            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
+        )
+    )
+
+
+class _Scenario:
+    """The scripted talks; every step goes through the HTTP API."""
+
+    def __init__(self, console: Console, url: str, log_key: str, key_dir: Path) -> None:
+        self.out = console
+        self.url = url
+        self.checks: list[_Check] = []
+        self.members: dict[str, _Member] = {}
+        for name in MEMBERS:
+            keys = KeyPair.generate(name)
+            write_key_file(key_dir / f"{name.replace('/', '-')}.key", keys)
+            client = BackchannelClient(url, name, keys, pinned_log_key=log_key)
+            self.members[name] = _Member(keys, client)
+        self.service_key: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for member in self.members.values():
+            member.client.close()
+
+    # --- helpers ----------------------------------------------------------
+    def c(self, name: str) -> BackchannelClient:
+        return self.members[name].client
+
+    def step(self, text: str) -> None:
+        self.out.print(Rule(text, style="blue", align="left"))
+
+    def say(self, text: str, style: str = "") -> None:
+        self.out.print(Text("  " + text, style=style))
+
+    def check(self, party: str, what: str, ok: bool, detail: str = "") -> None:
+        self.checks.append(_Check(party, what, ok, detail))
+        mark = "[green]ok[/]" if ok else "[bold red]FAILED[/]"
+        self.out.print(f"  {mark} {party}: {what}" + (f" ({detail})" if detail else ""), highlight=False)
+
+    def exec(self, member: str, command: str, body: Mapping[str, JSONValue]) -> dict[str, Any]:
+        result = self.c(member).execute(command, body, track=TRACK)
+        index = result["first_index"]
+        self.say(f"{member}: {command} → index {index}", "dim")
+        return result
+
+    def submit(self, member: str, kind: str, body: dict[str, JSONValue], **extra: JSONValue) -> str:
+        payload: dict[str, JSONValue] = {
+            "kind": kind,
+            "body": body,
+            "priority": "routine",
+            "in_reply_to": None,
+            "annexes": [],
+            "agenda_version": 1 if kind in {"proposal", "counter_proposal"} else None,
+            **extra,
+        }
+        result = self.exec(member, "submit_message", payload)
+        return str(result["events"][0]["command_digest"])
+
+    def mediator_takes(self, message_id: str) -> dict[str, Any]:
+        """The mediator leases its queue and finds the submission."""
+        deliveries = self.c("qatar/principal").lease(TRACK)
+        found = [d for d in deliveries if d["message_id"] == message_id]
+        self.check("qatar", f"submission {_short(message_id)} is in the mediator's queue", bool(found))
+        return found[0] if found else {}
+
+    def author_key(self, reader: str, author: str) -> VerifyingKey | None:
+        """The author's latest Ed25519 key as the reader's visible log grants it."""
+        found: VerifyingKey | None = None
+        for item in self.c(reader).events(TRACK):
+            body = _inner(item)
+            kind = item["signed"]["event"]["type"]
+            named = {
+                "track.opened": ("by", "principal_key"),
+                "party.admitted": ("principal", "principal_key"),
+                "member.enrolled": ("member", "key"),
+                "key.rotated": ("subject", "new_key"),
+            }.get(kind)
+            if named is not None and body.get(named[0]) == author:
+                key = body.get(named[1])
+                if isinstance(key, Mapping):
+                    found = VerifyingKey(bytes.fromhex(str(key["ed25519"])))
+        return found
+
+    def receive(self, member: str, deliveries: list[dict[str, Any]]) -> None:
+        """Check each delivery (leaf, inclusion, author signature) and settle them all with one receipt."""
+        party = member.split("/", maxsplit=1)[0]
+        state = self.members[member]
+        for delivery in deliveries:
+            entry = delivery["entry"]
+            decoded = LogEntry.from_dict({"signed": entry["signed"], "salt": entry["salt"]})
+            problems: list[str] = []
+            if decoded.leaf_hash.hex() != entry["leaf_hash"] or decoded.seq != delivery["log_index"]:
+                problems.append("leaf hash or index mismatch")
+            try:
+                self.c(member).verify_inclusion(TRACK, entry["index"], entry["leaf_hash"])
+            except BackchannelError as e:
+                problems.append(f"inclusion: {e}")
+            if delivery.get("original") is not None:
+                original = SignedCommand.from_dict(delivery["original"])
+                key = self.author_key(member, original.member)
+                try:
+                    if key is None:
+                        raise VerificationError(f"no key for {original.member}")
+                    original.verify(key)
+                except BackchannelError as e:
+                    problems.append(f"author signature: {e}")
+                how = f"verbatim from {original.member}, signature verified"
+            else:
+                how = f"{decoded.signed.event.type} by {_by(entry)}"
+            self.check(
+                party,
+                f"received {_short(delivery['message_id'])} ({delivery['priority']}) at index "
+                f"{delivery['log_index']}, inclusion proved",
+                not problems,
+                "; ".join(problems) or how,
+            )
+            state.received.append(delivery)
+            state.last_seen = max(state.last_seen or 0, int(delivery["log_index"]))
+        if deliveries:
+            ids = [d["message_id"] for d in deliveries]
+            last = max(int(d["log_index"]) for d in deliveries)
+            result = self.c(member).settle(TRACK, ids, last)
+            self.say(
+                f"{member}: record_receipt for {len(ids)} message(s) → index {result['first_index']}", "dim"
+            )
+
+    # --- the script -------------------------------------------------------
+    def setup(self, service_key: Mapping[str, Any]) -> None:
+        self.step("1. qatar opens the track; usa and iran are admitted and enrol delegates")
+        qatar = self.members["qatar/principal"].keys
+        self.exec("qatar/principal", "open_track", {
+            "title": "US-Iran nuclear talks (Doha)", "principal_key": _new_key(qatar),
+            "service_key": {**service_key, "expires_at": None},
+        })  # fmt: skip
+        for party in ("usa", "iran"):
+            principal = self.members[f"{party}/principal"].keys
+            self.exec("qatar/principal", "admit_party", {
+                "party": party, "kind": "delegation", "principal": principal.name,
+                "principal_key": _new_key(principal),
+            })  # fmt: skip
+        for party in ("usa", "iran"):
+            delegate = self.members[f"{party}/delegate"].keys
+            self.exec(f"{party}/principal", "enroll_member", {
+                "new_member": delegate.name, "role": "delegate", "new_key": _new_key(delegate),
+            })  # fmt: skip
+        for name, member in self.members.items():
+            member.first_size = member.client.checkpoint(TRACK).size
+            member.first_note = member.client.latest_checkpoint(TRACK)
+            member.client.heartbeat(TRACK)
+            self.say(f"{name}: first checkpoint verified (size {member.first_size})", "dim")
+
+    def agenda(self) -> None:
+        self.step("2. the agenda is proposed by qatar and ratified by both principals")
+        self.exec("qatar/principal", "propose_agenda", {"agenda": AGENDA.to_dict()})
+        digest = agenda_digest(AGENDA).hex()
+        for party in ("usa", "iran"):
+            self.exec(f"{party}/principal", "ratify_agenda", {"version": 1, "agenda_digest": digest})
+        self.say("agenda v1: " + ", ".join(issue.name for issue in AGENDA.issues))
+
+    def round(self) -> None:
+        self.step("3. a round: a proposal relayed verbatim, a counter-proposal reframed")
+        usa_offer: dict[str, JSONValue] = {
+            "values": {"enrichment_cap_pct": 3.67, "stockpile_kg": 300, "sanctions_relief": "tier-1",
+                       "inspection_regime": "additional-protocol"},
+            "note": "Our opening position.",
+        }  # fmt: skip
+        proposal = self.submit("usa/delegate", "proposal", usa_offer)
+        self.mediator_takes(proposal)
+        self.exec("qatar/principal", "forward_message", {"message_id": proposal, "to_parties": ["iran"]})
+        self.receive("iran/delegate", self.c("iran/delegate").poll(TRACK, timeout=10))
+
+        iran_offer: dict[str, JSONValue] = {
+            "values": {"enrichment_cap_pct": 20, "stockpile_kg": 2000, "sanctions_relief": "full",
+                       "inspection_regime": "iaea-standard"},
+            "note": "Relief first; the cap follows.",
+        }  # fmt: skip
+        counter = self.submit("iran/delegate", "counter_proposal", iran_offer, in_reply_to=proposal)
+        self.mediator_takes(counter)
+        reframed: dict[str, JSONValue] = {
+            "values": {"enrichment_cap_pct": 5, "stockpile_kg": 1000, "sanctions_relief": "tier-2",
+                       "inspection_regime": "iaea-standard"},
+            "note": "Iran can move on the cap if relief is phased in early.",
+        }  # fmt: skip
+        self.exec("qatar/principal", "reframe_message", {
+            "message_id": counter, "to_parties": ["usa"], "body": reframed, "annexes": [],
+            "agenda_version": 1,
+        })  # fmt: skip
+        self.receive("usa/delegate", self.c("usa/delegate").poll(TRACK, timeout=10))
+
+    def malformed(self) -> None:
+        self.step("4. a malformed proposal is refused")
+        bad: dict[str, JSONValue] = {"values": {"enrichment_cap_pct": 120, "sanctions_relief": "everything"}}
+        try:
+            self.submit("usa/delegate", "proposal", bad)
+        except ProblemError as e:
+            violations = e.problem.get("violations") or []
+            self.say(f"refused: {e.status} {e.problem.get('title', e.type)}", "yellow")
+            for v in violations:
+                self.say(f"  {v.get('message')} [{v.get('field')}: {v.get('rule')}]", "yellow")
+            fields = [str(v.get("field")) for v in violations]
+            self.check(
+                "usa",
+                "malformed proposal refused with its field-level reason",
+                e.status == 422 and any("enrichment_cap_pct" in f for f in fields),
+                "; ".join(str(v.get("message")) for v in violations) or str(e),
+            )
+        else:
+            self.check(
+                "usa",
+                "malformed proposal refused with its field-level reason",
+                ok=False,
+                detail="it was accepted",
+            )
+
+    def offline_and_flash(self, flash_deadline: float) -> None:
+        self.step("5. iran goes offline; a flash message escalates; iran catches up")
+        self.say("iran stops heartbeating and polling", "magenta")
+        flash = self.submit(
+            "usa/delegate",
+            "statement",
+            {"text": "Incident reported at Natanz: confirm this channel within minutes."},
+            priority="flash",
+        )
+        self.mediator_takes(flash)
+        self.exec("qatar/principal", "forward_message", {"message_id": flash, "to_parties": ["iran"]})
+        routine = self.submit("usa/delegate", "question", {"text": "Can the stockpile be shipped out?"})
+        self.mediator_takes(routine)
+        self.exec("qatar/principal", "forward_message", {"message_id": routine, "to_parties": ["iran"]})
+        self.say(f"waiting for the flash deadline ({flash_deadline:g} s) to lapse…", "dim")
+        escalation = self._await_escalation(flash, timeout=flash_deadline + 20)
+        self.check(
+            "qatar",
+            f"flash {_short(flash)} escalated when its deadline lapsed",
+            escalation is not None,
+            "" if escalation is None else f"level {escalation.get('level')} → {escalation.get('to')}",
+        )
+        presence = {p["party"]: p for p in self.c("qatar/principal").presence(TRACK)}
+        self.say(f"qatar sees iran as {presence.get('iran', {}).get('status')}", "magenta")
+
+        self.say("iran reconnects and resumes the stream after the last index it saw", "magenta")
+        iran = self.members["iran/delegate"]
+        iran.client.heartbeat(TRACK)
+        resume_from = iran.last_seen
+        caught = list(iran.client.stream(TRACK, last_event_id=resume_from, timeout=1.0))
+        ids = {d["message_id"] for d in caught}
+        self.receive("iran/delegate", caught)
+        self.check(
+            "iran",
+            f"caught up after reconnecting: {len(caught)} message(s) streamed after index {resume_from}",
+            {flash, routine} <= ids,
+        )
+
+    def _await_escalation(self, message_id: str, timeout: float) -> Mapping[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in self.c("qatar/principal").events(TRACK):
+                if item["signed"]["event"]["type"] == "message.escalated":
+                    body = _inner(item)
+                    if body.get("message_id") == message_id:
+                        return body
+            time.sleep(0.25)
+        return None
+
+    # --- the end ----------------------------------------------------------
+    def every_message_receipted(self) -> None:
+        self.step("6. every message is receipted")
+        entries = self.c("qatar/principal").events(TRACK)
+        owed: dict[tuple[str, str], int] = {}
+        settled: set[tuple[str, str]] = set()
+        for item in entries:
+            event_type = item["signed"]["event"]["type"]
+            body = _inner(item)
+            if event_type == "message.forwarded":
+                message_id = str(body["message_id"])
+            elif event_type == "message.reframed":
+                message_id = str(body["command_digest"])
+            elif event_type == "receipt.recorded":
+                settled.update((str(m), _by(item).split("/")[0]) for m in body.get("message_ids") or [])
+                continue
+            else:
+                continue
+            for party in body.get("to_parties") or []:
+                owed[(message_id, str(party))] = item["index"]
+        missing = [f"{_short(m)}→{p}" for (m, p) in owed if (m, p) not in settled]
+        self.check("qatar", f"all {len(owed)} deliveries receipted by their recipients", not missing,
+                   ", ".join(missing))  # fmt: skip
+
+    def transcripts(self) -> None:
+        for party in PARTIES:
+            name = f"{party}/principal"
+            client = self.c(name)
+            entries = client.events(TRACK)
+            table = render.transcript(entries, f"transcript visible to {party} ({len(entries)} entries)")
+            self.out.print(table)
+            self.verify_party(party, entries)
+
+    def verify_party(self, party: str, entries: list[dict[str, Any]]) -> None:
+        name = f"{party}/principal"
+        client = self.c(name)
+        own = [e for e in entries if _by(e).split("/")[0] == party]
+        failures: list[str] = []
+        for item in own:
+            try:
+                client.verify_inclusion(TRACK, item["index"], item["leaf_hash"])
+            except BackchannelError as e:
+                failures.append(f"{item['index']}: {e}")
+        indexes = ", ".join(str(e["index"]) for e in own)
+        self.check(party, f"its {len(own)} own entries are in the log at their indexes [{indexes}]",
+                   not failures, "; ".join(failures) or "inclusion proofs verified")  # fmt: skip
+        first = self.members[name].first_note
+        try:
+            last = client.checkpoint(TRACK).size
+            latest = client.latest_checkpoint(TRACK)
+            if first is None or latest is None:
+                raise VerificationError("no checkpoint was verified")
+            client.check_consistency(TRACK, first, latest)  # an explicit proof, first to last
+        except BackchannelError as e:
+            self.check(party, "checkpoints consistent", ok=False, detail=str(e))
+        else:
+            what = f"checkpoints consistent from size {first.checkpoint.size} to size {last}"
+            self.check(
+                party,
+                what,
+                ok=True,
+                detail="consistency proof from its first checkpoint to its last verified",
+            )
+
+    def final_checkpoint(self) -> None:
+        client = self.c("qatar/principal")
+        client.checkpoint(TRACK)
+        note = client.latest_checkpoint(TRACK)
+        assert note is not None  # checkpoint() just verified one
+        render.print_checkpoint(self.out, note)
+
+
+def _print_checks(console: Console, checks: list[_Check]) -> None:
+    table = Table(title="verification", title_justify="left")
+    table.add_column("party", no_wrap=True)
+    table.add_column("check")
+    table.add_column("result", no_wrap=True)
+    for check in checks:
+        table.add_row(check.party, check.what, "[green]OK[/]" if check.ok else "[bold red]FAILED[/]")
+    console.print(table)
+
+
+@contextmanager
+def _server(data_dir: Path, flash_deadline: float) -> Iterator[ServerProcess]:
+    server = ServerProcess(
+        data_dir / "server", data_dir / "server.pid", data_dir / "server.log", flash_deadline=flash_deadline
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_live_demo(
+    console: Console, data_dir: Path, *, serve: bool = False, flash_deadline: float = 3.0
+) -> None:
+    """Play the Doha talks against a real server subprocess; raise if any check fails.
+
+    Raises:
+        VerificationError: a check failed (they are all printed first).
+        ConfigurationError: the server could not be started.
+    """
+    began = time.monotonic()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    key_dir = data_dir / "keys"
+    key_dir.mkdir(parents=True)
+    (data_dir / "server").mkdir()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the server
+    try:
+        _play(console, data_dir, key_dir, began, serve=serve, flash_deadline=flash_deadline)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _play(
+    console: Console, data_dir: Path, key_dir: Path, began: float, *, serve: bool, flash_deadline: float
+) -> None:
+    with _server(data_dir, flash_deadline) as server:
+        info = server.start()
+        console.print(f"server: {server.url} (pid {server.pid}, data {server.data_dir})", markup=False)
+        console.print(f"log key: {info['log_key']}", soft_wrap=True, markup=False)
+        scenario = _Scenario(console, server.url, info["log_key"], key_dir)
+        try:
+            scenario.setup(info["service_key"])
+            scenario.agenda()
+            scenario.round()
+            scenario.malformed()
+            scenario.offline_and_flash(flash_deadline)
+            scenario.every_message_receipted()
+            scenario.transcripts()
+            _print_checks(console, scenario.checks)
+            scenario.final_checkpoint()
+        finally:
+            scenario.close()
+        failed = [c for c in scenario.checks if not c.ok]
+        console.print(f"demo took {time.monotonic() - began:.1f} s; key files in {key_dir}", markup=False)
+        if failed:
+            raise VerificationError(
+                f"{len(failed)} demo check(s) failed: " + "; ".join(c.what for c in failed)
+            )
+        console.print(Text(f"OK: all {len(scenario.checks)} checks passed", style="bold green"))
+        if serve:
+            console.print(f"serving on {server.url} (pid {server.pid}); Ctrl-C to stop", markup=False)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+            try:
+                server.wait()
+            except KeyboardInterrupt:
+                console.print("stopping")

@@ -1,0 +1,218 @@
+"""The live Doha demo and the commands that drive a running server, against a real ``backchannel serve``."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from backchannel.cli.main import app
+from backchannel.keyfile import KeyPair, write_key_file
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+TRACK = "doha-cli"
+ENV = {
+    **os.environ,
+    "COLUMNS": "200",
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+}
+BACKCHANNEL = [sys.executable, "-c", "from backchannel.cli.main import main; main()"]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    proc = subprocess.run(
+        [*BACKCHANNEL, "demo", "--data-dir", str(data_dir), "--flash-deadline", "1"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        timeout=180,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "ok usa: malformed proposal refused with its field-level reason" in out
+    assert "120 % is above the maximum 90" in out
+    assert re.search(
+        r"ok qatar: flash [0-9a-f]{12} escalated when its deadline lapsed \(level 1 → iran/delegate\)", out
+    )
+    assert re.search(r"ok iran: caught up after reconnecting: 2 message\(s\) streamed after index \d+", out)
+    assert re.search(r"ok qatar: all \d+ deliveries receipted by their recipients", out)
+    for party in ("qatar", "usa", "iran"):
+        assert f"transcript visible to {party}" in out
+        assert re.search(rf"ok {party}: its \d+ own entries are in the log at their indexes", out)
+        assert re.search(rf"ok {party}: checkpoints consistent from size \d+ to size \d+", out)
+    assert "FAILED" not in out
+    assert re.search(
+        r"─+\nbackchannel\.local/us-iran-nuclear\n\d+\n[A-Za-z0-9+/=]+\n\n— backchannel\.local ", out
+    )
+    assert "OK: all" in out
+
+    # The server was stopped: no PID file, the PID is gone, the port is closed.
+    match = re.search(r"server: http://127\.0\.0\.1:(\d+) \(pid (\d+),", out)
+    assert match is not None
+    port, pid = int(match[1]), int(match[2])
+    assert not (data_dir / "server.pid").exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not port_open(port)
+    keys = sorted(p.name for p in (data_dir / "keys").iterdir())
+    assert keys == [
+        "iran-delegate.key", "iran-principal.key", "qatar-principal.key", "usa-delegate.key", "usa-principal.key"
+    ]  # fmt: skip
+    assert all((data_dir / "keys" / k).stat().st_mode & 0o777 == 0o600 for k in keys)
+
+
+def test_demo_log_keeps_the_foundation_demo(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "log", "--data-dir", str(tmp_path / "d")], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "OK: every signature, leaf, root and checkpoint verifies" in result.output
+
+
+# --- the commands against a running server --------------------------------------------------------
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*BACKCHANNEL, "serve", "--data-dir", str(tmp_path / "server"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "serve exited early"
+            assert time.monotonic() < deadline, "serve did not start"
+            try:
+                if httpx.get(url + "/v1/service", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def keyfile(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / (name.replace("/", "-") + ".key")
+    write_key_file(path, KeyPair.generate(name))
+    return path
+
+
+class Cli:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.runner = CliRunner()
+
+    def __call__(self, key: Path, *args: str | Path, code: int = 0) -> str:
+        argv = [str(a) for a in args] + ["--server", self.url, "--key", str(key)]
+        if args[:2] != ("track", "open"):
+            argv += ["--track", TRACK]
+        result = self.runner.invoke(app, argv, env={"COLUMNS": "200"}, catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+
+def message_id(output: str) -> str:
+    match = re.search(r"message id: ([0-9a-f]{64})", output)
+    assert match is not None, output
+    return match[1]
+
+
+def test_the_commands_drive_a_negotiation(server: str, tmp_path: Path) -> None:
+    cli = Cli(server)
+    qatar, usa, iran = (keyfile(tmp_path, f"{p}/principal") for p in ("qatar", "usa", "iran"))
+    usa_delegate = keyfile(tmp_path, "usa/delegate")
+
+    assert "open_track: track.opened at index" in cli(qatar, "track", "open", TRACK, "--title", "Doha")
+    for party, principal in (("usa", usa), ("iran", iran)):
+        assert "party.admitted" in cli(qatar, "party", "admit", party, "--principal-key", principal)
+    assert "member.enrolled" in cli(usa, "member", "enroll", "--new-key", usa_delegate, "--role", "delegate")
+
+    agenda = tmp_path / "agenda.json"
+    agenda.write_text(json.dumps({"version": 1, "issues": [
+        {"name": "enrichment_cap_pct", "type": "number", "unit": "%", "min": 0, "max": 90, "step": 0.01},
+        {"name": "sanctions_relief", "type": "one_of", "options": ["none", "tier-1", "full"]},
+    ]}))  # fmt: skip
+    assert "agenda v1 digest:" in cli(qatar, "agenda", "propose", agenda)
+    for principal in (usa, iran):
+        assert "agenda.ratified" in cli(principal, "agenda", "ratify", "1")
+
+    # A malformed proposal: the problem's title and field-level reason are shown.
+    refused = cli(
+        usa_delegate,
+        "send",
+        "--kind",
+        "proposal",
+        "--body",
+        '{"values": {"enrichment_cap_pct": 120}}',
+        code=1,
+    )
+    assert "422" in refused
+    assert "enrichment_cap_pct" in refused
+    assert "above the maximum 90" in refused
+
+    sent = cli(
+        usa_delegate, "send", "--kind", "proposal", "--body", '{"values": {"enrichment_cap_pct": 3.67}}'
+    )
+    proposal = message_id(sent)
+    assert proposal[:12] in cli(qatar, "inbox")
+    assert "message.forwarded" in cli(qatar, "relay", proposal, "--to", "iran")
+    polled = cli(iran, "inbox", "--poll", "--timeout", "5")
+    assert proposal in polled
+    assert "receipt for 1 message(s)" in cli(iran, "settle", proposal)
+
+    counter = message_id(
+        cli(iran, "send", "--kind", "counter_proposal", "--in-reply-to", proposal,
+            "--body", '{"values": {"enrichment_cap_pct": 20}}')
+    )  # fmt: skip
+    reframed = cli(
+        qatar, "reframe", counter, "--to", "usa", "--body", '{"values": {"enrichment_cap_pct": 5}}'
+    )
+    reframed_id = message_id(reframed)
+    streamed = cli(usa, "inbox", "--stream", "--timeout", "1")
+    assert reframed_id in streamed
+    cli(usa, "settle", reframed_id)
+
+    transcript = cli(iran, "events")
+    assert "message.forwarded" in transcript
+    assert "receipt.recorded" in transcript
+    assert "message.reframed" not in transcript  # the reframe went to usa only
+    assert "0 escalation(s)" in cli(qatar, "escalations")
+
+    # Keys: rotate the delegate's key, then revoke the new one; the old key no longer signs.
+    new_delegate = tmp_path / "usa-delegate-2.key"
+    write_key_file(new_delegate, KeyPair.generate("usa/delegate"))
+    assert "rotate_key" in cli(usa_delegate, "key", "rotate", "--new-key", new_delegate)
+    refused = cli(usa_delegate, "send", "--kind", "statement", "--body", '{"text": "hi"}', code=1)
+    assert "refused by the service" in refused
+    from backchannel.keyfile import read_key_file
+
+    new_id = read_key_file(new_delegate).signing.key_id
+    assert "revoke_key" in cli(usa, "keys", "revoke", new_id, "--subject", "usa/delegate")
