@@ -10,6 +10,7 @@ BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: help install demo test lint typecheck unit bench clean
 
@@ -25,8 +26,8 @@ $(STAMP): pyproject.toml requirements-dev.txt
 
 install: $(STAMP)  ## create .venv and install backchannel with its dev tools
 
-demo: $(STAMP)  ## the main job: a signed, verified log on the embedded SQLite store
-	$(BIN)/backchannel demo --data-dir .demo
+demo: $(STAMP)  ## the main job: the Doha negotiation through a real server on 127.0.0.1 (DEMO_ARGS=--serve keeps it up)
+	$(BIN)/backchannel demo --data-dir .demo $(DEMO_ARGS)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check src tests $(wildcard bench)
