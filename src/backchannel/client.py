@@ -19,6 +19,17 @@
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
 
+**Retrying after the SDK gave up.** :meth:`~BackchannelClient.execute` (and
+:meth:`~BackchannelClient.settle`) sign a *new* command on every call. If a
+call fails after the SDK's own retries (``httpx.TransportError``), the command
+may or may not have been committed. Calling ``execute`` again with the same
+idempotency key sends a different digest under that key, and gets
+409 ``idempotency-conflict`` if the first one was committed. To retry safely
+across such failures, :meth:`~BackchannelClient.sign` once and re-send the
+same :class:`~backchannel.wire.SignedCommand` with
+:meth:`~BackchannelClient.send_command` until it is answered: a committed one
+comes back as a replay of the first result.
+
 **Inbox.** :meth:`~BackchannelClient.lease`, :meth:`~BackchannelClient.poll`
 (long poll) and :meth:`~BackchannelClient.stream` (Server-Sent Events, resumable
 with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
