@@ -17,45 +17,23 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 from backchannel.api import create_app
 from backchannel.api.app import MAX_BODY_BYTES
 from backchannel.api.errors import PROBLEM_BASE
-from backchannel.domain import Agenda, NewKey
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import OperationalError, WouldBlock
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.merkle import verify_consistency, verify_inclusion
 from backchannel.log.records import LogEntry
-from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.log.signing import SigningKey
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict, sign_command
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import SignedCommand, agenda_digest, sign_command
 
 TRACK = "us-iran-nuclear"
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 NODE = pair(1, "qatar/service")

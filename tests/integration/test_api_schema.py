@@ -45,47 +45,25 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from backchannel.api.schemas import ProblemModel
-from backchannel.domain import Agenda, NewKey
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import BackchannelError
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
-from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.log.signing import SigningKey
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import COMMAND_NAMES, agenda_digest, new_key_to_dict, sign_command
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import COMMAND_NAMES, agenda_digest, sign_command
 
 TRACK = "schema-track"
 ORIGIN = "http://testserver"  # schemathesis' ASGI client sends to this host
 STREAMING = re.compile(r"/(stream|events/stream|sse)\b")
 MAX_EXAMPLES = 25
 LONG_POLL = 0.1
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 NODE = pair(1, "qatar/service")

@@ -38,8 +38,7 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
-from backchannel.domain import Agenda, NewKey, event_from_dict
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+from backchannel.domain import Agenda, event_from_dict
 from backchannel.domain.visibility import visible_to
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
@@ -51,34 +50,14 @@ from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import agenda_digest, new_key_to_dict, sign_command
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import agenda_digest, sign_command
 
 TRACK = "doha"
 OTHER = "oslo"
 ORIGIN = "http://testserver"
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 NODE = pair(1, "qatar/service")

@@ -40,15 +40,14 @@ from typing import Any
 import httpx
 
 from backchannel.client import BackchannelClient, ProblemError, receipt_digest
-from backchannel.domain import Agenda, NewKey
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
-from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
 from backchannel.store.sqlite import SQLiteEventStore
-from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import SignedCommand, agenda_digest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 TRACK = "us-iran-nuclear"
@@ -57,34 +56,11 @@ KILLS = 6
 MAX_SUBMISSIONS = 90
 LOAD_WALL_SECONDS = 90.0  # a bound, not the expected time (about 15 s)
 START_TIMEOUT = 30.0
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
 
 
 QATAR = pair(2, "qatar/principal")
 USA = pair(3, "usa/principal")
 IRAN = pair(4, "iran/principal")
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 def free_port() -> int:

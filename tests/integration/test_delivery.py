@@ -7,35 +7,20 @@ from typing import Any
 import pytest
 
 from backchannel.broker import DeadLettered, DeliveryPolicy, Escalated, PresenceStatus, Redelivered
-from backchannel.domain import NewKey
 from backchannel.errors import WouldBlock
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
-from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.log.signing import SigningKey
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import SignedCommand, new_key_to_dict, sign_command
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import SignedCommand, sign_command
 
 TRACK = "doha-talks"
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 NODE = pair(1, "qatar/service")

@@ -20,44 +20,22 @@ import backchannel.api.app as api_module
 from backchannel.api import create_app
 from backchannel.broker import Backoff, DeliveryPolicy, Redelivered
 from backchannel.client import BackchannelClient, ProblemError, receipt_digest
-from backchannel.domain import Agenda, NewKey
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import canonicalize
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import LogEntry
-from backchannel.log.signing import AgreementKey, SigningKey, VerifyingKey
+from backchannel.log.signing import SigningKey, VerifyingKey
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import seeded_keys as pair
+from backchannel.wire import SignedCommand, agenda_digest
 
 TRACK = "doha-talks"
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
-
-
-def pair(seed: int, name: str) -> KeyPair:
-    return KeyPair(
-        name,
-        SigningKey.from_seed(bytes([seed]) * 32),
-        AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 NODE = pair(1, "qatar/service")

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from backchannel.domain import Agenda, MessageSubmitted, NewKey
-from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+from backchannel.domain import MessageSubmitted
 from backchannel.domain.errors import KeyRevokedError, NotAuthorizedError, SchemaViolationError
 from backchannel.errors import VerificationError
 from backchannel.keyfile import KeyPair
@@ -18,16 +17,11 @@ from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.wire import SignedCommand, agenda_digest, command_body, new_key_to_dict, sign_command
+from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import new_key_json as new_key
+from backchannel.wire import SignedCommand, agenda_digest, command_body, sign_command
 
 TRACK = "us-iran-nuclear"
-AGENDA = Agenda(
-    1,
-    (
-        NumberIssue("enrichment_cap_pct", "%", 0, 90, 0.01),
-        ChoiceIssue("sanctions_relief", ("none", "tier-1", "full")),
-    ),
-)
 
 
 def pair(seed: int, name: str) -> KeyPair:
@@ -37,14 +31,6 @@ def pair(seed: int, name: str) -> KeyPair:
         name,
         SigningKey.from_seed(bytes([seed]) * 32),
         AgreementKey.from_private_bytes(bytes([seed + 100]) * 32),
-    )
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
     )
 
 
