@@ -23,6 +23,8 @@ from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
+from immutables import Map, MapMutation
+
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -108,8 +110,8 @@ def _start(state: TrackState | None, event: Event) -> TrackState:
         members=MappingProxyType({}),
         key_owners=_EMPTY,
         agenda=None,
-        messages=MappingProxyType({}),
-        idempotency=MappingProxyType({}),
+        messages=Map(),
+        idempotency=Map(),
         version=0,
     )
 
@@ -124,8 +126,8 @@ class _Draft:
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
-        self._messages: dict[str, MessageRecord] | None = None
-        self._idempotency: dict[tuple[str, str], IdempotentResult] | None = None
+        self._messages: MapMutation[str, MessageRecord] | None = None
+        self._idempotency: MapMutation[tuple[str, str], IdempotentResult] | None = None
 
     @property
     def parties(self) -> dict[str, PartyRecord]:
@@ -146,15 +148,23 @@ class _Draft:
         return self._key_owners
 
     @property
-    def messages(self) -> dict[str, MessageRecord]:
+    def messages(self) -> MapMutation[str, MessageRecord]:
+        # Persistent (HAMT) like idempotency: a track's messages grow without bound, and
+        # every reader either looks one up or sorts (pending_for sorts by log order).
         if self._messages is None:
-            self._messages = dict(self.base.messages)
+            base = self.base.messages
+            assert isinstance(base, Map)  # every state is built by _start and evolve
+            self._messages = base.mutate()
         return self._messages
 
     @property
-    def idempotency(self) -> dict[tuple[str, str], IdempotentResult]:
+    def idempotency(self) -> MapMutation[tuple[str, str], IdempotentResult]:
+        # A persistent map (HAMT): O(log n) per command instead of copying every key
+        # ever used. Lookups only, so its hash order does not matter.
         if self._idempotency is None:
-            self._idempotency = dict(self.base.idempotency)
+            base = self.base.idempotency
+            assert isinstance(base, Map)  # every state is built by _start and evolve
+            self._idempotency = base.mutate()
         return self._idempotency
 
     def freeze(self) -> TrackState:
@@ -166,10 +176,8 @@ class _Draft:
             members=base.members if self._members is None else MappingProxyType(self._members),
             key_owners=base.key_owners if self._key_owners is None else MappingProxyType(self._key_owners),
             agenda=self.agenda,
-            messages=base.messages if self._messages is None else MappingProxyType(self._messages),
-            idempotency=base.idempotency
-            if self._idempotency is None
-            else MappingProxyType(self._idempotency),
+            messages=base.messages if self._messages is None else self._messages.finish(),
+            idempotency=base.idempotency if self._idempotency is None else self._idempotency.finish(),
             version=self.version,
         )
 

@@ -57,7 +57,7 @@ class TrackState:
         key_owners: Key id -> the member it was enrolled for (forever: a key
             id is never given twice, even after revocation).
         agenda: The current agenda version, or ``None`` before the first.
-        messages: Message id -> record, in creation order.
+        messages: Message id -> record (a persistent map: no order; sort by log order).
         idempotency: (member, idempotency key) -> what the first command produced.
         version: How many events were applied.
     """
