@@ -45,7 +45,6 @@ import importlib.metadata
 import itertools
 import math
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -66,6 +65,19 @@ from typing import Any
 
 import httpx
 
+from _report import (
+    LABEL_WIDTH,
+    Report,
+    Row,
+    Target,
+    count,
+    figure,
+    heading,
+    note,
+    print_context,
+    print_summary,
+    progress,
+)
 from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain import Agenda, NewKey
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
@@ -81,8 +93,6 @@ PAYLOAD = 1024  # bytes of message body
 MAX_SECONDS = 300.0  # scale N down when the full run would take longer than this
 IN_FLIGHT = 1_000  # the producer waits when this many messages are submitted but not settled
 LATENCY_RATE = 1_000.0
-LABEL_WIDTH = 60
-VALUE_WIDTH = 14
 KIB = 1024
 RABBIT_HOST = "127.0.0.1"
 RABBIT_PORT = 5672
@@ -125,80 +135,9 @@ FULL = Scale("full", messages=50_000, latency_seconds=10.0, queued=10_000)
 QUICK = Scale("quick", messages=2_000, latency_seconds=3.0, queued=1_000)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A pass/fail threshold: ``value op limit``."""
-
-    op: str  # ">=", "<=" or "<"
-    limit: float
-    text: str
-
-    def passes(self, value: float) -> bool:
-        """Whether ``value`` meets the target."""
-        if self.op == ">=":
-            return value >= self.limit
-        return value <= self.limit if self.op == "<=" else value < self.limit
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One line of the summary table."""
-
-    metric: str
-    ours: str
-    peer: str = "n/a"
-    ratio: str = "-"
-    target: Target | None = None
-    value: float = 0.0
-
-
-@dataclass(slots=True)
-class Report:
-    """Collects the summary rows while the sections print their figures."""
-
-    rows: list[Row] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-
-    lead_rows: int = 0
-
-    def add(self, row: Row) -> None:
-        """Record a summary row."""
-        self.rows.append(row)
-
-    def lead(self, row: Row) -> None:
-        """Record a row that goes before the others (the comparison rows, measured last)."""
-        self.rows.insert(self.lead_rows, row)
-        self.lead_rows += 1
-
-
 # --------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    """Say what is happening, on stderr."""
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def heading(text: str) -> None:
-    """Print a section heading."""
-    print(f"\n{text}", flush=True)
-
-
-def figure(label: str, value: str) -> None:
-    """Print one aligned figure."""
-    print(f"  {label:<{LABEL_WIDTH}} {value:>{VALUE_WIDTH}}", flush=True)
-
-
-def note(text: str) -> None:
-    """Print an indented remark under a section."""
-    print(f"  ({text})", flush=True)
-
-
-def count(value: float) -> str:
-    """Format a count or rate with thousands separators."""
-    return f"{value:,.0f}"
 
 
 def ms(seconds: float) -> str:
@@ -1090,54 +1029,6 @@ def bench_rabbit(scale: Scale, ours: Ours, report: Report) -> None:
 # --------------------------------------------------------------------------
 
 
-def verdict(row: Row) -> str:
-    """PASS, FAIL or ``-`` (no target)."""
-    if row.target is None:
-        return "-"
-    return "PASS" if row.target.passes(row.value) else "FAIL"
-
-
-def print_summary(report: Report) -> None:
-    """Section 6: the table."""
-    heading("[6] Summary (ratio: ours / RabbitMQ)")
-    header = ("metric", "ours", "peer", "ratio", "target", "result")
-    rows = [header] + [
-        (r.metric, r.ours, r.peer, r.ratio, r.target.text if r.target else "-", verdict(r))
-        for r in report.rows
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for number, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  " + " | ".join(cells))
-        if number == 0:
-            print("  " + "-+-".join("-" * width for width in widths))
-    failed = sum(verdict(r) == "FAIL" for r in report.rows)
-    print(
-        f"\n  targets missed: {failed}; total time {time.perf_counter() - report.started:,.0f} s", flush=True
-    )
-
-
-def git(*args: str) -> str:
-    """The output of a git command in the repository, or ``""``."""
-    try:
-        done = subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return done.stdout.strip()
-
-
-def print_context(scale: Scale) -> None:
-    """Where and what this run measured."""
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--", "src"):
-        commit += " + uncommitted changes in src/"
-    print(f"backchannel {importlib.metadata.version('backchannel')} channel benchmark, {scale.name} run")
-    print(f"  commit {commit}; Python {platform.python_version()}; {platform.platform()}")
-    print(f"  CPUs {len(os.sched_getaffinity(0))}; started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -1152,10 +1043,10 @@ def main(argv: Sequence[str]) -> None:
     scale = QUICK if args.quick else FULL
     SCRATCH.mkdir(parents=True, exist_ok=True)
     report = Report()
-    print_context(scale)
+    print_context("channel benchmark", scale.name)
     ours = bench_ours(scale, report, profile=not args.no_profile)
     bench_rabbit(scale, ours, report)
-    print_summary(report)
+    print_summary(report, "[6] Summary (ratio: ours / RabbitMQ)")
 
 
 if __name__ == "__main__":

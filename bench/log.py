@@ -26,7 +26,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import platform
 import random
 import resource
 import statistics
@@ -37,10 +36,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from _report import Report, Row, Target, count, figure, heading, note, print_context, print_summary, progress
 from backchannel.log import merkle
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import NoteSigner
@@ -65,8 +65,6 @@ AUTHOR = "bench/alice"
 MESSAGE_SIZE = 300
 ENTRY_SIZE = 32  # a leaf's data is a 32-byte salted commitment (ADR-0003)
 FILLER = "lorem ipsum dolor sit amet " * 6  # with the other fields: ~200-byte canonical bodies
-LABEL_WIDTH = 60
-VALUE_WIDTH = 14
 MIB = 1024 * 1024
 KIB = 1024
 
@@ -116,71 +114,9 @@ QUICK = Scale(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A pass/fail threshold: ``value op limit``."""
-
-    op: str  # ">=" or "<"
-    limit: float
-    text: str
-
-    def passes(self, value: float) -> bool:
-        """Whether ``value`` meets the target."""
-        return value >= self.limit if self.op == ">=" else value < self.limit
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One line of the summary table."""
-
-    metric: str
-    ours: str
-    peer: str = "n/a"
-    ratio: str = "-"
-    target: Target | None = None
-    value: float = 0.0
-
-
-@dataclass(slots=True)
-class Report:
-    """Collects the summary rows while the sections print their figures."""
-
-    rows: list[Row] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-
-    def add(self, row: Row) -> None:
-        """Record a summary row."""
-        self.rows.append(row)
-
-
 # --------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    """Say what is happening, on stderr."""
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def heading(text: str) -> None:
-    """Print a section heading."""
-    print(f"\n{text}", flush=True)
-
-
-def figure(label: str, value: str) -> None:
-    """Print one aligned figure."""
-    print(f"  {label:<{LABEL_WIDTH}} {value:>{VALUE_WIDTH}}", flush=True)
-
-
-def note(text: str) -> None:
-    """Print an indented remark under a section."""
-    print(f"  ({text})", flush=True)
-
-
-def count(value: float) -> str:
-    """Format a count or rate with thousands separators."""
-    return f"{value:,.0f}"
 
 
 def times(ours: float, peer: float) -> str:
@@ -865,57 +801,6 @@ def bench_verification(scale: Scale, ed25519_verify: float, report: Report) -> N
 # --------------------------------------------------------------------------
 
 
-def verdict(row: Row) -> str:
-    """PASS, FAIL or ``-`` (no target)."""
-    if row.target is None:
-        return "-"
-    return "PASS" if row.target.passes(row.value) else "FAIL"
-
-
-def print_summary(report: Report) -> None:
-    """Section 6: the table."""
-    heading("[6] Summary (ratio: ours / pymerkle, or events / s over Ed25519 verify / s)")
-    header = ("metric", "ours", "peer", "ratio", "target", "result")
-    rows = [header] + [
-        (r.metric, r.ours, r.peer, r.ratio, r.target.text if r.target else "-", verdict(r))
-        for r in report.rows
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for number, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  " + " | ".join(cells))
-        if number == 0:
-            print("  " + "-+-".join("-" * width for width in widths))
-    failed = sum(verdict(r) == "FAIL" for r in report.rows)
-    print(f"\n  targets missed: {failed}; total time {time.perf_counter() - report.started:,.0f} s")
-
-
-# --------------------------------------------------------------------------
-# Main
-# --------------------------------------------------------------------------
-
-
-def git(*args: str) -> str:
-    """The output of a git command in the repository, or ``""``."""
-    try:
-        done = subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return done.stdout.strip()
-
-
-def print_context(scale: Scale) -> None:
-    """Where and what this run measured."""
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--", "src"):
-        commit += " + uncommitted changes in src/"
-    print(f"backchannel {importlib.metadata.version('backchannel')} benchmark, {scale.name} run")
-    print(f"  commit {commit}; Python {platform.python_version()}; {platform.platform()}")
-    print(f"  CPUs {len(os.sched_getaffinity(0))}; started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -934,12 +819,12 @@ def main(argv: Sequence[str]) -> None:
         return
     scale = QUICK if args.quick else FULL
     report = Report()
-    print_context(scale)
+    print_context("benchmark", scale.name)
     ed25519_verify = bench_ed25519(scale, report)
     bench_trees(scale, report)
     bench_sqlite(scale, report)
     bench_verification(scale, ed25519_verify, report)
-    print_summary(report)
+    print_summary(report, "[6] Summary (ratio: ours / pymerkle, or events / s over Ed25519 verify / s)")
 
 
 if __name__ == "__main__":
