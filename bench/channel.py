@@ -79,12 +79,12 @@ from _report import (
     progress,
 )
 from backchannel.client import BackchannelClient, ProblemError
-from backchannel.domain import Agenda, NewKey
+from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.signing import AgreementKey, SigningKey
-from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict
+from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / ".bench-tmp" / "channel"
@@ -237,26 +237,17 @@ class Server:
         return BackchannelClient(self.url, keys.name, keys, pinned_log_key=self.info["log_key"])
 
 
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    """The ``NewKey`` wire form of a member's keys."""
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
-
-
 def build_world(server: Server) -> None:
     """Open the track: mediator qatar, delegations usa and iran, agenda proposed and ratified."""
     with server.client(QATAR) as qatar:
         qatar.execute("open_track", {
-            "title": "Channel benchmark", "principal_key": new_key(QATAR),
+            "title": "Channel benchmark", "principal_key": enrolment_key(QATAR),
             "service_key": {**server.info["service_key"], "expires_at": None},
         }, track=TRACK)  # fmt: skip
         for party, principal in (("usa", USA), ("iran", IRAN)):
             qatar.execute("admit_party", {
                 "party": party, "kind": "delegation", "principal": principal.name,
-                "principal_key": new_key(principal),
+                "principal_key": enrolment_key(principal),
             }, track=TRACK)  # fmt: skip
         qatar.execute("propose_agenda", {"agenda": AGENDA.to_dict()}, track=TRACK)
     for principal in (USA, IRAN):

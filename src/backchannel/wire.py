@@ -81,6 +81,7 @@ from backchannel.domain.ids import (
 from backchannel.domain.keys import NewKey
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError, VerificationError
+from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.log.records import format_timestamp, parse_timestamp
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
@@ -90,6 +91,7 @@ __all__ = [
     "SignedCommand",
     "agenda_digest",
     "command_body",
+    "enrolment_key",
     "new_key_from_dict",
     "new_key_to_dict",
     "sign_command",
@@ -279,6 +281,19 @@ def _plain(value: JSONValue) -> JSONValue:
 # --------------------------------------------------------------------------------------------------
 # Keys and agendas
 # --------------------------------------------------------------------------------------------------
+
+
+def enrolment_key(keys: KeyPair, *, expires_at: datetime | None = None) -> dict[str, JSONValue]:
+    """The wire form of a holder's keys as a key to enrol (``open_track``, ``admit_party``...).
+
+    Args:
+        keys: The holder's Ed25519 and X25519 keys (only the public halves are used).
+        expires_at: When the key stops being usable; ``None`` for no expiry.
+    """
+    public = NewKey(
+        keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, expires_at
+    )
+    return new_key_to_dict(public)
 
 
 def new_key_to_dict(key: NewKey) -> dict[str, JSONValue]:

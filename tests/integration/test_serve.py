@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from backchannel.cli.main import app
 from backchannel.client import BackchannelClient
-from backchannel.domain import NewKey
 from backchannel.keyfile import KeyPair, read_key_file
 from backchannel.log.signing import AgreementKey, SigningKey
-from backchannel.wire import new_key_to_dict
+from backchannel.wire import enrolment_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 QATAR = KeyPair(
@@ -30,14 +29,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def new_key(keys: KeyPair) -> dict[str, Any]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 def wait_until_up(proc: subprocess.Popen[str], url: str) -> dict[str, Any]:
@@ -75,7 +66,7 @@ def test_serve_runs_a_service_the_sdk_can_use(tmp_path: Path) -> None:
         info = wait_until_up(proc, url)
         with BackchannelClient(url, QATAR.name, QATAR, sleep=lambda _: None) as qatar:
             opened = qatar.execute("open_track", {
-                "title": "Doha", "principal_key": new_key(QATAR),
+                "title": "Doha", "principal_key": enrolment_key(QATAR),
                 "service_key": {**info["service_key"], "expires_at": None},
             }, track="doha-talks")  # fmt: skip
             assert opened["replayed"] is False

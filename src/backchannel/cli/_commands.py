@@ -17,11 +17,11 @@ import typer
 from backchannel.cli import render
 from backchannel.cli.main import _read_body, app, keys_app, out, run, track_app
 from backchannel.client import BackchannelClient
-from backchannel.domain import Agenda, NewKey
+from backchannel.domain import Agenda
 from backchannel.errors import EncodingError, NotFoundError
-from backchannel.keyfile import KeyPair, read_key_file
+from backchannel.keyfile import read_key_file
 from backchannel.log.canonical import JSONValue, loads_strict
-from backchannel.wire import agenda_digest, new_key_to_dict
+from backchannel.wire import agenda_digest, enrolment_key
 
 party_app = typer.Typer(help="Admit parties (mediator principal).", no_args_is_help=True)
 member_app = typer.Typer(help="Enrol members in your party (a principal).", no_args_is_help=True)
@@ -46,13 +46,6 @@ _PROPOSALS = frozenset({"proposal", "counter_proposal"})
 def _client(server: str, key_file: Path) -> BackchannelClient:
     keys = read_key_file(key_file)
     return BackchannelClient(server, keys.name, keys)
-
-
-def _grant(keys: KeyPair) -> dict[str, JSONValue]:
-    public = NewKey(
-        keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-    )
-    return new_key_to_dict(public)
 
 
 def _execute(server: str, key_file: Path, track: str, command: str, body: Mapping[str, JSONValue]) -> None:
@@ -93,7 +86,7 @@ def track_open(
             service_key = client.service_info()["service_key"]
         grant: dict[str, JSONValue] = {
             "title": title,
-            "principal_key": _grant(keys),
+            "principal_key": enrolment_key(keys),
             "service_key": {**service_key, "expires_at": None},
         }
         _execute(server, key_file, track, "open_track", grant)
@@ -118,7 +111,7 @@ def party_admit(
             "party": party,
             "kind": kind,
             "principal": principal.name,
-            "principal_key": _grant(principal),
+            "principal_key": enrolment_key(principal),
         }
         _execute(server, key_file, track, "admit_party", grant)
 
@@ -137,7 +130,11 @@ def member_enroll(
 
     def body() -> None:
         member = read_key_file(new_key)
-        grant: dict[str, JSONValue] = {"new_member": member.name, "role": role, "new_key": _grant(member)}
+        grant: dict[str, JSONValue] = {
+            "new_member": member.name,
+            "role": role,
+            "new_key": enrolment_key(member),
+        }
         _execute(server, key_file, track, "enroll_member", grant)
 
     run(body)
@@ -161,7 +158,7 @@ def key_rotate(
         grant: dict[str, JSONValue] = {
             "subject": subject or keys.name,
             "old_key_id": old_key_id or keys.signing.key_id,
-            "new_key": _grant(read_key_file(new_key)),
+            "new_key": enrolment_key(read_key_file(new_key)),
         }
         _execute(server, key_file, track, "rotate_key", grant)
 

@@ -53,7 +53,7 @@ from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
 from backchannel.client import BackchannelClient, ProblemError
-from backchannel.domain import Agenda, NewKey
+from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import BackchannelError, ConfigurationError, VerificationError
 from backchannel.keyfile import KeyPair, write_key_file
@@ -61,7 +61,7 @@ from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
-from backchannel.wire import SignedCommand, agenda_digest, new_key_to_dict
+from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
 
 __all__ = ["TRACK", "ServerProcess", "run_live_demo"]
 
@@ -180,14 +180,6 @@ class _Member:
     first_note: SignedCheckpoint | None = None
     last_seen: int | None = None
     received: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _new_key(keys: KeyPair) -> dict[str, JSONValue]:
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
 
 
 class _Scenario:
@@ -316,19 +308,19 @@ class _Scenario:
         self.step("1. qatar opens the track; usa and iran are admitted and enrol delegates")
         qatar = self.members["qatar/principal"].keys
         self.exec("qatar/principal", "open_track", {
-            "title": "US-Iran nuclear talks (Doha)", "principal_key": _new_key(qatar),
+            "title": "US-Iran nuclear talks (Doha)", "principal_key": enrolment_key(qatar),
             "service_key": {**service_key, "expires_at": None},
         })  # fmt: skip
         for party in ("usa", "iran"):
             principal = self.members[f"{party}/principal"].keys
             self.exec("qatar/principal", "admit_party", {
                 "party": party, "kind": "delegation", "principal": principal.name,
-                "principal_key": _new_key(principal),
+                "principal_key": enrolment_key(principal),
             })  # fmt: skip
         for party in ("usa", "iran"):
             delegate = self.members[f"{party}/delegate"].keys
             self.exec(f"{party}/principal", "enroll_member", {
-                "new_member": delegate.name, "role": "delegate", "new_key": _new_key(delegate),
+                "new_member": delegate.name, "role": "delegate", "new_key": enrolment_key(delegate),
             })  # fmt: skip
         for name, member in self.members.items():
             member.first_size = member.client.checkpoint(TRACK).size

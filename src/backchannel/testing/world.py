@@ -6,12 +6,12 @@ public test keys: never use them for anything real.
 
 from __future__ import annotations
 
-from backchannel.domain import Agenda, NewKey
+from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import AgreementKey, SigningKey
-from backchannel.wire import new_key_to_dict
+from backchannel.wire import enrolment_key
 
 __all__ = ["SMALL_AGENDA", "new_key_json", "seeded_keys"]
 
@@ -38,8 +38,4 @@ def seeded_keys(seed: int, name: str) -> KeyPair:
 
 def new_key_json(keys: KeyPair) -> dict[str, JSONValue]:
     """The wire form of ``keys`` as a key to enrol (no expiry)."""
-    return new_key_to_dict(
-        NewKey(
-            keys.signing.key_id, keys.signing.verifying_key.public_bytes, keys.agreement.public_bytes, None
-        )
-    )
+    return enrolment_key(keys)
