@@ -16,7 +16,7 @@ from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import new_key_json as new_key
+from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 from backchannel.wire import SignedCommand, sign_command
 
@@ -73,32 +73,11 @@ class World:
         return self.delivery.submit(self.signed(who, command, body))
 
     def open(self) -> None:
-        self.run(
-            QATAR,
-            "open_track",
-            {"title": "Doha", "principal_key": new_key(QATAR), "service_key": new_key(NODE)},
-        )
-        for party, principal in (("usa", USA), ("iran", IRAN)):
-            self.run(
-                QATAR,
-                "admit_party",
-                {
-                    "party": party,
-                    "kind": "delegation",
-                    "principal": principal.name,
-                    "principal_key": new_key(principal),
-                },
-            )
+        for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
+            self.run(who, command, body)
 
     def say(self, who: KeyPair, text: str, priority: str = "routine") -> str:
-        body = {
-            "kind": "statement",
-            "body": {"text": text},
-            "priority": priority,
-            "in_reply_to": None,
-            "annexes": [],
-            "agenda_version": None,
-        }
+        body = message_body("statement", {"text": text}, priority=priority)
         (event,) = self.run(who, "submit_message", body).events
         return str(event.message_id)  # type: ignore[union-attr]
 

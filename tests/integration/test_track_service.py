@@ -18,8 +18,9 @@ from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
+from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import new_key_json as new_key
-from backchannel.wire import SignedCommand, agenda_digest, command_body, sign_command
+from backchannel.wire import SignedCommand, command_body, sign_command
 
 TRACK = "us-iran-nuclear"
 
@@ -70,36 +71,13 @@ class World:
         return self.service.execute(self.signed(who, command, body, idem))
 
     def open(self) -> None:
-        self.run(
-            QATAR,
-            "open_track",
-            {"title": "Doha", "principal_key": new_key(QATAR), "service_key": new_key(NODE)},
-        )
-        for party, principal in (("usa", USA), ("iran", IRAN)):
-            self.run(
-                QATAR,
-                "admit_party",
-                {
-                    "party": party,
-                    "kind": "delegation",
-                    "principal": principal.name,
-                    "principal_key": new_key(principal),
-                },
-            )
-        self.run(QATAR, "propose_agenda", {"agenda": AGENDA.to_dict()})
-        for principal in (USA, IRAN):
-            self.run(principal, "ratify_agenda", {"version": 1, "agenda_digest": agenda_digest(AGENDA).hex()})
+        for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=AGENDA):
+            self.run(who, command, body)
 
     def propose(self, who: KeyPair, values: dict[str, Any], idem: str | None = None) -> Any:
-        body = {
-            "kind": "proposal",
-            "body": {"values": values},
-            "priority": "routine",
-            "in_reply_to": None,
-            "annexes": [],
-            "agenda_version": 1,
-        }
-        return self.run(who, "submit_message", body, idem)
+        return self.run(
+            who, "submit_message", message_body("proposal", {"values": values}, agenda_version=1), idem
+        )
 
 
 @pytest.fixture

@@ -6,14 +6,16 @@ public test keys: never use them for anything real.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import AgreementKey, SigningKey
-from backchannel.wire import enrolment_key
+from backchannel.wire import agenda_digest, enrolment_key
 
-__all__ = ["SMALL_AGENDA", "new_key_json", "seeded_keys"]
+__all__ = ["SMALL_AGENDA", "message_body", "new_key_json", "opening", "seeded_keys"]
 
 SMALL_AGENDA = Agenda(
     1,
@@ -39,3 +41,61 @@ def seeded_keys(seed: int, name: str) -> KeyPair:
 def new_key_json(keys: KeyPair) -> dict[str, JSONValue]:
     """The wire form of ``keys`` as a key to enrol (no expiry)."""
     return enrolment_key(keys)
+
+
+def opening(
+    mediator: KeyPair,
+    node: KeyPair,
+    delegations: Sequence[KeyPair],
+    *,
+    agenda: Agenda | None = SMALL_AGENDA,
+    title: str = "Doha",
+) -> list[tuple[KeyPair, str, dict[str, JSONValue]]]:
+    """The commands that open a track: ``(signer, command, body)`` in order.
+
+    ``mediator`` opens it naming ``node`` as the service key and admits each of
+    ``delegations`` (principal keys named ``party/...``); with an ``agenda``, the
+    mediator proposes it and every delegation principal ratifies it.
+    """
+    script: list[tuple[KeyPair, str, dict[str, JSONValue]]] = [
+        (
+            mediator,
+            "open_track",
+            {"title": title, "principal_key": enrolment_key(mediator), "service_key": enrolment_key(node)},
+        ),
+    ]
+    for principal in delegations:
+        admit: dict[str, JSONValue] = {
+            "party": principal.name.split("/")[0],
+            "kind": "delegation",
+            "principal": principal.name,
+            "principal_key": enrolment_key(principal),
+        }
+        script.append((mediator, "admit_party", admit))
+    if agenda is not None:
+        script.append((mediator, "propose_agenda", {"agenda": agenda.to_dict()}))
+        ratify: dict[str, JSONValue] = {
+            "version": agenda.version,
+            "agenda_digest": agenda_digest(agenda).hex(),
+        }
+        script.extend((principal, "ratify_agenda", ratify) for principal in delegations)
+    return script
+
+
+def message_body(
+    kind: str,
+    body: Mapping[str, JSONValue],
+    *,
+    priority: str = "routine",
+    agenda_version: int | None = None,
+    in_reply_to: str | None = None,
+) -> dict[str, JSONValue]:
+    """The body of a ``submit_message`` command, every field given."""
+    return {
+        "kind": kind,
+        "body": body,
+        "priority": priority,
+        "in_reply_to": in_reply_to,
+        "annexes": [],
+        "agenda_version": agenda_version,
+    }
