@@ -49,7 +49,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self
 
 import httpx
@@ -235,8 +235,46 @@ class BackchannelClient:
 
     def send_command(self, signed: SignedCommand) -> dict[str, Any]:
         """Send an already signed command (with the same retry policy as :meth:`execute`)."""
-        content = canonicalize(signed.to_dict())
-        path = f"/v1/tracks/{signed.track}/commands"
+        return self._post_retrying(f"/v1/tracks/{signed.track}/commands", canonicalize(signed.to_dict()))
+
+    def execute_many(
+        self, commands: Iterable[tuple[str, Mapping[str, JSONValue]]], *, track: str
+    ) -> list[dict[str, Any]]:
+        """Sign ``(command, body)`` pairs, each with a fresh idempotency key, and send them as one batch.
+
+        See :meth:`send_batch`.
+        """
+        signed = [self.sign(name, body, track=track, idempotency_key=_new_key()) for name, body in commands]
+        return self.send_batch(signed)
+
+    def send_batch(self, commands: Sequence[SignedCommand]) -> list[dict[str, Any]]:
+        """Send this member's signed commands for one track as one batch (group commit).
+
+        The service decides them in order, each as if sent alone, and appends them
+        together (one transaction, one fsync). Retries follow :meth:`execute`'s
+        policy; a retried batch is safe when its commands carry idempotency keys.
+
+        Returns:
+            One item per command, in order: ``{"status": 201 | 200, "result": {...}}``
+            (``result`` as :meth:`execute` returns it) or ``{"status": 4xx, "problem": {...}}``.
+
+        Raises:
+            ValueError: no commands, or commands for more than one track.
+            ProblemError: the service refused the whole batch (or stayed unavailable).
+            httpx.TransportError: the service could not be reached on any attempt.
+        """
+        tracks = {signed.track for signed in commands}
+        if len(tracks) != 1:
+            raise ValueError(f"a batch holds commands for exactly one track, got {sorted(tracks)}")
+        body: dict[str, JSONValue] = {"commands": [signed.to_dict() for signed in commands]}
+        results = self._post_retrying(f"/v1/tracks/{tracks.pop()}/commands/batch", canonicalize(body))[
+            "results"
+        ]
+        if not isinstance(results, list) or len(results) != len(commands):
+            raise EncodingError("the batch response does not hold one result per command")
+        return results
+
+    def _post_retrying(self, path: str, content: bytes) -> dict[str, Any]:
         delay = self._backoff
         for attempt in range(1, self._max_attempts + 1):
             last = attempt == self._max_attempts

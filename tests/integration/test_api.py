@@ -3,7 +3,7 @@
 import json
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -338,26 +338,26 @@ def test_not_found_malformed_and_too_large(api: Api) -> None:
 def test_transient_and_internal_errors(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     signed = api.proposal(USA, {"enrichment_cap_pct": 3.67})
 
-    def busy(_: SignedCommand) -> Any:
+    def busy(_: Sequence[SignedCommand]) -> Any:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(api.service, "execute", busy)
+    monkeypatch.setattr(api.service, "execute_many", busy)
     response = api.post(USA, signed)
     assert_problem(response, 503, "unavailable")
     assert response.headers["retry-after"] == "1"
 
-    def full(_: SignedCommand) -> Any:
+    def full(_: Sequence[SignedCommand]) -> Any:
         raise WouldBlock("queue full", retry_after=2.2, queued=10, limit=10)
 
-    monkeypatch.setattr(api.service, "execute", full)
+    monkeypatch.setattr(api.service, "execute_many", full)
     response = api.post(USA, signed)
     assert_problem(response, 429, "would-block")
     assert response.headers["retry-after"] == "3"
 
-    def broken(_: SignedCommand) -> Any:
+    def broken(_: Sequence[SignedCommand]) -> Any:
         raise RuntimeError("secret internals at /srv/db")
 
-    monkeypatch.setattr(api.service, "execute", broken)
+    monkeypatch.setattr(api.service, "execute_many", broken)
     with TestClient(api.app, base_url=ORIGIN, raise_server_exceptions=False) as http:
         api.http = http
         response = api.post(USA, signed)

@@ -73,6 +73,9 @@ from backchannel.api.errors import (
     problem_response,
 )
 from backchannel.api.schemas import (
+    BatchItemModel,
+    BatchRequestModel,
+    BatchResponse,
     CheckpointResponse,
     CommandResponse,
     ConsistencyProofResponse,
@@ -102,15 +105,21 @@ from backchannel.log.canonical import loads_strict
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
-from backchannel.service.tracks import TrackService
+from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
-__all__ = ["KEEPALIVE_SECONDS", "MAX_BODY_BYTES", "create_app"]
+__all__ = ["KEEPALIVE_SECONDS", "MAX_BATCH_BODY_BYTES", "MAX_BATCH_COMMANDS", "MAX_BODY_BYTES", "create_app"]
 
 _log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
+"""The largest request body (one command, or a read)."""
+MAX_BATCH_BODY_BYTES = 8 << 20
+"""The largest batch request body."""
+MAX_BATCH_COMMANDS = 1024
+"""The most commands in one batch request."""
 """The largest request body accepted (1 MiB)."""
 MAX_PAGE = 1000
 """The most entries or leaves one read returns."""
@@ -126,6 +135,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 T = TypeVar("T")
+_BATCH_SCHEMA_REF = "#/components/schemas/BatchRequestModel"
 _Index = Annotated[int, Query(ge=0)]
 _Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 _End = Annotated[int | None, Query(ge=0)]
@@ -186,6 +196,7 @@ class _Api:
     ) -> None:
         self.service = service
         self.delivery = delivery
+        self.committer = GroupCommitter(delivery.submit_many)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -272,7 +283,8 @@ class _Api:
         state.signing_key(signed.member, signed.key_id, now)  # 403 once revoked or expired
 
     # --- handlers (run in a worker thread) ----------------------------------
-    def command(self, request: Request, track: str, body: bytes) -> tuple[int, CommandResponse]:
+    def parse_command(self, request: Request, track: str, body: bytes) -> SignedCommand:
+        """Decode and authenticate one signed command (the RFC 9421 signer must be its member)."""
         try:
             signed = SignedCommand.from_dict(loads_strict(body))
         except EncodingError as e:
@@ -285,16 +297,62 @@ class _Api:
                 f"Idempotency-Key header {header[:130]!r} differs from the command's idempotency_key"
             )
         self.authenticate_command(request, signed, body)
-        result = self.delivery.submit(signed)
-        if not result.replayed:
-            self.changes.notify()
+        return signed
+
+    def parse_batch(self, request: Request, track: str, body: bytes) -> list[SignedCommand]:
+        """Decode and authenticate a batch: every command is the RFC 9421 signer's, for this track."""
+        data = loads_strict(body)
+        if not isinstance(data, dict) or set(data) != {"commands"}:
+            raise EncodingError("a batch is a JSON object with exactly one field, 'commands'")
+        items = data["commands"]
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_COMMANDS:
+            raise EncodingError(f"commands: expected a list of 1 to {MAX_BATCH_COMMANDS} signed commands")
+        commands: list[SignedCommand] = []
+        for position, item in enumerate(items):
+            try:
+                signed = SignedCommand.from_dict(item)
+            except EncodingError as e:
+                raise EncodingError(f"commands.{position}: not a signed command: {e}") from e
+            if signed.track != track:
+                raise EncodingError(
+                    f"commands.{position}: the command is for track {signed.track!r}, not {track!r}"
+                )
+            if commands and signed.member != commands[0].member:
+                raise EncodingError(
+                    f"commands.{position}: signed by {signed.member}, but a batch holds one member's "
+                    f"commands ({commands[0].member})"
+                )
+            if signed.command == "open_track":
+                raise EncodingError(f"commands.{position}: open_track cannot be batched")
+            commands.append(signed)
+        self.authenticate_command(request, commands[0], body)
+        return commands
+
+    def command_response(self, outcome: Outcome) -> tuple[int, CommandResponse]:
+        """The status and body of one command's result (raises its error)."""
+        if isinstance(outcome, BackchannelError):
+            raise outcome
         response = CommandResponse(
-            events=[dict(event.to_dict()) for event in result.events],
-            first_index=result.first_index,
-            checkpoint=None if result.checkpoint is None else result.checkpoint.to_text(),
-            replayed=result.replayed,
+            events=[dict(event.to_dict()) for event in outcome.events],
+            first_index=outcome.first_index,
+            checkpoint=None if outcome.checkpoint is None else outcome.checkpoint.to_text(),
+            replayed=outcome.replayed,
         )
-        return (200 if result.replayed else 201), response
+        return (200 if outcome.replayed else 201), response
+
+    def batch_item(self, outcome: Outcome, instance: str) -> BatchItemModel:
+        if isinstance(outcome, BackchannelError):
+            problem = problem_for(outcome, instance=instance)
+            return BatchItemModel(status=problem.status, problem=problem.body)
+        status, response = self.command_response(outcome)
+        return BatchItemModel(status=status, result=response)
+
+    async def run(self, commands: list[SignedCommand]) -> list[Outcome]:
+        """Run commands through the group committer (shared appends) and wake the waiting streams."""
+        outcomes = await asyncio.wrap_future(self.committer.submit(commands))
+        if any(isinstance(o, CommandResult) and not o.replayed for o in outcomes):
+            self.changes.notify()
+        return outcomes
 
     def events(self, request: Request, track: str, after: int, limit: int) -> EventsResponse:
         state, reader = self.authenticate_reader(request, track, b"")
@@ -531,16 +589,16 @@ def _last_event_id(value: str | None) -> int:
     return int(value.strip())
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(MAX_BODY_BYTES)
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLargeError(limit)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            raise PayloadTooLargeError(MAX_BODY_BYTES)
+        if total > limit:
+            raise PayloadTooLargeError(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -665,9 +723,37 @@ def _add_command_route(app: FastAPI, api: _Api) -> None:
     )
     async def post_command(track: str, request: Request) -> JSONResponse:
         """Run one signed command."""
-        body = await _read_body(request)
-        status, response = await _threaded(api.command, request, track, body)
+        body = await _read_body(request, MAX_BODY_BYTES)
+        signed = await _threaded(api.parse_command, request, track, body)
+        [outcome] = await api.run([signed])
+        status, response = api.command_response(outcome)
         return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+    @app.post(
+        "/v1/tracks/{track}/commands/batch",
+        response_model=BatchResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/BatchRequestModel"}}
+                },
+            }
+        },
+    )
+    async def post_batch(track: str, request: Request) -> BatchResponse:
+        """Run many signed commands of one member, in order, in shared appends (group commit).
+
+        Each command is decided as if sent alone, against the state the ones before
+        it leave; each gets its own status and result or problem. The request is
+        refused whole (and nothing runs) if it is malformed, mixes members or tracks,
+        or is not signed by the commands' member.
+        """
+        body = await _read_body(request, MAX_BATCH_BODY_BYTES)
+        commands = await _threaded(api.parse_batch, request, track, body)
+        outcomes = await api.run(commands)
+        path = request.url.path
+        return BatchResponse(results=[api.batch_item(o, f"{path}#{i}") for i, o in enumerate(outcomes)])
 
 
 def _add_read_routes(app: FastAPI, api: _Api) -> None:
@@ -843,6 +929,9 @@ def _install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(command_schema.pop("$defs", {}))
             components["SignedCommand"] = command_schema
+            batch_schema = BatchRequestModel.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(batch_schema.pop("$defs", {}))
+            components["BatchRequestModel"] = batch_schema
             _problem_responses(schema)
             app.openapi_schema = schema
         return app.openapi_schema

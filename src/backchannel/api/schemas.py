@@ -13,6 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BatchItemModel",
+    "BatchRequestModel",
+    "BatchResponse",
     "CheckpointResponse",
     "CommandPayloadModel",
     "CommandResponse",
@@ -64,6 +67,30 @@ class CommandResponse(BaseModel):
     first_index: int | None = Field(description="log index of the first event; null for a retry")
     checkpoint: str | None = Field(description="signed checkpoint note covering the append")
     replayed: bool
+
+
+class BatchRequestModel(BaseModel):
+    """The request body of ``POST /v1/tracks/{track}/commands/batch``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    commands: list[SignedCommandModel] = Field(
+        description="signed commands of the requesting member, run in order (group commit)"
+    )
+
+
+class BatchItemModel(BaseModel):
+    """One command's outcome in a batch: its result, or its problem."""
+
+    status: int = Field(description="what the command alone would have answered: 201, 200 (retry) or 4xx")
+    result: CommandResponse | None = None
+    problem: dict[str, Any] | None = Field(default=None, description="RFC 9457 problem details")
+
+
+class BatchResponse(BaseModel):
+    """The outcomes of a batch, one per command, in order."""
+
+    results: list[BatchItemModel]
 
 
 class LogEntryModel(BaseModel):

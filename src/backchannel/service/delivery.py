@@ -33,6 +33,8 @@ import contextlib
 import hashlib
 import logging
 import threading
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 
 from backchannel.broker import (
@@ -63,7 +65,15 @@ from backchannel.domain._json import thaw
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
-from backchannel.errors import NotFoundError, UnknownDeliveryError, WouldBlock
+from backchannel.errors import (
+    BackchannelError,
+    DomainError,
+    EncodingError,
+    NotFoundError,
+    UnknownDeliveryError,
+    VerificationError,
+    WouldBlock,
+)
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.verify import KEY_REGISTERED
@@ -123,34 +133,72 @@ class DeliveryService:
             DomainError: the command breaks a rule.
             ConflictError: other writers won the race too many times.
         """
-        command = to_domain(signed)
-        with self._lock:
-            state = self._tracks.state(signed.track)
-            if state is not None:
-                self._ensure(state)
-                if not _is_retry(state, signed):
-                    self._check_capacity(state, _targets(state, command))
-            result = self._tracks.execute(signed)
-            if not result.replayed and result.first_index is not None:
-                self._apply(signed.track, result)
-            return result
+        outcome = self.submit_many([signed])[0]
+        if isinstance(outcome, BackchannelError):
+            raise outcome
+        return outcome
 
-    def _check_capacity(self, state: TrackState, parties: tuple[str, ...]) -> None:
-        for party in parties:
-            queue = self._queues.get((state.track, party))
-            if queue is None:
-                continue  # not a party of the track: execute() refuses the command
-            queued = queue.statistics().queued
-            limit = self._policy.queue_limit
-            if queued >= limit:
-                retry_after = self._policy.visibility_timeout.total_seconds()
-                raise WouldBlock(
-                    f"the queue of {party!r} on {state.track!r} is full ({queued} of {limit}); "
-                    f"retry after {retry_after:g} s",
-                    retry_after=retry_after,
-                    queued=queued,
-                    limit=limit,
-                )
+    def submit_many(self, commands: Sequence[SignedCommand]) -> list[CommandResult | BackchannelError]:
+        """Execute many commands with one append per track (group commit), each with backpressure.
+
+        Each command is checked against its target queues counting the commands
+        admitted before it in the same call, so a batch never overshoots a queue's
+        limit; a command that would gets :class:`~backchannel.errors.WouldBlock` in
+        its slot. The rest run through :meth:`TrackService.execute_many`.
+
+        Returns:
+            One outcome per command, in order: its result or the error that refused it.
+
+        Raises:
+            ConflictError: other writers won the race too many times.
+            OperationalError: the store failed; nothing was appended.
+        """
+        outcomes: list[CommandResult | BackchannelError | None] = [None] * len(commands)
+        admitted: list[tuple[int, SignedCommand]] = []
+        with self._lock:
+            added: Counter[tuple[str, str]] = Counter()
+            for position, signed in enumerate(commands):
+                try:
+                    self._admit(signed, added)
+                except (DomainError, EncodingError, VerificationError, WouldBlock) as e:
+                    outcomes[position] = e
+                else:
+                    admitted.append((position, signed))
+            results = self._tracks.execute_many([signed for _, signed in admitted])
+            for (position, signed), result in zip(admitted, results, strict=True):
+                outcomes[position] = result
+                if isinstance(result, CommandResult) and not result.replayed:
+                    self._apply(signed.track, result)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _admit(self, signed: SignedCommand, added: Counter[tuple[str, str]]) -> None:
+        """Check the queues ``signed`` would add to, counting ``added``; count it in if it fits."""
+        command = to_domain(signed)
+        state = self._tracks.state(signed.track)
+        if state is None or _is_retry(state, signed):
+            return
+        self._ensure(state)
+        targets = _targets(state, command)
+        for party in targets:
+            self._check_capacity(state, party, added[(state.track, party)])
+        for party in targets:
+            added[(state.track, party)] += 1
+
+    def _check_capacity(self, state: TrackState, party: str, extra: int) -> None:
+        queue = self._queues.get((state.track, party))
+        if queue is None:
+            return  # not a party of the track: execute() refuses the command
+        queued = queue.statistics().queued + extra
+        limit = self._policy.queue_limit
+        if queued >= limit:
+            retry_after = self._policy.visibility_timeout.total_seconds()
+            raise WouldBlock(
+                f"the queue of {party!r} on {state.track!r} is full ({queued} of {limit}); "
+                f"retry after {retry_after:g} s",
+                retry_after=retry_after,
+                queued=queued,
+                limit=limit,
+            )
 
     def _apply(self, track: str, result: CommandResult) -> None:
         state = self._state(track)

@@ -16,9 +16,11 @@ into log events:
 4. **Append.** Each domain event becomes a log event authored and signed by
    the service member (``<mediator>/service``). Its body is
    ``{"command": <signed command>, "event": <domain event>}``, so anyone
-   holding it can verify the author's own signature. One command is one atomic
-   batch and one checkpoint. A lost race (``ConflictError``) reloads the state
-   and decides again.
+   holding it can verify the author's own signature. A command's events are
+   one atomic batch under one checkpoint. :meth:`TrackService.execute_many`
+   decides many commands in order and appends all their events in one batch
+   (group commit: one transaction, one fsync, one checkpoint per track). A
+   lost race (``ConflictError``) reloads the state and decides again.
 
 :func:`replay` is verify-then-fold for a whole track. It runs the log
 verifier's checks, then re-verifies every embedded command signature with the
@@ -33,14 +35,21 @@ speak HTTP.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import Command, Event, OpenTrack, TrackState, decide, event_from_dict, evolve
 from backchannel.domain.ids import service_member
-from backchannel.errors import ConflictError, EncodingError, NotFoundError, VerificationError
+from backchannel.errors import (
+    BackchannelError,
+    ConflictError,
+    DomainError,
+    EncodingError,
+    NotFoundError,
+    VerificationError,
+)
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
@@ -135,41 +144,98 @@ class TrackService:
             DomainError: the command breaks a rule (its subclass says which).
             ConflictError: other writers won the race too many times in a row.
         """
-        command = to_domain(signed)
-        with self._lock:
-            for _ in range(_MAX_RACES):
-                loaded = self._load(signed.track)
-                now = self._clock.now()
-                _verify_signature(loaded.state, command, signed, now)
-                events = decide(loaded.state, command, now)
-                if not events:
-                    return _retry_result(loaded.state, command)
-                try:
-                    return self._append(loaded, signed, command, events)
-                except ConflictError:
-                    self._tracks.pop(signed.track, None)
-            raise ConflictError(f"track {signed.track!r}: lost {_MAX_RACES} append races in a row")
+        outcome = self.execute_many([signed])[0]
+        if isinstance(outcome, BackchannelError):
+            raise outcome
+        return outcome
 
-    def _append(
-        self, loaded: _Loaded, signed: SignedCommand, command: Command, events: list[Event]
-    ) -> CommandResult:
+    def execute_many(self, commands: Sequence[SignedCommand]) -> list[CommandResult | BackchannelError]:
+        """Run many signed commands with one append (one transaction, one checkpoint) per track.
+
+        Commands are decided in order, each against the state the ones before it
+        leave, exactly as if they had been executed one by one; only the append
+        is shared (group commit). A command that fails verification or breaks a
+        rule gets its error in its slot and appends nothing; the others go on.
+        An ``open_track`` is appended on its own, ahead of the rest of its track.
+
+        Returns:
+            One outcome per command, in order: its :class:`CommandResult`, or the
+            :class:`~backchannel.errors.BackchannelError` that refused it.
+
+        Raises:
+            ConflictError: other writers won the race too many times in a row
+                (nothing of that track's group was appended).
+            OperationalError: the store failed (nothing of that track's group was appended).
+        """
+        outcomes: list[CommandResult | BackchannelError | None] = [None] * len(commands)
+        groups: dict[str, list[tuple[int, SignedCommand, Command]]] = {}
+        for position, signed in enumerate(commands):
+            try:
+                command = to_domain(signed)
+            except BackchannelError as e:
+                outcomes[position] = e
+            else:
+                groups.setdefault(signed.track, []).append((position, signed, command))
+        with self._lock:
+            for track, group in groups.items():
+                for position, outcome in self._run_group(track, group):
+                    outcomes[position] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_group(
+        self, track: str, group: list[tuple[int, SignedCommand, Command]]
+    ) -> list[tuple[int, CommandResult | BackchannelError]]:
+        for _ in range(_MAX_RACES):
+            try:
+                return self._decide_and_append(self._load(track), group)
+            except ConflictError:
+                self._tracks.pop(track, None)
+        raise ConflictError(f"track {track!r}: lost {_MAX_RACES} append races in a row")
+
+    def _decide_and_append(
+        self, loaded: _Loaded, group: list[tuple[int, SignedCommand, Command]]
+    ) -> list[tuple[int, CommandResult | BackchannelError]]:
+        state, now = loaded.state, self._clock.now()
+        done: list[tuple[int, CommandResult | BackchannelError]] = []
+        drafts: list[Draft] = []
+        accepted: list[tuple[int, list[Event], int]] = []  # (position, events, index of its first draft)
+        for position, signed, command in group:
+            try:
+                _verify_signature(state, command, signed, now)
+                events = decide(state, command, now)
+                if events:
+                    drafts.extend(self._drafts(state, signed, command, events))
+            except (DomainError, EncodingError, VerificationError) as e:
+                done.append((position, e))
+                continue
+            if not events:
+                done.append((position, _retry_result(state, command)))
+                continue
+            accepted.append((position, events, len(drafts) - len(events)))
+            for event in events:
+                state = evolve(state, event)
+        if drafts:
+            track = group[0][1].track
+            result = self._writer.append(track, drafts)
+            self._tracks[track] = _Loaded(state, result.checkpoint.checkpoint.size)
+            for position, events, first_draft in accepted:
+                first = result.entries[first_draft].seq
+                done.append(
+                    (position, CommandResult(tuple(events), first, result.checkpoint, replayed=False))
+                )
+        return done
+
+    def _drafts(
+        self, state: TrackState | None, signed: SignedCommand, command: Command, events: list[Event]
+    ) -> list[Draft]:
+        """The log drafts of a decided command; genesis also creates the track and registers the service."""
         if isinstance(command, OpenTrack):
             self._check_service_key(command)
             member = service_member(command.mediator_party)
-        else:
-            assert loaded.state is not None  # decide() refuses every other command on a closed track
-            member = loaded.state.service_member
-        drafts = [self._draft(member, signed, event) for event in events]
-        if isinstance(command, OpenTrack):
             self._writer.open_track(command.track)
-            drafts.insert(0, self._registration(member))
-        result = self._writer.append(command.track, drafts)
-        state = loaded.state
-        for event in events:
-            state = evolve(state, event)
-        self._tracks[command.track] = _Loaded(state, result.checkpoint.checkpoint.size)
-        first = result.entries[-len(events)].seq
-        return CommandResult(tuple(events), first, result.checkpoint, replayed=False)
+            return [self._registration(member), *(self._draft(member, signed, e) for e in events)]
+        assert state is not None  # decide() refuses every other command on a closed track
+        return [self._draft(state.service_member, signed, event) for event in events]
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
         body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}

@@ -1,0 +1,152 @@
+"""Group commit across requests: one thread appends what many callers submitted.
+
+Each request that runs a command hands it to :class:`GroupCommitter` and waits
+on a future. One worker thread takes everything queued at that moment (up to
+``max_commands``), runs it with one call of the ``run`` function
+(:meth:`~backchannel.service.delivery.DeliveryService.submit_many`: one
+transaction, one fsync and one checkpoint per track) and resolves each
+caller's future with its own outcomes. While one group is being written the
+next one gathers, so under load the groups grow by themselves and no caller
+waits on a timer; a lone caller is written at once.
+
+A failure of the whole group (the store is unavailable, races lost) is every
+caller's failure: nothing of that group was appended, and each caller gets
+the exception. This module does not decide, verify or speak HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from backchannel.errors import BackchannelError, ConfigurationError
+from backchannel.service.tracks import CommandResult
+from backchannel.wire import SignedCommand
+
+__all__ = ["DEFAULT_MAX_COMMANDS", "GroupCommitter", "Outcome", "Runner"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_MAX_COMMANDS = 1024
+"""At most this many commands go into one group (one append per track)."""
+
+Outcome = CommandResult | BackchannelError
+"""A command's outcome: its result, or the error that refused it."""
+
+Runner = Callable[[Sequence[SignedCommand]], list[Outcome]]
+"""Runs a group of commands and returns one outcome per command, in order."""
+
+
+@dataclass(slots=True)
+class _Request:
+    commands: Sequence[SignedCommand]
+    future: Future[list[Outcome]] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """Groups the commands of concurrent callers into shared appends.
+
+    Args:
+        run: What runs a group (``DeliveryService.submit_many``).
+        max_commands: The most commands in one group; a single request larger
+            than this is still run whole, in a group of its own.
+    """
+
+    def __init__(self, run: Runner, *, max_commands: int = DEFAULT_MAX_COMMANDS) -> None:
+        """Create the committer; its worker thread starts with the first submission."""
+        if max_commands < 1:
+            raise ConfigurationError(f"max_commands must be at least 1, got {max_commands}")
+        self._run = run
+        self._max = max_commands
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._held: _Request | None = None  # taken off the queue but left for the next group
+        self.groups = 0
+        """Groups written so far (a counter for tests and benchmarks)."""
+
+    def submit(self, commands: Sequence[SignedCommand]) -> Future[list[Outcome]]:
+        """Queue ``commands`` (kept together, in order) for the next group.
+
+        Returns:
+            A future resolved with one outcome per command, or with the exception
+            that failed the whole group.
+
+        Raises:
+            ConfigurationError: the committer was closed.
+        """
+        request = _Request(tuple(commands))
+        with self._lock:
+            if self._closed:
+                raise ConfigurationError("the group committer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
+                self._thread.start()
+            self._queue.put(request)
+        return request.future
+
+    def execute(self, commands: Sequence[SignedCommand]) -> list[Outcome]:
+        """Submit and wait: the outcomes of ``commands``, in order."""
+        return self.submit(commands).result()
+
+    def close(self) -> None:
+        """Finish the queued groups, then stop the worker (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+            self._queue.put(None)
+        if thread is not None:
+            thread.join()
+
+    def _work(self) -> None:
+        while True:
+            group, stop = self._gather()
+            if group:
+                self._write(group)
+            if stop:
+                return
+
+    def _gather(self) -> tuple[list[_Request], bool]:
+        """Block for the first request, then take what is queued up to the size limit."""
+        first = self._held or self._queue.get()
+        self._held = None
+        if first is None:
+            return [], True
+        group, size = [first], len(first.commands)
+        while size < self._max:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if request is None:
+                return group, True
+            if size + len(request.commands) > self._max:
+                self._held = request
+                break
+            group.append(request)
+            size += len(request.commands)
+        return group, False
+
+    def _write(self, group: list[_Request]) -> None:
+        commands = [command for request in group for command in request.commands]
+        try:
+            outcomes = self._run(commands)
+        except Exception as e:  # noqa: BLE001 - every caller of the group gets it
+            if not isinstance(e, BackchannelError):
+                _log.exception("group commit failed")
+            for request in group:
+                request.future.set_exception(e)
+            return
+        self.groups += 1
+        start = 0
+        for request in group:
+            stop = start + len(request.commands)
+            request.future.set_result(outcomes[start:stop])
+            start = stop
