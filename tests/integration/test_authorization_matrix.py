@@ -128,6 +128,25 @@ class World:
             who, "POST", f"/v1/tracks/{track}/commands", json.dumps(signed.to_dict()).encode()
         )
 
+    def run_via(
+        self, via: str, who: KeyPair, command: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """Run one command alone or as a one-command batch; the command's own status and answer."""
+        if via == "single":
+            response = self.run(who, command, body)
+            if response.status_code >= 400:
+                problem_slug(response)  # checks the problem+json shape
+            return response.status_code, response.json()
+        signed = sign_command(
+            who.signing, track=TRACK, command=command, member=who.name, body=body,
+            issued_at=self.clock.now(), nonce=secrets.token_hex(8),
+        )  # fmt: skip
+        content = json.dumps({"commands": [signed.to_dict()]}).encode()
+        response = self.request(who, "POST", f"/v1/tracks/{TRACK}/commands/batch", content)
+        assert response.status_code == 200, response.text
+        [item] = response.json()["results"]
+        return item["status"], item["result"] if item["result"] is not None else item["problem"]
+
     def must(self, who: KeyPair, command: str, body: dict[str, Any], track: str = TRACK) -> dict[str, Any]:
         response = self.run(who, command, body, track)
         assert response.status_code == 201, response.text
@@ -511,18 +530,19 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
 }
 
 
+@pytest.mark.parametrize("via", ["single", "batch"])
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("member", list(MEMBERS))
-def test_command_matrix(sandbox: World, member: str, command: str) -> None:
+def test_command_matrix(sandbox: World, member: str, command: str, via: str) -> None:
     build, outcomes = COMMANDS[command]
     expected = outcomes.get(member, DENIED)
     made = build(sandbox, member)
     assert made["command"] == command
     size = sandbox.store.size(TRACK)
-    response = sandbox.run(MEMBERS[member], command, made["body"])
+    status, answer = sandbox.run_via(via, MEMBERS[member], command, made["body"])
     if expected == OK:
-        assert response.status_code == 201, response.text
-        events = response.json()["events"]
+        assert status == 201, answer
+        events = answer["events"]
         assert events
         state = sandbox.service.state(TRACK)
         assert state is not None
@@ -530,8 +550,8 @@ def test_command_matrix(sandbox: World, member: str, command: str) -> None:
         assert all(visible_to(state, member, event_from_dict(e)) for e in events)
         assert sandbox.store.size(TRACK) == size + len(events)
     else:
-        assert response.status_code in {403, 422}, response.text
-        assert problem_slug(response) == expected, response.json()["detail"]
+        assert status in {403, 422}, answer
+        assert answer["type"] == PROBLEM_BASE + expected, answer["detail"]
         assert sandbox.store.size(TRACK) == size
 
 

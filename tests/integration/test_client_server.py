@@ -1,5 +1,6 @@
 """The SDK against a real uvicorn server on 127.0.0.1 (and against a lying one)."""
 
+import json
 import socket
 import threading
 import time
@@ -192,3 +193,114 @@ def test_a_forked_checkpoint_is_caught_with_both_notes_as_evidence(server: Serve
     assert info.value.old_note in str(info.value)
     assert info.value.new_note in str(info.value)
     inner.close()
+
+
+# --- batches and group commit ------------------------------------------------------------------
+
+
+def test_a_batch_runs_each_command_as_if_alone_in_one_append(server: Server) -> None:
+    open_track(server)
+    size, checkpoints = server.store.size(TRACK), len(list(server.store.checkpoints(TRACK)))
+    with server.client(USA) as usa:
+        results = usa.execute_many(
+            [
+                ("submit_message", proposal({"enrichment_cap_pct": 3.67})),
+                ("submit_message", proposal({"enrichment_cap_pct": 300})),
+                ("submit_message", proposal({"enrichment_cap_pct": 4.5})),
+            ],
+            track=TRACK,
+        )
+        assert [r["status"] for r in results] == [201, 422, 201]
+        refused = results[1]["problem"]
+        assert refused["type"].endswith("/schema-violation")
+        assert [v["field"] for v in refused["violations"]] == ["enrichment_cap_pct"]
+        assert [r["result"]["first_index"] for r in (results[0], results[2])] == [size, size + 1]
+        assert results[0]["result"]["checkpoint"] == results[2]["result"]["checkpoint"]
+        assert len(list(server.store.checkpoints(TRACK))) == checkpoints + 1
+        entries = {e["index"]: e for e in usa.events(TRACK, after=size)}
+        for result in (results[0], results[2]):
+            index = result["result"]["first_index"]
+            usa.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
+
+
+def test_a_retried_batch_returns_the_first_results_and_appends_nothing(server: Server) -> None:
+    open_track(server)
+    with server.client(USA) as usa:
+        signed = [
+            usa.sign(
+                "submit_message",
+                proposal({"enrichment_cap_pct": 3.0 + i}),
+                track=TRACK,
+                idempotency_key=f"b-{i}",
+            )
+            for i in range(3)
+        ]
+        first = usa.send_batch(signed)
+        size = server.store.size(TRACK)
+        again = usa.send_batch(signed)
+    assert [r["status"] for r in first] == [201, 201, 201]
+    assert [r["status"] for r in again] == [200, 200, 200]
+    assert [r["result"]["events"] for r in again] == [r["result"]["events"] for r in first]
+    assert server.store.size(TRACK) == size
+
+
+def batch_request(client: BackchannelClient, body: Any, track: str = TRACK) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client._send("POST", f"/v1/tracks/{track}/commands/batch", body=content)
+
+
+def test_a_malformed_batch_is_refused_whole_naming_the_field(server: Server) -> None:
+    open_track(server)
+    size = server.store.size(TRACK)
+    with server.client(USA) as usa, server.client(IRAN) as iran:
+        mine = usa.sign("submit_message", proposal({"enrichment_cap_pct": 3.0}), track=TRACK).to_dict()
+        theirs = iran.sign("submit_message", proposal({"enrichment_cap_pct": 3.0}), track=TRACK).to_dict()
+        opening = usa.sign("open_track", {"title": "x"}, track=TRACK).to_dict()
+        cases: list[tuple[Any, str]] = [
+            (b"{not json", "JSON"),
+            ([mine], "exactly one field, 'commands'"),
+            ({"commands": []}, "commands: expected a list of 1 to 1024"),
+            ({"commands": [mine] * 1025}, "commands: expected a list of 1 to 1024"),
+            ({"commands": [mine, {"payload": {}, "sig": ""}]}, "commands.1: not a signed command"),
+            ({"commands": [mine, theirs]}, "commands.1: signed by iran/principal"),
+            ({"commands": [opening]}, "commands.0: open_track cannot be batched"),
+        ]
+        for body, detail in cases:
+            response = batch_request(usa, body)
+            assert response.status_code == 400, response.text
+            assert detail in response.json()["detail"]
+        wrong_track = batch_request(usa, {"commands": [mine]}, track="other-track")
+        assert wrong_track.status_code == 400
+        assert "commands.0: the command is for track 'doha-talks'" in wrong_track.json()["detail"]
+        # the request is signed by usa, the commands by iran: not usa's to send
+        forged = batch_request(usa, {"commands": [theirs]})
+        assert forged.status_code == 401, forged.text
+        huge = batch_request(usa, b" " * (8 * 1024 * 1024 + 1))
+        assert huge.status_code == 413
+    assert server.store.size(TRACK) == size
+
+
+def test_concurrent_commands_are_each_logged_exactly_once(server: Server) -> None:
+    open_track(server)
+    size = server.store.size(TRACK)
+    errors: list[BaseException] = []
+
+    def send(worker: int) -> None:
+        try:
+            with server.client(USA if worker % 2 else IRAN) as client:
+                for i in range(5):
+                    client.execute(
+                        "submit_message", proposal({"enrichment_cap_pct": worker + i / 10}), track=TRACK
+                    )
+        except BaseException as e:  # noqa: BLE001 - reported by the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert server.store.size(TRACK) == size + 30
+    with server.client(QATAR) as qatar:
+        assert qatar.checkpoint(TRACK).size == size + 30
