@@ -338,26 +338,26 @@ def test_not_found_malformed_and_too_large(api: Api) -> None:
 def test_transient_and_internal_errors(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     signed = api.proposal(USA, {"enrichment_cap_pct": 3.67})
 
-    def busy(_: Sequence[SignedCommand]) -> Any:
+    def busy(_: Sequence[Any]) -> Any:
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(api.service, "execute_many", busy)
+    monkeypatch.setattr(api.service, "execute_decoded", busy)
     response = api.post(USA, signed)
     assert_problem(response, 503, "unavailable")
     assert response.headers["retry-after"] == "1"
 
-    def full(_: Sequence[SignedCommand]) -> Any:
+    def full(_: Sequence[Any]) -> Any:
         raise WouldBlock("queue full", retry_after=2.2, queued=10, limit=10)
 
-    monkeypatch.setattr(api.service, "execute_many", full)
+    monkeypatch.setattr(api.service, "execute_decoded", full)
     response = api.post(USA, signed)
     assert_problem(response, 429, "would-block")
     assert response.headers["retry-after"] == "3"
 
-    def broken(_: Sequence[SignedCommand]) -> Any:
+    def broken(_: Sequence[Any]) -> Any:
         raise RuntimeError("secret internals at /srv/db")
 
-    monkeypatch.setattr(api.service, "execute_many", broken)
+    monkeypatch.setattr(api.service, "execute_decoded", broken)
     with TestClient(api.app, base_url=ORIGIN, raise_server_exceptions=False) as http:
         api.http = http
         response = api.post(USA, signed)

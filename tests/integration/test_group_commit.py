@@ -9,7 +9,14 @@ import pytest
 from backchannel.broker import DeliveryPolicy
 from backchannel.domain import MessageSubmitted
 from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError, TrackStateError
-from backchannel.errors import BackchannelError, ConflictError, EncodingError, VerificationError, WouldBlock
+from backchannel.errors import (
+    BackchannelError,
+    ConflictError,
+    EncodingError,
+    NotFoundError,
+    VerificationError,
+    WouldBlock,
+)
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
@@ -217,3 +224,16 @@ def test_an_empty_batch_does_nothing(world: World) -> None:
     size = world.store.size(TRACK)
     assert world.delivery.submit_many([]) == []
     assert world.store.size(TRACK) == size
+
+
+def test_entries_come_from_memory_after_an_append_and_from_the_store_otherwise(world: World) -> None:
+    [done] = results(world.tracks.execute_many([world.say(USA, "fresh")]))
+    index = done.first_index
+    assert index is not None
+    fresh = world.tracks.entry(TRACK, index)
+    restarted = TrackService(world.writer, NODE, clock=world.clock)  # nothing in memory
+    stored = restarted.entry(TRACK, index)
+    assert fresh.signed.to_dict() == stored.signed.to_dict()
+    assert (fresh.seq, fresh.salt, fresh.leaf_hash) == (stored.seq, stored.salt, stored.leaf_hash)
+    with pytest.raises(NotFoundError, match=f"no entry {index + 1}"):
+        restarted.entry(TRACK, index + 1)

@@ -465,13 +465,12 @@ class _Api:
         )
 
     def entry(self, track: str, index: int) -> tuple[LogEntryModel, LogEntry]:
-        (stored,) = self.service.store.read(track, index, index + 1)
-        entry = stored.decode()
+        entry = self.service.entry(track, index)
         model = LogEntryModel(
-            index=stored.seq,
+            index=entry.seq,
             signed=dict(entry.signed.to_dict()),
-            salt=b64encode(stored.salt),
-            leaf_hash=stored.leaf_hash.hex(),
+            salt=b64encode(entry.salt),
+            leaf_hash=entry.leaf_hash.hex(),
         )
         return model, entry
 

@@ -315,14 +315,21 @@ def log_proof(
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def _policy(flash_deadline: float | None, heartbeat_window: float | None) -> DeliveryPolicy:
-    """The delivery policy: the defaults, with the flash deadline and heartbeat window overridden."""
+def _policy(
+    flash_deadline: float | None, heartbeat_window: float | None, credit: int | None = None
+) -> DeliveryPolicy:
+    """The delivery policy: the defaults, with the flash deadline, heartbeat window and credit overridden."""
     defaults = DeliveryPolicy()
     deadlines = dict(defaults.ack_deadline)
     if flash_deadline is not None:
         deadlines[Priority.FLASH] = timedelta(seconds=flash_deadline)
     window = defaults.heartbeat_window if heartbeat_window is None else timedelta(seconds=heartbeat_window)
-    return dataclasses.replace(defaults, ack_deadline=deadlines, heartbeat_window=window)
+    return dataclasses.replace(
+        defaults,
+        ack_deadline=deadlines,
+        heartbeat_window=window,
+        credit=defaults.credit if credit is None else credit,
+    )
 
 
 @app.command("serve")
@@ -346,6 +353,10 @@ def serve(
         float | None,
         typer.Option("--heartbeat-window", min=0.001, help="Seconds a party stays online (default 90)."),
     ] = None,
+    credit: Annotated[
+        int | None,
+        typer.Option("--credit", min=1, max=1000, help="Most unsettled deliveries per consumer (64)."),
+    ] = None,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     import uvicorn  # the server is only loaded when asked for
@@ -357,7 +368,7 @@ def serve(
             raise ConfigurationError(
                 f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
             )
-        policy = _policy(flash_deadline, heartbeat_window)
+        policy = _policy(flash_deadline, heartbeat_window, credit)
         with open_node(
             Settings.embedded(data_dir, log_name),
             host=host,

@@ -36,6 +36,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeGuard
 
 from backchannel.broker import (
     DeadLettered,
@@ -52,6 +53,7 @@ from backchannel.broker import (
 )
 from backchannel.clock import Clock
 from backchannel.domain import (
+    Command,
     ForwardMessage,
     MessageForwarded,
     MessageReframed,
@@ -85,6 +87,9 @@ __all__ = ["DeliveryService"]
 _log = logging.getLogger(__name__)
 
 _REASON_MAX = 500
+
+_Added = Counter[tuple[str, str]]
+"""Messages admitted so far in a batch, per (track, party) queue."""
 
 
 class DeliveryService:
@@ -153,28 +158,36 @@ class DeliveryService:
             ConflictError: other writers won the race too many times.
             OperationalError: the store failed; nothing was appended.
         """
-        outcomes: list[CommandResult | BackchannelError | None] = [None] * len(commands)
-        admitted: list[tuple[int, SignedCommand]] = []
+        admitted: list[tuple[SignedCommand, Command] | BackchannelError] = []
         with self._lock:
-            added: Counter[tuple[str, str]] = Counter()
-            for position, signed in enumerate(commands):
+            states: dict[str, TrackState | None] = {}
+            added: _Added = Counter()
+            for signed in commands:
                 try:
-                    self._admit(signed, added)
+                    command = to_domain(signed)
+                    if signed.track not in states:
+                        states[signed.track] = self._tracks.state(signed.track)
+                    self._admit(states[signed.track], signed, command, added)
                 except (DomainError, EncodingError, VerificationError, WouldBlock) as e:
-                    outcomes[position] = e
+                    admitted.append(e)
                 else:
-                    admitted.append((position, signed))
-            results = self._tracks.execute_many([signed for _, signed in admitted])
-            for (position, signed), result in zip(admitted, results, strict=True):
-                outcomes[position] = result
-                if isinstance(result, CommandResult) and not result.replayed:
-                    self._apply(signed.track, result)
-        return [outcome for outcome in outcomes if outcome is not None]
+                    admitted.append((signed, command))
+            outcomes = self._tracks.execute_decoded(admitted)
+            changed = {c.track for c, o in zip(commands, outcomes, strict=True) if _appended(o)}
+            after = {track: self._state(track) for track in changed}
+            for signed, outcome in zip(commands, outcomes, strict=True):
+                if _appended(outcome):
+                    self._apply(after[signed.track], outcome)
+        return outcomes
 
-    def _admit(self, signed: SignedCommand, added: Counter[tuple[str, str]]) -> None:
-        """Check the queues ``signed`` would add to, counting ``added``; count it in if it fits."""
-        command = to_domain(signed)
-        state = self._tracks.state(signed.track)
+    def _admit(
+        self,
+        state: TrackState | None,
+        signed: SignedCommand,
+        command: Command,
+        added: Counter[tuple[str, str]],
+    ) -> None:
+        """Check the queues ``command`` would add to, counting ``added``; count it in if it fits."""
         if state is None or _is_retry(state, signed):
             return
         self._ensure(state)
@@ -200,8 +213,7 @@ class DeliveryService:
                 limit=limit,
             )
 
-    def _apply(self, track: str, result: CommandResult) -> None:
-        state = self._state(track)
+    def _apply(self, state: TrackState, result: CommandResult) -> None:
         self._ensure(state)
         now = self._clock.now()
         assert result.first_index is not None
@@ -488,6 +500,10 @@ class DeliveryService:
                 offset += 1
             self._index_offset[track] = offset
         return sequence + offset
+
+
+def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:
+    return isinstance(outcome, CommandResult) and not outcome.replayed
 
 
 def _is_retry(state: TrackState, signed: SignedCommand) -> bool:

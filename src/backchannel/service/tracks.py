@@ -34,6 +34,7 @@ speak HTTP.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ from backchannel.wire import SignedCommand, to_domain
 __all__ = ["CommandResult", "TrackService", "replay"]
 
 _MAX_RACES = 5
+_RECENT_ENTRIES = 8192
+"""How many recently appended entries :meth:`TrackService.entry` serves from memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,8 @@ class TrackService:
         self._clock: Clock = clock or SystemClock()
         self._tracks: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
+        self._recent: dict[tuple[str, int], LogEntry] = {}
+        self._recent_lock = threading.Lock()
 
     @property
     def store(self) -> EventStore:
@@ -135,6 +140,28 @@ class TrackService:
         with self._lock:
             return self._load(track).state
 
+    def entry(self, track: str, index: int) -> LogEntry:
+        """Log entry ``index`` of ``track``: from memory if appended here recently, else from the store.
+
+        Raises:
+            NotFoundError: unknown track, or no entry ``index`` yet.
+        """
+        with self._recent_lock:
+            found = self._recent.get((track, index))
+        if found is not None:
+            return found
+        for stored in self.store.read(track, index, index + 1):  # clipped to the size
+            return stored.decode()
+        raise NotFoundError(f"track {track!r} has no entry {index}")
+
+    def _remember(self, track: str, entries: Sequence[LogEntry]) -> None:
+        """Keep the newest appended entries for :meth:`entry` (deliveries render them right away)."""
+        with self._recent_lock:
+            for entry in entries:
+                self._recent[(track, entry.seq)] = entry
+            for key in list(itertools.islice(self._recent, max(0, len(self._recent) - _RECENT_ENTRIES))):
+                del self._recent[key]
+
     def execute(self, signed: SignedCommand) -> CommandResult:
         """Verify, decide and append one signed command.
 
@@ -156,7 +183,6 @@ class TrackService:
         leave, exactly as if they had been executed one by one; only the append
         is shared (group commit). A command that fails verification or breaks a
         rule gets its error in its slot and appends nothing; the others go on.
-        An ``open_track`` is appended on its own, ahead of the rest of its track.
 
         Returns:
             One outcome per command, in order: its :class:`CommandResult`, or the
@@ -167,15 +193,28 @@ class TrackService:
                 (nothing of that track's group was appended).
             OperationalError: the store failed (nothing of that track's group was appended).
         """
+        decoded: list[tuple[SignedCommand, Command] | BackchannelError] = []
+        for signed in commands:
+            try:
+                decoded.append((signed, to_domain(signed)))
+            except BackchannelError as e:
+                decoded.append(e)
+        return self.execute_decoded(decoded)
+
+    def execute_decoded(
+        self, commands: Sequence[tuple[SignedCommand, Command] | BackchannelError]
+    ) -> list[CommandResult | BackchannelError]:
+        """:meth:`execute_many` for commands already decoded by :func:`~backchannel.wire.to_domain`.
+
+        An error in the input is passed through to its slot of the output.
+        """
         outcomes: list[CommandResult | BackchannelError | None] = [None] * len(commands)
         groups: dict[str, list[tuple[int, SignedCommand, Command]]] = {}
-        for position, signed in enumerate(commands):
-            try:
-                command = to_domain(signed)
-            except BackchannelError as e:
-                outcomes[position] = e
+        for position, item in enumerate(commands):
+            if isinstance(item, BackchannelError):
+                outcomes[position] = item
             else:
-                groups.setdefault(signed.track, []).append((position, signed, command))
+                groups.setdefault(item[0].track, []).append((position, *item))
         with self._lock:
             for track, group in groups.items():
                 for position, outcome in self._run_group(track, group):
@@ -218,6 +257,7 @@ class TrackService:
             track = group[0][1].track
             result = self._writer.append(track, drafts)
             self._tracks[track] = _Loaded(state, result.checkpoint.checkpoint.size)
+            self._remember(track, result.entries)
             for position, events, first_draft in accepted:
                 first = result.entries[first_draft].seq
                 done.append(
@@ -258,9 +298,10 @@ class TrackService:
 
     def _load(self, track: str) -> _Loaded:
         loaded = self._tracks.get(track) or _Loaded(None, 0)
-        if not self._track_exists(track):
+        try:
+            size = self.store.get_track(track).size  # one read: is it there, and did others append?
+        except NotFoundError:
             return loaded
-        size = self.store.size(track)
         if size != loaded.size:
             state = loaded.state
             for event in _domain_events(self.store, track, loaded.size, size):
@@ -268,13 +309,6 @@ class TrackService:
             loaded = _Loaded(state, size)
             self._tracks[track] = loaded
         return loaded
-
-    def _track_exists(self, track: str) -> bool:
-        try:
-            self.store.get_track(track)
-        except NotFoundError:
-            return False
-        return True
 
 
 def _verify_signature(
