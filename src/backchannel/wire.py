@@ -43,6 +43,7 @@ transport does, RFC 9421), does not decide whether a command is allowed
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -442,7 +443,9 @@ class SignedCommand:
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON form, ``{"payload": {...}, "sig": "<base64>"}`` (a fresh copy)."""
-        return {"payload": _plain(self.payload), "sig": b64encode(self.signature)}
+        # the canonical bytes parse back to exactly the payload: a fresh copy at C speed
+        payload: dict[str, JSONValue] = json.loads(self.canonical)
+        return {"payload": payload, "sig": b64encode(self.signature)}
 
     @classmethod
     def from_dict(cls, value: JSONValue) -> SignedCommand:
