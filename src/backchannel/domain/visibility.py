@@ -17,7 +17,9 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
     naming it), and forwards of their own messages;
   - receipts their party signed, and receipts for their party's messages;
   - dead letters and escalations of deliveries to their party or of their
-    party's messages.
+    party's messages. Every member an escalation alerts (``to``) belongs to
+    the recipient party or to the mediator party (a rule of ``decide``), so
+    every alerted member sees the escalation that names it.
 
   The *original* of a reframed message stays visible to its author's party
   and the mediator only: a reframing is a new message that cites it.

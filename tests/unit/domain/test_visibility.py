@@ -32,7 +32,12 @@ def scenario(world) -> dict[str, object]:
     world.forward(usa_message, "iaea")
     world.run(
         world.cmd(
-            RecordEscalation, "med/service", message_id=usa_message, party="iaea", level=1, to="iaea/lead"
+            RecordEscalation,
+            "med/service",
+            message_id=usa_message,
+            party="iaea",
+            level=1,
+            to=("iaea/lead", "med/chair"),
         )
     )
     names = [
@@ -93,3 +98,11 @@ def test_events_about_unknown_messages_are_hidden(world) -> None:
     assert not visible_to(earlier, "iran/lead", named["forwarded"])  # the author is unknown there
     assert visible_to(earlier, "usa/lead", named["forwarded"])  # addressed to usa all the same
     assert not visible_to(earlier, "iran/lead", named["receipt_usa"])
+
+
+def test_every_member_an_escalation_alerts_sees_it(world) -> None:
+    """The alerted are members of the recipient party or the mediator: both see the event."""
+    escalation = scenario(world)["escalated_iaea"]
+    assert escalation.to == ("iaea/lead", "med/chair")
+    for member in escalation.to:
+        assert visible_to(world.s, member, escalation), member
