@@ -383,14 +383,23 @@ def events(
 
 
 @app.command("escalations")
-def escalations(key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) -> None:
-    """Escalations and dead letters you may see."""
+def escalations(
+    key_file: KeyFile,
+    track: Track,
+    mine: Annotated[bool, typer.Option("--mine", help="Only escalations that alert you.")] = False,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Escalations (with every member each one alerts) and dead letters you may see."""
 
     def body() -> None:
         with _client(server, key_file) as client:
             entries = client.events(track)
+            member = client.member
         kinds = {"message.escalated", "message.dead_lettered"}
         found = [e for e in entries if e["signed"]["event"]["type"] in kinds]
-        out.print(render.transcript(found, f"{track}: {len(found)} escalation(s) and dead letter(s)"))
+        if mine:
+            found = [e for e in found if member in (render.inner(e).get("to") or [])]
+        what = "escalation(s) alerting you" if mine else "escalation(s) and dead letter(s)"
+        out.print(render.escalations(found, f"{track}: {len(found)} {what}", reader=member))
 
     run(body)

@@ -16,8 +16,10 @@ acknowledgement deadline), writes one 0600 key file per member under
 4. A malformed proposal is refused with its field-level reasons.
 5. ``iran`` goes offline; a ``flash`` message is relayed to it, its deadline
    lapses and the service escalates (``message.escalated``, for real, by the
-   server's ticker). ``iran`` reconnects, catches up over Server-Sent Events
-   resuming from the last index it saw, verifies and receipts everything.
+   server's ticker), alerting iran's alternate and the mediator in one event.
+   ``iran`` reconnects, catches up over Server-Sent Events resuming from the
+   last index it saw, verifies and receipts everything, and its alternate reads
+   the escalation that names it.
 6. Every message is receipted; each party's transcript, its verification (its
    own entries' inclusion proofs, checkpoint consistency from its first
    checkpoint to its last) and the final signed checkpoint are printed.
@@ -406,12 +408,13 @@ class _Scenario:
         self.mediator_takes(routine)
         self.exec("qatar/principal", "forward_message", {"message_id": routine, "to_parties": ["iran"]})
         self.say(f"waiting for the flash deadline ({flash_deadline:g} s) to lapse…", "dim")
-        escalation = self._await_escalation(flash, timeout=flash_deadline + 20)
+        escalation = self._await_escalation("qatar/principal", flash, timeout=flash_deadline + 20)
+        alerted = [str(m) for m in (escalation or {}).get("to") or []]
         self.check(
             "qatar",
             f"flash {_short(flash)} escalated when its deadline lapsed",
-            escalation is not None,
-            "" if escalation is None else f"level {escalation.get('level')} → {escalation.get('to')}",
+            escalation is not None and {"iran/delegate", "qatar/principal"} <= set(alerted),
+            "" if escalation is None else f"level {escalation.get('level')} → {', '.join(alerted)}",
         )
         presence = {p["party"]: p for p in self.c("qatar/principal").presence(TRACK)}
         self.say(f"qatar sees iran as {presence.get('iran', {}).get('status')}", "magenta")
@@ -428,11 +431,17 @@ class _Scenario:
             f"caught up after reconnecting: {len(caught)} message(s) streamed after index {resume_from}",
             {flash, routine} <= ids,
         )
+        seen = self._await_escalation("iran/delegate", flash, timeout=5)
+        self.check(
+            "iran",
+            "iran/delegate, an alerted alternate, reads the escalation that names it",
+            seen is not None and "iran/delegate" in (seen.get("to") or []),
+        )
 
-    def _await_escalation(self, message_id: str, timeout: float) -> Mapping[str, Any] | None:
+    def _await_escalation(self, reader: str, message_id: str, timeout: float) -> Mapping[str, Any] | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for item in self.c("qatar/principal").events(TRACK):
+            for item in self.c(reader).events(TRACK):
                 if item["signed"]["event"]["type"] == "message.escalated":
                     body = _inner(item)
                     if body.get("message_id") == message_id:
