@@ -146,6 +146,7 @@ class ProblemModel(BaseModel):
     detail: str
     instance: str | None = None
     violations: list[ViolationModel] | None = None
+    limit: int | None = Field(default=None, description="for 413: the largest size accepted, in bytes")
 
 
 class DeliveryModel(BaseModel):
