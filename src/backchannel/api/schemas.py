@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AnnexResponse",
     "CheckpointResponse",
     "CommandPayloadModel",
     "CommandResponse",
@@ -200,3 +201,11 @@ class PresenceResponse(BaseModel):
     """Every party's liveness (the mediator's view)."""
 
     parties: list[PartyPresenceModel]
+
+
+class AnnexResponse(BaseModel):
+    """An annex blob the service holds (201: first upload by the requester's party; 200: again)."""
+
+    track: str
+    digest: str = Field(description="SHA-256 of the blob, 64 lowercase hex digits")
+    size: int = Field(description="the blob's length in bytes")

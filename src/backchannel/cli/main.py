@@ -29,6 +29,7 @@ from backchannel.log import merkle
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.log.checkpoint import NoteVerifier
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.export import export_track, verify_export, verify_store
 from backchannel.service.log import Draft
@@ -346,6 +347,10 @@ def serve(
         float | None,
         typer.Option("--heartbeat-window", min=0.001, help="Seconds a party stays online (default 90)."),
     ] = None,
+    annex_max_bytes: Annotated[
+        int,
+        typer.Option("--annex-max-bytes", min=1, help="The largest annex blob accepted (default 1 MiB)."),
+    ] = DEFAULT_MAX_ANNEX_BYTES,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     import uvicorn  # the server is only loaded when asked for
@@ -359,7 +364,7 @@ def serve(
             )
         policy = _policy(flash_deadline, heartbeat_window)
         with open_node(
-            Settings.embedded(data_dir, log_name),
+            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
             host=host,
             port=port,
             public_origin=public_origin,
