@@ -257,3 +257,41 @@ def test_escalations_list_every_member_alerted(tmp_path: Path) -> None:
         assert "0 escalation(s) alerting you" in cli(iran, "escalations", "--mine")
         assert "1 escalation(s) and dead letter(s)" in cli(iran, "escalations")  # its party's delivery
         assert "1 escalation(s) and dead letter(s)" in cli(usa, "escalations")  # the sender learns of it too
+
+
+def test_send_with_a_sealed_annex_and_annex_get(server: str, tmp_path: Path) -> None:
+    cli = Cli(server)
+    qatar, usa, iran = (keyfile(tmp_path, f"{p}/principal") for p in ("qatar", "usa", "iran"))
+    iran_delegate = keyfile(tmp_path, "iran/delegate")
+    cli(qatar, "track", "open", TRACK, "--title", "Doha")
+    for party, principal in (("usa", usa), ("iran", iran)):
+        cli(qatar, "party", "admit", party, "--principal-key", principal)
+    cli(iran, "member", "enroll", "--new-key", iran_delegate, "--role", "delegate")
+    annex = tmp_path / "inventory.txt"
+    annex.write_bytes(b"cascade 1: 164 IR-1 centrifuges\n")
+
+    assert "--annex" in cli(usa, "send", "--kind", "statement", "--body", "{}", "--seal-to", "iran", code=1)
+    sent = cli(usa, "send", "--kind", "statement", "--body", '{"text": "see annex"}',
+               "--annex", annex, "--seal-to", "iran")  # fmt: skip
+    sealed = dict(re.findall(r"annex inventory\.txt sealed to (\S+): ([0-9a-f]{64})", sent))
+    assert set(sealed) == {"iran/principal", "iran/delegate"}
+    message = message_id(sent)
+    got = tmp_path / "got.txt"
+    assert "404" in cli(iran, "annex", "get", sealed["iran/principal"], "--out", got, "--open", code=1)
+    cli(qatar, "relay", message, "--to", "iran")
+
+    opened = cli(iran, "annex", "get", sealed["iran/principal"], "--out", got, "--open")
+    assert f"{len(annex.read_bytes())} bytes written" in opened
+    assert got.read_bytes() == annex.read_bytes()
+    cli(iran_delegate, "annex", "get", sealed["iran/delegate"], "--out", got, "--open")
+    assert got.read_bytes() == annex.read_bytes()
+    relayed = tmp_path / "relayed.bin"
+    assert "digest checked" in cli(qatar, "annex", "get", sealed["iran/delegate"], "--out", relayed)
+    assert annex.read_bytes() not in relayed.read_bytes()  # the mediator holds only ciphertext
+    refused = cli(qatar, "annex", "get", sealed["iran/delegate"], "--out", relayed, "--open", code=1)
+    assert "sealed to" in refused  # and cannot open it
+
+    plain = cli(usa, "annex", "put", annex)
+    (digest,) = re.findall(r"annex inventory\.txt \(plain\): ([0-9a-f]{64})", plain)
+    cli(usa, "annex", "get", digest, "--out", got)
+    assert got.read_bytes() == annex.read_bytes()
