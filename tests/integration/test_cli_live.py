@@ -48,6 +48,9 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "ok usa: malformed proposal refused with its field-level reason" in out
+    assert "ok qatar: relayed the sealed annex but cannot open it" in out
+    assert "ok iran: opened the annex sealed to it" in out
+    assert "iran/delegate reads: Annex A (for Iran only)" in out
     assert "120 % is above the maximum 90" in out
     assert re.search(
         r"ok qatar: flash [0-9a-f]{12} escalated when its deadline lapsed "
