@@ -20,9 +20,10 @@ import httpx
 import pytest
 import uvicorn
 
-from backchannel.annexes import annex_context, open_annex, party_recipients, read_sealed, seal_annex
+from backchannel.annexes import annex_context, open_annex, party_recipients, read_sealed, roster, seal_annex
 from backchannel.api import create_app
 from backchannel.client import BackchannelClient, ProblemError
+from backchannel.domain.errors import UnknownPartyError
 from backchannel.errors import ConfigurationError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
@@ -250,6 +251,10 @@ def test_the_sdk_checks_what_it_fetches_and_seals_to_current_keys_only(world: Wo
             "iran/delegate": new_iran_delegate.agreement.public_bytes,  # the rotated-out key is never used
         }
         assert "qatar/service" not in party_recipients(state, "qatar")
+        with pytest.raises(UnknownPartyError):
+            usa.upload_sealed(TRACK, SECRET, party="oman")
+        with pytest.raises(NotFoundError, match=r"no track\.opened"):
+            roster([])  # a witness's view: no membership, no keys
         plain = usa.upload_annex(TRACK, b"plain")
         with pytest.raises(EncodingError, match="not a sealed annex"):
             read_sealed(usa.fetch_annex(TRACK, plain))
