@@ -19,6 +19,18 @@
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
 
+**Annexes** (ADR-0014, :mod:`backchannel.annexes`).
+:meth:`~BackchannelClient.upload_annex` stores a blob and returns its digest,
+the value to put in a message's ``annexes``;
+:meth:`~BackchannelClient.fetch_annex` returns a blob after checking that it
+hashes to the digest asked for. :meth:`~BackchannelClient.upload_sealed`
+seals an annex to every active member of a party (keys from
+:meth:`~BackchannelClient.roster`, the membership folded from the visible
+log) and uploads one blob per member; :meth:`~BackchannelClient.open_annex`
+fetches a blob sealed to this member and opens it with its own X25519 key,
+and :meth:`~BackchannelClient.open_own_annex` finds, among a message's
+annexes, the one sealed to this member.
+
 **Retrying after the SDK gave up.** :meth:`~BackchannelClient.execute` (and
 :meth:`~BackchannelClient.settle`) sign a *new* command on every call. If a
 call fails after the SDK's own retries (``httpx.TransportError``), the command
@@ -54,8 +66,10 @@ from typing import Any, Self
 
 import httpx
 
+from backchannel.annexes import annex_digest, open_annex, read_sealed, roster, seal_for_party
 from backchannel.clock import Clock, SystemClock
-from backchannel.errors import BackchannelError, EncodingError, VerificationError
+from backchannel.domain import TrackState
+from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
@@ -162,9 +176,15 @@ class BackchannelClient:
 
     # --- transport --------------------------------------------------------
     def _send(
-        self, method: str, path: str, *, params: Mapping[str, int] | None = None, body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, int] | None = None,
+        body: bytes = b"",
+        content_type: str = "application/json",
     ) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if body else {}
+        headers = {"Content-Type": content_type} if body else {}
         request = self._http.build_request(method, path, params=params, content=body, headers=headers)
         request.headers.update(
             sign_request(
@@ -390,6 +410,86 @@ class BackchannelClient:
         proof = [bytes.fromhex(h) for h in answer["proof"]]
         merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
         return checkpoint
+
+    # --- annexes ----------------------------------------------------------
+    def upload_annex(self, track: str, data: bytes) -> str:
+        """``PUT .../annexes/{digest}``: store a blob (plain or sealed); return its digest (hex).
+
+        Uploading the same bytes again is harmless.
+
+        Raises:
+            ProblemError: refused (413 over the service's limit, 404 unknown track, ...).
+        """
+        digest = annex_digest(data)
+        path = f"/v1/tracks/{track}/annexes/{digest}"
+        self._json(self._send("PUT", path, body=data, content_type="application/octet-stream"))
+        return digest
+
+    def fetch_annex(self, track: str, digest: str) -> bytes:
+        """``GET .../annexes/{digest}``: a blob, checked to hash to ``digest``.
+
+        Raises:
+            ProblemError: 404 for a blob that does not exist or that this member may not read.
+            VerificationError: the bytes returned do not hash to ``digest``.
+        """
+        response = self._send("GET", f"/v1/tracks/{track}/annexes/{digest}")
+        if not response.is_success:
+            self._json(response)  # raises the problem
+        data = response.content
+        if annex_digest(data) != digest:
+            raise VerificationError(f"annex {digest}: the service returned bytes with another SHA-256")
+        return data
+
+    def roster(self, track: str) -> TrackState:
+        """The track's parties, members and keys, folded from the entries this member may read.
+
+        Raises:
+            NotFoundError: this member sees no membership events (a witness).
+        """
+        return roster(self.events(track))
+
+    def upload_sealed(self, track: str, data: bytes, *, party: str) -> dict[str, str]:
+        """Seal ``data`` to every active member of ``party`` and upload each blob.
+
+        Returns:
+            Recipient member -> digest of the blob sealed to it (name every digest
+            in the message's ``annexes``).
+
+        Raises:
+            UnknownPartyError: no such party.
+            NotFoundError: the party has no active member.
+            ProblemError: an upload was refused.
+        """
+        blobs = seal_for_party(data, track=track, state=self.roster(track), party=party)
+        return {member: self.upload_annex(track, blob) for member, blob in blobs.items()}
+
+    def open_annex(self, track: str, digest: str) -> bytes:
+        """Fetch the blob ``digest`` and open it with this member's X25519 key.
+
+        Raises:
+            ProblemError: the blob cannot be fetched.
+            EncodingError: it is not a sealed annex.
+            VerificationError: it is not sealed to this member (or was altered).
+        """
+        blob = self.fetch_annex(track, digest)
+        return open_annex(blob, track=track, member=self.member, key=self.keys.agreement)
+
+    def open_own_annex(self, track: str, digests: Iterable[str]) -> bytes:
+        """Among a message's annexes, open the one sealed to this member's key.
+
+        Raises:
+            NotFoundError: none of them is a sealed annex to this member's key.
+            VerificationError: the one sealed to this key does not open.
+        """
+        for digest in digests:
+            blob = self.fetch_annex(track, digest)
+            try:
+                sealed = read_sealed(blob)
+            except EncodingError:
+                continue  # a plain annex
+            if sealed.recipient_key_id == self.keys.agreement.key_id:
+                return open_annex(blob, track=track, member=self.member, key=self.keys.agreement)
+        raise NotFoundError(f"no annex among these is sealed to {self.member}'s key")
 
     # --- inbox ------------------------------------------------------------
     def _signed_request(

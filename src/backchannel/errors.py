@@ -11,8 +11,9 @@ ever catch our types::
     ├── VerificationError            bad signature, root mismatch, malformed proof,
     │                                inconsistent checkpoint; ONE public type
     ├── EncodingError                a value cannot be encoded or decoded exactly
-    │                                (non-canonical JSON, NaN, integers beyond 2^53,
-    │                                unknown fields, wrong types)
+    │   │                            (non-canonical JSON, NaN, integers beyond 2^53,
+    │   │                            unknown fields, wrong types)
+    │   └── PayloadTooLargeError     a body or blob over a size limit; carries limit
     ├── StorageError                 PEP 249 shape
     │   ├── OperationalError         transient (locked database, disk full): may retry
     │   └── ProgrammingError         a bug or a corrupt/foreign database: do not retry
@@ -37,6 +38,7 @@ __all__ = [
     "EncodingError",
     "NotFoundError",
     "OperationalError",
+    "PayloadTooLargeError",
     "ProgrammingError",
     "StorageError",
     "UnknownDeliveryError",
@@ -100,6 +102,19 @@ class VerificationError(BackchannelError):
 
 class EncodingError(BackchannelError):
     """A value cannot be encoded or decoded exactly (canonical JSON, base64, fields)."""
+
+
+class PayloadTooLargeError(EncodingError):
+    """A body or blob larger than the service accepts.
+
+    Attributes:
+        limit: The largest size accepted, in bytes.
+    """
+
+    def __init__(self, limit: int, what: str = "request body") -> None:
+        """Create the error naming what was too large and the limit in bytes."""
+        super().__init__(f"{what} larger than the limit of {limit} bytes")
+        self.limit = limit
 
 
 class StorageError(BackchannelError):

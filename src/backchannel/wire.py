@@ -660,7 +660,7 @@ def _record_escalation(body: _Fields, envelope: _Envelope) -> RecordEscalation:
         message_id=body.text("message_id"),
         party=body.text("party"),
         level=body.integer("level"),
-        to=body.text("to"),
+        to=body.texts("to"),
     )
 
 
@@ -786,7 +786,7 @@ _CODECS: tuple[_Codec[Any], ...] = (
         RecordEscalation,
         "message_id party level to",
         _record_escalation,
-        lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": c.to},
+        lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": list(c.to)},
     ),
 )
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}

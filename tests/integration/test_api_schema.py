@@ -240,7 +240,7 @@ def _plausible(field: str, world: World) -> st.SearchStrategy[Any]:
     kinds = ["delegation", "witness", "inspector", "mediator", "proposal", "statement", "counter_proposal"]
     by_field: dict[str, st.SearchStrategy[Any]] = {
         "title": st.text(max_size=250), "reason": st.text(max_size=600),
-        "party": _PARTIES, "to": _NAMES, "principal": _NAMES, "new_member": _NAMES, "subject": _NAMES,
+        "party": _PARTIES, "to": st.lists(_NAMES, max_size=3), "principal": _NAMES, "new_member": _NAMES, "subject": _NAMES,
         "kind": st.sampled_from(kinds), "role": st.sampled_from(["principal", "delegate", "observer", "service"]),
         "principal_key": _KEYS, "service_key": _KEYS, "new_key": _KEYS,
         "old_key_id": st.sampled_from([m.signing.key_id for m in MEMBERS]),

@@ -9,6 +9,13 @@ of its own. A second track (``oslo``, mediator ``oman``) holds a secret of its
 own; no track-1 member belongs to it, except that the service node's key is
 every track's service member.
 
+Annex blobs (ADR-0014) sit beside the log: USA uploads one for its
+unforwarded proposal and one for the forwarded statement, the mediator one
+for its reframing, and Iran one that no message names. The annex matrix
+asserts who may fetch each (uploader's party, mediator, parties the message
+naming it went to) and that everyone else gets exactly the 404 of a digest
+nobody uploaded.
+
 The read matrix asserts exactly which entries each member sees, that every
 salt and signed body it receives belongs to an event
 :func:`~backchannel.domain.visibility.visible_to` lets it see, and that no
@@ -21,6 +28,7 @@ failure names all three. New endpoints (inbox, SSE) are not enumerated here.
 """
 
 import base64
+import hashlib
 import json
 import secrets
 import warnings
@@ -77,11 +85,23 @@ OSLO_USA = pair(21, "usa/principal")
 OMAN_SERVICE = KeyPair("oman/service", NODE.signing, NODE.agreement)  # the node key, enrolled as oman's
 
 
-def statement(text: str, in_reply_to: str | None = None) -> dict[str, Any]:
+def statement(text: str, in_reply_to: str | None = None, annexes: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "kind": "statement", "body": {"text": text}, "priority": "routine",
-        "in_reply_to": in_reply_to, "annexes": [], "agenda_version": None,
+        "in_reply_to": in_reply_to, "annexes": list(annexes), "agenda_version": None,
     }  # fmt: skip
+
+
+ANNEXES = {  # label: (uploader, bytes)
+    "A_P": ("usa/principal", b"annex of the proposal nobody forwarded"),
+    "A_S1": ("usa/principal", b"annex of the statement forwarded to iran"),
+    "A_R": ("qatar/principal", b"annex the mediator attached to its reframing for iran"),
+    "A_I": ("iran/delegate", b"annex iran uploaded that no message names"),
+}
+
+
+def annex_digest(label: str) -> str:
+    return hashlib.sha256(ANNEXES[label][1]).hexdigest()
 
 
 def problem_slug(response: Any) -> str:
@@ -195,21 +215,27 @@ def build_read_world(path: Path) -> World:
     w = World(path)
     w.setup_track()
     w.labels["setup_end"] = w.store.size(TRACK)
+    for label, (uploader, data) in ANNEXES.items():
+        path = f"/v1/tracks/{TRACK}/annexes/{annex_digest(label)}"
+        assert w.request(MEMBERS[uploader], "PUT", path, data).status_code == 201
+    assert w.store.size(TRACK) == w.labels["setup_end"]  # annexes are not log entries
     usa, iran, qatar = MEMBERS["usa/principal"], MEMBERS["iran/principal"], MEMBERS["qatar/principal"]
     proposal = {
         "kind": "proposal", "body": {"values": {"enrichment_cap_pct": 3.21}}, "priority": "routine",
-        "in_reply_to": None, "annexes": [], "agenda_version": 1,
+        "in_reply_to": None, "annexes": [annex_digest("A_P")], "agenda_version": 1,
     }  # fmt: skip
     w.markers["P"] = w.label("P", w.must(usa, "submit_message", proposal))  # its id is its only marker
     w.markers["S1"] = "MARKER-S1-usa-statement-forwarded"
-    s1 = w.label("S1", w.must(usa, "submit_message", statement(w.markers["S1"])))
+    s1 = w.label(
+        "S1", w.must(usa, "submit_message", statement(w.markers["S1"], annexes=(annex_digest("A_S1"),)))
+    )
     w.label("F", w.must(qatar, "forward_message", {"message_id": s1, "to_parties": ["iran"]}))
     w.markers["S2"] = "MARKER-S2-usa-statement-reframed"
     s2 = w.label("S2", w.must(MEMBERS["usa/delegate"], "submit_message", statement(w.markers["S2"])))
     w.markers["R"] = "MARKER-R-reframed-text-for-iran"
     reframe = {
         "message_id": s2, "to_parties": ["iran"], "body": {"text": w.markers["R"]},
-        "annexes": [], "agenda_version": None,
+        "annexes": [annex_digest("A_R")], "agenda_version": None,
     }  # fmt: skip
     w.label("R", w.must(qatar, "reframe_message", reframe))
     w.markers["I1"] = "MARKER-I1-iran-statement"
@@ -371,6 +397,39 @@ def check_entries(w: World, reader: str, track: str, entries: list[dict[str, Any
     public = set(range(w.labels["setup_end"]))
     expected = public | {w.labels[name] for name in EXPECTED_LABELS[reader]}
     assert set(seen) == expected, {labels.get(i, i) for i in set(seen) ^ expected}
+
+
+# Which parties may fetch each annex: its uploader's, the mediator, and those a message naming it went to.
+ANNEX_READERS: dict[str, frozenset[str]] = {
+    "A_P": frozenset({"usa", "qatar"}),  # P was never forwarded
+    "A_S1": frozenset({"usa", "qatar", "iran"}),  # S1 was forwarded to iran
+    "A_R": frozenset({"qatar", "iran"}),  # the reframing went to iran; usa never sees it
+    "A_I": frozenset({"iran", "qatar"}),  # no message names it
+    "unknown": frozenset(),
+}
+
+
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("annex", list(ANNEX_READERS))
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_annex_matrix(world: World, member: str, annex: str, track: str) -> None:
+    digest = annex_digest(annex) if annex in ANNEXES else hashlib.sha256(b"nobody uploaded this").hexdigest()
+    response = world.request(MEMBERS[member], "GET", f"/v1/tracks/{track}/annexes/{digest}")
+    reader = reader_of(member, track)
+    if reader is None:
+        assert response.status_code == 401, response.text
+        assert problem_slug(response) == "unauthenticated"
+        return
+    if track == TRACK and reader.split("/")[0] in ANNEX_READERS[annex]:
+        assert response.status_code == 200, response.text
+        assert response.content == ANNEXES[annex][1]
+        return
+    # not allowed, unknown, or another track's: one answer, whatever the reason
+    assert response.status_code == 404, response.text
+    assert problem_slug(response) == "not-found"
+    assert response.json()["detail"] == f"no annex {digest} on track {track!r}"
+    if annex in ANNEXES:
+        assert ANNEXES[annex][1] not in response.content
 
 
 def test_the_world_is_what_the_matrix_assumes(world: World) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -47,10 +48,16 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "ok usa: malformed proposal refused with its field-level reason" in out
+    assert "ok qatar: relayed the sealed annex but cannot open it" in out
+    assert "ok iran: opened the annex sealed to it" in out
+    assert "iran/delegate reads: Annex A (for Iran only)" in out
     assert "120 % is above the maximum 90" in out
     assert re.search(
-        r"ok qatar: flash [0-9a-f]{12} escalated when its deadline lapsed \(level 1 → iran/delegate\)", out
+        r"ok qatar: flash [0-9a-f]{12} escalated when its deadline lapsed "
+        r"\(level 1 → iran/delegate, qatar/principal\)",
+        out,
     )
+    assert "ok iran: iran/delegate, an alerted alternate, reads the escalation that names it" in out
     assert re.search(r"ok iran: caught up after reconnecting: 2 message\(s\) streamed after index \d+", out)
     assert re.search(r"ok qatar: all \d+ deliveries receipted by their recipients", out)
     for party in ("qatar", "usa", "iran"):
@@ -87,14 +94,15 @@ def test_demo_log_keeps_the_foundation_demo(tmp_path: Path) -> None:
 
 
 # --- the commands against a running server --------------------------------------------------------
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serving(data_dir: Path, *options: str) -> Iterator[str]:
+    """``backchannel serve`` on a free loopback port; stopped (by its PID) on exit."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [*BACKCHANNEL, "serve", "--data-dir", str(tmp_path / "server"), "--port", str(port)],
+        [*BACKCHANNEL, "serve", "--data-dir", str(data_dir), "--port", str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -117,6 +125,12 @@ def server(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    with serving(tmp_path / "server") as url:
+        yield url
 
 
 def keyfile(tmp_path: Path, name: str) -> Path:
@@ -216,3 +230,71 @@ def test_the_commands_drive_a_negotiation(server: str, tmp_path: Path) -> None:
 
     new_id = read_key_file(new_delegate).signing.key_id
     assert "revoke_key" in cli(usa, "keys", "revoke", new_id, "--subject", "usa/delegate")
+
+
+def test_escalations_list_every_member_alerted(tmp_path: Path) -> None:
+    """A flash message nobody settles: iran's alternate and the mediator are alerted, and both read it."""
+    with serving(tmp_path / "server", "--flash-deadline", "0.5") as url:
+        cli = Cli(url)
+        qatar, usa, iran = (keyfile(tmp_path, f"{p}/principal") for p in ("qatar", "usa", "iran"))
+        alternate = keyfile(tmp_path, "iran/alternate")
+        cli(qatar, "track", "open", TRACK, "--title", "Doha")
+        for party, principal in (("usa", usa), ("iran", iran)):
+            cli(qatar, "party", "admit", party, "--principal-key", principal)
+        cli(iran, "member", "enroll", "--new-key", alternate, "--role", "delegate")
+        flash = message_id(
+            cli(usa, "send", "--kind", "statement", "--priority", "flash", "--body", '{"text": "now"}')
+        )
+        cli(qatar, "relay", flash, "--to", "iran")
+        deadline = time.monotonic() + 20
+        while "1 escalation(s) alerting you" not in (listed := cli(alternate, "escalations", "--mine")):
+            assert time.monotonic() < deadline, listed
+            time.sleep(0.2)
+        assert "iran/alternate (you)" in listed
+        assert "qatar/principal" in listed
+        assert flash[:12] in listed
+        assert "iran/principal" not in listed  # iran has an active alternate: its principal is not paged
+        mediator = cli(qatar, "escalations", "--mine")
+        assert "1 escalation(s) alerting you" in mediator
+        assert "qatar/principal (you)" in mediator
+        assert "0 escalation(s) alerting you" in cli(iran, "escalations", "--mine")
+        assert "1 escalation(s) and dead letter(s)" in cli(iran, "escalations")  # its party's delivery
+        assert "1 escalation(s) and dead letter(s)" in cli(usa, "escalations")  # the sender learns of it too
+
+
+def test_send_with_a_sealed_annex_and_annex_get(server: str, tmp_path: Path) -> None:
+    cli = Cli(server)
+    qatar, usa, iran = (keyfile(tmp_path, f"{p}/principal") for p in ("qatar", "usa", "iran"))
+    iran_delegate = keyfile(tmp_path, "iran/delegate")
+    cli(qatar, "track", "open", TRACK, "--title", "Doha")
+    for party, principal in (("usa", usa), ("iran", iran)):
+        cli(qatar, "party", "admit", party, "--principal-key", principal)
+    cli(iran, "member", "enroll", "--new-key", iran_delegate, "--role", "delegate")
+    annex = tmp_path / "inventory.txt"
+    annex.write_bytes(b"cascade 1: 164 IR-1 centrifuges\n")
+
+    assert "--annex" in cli(usa, "send", "--kind", "statement", "--body", "{}", "--seal-to", "iran", code=1)
+    sent = cli(usa, "send", "--kind", "statement", "--body", '{"text": "see annex"}',
+               "--annex", annex, "--seal-to", "iran")  # fmt: skip
+    sealed = dict(re.findall(r"annex inventory\.txt sealed to (\S+): ([0-9a-f]{64})", sent))
+    assert set(sealed) == {"iran/principal", "iran/delegate"}
+    message = message_id(sent)
+    got = tmp_path / "got.txt"
+    assert "404" in cli(iran, "annex", "get", sealed["iran/principal"], "--out", got, "--open", code=1)
+    cli(qatar, "relay", message, "--to", "iran")
+
+    opened = cli(iran, "annex", "get", sealed["iran/principal"], "--out", got, "--open")
+    assert f"{len(annex.read_bytes())} bytes written" in opened
+    assert got.read_bytes() == annex.read_bytes()
+    cli(iran_delegate, "annex", "get", sealed["iran/delegate"], "--out", got, "--open")
+    assert got.read_bytes() == annex.read_bytes()
+    relayed = tmp_path / "relayed.bin"
+    assert "digest checked" in cli(qatar, "annex", "get", sealed["iran/delegate"], "--out", relayed)
+    assert annex.read_bytes() not in relayed.read_bytes()  # the mediator holds only ciphertext
+    refused = cli(qatar, "annex", "get", sealed["iran/delegate"], "--out", relayed, "--open", code=1)
+    assert "sealed to" in refused  # and cannot open it
+
+    plain = cli(usa, "annex", "put", annex)
+    (digest,) = re.findall(r"annex inventory\.txt \(plain\): ([0-9a-f]{64})", plain)
+    cli(usa, "annex", "get", digest, "--out", got)
+    assert got.read_bytes() == annex.read_bytes()

@@ -11,12 +11,12 @@ from backchannel.errors import WouldBlock
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
-from backchannel.service.delivery import DeliveryService
+from backchannel.service.delivery import DeliveryService, escalation_targets
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import message_body, new_key_json, opening
 from backchannel.testing.world import seeded_keys as pair
 from backchannel.wire import SignedCommand, sign_command
 
@@ -219,7 +219,8 @@ def test_a_flash_message_unacknowledged_past_its_deadline_escalates_once(world: 
     state = world.tracks.state(TRACK)
     assert state is not None
     delivery = state.message(sent).deliveries["iran"]
-    assert (delivery.escalation_level, delivery.escalated_to) == (1, "iran/principal")
+    # iran has no delegate: its principal is the alternate; the mediator's principal is alerted with it
+    assert (delivery.escalation_level, delivery.escalated_to) == (1, ("iran/principal", "qatar/principal"))
     world.clock.advance(timedelta(seconds=61))
     assert not [o for o in world.delivery.tick(TRACK) if isinstance(o, Escalated)]
     fresh = world.restart()  # the log says it escalated: a rebuilt queue does not escalate again
@@ -227,6 +228,61 @@ def test_a_flash_message_unacknowledged_past_its_deadline_escalates_once(world: 
     assert not [o for o in fresh.tick(TRACK) if isinstance(o, Escalated)]
     assert world.log_types().count("message.escalated") == 1
     assert ids(fresh.lease(TRACK, IRAN.name))[0] == sent  # escalation does not stop delivery
+
+
+def escalations(world: World) -> list[dict[str, Any]]:
+    """The ``message.escalated`` domain events in the log, as JSON."""
+    found = []
+    for stored in world.store.read(TRACK):
+        event = stored.decode().signed.event
+        if event.type == "message.escalated":
+            assert isinstance(event.body, dict)
+            found.append(event.body["event"])
+    return found
+
+
+def test_one_escalation_alerts_every_active_alternate_and_the_mediator(world: World) -> None:
+    deputies = [pair(40 + n, f"iran/deputy{n}") for n in range(3)]
+    for deputy in deputies:
+        world.run(IRAN, "enroll_member", {"new_member": deputy.name, "role": "delegate", "new_key": new_key_json(deputy)})  # fmt: skip
+    world.run(IRAN, "revoke_key", {"subject": deputies[1].name, "revoked_key_id": deputies[1].signing.key_id})
+    sent = world.send(USA, "urgent", "iran", priority="flash")
+    world.clock.advance(timedelta(seconds=61))
+    world.delivery.tick(TRACK)
+    (event,) = escalations(world)
+    # the active alternates (not the revoked one, not the principal) and the mediator, in one event
+    assert (event["message_id"], event["party"], event["level"]) == (sent, "iran", 1)
+    assert event["to"] == ["iran/deputy0", "iran/deputy2", "qatar/principal"]
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    assert state.message(sent).deliveries["iran"].escalated_to == (
+        "iran/deputy0",
+        "iran/deputy2",
+        "qatar/principal",
+    )
+
+
+def test_escalation_targets_resolve_groups_and_members_of_the_recipient_or_mediator(world: World) -> None:
+    deputy = pair(40, "iran/deputy")
+    world.run(IRAN, "enroll_member", {"new_member": deputy.name, "role": "delegate", "new_key": new_key_json(deputy)})  # fmt: skip
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    assert escalation_targets(state, "iran", ("alternates", "mediator")) == ("iran/deputy", "qatar/principal")
+    assert escalation_targets(state, "iran", ("principal",)) == ("iran/principal",)
+    # a member id counts once, and only in the recipient party or the mediator party
+    named = ("qatar/principal", "mediator", "iran/deputy", "usa/principal", "iran/nobody")
+    assert escalation_targets(state, "iran", named) == ("qatar/principal", "iran/deputy")
+    assert escalation_targets(state, "iran", ("usa/principal",)) == ()
+
+
+def test_an_escalation_that_would_alert_nobody_is_not_logged(tmp_path: Path) -> None:
+    policy = DeliveryPolicy(escalate_to=("usa/principal",))  # never eligible for a delivery to iran
+    world = World(tmp_path / "db.sqlite3", policy)
+    world.open()
+    world.send(USA, "urgent", "iran", priority="flash")
+    world.clock.advance(timedelta(seconds=61))
+    assert [o for o in world.delivery.tick(TRACK) if isinstance(o, Escalated)]
+    assert escalations(world) == []
 
 
 def test_a_receipt_settles_and_nothing_is_delivered_after(world: World) -> None:

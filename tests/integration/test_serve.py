@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.client import BackchannelClient
+from backchannel.client import BackchannelClient, ProblemError
 from backchannel.keyfile import KeyPair, read_key_file
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.wire import enrolment_key
@@ -56,7 +57,18 @@ def test_serve_runs_a_service_the_sdk_can_use(tmp_path: Path) -> None:
     }
     command = [sys.executable, "-c", "from backchannel.cli.main import main; main()"]
     proc = subprocess.Popen(
-        [*command, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *command,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--annex-max-bytes",
+            "64",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,6 +85,10 @@ def test_serve_runs_a_service_the_sdk_can_use(tmp_path: Path) -> None:
             assert qatar.checkpoint("doha-talks").size == opened["first_index"] + 1
             assert qatar.lease("doha-talks") == []
             assert qatar.heartbeat("doha-talks")["party"] == "qatar"
+            assert qatar.upload_annex("doha-talks", b"x" * 64)  # the configured annex limit, exactly
+            with pytest.raises(ProblemError) as refused:
+                qatar.upload_annex("doha-talks", b"x" * 65)
+            assert (refused.value.status, refused.value.problem["limit"]) == (413, 64)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:

@@ -277,7 +277,8 @@ class Driver:
 
     def escalate(self) -> Command:
         message, party = self.delivery()
-        to = self.pick(self.members(party=party))
+        alternate = self.pick(self.members(party=party))
+        to = (alternate,) if self.draw(st.booleans()) else tuple(dict.fromkeys((alternate, "med/chair")))
         return RecordEscalation(
             **self.env("med/service"), message_id=message, party=party, level=self.pick([1, 2, 3]), to=to
         )

@@ -15,6 +15,7 @@ from backchannel.errors import (
     EncodingError,
     NotFoundError,
     OperationalError,
+    PayloadTooLargeError,
     ProgrammingError,
     StorageError,
     VerificationError,
@@ -156,6 +157,13 @@ def test_verification_error_attributes() -> None:
         VerificationError("bad", 7)  # type: ignore[misc]
 
 
+def test_payload_too_large_error_names_what_and_the_limit() -> None:
+    err = PayloadTooLargeError(1024, "annex")
+    assert err.limit == 1024
+    assert str(err) == "annex larger than the limit of 1024 bytes"
+    assert str(PayloadTooLargeError(7)) == "request body larger than the limit of 7 bytes"
+
+
 @pytest.mark.parametrize(
     ("cls", "parent"),
     [
@@ -163,6 +171,7 @@ def test_verification_error_attributes() -> None:
         (ConflictError, BackchannelError),
         (VerificationError, BackchannelError),
         (EncodingError, BackchannelError),
+        (PayloadTooLargeError, EncodingError),
         (StorageError, BackchannelError),
         (OperationalError, StorageError),
         (ProgrammingError, StorageError),

@@ -160,7 +160,7 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
     "record_escalation": (
         SERVICE,
         "med/service",
-        {"message_id": MID, "party": "usa", "level": 2, "to": "usa/lead"},
+        {"message_id": MID, "party": "usa", "level": 2, "to": ["usa/lead", "med/chair"]},
     ),
 }
 
@@ -281,7 +281,7 @@ def _domain_commands() -> list:
         ),
         RecordReceipt(**envelope, message_ids=(MID,), log_index=0, receipt_digest=DIGEST),
         RecordDeadLetter(**envelope, message_id=MID, party="p", attempts=1, reason="r"),
-        RecordEscalation(**envelope, message_id=MID, party="p", level=1, to="p/q"),
+        RecordEscalation(**envelope, message_id=MID, party="p", level=1, to=("p/q", "m/r")),
     ]
 
 
@@ -692,7 +692,8 @@ def test_envelope_names_are_not_body_fields() -> None:
         ("record_dead_letter", {"attempts": 1.0000001}, "body.attempts: expected an integer, got a number"),
         ("record_dead_letter", {"reason": None}, "body.reason: expected a string, got null"),
         ("record_escalation", {"level": None}, "body.level: expected an integer, got null"),
-        ("record_escalation", {"to": 1}, "body.to: expected a string, got an integer"),
+        ("record_escalation", {"to": "usa/lead"}, "body.to: expected an array, got a string"),
+        ("record_escalation", {"to": [1]}, "body.to.0: expected a string, got an integer"),
     ],
 )
 def test_mistyped_body_fields_are_encoding_errors_naming_the_field(
@@ -777,7 +778,9 @@ def test_key_ids_not_derived_from_their_key_are_schema_violations_named_where_th
         ("forward_message", {"message_id": "xyz", "to_parties": ["USA"]}, ["message_id", "to_parties.0"]),
         ("record_receipt", {"message_ids": [MID, MID], "log_index": -1}, ["message_ids", "log_index"]),
         ("record_dead_letter", {"attempts": 0, "reason": ""}, ["attempts", "reason"]),
-        ("record_escalation", {"level": 0, "to": "nobody"}, ["level", "to"]),
+        ("record_escalation", {"level": 0, "to": ["nobody"]}, ["level", "to.0"]),
+        ("record_escalation", {"to": []}, ["to"]),
+        ("record_escalation", {"to": ["usa/lead", "usa/lead"]}, ["to"]),
         ("open_track", {"title": ""}, ["title"]),
     ],
 )

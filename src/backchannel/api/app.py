@@ -12,7 +12,15 @@
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
   ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
-- ``POST /v1/tracks/{track}/heartbeat`` and ``GET .../presence`` (mediator only).
+- ``POST /v1/tracks/{track}/heartbeat`` and ``GET .../presence`` (mediator only);
+- ``PUT /v1/tracks/{track}/annexes/{digest}`` (the raw bytes, usually a sealed
+  annex, whose SHA-256 is ``digest``) and ``GET`` of the same path: annex blobs
+  (:mod:`backchannel.service.annexes`, ADR-0014). An upload is at most the
+  service's annex limit (413 naming it) and must hash to the path's digest
+  (422 on field ``digest``); 201 the first time the requester's party uploads
+  those bytes, 200 after. A blob is readable by its uploaders' parties, the
+  mediator and the parties a message naming it was delivered to; anyone else
+  gets the same 404 as for an unknown digest.
 
 **Delivery.** Commands go through :meth:`DeliveryService.submit
 <backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
@@ -38,7 +46,8 @@ failure), then whether the key may still sign (403 once revoked or expired).
 
 The requested track must exist (404) before anything else is checked, so a
 track's name is not secret. Errors are RFC 9457 problem+json
-(:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413).
+(:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413),
+annex uploads to the annex limit.
 
 This module does not share wake-ups between processes: a stream or long poll
 learns of a change made through another node within a second, by re-checking.
@@ -58,9 +67,10 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -73,6 +83,7 @@ from backchannel.api.errors import (
     problem_response,
 )
 from backchannel.api.schemas import (
+    AnnexResponse,
     BatchItemModel,
     BatchRequestModel,
     BatchResponse,
@@ -100,11 +111,12 @@ from backchannel.domain.errors import NotAuthorizedError
 from backchannel.domain.ids import PartyKind
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
-from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, verify_request
+from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, content_digest, verify_request
 from backchannel.log.canonical import loads_strict
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import CommandResult, TrackService
@@ -142,6 +154,10 @@ _End = Annotated[int | None, Query(ge=0)]
 _Max = Annotated[int | None, Query(alias="max", ge=1, le=_MAX_LEASE)]
 _PollTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
 _StreamTimeout = Annotated[float, Query(alias="timeout", ge=0, le=3600)]
+_Digest = Annotated[
+    str, PathParam(pattern="^[0-9a-f]{64}$", description="SHA-256 of the blob, 64 lowercase hex digits")
+]
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +208,17 @@ class _Api:
     """The handlers' shared state: the services, clock, origin and nonce cache."""
 
     def __init__(
-        self, service: TrackService, delivery: DeliveryService, public_origin: str, clock: Clock
+        self,
+        service: TrackService,
+        delivery: DeliveryService,
+        annexes: AnnexService,
+        public_origin: str,
+        clock: Clock,
     ) -> None:
         self.service = service
         self.delivery = delivery
         self.committer = GroupCommitter(delivery.submit_many)
+        self.annexes = annexes
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -411,6 +433,16 @@ class _Api:
         proof = self.service.store.consistency_proof(track, old, new)
         return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
 
+    # --- annexes (run in a worker thread) ------------------------------------
+    def put_annex(self, request: Request, track: str, digest: str, body: bytes) -> tuple[int, AnnexResponse]:
+        _, reader = self.authenticate_reader(request, track, body)
+        upload = self.annexes.upload(track, reader.member, bytes.fromhex(digest), body)
+        return (201 if upload.created else 200), AnnexResponse(track=track, digest=digest, size=upload.size)
+
+    def get_annex(self, request: Request, track: str, digest: str) -> bytes:
+        _, reader = self.authenticate_reader(request, track, b"")
+        return self.annexes.fetch(track, reader.member, bytes.fromhex(digest))
+
     # --- delivery (run in a worker thread) -----------------------------------
     def lease(self, track: str, member: str, max_n: int | None) -> list[DeliveryModel]:
         """Lease deliveries for ``member``'s party and render them."""
@@ -588,16 +620,16 @@ def _last_event_id(value: str | None) -> int:
     return int(value.strip())
 
 
-async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES, what: str = "request body") -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLargeError(limit)
+        raise PayloadTooLargeError(limit, what)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise PayloadTooLargeError(limit)
+            raise PayloadTooLargeError(limit, what)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -636,12 +668,13 @@ def _http_problem(request: Request, error: StarletteHTTPException) -> JSONRespon
     )
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - the service, then keyword-only options and test seams
     service: TrackService,
     *,
     public_origin: str,
     clock: Clock | None = None,
     delivery: DeliveryService | None = None,
+    annexes: AnnexService | None = None,
     tick_interval: float | None = _RECHECK_SECONDS,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
@@ -655,6 +688,8 @@ def create_app(
         delivery: The delivery service over ``service`` (default: one with the
             default :class:`~backchannel.broker.DeliveryPolicy`, signing as the
             track service's node).
+        annexes: The annex service over ``service`` (default: one with the
+            default size limit, 1 MiB).
         tick_interval: The longest pause, in seconds, of the lifespan task that
             ticks due tracks; ``None`` runs no such task (tests tick by hand).
 
@@ -665,7 +700,7 @@ def create_app(
     if delivery is None:
         # the delivery service signs dead letters and escalations with the same node key
         delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
-    api = _Api(service, delivery, public_origin, chosen_clock)
+    api = _Api(service, delivery, annexes or AnnexService(service), public_origin, chosen_clock)
     app = FastAPI(
         title="backchannel",
         version="1",
@@ -678,6 +713,7 @@ def create_app(
     _add_command_route(app, api)
     _add_read_routes(app, api)
     _add_delivery_routes(app, api)
+    _add_annex_routes(app, api)
     _install_openapi(app)
     return app
 
@@ -800,6 +836,35 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
     def get_service() -> ServiceInfo:
         """The service node's key (what ``open_track`` names) and the log key. Unauthenticated."""
         return api.service_info()
+
+
+def _add_annex_routes(app: FastAPI, api: _Api) -> None:
+    @app.put(
+        "/v1/tracks/{track}/annexes/{digest}",
+        response_model=AnnexResponse,
+        status_code=201,
+        responses={200: {"model": AnnexResponse, "description": "Already uploaded by the requester's party"}},
+        openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": _BINARY}}},
+    )
+    async def put_annex(track: str, digest: _Digest, request: Request) -> JSONResponse:
+        """Upload an annex blob (raw bytes, usually sealed) whose SHA-256 is ``digest``."""
+        body = await _read_body(request, api.annexes.max_bytes, "annex")
+        status, response = await _threaded(api.put_annex, request, track, digest, body)
+        return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+    @app.get(
+        "/v1/tracks/{track}/annexes/{digest}",
+        response_class=Response,
+        responses={
+            200: {"content": {"application/octet-stream": _BINARY}, "description": "The blob as uploaded"}
+        },
+    )
+    async def get_annex(track: str, digest: _Digest, request: Request) -> Response:
+        """An annex blob, exactly as uploaded (404 unless the requester may read it)."""
+        await _read_body(request)
+        data = await _threaded(api.get_annex, request, track, digest)
+        headers = {"Content-Digest": content_digest(data), "Cache-Control": "no-store"}
+        return Response(data, media_type="application/octet-stream", headers=headers)
 
 
 def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:

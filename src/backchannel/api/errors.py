@@ -25,7 +25,7 @@ Family                            Status  ``type`` slug
 ``InvalidRecipientError``          422    ``invalid-recipient``
 other ``DomainError``              422    ``domain-rule``
 ``ConflictError``                  409    ``conflict``
-:class:`PayloadTooLargeError`      413    ``payload-too-large``
+:class:`PayloadTooLargeError`      413    ``payload-too-large`` (+ ``limit``)
 other ``VerificationError``        422    ``verification-failed``
 ``EncodingError``                  400    ``malformed-request``
 ``NotFoundError``                  404    ``not-found``
@@ -82,6 +82,7 @@ from backchannel.errors import (
     EncodingError,
     NotFoundError,
     OperationalError,
+    PayloadTooLargeError,
     VerificationError,
     WouldBlock,
 )
@@ -107,15 +108,6 @@ _DEFAULT_RETRY_AFTER = 1
 
 class AuthenticationError(VerificationError):
     """The request's RFC 9421 signature was refused (401); the message says why."""
-
-
-class PayloadTooLargeError(EncodingError):
-    """The request body is larger than the service accepts (413)."""
-
-    def __init__(self, limit: int) -> None:
-        """Create the error naming the limit in bytes."""
-        super().__init__(f"request body larger than {limit} bytes")
-        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +191,8 @@ def problem_for(error: BaseException, *, instance: str | None = None) -> Problem
         ]
     elif isinstance(error, StaleAgendaError):
         body["current"] = error.current
+    elif isinstance(error, PayloadTooLargeError):
+        body["limit"] = error.limit
     elif isinstance(error, WouldBlock):
         seconds = max(1, math.ceil(error.retry_after))
         headers["Retry-After"] = str(seconds)

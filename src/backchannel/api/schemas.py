@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AnnexResponse",
     "BatchItemModel",
     "BatchRequestModel",
     "BatchResponse",
@@ -173,6 +174,7 @@ class ProblemModel(BaseModel):
     detail: str
     instance: str | None = None
     violations: list[ViolationModel] | None = None
+    limit: int | None = Field(default=None, description="for 413: the largest size accepted, in bytes")
 
 
 class DeliveryModel(BaseModel):
@@ -226,3 +228,11 @@ class PresenceResponse(BaseModel):
     """Every party's liveness (the mediator's view)."""
 
     parties: list[PartyPresenceModel]
+
+
+class AnnexResponse(BaseModel):
+    """An annex blob the service holds (201: first upload by the requester's party; 200: again)."""
+
+    track: str
+    digest: str = Field(description="SHA-256 of the blob, 64 lowercase hex digits")
+    size: int = Field(description="the blob's length in bytes")

@@ -28,11 +28,12 @@ from backchannel.broker.messages import (
     Priority,
     Redelivered,
 )
-from backchannel.broker.policy import Backoff, DeliveryPolicy
+from backchannel.broker.policy import ESCALATION_TARGETS, Backoff, DeliveryPolicy
 from backchannel.broker.presence import PartyPresence, Presence, PresenceStatus
 from backchannel.broker.queues import MessageState, QueueStatistics, RecipientQueue
 
 __all__ = [
+    "ESCALATION_TARGETS",
     "Backoff",
     "DeadLettered",
     "Delivery",

@@ -140,7 +140,8 @@ class Escalated:
         envelope: The message.
         level: The escalation level (1: the first and, so far, the only one).
         deadline: The acknowledgement deadline that passed.
-        to: Whom to alert, in order (e.g. ``("alternates", "principal", "mediator")``).
+        to: Whom to alert: the policy's ``escalate_to`` (e.g. ``("alternates", "mediator")``);
+            the service alerts every member these name, in one log event.
     """
 
     envelope: Envelope

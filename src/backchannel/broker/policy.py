@@ -17,9 +17,12 @@ from types import MappingProxyType
 from backchannel.broker.messages import Priority
 from backchannel.errors import ConfigurationError
 
-__all__ = ["Backoff", "DeliveryPolicy"]
+__all__ = ["ESCALATION_TARGETS", "Backoff", "DeliveryPolicy"]
 
 _ZERO = timedelta(0)
+
+ESCALATION_TARGETS = frozenset({"alternates", "principal", "mediator"})
+"""The group names :attr:`DeliveryPolicy.escalate_to` may use (besides member ids, ``party/name``)."""
 
 
 def _default_ack_deadlines() -> Mapping[Priority, timedelta]:
@@ -28,6 +31,11 @@ def _default_ack_deadlines() -> Mapping[Priority, timedelta]:
         Priority.PRIORITY: timedelta(minutes=10),
         Priority.ROUTINE: timedelta(hours=24),
     }
+
+
+def _is_member_id(text: str) -> bool:
+    party, slash, name = text.partition("/")
+    return bool(party and slash and name)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -93,7 +101,22 @@ class DeliveryPolicy:
         ack_deadline: Per priority, how long after it was queued a message must be
             settled (every priority needs one).
         escalate: The priorities whose missed deadline escalates; always includes ``flash``.
-        escalate_to: Whom an escalation alerts, in order.
+        escalate_to: Whom an escalation alerts. Every entry is resolved against the
+            track when the deadline lapses, and **all** the members they resolve to
+            are alerted at once: one ``message.escalated`` event names each of them
+            (in this order, without repeats). An entry is a group name or a member:
+
+            - ``"alternates"``: the recipient party's active delegates (the members
+              who can act for it when whoever was due to acknowledge does not);
+              if it has none, its active principals;
+            - ``"principal"``: the recipient party's active principals;
+            - ``"mediator"``: the mediator party's active principals (the alarm);
+            - ``"party/name"``: that member, if it is active and belongs to the
+              recipient party or the mediator party (nobody else may be alerted).
+
+            "Active" means holding a key that was never revoked. The default,
+            ``("alternates", "mediator")``, alerts the recipient's alternates and
+            the mediator together.
         heartbeat_window: How long a party stays online after a member's heartbeat.
 
     Raises:
@@ -107,7 +130,7 @@ class DeliveryPolicy:
     backoff: Backoff = field(default_factory=Backoff)
     ack_deadline: Mapping[Priority, timedelta] = field(default_factory=_default_ack_deadlines, hash=False)
     escalate: frozenset[Priority] = frozenset({Priority.FLASH})
-    escalate_to: tuple[str, ...] = ("alternates", "principal", "mediator")
+    escalate_to: tuple[str, ...] = ("alternates", "mediator")
     heartbeat_window: timedelta = timedelta(seconds=90)
 
     def __post_init__(self) -> None:
@@ -133,7 +156,13 @@ class DeliveryPolicy:
     def _check_escalation(self) -> None:
         _require(Priority.FLASH in self.escalate, "escalate must include flash: it is mandatory")
         _require(bool(self.escalate_to), "escalate_to must name at least one target")
-        _require(all(self.escalate_to), "escalate_to targets must be non-empty")
+        for target in self.escalate_to:
+            _require(
+                target in ESCALATION_TARGETS or _is_member_id(target),
+                f"escalate_to target {target!r} is neither a member id (party/name) "
+                f"nor one of {', '.join(sorted(ESCALATION_TARGETS))}",
+            )
+        _require(len(set(self.escalate_to)) == len(self.escalate_to), "escalate_to names a target twice")
 
     def redelivery_delay(self, attempt: int) -> timedelta:
         """The backoff after failed delivery attempt ``attempt`` (see :meth:`Backoff.delay`)."""

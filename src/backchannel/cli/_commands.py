@@ -18,17 +18,19 @@ from backchannel.cli import render
 from backchannel.cli.main import _read_body, app, keys_app, out, run, track_app
 from backchannel.client import BackchannelClient
 from backchannel.domain import Agenda
-from backchannel.errors import EncodingError, NotFoundError
+from backchannel.errors import ConfigurationError, EncodingError, NotFoundError
 from backchannel.keyfile import read_key_file
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.wire import agenda_digest, enrolment_key
 
 party_app = typer.Typer(help="Admit parties (mediator principal).", no_args_is_help=True)
+annex_app = typer.Typer(help="Upload and fetch annexes (sealed or plain).", no_args_is_help=True)
 member_app = typer.Typer(help="Enrol members in your party (a principal).", no_args_is_help=True)
 agenda_app = typer.Typer(help="Propose and ratify the agenda.", no_args_is_help=True)
 app.add_typer(party_app, name="party")
 app.add_typer(member_app, name="member")
 app.add_typer(agenda_app, name="agenda")
+app.add_typer(annex_app, name="annex")
 app.add_typer(keys_app, name="key", hidden=True)  # `key rotate` reads as well as `keys rotate`
 
 Server = Annotated[
@@ -228,6 +230,92 @@ def agenda_ratify(
     run(body)
 
 
+# --- annexes --------------------------------------------------------------------------------------
+AnnexFiles = Annotated[
+    list[Path] | None,
+    typer.Option("--annex", help="A file to send alongside, uploaded first (repeat for more)."),
+]
+SealTo = Annotated[
+    str | None,
+    typer.Option(
+        "--seal-to",
+        help="Seal each annex to every active member of this party (one blob per member), "
+        "so the mediator relays what it cannot read.",
+    ),
+]
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise EncodingError(f"cannot read {path}: {e.strerror}") from e
+
+
+def _upload(client: BackchannelClient, track: str, files: list[Path], seal_to: str | None) -> list[JSONValue]:
+    """Upload each file (sealed to ``seal_to``'s members, if given); return every digest, in order."""
+    if seal_to is not None and not files:
+        raise ConfigurationError("--seal-to seals annexes: give at least one --annex FILE")
+    digests: list[JSONValue] = []
+    for path in files:
+        data = _read_file(path)
+        if seal_to is None:
+            uploaded = {"(plain)": client.upload_annex(track, data)}
+        else:
+            uploaded = {
+                f"sealed to {m}": d for m, d in client.upload_sealed(track, data, party=seal_to).items()
+            }
+        for how, digest in uploaded.items():
+            out.print(f"annex {path.name} {how}: {digest}", markup=False, soft_wrap=True)
+            digests.append(digest)
+    return digests
+
+
+@annex_app.command("put")
+def annex_put(
+    files: Annotated[list[Path], typer.Argument(help="The files to upload.")],
+    key_file: KeyFile,
+    track: Track,
+    seal_to: SealTo = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Upload annexes (plain, or sealed to a party) and print their digests, for a message's annexes."""
+
+    def body() -> None:
+        with _client(server, key_file) as client:
+            _upload(client, track, files, seal_to)
+
+    run(body)
+
+
+@annex_app.command("get")
+def annex_get(
+    digest: Annotated[str, typer.Argument(help="The annex's SHA-256 (64 hex digits).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write it.")],
+    key_file: KeyFile,
+    track: Track,
+    open_it: Annotated[
+        bool, typer.Option("--open", help="Open it with your X25519 key (it must be sealed to you).")
+    ] = False,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Fetch an annex (its digest is checked); with --open, write what was sealed to you."""
+
+    def body() -> None:
+        with _client(server, key_file) as client:
+            data = client.open_annex(track, digest) if open_it else client.fetch_annex(track, digest)
+        try:
+            out_file.write_bytes(data)
+        except OSError as e:
+            raise ConfigurationError(f"cannot write {out_file}: {e.strerror}") from e
+        what = "opened" if open_it else "fetched (digest checked)"
+        out.print(
+            f"annex {digest} {what}: {len(data)} bytes written to {out_file}", markup=False, soft_wrap=True
+        )
+
+    run(body)
+
+
 # --- messages -------------------------------------------------------------------------------------
 @app.command("send")
 def send(
@@ -240,19 +328,22 @@ def send(
     agenda_version: Annotated[
         int | None, typer.Option("--agenda-version", help="For proposals (default: the latest).")
     ] = None,
+    annex: AnnexFiles = None,
+    seal_to: SealTo = None,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Send a message to the mediator."""
+    """Send a message to the mediator, with annexes (plain, or sealed to a party) if given."""
 
     def body() -> None:
         payload = _read_body(body_json)
         version = agenda_version
-        if version is None and kind in _PROPOSALS:
-            with _client(server, key_file) as client:
+        with _client(server, key_file) as client:
+            if version is None and kind in _PROPOSALS:
                 version = _agenda_version(client, track)
+            annexes = _upload(client, track, annex or [], seal_to)
         command: dict[str, JSONValue] = {
             "kind": kind, "body": dict(payload), "priority": priority, "in_reply_to": in_reply_to,
-            "annexes": [], "agenda_version": version,
+            "annexes": annexes, "agenda_version": version,
         }  # fmt: skip
         _execute(server, key_file, track, "submit_message", command)
 
@@ -383,14 +474,23 @@ def events(
 
 
 @app.command("escalations")
-def escalations(key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) -> None:
-    """Escalations and dead letters you may see."""
+def escalations(
+    key_file: KeyFile,
+    track: Track,
+    mine: Annotated[bool, typer.Option("--mine", help="Only escalations that alert you.")] = False,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Escalations (with every member each one alerts) and dead letters you may see."""
 
     def body() -> None:
         with _client(server, key_file) as client:
             entries = client.events(track)
+            member = client.member
         kinds = {"message.escalated", "message.dead_lettered"}
         found = [e for e in entries if e["signed"]["event"]["type"] in kinds]
-        out.print(render.transcript(found, f"{track}: {len(found)} escalation(s) and dead letter(s)"))
+        if mine:
+            found = [e for e in found if member in (render.inner(e).get("to") or [])]
+        what = "escalation(s) alerting you" if mine else "escalation(s) and dead letter(s)"
+        out.print(render.escalations(found, f"{track}: {len(found)} {what}", reader=member))
 
     run(body)

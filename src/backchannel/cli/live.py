@@ -10,14 +10,18 @@ acknowledgement deadline), writes one 0600 key file per member under
    each principal enrols a delegate.
 2. ``qatar`` proposes the agenda (enrichment cap %, stockpile kg, sanctions-relief
    tier, inspection regime); both principals ratify it.
-3. A round: ``usa`` proposes, ``qatar`` relays it verbatim to ``iran``; ``iran``
-   counter-proposes, ``qatar`` reframes it for ``usa``. Each recipient checks the
-   delivery (leaf hash, inclusion proof, the author's signature) and receipts it.
+3. A round: ``usa`` proposes, with an annex sealed to every member of ``iran``,
+   and ``qatar`` relays it verbatim to ``iran``; ``qatar`` fetches the annex but
+   cannot open it, ``iran`` opens it. ``iran`` counter-proposes, ``qatar``
+   reframes it for ``usa``. Each recipient checks the delivery (leaf hash,
+   inclusion proof, the author's signature) and receipts it.
 4. A malformed proposal is refused with its field-level reasons.
 5. ``iran`` goes offline; a ``flash`` message is relayed to it, its deadline
    lapses and the service escalates (``message.escalated``, for real, by the
-   server's ticker). ``iran`` reconnects, catches up over Server-Sent Events
-   resuming from the last index it saw, verifies and receipts everything.
+   server's ticker), alerting iran's alternate and the mediator in one event.
+   ``iran`` reconnects, catches up over Server-Sent Events resuming from the
+   last index it saw, verifies and receipts everything, and its alternate reads
+   the escalation that names it.
 6. Every message is receipted; each party's transcript, its verification (its
    own entries' inclusion proofs, checkpoint consistency from its first
    checkpoint to its last) and the final signed checkpoint are printed.
@@ -55,7 +59,7 @@ from backchannel.cli.render import short as _short
 from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
-from backchannel.errors import BackchannelError, ConfigurationError, VerificationError
+from backchannel.errors import BackchannelError, ConfigurationError, NotFoundError, VerificationError
 from backchannel.keyfile import KeyPair, write_key_file
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
@@ -77,6 +81,7 @@ AGENDA = Agenda(
         ChoiceIssue("inspection_regime", ("iaea-standard", "additional-protocol", "continuous-monitoring")),
     ),
 )
+ANNEX = b"Annex A (for Iran only): the proposed cascade-by-cascade centrifuge inventory.\n"
 _STOP_TIMEOUT = 10.0
 _START_TIMEOUT = 30.0
 
@@ -337,16 +342,21 @@ class _Scenario:
         self.say("agenda v1: " + ", ".join(issue.name for issue in AGENDA.issues))
 
     def round(self) -> None:
-        self.step("3. a round: a proposal relayed verbatim, a counter-proposal reframed")
+        self.step("3. a round: a proposal with a sealed annex relayed verbatim, a counter-proposal reframed")
         usa_offer: dict[str, JSONValue] = {
             "values": {"enrichment_cap_pct": 3.67, "stockpile_kg": 300, "sanctions_relief": "tier-1",
                        "inspection_regime": "additional-protocol"},
-            "note": "Our opening position.",
+            "note": "Our opening position; the inventory is in the sealed annex.",
         }  # fmt: skip
-        proposal = self.submit("usa/delegate", "proposal", usa_offer)
+        sealed = self.c("usa/delegate").upload_sealed(TRACK, ANNEX, party="iran")
+        for member, digest in sealed.items():
+            self.say(f"usa/delegate: annex sealed to {member} uploaded as {_short(digest)}", "dim")
+        proposal = self.submit("usa/delegate", "proposal", usa_offer, annexes=list(sealed.values()))
         self.mediator_takes(proposal)
         self.exec("qatar/principal", "forward_message", {"message_id": proposal, "to_parties": ["iran"]})
-        self.receive("iran/delegate", self.c("iran/delegate").poll(TRACK, timeout=10))
+        deliveries = self.c("iran/delegate").poll(TRACK, timeout=10)
+        self.receive("iran/delegate", deliveries)
+        self.sealed_annex(deliveries, list(sealed.values()))
 
         iran_offer: dict[str, JSONValue] = {
             "values": {"enrichment_cap_pct": 20, "stockpile_kg": 2000, "sanctions_relief": "full",
@@ -365,6 +375,40 @@ class _Scenario:
             "agenda_version": 1,
         })  # fmt: skip
         self.receive("usa/delegate", self.c("usa/delegate").poll(TRACK, timeout=10))
+
+    def sealed_annex(self, deliveries: list[dict[str, Any]], sent: list[str]) -> None:
+        """The mediator relayed the annex but cannot read it; the recipient opens the copy sealed to it."""
+        qatar = self.c("qatar/principal")
+        relayed = [qatar.fetch_annex(TRACK, digest) for digest in sent]
+        try:
+            qatar.open_own_annex(TRACK, sent)
+        except (NotFoundError, VerificationError) as e:
+            attempts = [str(e)]
+            for digest in sent:  # and by brute force, each blob with qatar's own key
+                try:
+                    qatar.open_annex(TRACK, digest)
+                    attempts.append(f"{_short(digest)} opened")
+                except VerificationError as refused:
+                    attempts.append(f"{_short(digest)}: {refused}")
+            unreadable = all("opened" not in a for a in attempts) and all(ANNEX not in b for b in relayed)
+            self.check("qatar", "relayed the sealed annex but cannot open it", unreadable, attempts[-1])
+        else:
+            self.check(
+                "qatar", "relayed the sealed annex but cannot open it", ok=False, detail="qatar opened it"
+            )
+        originals = [d["original"] for d in deliveries if d.get("original") is not None]
+        named = [str(a) for o in originals for a in o["payload"]["body"]["annexes"]]
+        try:
+            opened = self.c("iran/delegate").open_own_annex(TRACK, named)
+        except BackchannelError as e:
+            self.check("iran", "opened the annex sealed to it", ok=False, detail=str(e))
+        else:
+            self.say(f"iran/delegate reads: {opened.decode().strip()}", "magenta")
+            self.check(
+                "iran",
+                f"opened the annex sealed to it ({len(opened)} bytes, named in usa's signed command)",
+                opened == ANNEX,
+            )
 
     def malformed(self) -> None:
         self.step("4. a malformed proposal is refused")
@@ -406,12 +450,13 @@ class _Scenario:
         self.mediator_takes(routine)
         self.exec("qatar/principal", "forward_message", {"message_id": routine, "to_parties": ["iran"]})
         self.say(f"waiting for the flash deadline ({flash_deadline:g} s) to lapse…", "dim")
-        escalation = self._await_escalation(flash, timeout=flash_deadline + 20)
+        escalation = self._await_escalation("qatar/principal", flash, timeout=flash_deadline + 20)
+        alerted = [str(m) for m in (escalation or {}).get("to") or []]
         self.check(
             "qatar",
             f"flash {_short(flash)} escalated when its deadline lapsed",
-            escalation is not None,
-            "" if escalation is None else f"level {escalation.get('level')} → {escalation.get('to')}",
+            escalation is not None and {"iran/delegate", "qatar/principal"} <= set(alerted),
+            "" if escalation is None else f"level {escalation.get('level')} → {', '.join(alerted)}",
         )
         presence = {p["party"]: p for p in self.c("qatar/principal").presence(TRACK)}
         self.say(f"qatar sees iran as {presence.get('iran', {}).get('status')}", "magenta")
@@ -428,11 +473,17 @@ class _Scenario:
             f"caught up after reconnecting: {len(caught)} message(s) streamed after index {resume_from}",
             {flash, routine} <= ids,
         )
+        seen = self._await_escalation("iran/delegate", flash, timeout=5)
+        self.check(
+            "iran",
+            "iran/delegate, an alerted alternate, reads the escalation that names it",
+            seen is not None and "iran/delegate" in (seen.get("to") or []),
+        )
 
-    def _await_escalation(self, message_id: str, timeout: float) -> Mapping[str, Any] | None:
+    def _await_escalation(self, reader: str, message_id: str, timeout: float) -> Mapping[str, Any] | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for item in self.c("qatar/principal").events(TRACK):
+            for item in self.c(reader).events(TRACK):
                 if item["signed"]["event"]["type"] == "message.escalated":
                     body = _inner(item)
                     if body.get("message_id") == message_id:

@@ -29,6 +29,7 @@ from backchannel.log import merkle
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.log.checkpoint import NoteVerifier
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.export import export_track, verify_export, verify_store
 from backchannel.service.log import Draft
@@ -357,6 +358,10 @@ def serve(
         int | None,
         typer.Option("--credit", min=1, max=1000, help="Most unsettled deliveries per consumer (64)."),
     ] = None,
+    annex_max_bytes: Annotated[
+        int,
+        typer.Option("--annex-max-bytes", min=1, help="The largest annex blob accepted (default 1 MiB)."),
+    ] = DEFAULT_MAX_ANNEX_BYTES,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     import uvicorn  # the server is only loaded when asked for
@@ -370,7 +375,7 @@ def serve(
             )
         policy = _policy(flash_deadline, heartbeat_window, credit)
         with open_node(
-            Settings.embedded(data_dir, log_name),
+            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
             host=host,
             port=port,
             public_origin=public_origin,

@@ -31,6 +31,7 @@ __all__ = [
     "by",
     "deliveries",
     "diagnostic",
+    "escalations",
     "print_checkpoint",
     "print_verification",
     "progress",
@@ -186,7 +187,8 @@ _SUMMARIES: dict[str, Callable[[Callable[[str], Any]], str]] = {
         + ", ".join(short(str(i)) for i in get("message_ids") or [])
     ),
     "message.escalated": lambda get: (
-        f"{short(str(get('message_id')))} for {get('party')}: level {get('level')} → {get('to')}"
+        f"{short(str(get('message_id')))} for {get('party')}: level {get('level')} → "
+        + ", ".join(str(m) for m in get("to") or [])
     ),
     "message.dead_lettered": lambda get: (
         f"{short(str(get('message_id')))} for {get('party')}: {get('reason')}"
@@ -249,6 +251,37 @@ def transcript(entries: Sequence[Mapping[str, Any]], title: str) -> Table:
     for item in entries:
         event_type = item["signed"]["event"]["type"]
         table.add_row(str(item["index"]), event_type, by(item), summary(event_type, body_of(item)))
+    return table
+
+
+def escalations(entries: Sequence[Mapping[str, Any]], title: str, reader: str | None = None) -> Table:
+    """A table of ``message.escalated`` and ``message.dead_lettered`` entries.
+
+    Columns: index, what happened, the message, the recipient party, the level
+    (or attempts), and who was alerted (every member an escalation names, one
+    per line; ``reader`` is marked "(you)") or why delivery gave up.
+    """
+    table = Table(title=title, title_justify="left")
+    for column in ("index", "what", "message", "for", "level"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("alerted / reason", overflow="fold")
+    for item in entries:
+        event = inner(item)
+        if item["signed"]["event"]["type"] == "message.escalated":
+            what, level = "escalated", str(event.get("level"))
+            alerted = [str(m) + (" (you)" if m == reader else "") for m in event.get("to") or []]
+            detail = "\n".join(alerted)
+        else:
+            what, level = "dead-lettered", f"{event.get('attempts')} attempt(s)"
+            detail = str(event.get("reason"))
+        table.add_row(
+            str(item["index"]),
+            what,
+            short(str(event.get("message_id"))),
+            str(event.get("party")),
+            level,
+            detail,
+        )
     return table
 
 

@@ -19,8 +19,8 @@ Rules, beyond the role matrix in :mod:`~backchannel.domain.track`:
   delivered to; if every message a receipt covers is already settled for that
   party, the receipt is a no-op (``[]``).
 - **Dead letters and escalations** concern a pending delivery; escalation
-  levels strictly increase and alert a member of the recipient party or of
-  the mediator.
+  levels strictly increase, and every member an escalation alerts is an
+  enrolled member of the recipient party or of the mediator party.
 
 This module does not check signatures, keys or idempotency (``decide`` did).
 """
@@ -292,9 +292,9 @@ def record_escalation(state: TrackState, command: RecordEscalation, now: datetim
         raise TrackStateError(
             f"escalation level {command.level} does not exceed the current level {delivery.escalation_level}"
         )
-    target = state.member(command.to)
-    if target.party not in {command.party, state.mediator}:
-        raise InvalidRecipientError(f"{command.to} is neither in {command.party} nor in the mediator party")
+    for member in command.to:
+        if state.member(member).party not in {command.party, state.mediator}:
+            raise InvalidRecipientError(f"{member} is neither in {command.party} nor in the mediator party")
     return [
         MessageEscalated(
             **stamp(command, now),

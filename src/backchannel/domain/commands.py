@@ -49,6 +49,7 @@ from backchannel.domain.keys import NewKey, is_aware
 from backchannel.domain.values import JSONValue
 
 __all__ = [
+    "MAX_ALERTED",
     "MAX_ANNEXES",
     "MAX_RECEIPT_MESSAGES",
     "MAX_RECIPIENTS",
@@ -74,6 +75,8 @@ MAX_RECEIPT_MESSAGES = 1024
 """At most this many messages per receipt."""
 MAX_ANNEXES = 32
 """At most this many annexes per message."""
+MAX_ALERTED = 64
+"""At most this many members alerted by one escalation."""
 
 
 def _integer(value: object, name: str, minimum: int) -> list[Violation]:
@@ -396,21 +399,25 @@ class RecordDeadLetter(_Signed):
 class RecordEscalation(_Signed):
     """Record that unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting ``to``.
 
-    Service only; ``to`` is a member of ``party`` (an alternate, a principal)
-    or of the mediator party (the alarm). Levels strictly increase.
+    Service only. ``to`` names every member alerted (1 to :data:`MAX_ALERTED`,
+    no duplicates), each a member of ``party`` (an alternate, a principal) or
+    of the mediator party (the alarm). Levels strictly increase.
     """
 
     message_id: str
     party: str
     level: int
-    to: str
+    to: tuple[str, ...]
 
     def _violations(self) -> list[Violation]:
+        found = _list(self.to, "to", MAX_ALERTED)
+        if not found:
+            found += [v for i, m in enumerate(self.to) for v in check_member_id(m, f"to.{i}")]
         return (
             check_message_id(self.message_id)
             + check_party_id(self.party)
             + _integer(self.level, "level", 1)
-            + check_member_id(self.to, "to")
+            + found
         )
 
 

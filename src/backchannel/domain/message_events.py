@@ -241,14 +241,14 @@ class MessageDeadLettered(Recorded):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageEscalated(Recorded):
-    """Unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting member ``to``."""
+    """Unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting every member in ``to``."""
 
     type: ClassVar[str] = "message.escalated"
     _FIELDS: ClassVar[frozenset[str]] = frozenset({"message_id", "party", "level", "to"})
     message_id: str
     party: str
     level: int
-    to: str
+    to: tuple[str, ...]
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON form (see the module docstring)."""
@@ -257,7 +257,7 @@ class MessageEscalated(Recorded):
             "message_id": self.message_id,
             "party": self.party,
             "level": self.level,
-            "to": self.to,
+            "to": list(self.to),
         }
 
     @classmethod
@@ -270,5 +270,5 @@ class MessageEscalated(Recorded):
                 message_id=r.checked("message_id", check_message_id),
                 party=r.checked("party", check_party_id),
                 level=r.integer("level", 1),
-                to=r.checked("to", check_member_id),
+                to=r.checked_list("to", check_member_id),
             )

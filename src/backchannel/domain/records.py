@@ -178,7 +178,7 @@ class Delivery:
         settled: The settling receipt, once recorded.
         dead_letter: Why delivery gave up, if it did.
         escalation_level: The highest escalation level so far (0: none).
-        escalated_to: The member alerted at that level.
+        escalated_to: The members alerted at that level (empty: none).
     """
 
     party: str
@@ -188,7 +188,7 @@ class Delivery:
     settled: Settlement | None = None
     dead_letter: DeadLetter | None = None
     escalation_level: int = 0
-    escalated_to: str | None = None
+    escalated_to: tuple[str, ...] = ()
 
     @property
     def pending(self) -> bool:

@@ -17,10 +17,17 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
     naming it), and forwards of their own messages;
   - receipts their party signed, and receipts for their party's messages;
   - dead letters and escalations of deliveries to their party or of their
-    party's messages.
+    party's messages. Every member an escalation alerts (``to``) belongs to
+    the recipient party or to the mediator party (a rule of ``decide``), so
+    every alerted member sees the escalation that names it.
 
   The *original* of a reframed message stays visible to its author's party
   and the mediator only: a reframing is a new message that cites it.
+
+**Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
+by the parties that uploaded it, by the mediator party, and by every party to
+which a message naming its digest was delivered (forwarded or reframed).
+Witnesses read none they did not upload.
 
 Unknown members see nothing, and so does anyone for an event naming a message
 the state does not hold (fail closed). This module does not filter salts or
@@ -29,6 +36,8 @@ which this returns true.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from backchannel.domain.events import (
     AgendaProposed,
@@ -47,7 +56,7 @@ from backchannel.domain.events import (
 from backchannel.domain.ids import PartyKind, party_of
 from backchannel.domain.state import TrackState
 
-__all__ = ["visible_to"]
+__all__ = ["annex_readable_by", "visible_to"]
 
 _PUBLIC = (TrackOpened, PartyAdmitted, MemberEnrolled, KeyRotated, KeyRevoked, AgendaProposed, AgendaRatified)
 
@@ -92,3 +101,21 @@ def _party_sees(state: TrackState, party: str, event: Event) -> bool:
     else:
         addressed, about = (event.party,), (event.message_id,)
     return party in addressed or any(_author(state, m) == party for m in about)
+
+
+def annex_readable_by(state: TrackState, member: str, digest: bytes, uploaders: Collection[str]) -> bool:
+    """True if ``member`` may read the annex ``digest`` (see the module docstring).
+
+    Args:
+        state: The track's state.
+        member: The reader's member id.
+        digest: The annex's SHA-256.
+        uploaders: The parties that uploaded the annex.
+    """
+    record = state.members.get(member)
+    if record is None:
+        return False
+    party = record.party
+    if party in uploaders or state.parties[party].kind is PartyKind.MEDIATOR:
+        return True
+    return any(party in m.deliveries and digest in m.annexes for m in state.messages.values())

@@ -25,6 +25,7 @@ from backchannel.clock import Clock
 from backchannel.errors import ConfigurationError
 from backchannel.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.log.checkpoint import NoteSigner
+from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter
 from backchannel.store.base import EventStore
@@ -45,23 +46,33 @@ class Settings:
         data_dir: The data directory.
         log_name: The log's name: the signer name on checkpoints and the
             prefix of every track's origin.
+        annex_max_bytes: The largest annex blob the service accepts (default 1 MiB).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
     log_name: str = DEFAULT_LOG_NAME
+    annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES
 
     def __post_init__(self) -> None:
-        """Validate the log name."""
+        """Validate the log name and the annex size limit."""
         if not _LOG_NAME.fullmatch(self.log_name):
             raise ConfigurationError(
                 f"log_name {self.log_name!r} must be 1-128 characters of letters, digits and . _ / -"
             )
+        if self.annex_max_bytes < 1:
+            raise ConfigurationError(f"annex_max_bytes must be at least 1, got {self.annex_max_bytes}")
 
     @classmethod
-    def embedded(cls, data_dir: Path | str | None = None, log_name: str = DEFAULT_LOG_NAME) -> Settings:
+    def embedded(
+        cls,
+        data_dir: Path | str | None = None,
+        log_name: str = DEFAULT_LOG_NAME,
+        *,
+        annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES,
+    ) -> Settings:
         """The embedded SQLite default, honouring ``BACKCHANNEL_DATA_DIR``."""
         chosen = data_dir or os.environ.get("BACKCHANNEL_DATA_DIR") or DEFAULT_DATA_DIR
-        return cls(data_dir=Path(chosen), log_name=log_name)
+        return cls(data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes)
 
     @property
     def database(self) -> Path:

@@ -16,7 +16,9 @@ track. It is the one entry point for commands that affect delivery:
   a dead letter or an escalation becomes a log event (``message.dead_lettered``,
   ``message.escalated``) signed by the service member ``<mediator>/service``
   with an idempotency key derived from the message, the party and the kind or
-  level, so a re-tick never logs twice.
+  level, so a re-tick never logs twice. One escalation names every member it
+  alerts (:func:`escalation_targets`: by default the recipient party's
+  alternates and the mediator's principals).
 - **Restart.** Queues are rebuilt lazily from the track state: every delivery
   still pending (``TrackState.pending_for``) is queued again, so a message
   leased but not settled before a restart is delivered again (at-least-once);
@@ -82,7 +84,7 @@ from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 
-__all__ = ["DeliveryService"]
+__all__ = ["DeliveryService", "escalation_targets"]
 
 _log = logging.getLogger(__name__)
 
@@ -362,15 +364,15 @@ class DeliveryService:
         delivery = state.message(envelope.message_id).deliveries[envelope.recipient]
         if delivery.escalation_level >= outcome.level:
             return
-        target = _escalation_target(state, envelope.recipient, outcome.to)
-        if target is None:
+        alerted = escalation_targets(state, envelope.recipient, outcome.to)
+        if not alerted:
             _log.warning("no member to alert for %s on %s", envelope.message_id, track)
             return
         body: dict[str, JSONValue] = {
             "message_id": envelope.message_id,
             "party": envelope.recipient,
             "level": outcome.level,
-            "to": target,
+            "to": list[JSONValue](alerted),
         }
         key = _idempotency_key(f"escalation-{outcome.level}", envelope)
         self._execute_own(track, "record_escalation", body, key, envelope, level=outcome.level)
@@ -544,19 +546,31 @@ def _idempotency_key(kind: str, envelope: Envelope) -> str:
     return f"{kind}:{digest}"
 
 
-def _escalation_target(state: TrackState, party: str, to: tuple[str, ...]) -> str | None:
-    """The first member to alert: alternates (delegates), the principal, then the mediator."""
+def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tuple[str, ...]:
+    """Every member an escalation of a delivery to ``party`` alerts, in policy order, without repeats.
+
+    Resolves the policy's ``escalate_to`` (see
+    :class:`~backchannel.broker.DeliveryPolicy`): ``"alternates"`` are the
+    party's active delegates, or its active principals if it has no active
+    delegate; ``"principal"`` its active principals; ``"mediator"`` the
+    mediator party's active principals; a member id names that member if it is
+    active and in ``party`` or the mediator party. Empty if nobody qualifies.
+    """
+    found: dict[str, None] = {}
     for name in to:
         if name == "alternates":
-            members = state.members_of(party, Role.DELEGATE)
+            members = _active(state, party, Role.DELEGATE) or _active(state, party, Role.PRINCIPAL)
         elif name == "principal":
-            members = state.members_of(party, Role.PRINCIPAL)
+            members = _active(state, party, Role.PRINCIPAL)
         elif name == "mediator":
-            members = state.members_of(state.mediator, Role.PRINCIPAL)
+            members = _active(state, state.mediator, Role.PRINCIPAL)
         else:
             record = state.members.get(name)
-            members = () if record is None else (record,)
-        active = [m.member for m in members if m.active]
-        if active:
-            return active[0]
-    return None
+            eligible = record is not None and record.active and record.party in {party, state.mediator}
+            members = (name,) if eligible else ()
+        found.update(dict.fromkeys(members))
+    return tuple(found)
+
+
+def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
+    return tuple(m.member for m in state.members_of(party, role) if m.active)

@@ -24,6 +24,7 @@ from backchannel.api import create_app
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import TrackService
@@ -144,7 +145,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         tracks = TrackService(log.writer, keys, clock=chosen_clock)
         delivery = DeliveryService(tracks, keys, policy or DeliveryPolicy(), clock=chosen_clock)
         origin = public_origin or default_origin(host, port)
-        app = create_app(tracks, public_origin=origin, clock=chosen_clock, delivery=delivery)
+        annexes = AnnexService(tracks, max_bytes=settings.annex_max_bytes)
+        app = create_app(tracks, public_origin=origin, clock=chosen_clock, delivery=delivery, annexes=annexes)
     except BaseException:
         log.close()
         raise

@@ -2,7 +2,10 @@
 
 A store holds, per track: the log entries (canonical signed event bytes and
 salt), every perfect-subtree node hash of the track's Merkle tree (level 0 are
-the leaf hashes), and the signed checkpoints. One :meth:`EventStore.append`
+the leaf hashes), the signed checkpoints, and annex blobs (opaque bytes,
+usually sealed, addressed by their SHA-256, with the parties that uploaded
+them; ADR-0014). Annexes are not part of the log: a message names an annex
+by its digest, which is what the log commits to. One :meth:`EventStore.append`
 writes a whole batch atomically (entries, their nodes and the batch's signed
 checkpoint) with optimistic concurrency on the track's size: the caller names
 the size it built the batch on and gets :class:`~backchannel.errors.ConflictError`
@@ -34,7 +37,7 @@ from backchannel.log.merkle import leaf_hash
 from backchannel.log.records import LogEntry, SignedEvent, commitment
 from backchannel.log.tree import CompactRange, NodeId
 
-__all__ = ["AppendBatch", "EventStore", "StoredEntry", "TrackInfo"]
+__all__ = ["AppendBatch", "EventStore", "StoredAnnex", "StoredEntry", "TrackInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,21 @@ class AppendBatch:
     checkpoint: SignedCheckpoint
 
 
+@dataclass(frozen=True, slots=True)
+class StoredAnnex:
+    """An annex blob as stored: content-addressed, with who uploaded it.
+
+    Attributes:
+        digest: SHA-256 of ``data`` (the store computes it).
+        data: The bytes, exactly as uploaded (usually a sealed annex).
+        uploaders: The parties that uploaded these bytes, in the order of their first upload.
+    """
+
+    digest: bytes
+    data: bytes
+    uploaders: tuple[str, ...]
+
+
 class EventStore(ABC):
     """Persistence port for track logs. Implementations: memory, SQLite."""
 
@@ -179,6 +197,29 @@ class EventStore(ABC):
     @abstractmethod
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
         """Return the newest checkpoint, or ``None`` for an empty track.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    # --- annexes ----------------------------------------------------------
+    @abstractmethod
+    def put_annex(self, track: str, data: bytes, party: str) -> bool:
+        """Store ``data`` under its SHA-256 in ``track``; record ``party`` as an uploader. Durable on return.
+
+        Storing the same bytes again is idempotent: the blob is kept once, and
+        each party is recorded once.
+
+        Returns:
+            True if ``party`` was not yet recorded as an uploader of these bytes.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
+        """Return the annex stored under ``digest`` in ``track``, or ``None``.
 
         Raises:
             NotFoundError: unknown track.

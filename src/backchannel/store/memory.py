@@ -22,6 +22,7 @@ not sign, and does not verify signatures or roots: the writer
 from __future__ import annotations
 
 import bisect
+import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
 from backchannel.store._batch import check_origin, check_read_range, prepare_batch, size_conflict
-from backchannel.store.base import AppendBatch, EventStore, StoredEntry, TrackInfo
+from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
 
 __all__ = ["MemoryEventStore"]
 
@@ -43,6 +44,7 @@ class _Track:
     nodes: dict[NodeId, bytes] = field(default_factory=dict)
     checkpoint_sizes: list[int] = field(default_factory=list)
     checkpoints: list[SignedCheckpoint] = field(default_factory=list)
+    annexes: dict[bytes, StoredAnnex] = field(default_factory=dict)
 
     def info(self, track: str) -> TrackInfo:
         return TrackInfo(track, self.origin, self.log_key, len(self.entries))
@@ -183,6 +185,35 @@ class MemoryEventStore(EventStore):
         with self._lock:
             state = self._track(track)
             return state.checkpoints[-1] if state.checkpoints else None
+
+    # --- annexes ----------------------------------------------------------
+    def put_annex(self, track: str, data: bytes, party: str) -> bool:
+        """Store ``data`` under its SHA-256 and record ``party`` as an uploader.
+
+        Returns:
+            True if ``party`` was not yet recorded for these bytes.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        digest = hashlib.sha256(data).digest()
+        with self._lock:
+            annexes = self._track(track).annexes
+            found = annexes.get(digest)
+            if found is not None and party in found.uploaders:
+                return False
+            uploaders = (party,) if found is None else (*found.uploaders, party)
+            annexes[digest] = StoredAnnex(digest, bytes(data), uploaders)
+            return True
+
+    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
+        """Return the annex stored under ``digest``, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        with self._lock:
+            return self._track(track).annexes.get(digest)
 
     def close(self) -> None:
         """Drop every track. Idempotent; later calls raise ``ProgrammingError``."""

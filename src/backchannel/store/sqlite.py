@@ -39,6 +39,7 @@ does not sign, and does not verify what it reads (see
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
 import os
 import re
@@ -67,7 +68,7 @@ from backchannel.store._batch import (
     prepare_batch,
     size_conflict,
 )
-from backchannel.store.base import AppendBatch, EventStore, StoredEntry, TrackInfo
+from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
 
 __all__ = ["Migration", "SQLiteEventStore", "migrations"]
 
@@ -117,6 +118,12 @@ _SELECT_ENTRIES = (
     " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
     " WHERE e.track_id = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq"
 )
+_INSERT_ANNEX = "INSERT INTO annexes (track_id, digest, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_INSERT_UPLOADER = (
+    "INSERT INTO annex_uploaders (track_id, digest, party) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_SELECT_ANNEX = "SELECT data FROM annexes WHERE track_id = ? AND digest = ?"
+_SELECT_UPLOADERS = "SELECT party FROM annex_uploaders WHERE track_id = ? AND digest = ? ORDER BY rowid"
 _SELECT_CHECKPOINTS = (
     "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
 )
@@ -614,6 +621,43 @@ class SQLiteEventStore(EventStore):
         assert isinstance(size, int)
         assert isinstance(note, str)
         return _parse_note(track, size, note)
+
+    # --- annexes ----------------------------------------------------------
+    def put_annex(self, track: str, data: bytes, party: str) -> bool:
+        """Store ``data`` under its SHA-256 and record ``party`` as an uploader, in one transaction.
+
+        Returns:
+            True if ``party`` was not yet recorded for these bytes.
+
+        Raises:
+            NotFoundError: unknown track.
+            OperationalError: the database stayed locked or failed to write.
+        """
+        digest = hashlib.sha256(data).digest()
+        track_id = self._track_id(track)
+        with self._transaction(f"store an annex in {track!r}") as conn:
+            conn.execute(_INSERT_ANNEX, (track_id, digest, bytes(data)))
+            return conn.execute(_INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
+
+    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
+        """Return the annex stored under ``digest``, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        with self._lock:
+            try:
+                conn = self._connection()
+                row = conn.execute(_SELECT_ANNEX, (track_id, digest)).fetchone()
+                parties = conn.execute(_SELECT_UPLOADERS, (track_id, digest)).fetchall()
+            except sqlite3.Error as e:
+                raise _wrap(e, f"read an annex of {track!r}") from e
+        if row is None:
+            return None
+        data = row[0]
+        assert isinstance(data, bytes)
+        return StoredAnnex(digest, data, tuple(str(party) for (party,) in parties))
 
     def close(self) -> None:
         """Close the connection. Idempotent; later calls raise ``ProgrammingError``."""

@@ -20,6 +20,7 @@ migrations, file handling): each adapter's own unit tests do. It needs pytest.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,7 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey
 from backchannel.log.tree import CompactRange, MemoryTree, NodeId
 from backchannel.service.log import AppendResult, Draft, LogWriter
-from backchannel.store.base import AppendBatch, EventStore, StoredEntry, TrackInfo
+from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.salts import UnsafeDeterministicSalts
@@ -114,6 +115,12 @@ class _InterceptingStore(EventStore):
 
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
         return self.inner.latest_checkpoint(track)
+
+    def put_annex(self, track: str, data: bytes, party: str) -> bool:
+        return self.inner.put_annex(track, data, party)
+
+    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
+        return self.inner.get_annex(track, digest)
 
     def close(self) -> None:
         """Leave the inner store open: the test owns it."""
@@ -536,6 +543,46 @@ class EventStoreContract:
         notes = store.checkpoints("t")
         writer.append("t", _drafts(1, 1))
         assert [c.checkpoint.size for c in notes] == [1]
+
+    # --- annexes ------------------------------------------------------------
+    def test_an_annex_is_stored_under_its_sha256_and_read_back_byte_identical(
+        self, store: EventStore
+    ) -> None:
+        """The store computes the digest; the bytes come back exactly, with their uploader."""
+        store.create_track("t", "o/t", "key")
+        data = bytes(range(256)) * 4 + b"\x00"
+        digest = hashlib.sha256(data).digest()
+        assert store.get_annex("t", digest) is None
+        assert store.put_annex("t", data, "usa") is True
+        assert store.get_annex("t", digest) == StoredAnnex(digest, data, ("usa",))
+        assert store.get_annex("t", hashlib.sha256(b"other").digest()) is None
+
+    def test_re_uploading_an_annex_is_idempotent_and_records_each_party_once(self, store: EventStore) -> None:
+        """The same bytes are kept once; every uploading party is recorded once, in first-upload order."""
+        store.create_track("t", "o/t", "key")
+        digest = hashlib.sha256(b"sealed").digest()
+        assert store.put_annex("t", b"sealed", "usa") is True
+        assert store.put_annex("t", b"sealed", "usa") is False
+        assert store.put_annex("t", b"sealed", "qatar") is True
+        assert store.put_annex("t", b"sealed", "usa") is False
+        assert store.get_annex("t", digest) == StoredAnnex(digest, b"sealed", ("usa", "qatar"))
+
+    def test_annexes_are_per_track(self, store: EventStore) -> None:
+        """A blob stored in one track is not in another; an empty blob is a blob."""
+        store.create_track("a", "o/a", "key")
+        store.create_track("b", "o/b", "key")
+        store.put_annex("a", b"", "usa")
+        digest = hashlib.sha256(b"").digest()
+        assert store.get_annex("a", digest) == StoredAnnex(digest, b"", ("usa",))
+        assert store.get_annex("b", digest) is None
+        assert store.size("a") == 0  # an annex is not a log entry
+
+    def test_annexes_of_an_unknown_track_are_not_found(self, store: EventStore) -> None:
+        """Both annex operations name the unknown track."""
+        with pytest.raises(NotFoundError, match="nope"):
+            store.put_annex("nope", b"x", "usa")
+        with pytest.raises(NotFoundError, match="nope"):
+            store.get_annex("nope", bytes(32))
 
     # --- lifecycle ----------------------------------------------------------
     def test_close_is_idempotent_and_closed_stores_refuse_work(self, store_factory: StoreFactory) -> None:

@@ -19,7 +19,7 @@ def test_defaults() -> None:
         Priority.ROUTINE: timedelta(hours=24),
     }
     assert policy.escalate == {Priority.FLASH}
-    assert policy.escalate_to == ("alternates", "principal", "mediator")
+    assert policy.escalate_to == ("alternates", "mediator")  # the recipient's alternates and the mediator
 
 
 def test_policy_is_immutable_and_hashable() -> None:
@@ -56,7 +56,12 @@ _ZERO_ROUTINE = dict(DeliveryPolicy().ack_deadline) | {Priority.ROUTINE: timedel
         ({"escalate": frozenset({Priority.ROUTINE})}, "flash"),
         ({"escalate": frozenset()}, "flash"),
         ({"escalate_to": ()}, "at least one"),
-        ({"escalate_to": ("mediator", "")}, "non-empty"),
+        ({"escalate_to": ("mediator", "")}, "'' is neither a member id"),
+        ({"escalate_to": ("alternate",)}, "'alternate' is neither a member id"),
+        ({"escalate_to": ("usa/",)}, "'usa/' is neither"),
+        ({"escalate_to": ("/lead",)}, "'/lead' is neither"),
+        ({"escalate_to": ("usa",)}, "'usa' is neither"),
+        ({"escalate_to": ("mediator", "mediator")}, "twice"),
     ],
 )
 def test_policy_fails_closed(fields, match) -> None:
@@ -96,3 +101,8 @@ def test_escalates_flash_always_others_by_choice() -> None:
     assert DeliveryPolicy().escalates(Priority.FLASH)
     assert not DeliveryPolicy().escalates(Priority.ROUTINE)
     assert DeliveryPolicy(escalate=frozenset(Priority)).escalates(Priority.ROUTINE)
+
+
+def test_escalation_targets_are_groups_or_member_ids() -> None:
+    targets = ("alternates", "principal", "mediator", "usa/lead", "qatar/duty-officer")
+    assert DeliveryPolicy(escalate_to=targets).escalate_to == targets

@@ -19,7 +19,7 @@ from backchannel.broker import (
 from backchannel.testing.clock import FakeClock
 
 F, P, R = Priority.FLASH, Priority.PRIORITY, Priority.ROUTINE
-TO = ("alternates", "principal", "mediator")
+TO = ("alternates", "mediator")  # the default policy's escalate_to
 
 
 def s(seconds: float) -> timedelta:

@@ -25,7 +25,13 @@ from backchannel.domain import (
     RotateKey,
     SubmitMessage,
 )
-from backchannel.domain.commands import MAX_ANNEXES, MAX_RECEIPT_MESSAGES, MAX_RECIPIENTS, _Signed
+from backchannel.domain.commands import (
+    MAX_ALERTED,
+    MAX_ANNEXES,
+    MAX_RECEIPT_MESSAGES,
+    MAX_RECIPIENTS,
+    _Signed,
+)
 from backchannel.domain.errors import SchemaViolationError
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -223,9 +229,25 @@ def test_broker_records() -> None:
         ("attempts", "minimum"),
         ("reason", "length"),
     ]
-    assert violations(RecordEscalation, message_id="m", party="U", level=0, to="nobody") == [
+    assert violations(RecordEscalation, message_id="m", party="U", level=0, to=("nobody",)) == [
         ("message_id", "pattern"),
         ("party", "pattern"),
         ("level", "minimum"),
-        ("to", "pattern"),
+        ("to.0", "pattern"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        ("usa/lead", [("to", "type")]),
+        ((), [("to", "min_items")]),
+        (("usa/lead", "usa/lead"), [("to", "unique")]),
+        (tuple(f"usa/m{i}" for i in range(MAX_ALERTED + 1)), [("to", "max_items")]),
+        (("usa/lead", "usa"), [("to.1", "pattern")]),
+    ],
+)
+def test_an_escalation_alerts_one_to_many_distinct_members(to: object, expected: list[object]) -> None:
+    assert violations(RecordEscalation, message_id=MID, party="usa", level=1, to=to) == expected
+    most = tuple(f"usa/m{i}" for i in range(MAX_ALERTED))
+    assert RecordEscalation(**ENVELOPE, message_id=MID, party="usa", level=1, to=most).to == most

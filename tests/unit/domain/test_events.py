@@ -72,7 +72,12 @@ def history(world) -> list[Event]:
     world.forward(statement, "iran")
     world.run(
         world.cmd(
-            RecordEscalation, "med/service", message_id=statement, party="iran", level=1, to="iran/deputy"
+            RecordEscalation,
+            "med/service",
+            message_id=statement,
+            party="iran",
+            level=1,
+            to=("iran/deputy", "med/chair"),
         )
     )
     old = world.keys["usa/aide"]

@@ -230,24 +230,35 @@ def test_escalations_step_up_to_members_of_the_recipient_or_the_mediator(world) 
     message = world.submit("iran/lead", priority="flash")
     world.forward(message, "usa")
 
-    def escalate(level, to):
+    def escalate(level, *to):
         return world.cmd(RecordEscalation, "med/service", message_id=message, party="usa", level=level, to=to)
 
-    world.run(escalate(1, "usa/aide"))
+    (event,) = world.run(escalate(1, "usa/aide", "med/chair"))
+    assert event.to == ("usa/aide", "med/chair")
+    assert event.to_dict()["to"] == ["usa/aide", "med/chair"]
     delivery = world.s.message(message).deliveries["usa"]
-    assert (delivery.escalation_level, delivery.escalated_to) == (1, "usa/aide")
+    assert (delivery.escalation_level, delivery.escalated_to) == (1, ("usa/aide", "med/chair"))
     with pytest.raises(TrackStateError, match="escalation level 1 does not exceed the current level 1"):
         world.decide(escalate(1, "usa/lead"))
     world.run(escalate(2, "usa/lead"))
     world.run(escalate(4, "med/chair"))
     assert world.s.message(message).deliveries["usa"].escalation_level == 4
+    assert world.s.message(message).deliveries["usa"].escalated_to == ("med/chair",)
+    # every member alerted must qualify, not only the first
     with pytest.raises(InvalidRecipientError, match="iran/lead is neither in usa nor in the mediator party"):
-        world.decide(escalate(5, "iran/lead"))
+        world.decide(escalate(5, "usa/lead", "iran/lead"))
     with pytest.raises(UnknownMemberError):
-        world.decide(escalate(5, "usa/ghost"))
+        world.decide(escalate(5, "med/chair", "usa/ghost"))
     world.receipt("usa/lead", message)
     with pytest.raises(TrackStateError, match="is already settled"):
         world.decide(escalate(5, "usa/lead"))
+
+
+def test_a_new_delivery_has_alerted_nobody(world) -> None:
+    message = world.submit("iran/lead", priority="flash")
+    world.forward(message, "usa")
+    delivery = world.s.message(message).deliveries["usa"]
+    assert (delivery.escalation_level, delivery.escalated_to) == (0, ())
 
 
 def test_pending_queue_order_is_priority_then_log_order(world) -> None:

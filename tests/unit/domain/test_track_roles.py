@@ -122,7 +122,7 @@ CASES: dict[str, tuple[Callable[[World], object], Callable[[World, str, object],
     "record_escalation": (
         _forwarded,
         lambda w, m, message: w.cmd(
-            RecordEscalation, m, message_id=message, party="usa", level=1, to="usa/aide"
+            RecordEscalation, m, message_id=message, party="usa", level=1, to=("usa/aide",)
         ),
         {"med/service"},
     ),

@@ -1,9 +1,12 @@
 """Visibility: the mediator sees all, witnesses see no event, delegations see what concerns them."""
 
+import hashlib
+
 import pytest
 from track_world import MEMBERS
 
 from backchannel.domain import MessageKind, RecordDeadLetter, RecordEscalation, visible_to
+from backchannel.domain.visibility import annex_readable_by
 
 PUBLIC_TYPES = {
     "track.opened",
@@ -32,7 +35,12 @@ def scenario(world) -> dict[str, object]:
     world.forward(usa_message, "iaea")
     world.run(
         world.cmd(
-            RecordEscalation, "med/service", message_id=usa_message, party="iaea", level=1, to="iaea/lead"
+            RecordEscalation,
+            "med/service",
+            message_id=usa_message,
+            party="iaea",
+            level=1,
+            to=("iaea/lead", "med/chair"),
         )
     )
     names = [
@@ -93,3 +101,37 @@ def test_events_about_unknown_messages_are_hidden(world) -> None:
     assert not visible_to(earlier, "iran/lead", named["forwarded"])  # the author is unknown there
     assert visible_to(earlier, "usa/lead", named["forwarded"])  # addressed to usa all the same
     assert not visible_to(earlier, "iran/lead", named["receipt_usa"])
+
+
+def test_every_member_an_escalation_alerts_sees_it(world) -> None:
+    """The alerted are members of the recipient party or the mediator: both see the event."""
+    escalation = scenario(world)["escalated_iaea"]
+    assert escalation.to == ("iaea/lead", "med/chair")
+    for member in escalation.to:
+        assert visible_to(world.s, member, escalation), member
+
+
+def test_who_may_read_an_annex(world) -> None:
+    """The uploaders' parties, the mediator, and the parties a message naming the annex went to."""
+    forwarded, reframed, kept, orphan = (hashlib.sha256(n.encode()).digest() for n in "abcd")
+    verbatim = world.submit("iran/lead", annexes=(forwarded, kept))
+    world.forward(verbatim, "usa")
+    unforwarded = world.submit("iran/deputy", annexes=(kept,))
+    world.reframe(unforwarded, "iaea", annexes=(reframed,))
+    readers = {
+        # annex: parties besides the mediator that may read it (iran uploaded every one of them)
+        forwarded: {"iran", "usa"},
+        reframed: {"iran", "iaea"},  # the reframing carries it to iaea
+        kept: {"iran", "usa"},  # usa got it with the forwarded message; the unforwarded one adds nobody
+        orphan: {"iran"},  # named by no message
+    }
+    for digest, parties in readers.items():
+        for member in MEMBERS:
+            party = member.partition("/")[0]
+            expected = party == "med" or party in parties
+            assert annex_readable_by(world.s, member, digest, ("iran",)) is expected, (
+                member,
+                digest.hex()[:8],
+            )
+    assert not annex_readable_by(world.s, "iran/ghost", orphan, ("iran",))  # unknown members read nothing
+    assert annex_readable_by(world.s, "swiss/lead", orphan, ("iran", "swiss"))  # a witness reads its own

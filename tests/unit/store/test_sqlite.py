@@ -1,5 +1,6 @@
 """SQLite-specific behaviour of SQLiteEventStore (the shared contract is in tests/contract)."""
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -295,3 +296,31 @@ def test_closed_store_refuses_work_with_a_clear_message(path: Path) -> None:
     store.close()
     with pytest.raises(ProgrammingError, match="is closed"):
         store.list_tracks()
+
+
+def test_annexes_survive_close_and_reopen(path: Path) -> None:
+    with SQLiteEventStore(path) as store:
+        store.create_track("t", "o/t", "key")
+        store.put_annex("t", b"sealed bytes", "usa")
+    with SQLiteEventStore(path) as store:
+        annex = store.get_annex("t", hashlib.sha256(b"sealed bytes").digest())
+        assert annex is not None
+        assert (annex.data, annex.uploaders) == (b"sealed bytes", ("usa",))
+
+
+def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Path) -> None:
+    """A store written before annexes existed (schema 1) is migrated on open, its entries intact."""
+    with SQLiteEventStore(path) as store:
+        writer = writer_for(store)
+        writer.open_track("t")
+        writer.append("t", drafts(3))
+    with raw(path) as conn:  # back to schema 1, as an older release left it
+        conn.execute("DROP TABLE annex_uploaders")
+        conn.execute("DROP TABLE annexes")
+        conn.execute("DELETE FROM schema_version WHERE version > 1")
+    with SQLiteEventStore(path) as store:
+        assert store.size("t") == 3
+        assert store.put_annex("t", b"x", "usa") is True
+    with raw(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [1, 2]
