@@ -36,25 +36,26 @@ with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
 ``priority``, ``attempt``, ``sender``, ``visible_until``, the log ``entry`` that
 queued it (signed event, salt, leaf hash) and, for a verbatim forward, the
 author's ``original`` signed command. :meth:`~BackchannelClient.settle` signs a
-``record_receipt`` whose ``receipt_digest`` is :func:`receipt_digest`:
-SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
-pairs, one per message, sorted by message id, each pair naming the receipt's
-``log_index``. This module does not verify a delivery's entry for you: pass
+``record_receipt`` whose items are ``[message_id, log_index]`` pairs, each
+naming the log index of the entry that delivered that message (the delivery's
+``log_index``), and whose ``receipt_digest`` is :func:`receipt_digest`: SHA-256
+of the RFC 8785 canonical JSON array of those pairs, sorted by message id.
+This module does not verify a delivery's entry for you: pass
 ``entry["leaf_hash"]`` to :meth:`~BackchannelClient.verify_inclusion`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import httpx
 
 from backchannel.clock import Clock, SystemClock
+from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import BackchannelError, EncodingError, VerificationError
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
@@ -64,8 +65,16 @@ from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry
 from backchannel.wire import SignedCommand, sign_command
+from backchannel.wire import receipt_digest as wire_receipt_digest
 
-__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError", "receipt_digest"]
+__all__ = [
+    "BackchannelClient",
+    "ForkDetectedError",
+    "ProblemError",
+    "Receivable",
+    "receipt_digest",
+    "receipt_items",
+]
 
 _RETRYABLE_STATUS = frozenset({503})
 
@@ -424,32 +433,57 @@ class BackchannelClient:
         return list(self._get(f"/v1/tracks/{track}/presence")["parties"])
 
     def settle(
-        self, track: str, message_ids: Iterable[str], log_index: int, *, idempotency_key: str | None = None
+        self, track: str, deliveries: Iterable[Receivable], *, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Sign and send a ``record_receipt`` for ``message_ids`` naming ``log_index``.
+        """Sign and send one ``record_receipt`` for ``deliveries``.
 
-        The receipt digest is :func:`receipt_digest` of the same ids and index.
-        A duplicate receipt is a no-op (``replayed``).
+        Args:
+            track: The track.
+            deliveries: What to receipt: deliveries as :meth:`lease` returns them,
+                ``(message_id, log_index)`` pairs or
+                :class:`~backchannel.domain.receipts.ReceiptItem` s. Each names the
+                log index of the entry that delivered the message to this party.
+            idempotency_key: A retry key (one is generated when ``None``).
+
+        The receipt's ``items`` are the distinct pairs, in the order given, and its
+        ``receipt_digest`` is :func:`receipt_digest` of them. A receipt for messages
+        already settled for this party is a no-op (``replayed``).
         """
-        ids = list(dict.fromkeys(message_ids))
+        items = receipt_items(deliveries)
         body: dict[str, JSONValue] = {
-            "message_ids": list[JSONValue](ids),
-            "log_index": log_index,
-            "receipt_digest": receipt_digest(ids, log_index).hex(),
+            "items": [item.to_json() for item in items],
+            "receipt_digest": receipt_digest(items).hex(),
         }
         return self.execute("record_receipt", body, track=track, idempotency_key=idempotency_key)
 
 
-def receipt_digest(message_ids: Iterable[str], log_index: int) -> bytes:
-    """The ``receipt_digest`` of a receipt for ``message_ids`` naming ``log_index``.
+Receivable: TypeAlias = Mapping[str, Any] | tuple[str, int] | ReceiptItem
+"""What :meth:`BackchannelClient.settle` takes: a delivery, a ``(message_id, log_index)`` pair or an item."""
 
-    SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
-    pairs, one per distinct message id, sorted by message id::
 
-        sha256(canonicalize([["<id a>", 17], ["<id b>", 17]]))
+def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:
+    """The distinct receipt items of ``deliveries`` (see :meth:`BackchannelClient.settle`), in order."""
+    items: dict[ReceiptItem, None] = {}
+    for delivery in deliveries:
+        if isinstance(delivery, ReceiptItem):
+            item = delivery
+        elif isinstance(delivery, tuple):
+            item = ReceiptItem(delivery[0], delivery[1])
+        else:
+            item = ReceiptItem(str(delivery["message_id"]), int(delivery["log_index"]))
+        items[item] = None
+    return tuple(items)
+
+
+def receipt_digest(deliveries: Iterable[Receivable]) -> bytes:
+    """The ``receipt_digest`` of a receipt for ``deliveries``: :func:`backchannel.wire.receipt_digest`.
+
+    SHA-256 of the RFC 8785 canonical JSON array of the ``[message_id, log_index]``
+    pairs, sorted by message id, each naming the log index that delivered that message::
+
+        sha256(canonicalize([["<id a>", 17], ["<id b>", 21]]))
     """
-    pairs: list[JSONValue] = [[message_id, log_index] for message_id in sorted(set(message_ids))]
-    return hashlib.sha256(canonicalize(pairs)).digest()
+    return wire_receipt_digest(receipt_items(deliveries))
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:

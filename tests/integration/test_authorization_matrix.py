@@ -38,6 +38,7 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from backchannel.client import receipt_digest
 from backchannel.domain import Agenda, event_from_dict
 from backchannel.domain.visibility import visible_to
 from backchannel.httpsig import sign_request
@@ -483,7 +484,7 @@ def _delivered(w: World) -> tuple[str, int]:
 
 def _receipt(w: World, member: str) -> dict[str, Any]:
     message_id, index = _delivered(w)
-    body = {"message_ids": [message_id], "log_index": index, "receipt_digest": "00" * 32}
+    body = {"items": [[message_id, index]], "receipt_digest": receipt_digest([(message_id, index)]).hex()}
     return {"command": "record_receipt", "body": body}
 
 

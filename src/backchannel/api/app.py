@@ -193,7 +193,6 @@ class _Api:
         self.keepalive = KEEPALIVE_SECONDS
         self._leased: dict[tuple[str, str], dict[str, Delivery]] = {}
         self._leased_lock = threading.Lock()
-        self._offsets: dict[str, int] = {}
 
     # --- authentication ---------------------------------------------------
     def target_uri(self, request: Request) -> str:
@@ -391,7 +390,7 @@ class _Api:
         event = entry.signed.event
         if event.type == "message.forwarded":
             message = state.message(envelope.message_id)
-            _, submitted = self.entry(state.track, self.log_index(state.track, message.sequence))
+            _, submitted = self.entry(state.track, state.log_index(message.sequence))
             body = submitted.signed.event.body
             command = body.get("command") if isinstance(body, dict) else None
             original = dict(command) if isinstance(command, dict) else None
@@ -416,19 +415,6 @@ class _Api:
             leaf_hash=stored.leaf_hash.hex(),
         )
         return model, entry
-
-    def log_index(self, track: str, sequence: int) -> int:
-        """The log index of track event ``sequence`` (after the leading key registrations)."""
-        offset = self._offsets.get(track)
-        if offset is None:
-            offset = 0
-            store = self.service.store
-            for stored in store.read(track, 0, store.size(track)):
-                if stored.decode().signed.event.type != KEY_REGISTERED:
-                    break
-                offset += 1
-            self._offsets[track] = offset
-        return sequence + offset
 
     def heartbeat(self, request: Request, track: str, body: bytes) -> HeartbeatResponse:
         state, reader = self.authenticate_reader(request, track, body)

@@ -296,11 +296,11 @@ class _Scenario:
             state.received.append(delivery)
             state.last_seen = max(state.last_seen or 0, int(delivery["log_index"]))
         if deliveries:
-            ids = [d["message_id"] for d in deliveries]
-            last = max(int(d["log_index"]) for d in deliveries)
-            result = self.c(member).settle(TRACK, ids, last)
+            result = self.c(member).settle(TRACK, deliveries)
             self.say(
-                f"{member}: record_receipt for {len(ids)} message(s) → index {result['first_index']}", "dim"
+                f"{member}: record_receipt for {len(deliveries)} message(s), each at its delivery index "
+                f"→ index {result['first_index']}",
+                "dim",
             )
 
     # --- the script -------------------------------------------------------
@@ -445,7 +445,7 @@ class _Scenario:
         self.step("6. every message is receipted")
         entries = self.c("qatar/principal").events(TRACK)
         owed: dict[tuple[str, str], int] = {}
-        settled: set[tuple[str, str]] = set()
+        settled: set[tuple[str, str, int]] = set()  # (message, party, the delivery index it names)
         for item in entries:
             event_type = item["signed"]["event"]["type"]
             body = _inner(item)
@@ -454,13 +454,14 @@ class _Scenario:
             elif event_type == "message.reframed":
                 message_id = str(body["command_digest"])
             elif event_type == "receipt.recorded":
-                settled.update((str(m), _by(item).split("/")[0]) for m in body.get("message_ids") or [])
+                party = _by(item).split("/")[0]
+                settled.update((str(m), party, int(i)) for m, i in body.get("items") or [])
                 continue
             else:
                 continue
             for party in body.get("to_parties") or []:
                 owed[(message_id, str(party))] = item["index"]
-        missing = [f"{_short(m)}→{p}" for (m, p) in owed if (m, p) not in settled]
+        missing = [f"{_short(m)}→{p}" for (m, p), i in owed.items() if (m, p, i) not in settled]
         self.check("qatar", f"all {len(owed)} deliveries receipted by their recipients", not missing,
                    ", ".join(missing))  # fmt: skip
 

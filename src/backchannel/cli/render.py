@@ -182,8 +182,8 @@ _SUMMARIES: dict[str, Callable[[Callable[[str], Any]], str]] = {
         f"{short(str(get('message_id')))} → {','.join(get('to_parties') or [])} (verbatim)"
     ),
     "receipt.recorded": lambda get: (
-        f"{len(get('message_ids') or [])} message(s): "
-        + ", ".join(short(str(i)) for i in get("message_ids") or [])
+        f"{len(get('items') or [])} message(s): "
+        + ", ".join(f"{short(str(i[0]))} (delivered at {i[1]})" for i in get("items") or [])
     ),
     "message.escalated": lambda get: (
         f"{short(str(get('message_id')))} for {get('party')}: level {get('level')} → {get('to')}"
