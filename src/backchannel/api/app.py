@@ -12,7 +12,19 @@
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
   ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
-- ``POST /v1/tracks/{track}/heartbeat`` and ``GET .../presence`` (mediator only).
+- ``POST /v1/tracks/{track}/heartbeat`` and ``GET .../presence`` (mediator only);
+- ``GET /v1/tracks/{track}/messages/{message_id}/receipts``: proof of receipt of
+  a message for each recipient party (see below).
+
+**Proof of receipt.** For each party a message was delivered to, the answer
+gives the delivering entry and, once settled, the ``receipt.recorded`` entry
+that settled it (with its salt: the recipient's signed ``record_receipt`` is
+embedded verbatim in its body), the signer's Ed25519 key as the track enrolled
+it, and the receipt's item for the message. Parties that have not settled are
+``pending`` or ``dead_lettered``, without a receipt. Only the message's author
+party and the mediator may ask; anyone else gets the same 404 as for a message
+that does not exist. Every entry returned is one the reader may already see on
+``GET .../events``.
 
 **Delivery.** Commands go through :meth:`DeliveryService.submit
 <backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
@@ -86,15 +98,21 @@ from backchannel.api.schemas import (
     PartyPresenceModel,
     PresenceResponse,
     ProblemModel,
+    ReceiptItemModel,
+    ReceiptProofModel,
+    ReceiptProofsResponse,
     ServiceInfo,
     ServiceKey,
     SignedCommandModel,
+    SignerKeyModel,
 )
 from backchannel.broker import Delivery, DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
-from backchannel.domain import TrackState, event_from_dict
+from backchannel.domain import ReceiptRecorded, TrackState, event_from_dict
 from backchannel.domain.errors import NotAuthorizedError
 from backchannel.domain.ids import PartyKind
+from backchannel.domain.records import Delivery as DomainDelivery
+from backchannel.domain.records import MessageRecord
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, verify_request
@@ -351,6 +369,56 @@ class _Api:
             raise NotFoundError(f"no consistency proof from {old} to {new} (the log holds {current})")
         proof = self.service.store.consistency_proof(track, old, new)
         return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
+
+    def receipts(self, request: Request, track: str, message_id: str) -> ReceiptProofsResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        party = state.member(reader.member).party
+        message = state.messages.get(message_id)
+        if message is None or party not in {message.party, state.mediator}:
+            # one answer whether the message is missing or another party's: no existence oracle
+            # (and without echoing the id: the detail is the same for every id)
+            raise NotFoundError(f"no such message whose receipts you may read on track {track!r}")
+        deliveries = sorted(message.deliveries.values(), key=lambda d: (d.log_index, d.party))
+        proofs = [self.receipt_proof(state, message, d) for d in deliveries]
+        for proof in proofs:  # defence in depth: nothing the reader could not read on /events
+            for model in (proof.delivery, proof.entry):
+                if model is not None:
+                    entry = LogEntry.from_dict({"signed": model.signed, "salt": model.salt})
+                    assert _visible(state, reader.member, entry), f"entry {model.index} is not visible"
+        return ReceiptProofsResponse(
+            track=track, message_id=message.message_id, party=message.party, receipts=proofs
+        )
+
+    def receipt_proof(
+        self, state: TrackState, message: MessageRecord, delivery: DomainDelivery
+    ) -> ReceiptProofModel:
+        delivered, _ = self.entry(state.track, delivery.log_index)
+        settled = delivery.settled
+        if settled is None:
+            status = "pending" if delivery.dead_letter is None else "dead_lettered"
+            return ReceiptProofModel(
+                party=delivery.party, status=status, delivery_index=delivery.log_index, delivery=delivered,
+                log_index=None, entry=None, signer=None, item=None,
+            )  # fmt: skip
+        model, entry = self.entry(state.track, settled.log_index)
+        body = entry.signed.event.body
+        assert isinstance(body, dict)  # a track event's body: {"command", "event"}
+        signed = SignedCommand.from_dict(body["command"])
+        event = event_from_dict(body["event"])
+        assert isinstance(event, ReceiptRecorded)
+        (item,) = [i for i in event.items if i.message_id == message.message_id]
+        key = state.member(settled.by).key(signed.key_id)
+        assert key is not None  # the service verified the receipt with this key
+        return ReceiptProofModel(
+            party=delivery.party,
+            status="settled",
+            delivery_index=delivery.log_index,
+            delivery=delivered,
+            log_index=settled.log_index,
+            entry=model,
+            signer=SignerKeyModel(member=settled.by, key_id=key.key_id, ed25519=b64encode(key.ed25519)),
+            item=ReceiptItemModel(message_id=item.message_id, log_index=item.log_index),
+        )
 
     # --- delivery (run in a worker thread) -----------------------------------
     def lease(self, track: str, member: str, max_n: int | None) -> list[DeliveryModel]:
@@ -696,6 +764,12 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         """Consistency proof from size ``old`` to size ``new``."""
         await _read_body(request)
         return await _threaded(api.consistency, request, track, old, new)
+
+    @app.get("/v1/tracks/{track}/messages/{message_id}/receipts", response_model=ReceiptProofsResponse)
+    async def get_receipts(track: str, message_id: str, request: Request) -> ReceiptProofsResponse:
+        """Proof of receipt of a message, per recipient party (its author's party and the mediator only)."""
+        await _read_body(request)
+        return await _threaded(api.receipts, request, track, message_id)
 
     @app.get("/v1/service", response_model=ServiceInfo)
     def get_service() -> ServiceInfo:
