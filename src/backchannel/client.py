@@ -15,6 +15,11 @@
   :class:`ForkDetectedError`, carrying both notes as evidence.
 - :meth:`~BackchannelClient.verify_inclusion` proves an entry is in the log
   the latest verified checkpoint commits to.
+- :meth:`~BackchannelClient.receipt_proofs` fetches the proof of receipt of one
+  of the party's own messages and verifies it for each recipient party
+  (:mod:`backchannel.receipt_proofs`): the delivery and receipt entries are in
+  the verified log, and the receipt is the recipient's own signed
+  ``record_receipt`` naming the message at the index that delivered it.
 
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
@@ -64,6 +69,7 @@ from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoin
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry
+from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
 from backchannel.wire import SignedCommand, sign_command
 from backchannel.wire import receipt_digest as wire_receipt_digest
 
@@ -71,6 +77,7 @@ __all__ = [
     "BackchannelClient",
     "ForkDetectedError",
     "ProblemError",
+    "ReceiptProof",
     "Receivable",
     "receipt_digest",
     "receipt_items",
@@ -361,6 +368,49 @@ class BackchannelClient:
         proof = [bytes.fromhex(h) for h in answer["proof"]]
         merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
         return checkpoint
+
+    def receipt_proofs(self, track: str, message_id: str) -> list[ReceiptProof]:
+        """Fetch and verify the proof of receipt of one of this member's party's messages.
+
+        ``GET .../messages/{message_id}/receipts`` gives one proof per recipient
+        party. Each is checked by :func:`~backchannel.receipt_proofs.verify_receipt_proof`
+        against the latest checkpoint (verified, and consistent with every one
+        seen before: :meth:`checkpoint`): the delivery and receipt entries are in
+        the log, the receipt is the recipient's own ``record_receipt`` whose
+        signature verifies under the key given (its id the one the command
+        names), whose ``receipt_digest`` matches its items, and whose items
+        name this message at the log index that delivered it.
+
+        Returns:
+            One proof per recipient party, in delivery order; parties that have not
+            settled are ``pending`` or ``dead_lettered`` (their delivery is still proven).
+
+        Raises:
+            VerificationError: any check failed (``ForkDetectedError`` if the log forked).
+            ProblemError: 404 for a message that does not exist or is not this party's
+                (the mediator may ask about any).
+        """
+        answer = self._get(f"/v1/tracks/{track}/messages/{message_id}/receipts")
+        if answer.get("track") != track or answer.get("message_id") != message_id:
+            raise VerificationError(
+                f"asked for the receipts of {message_id} on {track!r}, got another answer"
+            )
+        checkpoint = self.checkpoint(track)  # after the answer: the log only grows, so it covers the entries
+
+        def inclusion(index: int) -> list[bytes]:
+            found = self._get(f"/v1/tracks/{track}/proofs/inclusion", index=index, size=checkpoint.size)
+            return [bytes.fromhex(h) for h in found["proof"]]
+
+        proofs = [
+            verify_receipt_proof(
+                p, track=track, message_id=message_id, checkpoint=checkpoint, inclusion=inclusion
+            )
+            for p in answer["receipts"]
+        ]
+        parties = [p.party for p in proofs]
+        if len(set(parties)) != len(parties):
+            raise VerificationError(f"the receipts of {message_id} name a party twice: {parties}")
+        return proofs
 
     # --- inbox ------------------------------------------------------------
     def _signed_request(

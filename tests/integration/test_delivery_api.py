@@ -270,6 +270,46 @@ def test_a_receipt_naming_another_index_is_refused_with_the_field(start: Start) 
         assert iran.settle(TRACK, [(message, index)])["replayed"] is False
 
 
+def test_the_sender_fetches_and_verifies_proof_of_receipt(start: Start) -> None:
+    server = start(DeliveryPolicy(max_attempts=1, visibility_timeout=timedelta(seconds=30)))
+    with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
+        settled = propose(usa, 3.67)
+        settled_at = forward(qatar, settled)
+        late = propose(usa, 4.0)
+        late_at = forward(qatar, late)
+        (proof,) = usa.receipt_proofs(TRACK, settled)
+        assert (proof.party, proof.status, proof.delivery_index, proof.settled) == (
+            "iran",
+            "pending",
+            settled_at,
+            False,
+        )
+
+        receipt_at = iran.settle(TRACK, [(settled, settled_at)])["first_index"]
+        (proof,) = usa.receipt_proofs(TRACK, settled)
+        assert (proof.status, proof.log_index, proof.signer, proof.key_id) == (
+            "settled", receipt_at, IRAN.name, IRAN.signing.key_id,
+        )  # fmt: skip
+        assert proof.checkpoint_size == usa.checkpoint(TRACK).size
+        assert proof.receipt is not None
+        proof.receipt.verify(VerifyingKey(IRAN.signing.verifying_key.public_bytes))  # iran's own signature
+        assert proof.receipt.payload["body"]["items"] == [[settled, settled_at]]
+        assert qatar.receipt_proofs(TRACK, settled)[0].log_index == receipt_at  # the mediator may ask too
+
+        # the recipient, and anyone asking about a message that does not exist, get the same 404
+        for client, message_id in ((iran, settled), (usa, "ab" * 32)):
+            with pytest.raises(ProblemError) as info:
+                client.receipt_proofs(TRACK, message_id)
+            assert (info.value.status, info.value.type.rsplit("/", 1)[-1]) == (404, "not-found")
+
+        # a delivery that gave up is shown as such, still proven delivered
+        assert [d["message_id"] for d in iran.lease(TRACK)] == [late]
+        server.clock.advance(timedelta(minutes=1))
+        server.delivery.tick(TRACK)
+        (proof,) = usa.receipt_proofs(TRACK, late)
+        assert (proof.status, proof.delivery_index, proof.log_index) == ("dead_lettered", late_at, None)
+
+
 def test_a_full_queue_is_429_with_retry_after(start: Start) -> None:
     server = start(DeliveryPolicy(queue_limit=1, visibility_timeout=timedelta(seconds=7)))
     with server.client(USA) as usa:
