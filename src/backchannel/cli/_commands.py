@@ -408,6 +408,32 @@ def _delivery_indexes(client: BackchannelClient, track: str, wanted: set[str]) -
     return found
 
 
+@app.command("receipts")
+def receipts(
+    message_id: Annotated[str, typer.Argument(help="One of your party's messages (the mediator: any).")],
+    key_file: KeyFile,
+    track: Track,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Proof of receipt of a message: each recipient party's signed receipt, verified."""
+
+    def body() -> None:
+        with _client(server, key_file) as client:
+            proofs = client.receipt_proofs(track, message_id)
+            size = client.checkpoint(track).size
+        if not proofs:
+            out.print(f"{render.short(message_id)} was not delivered to any party yet", markup=False)
+            return
+        settled = sum(p.settled for p in proofs)
+        title = (
+            f"receipts of {render.short(message_id)}: {settled} of {len(proofs)} verified "
+            f"(inclusion in the checkpoint of size {proofs[0].checkpoint_size}; log size {size})"
+        )
+        out.print(render.receipts(proofs, title))
+
+    run(body)
+
+
 # --- reading --------------------------------------------------------------------------------------
 @app.command("events")
 def events(

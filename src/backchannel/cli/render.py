@@ -24,6 +24,7 @@ from backchannel.errors import BackchannelError, VerificationError
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.receipt_proofs import ReceiptProof
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
@@ -36,6 +37,7 @@ __all__ = [
     "progress",
     "proof",
     "public_keys",
+    "receipts",
     "short",
     "summary",
     "tracks",
@@ -235,6 +237,23 @@ def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Tabl
             str(item["attempt"]),
             str(item.get("sender") or by(entry)),
             summary(event_type, body_of(entry)),
+        )
+    return table
+
+
+def receipts(proofs: Sequence[ReceiptProof], title: str) -> Table:
+    """Verified proofs of receipt: party, status, delivery and receipt indexes, signer, verified."""
+    table = Table(title=title, title_justify="left")
+    for column in ("party", "status", "delivered at", "receipt log index", "signed by", "verified"):
+        table.add_column(column, no_wrap=True)
+    for proof in proofs:
+        table.add_row(
+            proof.party,
+            proof.status,
+            str(proof.delivery_index),
+            "-" if proof.log_index is None else str(proof.log_index),
+            proof.signer or "-",
+            "yes" if proof.settled else "delivery only",
         )
     return table
 
