@@ -53,6 +53,8 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
     )
     assert re.search(r"ok iran: caught up after reconnecting: 2 message\(s\) streamed after index \d+", out)
     assert re.search(r"ok qatar: all \d+ deliveries receipted by their recipients", out)
+    for party, count in (("qatar", 1), ("usa", 3), ("iran", 1)):  # reframings are the mediator's messages
+        assert f"ok {party}: {count} of {count} proof(s) of receipt of its messages verified" in out
     for party in ("qatar", "usa", "iran"):
         assert f"transcript visible to {party}" in out
         assert re.search(rf"ok {party}: its \d+ own entries are in the log at their indexes", out)
