@@ -191,15 +191,18 @@ def test_the_commands_drive_a_negotiation(server: str, tmp_path: Path) -> None:
     polled = cli(iran, "inbox", "--poll", "--timeout", "5")
     assert proposal in polled
     pending = cli(usa_delegate, "receipts", proposal)
-    assert re.search(r"iran\s+│\s+pending\s+│\s+\d+\s+│\s+-\s+│\s+-\s+│\s+delivery only", pending), pending
+    assert "0 of 1 verified" in pending
+    assert "pending" in pending
+    assert "no receipt" in pending
     assert f"receipt for 1 message(s) ({proposal[:12]} at {delivered_at})" in cli(iran, "settle", proposal)
     # naming the index yourself: the same receipt again is a no-op; another index is refused
     assert "(replayed: already settled)" in cli(iran, "settle", f"{proposal}@{delivered_at}")
     wrong = cli(iran, "settle", f"{proposal}@{delivered_at + 1}", code=1)
-    assert f"was delivered to iran at log index {delivered_at}, not {delivered_at + 1}" in wrong
+    assert "422" in wrong
+    assert "items.0.log_index" in wrong
     proven = cli(usa, "receipts", proposal)  # any member of the author's party
     assert "1 of 1 verified" in proven
-    assert re.search(r"iran\s+│\s+settled\s+│\s+\d+\s+│\s+\d+\s+│\s+iran/principal\s+│\s+yes", proven), proven
+    assert all(word in proven for word in ("settled", "iran/principal", "yes")), proven
     assert "404" in cli(iran, "receipts", proposal, code=1)  # the recipient may not ask
     assert "no delivery of " in cli(iran, "settle", "ab" * 32, code=1)
     assert "expected MESSAGE_ID or MESSAGE_ID@LOG_INDEX" in cli(iran, "settle", f"{proposal}@x", code=1)

@@ -244,8 +244,12 @@ def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Tabl
 def receipts(proofs: Sequence[ReceiptProof], title: str) -> Table:
     """Verified proofs of receipt: party, status, delivery and receipt indexes, signer, verified."""
     table = Table(title=title, title_justify="left")
-    for column in ("party", "status", "delivered at", "receipt log index", "signed by", "verified"):
+    for column in ("party", "status"):
         table.add_column(column, no_wrap=True)
+    table.add_column("delivered at", justify="right")
+    table.add_column("receipt log index", justify="right")
+    table.add_column("signed by", no_wrap=True)
+    table.add_column("verified")
     for proof in proofs:
         table.add_row(
             proof.party,
@@ -253,7 +257,7 @@ def receipts(proofs: Sequence[ReceiptProof], title: str) -> Table:
             str(proof.delivery_index),
             "-" if proof.log_index is None else str(proof.log_index),
             proof.signer or "-",
-            "yes" if proof.settled else "delivery only",
+            "yes" if proof.settled else "no receipt",
         )
     return table
 
