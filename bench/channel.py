@@ -57,7 +57,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -453,11 +453,9 @@ def settler(server: Server, run: Run) -> None:
                     return
                 batch, run.pending = run.pending, {}
             ids = list(batch)
-            log_index = max(batch.values())
             body: dict[str, JSONValue] = {
-                "message_ids": list[JSONValue](ids),
-                "log_index": log_index,
-                "receipt_digest": receipt_hex(ids, log_index),
+                "items": [[message_id, index] for message_id, index in batch.items()],
+                "receipt_digest": receipt_hex(batch),
             }
             signed = iran.sign(
                 "record_receipt", body, track=TRACK, idempotency_key=f"{run.phase}-r{receipts}"
@@ -473,11 +471,11 @@ def settler(server: Server, run: Run) -> None:
                 run.wake.notify_all()
 
 
-def receipt_hex(ids: Sequence[str], log_index: int) -> str:
-    """``receipt_digest`` as the SDK computes it."""
+def receipt_hex(delivered: Mapping[str, int]) -> str:
+    """``receipt_digest`` as the SDK computes it, for message id -> the log index that delivered it."""
     from backchannel.client import receipt_digest
 
-    return receipt_digest(ids, log_index).hex()
+    return receipt_digest(delivered.items()).hex()
 
 
 def guarded(run: Run, target: Callable[[Server, Run], None], server: Server) -> Callable[[], None]:

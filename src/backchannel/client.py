@@ -15,6 +15,11 @@
   :class:`ForkDetectedError`, carrying both notes as evidence.
 - :meth:`~BackchannelClient.verify_inclusion` proves an entry is in the log
   the latest verified checkpoint commits to.
+- :meth:`~BackchannelClient.receipt_proofs` fetches the proof of receipt of one
+  of the party's own messages and verifies it for each recipient party
+  (:mod:`backchannel.receipt_proofs`): the delivery and receipt entries are in
+  the verified log, and the receipt is the recipient's own signed
+  ``record_receipt`` naming the message at the index that delivered it.
 
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
@@ -48,27 +53,28 @@ with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
 ``priority``, ``attempt``, ``sender``, ``visible_until``, the log ``entry`` that
 queued it (signed event, salt, leaf hash) and, for a verbatim forward, the
 author's ``original`` signed command. :meth:`~BackchannelClient.settle` signs a
-``record_receipt`` whose ``receipt_digest`` is :func:`receipt_digest`:
-SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
-pairs, one per message, sorted by message id, each pair naming the receipt's
-``log_index``. This module does not verify a delivery's entry for you: pass
+``record_receipt`` whose items are ``[message_id, log_index]`` pairs, each
+naming the log index of the entry that delivered that message (the delivery's
+``log_index``), and whose ``receipt_digest`` is :func:`receipt_digest`: SHA-256
+of the RFC 8785 canonical JSON array of those pairs, sorted by message id.
+This module does not verify a delivery's entry for you: pass
 ``entry["leaf_hash"]`` to :meth:`~BackchannelClient.verify_inclusion`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import httpx
 
 from backchannel.annexes import annex_digest, open_annex, read_sealed, roster, seal_for_party
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import TrackState
+from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
@@ -77,9 +83,19 @@ from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoin
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry
+from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
 from backchannel.wire import SignedCommand, sign_command
+from backchannel.wire import receipt_digest as wire_receipt_digest
 
-__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError", "receipt_digest"]
+__all__ = [
+    "BackchannelClient",
+    "ForkDetectedError",
+    "ProblemError",
+    "ReceiptProof",
+    "Receivable",
+    "receipt_digest",
+    "receipt_items",
+]
 
 _RETRYABLE_STATUS = frozenset({503})
 
@@ -491,6 +507,49 @@ class BackchannelClient:
                 return open_annex(blob, track=track, member=self.member, key=self.keys.agreement)
         raise NotFoundError(f"no annex among these is sealed to {self.member}'s key")
 
+    def receipt_proofs(self, track: str, message_id: str) -> list[ReceiptProof]:
+        """Fetch and verify the proof of receipt of one of this member's party's messages.
+
+        ``GET .../messages/{message_id}/receipts`` gives one proof per recipient
+        party. Each is checked by :func:`~backchannel.receipt_proofs.verify_receipt_proof`
+        against the latest checkpoint (verified, and consistent with every one
+        seen before: :meth:`checkpoint`): the delivery and receipt entries are in
+        the log, the receipt is the recipient's own ``record_receipt`` whose
+        signature verifies under the key given (its id the one the command
+        names), whose ``receipt_digest`` matches its items, and whose items
+        name this message at the log index that delivered it.
+
+        Returns:
+            One proof per recipient party, in delivery order; parties that have not
+            settled are ``pending`` or ``dead_lettered`` (their delivery is still proven).
+
+        Raises:
+            VerificationError: any check failed (``ForkDetectedError`` if the log forked).
+            ProblemError: 404 for a message that does not exist or is not this party's
+                (the mediator may ask about any).
+        """
+        answer = self._get(f"/v1/tracks/{track}/messages/{message_id}/receipts")
+        if answer.get("track") != track or answer.get("message_id") != message_id:
+            raise VerificationError(
+                f"asked for the receipts of {message_id} on {track!r}, got another answer"
+            )
+        checkpoint = self.checkpoint(track)  # after the answer: the log only grows, so it covers the entries
+
+        def inclusion(index: int) -> list[bytes]:
+            found = self._get(f"/v1/tracks/{track}/proofs/inclusion", index=index, size=checkpoint.size)
+            return [bytes.fromhex(h) for h in found["proof"]]
+
+        proofs = [
+            verify_receipt_proof(
+                p, track=track, message_id=message_id, checkpoint=checkpoint, inclusion=inclusion
+            )
+            for p in answer["receipts"]
+        ]
+        parties = [p.party for p in proofs]
+        if len(set(parties)) != len(parties):
+            raise VerificationError(f"the receipts of {message_id} name a party twice: {parties}")
+        return proofs
+
     # --- inbox ------------------------------------------------------------
     def _signed_request(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, timeout: float = 5.0
@@ -562,32 +621,57 @@ class BackchannelClient:
         return list(self._get(f"/v1/tracks/{track}/presence")["parties"])
 
     def settle(
-        self, track: str, message_ids: Iterable[str], log_index: int, *, idempotency_key: str | None = None
+        self, track: str, deliveries: Iterable[Receivable], *, idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Sign and send a ``record_receipt`` for ``message_ids`` naming ``log_index``.
+        """Sign and send one ``record_receipt`` for ``deliveries``.
 
-        The receipt digest is :func:`receipt_digest` of the same ids and index.
-        A duplicate receipt is a no-op (``replayed``).
+        Args:
+            track: The track.
+            deliveries: What to receipt: deliveries as :meth:`lease` returns them,
+                ``(message_id, log_index)`` pairs or
+                :class:`~backchannel.domain.receipts.ReceiptItem` s. Each names the
+                log index of the entry that delivered the message to this party.
+            idempotency_key: A retry key (one is generated when ``None``).
+
+        The receipt's ``items`` are the distinct pairs, in the order given, and its
+        ``receipt_digest`` is :func:`receipt_digest` of them. A receipt for messages
+        already settled for this party is a no-op (``replayed``).
         """
-        ids = list(dict.fromkeys(message_ids))
+        items = receipt_items(deliveries)
         body: dict[str, JSONValue] = {
-            "message_ids": list[JSONValue](ids),
-            "log_index": log_index,
-            "receipt_digest": receipt_digest(ids, log_index).hex(),
+            "items": [item.to_json() for item in items],
+            "receipt_digest": receipt_digest(items).hex(),
         }
         return self.execute("record_receipt", body, track=track, idempotency_key=idempotency_key)
 
 
-def receipt_digest(message_ids: Iterable[str], log_index: int) -> bytes:
-    """The ``receipt_digest`` of a receipt for ``message_ids`` naming ``log_index``.
+Receivable: TypeAlias = Mapping[str, Any] | tuple[str, int] | ReceiptItem
+"""What :meth:`BackchannelClient.settle` takes: a delivery, a ``(message_id, log_index)`` pair or an item."""
 
-    SHA-256 of the RFC 8785 canonical JSON array of ``[message_id, log_index]``
-    pairs, one per distinct message id, sorted by message id::
 
-        sha256(canonicalize([["<id a>", 17], ["<id b>", 17]]))
+def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:
+    """The distinct receipt items of ``deliveries`` (see :meth:`BackchannelClient.settle`), in order."""
+    items: dict[ReceiptItem, None] = {}
+    for delivery in deliveries:
+        if isinstance(delivery, ReceiptItem):
+            item = delivery
+        elif isinstance(delivery, tuple):
+            item = ReceiptItem(delivery[0], delivery[1])
+        else:
+            item = ReceiptItem(str(delivery["message_id"]), int(delivery["log_index"]))
+        items[item] = None
+    return tuple(items)
+
+
+def receipt_digest(deliveries: Iterable[Receivable]) -> bytes:
+    """The ``receipt_digest`` of a receipt for ``deliveries``: :func:`backchannel.wire.receipt_digest`.
+
+    SHA-256 of the RFC 8785 canonical JSON array of the ``[message_id, log_index]``
+    pairs, sorted by message id, each naming the log index that delivered that message::
+
+        sha256(canonicalize([["<id a>", 17], ["<id b>", 21]]))
     """
-    pairs: list[JSONValue] = [[message_id, log_index] for message_id in sorted(set(message_ids))]
-    return hashlib.sha256(canonicalize(pairs)).digest()
+    return wire_receipt_digest(receipt_items(deliveries))
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:

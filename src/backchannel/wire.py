@@ -27,6 +27,11 @@ but the wrong shape (a malformed member id, a version below 1, an unknown kind)
 are the domain's to refuse, with a field-level
 :class:`~backchannel.domain.errors.SchemaViolationError`.
 
+Two bodies carry a digest the wire computes: ``propose_agenda``'s agenda digest
+(:func:`agenda_digest`) and ``record_receipt``'s ``receipt_digest``, which
+must be :func:`receipt_digest` of its ``items`` (``[[message_id, log_index],
+...]``) or the command is refused with a ``receipt_digest`` violation.
+
 A :class:`SignedCommand` holds its payload as parsed back from the canonical
 bytes, so the payload, the bytes that were signed and the digest always agree
 (a float ``1.0`` is the integer ``1`` on both sides of the wire). Treat the
@@ -45,7 +50,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -80,6 +85,7 @@ from backchannel.domain.ids import (
     check_track_id,
 )
 from backchannel.domain.keys import NewKey
+from backchannel.domain.receipts import ReceiptItem, receipt_items_from_json
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.keyfile import KeyPair
@@ -95,6 +101,7 @@ __all__ = [
     "enrolment_key",
     "new_key_from_dict",
     "new_key_to_dict",
+    "receipt_digest",
     "sign_command",
     "to_domain",
 ]
@@ -636,12 +643,39 @@ def _reframe_message(body: _Fields, envelope: _Envelope) -> ReframeMessage:
 
 
 def _record_receipt(body: _Fields, envelope: _Envelope) -> RecordReceipt:
-    return RecordReceipt(
+    command = RecordReceipt(
         **envelope,
-        message_ids=body.texts("message_ids"),
-        log_index=body.integer("log_index"),
+        items=receipt_items_from_json(body.raw("items"), body.path("items")),
         receipt_digest=body.digest("receipt_digest"),
     )
+    expected = receipt_digest(command.items)
+    if command.receipt_digest != expected:
+        raise SchemaViolationError(
+            [
+                Violation(
+                    "receipt_digest",
+                    "digest",
+                    "receipt_digest: expected SHA-256 of the RFC 8785 canonical JSON array of the items "
+                    f"sorted by message id ({expected.hex()}), got {command.receipt_digest.hex()}",
+                )
+            ]
+        )
+    return command
+
+
+def receipt_digest(items: Iterable[ReceiptItem]) -> bytes:
+    """The ``receipt_digest`` a receipt for ``items`` must carry.
+
+    SHA-256 of the RFC 8785 canonical JSON array of the items'
+    ``[message_id, log_index]`` pairs, sorted by message id::
+
+        sha256(canonicalize([["<id a>", 17], ["<id b>", 21]]))
+
+    Raises:
+        EncodingError: a log index canonical JSON cannot carry exactly (beyond 2^53).
+    """
+    pairs: list[JSONValue] = [item.to_json() for item in sorted(items, key=lambda item: item.message_id)]
+    return hashlib.sha256(canonicalize(pairs)).digest()
 
 
 def _record_dead_letter(body: _Fields, envelope: _Envelope) -> RecordDeadLetter:
@@ -766,13 +800,9 @@ _CODECS: tuple[_Codec[Any], ...] = (
     _codec(
         "record_receipt",
         RecordReceipt,
-        "message_ids log_index receipt_digest",
+        "items receipt_digest",
         _record_receipt,
-        lambda c: {
-            "message_ids": list(c.message_ids),
-            "log_index": c.log_index,
-            "receipt_digest": c.receipt_digest.hex(),
-        },
+        lambda c: {"items": [item.to_json() for item in c.items], "receipt_digest": c.receipt_digest.hex()},
     ),
     _codec(
         "record_dead_letter",

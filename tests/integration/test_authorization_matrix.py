@@ -24,7 +24,10 @@ appears anywhere in any response. The command matrix (a separate sandbox
 world, so reads stay fixed) asserts the role rules of every command.
 
 Each case is parametrised by member, endpoint (or command) and track, so a
-failure names all three. New endpoints (inbox, SSE) are not enumerated here.
+failure names all three. The proof-of-receipt endpoint has a matrix of its own
+(member x message x track: only the author's party and the mediator get an
+answer; anyone else the 404 of a missing message). New endpoints (inbox, SSE)
+are not enumerated here.
 """
 
 import base64
@@ -46,6 +49,7 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from backchannel.client import receipt_digest
 from backchannel.domain import Agenda, event_from_dict
 from backchannel.domain.visibility import visible_to
 from backchannel.httpsig import sign_request
@@ -104,6 +108,10 @@ def annex_digest(label: str) -> str:
     return hashlib.sha256(ANNEXES[label][1]).hexdigest()
 
 
+def receipt_body(*items: tuple[str, int]) -> dict[str, Any]:
+    return {"items": [list(i) for i in items], "receipt_digest": receipt_digest(items).hex()}
+
+
 def problem_slug(response: Any) -> str:
     """The problem ``type`` slug of an error response, checking the problem+json shape."""
     assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE, response.text
@@ -121,6 +129,7 @@ class World:
     clock: FakeClock = field(init=False)
     labels: dict[str, int] = field(default_factory=dict)
     markers: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)  # label -> message id
 
     def __post_init__(self) -> None:
         self.clock = FakeClock(autojump=timedelta(milliseconds=10))
@@ -237,9 +246,15 @@ def build_read_world(path: Path) -> World:
         "message_id": s2, "to_parties": ["iran"], "body": {"text": w.markers["R"]},
         "annexes": [annex_digest("A_R")], "agenda_version": None,
     }  # fmt: skip
-    w.label("R", w.must(qatar, "reframe_message", reframe))
+    w.ids["R"] = w.label("R", w.must(qatar, "reframe_message", reframe))
     w.markers["I1"] = "MARKER-I1-iran-statement"
-    w.label("I1", w.must(iran, "submit_message", statement(w.markers["I1"])))
+    w.ids["I1"] = w.label("I1", w.must(iran, "submit_message", statement(w.markers["I1"])))
+    # Iran receipts the forward and (another member, another receipt) the reframing.
+    w.ids.update(P=w.markers["P"], S1=s1, S2=s2)
+    w.label("RS1", w.must(iran, "record_receipt", receipt_body((s1, w.labels["F"]))))
+    w.label(
+        "RR", w.must(MEMBERS["iran/delegate"], "record_receipt", receipt_body((w.ids["R"], w.labels["R"])))
+    )
 
     # the second track, which holds a secret of its own
     service_key = w.http.get("/v1/service").json()["service_key"]
@@ -268,13 +283,16 @@ _IRAN = ("iran/principal", "iran/delegate")
 _QATAR = ("qatar/principal", "qatar/service")
 # Which labelled entries each member sees, besides the public setup entries (non-witnesses only).
 EXPECTED_LABELS: dict[str, frozenset[str]] = {
-    **dict.fromkeys(_QATAR, frozenset({"P", "S1", "F", "S2", "R", "I1"})),
-    # USA: its own messages and the forward of its own message; never the reframe (sent to Iran only)
-    **dict.fromkeys(_USA, frozenset({"P", "S1", "F", "S2"})),
-    # Iran: what was delivered to it and its own message; never USA's originals or unforwarded proposal
-    **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1"})),
+    **dict.fromkeys(_QATAR, frozenset({"P", "S1", "F", "S2", "R", "I1", "RS1", "RR"})),
+    # USA: its own messages, the forward of its own message and Iran's receipt of it; never the
+    # reframe (sent to Iran only) nor its receipt
+    **dict.fromkeys(_USA, frozenset({"P", "S1", "F", "S2", "RS1"})),
+    # Iran: what was delivered to it, its own message and its receipts; never USA's originals or
+    # unforwarded proposal
+    **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1", "RS1", "RR"})),
     "guarantor/principal": frozenset(),
 }
+LABELS = ("P", "S1", "F", "S2", "R", "I1", "RS1", "RR")
 READS = ("events", "leaves", "checkpoint", "inclusion", "consistency")
 
 
@@ -374,19 +392,22 @@ def test_read_matrix(world: World, member: str, endpoint: str, track: str) -> No
             assert body["leaf_hashes"] == [s.leaf_hash.hex() for s in world.store.read(track, 0, size)]
 
 
-def check_entries(w: World, reader: str, track: str, entries: list[dict[str, Any]]) -> None:
-    seen = [e["index"] for e in entries]
-    assert seen == sorted(set(seen))
+def check_each_entry(w: World, reader: str, track: str, entries: list[dict[str, Any]]) -> None:
+    """Each entry is the stored one (its leaf hash recomputes from its salt) and visible_to allows it."""
     stored = {s.seq: s for s in w.store.read(track, 0, w.store.size(track))}
-    state = w.service.state(track)
-    assert state is not None
     for entry in entries:
-        # the salt and body are the stored ones (the leaf hash recomputes), and visible_to allows them
         original = stored[entry["index"]]
         decoded = LogEntry.from_dict({"signed": entry["signed"], "salt": entry["salt"]})
         assert decoded.leaf_hash == original.leaf_hash, entry["index"]
         assert entry["leaf_hash"] == original.leaf_hash.hex()
         assert entry["index"] in visible_indexes(w, reader, track), f"{reader} got entry {entry['index']}"
+
+
+def check_entries(w: World, reader: str, track: str, entries: list[dict[str, Any]]) -> None:
+    seen = [e["index"] for e in entries]
+    assert seen == sorted(set(seen))
+    check_each_entry(w, reader, track, entries)
+    stored = {s.seq: s for s in w.store.read(track, 0, w.store.size(track))}
     if track == OTHER:  # the node key reads oslo as its service member: everything
         assert set(seen) == set(stored)
         return
@@ -435,7 +456,7 @@ def test_annex_matrix(world: World, member: str, annex: str, track: str) -> None
 def test_the_world_is_what_the_matrix_assumes(world: World) -> None:
     """The oracle agrees with the hand-written expectations, so neither can drift silently."""
     for member, names in EXPECTED_LABELS.items():
-        labelled = {world.labels[n] for n in ("P", "S1", "F", "S2", "R", "I1")}
+        labelled = {world.labels[n] for n in LABELS}
         got = visible_indexes(world, member, TRACK) & labelled
         assert got == {world.labels[n] for n in names}, member
 
@@ -455,6 +476,57 @@ def test_paging_never_skips_into_hidden_entries(world: World, member: str) -> No
         assert page["next"] > after
         after = page["next"]
     assert set(seen) == visible_indexes(world, member, TRACK)
+
+
+# Proof of receipt: only the message's author party and the mediator may ask.
+MESSAGES = ("P", "S1", "S2", "R", "I1", "unknown")
+AUTHOR = {"P": "usa", "S1": "usa", "S2": "usa", "R": "qatar", "I1": "iran"}
+# message -> (recipient party, its delivery label, its receipt label); P, S2 and I1 were never delivered
+RECEIPTS = {"S1": ("iran", "F", "RS1"), "R": ("iran", "R", "RR")}
+MISSING = "ef" * 32
+
+
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("message", MESSAGES)
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_receipts_matrix(world: World, member: str, message: str, track: str) -> None:
+    message_id = world.ids.get(message, MISSING)
+    path = f"/v1/tracks/{track}/messages/{message_id}/receipts"
+    response = world.request(MEMBERS[member], "GET", path)
+    reader = reader_of(member, track)
+    if reader is None:
+        assert response.status_code == 401, response.text
+        assert problem_slug(response) == "unauthenticated"
+        return
+    # a problem's "instance" is the path the reader sent (with the id it already knows)
+    assert_no_leak(world, reader, track, response.text.replace(path, ""))
+    party = reader.partition("/")[0]
+    allowed = track == TRACK and message in AUTHOR and party in {AUTHOR[message], "qatar"}
+    if not allowed:
+        # the same answer as for a message that does not exist: no existence oracle
+        assert response.status_code == 404, response.text
+        assert problem_slug(response) == "not-found"
+        missing = world.request(MEMBERS[member], "GET", f"/v1/tracks/{track}/messages/{MISSING}/receipts")
+        assert response.json() == {**missing.json(), "instance": path}
+        return
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["track"], body["message_id"], body["party"]) == (track, message_id, AUTHOR[message])
+    if message not in RECEIPTS:
+        assert body["receipts"] == []
+        return
+    recipient, delivered, settled = RECEIPTS[message]
+    (proof,) = body["receipts"]
+    assert (proof["party"], proof["status"]) == (recipient, "settled")
+    assert proof["delivery_index"] == proof["delivery"]["index"] == world.labels[delivered]
+    assert proof["log_index"] == proof["entry"]["index"] == world.labels[settled]
+    assert proof["item"] == {"message_id": message_id, "log_index": world.labels[delivered]}
+    check_each_entry(world, reader, track, [proof["delivery"], proof["entry"]])
+    command = proof["entry"]["signed"]["event"]["body"]["command"]
+    signer = MEMBERS[proof["signer"]["member"]]
+    assert command["payload"]["member"] == signer.name
+    assert proof["signer"]["key_id"] == command["payload"]["key_id"] == signer.signing.key_id
+    assert base64.b64decode(proof["signer"]["ed25519"]) == signer.signing.verifying_key.public_bytes
 
 
 def test_replying_to_an_invisible_message_is_indistinguishable_from_a_missing_one(world: World) -> None:
@@ -561,7 +633,7 @@ def _delivered(w: World) -> tuple[str, int]:
 
 def _receipt(w: World, member: str) -> dict[str, Any]:
     message_id, index = _delivered(w)
-    body = {"message_ids": [message_id], "log_index": index, "receipt_digest": "00" * 32}
+    body = {"items": [[message_id, index]], "receipt_digest": receipt_digest([(message_id, index)]).hex()}
     return {"command": "record_receipt", "body": body}
 
 

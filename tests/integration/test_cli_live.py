@@ -60,6 +60,8 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
     assert "ok iran: iran/delegate, an alerted alternate, reads the escalation that names it" in out
     assert re.search(r"ok iran: caught up after reconnecting: 2 message\(s\) streamed after index \d+", out)
     assert re.search(r"ok qatar: all \d+ deliveries receipted by their recipients", out)
+    for party, count in (("qatar", 1), ("usa", 3), ("iran", 1)):  # reframings are the mediator's messages
+        assert f"ok {party}: {count} of {count} proof(s) of receipt of its messages verified" in out
     for party in ("qatar", "usa", "iran"):
         assert f"transcript visible to {party}" in out
         assert re.search(rf"ok {party}: its \d+ own entries are in the log at their indexes", out)
@@ -197,10 +199,27 @@ def test_the_commands_drive_a_negotiation(server: str, tmp_path: Path) -> None:
     )
     proposal = message_id(sent)
     assert proposal[:12] in cli(qatar, "inbox")
-    assert "message.forwarded" in cli(qatar, "relay", proposal, "--to", "iran")
+    relayed = cli(qatar, "relay", proposal, "--to", "iran")
+    assert "message.forwarded" in relayed
+    delivered_at = int(re.search(r"at index (\d+)", relayed)[1])  # type: ignore[index]
     polled = cli(iran, "inbox", "--poll", "--timeout", "5")
     assert proposal in polled
-    assert "receipt for 1 message(s)" in cli(iran, "settle", proposal)
+    pending = cli(usa_delegate, "receipts", proposal)
+    assert "0 of 1 verified" in pending
+    assert "pending" in pending
+    assert "no receipt" in pending
+    assert f"receipt for 1 message(s) ({proposal[:12]} at {delivered_at})" in cli(iran, "settle", proposal)
+    # naming the index yourself: the same receipt again is a no-op; another index is refused
+    assert "(replayed: already settled)" in cli(iran, "settle", f"{proposal}@{delivered_at}")
+    wrong = cli(iran, "settle", f"{proposal}@{delivered_at + 1}", code=1)
+    assert "422" in wrong
+    assert "items.0.log_index" in wrong
+    proven = cli(usa, "receipts", proposal)  # any member of the author's party
+    assert "1 of 1 verified" in proven
+    assert all(word in proven for word in ("settled", "iran/principal", "yes")), proven
+    assert "404" in cli(iran, "receipts", proposal, code=1)  # the recipient may not ask
+    assert "no delivery of " in cli(iran, "settle", "ab" * 32, code=1)
+    assert "expected MESSAGE_ID or MESSAGE_ID@LOG_INDEX" in cli(iran, "settle", f"{proposal}@x", code=1)
 
     counter = message_id(
         cli(iran, "send", "--kind", "counter_proposal", "--in-reply-to", proposal,

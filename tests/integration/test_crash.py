@@ -289,11 +289,9 @@ def _iran_step(iran: BackchannelClient, ledger: Ledger) -> bool:
         held, ledger.held = ledger.held, {}
         if held:
             ids = list(held)
-            log_index = max(held.values())
             body: dict[str, JSONValue] = {
-                "message_ids": list[JSONValue](ids),
-                "log_index": log_index,
-                "receipt_digest": receipt_digest(ids, log_index).hex(),
+                "items": [[message_id, index] for message_id, index in held.items()],
+                "receipt_digest": receipt_digest(held.items()).hex(),
             }
             key = f"receipt-{ledger.receipts:04d}"
             ledger.receipts += 1

@@ -7,18 +7,20 @@ from typing import Any
 import pytest
 
 from backchannel.broker import DeadLettered, DeliveryPolicy, Escalated, PresenceStatus, Redelivered
+from backchannel.domain import ReceiptItem
+from backchannel.domain.errors import SchemaViolationError
 from backchannel.errors import WouldBlock
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.service.delivery import DeliveryService, escalation_targets
 from backchannel.service.log import LogWriter
-from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.service.tracks import CommandResult, TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, new_key_json, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, sign_command
+from backchannel.wire import SignedCommand, receipt_digest, sign_command
 
 TRACK = "doha-talks"
 
@@ -52,6 +54,7 @@ class World:
         self.delivery = DeliveryService(self.tracks, NODE, policy, clock=self.clock)
         self.policy = policy
         self.counter = 0
+        self.delivered: dict[tuple[str, str], int] = {}  # (message, party) -> the forward's log index
 
     def restart(self) -> DeliveryService:
         tracks = TrackService(self.writer, NODE, clock=self.clock)
@@ -82,7 +85,10 @@ class World:
         return str(event.message_id)  # type: ignore[union-attr]
 
     def forward(self, message_id: str, *parties: str) -> CommandResult:
-        return self.run(QATAR, "forward_message", {"message_id": message_id, "to_parties": list(parties)})
+        result = self.run(QATAR, "forward_message", {"message_id": message_id, "to_parties": list(parties)})
+        assert result.first_index is not None
+        self.delivered.update({(message_id, p): result.first_index for p in parties})
+        return result
 
     def send(self, who: KeyPair, text: str, to: str, priority: str = "routine") -> str:
         message_id = self.say(who, text, priority)
@@ -90,7 +96,13 @@ class World:
         return message_id
 
     def receipt(self, who: KeyPair, *message_ids: str) -> CommandResult:
-        body = {"message_ids": list(message_ids), "log_index": 0, "receipt_digest": "ab" * 32}
+        """Receipt each message at the log index of the forward that delivered it to ``who``'s party."""
+        party = who.name.partition("/")[0]
+        items = [(m, self.delivered[(m, party)]) for m in message_ids]
+        body = {
+            "items": [list(i) for i in items],
+            "receipt_digest": receipt_digest(ReceiptItem(*i) for i in items).hex(),
+        }
         return self.run(who, "record_receipt", body)
 
     def log_types(self) -> list[str]:
@@ -296,6 +308,38 @@ def test_a_receipt_settles_and_nothing_is_delivered_after(world: World) -> None:
     assert world.delivery.next_wakeup(TRACK) is None
     assert world.log_types().count("receipt.recorded") == 1
     assert delivery.attempt == 1
+
+
+def test_a_receipt_names_the_log_index_each_message_was_delivered_at(world: World) -> None:
+    first = world.send(USA, "first", "iran")
+    second = world.send(USA, "second", "iran")
+    leased = {d.envelope.message_id: d.envelope.log_index for d in world.delivery.lease(TRACK, IRAN.name)}
+    assert leased == {first: world.delivered[(first, "iran")], second: world.delivered[(second, "iran")]}
+    entries = {e.seq: e.decode().signed.event for e in world.store.read(TRACK)}
+    assert {entries[i].type for i in leased.values()} == {"message.forwarded"}
+    # one receipt naming the second message at the first one's index is refused, nothing appended
+    size = world.store.size(TRACK)
+    wrong = [(first, leased[first]), (second, leased[first])]
+    body = {
+        "items": [list(i) for i in wrong],
+        "receipt_digest": receipt_digest(ReceiptItem(*i) for i in wrong).hex(),
+    }
+    with pytest.raises(
+        SchemaViolationError, match=r"items\.1\.log_index: message \w+ was delivered to iran at"
+    ):
+        world.run(IRAN, "record_receipt", body)
+    assert world.store.size(TRACK) == size
+    # the right one settles both; each delivery knows the receipt entry that settled it
+    result = world.receipt(IRAN, first, second)
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    for message_id in (first, second):
+        settled = state.message(message_id).deliveries["iran"].settled
+        assert settled is not None
+        assert settled.log_index == result.first_index
+    (receipt_entry,) = world.store.read(TRACK, result.first_index, result.first_index + 1)
+    assert receipt_entry.decode().signed.event.type == "receipt.recorded"
+    assert replay(world.store, TRACK) == state  # every receipt re-decided against the log's indexes
 
 
 def test_a_duplicate_receipt_without_an_idempotency_key_is_a_no_op(world: World) -> None:

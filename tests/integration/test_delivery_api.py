@@ -4,6 +4,7 @@ A real uvicorn server on 127.0.0.1 runs the app; the SDK is the client. Server a
 clients share one FakeClock, so leases expire when the test says so.
 """
 
+import hashlib
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import backchannel.api.app as api_module
 from backchannel.api import create_app
 from backchannel.broker import Backoff, DeliveryPolicy, Redelivered
 from backchannel.client import BackchannelClient, ProblemError, receipt_digest
+from backchannel.domain import ReceiptItem
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import canonicalize
 from backchannel.log.checkpoint import NoteSigner
@@ -209,14 +211,22 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
         (leased,) = iran.lease(TRACK, max_n=5)
         assert leased["message_id"] == fourth
 
-        # Settle all four with one receipt; a duplicate is a no-op.
-        ids = [first, second, third, fourth]
-        settled = iran.settle(TRACK, ids, fourth_index)
+        # Settle all four with one receipt, each at the index that delivered it (deliveries
+        # as leased, or pairs); a duplicate is a no-op.
+        delivered = [(first, first_index), (second, second_index), polled[0], leased]
+        settled = iran.settle(TRACK, delivered)
         assert settled["replayed"] is False
         (receipt,) = settled["events"]
         assert receipt["type"] == "receipt.recorded"
-        assert receipt["receipt_digest"] == receipt_digest(ids, fourth_index).hex()
-        assert iran.settle(TRACK, ids, fourth_index)["replayed"] is True
+        pairs = [
+            (first, first_index),
+            (second, second_index),
+            (third, polled[0]["log_index"]),
+            (fourth, fourth_index),
+        ]
+        assert receipt["items"] == [list(p) for p in pairs]
+        assert receipt["receipt_digest"] == receipt_digest(pairs).hex()
+        assert iran.settle(TRACK, pairs)["replayed"] is True
 
         # Nothing more, even after every lease would have expired.
         server.clock.advance(timedelta(minutes=5))
@@ -228,11 +238,76 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
 
 def test_receipt_digest_is_order_and_duplicate_independent() -> None:
     a, b = "aa" * 32, "bb" * 32
-    assert receipt_digest([b, a, a], 7) == receipt_digest([a, b], 7)
-    import hashlib
+    assert receipt_digest([(b, 9), (a, 7), (a, 7)]) == receipt_digest([(a, 7), (b, 9)])
+    assert receipt_digest([(a, 7), (b, 9)]) == hashlib.sha256(canonicalize([[a, 7], [b, 9]])).digest()
+    assert receipt_digest([(a, 7)]) != receipt_digest([(a, 8)])
+    delivery = {"message_id": a, "log_index": 7, "priority": "routine"}
+    assert receipt_digest([delivery]) == receipt_digest([ReceiptItem(a, 7)]) == receipt_digest([(a, 7)])
 
-    assert receipt_digest([a, b], 7) == hashlib.sha256(canonicalize([[a, 7], [b, 7]])).digest()
-    assert receipt_digest([a], 7) != receipt_digest([a], 8)
+
+def test_a_receipt_naming_another_index_is_refused_with_the_field(start: Start) -> None:
+    server = start()
+    with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
+        message = propose(usa, 3.67)
+        index = forward(qatar, message)
+        with pytest.raises(ProblemError) as info:
+            iran.settle(TRACK, [(message, index - 1)])
+        assert info.value.status == 422
+        assert info.value.problem["violations"] == [
+            {
+                "field": "items.0.log_index",
+                "rule": "delivery_index",
+                "message": f"items.0.log_index: message {message} was delivered to iran "
+                f"at log index {index}, not {index - 1}",
+            }
+        ]
+        body = {"items": [[message, index]], "receipt_digest": "00" * 32}
+        with pytest.raises(ProblemError) as info:
+            iran.execute("record_receipt", body, track=TRACK)
+        assert info.value.status == 422
+        assert [v["field"] for v in info.value.problem["violations"]] == ["receipt_digest"]
+        assert "sorted by message id" in info.value.problem["detail"]
+        assert iran.settle(TRACK, [(message, index)])["replayed"] is False
+
+
+def test_the_sender_fetches_and_verifies_proof_of_receipt(start: Start) -> None:
+    server = start(DeliveryPolicy(max_attempts=1, visibility_timeout=timedelta(seconds=30)))
+    with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
+        settled = propose(usa, 3.67)
+        settled_at = forward(qatar, settled)
+        late = propose(usa, 4.0)
+        late_at = forward(qatar, late)
+        (proof,) = usa.receipt_proofs(TRACK, settled)
+        assert (proof.party, proof.status, proof.delivery_index, proof.settled) == (
+            "iran",
+            "pending",
+            settled_at,
+            False,
+        )
+
+        receipt_at = iran.settle(TRACK, [(settled, settled_at)])["first_index"]
+        (proof,) = usa.receipt_proofs(TRACK, settled)
+        assert (proof.status, proof.log_index, proof.signer, proof.key_id) == (
+            "settled", receipt_at, IRAN.name, IRAN.signing.key_id,
+        )  # fmt: skip
+        assert proof.checkpoint_size == usa.checkpoint(TRACK).size
+        assert proof.receipt is not None
+        proof.receipt.verify(VerifyingKey(IRAN.signing.verifying_key.public_bytes))  # iran's own signature
+        assert proof.receipt.payload["body"]["items"] == [[settled, settled_at]]
+        assert qatar.receipt_proofs(TRACK, settled)[0].log_index == receipt_at  # the mediator may ask too
+
+        # the recipient, and anyone asking about a message that does not exist, get the same 404
+        for client, message_id in ((iran, settled), (usa, "ab" * 32)):
+            with pytest.raises(ProblemError) as info:
+                client.receipt_proofs(TRACK, message_id)
+            assert (info.value.status, info.value.type.rsplit("/", 1)[-1]) == (404, "not-found")
+
+        # a delivery that gave up is shown as such, still proven delivered
+        assert [d["message_id"] for d in iran.lease(TRACK)] == [late]
+        server.clock.advance(timedelta(minutes=1))
+        server.delivery.tick(TRACK)
+        (proof,) = usa.receipt_proofs(TRACK, late)
+        assert (proof.status, proof.delivery_index, proof.log_index) == ("dead_lettered", late_at, None)
 
 
 def test_a_full_queue_is_429_with_retry_after(start: Start) -> None:

@@ -12,6 +12,7 @@ from backchannel.errors import VerificationError
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.export import verify_store
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService, replay
@@ -210,6 +211,20 @@ def test_replay_catches_an_event_its_command_does_not_decide(world: World) -> No
     )
     verify_store(world.store, TRACK)  # the log layer is fine: the service signed it
     with pytest.raises(VerificationError) as info:
+        replay(world.store, TRACK)
+    assert info.value.index == world.store.size(TRACK) - 1
+
+
+def test_replay_refuses_a_key_registration_after_the_track_opened(world: World) -> None:
+    # A registration mid-track would shift every later log index a receipt names.
+    state = world.service.state(TRACK)
+    assert state is not None
+    assert state.log_offset == 1  # the service's key registration, then track.opened
+    world.propose(USA, {"enrichment_cap_pct": 3.67})
+    body = {"member": NODE.name, "ed25519": NODE.signing.verifying_key.to_text()}
+    world.writer.append(TRACK, [Draft(KEY_REGISTERED, NODE.name, body, NODE.signing)])
+    verify_store(world.store, TRACK)  # a valid registration for the log layer
+    with pytest.raises(VerificationError, match="a key registration after track.opened") as info:
         replay(world.store, TRACK)
     assert info.value.index == world.store.size(TRACK) - 1
 

@@ -30,6 +30,7 @@ from backchannel.domain.commands import (
 from backchannel.domain.errors import SchemaViolationError
 from backchannel.domain.ids import MessageKind, PartyKind, Priority, Role
 from backchannel.domain.keys import NewKey
+from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import loads_strict
 from backchannel.log.signing import AgreementKey, SigningKey, b64encode
@@ -40,6 +41,7 @@ from backchannel.wire import (
     command_body,
     new_key_from_dict,
     new_key_to_dict,
+    receipt_digest,
     sign_command,
     to_domain,
 )
@@ -50,6 +52,8 @@ EXPIRES = datetime(2027, 1, 1, tzinfo=UTC)
 MID = "ab" * 32
 MID2 = "cd" * 32
 DIGEST = bytes(range(32))
+RECEIPT_ITEMS = [[MID2, 21], [MID, 17]]  # the command's order; the digest sorts by message id
+RECEIPT_DIGEST = hashlib.sha256(rfc8785.dumps([[MID, 17], [MID2, 21]])).digest()
 
 
 def signing(n: int) -> SigningKey:
@@ -150,7 +154,7 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
     "record_receipt": (
         IRAN,
         "iran/lead",
-        {"message_ids": [MID, MID2], "log_index": 17, "receipt_digest": DIGEST.hex()},
+        {"items": RECEIPT_ITEMS, "receipt_digest": RECEIPT_DIGEST.hex()},
     ),
     "record_dead_letter": (
         SERVICE,
@@ -279,7 +283,9 @@ def _domain_commands() -> list:
         ReframeMessage(
             **envelope, message_id=MID, to_parties=("c",), body={}, annexes=(DIGEST,), agenda_version=1
         ),
-        RecordReceipt(**envelope, message_ids=(MID,), log_index=0, receipt_digest=DIGEST),
+        RecordReceipt(
+            **envelope, items=(ReceiptItem(MID, 0),), receipt_digest=receipt_digest([ReceiptItem(MID, 0)])
+        ),
         RecordDeadLetter(**envelope, message_id=MID, party="p", attempts=1, reason="r"),
         RecordEscalation(**envelope, message_id=MID, party="p", level=1, to=("p/q", "m/r")),
     ]
@@ -329,7 +335,8 @@ def test_to_domain_decodes_every_value_type() -> None:
     )
     receipt = to_domain(signed("record_receipt"))
     assert isinstance(receipt, RecordReceipt)
-    assert (receipt.message_ids, receipt.log_index, receipt.receipt_digest) == ((MID, MID2), 17, DIGEST)
+    assert receipt.items == (ReceiptItem(MID2, 21), ReceiptItem(MID, 17))
+    assert receipt.receipt_digest == RECEIPT_DIGEST
 
 
 def test_propose_agenda_carries_the_agenda_and_its_computed_digest() -> None:
@@ -341,6 +348,33 @@ def test_propose_agenda_carries_the_agenda_and_its_computed_digest() -> None:
     ratify = to_domain(signed("ratify_agenda"))
     assert isinstance(ratify, RatifyAgenda)
     assert ratify.agenda_digest == proposal.agenda_digest
+
+
+def test_receipt_digest_is_sha256_of_the_canonical_items_sorted_by_message_id() -> None:
+    items = [ReceiptItem(MID2, 21), ReceiptItem(MID, 17)]
+    assert receipt_digest(items) == RECEIPT_DIGEST == receipt_digest(reversed(items))
+    assert receipt_digest([ReceiptItem(MID, 17)]) != receipt_digest([ReceiptItem(MID, 18)])
+    with pytest.raises(EncodingError):
+        receipt_digest([ReceiptItem(MID, 2**53)])
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        DIGEST.hex(),  # not the items' digest at all
+        hashlib.sha256(rfc8785.dumps(RECEIPT_ITEMS)).hexdigest(),  # unsorted
+        hashlib.sha256(rfc8785.dumps([[MID, 17]])).hexdigest(),  # not every item
+    ],
+)
+def test_a_receipt_digest_that_is_not_the_items_digest_is_refused(digest: str) -> None:
+    with pytest.raises(SchemaViolationError) as info:
+        to_domain(with_body("record_receipt", receipt_digest=digest))
+    ((field, rule),) = [(v.field, v.rule) for v in info.value.violations]
+    assert (field, rule) == ("receipt_digest", "digest")
+    assert str(info.value) == (
+        "receipt_digest: expected SHA-256 of the RFC 8785 canonical JSON array of the items sorted by "
+        f"message id ({RECEIPT_DIGEST.hex()}), got {digest}"
+    )
 
 
 def test_new_key_json_round_trip() -> None:
@@ -682,8 +716,18 @@ def test_envelope_names_are_not_body_fields() -> None:
         ),
         ("forward_message", {"message_id": 3}, "body.message_id: expected a string, got an integer"),
         ("reframe_message", {"body": []}, "body.body: expected a JSON object, got an array"),
-        ("record_receipt", {"message_ids": None}, "body.message_ids: expected an array, got null"),
-        ("record_receipt", {"log_index": "17"}, "body.log_index: expected an integer, got a string"),
+        (
+            "record_receipt",
+            {"items": None},
+            "body.items: expected an array of [message_id, log_index] pairs",
+        ),
+        (
+            "record_receipt",
+            {"items": [[MID, "17"]]},
+            "body.items.0: expected [message_id, log_index] (a string and an integer)",
+        ),
+        ("record_receipt", {"items": [[MID, 17, 0]]}, "body.items.0: expected [message_id, log_index]"),
+        ("record_receipt", {"items": [MID, MID2]}, "body.items.0: expected [message_id, log_index]"),
         (
             "record_receipt",
             {"receipt_digest": DIGEST.hex()[:-1]},
@@ -776,7 +820,8 @@ def test_key_ids_not_derived_from_their_key_are_schema_violations_named_where_th
         ("rotate_key", {"old_key_id": "ed25519:XY"}, ["old_key_id"]),
         ("forward_message", {"to_parties": []}, ["to_parties"]),
         ("forward_message", {"message_id": "xyz", "to_parties": ["USA"]}, ["message_id", "to_parties.0"]),
-        ("record_receipt", {"message_ids": [MID, MID], "log_index": -1}, ["message_ids", "log_index"]),
+        ("record_receipt", {"items": [[MID, 1], [MID, -1]]}, ["items.1.log_index", "items.1.message_id"]),
+        ("record_receipt", {"items": [], "receipt_digest": "00" * 32}, ["items"]),
         ("record_dead_letter", {"attempts": 0, "reason": ""}, ["attempts", "reason"]),
         ("record_escalation", {"level": 0, "to": ["nobody"]}, ["level", "to.0"]),
         ("record_escalation", {"to": []}, ["to"]),

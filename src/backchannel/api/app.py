@@ -21,6 +21,18 @@
   those bytes, 200 after. A blob is readable by its uploaders' parties, the
   mediator and the parties a message naming it was delivered to; anyone else
   gets the same 404 as for an unknown digest.
+- ``GET /v1/tracks/{track}/messages/{message_id}/receipts``: proof of receipt of
+  a message for each recipient party (see below).
+
+**Proof of receipt.** For each party a message was delivered to, the answer
+gives the delivering entry and, once settled, the ``receipt.recorded`` entry
+that settled it (with its salt: the recipient's signed ``record_receipt`` is
+embedded verbatim in its body), the signer's Ed25519 key as the track enrolled
+it, and the receipt's item for the message. Parties that have not settled are
+``pending`` or ``dead_lettered``, without a receipt. Only the message's author
+party and the mediator may ask; anyone else gets the same 404 as for a message
+that does not exist. Every entry returned is one the reader may already see on
+``GET .../events``.
 
 **Delivery.** Commands go through :meth:`DeliveryService.submit
 <backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
@@ -100,15 +112,21 @@ from backchannel.api.schemas import (
     PartyPresenceModel,
     PresenceResponse,
     ProblemModel,
+    ReceiptItemModel,
+    ReceiptProofModel,
+    ReceiptProofsResponse,
     ServiceInfo,
     ServiceKey,
     SignedCommandModel,
+    SignerKeyModel,
 )
 from backchannel.broker import Delivery, DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
-from backchannel.domain import TrackState, event_from_dict
+from backchannel.domain import ReceiptRecorded, TrackState, event_from_dict
 from backchannel.domain.errors import NotAuthorizedError
 from backchannel.domain.ids import PartyKind
+from backchannel.domain.records import Delivery as DomainDelivery
+from backchannel.domain.records import MessageRecord
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, content_digest, verify_request
@@ -226,7 +244,6 @@ class _Api:
         self.keepalive = KEEPALIVE_SECONDS
         self._leased: dict[tuple[str, str], dict[str, Delivery]] = {}
         self._leased_lock = threading.Lock()
-        self._offsets: dict[str, int] = {}
 
     # --- authentication ---------------------------------------------------
     def target_uri(self, request: Request) -> str:
@@ -443,6 +460,56 @@ class _Api:
         _, reader = self.authenticate_reader(request, track, b"")
         return self.annexes.fetch(track, reader.member, bytes.fromhex(digest))
 
+    def receipts(self, request: Request, track: str, message_id: str) -> ReceiptProofsResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        party = state.member(reader.member).party
+        message = state.messages.get(message_id)
+        if message is None or party not in {message.party, state.mediator}:
+            # one answer whether the message is missing or another party's: no existence oracle
+            # (and without echoing the id: the detail is the same for every id)
+            raise NotFoundError(f"no such message whose receipts you may read on track {track!r}")
+        deliveries = sorted(message.deliveries.values(), key=lambda d: (d.log_index, d.party))
+        proofs = [self.receipt_proof(state, message, d) for d in deliveries]
+        for proof in proofs:  # defence in depth: nothing the reader could not read on /events
+            for model in (proof.delivery, proof.entry):
+                if model is not None:
+                    entry = LogEntry.from_dict({"signed": model.signed, "salt": model.salt})
+                    assert _visible(state, reader.member, entry), f"entry {model.index} is not visible"
+        return ReceiptProofsResponse(
+            track=track, message_id=message.message_id, party=message.party, receipts=proofs
+        )
+
+    def receipt_proof(
+        self, state: TrackState, message: MessageRecord, delivery: DomainDelivery
+    ) -> ReceiptProofModel:
+        delivered, _ = self.entry(state.track, delivery.log_index)
+        settled = delivery.settled
+        if settled is None:
+            status = "pending" if delivery.dead_letter is None else "dead_lettered"
+            return ReceiptProofModel(
+                party=delivery.party, status=status, delivery_index=delivery.log_index, delivery=delivered,
+                log_index=None, entry=None, signer=None, item=None,
+            )  # fmt: skip
+        model, entry = self.entry(state.track, settled.log_index)
+        body = entry.signed.event.body
+        assert isinstance(body, dict)  # a track event's body: {"command", "event"}
+        signed = SignedCommand.from_dict(body["command"])
+        event = event_from_dict(body["event"])
+        assert isinstance(event, ReceiptRecorded)
+        (item,) = [i for i in event.items if i.message_id == message.message_id]
+        key = state.member(settled.by).key(signed.key_id)
+        assert key is not None  # the service verified the receipt with this key
+        return ReceiptProofModel(
+            party=delivery.party,
+            status="settled",
+            delivery_index=delivery.log_index,
+            delivery=delivered,
+            log_index=settled.log_index,
+            entry=model,
+            signer=SignerKeyModel(member=settled.by, key_id=key.key_id, ed25519=b64encode(key.ed25519)),
+            item=ReceiptItemModel(message_id=item.message_id, log_index=item.log_index),
+        )
+
     # --- delivery (run in a worker thread) -----------------------------------
     def lease(self, track: str, member: str, max_n: int | None) -> list[DeliveryModel]:
         """Lease deliveries for ``member``'s party and render them."""
@@ -481,7 +548,7 @@ class _Api:
         event = entry.signed.event
         if event.type == "message.forwarded":
             message = state.message(envelope.message_id)
-            _, submitted = self.entry(state.track, self.log_index(state.track, message.sequence))
+            _, submitted = self.entry(state.track, state.log_index(message.sequence))
             body = submitted.signed.event.body
             command = body.get("command") if isinstance(body, dict) else None
             original = dict(command) if isinstance(command, dict) else None
@@ -505,19 +572,6 @@ class _Api:
             leaf_hash=entry.leaf_hash.hex(),
         )
         return model, entry
-
-    def log_index(self, track: str, sequence: int) -> int:
-        """The log index of track event ``sequence`` (after the leading key registrations)."""
-        offset = self._offsets.get(track)
-        if offset is None:
-            offset = 0
-            store = self.service.store
-            for stored in store.read(track, 0, store.size(track)):
-                if stored.decode().signed.event.type != KEY_REGISTERED:
-                    break
-                offset += 1
-            self._offsets[track] = offset
-        return sequence + offset
 
     def heartbeat(self, request: Request, track: str, body: bytes) -> HeartbeatResponse:
         state, reader = self.authenticate_reader(request, track, body)
@@ -831,6 +885,12 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         """Consistency proof from size ``old`` to size ``new``."""
         await _read_body(request)
         return await _threaded(api.consistency, request, track, old, new)
+
+    @app.get("/v1/tracks/{track}/messages/{message_id}/receipts", response_model=ReceiptProofsResponse)
+    async def get_receipts(track: str, message_id: str, request: Request) -> ReceiptProofsResponse:
+        """Proof of receipt of a message, per recipient party (its author's party and the mediator only)."""
+        await _read_body(request)
+        return await _threaded(api.receipts, request, track, message_id)
 
     @app.get("/v1/service", response_model=ServiceInfo)
     def get_service() -> ServiceInfo:

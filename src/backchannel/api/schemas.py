@@ -31,8 +31,12 @@ __all__ = [
     "PartyPresenceModel",
     "PresenceResponse",
     "ProblemModel",
+    "ReceiptItemModel",
+    "ReceiptProofModel",
+    "ReceiptProofsResponse",
     "ServiceInfo",
     "SignedCommandModel",
+    "SignerKeyModel",
     "ViolationModel",
 ]
 
@@ -236,3 +240,49 @@ class AnnexResponse(BaseModel):
     track: str
     digest: str = Field(description="SHA-256 of the blob, 64 lowercase hex digits")
     size: int = Field(description="the blob's length in bytes")
+
+
+class ReceiptItemModel(BaseModel):
+    """What a receipt says about one message: ``[message_id, log_index]`` on the wire."""
+
+    message_id: str
+    log_index: int = Field(description="index of the entry that delivered the message to the party")
+
+
+class SignerKeyModel(BaseModel):
+    """The key that signed a receipt, as the track enrolled it."""
+
+    member: str = Field(description="the recipient member who signed the receipt")
+    key_id: str = Field(description="ed25519:<32 hex>, derived from the key; the receipt command names it")
+    ed25519: str = Field(description="base64 raw Ed25519 public key")
+
+
+class ReceiptProofModel(BaseModel):
+    """One recipient party's receipt of a message, or that it is still owed.
+
+    ``delivery`` is the entry that delivered the message to ``party`` (a
+    ``message.forwarded`` or ``message.reframed``). Once settled, ``entry`` is
+    the ``receipt.recorded`` entry at ``log_index`` that settled it first: its
+    body embeds the recipient's own signed ``record_receipt`` command verbatim,
+    which ``signer``'s key verifies and whose items include ``item``.
+    """
+
+    party: str
+    status: str = Field(description="settled, pending or dead_lettered")
+    delivery_index: int = Field(description="index of the entry that delivered the message to the party")
+    delivery: LogEntryModel
+    log_index: int | None = Field(description="index of the receipt entry (null until settled)")
+    entry: LogEntryModel | None = Field(description="the receipt entry (null until settled)")
+    signer: SignerKeyModel | None = Field(description="the key that signed the receipt (null until settled)")
+    item: ReceiptItemModel | None = Field(
+        description="the receipt's item for this message (null until settled)"
+    )
+
+
+class ReceiptProofsResponse(BaseModel):
+    """Proof of receipt of one message, per recipient party (``GET .../messages/{id}/receipts``)."""
+
+    track: str
+    message_id: str
+    party: str = Field(description="the party that wrote the message")
+    receipts: list[ReceiptProofModel] = Field(description="one per recipient party, in delivery order")

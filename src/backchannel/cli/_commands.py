@@ -434,22 +434,93 @@ def inbox(
 
 @app.command("settle")
 def settle(
-    message_ids: Annotated[list[str], typer.Argument(help="The message ids to receipt.")],
+    message_ids: Annotated[
+        list[str],
+        typer.Argument(help="The message ids to receipt; ID@INDEX names the delivery's log index yourself."),
+    ],
     key_file: KeyFile,
     track: Track,
-    log_index: Annotated[
-        int | None, typer.Option("--log-index", help="The index the receipt names (default: the latest).")
-    ] = None,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Receipt delivered messages (one signed receipt for all of them)."""
+    """Receipt delivered messages (one signed receipt for all of them).
+
+    Each message is receipted at the log index of the entry that delivered it to
+    your party, read from the log you may see unless given as ID@INDEX.
+    """
 
     def body() -> None:
         with _client(server, key_file) as client:
-            index = client.checkpoint(track).size - 1 if log_index is None else log_index
-            result = client.settle(track, message_ids, index)
+            items = _receipt_items(client, track, message_ids)
+            result = client.settle(track, items)
         replayed = " (replayed: already settled)" if result["replayed"] else ""
-        out.print(f"receipt for {len(message_ids)} message(s) at index {result['first_index']}{replayed}")
+        delivered = ", ".join(f"{render.short(m)} at {i}" for m, i in items)
+        out.print(
+            f"receipt for {len(items)} message(s) ({delivered}) at index {result['first_index']}{replayed}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    run(body)
+
+
+def _receipt_items(client: BackchannelClient, track: str, arguments: list[str]) -> list[tuple[str, int]]:
+    """``(message_id, delivery log index)`` per argument; indexes not given are read from the log."""
+    given: dict[str, int | None] = {}
+    for argument in arguments:
+        message_id, at, written = argument.partition("@")
+        if at and not written.isdigit():
+            raise EncodingError(f"{argument!r}: expected MESSAGE_ID or MESSAGE_ID@LOG_INDEX")
+        given[message_id] = int(written) if at else None
+    missing = {m for m, i in given.items() if i is None}
+    found = _delivery_indexes(client, track, missing) if missing else {}
+    if unknown := sorted(missing - set(found)):
+        raise NotFoundError(
+            f"no delivery of {', '.join(unknown)} to {_party(client)} in the log you may see on {track!r}"
+        )
+    return [(m, found[m] if i is None else i) for m, i in given.items()]
+
+
+def _party(client: BackchannelClient) -> str:
+    return client.member.partition("/")[0]
+
+
+def _delivery_indexes(client: BackchannelClient, track: str, wanted: set[str]) -> dict[str, int]:
+    """The log index of the entry that delivered each wanted message to the client's party."""
+    party = _party(client)
+    found: dict[str, int] = {}
+    for entry in client.events(track):
+        event = render.inner(entry)
+        if party not in (event.get("to_parties") or []):
+            continue
+        kind = entry["signed"]["event"]["type"]
+        message_id = event.get("message_id") if kind == "message.forwarded" else event.get("command_digest")
+        if kind in {"message.forwarded", "message.reframed"} and message_id in wanted:
+            found[str(message_id)] = int(entry["index"])
+    return found
+
+
+@app.command("receipts")
+def receipts(
+    message_id: Annotated[str, typer.Argument(help="One of your party's messages (the mediator: any).")],
+    key_file: KeyFile,
+    track: Track,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Proof of receipt of a message: each recipient party's signed receipt, verified."""
+
+    def body() -> None:
+        with _client(server, key_file) as client:
+            proofs = client.receipt_proofs(track, message_id)
+            size = client.checkpoint(track).size
+        if not proofs:
+            out.print(f"{render.short(message_id)} was not delivered to any party yet", markup=False)
+            return
+        settled = sum(p.settled for p in proofs)
+        title = (
+            f"receipts of {render.short(message_id)}: {settled} of {len(proofs)} verified "
+            f"(inclusion in the checkpoint of size {proofs[0].checkpoint_size}; log size {size})"
+        )
+        out.print(render.receipts(proofs, title))
 
     run(body)
 

@@ -20,11 +20,15 @@ acknowledgement deadline), writes one 0600 key file per member under
    lapses and the service escalates (``message.escalated``, for real, by the
    server's ticker), alerting iran's alternate and the mediator in one event.
    ``iran`` reconnects, catches up over Server-Sent Events resuming from the
-   last index it saw, verifies and receipts everything, and its alternate reads
-   the escalation that names it.
-6. Every message is receipted; each party's transcript, its verification (its
-   own entries' inclusion proofs, checkpoint consistency from its first
-   checkpoint to its last) and the final signed checkpoint are printed.
+   last index it saw, verifies and receipts everything, and answers; ``qatar``
+   relays the answer verbatim to ``usa``; iran's alternate reads the
+   escalation that names it.
+6. Every message is receipted, each at the log index that delivered it; each
+   party fetches the proof of receipt of each of its own delivered messages
+   and verifies it (the recipient's signed receipt, its digest, the delivery
+   index, inclusion in the checkpoint). Then each party's transcript, its
+   verification (its own entries' inclusion proofs, checkpoint consistency from
+   its first checkpoint to its last) and the final signed checkpoint are printed.
 
 The server is always stopped by PID (SIGTERM, then SIGKILL after a timeout),
 unless ``serve`` is set, in which case it runs until Ctrl-C first.
@@ -301,11 +305,11 @@ class _Scenario:
             state.received.append(delivery)
             state.last_seen = max(state.last_seen or 0, int(delivery["log_index"]))
         if deliveries:
-            ids = [d["message_id"] for d in deliveries]
-            last = max(int(d["log_index"]) for d in deliveries)
-            result = self.c(member).settle(TRACK, ids, last)
+            result = self.c(member).settle(TRACK, deliveries)
             self.say(
-                f"{member}: record_receipt for {len(ids)} message(s) → index {result['first_index']}", "dim"
+                f"{member}: record_receipt for {len(deliveries)} message(s), each at its delivery index "
+                f"→ index {result['first_index']}",
+                "dim",
             )
 
     # --- the script -------------------------------------------------------
@@ -479,6 +483,15 @@ class _Scenario:
             "iran/delegate, an alerted alternate, reads the escalation that names it",
             seen is not None and "iran/delegate" in (seen.get("to") or []),
         )
+        answer = self.submit(
+            "iran/delegate",
+            "answer",
+            {"text": "Confirmed. Shipping out is on the table."},
+            in_reply_to=routine,
+        )
+        self.mediator_takes(answer)
+        self.exec("qatar/principal", "forward_message", {"message_id": answer, "to_parties": ["usa"]})
+        self.receive("usa/delegate", self.c("usa/delegate").poll(TRACK, timeout=10))
 
     def _await_escalation(self, reader: str, message_id: str, timeout: float) -> Mapping[str, Any] | None:
         deadline = time.monotonic() + timeout
@@ -493,10 +506,10 @@ class _Scenario:
 
     # --- the end ----------------------------------------------------------
     def every_message_receipted(self) -> None:
-        self.step("6. every message is receipted")
+        self.step("6. every message is receipted, and each sender verifies its proofs of receipt")
         entries = self.c("qatar/principal").events(TRACK)
         owed: dict[tuple[str, str], int] = {}
-        settled: set[tuple[str, str]] = set()
+        settled: set[tuple[str, str, int]] = set()  # (message, party, the delivery index it names)
         for item in entries:
             event_type = item["signed"]["event"]["type"]
             body = _inner(item)
@@ -505,15 +518,49 @@ class _Scenario:
             elif event_type == "message.reframed":
                 message_id = str(body["command_digest"])
             elif event_type == "receipt.recorded":
-                settled.update((str(m), _by(item).split("/")[0]) for m in body.get("message_ids") or [])
+                party = _by(item).split("/")[0]
+                settled.update((str(m), party, int(i)) for m, i in body.get("items") or [])
                 continue
             else:
                 continue
             for party in body.get("to_parties") or []:
                 owed[(message_id, str(party))] = item["index"]
-        missing = [f"{_short(m)}→{p}" for (m, p) in owed if (m, p) not in settled]
+        missing = [f"{_short(m)}→{p}" for (m, p), i in owed.items() if (m, p, i) not in settled]
         self.check("qatar", f"all {len(owed)} deliveries receipted by their recipients", not missing,
                    ", ".join(missing))  # fmt: skip
+        for party in PARTIES:
+            self.proofs_of_receipt(party)
+
+    def proofs_of_receipt(self, party: str) -> None:
+        """The party fetches the proof of receipt of each of its delivered messages and verifies it."""
+        client = self.c(f"{party}/principal")
+        own = [
+            str(_inner(e)["command_digest"])
+            for e in client.events(TRACK)
+            if e["signed"]["event"]["type"] in {"message.submitted", "message.reframed"}
+            and _by(e).split("/")[0] == party
+        ]
+        proven: list[str] = []
+        failures: list[str] = []
+        for message_id in own:
+            try:
+                proofs = client.receipt_proofs(TRACK, message_id)
+            except BackchannelError as e:
+                failures.append(f"{_short(message_id)}: {e}")
+                continue
+            for proof in proofs:
+                if proof.settled:
+                    proven.append(f"{_short(message_id)}→{proof.party} at {proof.log_index}")
+                else:
+                    failures.append(f"{_short(message_id)}→{proof.party} is {proof.status}")
+        delivered = len(proven) + len(failures)
+        self.check(
+            party,
+            f"{len(proven)} of {delivered} proof(s) of receipt of its messages verified",
+            bool(proven) and not failures,
+            "; ".join(failures)
+            or "recipient's signed receipt, its digest, the delivery index, inclusion: " + ", ".join(proven),
+        )
 
     def transcripts(self) -> None:
         for party in PARTIES:

@@ -24,6 +24,7 @@ from backchannel.errors import BackchannelError, VerificationError
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.receipt_proofs import ReceiptProof
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
@@ -37,6 +38,7 @@ __all__ = [
     "progress",
     "proof",
     "public_keys",
+    "receipts",
     "short",
     "summary",
     "tracks",
@@ -183,8 +185,8 @@ _SUMMARIES: dict[str, Callable[[Callable[[str], Any]], str]] = {
         f"{short(str(get('message_id')))} → {','.join(get('to_parties') or [])} (verbatim)"
     ),
     "receipt.recorded": lambda get: (
-        f"{len(get('message_ids') or [])} message(s): "
-        + ", ".join(short(str(i)) for i in get("message_ids") or [])
+        f"{len(get('items') or [])} message(s): "
+        + ", ".join(f"{short(str(i[0]))} (delivered at {i[1]})" for i in get("items") or [])
     ),
     "message.escalated": lambda get: (
         f"{short(str(get('message_id')))} for {get('party')}: level {get('level')} → "
@@ -237,6 +239,27 @@ def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Tabl
             str(item["attempt"]),
             str(item.get("sender") or by(entry)),
             summary(event_type, body_of(entry)),
+        )
+    return table
+
+
+def receipts(proofs: Sequence[ReceiptProof], title: str) -> Table:
+    """Verified proofs of receipt: party, status, delivery and receipt indexes, signer, verified."""
+    table = Table(title=title, title_justify="left")
+    for column in ("party", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("delivered at", justify="right")
+    table.add_column("receipt log index", justify="right")
+    table.add_column("signed by", no_wrap=True)
+    table.add_column("verified")
+    for proof in proofs:
+        table.add_row(
+            proof.party,
+            proof.status,
+            str(proof.delivery_index),
+            "-" if proof.log_index is None else str(proof.log_index),
+            proof.signer or "-",
+            "yes" if proof.settled else "no receipt",
         )
     return table
 

@@ -6,7 +6,8 @@ General layout:
   message kinds, priorities).
 - :mod:`~backchannel.domain.keys`: key ids, :class:`NewKey`, :class:`KeyRecord`.
 - :mod:`~backchannel.domain.agenda`: the agenda schema and field-level validation.
-- :mod:`~backchannel.domain.commands`: what members sign (imperative).
+- :mod:`~backchannel.domain.commands`: what members sign (imperative), with
+  :mod:`~backchannel.domain.receipts` for what a receipt names per message.
 - :mod:`~backchannel.domain.events` (with ``message_events``): what happened (past
   tense), with strict JSON forms.
 - :mod:`~backchannel.domain.records` and :mod:`~backchannel.domain.state`:
@@ -58,6 +59,7 @@ from backchannel.domain.events import (
 from backchannel.domain.evolve import evolve, fold
 from backchannel.domain.ids import MessageKind, PartyKind, Priority, Role, Route
 from backchannel.domain.keys import KeyRecord, NewKey, ed25519_key_id
+from backchannel.domain.receipts import ReceiptItem
 from backchannel.domain.state import TrackState
 from backchannel.domain.track import decide
 from backchannel.domain.visibility import visible_to
@@ -88,6 +90,7 @@ __all__ = [
     "Priority",
     "ProposeAgenda",
     "RatifyAgenda",
+    "ReceiptItem",
     "ReceiptRecorded",
     "RecordDeadLetter",
     "RecordEscalation",

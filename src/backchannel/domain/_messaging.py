@@ -16,8 +16,11 @@ Rules, beyond the role matrix in :mod:`~backchannel.domain.track`:
 - **Recipients** are delegations or inspectors other than the author's party
   (:class:`InvalidRecipientError`); a party gets a message verbatim at most once.
 - **Receipts** come from members (not the service) of a party the message was
-  delivered to; if every message a receipt covers is already settled for that
-  party, the receipt is a no-op (``[]``).
+  delivered to. Each item names the log index of the entry that delivered its
+  message to that party (:attr:`Delivery.log_index
+  <backchannel.domain.records.Delivery.log_index>`); any other index is refused,
+  field by field (``items.3.log_index``). If every message a receipt covers is
+  already settled for that party, the receipt is a no-op (``[]``).
 - **Dead letters and escalations** concern a pending delivery; escalation
   levels strictly increase, and every member an escalation alerts is an
   enrolled member of the recipient party or of the mediator party.
@@ -242,20 +245,28 @@ def record_receipt(state: TrackState, command: RecordReceipt, now: datetime) -> 
     if signer.role is Role.SERVICE:
         raise NotAuthorizedError(f"{signer.member} is the service: receipts are signed by recipients")
     unsettled = False
-    for message_id in command.message_ids:
-        delivery = _visible(state, message_id, signer.party).deliveries.get(signer.party)
+    wrong: list[Violation] = []
+    for position, item in enumerate(command.items):
+        delivery = _visible(state, item.message_id, signer.party).deliveries.get(signer.party)
         if delivery is None:
-            raise NotAuthorizedError(f"message {message_id} was not delivered to {signer.party}")
+            raise NotAuthorizedError(f"message {item.message_id} was not delivered to {signer.party}")
+        if item.log_index != delivery.log_index:
+            field = f"items.{position}.log_index"
+            wrong.append(
+                Violation(
+                    field,
+                    "delivery_index",
+                    f"{field}: message {item.message_id} was delivered to {signer.party} "
+                    f"at log index {delivery.log_index}, not {item.log_index}",
+                )
+            )
         unsettled = unsettled or delivery.settled is None
+    if wrong:
+        raise SchemaViolationError(wrong)
     if not unsettled:
         return []
     return [
-        ReceiptRecorded(
-            **stamp(command, now),
-            message_ids=command.message_ids,
-            log_index=command.log_index,
-            receipt_digest=command.receipt_digest,
-        )
+        ReceiptRecorded(**stamp(command, now), items=command.items, receipt_digest=command.receipt_digest)
     ]
 
 

@@ -46,6 +46,7 @@ from backchannel.domain.ids import (
     party_of,
 )
 from backchannel.domain.keys import NewKey, is_aware
+from backchannel.domain.receipts import MAX_RECEIPT_MESSAGES, ReceiptItem, check_receipt_items
 from backchannel.domain.values import JSONValue
 
 __all__ = [
@@ -71,8 +72,6 @@ __all__ = [
 
 MAX_RECIPIENTS = 64
 """At most this many parties per forward or reframe."""
-MAX_RECEIPT_MESSAGES = 1024
-"""At most this many messages per receipt."""
 MAX_ANNEXES = 32
 """At most this many annexes per message."""
 MAX_ALERTED = 64
@@ -352,29 +351,27 @@ class ReframeMessage(_Signed):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordReceipt(_Signed):
-    """Record the signer's receipt for ``message_ids`` (a member of a recipient party).
+    """Record the signer's receipt for the messages in ``items`` (a member of a recipient party).
 
     Attributes:
-        message_ids: The messages the receipt covers (one, or many under one root).
-        log_index: The log index the receipt names (recorded, not checked here).
-        receipt_digest: SHA-256 of the signed receipt (or of the covered pairs' root).
+        items: One :class:`~backchannel.domain.receipts.ReceiptItem` per message
+            (unique by message id): the message id and the log index of the
+            entry that delivered it to the signer's party.
+        receipt_digest: SHA-256 of the RFC 8785 canonical JSON array of the
+            items' ``[message_id, log_index]`` pairs sorted by message id (the
+            wire decoder checks it; see :mod:`~backchannel.domain.receipts`).
     """
 
-    message_ids: tuple[str, ...]
-    log_index: int
+    items: tuple[ReceiptItem, ...]
     receipt_digest: bytes
 
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        """The messages the receipt covers, in the order of ``items``."""
+        return tuple(item.message_id for item in self.items)
+
     def _violations(self) -> list[Violation]:
-        found = _list(self.message_ids, "message_ids", MAX_RECEIPT_MESSAGES)
-        if not found:
-            found += [
-                v for i, m in enumerate(self.message_ids) for v in check_message_id(m, f"message_ids.{i}")
-            ]
-        return (
-            found
-            + _integer(self.log_index, "log_index", 0)
-            + check_digest(self.receipt_digest, "receipt_digest")
-        )
+        return check_receipt_items(self.items) + check_digest(self.receipt_digest, "receipt_digest")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -61,43 +61,59 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 _EMPTY_TIMES: Mapping[str, datetime] = MappingProxyType({})
 
 
-def evolve(state: TrackState | None, event: Event) -> TrackState:
+def evolve(state: TrackState | None, event: Event, *, log_offset: int | None = None) -> TrackState:
     """Apply one event.
 
     Args:
         state: The state so far; ``None`` before ``track.opened``.
         event: The next event.
+        log_offset: The log index of ``track.opened`` (default 0), read when
+            ``state`` is ``None``; the state keeps it
+            (:attr:`TrackState.log_offset`). With a state, it may only repeat
+            the state's own.
 
     Returns:
         A new state (``state`` is unchanged).
 
     Raises:
         TrackStateError: the event cannot be applied (see the module docstring).
+        ValueError: ``log_offset`` is negative, or differs from the state's (a bug).
     """
-    draft = _Draft(_start(state, event))
+    draft = _Draft(_start(state, event, log_offset))
     draft.apply(event)
     return draft.freeze()
 
 
-def fold(events: Iterable[Event]) -> TrackState:
+def fold(events: Iterable[Event], *, log_offset: int = 0) -> TrackState:
     """Build a track's state from all its events, in log order.
+
+    Args:
+        events: Every event of the track, ``track.opened`` first.
+        log_offset: The log index of ``track.opened`` (see :func:`evolve`).
 
     Raises:
         TrackStateError: no events, or one that cannot be applied.
+        ValueError: ``log_offset`` is negative.
     """
     iterator = iter(events)
     first = next(iterator, None)
     if first is None:
         raise TrackStateError("no events to fold: a track starts with track.opened")
-    draft = _Draft(_start(None, first))
+    draft = _Draft(_start(None, first, log_offset))
     draft.apply(first)
     for event in iterator:
         draft.apply(event)
     return draft.freeze()
 
 
-def _start(state: TrackState | None, event: Event) -> TrackState:
+def _start(state: TrackState | None, event: Event, log_offset: int | None) -> TrackState:
+    if log_offset is not None and log_offset < 0:
+        raise ValueError(f"log_offset must be >= 0, got {log_offset}")
     if state is not None:
+        if log_offset is not None and log_offset != state.log_offset:
+            raise ValueError(
+                f"log_offset {log_offset} given for a track whose log_offset is {state.log_offset}"
+            )
         return state
     if not isinstance(event, TrackOpened):
         raise TrackStateError(f"{event.type} before track.opened")
@@ -113,6 +129,7 @@ def _start(state: TrackState | None, event: Event) -> TrackState:
         messages=Map(),
         idempotency=Map(),
         version=0,
+        log_offset=log_offset or 0,
     )
 
 
@@ -332,14 +349,18 @@ def _message_reframed(draft: _Draft, event: MessageReframed) -> None:
 
 def _deliver(draft: _Draft, message_id: str, parties: tuple[str, ...], route: Route, event: Event) -> None:
     message = draft.messages[message_id]
-    added = {p: Delivery(p, route, event.at, draft.version) for p in parties}
+    index = draft.base.log_index(draft.version)
+    added = {p: Delivery(p, route, event.at, draft.version, index) for p in parties}
     draft.messages[message_id] = replace(
         message, deliveries=MappingProxyType({**message.deliveries, **added})
     )
 
 
 def _receipt_recorded(draft: _Draft, event: ReceiptRecorded) -> None:
-    settlement = Settlement(event.by, event.at, event.log_index, event.receipt_digest)
+    sequence = draft.version
+    settlement = Settlement(
+        event.by, event.at, sequence, draft.base.log_index(sequence), event.receipt_digest
+    )
     for message_id in event.message_ids:
         delivery = draft.delivery(message_id, event.party)
         if delivery.settled is None:

@@ -21,7 +21,9 @@ from backchannel.domain.ids import (
     message_id_of,
     party_of,
 )
+from backchannel.domain.receipts import ReceiptItem, check_receipt_items, receipt_items_from_json
 from backchannel.domain.values import JSONValue
+from backchannel.errors import EncodingError
 
 __all__ = [
     "MessageDeadLettered",
@@ -169,12 +171,16 @@ class MessageReframed(Recorded):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiptRecorded(Recorded):
-    """Member ``by`` signed a receipt for ``message_ids``, settling their delivery to its party."""
+    """Member ``by`` signed a receipt for the messages in ``items``, settling their delivery to its party.
+
+    Each item names a message and the log index of the entry that delivered it
+    to the party (see :mod:`~backchannel.domain.receipts`); ``items`` are in
+    the order the command gave them.
+    """
 
     type: ClassVar[str] = "receipt.recorded"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"message_ids", "log_index", "receipt_digest"})
-    message_ids: tuple[str, ...]
-    log_index: int
+    _FIELDS: ClassVar[frozenset[str]] = frozenset({"items", "receipt_digest"})
+    items: tuple[ReceiptItem, ...]
     receipt_digest: bytes
 
     @property
@@ -182,12 +188,16 @@ class ReceiptRecorded(Recorded):
         """The recipient party (the signer's)."""
         return party_of(self.by)
 
+    @property
+    def message_ids(self) -> tuple[str, ...]:
+        """The messages the receipt covers, in the order of ``items``."""
+        return tuple(item.message_id for item in self.items)
+
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON form (see the module docstring)."""
         return {
             **self.common_dict(),
-            "message_ids": list(self.message_ids),
-            "log_index": self.log_index,
+            "items": [item.to_json() for item in self.items],
             "receipt_digest": self.receipt_digest.hex(),
         }
 
@@ -196,12 +206,11 @@ class ReceiptRecorded(Recorded):
         """Decode strictly. Raises: EncodingError: naming the bad field."""
         with Decoding(cls.type):
             r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                message_ids=r.checked_list("message_ids", check_message_id),
-                log_index=r.integer("log_index", 0),
-                receipt_digest=r.hex32("receipt_digest"),
-            )
+            items = receipt_items_from_json(r.raw("items"), f"{cls.type}.items")
+            violations = check_receipt_items(items, f"{cls.type}.items")
+            if violations:
+                raise EncodingError(violations[0].message)
+            return cls(**common, items=items, receipt_digest=r.hex32("receipt_digest"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

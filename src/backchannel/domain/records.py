@@ -136,17 +136,19 @@ class AgendaStatus:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The receipt that settled a delivery.
+    """The receipt that settled a delivery (the first one; later receipts change nothing).
 
     Attributes:
         by: The recipient member who signed it.
         at: When it was recorded.
-        log_index: The log index the receipt names.
-        receipt_digest: SHA-256 of the signed receipt.
+        sequence: The track event number of its ``receipt.recorded``.
+        log_index: The log index of that ``receipt.recorded`` entry (where a proof of receipt starts).
+        receipt_digest: The receipt's digest over all its items.
     """
 
     by: str
     at: datetime
+    sequence: int
     log_index: int
     receipt_digest: bytes
 
@@ -175,6 +177,7 @@ class Delivery:
         route: Forwarded verbatim, or reframed.
         at: When the mediator sent it.
         sequence: The track event number that sent it (log order among events).
+        log_index: The log index of the entry that sent it (what a receipt for it names).
         settled: The settling receipt, once recorded.
         dead_letter: Why delivery gave up, if it did.
         escalation_level: The highest escalation level so far (0: none).
@@ -185,6 +188,7 @@ class Delivery:
     route: Route
     at: datetime
     sequence: int
+    log_index: int
     settled: Settlement | None = None
     dead_letter: DeadLetter | None = None
     escalation_level: int = 0

@@ -9,6 +9,7 @@ one from a whole log. Its queries answer:
   :meth:`~TrackState.members_of`);
 - where the agenda stands (:meth:`~TrackState.agenda_status`);
 - what a party still has to acknowledge (:meth:`~TrackState.pending_for`);
+- where a track event sits in the log (:meth:`~TrackState.log_index`);
 - what an idempotent command produced (:meth:`~TrackState.idempotent_result`).
 
 This module does not apply events (see :mod:`~backchannel.domain.evolve`),
@@ -60,6 +61,10 @@ class TrackState:
         messages: Message id -> record (a persistent map: no order; sort by log order).
         idempotency: (member, idempotency key) -> what the first command produced.
         version: How many events were applied.
+        log_offset: The log index of ``track.opened``, fixed when the track is
+            opened: the entries before it are the service's key registration at
+            genesis (ADR-0011), and every later entry is a track event, so track
+            event number ``n`` is log entry ``n + log_offset``.
     """
 
     track: str
@@ -73,6 +78,11 @@ class TrackState:
     messages: Mapping[str, MessageRecord]
     idempotency: Mapping[tuple[str, str], IdempotentResult]
     version: int
+    log_offset: int
+
+    def log_index(self, sequence: int) -> int:
+        """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""
+        return sequence + self.log_offset
 
     @property
     def service_member(self) -> str:

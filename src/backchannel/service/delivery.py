@@ -80,7 +80,6 @@ from backchannel.errors import (
 )
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
-from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 
@@ -118,7 +117,6 @@ class DeliveryService:
         self._lock = threading.RLock()
         self._queues: dict[tuple[str, str], RecipientQueue] = {}
         self._presence: dict[str, Presence] = {}
-        self._index_offset: dict[str, int] = {}
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -475,33 +473,16 @@ class DeliveryService:
             reframed = {m.reframes for m in state.messages.values() if m.reframes is not None}
             for message in state.messages.values():
                 if message.party != party and not message.deliveries and message.message_id not in reframed:
-                    index = self._log_index(state.track, message.sequence)
+                    index = state.log_index(message.sequence)
                     queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
             return
         for pending in state.pending_for(party):
             delivery = pending.delivery
-            index = self._log_index(state.track, delivery.sequence)
             queue.restore(
-                _envelope(state.track, pending.message, party, index),
+                _envelope(state.track, pending.message, party, delivery.log_index),
                 enqueued_at=delivery.at,
                 escalated=delivery.escalation_level > 0,
             )
-
-    def _log_index(self, track: str, sequence: int) -> int:
-        """The log index of track event number ``sequence``.
-
-        The track service logs key registrations only at genesis, before the first
-        track event, so the offset is the number of leading registrations.
-        """
-        offset = self._index_offset.get(track)
-        if offset is None:
-            offset = 0
-            for stored in self._tracks.store.read(track, 0, self._tracks.store.size(track)):
-                if stored.decode().signed.event.type != KEY_REGISTERED:
-                    break
-                offset += 1
-            self._index_offset[track] = offset
-        return sequence + offset
 
 
 def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:

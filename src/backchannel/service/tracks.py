@@ -28,6 +28,13 @@ key valid at that point. It re-decides every command at its recorded time and
 requires exactly the logged events. A log edited by anyone but the service
 fails there, and so does one the service wrote against the rules.
 
+**Log indexes.** The service's key registration is the only entry that is not
+a track event, and it comes first; every entry after ``track.opened`` is a
+track event. So the state is opened with ``log_offset`` = the log index of
+``track.opened``, and track event ``n`` is log entry ``n + log_offset``
+(:meth:`TrackState.log_index`): what receipts name and deliveries show.
+:func:`replay` refuses a key registration after ``track.opened``.
+
 This module does not deliver messages (the broker does, later) and does not
 speak HTTP.
 """
@@ -250,9 +257,10 @@ class TrackService:
             if not events:
                 done.append((position, _retry_result(state, command)))
                 continue
-            accepted.append((position, events, len(drafts) - len(events)))
-            for event in events:
-                state = evolve(state, event)
+            first_draft = len(drafts) - len(events)
+            accepted.append((position, events, first_draft))
+            for event in events:  # at genesis, state is None and track.opened is at loaded.size + first_draft
+                state = evolve(state, event, log_offset=loaded.size + first_draft if state is None else None)
         if drafts:
             track = group[0][1].track
             result = self._writer.append(track, drafts)
@@ -304,8 +312,8 @@ class TrackService:
             return loaded
         if size != loaded.size:
             state = loaded.state
-            for event in _domain_events(self.store, track, loaded.size, size):
-                state = evolve(state, event)
+            for index, event in _domain_events(self.store, track, loaded.size, size):
+                state = evolve(state, event, log_offset=index if state is None else None)
             loaded = _Loaded(state, size)
             self._tracks[track] = loaded
         return loaded
@@ -345,10 +353,11 @@ def _log_body(entry: LogEntry) -> Mapping[str, JSONValue]:
     return body
 
 
-def _domain_events(store: EventStore, track: str, start: int, stop: int) -> Iterator[Event]:
+def _domain_events(store: EventStore, track: str, start: int, stop: int) -> Iterator[tuple[int, Event]]:
+    """Each track event in ``[start, stop)`` with its log index (key registrations are skipped)."""
     for entry in _entries(store, track, start, stop):
         if entry.signed.event.type != KEY_REGISTERED:
-            yield event_from_dict(_log_body(entry)["event"])
+            yield entry.seq, event_from_dict(_log_body(entry)["event"])
 
 
 def replay(store: EventStore, track: str) -> TrackState:
@@ -367,6 +376,12 @@ def replay(store: EventStore, track: str) -> TrackState:
     group: list[tuple[LogEntry, Mapping[str, JSONValue]]] = []
     for entry in _entries(store, track, 0, store.size(track)):
         if entry.signed.event.type == KEY_REGISTERED:
+            if group or state is not None:
+                raise VerificationError(
+                    f"entry {entry.seq}: a key registration after track.opened "
+                    "(the service registers its key only at genesis)",
+                    index=entry.seq,
+                )
             continue
         body = _log_body(entry)
         if group and body["command"] != group[0][1]["command"]:
@@ -406,6 +421,6 @@ def _replay_group(
         missing = group[-1][0].seq + 1
         raise VerificationError(f"entry {missing}: an event its command decides is missing", index=missing)
     for event in logged:
-        state = evolve(state, event)
+        state = evolve(state, event, log_offset=index if state is None else None)
     assert state is not None
     return state

@@ -16,6 +16,7 @@ from backchannel.domain import (
     Priority,
     ProposeAgenda,
     RatifyAgenda,
+    ReceiptItem,
     RecordDeadLetter,
     RecordEscalation,
     RecordReceipt,
@@ -210,18 +211,34 @@ def test_forward_and_reframe() -> None:
 
 
 def test_receipts() -> None:
-    assert violations(RecordReceipt, message_ids=(), log_index=-1, receipt_digest=b"") == [
-        ("message_ids", "min_items"),
-        ("log_index", "minimum"),
+    zero = b"\x00" * 32
+    assert violations(RecordReceipt, items=(), receipt_digest=b"") == [
+        ("items", "min_items"),
         ("receipt_digest", "type"),
     ]
-    assert violations(RecordReceipt, message_ids=(MID, "x"), log_index=0, receipt_digest=b"\x00" * 32) == [
-        ("message_ids.1", "pattern")
+    assert violations(RecordReceipt, items=[ReceiptItem(MID, 0)], receipt_digest=zero) == [("items", "type")]
+    items = (ReceiptItem(MID, 0), ReceiptItem("x", -1), (MID, 3), ReceiptItem("cd" * 32, True))
+    assert violations(RecordReceipt, items=items, receipt_digest=zero) == [
+        ("items.1.message_id", "pattern"),
+        ("items.1.log_index", "minimum"),
+        ("items.2", "type"),
+        ("items.3.log_index", "minimum"),
     ]
-    many = tuple(f"{i:064x}" for i in range(MAX_RECEIPT_MESSAGES + 1))
-    assert violations(RecordReceipt, message_ids=many, log_index=0, receipt_digest=b"\x00" * 32) == [
-        ("message_ids", "max_items")
-    ]
+    many = tuple(ReceiptItem(f"{i:064x}", i) for i in range(MAX_RECEIPT_MESSAGES + 1))
+    assert violations(RecordReceipt, items=many, receipt_digest=zero) == [("items", "max_items")]
+    assert (
+        RecordReceipt(**ENVELOPE, items=many[:-1], receipt_digest=zero).message_ids[-1] == many[-2].message_id
+    )
+
+
+def test_receipt_items_are_unique_by_message_id() -> None:
+    other = "cd" * 32
+    items = (ReceiptItem(MID, 4), ReceiptItem(other, 5), ReceiptItem(MID, 6))
+    with pytest.raises(SchemaViolationError) as info:
+        RecordReceipt(**ENVELOPE, items=items, receipt_digest=b"\x00" * 32)
+    (violation,) = info.value.violations
+    assert (violation.field, violation.rule) == ("items.2.message_id", "unique")
+    assert violation.message == f"items.2.message_id: message {MID} is already items.0"
 
 
 def test_broker_records() -> None:

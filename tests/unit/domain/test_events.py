@@ -14,6 +14,7 @@ from backchannel.domain import (
     MessageKind,
     MessageSubmitted,
     Priority,
+    ReceiptItem,
     RecordDeadLetter,
     RecordEscalation,
     RevokeKey,
@@ -290,3 +291,39 @@ def test_dispatch_refuses_unknown_types() -> None:
 def test_decoding_refuses_non_objects() -> None:
     with pytest.raises(EncodingError, match="key.revoked: expected a JSON object, got list"):
         KeyRevoked.from_dict([])
+
+
+def receipt_dict(**changes) -> dict:
+    items = (ReceiptItem("ab" * 32, 17), ReceiptItem("cd" * 32, 4))
+    data = ReceiptRecorded(by="usa/lead", at=T, command_digest=D, items=items, receipt_digest=D).to_dict()
+    data.update(changes)
+    return data
+
+
+def test_the_json_form_of_a_receipt() -> None:
+    data = receipt_dict()
+    assert data["items"] == [["ab" * 32, 17], ["cd" * 32, 4]]
+    assert data["receipt_digest"] == "5a" * 32
+    event = ReceiptRecorded.from_dict(data)
+    assert event.message_ids == ("ab" * 32, "cd" * 32)
+    assert event.party == "usa"
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("ab", r"receipt.recorded.items: expected an array of \[message_id, log_index\] pairs"),
+        ([["ab" * 32]], r"receipt.recorded.items.0: expected \[message_id, log_index\]"),
+        ([["ab" * 32, 1], "ab"], r"receipt.recorded.items.1: expected \[message_id, log_index\]"),
+        ([["ab" * 32, "1"]], r"receipt.recorded.items.0: expected \[message_id, log_index\]"),
+        ([["ab" * 32, True]], r"receipt.recorded.items.0: expected \[message_id, log_index\]"),
+        ([[1, 1]], r"receipt.recorded.items.0: expected \[message_id, log_index\]"),
+        ([], r"receipt.recorded.items: expected at least one"),
+        ([["x", 1]], r"receipt.recorded.items.0.message_id: 'x' does not match"),
+        ([["ab" * 32, -1]], r"receipt.recorded.items.0.log_index: expected an integer >= 0"),
+        ([["ab" * 32, 1], ["ab" * 32, 2]], r"receipt.recorded.items.1.message_id: message (ab)+ is already"),
+    ],
+)
+def test_strict_decoding_of_receipts(items, message) -> None:
+    with pytest.raises(EncodingError, match=message):
+        ReceiptRecorded.from_dict(receipt_dict(items=items))

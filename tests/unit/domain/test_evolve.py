@@ -133,3 +133,18 @@ def test_fold_is_linear_and_independent_of_the_world() -> None:
     a = populate(World())
     b = populate(World())
     assert fold(a.events) == fold(b.events) == a.state
+
+
+def test_the_log_offset_is_fixed_when_the_track_opens(world) -> None:
+    opening, *rest = world.events
+    state = evolve(None, opening, log_offset=2)
+    assert state.log_offset == 2
+    assert state.log_index(5) == 7
+    for event in rest:
+        state = evolve(state, event, log_offset=2)  # repeating it is fine
+    assert state == fold(world.events, log_offset=2)
+    assert evolve(None, opening).log_offset == 0
+    with pytest.raises(ValueError, match="log_offset 3 given for a track whose log_offset is 2"):
+        evolve(state, rest[0], log_offset=3)
+    with pytest.raises(ValueError, match="log_offset must be >= 0, got -1"):
+        fold(world.events, log_offset=-1)

@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+from track_world import populate
 
 from backchannel.domain import (
     ForwardMessage,
@@ -11,12 +12,14 @@ from backchannel.domain import (
     MessageReframed,
     MessageSubmitted,
     Priority,
+    ReceiptItem,
     ReceiptRecorded,
     RecordDeadLetter,
     RecordEscalation,
     ReframeMessage,
     Route,
     SubmitMessage,
+    fold,
 )
 from backchannel.domain.errors import (
     AgendaNotRatifiedError,
@@ -171,19 +174,70 @@ def test_receipts_settle_deliveries_and_duplicates_are_no_ops(world) -> None:
     second = world.submit("iran/deputy")
     world.forward(first, "usa")
     world.forward(second, "usa", "iaea")
-    (event,) = world.receipt("usa/watch", first, log_index=12)
+    delivered_at = world.s.version - 1  # the forward of the second message
+    (event,) = world.receipt("usa/watch", first)
     assert isinstance(event, ReceiptRecorded)
     assert event.party == "usa"
+    assert event.items == (ReceiptItem(first, world.s.message(first).deliveries["usa"].log_index),)
     settled = world.s.message(first).deliveries["usa"].settled
-    assert (settled.by, settled.at, settled.log_index) == ("usa/watch", world.now, 12)
-    assert settled.receipt_digest == event.receipt_digest
+    assert (settled.by, settled.at, settled.receipt_digest) == ("usa/watch", world.now, event.receipt_digest)
+    assert settled.sequence == settled.log_index == world.s.version - 1  # the receipt's own entry
     assert world.receipt("usa/lead", first) == []  # duplicate: nothing appended
     world.tick()
     (both,) = world.receipt("usa/aide", first, second)  # one new settlement makes it count
     assert world.s.message(first).deliveries["usa"].settled.by == "usa/watch"  # the first receipt stays
+    assert world.s.message(first).deliveries["usa"].settled.sequence == settled.sequence
     assert world.s.message(second).deliveries["usa"].settled.by == "usa/aide"
     assert both.message_ids == (first, second)
+    assert both.items[1] == ReceiptItem(second, delivered_at)
     assert world.s.message(second).deliveries["iaea"].pending
+
+
+def test_deliveries_and_settlements_know_their_log_index(make_world) -> None:
+    w = populate(make_world(log_offset=3))  # three entries before track.opened
+    message = w.submit("iran/lead")
+    w.forward(message, "usa")
+    delivery = w.s.message(message).deliveries["usa"]
+    assert delivery.log_index == delivery.sequence + 3 == w.s.log_index(delivery.sequence)
+    w.receipt("usa/lead", message)
+    settled = w.s.message(message).deliveries["usa"].settled
+    assert settled.log_index == settled.sequence + 3 == w.s.version - 1 + 3
+    assert fold(w.events, log_offset=3) == w.state
+
+
+def test_a_receipt_must_name_each_delivery_log_index(make_world) -> None:
+    w = populate(make_world(log_offset=1))
+    first, second = w.submit("iran/lead"), w.submit("iran/lead")
+    w.forward(first, "usa")
+    w.forward(second, "usa")
+    right = w.s.message(second).deliveries["usa"].log_index
+    with pytest.raises(SchemaViolationError) as info:
+        w.receipt("usa/lead", first, second, i1=right - 1)
+    (violation,) = info.value.violations
+    assert (violation.field, violation.rule) == ("items.1.log_index", "delivery_index")
+    assert str(info.value) == (
+        f"items.1.log_index: message {second} was delivered to usa at log index {right}, not {right - 1}"
+    )
+    # every wrong index is named, and nothing is settled
+    with pytest.raises(SchemaViolationError) as info:
+        w.receipt("usa/lead", first, second, i0=0, i1=right + 1)
+    assert [v.field for v in info.value.violations] == ["items.0.log_index", "items.1.log_index"]
+    assert w.s.pending_for("usa")
+    # a wrong index is refused even when the message is already settled (no silent no-op)
+    w.receipt("usa/lead", first)
+    with pytest.raises(SchemaViolationError, match=r"items\.0\.log_index"):
+        w.receipt("usa/aide", first, i0=right)
+
+
+def test_a_reframed_message_is_receipted_at_the_reframing(world) -> None:
+    original = world.submit("iran/lead")
+    reframed = world.reframe(original, "usa")
+    delivery = world.s.message(reframed).deliveries["usa"]
+    assert delivery.log_index == world.s.message(reframed).sequence  # the reframe entry delivered it
+    with pytest.raises(UnknownMessageError):
+        world.receipt("usa/lead", original)  # usa never saw the original
+    (event,) = world.receipt("usa/lead", reframed)
+    assert event.items == (ReceiptItem(reframed, delivery.log_index),)
 
 
 def test_receipts_only_from_recipients(world) -> None:

@@ -13,6 +13,7 @@ from backchannel.domain import (
     ForwardMessage,
     ProposeAgenda,
     RatifyAgenda,
+    ReceiptItem,
     RecordDeadLetter,
     RecordEscalation,
     RecordReceipt,
@@ -106,8 +107,7 @@ CASES: dict[str, tuple[Callable[[World], object], Callable[[World, str, object],
         lambda w, m, message: w.cmd(
             RecordReceipt,
             m,
-            message_ids=(message,),
-            log_index=3,
+            items=(ReceiptItem(message, w.delivery_index(message, "usa")),),
             receipt_digest=hashlib.sha256(b"r").digest(),
         ),
         {"usa/lead", "usa/aide", "usa/watch"},
@@ -159,7 +159,10 @@ def test_refusals_name_the_signer_its_role_and_what_is_needed(world) -> None:
 def test_the_service_signs_no_receipts(world) -> None:
     message = _forwarded(world)
     command = world.cmd(
-        RecordReceipt, "med/service", message_ids=(message,), log_index=0, receipt_digest=b"\x00" * 32
+        RecordReceipt,
+        "med/service",
+        items=(ReceiptItem(message, world.delivery_index(message, "usa")),),
+        receipt_digest=b"\x00" * 32,
     )
     with pytest.raises(NotAuthorizedError, match="med/service is the service"):
         world.decide(command)

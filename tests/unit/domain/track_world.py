@@ -29,6 +29,7 @@ from backchannel.domain import (
     PartyKind,
     ProposeAgenda,
     RatifyAgenda,
+    ReceiptItem,
     RecordReceipt,
     ReframeMessage,
     Role,
@@ -77,6 +78,7 @@ class World:
     events: list[Event] = field(default_factory=list)
     keys: dict[str, NewKey] = field(default_factory=dict)
     counter: int = 0
+    log_offset: int = 0  # the log index of track.opened (the service's log has 1)
 
     def digest(self) -> bytes:
         self.counter += 1
@@ -105,7 +107,7 @@ class World:
 
     def apply(self, events: list[Event]) -> list[Event]:
         for event in events:
-            self.state = evolve(self.state, event)
+            self.state = evolve(self.state, event, log_offset=self.log_offset)
             self.events.append(event)
         return events
 
@@ -195,14 +197,28 @@ class World:
         )
         return event.message_id
 
-    def receipt(self, member: str, *message_ids: str, log_index: int = 7) -> list[Event]:
+    def delivery_index(self, message_id: str, party: str) -> int:
+        """The log index a receipt must name for ``message_id`` delivered to ``party`` (0 if it was not)."""
+        message = self.s.messages.get(message_id)
+        delivery = None if message is None else message.deliveries.get(party)
+        return 0 if delivery is None else delivery.log_index
+
+    def receipt(self, member: str, *message_ids: str, **indexes: int) -> list[Event]:
+        """Receipt ``message_ids`` as ``member``, each naming its delivery's log index.
+
+        ``indexes`` overrides an item's index by position: ``receipt(m, a, b, i1=9)``.
+        """
+        party = member.partition("/")[0]
+        items = tuple(
+            ReceiptItem(m, indexes.get(f"i{i}", self.delivery_index(m, party)))
+            for i, m in enumerate(message_ids)
+        )
         return self.run(
             self.cmd(
                 RecordReceipt,
                 member,
-                message_ids=message_ids,
-                log_index=log_index,
-                receipt_digest=hashlib.sha256(repr(message_ids).encode()).digest(),
+                items=items,
+                receipt_digest=hashlib.sha256(repr(items).encode()).digest(),
             )
         )
 
