@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from backchannel.broker import DeadLettered, DeliveryPolicy, Escalated, PresenceStatus, Redelivered
-from backchannel.domain import ReceiptItem
+from backchannel.domain import ReceiptItem, event_from_dict, visible_to
 from backchannel.domain.errors import SchemaViolationError
 from backchannel.errors import WouldBlock
 from backchannel.keyfile import KeyPair
@@ -218,6 +218,36 @@ def test_a_message_is_dead_lettered_after_max_attempts_and_logged_once(world: Wo
     assert fresh.lease(TRACK, IRAN.name) == []
     assert fresh.tick(TRACK) == []
     assert world.log_types().count("message.dead_lettered") == 1
+
+
+def test_a_submission_the_mediator_never_relays_is_dead_lettered_and_its_sender_told(world: World) -> None:
+    waiting = world.say(USA, "please relay")
+    for _ in range(POLICY.max_attempts):
+        world.clock.advance(timedelta(minutes=5))
+        world.delivery.tick(TRACK)
+        assert ids(world.delivery.lease(TRACK, QATAR.name)) == [waiting]
+    world.clock.advance(timedelta(minutes=5))
+    outcomes = world.delivery.tick(TRACK)
+    assert [type(o) for o in outcomes] == [DeadLettered]
+    assert world.log_types().count("message.dead_lettered") == 1
+    state = world.tracks.state(TRACK)
+    assert state is not None
+    unrelayed = state.message(waiting).unrelayed
+    assert unrelayed is not None
+    assert unrelayed.attempts == POLICY.max_attempts
+    dead = next(e for e in world.store.read(TRACK) if e.decode().signed.event.type == "message.dead_lettered")
+    event = event_from_dict(dead.decode().signed.event.body["event"])
+    assert visible_to(state, USA.name, event)  # the sender is told why
+    assert not visible_to(state, IRAN.name, event)
+    # neither the running service nor a restarted one offers it to the mediator again
+    assert world.delivery.lease(TRACK, QATAR.name) == []
+    fresh = world.restart()
+    assert fresh.lease(TRACK, QATAR.name) == []
+    assert fresh.tick(TRACK) == []
+    assert world.log_types().count("message.dead_lettered") == 1
+    # the mediator may still relay it, and the recipient gets it
+    world.forward(waiting, "iran")
+    assert ids(world.delivery.lease(TRACK, IRAN.name)) == [waiting]
 
 
 def test_a_flash_message_unacknowledged_past_its_deadline_escalates_once(world: World) -> None:

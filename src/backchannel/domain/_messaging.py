@@ -270,6 +270,17 @@ def record_receipt(state: TrackState, command: RecordReceipt, now: datetime) -> 
     ]
 
 
+def _unrelayed(state: TrackState, message_id: str) -> None:
+    message = state.message(message_id)
+    if message.party == state.mediator:
+        raise TrackStateError(f"message {message_id} is the mediator's own: it never waits in its queue")
+    if message.unrelayed is not None:
+        raise TrackStateError(f"message {message_id} was already given up in the mediator's queue")
+    reframed = any(m.reframes == message_id for m in state.messages.values())
+    if message.deliveries or reframed:
+        raise TrackStateError(f"message {message_id} was already relayed by the mediator")
+
+
 def _pending(state: TrackState, message_id: str, party: str) -> Delivery:
     delivery = state.message(message_id).deliveries.get(party)
     if delivery is None:
@@ -281,9 +292,17 @@ def _pending(state: TrackState, message_id: str, party: str) -> Delivery:
 
 
 def record_dead_letter(state: TrackState, command: RecordDeadLetter, now: datetime) -> list[Event]:
-    """Decide :class:`RecordDeadLetter`."""
+    """Decide :class:`RecordDeadLetter`.
+
+    For a recipient party, its delivery must be pending. For the mediator party,
+    the message is a submission still waiting in the mediator's queue: not the
+    mediator's own, not forwarded, not reframed and not given up already.
+    """
     require(state, command.member, _MEDIATOR, (Role.SERVICE,), "record dead letters")
-    _pending(state, command.message_id, command.party)
+    if command.party == state.mediator:
+        _unrelayed(state, command.message_id)
+    else:
+        _pending(state, command.message_id, command.party)
     return [
         MessageDeadLettered(
             **stamp(command, now),

@@ -265,9 +265,12 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             _receipt_recorded(draft, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
-            draft.set_delivery(
-                event.message_id, replace(draft.delivery(event.message_id, event.party), dead_letter=dead)
-            )
+            if event.party == draft.base.mediator:  # given up in the mediator's own queue
+                draft.messages[event.message_id] = replace(draft.messages[event.message_id], unrelayed=dead)
+            else:
+                draft.set_delivery(
+                    event.message_id, replace(draft.delivery(event.message_id, event.party), dead_letter=dead)
+                )
         case _:  # MessageEscalated, the last event type
             delivery = draft.delivery(event.message_id, event.party)
             draft.set_delivery(

@@ -219,6 +219,9 @@ class MessageRecord:
         at: When it was accepted.
         sequence: The track event number that created it.
         deliveries: Recipient party -> its delivery.
+        unrelayed: Why the mediator's queue gave it up (the mediator never
+            forwarded or reframed it within its delivery attempts), or ``None``.
+            The mediator may still relay it later.
     """
 
     message_id: str
@@ -235,6 +238,7 @@ class MessageRecord:
     at: datetime
     sequence: int
     deliveries: Mapping[str, Delivery]
+    unrelayed: DeadLetter | None = None
 
     def seen_by(self, party: str) -> bool:
         """True if ``party`` authored it or it was delivered to it (the mediator is not special here)."""

@@ -304,9 +304,10 @@ class DeliveryService:
 
         Each :class:`~backchannel.broker.DeadLettered` becomes ``message.dead_lettered`` and
         each :class:`~backchannel.broker.Escalated` becomes ``message.escalated``, signed by
-        the service member and idempotent. Outcomes in the mediator's own queue
-        (submissions not yet forwarded) are reported but not logged: the domain records
-        deliveries to recipients only.
+        the service member and idempotent. In the mediator's own queue (submissions not yet
+        forwarded or reframed) a dead letter is logged too, so the sender learns that the
+        mediator did not relay its message and why; an escalation there is reported but
+        not logged (the mediator would only alert itself).
 
         Args:
             track: The track.
@@ -328,7 +329,7 @@ class DeliveryService:
             for party in sorted(state.parties):
                 outcomes.extend(self._queues[(track, party)].tick(at))
             for outcome in outcomes:
-                if outcome.envelope.recipient != state.mediator:
+                if outcome.envelope.recipient != state.mediator or isinstance(outcome, DeadLettered):
                     self._record(track, outcome)
             return outcomes
 
@@ -414,8 +415,14 @@ class DeliveryService:
         return delivery.escalation_level < level
 
     def _pending(self, track: str, message_id: str, party: str) -> bool:
-        message = self._state(track).messages.get(message_id)
-        delivery = None if message is None else message.deliveries.get(party)
+        state = self._state(track)
+        message = state.messages.get(message_id)
+        if message is None:
+            return False
+        if party == state.mediator:
+            reframed = any(m.reframes == message_id for m in state.messages.values())
+            return not reframed and _awaits_mediator(state, message)
+        delivery = message.deliveries.get(party)
         return delivery is not None and delivery.pending
 
     def next_wakeup(self, track: str, now: datetime | None = None) -> datetime | None:
@@ -472,7 +479,7 @@ class DeliveryService:
         if party == state.mediator:
             reframed = {m.reframes for m in state.messages.values() if m.reframes is not None}
             for message in state.messages.values():
-                if message.party != party and not message.deliveries and message.message_id not in reframed:
+                if message.message_id not in reframed and _awaits_mediator(state, message):
                     index = state.log_index(message.sequence)
                     queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
             return
@@ -483,6 +490,11 @@ class DeliveryService:
                 enqueued_at=delivery.at,
                 escalated=delivery.escalation_level > 0,
             )
+
+
+def _awaits_mediator(state: TrackState, message: MessageRecord) -> bool:
+    """A submission still in the mediator's queue (the caller checks it was not reframed)."""
+    return message.party != state.mediator and not message.deliveries and message.unrelayed is None
 
 
 def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:

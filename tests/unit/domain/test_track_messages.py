@@ -336,3 +336,39 @@ def test_pending_queue_order_is_priority_then_log_order(world) -> None:
         reframed,
     ]
     assert world.s.pending_for("usa")[0].order == (0, world.s.message(late_flash).deliveries["usa"].sequence)
+
+
+def _give_up(world, message: str, party: str = "med"):
+    return world.cmd(
+        RecordDeadLetter, "med/service", message_id=message, party=party, attempts=3, reason="not relayed"
+    )
+
+
+def test_a_submission_the_mediator_never_relays_is_dead_lettered_in_its_queue(world) -> None:
+    message = world.submit("iran/lead")
+    (event,) = world.run(_give_up(world, message))
+    assert event.party == "med"
+    unrelayed = world.s.message(message).unrelayed
+    assert (unrelayed.at, unrelayed.attempts, unrelayed.reason) == (world.now, 3, "not relayed")
+    assert world.s.message(message).deliveries == {}
+    with pytest.raises(
+        TrackStateError, match=f"message {message} was already given up in the mediator's queue"
+    ):
+        world.decide(_give_up(world, message))
+    # the mediator may still relay it later
+    world.forward(message, "usa")
+    assert "usa" in world.s.message(message).deliveries
+
+
+def test_only_a_waiting_submission_can_be_dead_lettered_in_the_mediators_queue(world) -> None:
+    forwarded = world.submit("iran/lead")
+    world.forward(forwarded, "usa")
+    with pytest.raises(TrackStateError, match=f"message {forwarded} was already relayed by the mediator"):
+        world.decide(_give_up(world, forwarded))
+    original = world.submit("iran/lead")
+    command = world.cmd(ReframeMessage, "med/chair", message_id=original, to_parties=("usa",), body={"t": 1})
+    (reframed,) = world.run(command)
+    with pytest.raises(TrackStateError, match=f"message {original} was already relayed by the mediator"):
+        world.decide(_give_up(world, original))
+    with pytest.raises(TrackStateError, match="is the mediator's own: it never waits in its queue"):
+        world.decide(_give_up(world, reframed.message_id))

@@ -43,6 +43,10 @@ def scenario(world) -> dict[str, object]:
             to=("iaea/lead", "med/chair"),
         )
     )
+    unrelayed = world.submit("iran/lead")
+    world.run(
+        world.cmd(RecordDeadLetter, "med/service", message_id=unrelayed, party="med", attempts=3, reason="x")
+    )
     names = [
         "submitted",
         "forwarded",
@@ -53,6 +57,8 @@ def scenario(world) -> dict[str, object]:
         "usa_submitted",
         "usa_forwarded_iaea",
         "escalated_iaea",
+        "unrelayed_submitted",
+        "dead_letter_med",
     ]
     return dict(zip(names, world.events[start:], strict=True))
 
@@ -68,6 +74,8 @@ EXPECTED = {
     "usa_submitted": {"usa"},
     "usa_forwarded_iaea": {"usa", "iaea"},
     "escalated_iaea": {"iaea", "usa"},
+    "unrelayed_submitted": {"iran"},
+    "dead_letter_med": {"iran"},  # the sender learns the mediator did not relay it
 }
 
 
