@@ -521,8 +521,10 @@ class _Api:
         now = self.clock.now()
         with self._leased_lock:
             held = self._leased.setdefault((track, party), {})
-            for message_id in [m for m, d in held.items() if d.visible_at <= now]:
-                del held[message_id]  # expired: tick redelivers it, lease hands it out again
+            # settled (no longer pending) or expired (tick redelivers it, lease hands it out again):
+            # what stays is at most the party's credit
+            for message_id in [m for m, d in held.items() if not _pending(state, d) or d.visible_at <= now]:
+                del held[message_id]
             for delivery in deliveries:
                 held[delivery.envelope.message_id] = delivery
         return [self.render(state, d) for d in deliveries]

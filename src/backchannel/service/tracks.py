@@ -71,7 +71,7 @@ from backchannel.wire import SignedCommand, to_domain
 __all__ = ["CommandResult", "TrackService", "replay"]
 
 _MAX_RACES = 5
-_RECENT_ENTRIES = 8192
+_RECENT_ENTRIES = 1024
 """How many recently appended entries :meth:`TrackService.entry` serves from memory."""
 
 
