@@ -597,11 +597,11 @@ class DealRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def _deal_from(reader: Reader) -> Deal:
+def _deal_from(reader: Reader, event_type: str) -> Deal:
     try:
         return Deal.from_dict(reader.raw("deal"))
     except SchemaViolationError as e:
-        raise EncodingError(f"deal: {e}") from e
+        raise EncodingError(f"{event_type}.deal: {e}") from e
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -630,7 +630,7 @@ class DealDrafted(Recorded):
             r, common = open_event(value, cls.type, cls._FIELDS)
             return cls(
                 **common,
-                deal=_deal_from(r),
+                deal=_deal_from(r, cls.type),
                 deal_hash=r.hex32("deal_hash"),
                 agenda_version=r.optional_integer("agenda_version", 1),
             )
@@ -668,7 +668,7 @@ class DealPrepared(Recorded):
             r, common = open_event(value, cls.type, cls._FIELDS)
             return cls(
                 **common,
-                deal=_deal_from(r),
+                deal=_deal_from(r, cls.type),
                 deal_hash=r.hex32("deal_hash"),
                 agenda_version=r.optional_integer("agenda_version", 1),
                 deadline=r.time("deadline"),
