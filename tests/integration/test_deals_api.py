@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from backchannel.api import create_app
 from backchannel.cli.deals import example_deal, full_relief_deal, parse_deadline, play_deals
 from backchannel.cli.main import app as cli
+from backchannel.cli.main import out as cli_out
 from backchannel.client import BackchannelClient, CommitmentSecret, ProblemError, deal_hash
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.keyfile import KeyPair, write_key_file
@@ -388,8 +389,9 @@ def test_deadlines_parse() -> None:
         parse_deadline("2026-05-01T13:00:00")
 
 
-def test_the_cli_drives_deals_and_commitments(start, tmp_path: Path) -> None:
+def test_the_cli_drives_deals_and_commitments(start, tmp_path: Path, monkeypatch) -> None:
     server = start(start_at=datetime.now(UTC))  # the CLI signs with the real clock
+    monkeypatch.setattr(cli_out, "width", 200)  # the console was sized when it was imported
     keys = {}
     for member in (QATAR, USA, IRAN):
         keys[member.name] = tmp_path / f"{member.name.replace('/', '-')}.key"
