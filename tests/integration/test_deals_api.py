@@ -24,6 +24,7 @@ from backchannel.cli.deals import example_deal, full_relief_deal, parse_deadline
 from backchannel.cli.main import app as cli
 from backchannel.cli.main import out as cli_out
 from backchannel.client import BackchannelClient, CommitmentSecret, ProblemError, deal_hash
+from backchannel.domain.agreements.deals import DealDeadlineError
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.keyfile import KeyPair, write_key_file
 from backchannel.log.checkpoint import NoteSigner
@@ -272,6 +273,15 @@ def test_the_deadline_refuses_late_votes_and_the_tick_aborts_once(start) -> None
         assert deals.next_deadline(TRACK) is None
         view = iran.deal(TRACK, "doha-phase-1")
         assert (view["outcome"]["reason"], view["outcome"]["missing"]) == ("deadline", ["iran/principal"])
+    # a resolution that lost a race (the deal became final since it was found due) is ignored...
+    assert deals._resolve(TRACK, "doha-phase-1") is False  # the same signed command: a replay
+    server.clock.advance(timedelta(seconds=1))
+    assert deals._resolve(TRACK, "doha-phase-1") is False  # signed anew: refused, the deal is final
+    # ...and one refused while the deal is still preparing is an error
+    with server.client(QATAR) as qatar:
+        qatar.prepare_deal(TRACK, example_deal("early"), server.clock.now() + timedelta(minutes=5))
+    with pytest.raises(DealDeadlineError, match="is not reached"):
+        deals._resolve(TRACK, "early")
     state = server.tracks.state(TRACK)
     assert state is not None
     key = resolution_key(TRACK, "doha-phase-1")
