@@ -47,6 +47,16 @@ same :class:`~backchannel.wire.SignedCommand` with
 :meth:`~BackchannelClient.send_command` until it is answered: a committed one
 comes back as a replay of the first result.
 
+**Deals and commitments** (issue #4). :meth:`~BackchannelClient.prepare_deal`
+(and :meth:`~BackchannelClient.draft_deal`) send a deal's terms; the service
+computes the deal hash (:func:`deal_hash`). :meth:`~BackchannelClient.deal`
+reads a deal and checks that its hash is the hash of its terms, so
+:meth:`~BackchannelClient.vote_deal` signs the hash of the terms this member
+was shown, never a hash taken on trust. :meth:`~BackchannelClient.publish_commitment`
+draws a 32-byte salt (``secrets``), publishes ``SHA-256(salt || content)`` and
+returns a :class:`CommitmentSecret` (id, salt, content) for the caller to keep;
+:meth:`~BackchannelClient.reveal_commitment` reveals it.
+
 **Inbox.** :meth:`~BackchannelClient.lease`, :meth:`~BackchannelClient.poll`
 (long poll) and :meth:`~BackchannelClient.stream` (Server-Sent Events, resumable
 with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
@@ -67,6 +77,8 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self, TypeAlias
 
 import httpx
@@ -74,6 +86,8 @@ import httpx
 from backchannel.annexes import annex_digest, open_annex, read_sealed, roster, seal_for_party
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import TrackState
+from backchannel.domain.agreements.commitments import commitment_digest
+from backchannel.domain.agreements.deals import Deal
 from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import sign_request
@@ -82,20 +96,26 @@ from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoint
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
-from backchannel.log.records import LogEntry
+from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
 from backchannel.wire import SignedCommand, sign_command
+from backchannel.wire import deal_hash as _deal_hash
 from backchannel.wire import receipt_digest as wire_receipt_digest
 
 __all__ = [
     "BackchannelClient",
+    "CommitmentSecret",
     "ForkDetectedError",
     "ProblemError",
     "ReceiptProof",
     "Receivable",
+    "deal_hash",
     "receipt_digest",
     "receipt_items",
 ]
+
+SALT_BYTES = 32
+"""The salt :meth:`BackchannelClient.publish_commitment` draws (the domain needs at least 16 bytes)."""
 
 _RETRYABLE_STATUS = frozenset({503})
 
@@ -620,6 +640,86 @@ class BackchannelClient:
         """``GET .../presence``: every party's liveness (mediator only)."""
         return list(self._get(f"/v1/tracks/{track}/presence")["parties"])
 
+    # --- deals (issue #4) ---------------------------------------------------
+    def draft_deal(self, track: str, deal: Mapping[str, JSONValue]) -> dict[str, Any]:
+        """Sign and send ``draft_deal`` (mediator principal): circulate or revise a deal before its vote."""
+        return self.execute("draft_deal", {"deal": deal}, track=track)
+
+    def prepare_deal(
+        self,
+        track: str,
+        deal: Mapping[str, JSONValue],
+        deadline: datetime,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign and send ``prepare_deal`` (mediator principal): open the vote until ``deadline``.
+
+        Returns:
+            The command's result; its ``deal.prepared`` event names the hash and the voters.
+        """
+        body: dict[str, JSONValue] = {"deal": deal, "deadline": format_timestamp(deadline)}
+        return self.execute("prepare_deal", body, track=track, idempotency_key=idempotency_key)
+
+    def deal(self, track: str, deal_id: str) -> dict[str, Any]:
+        """``GET .../deals/{deal_id}``: the deal, its hash, status, voters, votes and outcome.
+
+        Raises:
+            ProblemError: 404 for a deal that does not exist or that this member may not see.
+            VerificationError: the service's hash is not the hash of the terms it returned.
+        """
+        view = self._get(f"/v1/tracks/{track}/deals/{deal_id}")
+        if deal_hash(view["deal"]) != view["deal_hash"]:
+            raise VerificationError(f"deal {deal_id}: the service's hash is not the hash of its terms")
+        return view
+
+    def deals(self, track: str) -> list[dict[str, Any]]:
+        """``GET .../deals``: every deal this member may see (id, title, status, revision, deadline)."""
+        return list(self._get(f"/v1/tracks/{track}/deals")["deals"])
+
+    def vote_deal(
+        self,
+        track: str,
+        deal_id: str,
+        vote: bool | str,
+        *,
+        deal_hash: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign and send ``vote_deal`` (a delegation principal): YES (``True``/``"yes"``) or NO.
+
+        Without ``deal_hash`` the deal is read first (:meth:`deal`, which checks the
+        hash against the terms) and its hash signed.
+        """
+        choice = ("yes" if vote else "no") if isinstance(vote, bool) else vote
+        signed_hash = deal_hash if deal_hash is not None else self.deal(track, deal_id)["deal_hash"]
+        body: dict[str, JSONValue] = {"deal_id": deal_id, "deal_hash": signed_hash, "vote": choice}
+        return self.execute("vote_deal", body, track=track, idempotency_key=idempotency_key)
+
+    # --- commitments (issue #4) --------------------------------------------
+    def publish_commitment(
+        self, track: str, label: str, content: str, *, salt: bytes | None = None
+    ) -> CommitmentSecret:
+        """Publish ``SHA-256(salt || content)`` under ``label`` with a fresh 32-byte salt (or ``salt``).
+
+        Returns:
+            The secret to keep for :meth:`reveal_commitment` (its id, salt and content).
+        """
+        chosen = secrets.token_bytes(SALT_BYTES) if salt is None else salt
+        body: dict[str, JSONValue] = {"label": label, "commitment": commitment_digest(chosen, content).hex()}
+        result = self.execute("publish_commitment", body, track=track)
+        commitment_id = str(result["events"][0]["command_digest"])
+        return CommitmentSecret(track, commitment_id, label, chosen, content)
+
+    def reveal_commitment(self, secret: CommitmentSecret) -> dict[str, Any]:
+        """Reveal a commitment: the service checks ``SHA-256(salt || content)`` against the published hash."""
+        body: dict[str, JSONValue] = {
+            "commitment_id": secret.commitment_id,
+            "salt": secret.salt.hex(),
+            "content": secret.content,
+        }
+        return self.execute("reveal_commitment", body, track=secret.track)
+
     def settle(
         self, track: str, deliveries: Iterable[Receivable], *, idempotency_key: str | None = None
     ) -> dict[str, Any]:
@@ -647,6 +747,67 @@ class BackchannelClient:
 
 Receivable: TypeAlias = Mapping[str, Any] | tuple[str, int] | ReceiptItem
 """What :meth:`BackchannelClient.settle` takes: a delivery, a ``(message_id, log_index)`` pair or an item."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentSecret:
+    """What a publisher keeps to reveal a commitment later: keep ``salt`` and ``content`` secret until then.
+
+    Attributes:
+        track: The track it was published on.
+        commitment_id: Its id (the publishing command's digest, hex).
+        label: Its label.
+        salt: The random salt.
+        content: The committed text.
+    """
+
+    track: str
+    commitment_id: str
+    label: str
+    salt: bytes
+    content: str
+
+    @property
+    def commitment(self) -> str:
+        """The published hash, ``SHA-256(salt || content)`` in hex."""
+        return commitment_digest(self.salt, self.content).hex()
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The JSON form (the salt in hex), e.g. for a 0600 file."""
+        return {
+            "track": self.track,
+            "commitment_id": self.commitment_id,
+            "label": self.label,
+            "salt": self.salt.hex(),
+            "content": self.content,
+        }
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> CommitmentSecret:
+        """Read the JSON form back.
+
+        Raises:
+            EncodingError: a missing field or a salt that is not hex.
+        """
+        try:
+            return cls(
+                str(value["track"]),
+                str(value["commitment_id"]),
+                str(value["label"]),
+                bytes.fromhex(str(value["salt"])),
+                str(value["content"]),
+            )
+        except (KeyError, ValueError) as e:
+            raise EncodingError(f"not a commitment secret: {e}") from e
+
+
+def deal_hash(deal: Mapping[str, JSONValue]) -> str:
+    """The hash of a deal's terms (hex): SHA-256 of the canonical JSON of its normalised form.
+
+    Raises:
+        SchemaViolationError: the terms are malformed (every field named).
+    """
+    return _deal_hash(Deal.from_dict(deal)).hex()
 
 
 def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:

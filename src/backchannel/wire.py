@@ -15,6 +15,9 @@ id is the digest of the command that created it, in hex.
 - :func:`to_domain` turns a signed command into the domain command its
   ``body`` describes (:mod:`backchannel.domain.commands`); :func:`command_body`
   is its inverse, the body of a domain command.
+- :func:`agenda_digest` and :func:`deal_hash` hash an agenda's or a deal's
+  canonical JSON: ratifications and deal votes sign these (the commands that
+  carry an agenda or a deal get the hash from here, never from the client).
 
 Encodings: instants are canonical UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``);
 public keys are standard base64 (:func:`new_key_to_dict`); digests are 64
@@ -57,6 +60,9 @@ from enum import StrEnum
 from typing import Any, Generic, TypedDict, TypeVar, cast
 
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
+from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
+from backchannel.domain.agreements.deals import Deal, Vote
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -98,6 +104,7 @@ __all__ = [
     "SignedCommand",
     "agenda_digest",
     "command_body",
+    "deal_hash",
     "enrolment_key",
     "new_key_from_dict",
     "new_key_to_dict",
@@ -356,6 +363,11 @@ def _moved(violation: Violation, old: str, new: str) -> Violation:
 def agenda_digest(agenda: Agenda) -> bytes:
     """SHA-256 of the canonical JSON of ``agenda.to_dict()``: what ratifications name."""
     return hashlib.sha256(canonicalize(agenda.to_dict())).digest()
+
+
+def deal_hash(deal: Deal) -> bytes:
+    """SHA-256 of the canonical JSON of ``deal.to_dict()``: what a deal's voters sign (issue #4)."""
+    return hashlib.sha256(canonicalize(deal.to_dict())).digest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -698,6 +710,52 @@ def _record_escalation(body: _Fields, envelope: _Envelope) -> RecordEscalation:
     )
 
 
+def _deal_of(body: _Fields) -> Deal:
+    return Deal.from_dict(body.obj("deal"))
+
+
+def _draft_deal(body: _Fields, envelope: _Envelope) -> DraftDeal:
+    deal = _deal_of(body)
+    return DraftDeal(**envelope, deal=deal, deal_hash=deal_hash(deal))
+
+
+def _prepare_deal(body: _Fields, envelope: _Envelope) -> PrepareDeal:
+    deal = _deal_of(body)
+    return PrepareDeal(**envelope, deal=deal, deal_hash=deal_hash(deal), deadline=body.timestamp("deadline"))
+
+
+def _vote_deal(body: _Fields, envelope: _Envelope) -> VoteDeal:
+    return VoteDeal(
+        **envelope,
+        deal_id=body.text("deal_id"),
+        deal_hash=body.digest("deal_hash"),
+        vote=body.kind("vote", Vote),
+    )
+
+
+def _resolve_deal(body: _Fields, envelope: _Envelope) -> ResolveDeal:
+    return ResolveDeal(**envelope, deal_id=body.text("deal_id"))
+
+
+def _publish_commitment(body: _Fields, envelope: _Envelope) -> PublishCommitment:
+    return PublishCommitment(**envelope, label=body.text("label"), commitment=body.digest("commitment"))
+
+
+_EVEN_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def _reveal_commitment(body: _Fields, envelope: _Envelope) -> RevealCommitment:
+    salt = body.text("salt")
+    if not _EVEN_HEX.fullmatch(salt):
+        raise EncodingError(f"{body.path('salt')}: expected bytes as lowercase hex")
+    return RevealCommitment(
+        **envelope,
+        commitment_id=body.text("commitment_id"),
+        salt=bytes.fromhex(salt),
+        content=body.text("content"),
+    )
+
+
 def _codec(
     name: str,
     kind: type[C],
@@ -817,6 +875,38 @@ _CODECS: tuple[_Codec[Any], ...] = (
         "message_id party level to",
         _record_escalation,
         lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": list(c.to)},
+    ),
+)
+_CODECS += (  # agreements (issue #4)
+    _codec("draft_deal", DraftDeal, "deal", _draft_deal, lambda c: {"deal": c.deal.to_dict()}),
+    _codec(
+        "prepare_deal",
+        PrepareDeal,
+        "deal deadline",
+        _prepare_deal,
+        lambda c: {"deal": c.deal.to_dict(), "deadline": format_timestamp(c.deadline)},
+    ),
+    _codec(
+        "vote_deal",
+        VoteDeal,
+        "deal_id deal_hash vote",
+        _vote_deal,
+        lambda c: {"deal_id": c.deal_id, "deal_hash": c.deal_hash.hex(), "vote": c.vote.value},
+    ),
+    _codec("resolve_deal", ResolveDeal, "deal_id", _resolve_deal, lambda c: {"deal_id": c.deal_id}),
+    _codec(
+        "publish_commitment",
+        PublishCommitment,
+        "label commitment",
+        _publish_commitment,
+        lambda c: {"label": c.label, "commitment": c.commitment.hex()},
+    ),
+    _codec(
+        "reveal_commitment",
+        RevealCommitment,
+        "commitment_id salt content",
+        _reveal_commitment,
+        lambda c: {"commitment_id": c.commitment_id, "salt": c.salt.hex(), "content": c.content},
     ),
 )
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}

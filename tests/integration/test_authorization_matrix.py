@@ -643,6 +643,57 @@ def _dead_letter(w: World, member: str) -> dict[str, Any]:
     return {"command": "record_dead_letter", "body": body}
 
 
+def _terms(deal_id: str) -> dict[str, Any]:
+    """A deal that names no agenda issue (the sandbox's agenda is re-proposed by other cells)."""
+    step = {"action": "act", "issue": None, "quantity": {"value": 1, "unit": "kg"}, "conditions": []}
+    return {"id": deal_id, "title": "t", "phases": [[{**step, "party": "usa"}, {**step, "party": "iran"}]]}
+
+
+def _deadline(w: World, seconds: float = 3600) -> str:
+    return (w.clock.now() + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _draft_deal(w: World, member: str) -> dict[str, Any]:
+    return {"command": "draft_deal", "body": {"deal": _terms(_fresh("deal-"))}}
+
+
+def _prepare_deal(w: World, member: str) -> dict[str, Any]:
+    return {"command": "prepare_deal", "body": {"deal": _terms(_fresh("deal-")), "deadline": _deadline(w)}}
+
+
+def _prepared(w: World, seconds: float = 3600) -> dict[str, Any]:
+    body = {"deal": _terms(_fresh("deal-")), "deadline": _deadline(w, seconds)}
+    return w.must(MEMBERS["qatar/principal"], "prepare_deal", body)["events"][0]
+
+
+def _vote_deal(w: World, member: str) -> dict[str, Any]:
+    prepared = _prepared(w)
+    body = {"deal_id": prepared["deal"]["id"], "deal_hash": prepared["deal_hash"], "vote": "yes"}
+    return {"command": "vote_deal", "body": body}
+
+
+def _resolve_deal(w: World, member: str) -> dict[str, Any]:
+    prepared = _prepared(w, seconds=1)
+    w.clock.advance(timedelta(seconds=2))
+    return {"command": "resolve_deal", "body": {"deal_id": prepared["deal"]["id"]}}
+
+
+def _publish_commitment(w: World, member: str) -> dict[str, Any]:
+    digest = hashlib.sha256(_fresh("salt-and-content ").encode()).hexdigest()
+    return {"command": "publish_commitment", "body": {"label": "next steps agreed", "commitment": digest}}
+
+
+def _reveal_commitment(w: World, member: str) -> dict[str, Any]:
+    party = member.split("/", maxsplit=1)[0]
+    publisher = f"{party}/principal" if party in {"qatar", "usa", "iran"} else "usa/principal"
+    salt, content = secrets.token_bytes(16), _fresh("content ")
+    digest = hashlib.sha256(salt + content.encode()).hexdigest()
+    published = w.must(MEMBERS[publisher], "publish_commitment", {"label": "l", "commitment": digest})
+    commitment_id = published["events"][0]["command_digest"]
+    body = {"commitment_id": commitment_id, "salt": salt.hex(), "content": content}
+    return {"command": "reveal_commitment", "body": body}
+
+
 OK = "ok"
 DENIED = "not-authorized"
 COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]]] = {
@@ -658,6 +709,20 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
     # recipients' members sign receipts; a witness cannot even see the message
     "record_receipt": (_receipt, {**dict.fromkeys(_IRAN, OK), "guarantor/principal": "unknown-message"}),
     "record_dead_letter": (_dead_letter, {"qatar/service": OK}),
+    # agreements (issue #4): deals are drafted and prepared by the mediator, voted by delegation
+    # principals, resolved at the deadline by the service; commitments by principals of their party
+    "draft_deal": (_draft_deal, {"qatar/principal": OK}),
+    "prepare_deal": (_prepare_deal, {"qatar/principal": OK}),
+    "vote_deal": (_vote_deal, {"usa/principal": OK, "iran/principal": OK}),
+    "resolve_deal": (_resolve_deal, {"qatar/service": OK}),
+    "publish_commitment": (
+        _publish_commitment,
+        dict.fromkeys(("qatar/principal", "usa/principal", "iran/principal"), OK),
+    ),
+    "reveal_commitment": (
+        _reveal_commitment,
+        dict.fromkeys(("qatar/principal", "usa/principal", "iran/principal"), OK),
+    ),
 }
 
 

@@ -39,6 +39,7 @@ from backchannel.wire import (
     SignedCommand,
     agenda_digest,
     command_body,
+    deal_hash,
     new_key_from_dict,
     new_key_to_dict,
     receipt_digest,
@@ -101,6 +102,19 @@ AGENDA_JSON = {
         {"name": "notes", "type": "text", "max_length": 2000},
     ],
 }
+
+DEAL_JSON = {
+    "id": "doha-1",
+    "title": "Relief for a cap",
+    "phases": [
+        [
+            {"party": "iran", "action": "cap", "issue": "enrichment_cap_pct",
+             "quantity": {"value": 3.67, "unit": "%"}, "conditions": ["IAEA verifies"]},
+            {"party": "usa", "action": "relieve", "issue": None,
+             "quantity": {"value": "tier-1", "unit": None}, "conditions": [{"ref": "deal:doha-0"}]},
+        ]
+    ],
+}  # fmt: skip
 
 # name -> (signer, member, body): the wire layout of every command, written out literally
 BODIES: dict[str, tuple[SigningKey, str, dict]] = {
@@ -166,6 +180,13 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
         "med/service",
         {"message_id": MID, "party": "usa", "level": 2, "to": ["usa/lead", "med/chair"]},
     ),
+    # agreements (issue #4)
+    "draft_deal": (CHAIR, "med/chair", {"deal": DEAL_JSON}),
+    "prepare_deal": (CHAIR, "med/chair", {"deal": DEAL_JSON, "deadline": T_TEXT}),
+    "vote_deal": (IRAN, "iran/lead", {"deal_id": "doha-1", "deal_hash": DIGEST.hex(), "vote": "yes"}),
+    "resolve_deal": (SERVICE, "med/service", {"deal_id": "doha-1"}),
+    "publish_commitment": (IRAN, "iran/lead", {"label": "next steps agreed", "commitment": DIGEST.hex()}),
+    "reveal_commitment": (IRAN, "iran/lead", {"commitment_id": MID, "salt": "ab" * 16, "content": "Muscat"}),
 }
 
 
@@ -216,7 +237,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 13
+    assert len(COMMAND_NAMES) == 19
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 
@@ -848,3 +869,29 @@ def test_a_malformed_agenda_is_the_agendas_schema_violation() -> None:
 def test_command_body_refuses_what_is_not_a_command() -> None:
     with pytest.raises(EncodingError, match="not a command: Agenda"):
         command_body(AGENDA)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Deals and commitments (issue #4)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_deal_hash_is_sha256_of_the_canonical_terms() -> None:
+    command = to_domain(signed("prepare_deal"))
+    assert command.deal_hash == deal_hash(command.deal)
+    assert command.deal_hash == hashlib.sha256(rfc8785.dumps(DEAL_JSON)).digest()
+    assert command.deadline == T
+    assert to_domain(signed("draft_deal")).deal_hash == command.deal_hash
+
+
+def test_deal_and_commitment_bodies_are_checked() -> None:
+    with pytest.raises(SchemaViolationError, match="title"):
+        to_domain(with_body("prepare_deal", deal={**DEAL_JSON, "title": ""}))
+    with pytest.raises(EncodingError, match="body.deadline"):
+        to_domain(with_body("prepare_deal", deadline="tomorrow"))
+    with pytest.raises(SchemaViolationError, match="vote"):
+        to_domain(with_body("vote_deal", vote="maybe"))
+    with pytest.raises(EncodingError, match="body.salt: expected bytes as lowercase hex"):
+        to_domain(with_body("reveal_commitment", salt="ABC"))
+    with pytest.raises(SchemaViolationError, match="salt: expected 16 to 64 bytes"):
+        to_domain(with_body("reveal_commitment", salt="ab"))

@@ -86,6 +86,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backchannel.api.deals import add_deal_routes
 from backchannel.api.errors import (
     PROBLEM_BASE,
     PROBLEM_MEDIA_TYPE,
@@ -136,6 +137,7 @@ from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
+from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
@@ -237,6 +239,7 @@ class _Api:
         self.delivery = delivery
         self.committer = GroupCommitter(delivery.submit_many)
         self.annexes = annexes
+        self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -608,6 +611,7 @@ class _Api:
         changed = False
         for info in self.service.store.list_tracks():
             try:
+                changed = bool(self.deals.tick(info.track, now)) or changed  # prepare deadlines
                 due = self.delivery.next_wakeup(info.track, now)
                 if due is None:
                     continue
@@ -770,6 +774,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     _add_read_routes(app, api)
     _add_delivery_routes(app, api)
     _add_annex_routes(app, api)
+    add_deal_routes(app, api)
     _install_openapi(app)
     return app
 

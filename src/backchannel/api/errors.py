@@ -16,6 +16,12 @@ Family                            Status  ``type`` slug
 ``UnknownKeyError``                403    ``unknown-key``
 ``UnknownMemberError``             403    ``unknown-member``
 ``IdempotencyConflictError``       409    ``idempotency-conflict``
+``DealDeadlineError``              409    ``deal-deadline`` (issue #4)
+``DealStateError``                 409    ``deal-state``
+``CommitmentStateError``           409    ``commitment-state``
+``CommitmentMismatchError``        422    ``commitment-mismatch``
+``UnknownDealError``               422    ``unknown-deal``
+``UnknownCommitmentError``         422    ``unknown-commitment``
 ``TrackStateError``                409    ``track-state``
 ``AgendaNotRatifiedError``         409    ``agenda-not-ratified``
 ``StaleAgendaError``               409    ``stale-agenda`` (+ ``current``)
@@ -59,6 +65,12 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from backchannel.domain.agreements.commitments import (
+    CommitmentMismatchError,
+    CommitmentStateError,
+    UnknownCommitmentError,
+)
+from backchannel.domain.agreements.deals import DealDeadlineError, DealStateError, UnknownDealError
 from backchannel.domain.errors import (
     AgendaMismatchError,
     AgendaNotRatifiedError,
@@ -127,6 +139,12 @@ _TABLE: tuple[_Row, ...] = (
     _Row(UnknownKeyError, 403, "unknown-key", "Unknown key"),
     _Row(UnknownMemberError, 403, "unknown-member", "Unknown member"),
     _Row(IdempotencyConflictError, 409, "idempotency-conflict", "Idempotency key reused"),
+    _Row(DealDeadlineError, 409, "deal-deadline", "Outside the deal's prepare deadline"),
+    _Row(DealStateError, 409, "deal-state", "Illegal in the deal's current state"),
+    _Row(CommitmentStateError, 409, "commitment-state", "Commitment already revealed"),
+    _Row(CommitmentMismatchError, 422, "commitment-mismatch", "Reveal does not match the commitment"),
+    _Row(UnknownDealError, 422, "unknown-deal", "Unknown deal"),
+    _Row(UnknownCommitmentError, 422, "unknown-commitment", "Unknown commitment"),
     _Row(TrackStateError, 409, "track-state", "Illegal in the track's current state"),
     _Row(AgendaNotRatifiedError, 409, "agenda-not-ratified", "Agenda not ratified"),
     _Row(StaleAgendaError, 409, "stale-agenda", "Stale agenda version"),

@@ -435,4 +435,5 @@ def main() -> None:
     app()
 
 
-from backchannel.cli import _commands  # noqa: E402, F401 - registers the commands that drive a server
+# registers the commands that drive a server (deals: `deal` and `commit`, issue #4)
+from backchannel.cli import _commands, deals  # noqa: E402, F401

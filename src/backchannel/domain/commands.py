@@ -418,6 +418,10 @@ class RecordEscalation(_Signed):
         )
 
 
+# Agreements (issue #4): their commands subclass _Signed, so they are imported once it exists.
+from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment  # noqa: E402
+from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal  # noqa: E402
+
 Command: TypeAlias = (
     OpenTrack
     | AdmitParty
@@ -432,5 +436,11 @@ Command: TypeAlias = (
     | RecordReceipt
     | RecordDeadLetter
     | RecordEscalation
+    | DraftDeal
+    | PrepareDeal
+    | VoteDeal
+    | ResolveDeal
+    | PublishCommitment
+    | RevealCommitment
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

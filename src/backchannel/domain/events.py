@@ -31,6 +31,14 @@ from typing import ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, key_from_dict, key_to_dict, open_event
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
+from backchannel.domain.agreements.deals import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.ids import (
     PartyKind,
     Role,
@@ -297,6 +305,13 @@ Event: TypeAlias = (
     | ReceiptRecorded
     | MessageDeadLettered
     | MessageEscalated
+    | DealDrafted
+    | DealPrepared
+    | DealVoted
+    | DealCommitted
+    | DealAborted
+    | CommitmentPublished
+    | CommitmentRevealed
 )
 """Any track event."""
 
@@ -316,6 +331,13 @@ _TYPES: dict[str, type[Event]] = {
         ReceiptRecorded,
         MessageDeadLettered,
         MessageEscalated,
+        DealDrafted,
+        DealPrepared,
+        DealVoted,
+        DealCommitted,
+        DealAborted,
+        CommitmentPublished,
+        CommitmentRevealed,
     )
 }
 

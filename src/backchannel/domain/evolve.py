@@ -25,6 +25,15 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
+from backchannel.domain.agreements import _commitment_rules, _deal_rules
+from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
+from backchannel.domain.agreements.deals import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -140,6 +149,8 @@ class _Draft:
         self.base = base
         self.agenda = base.agenda
         self.version = base.version
+        self.deals = base.deals  # persistent maps (issue #4): each event sets one key
+        self.commitments = base.commitments
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -196,6 +207,8 @@ class _Draft:
             messages=base.messages if self._messages is None else self._messages.finish(),
             idempotency=base.idempotency if self._idempotency is None else self._idempotency.finish(),
             version=self.version,
+            deals=self.deals,
+            commitments=self.commitments,
         )
 
     def apply(self, event: Event) -> None:
@@ -263,6 +276,10 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             _message_reframed(draft, event)
         case ReceiptRecorded():
             _receipt_recorded(draft, event)
+        case DealDrafted() | DealPrepared() | DealVoted() | DealCommitted() | DealAborted():
+            draft.deals = _deal_rules.apply(draft.deals, event, draft.version)
+        case CommitmentPublished() | CommitmentRevealed():
+            draft.commitments = _commitment_rules.apply(draft.commitments, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             if event.party == draft.base.mediator:  # given up in the mediator's own queue

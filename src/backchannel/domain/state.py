@@ -19,9 +19,13 @@ decide commands (see :mod:`~backchannel.domain.track`) or read a clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from immutables import Map
+
+from backchannel.domain.agreements.commitments import CommitmentRecord, UnknownCommitmentError
+from backchannel.domain.agreements.deals import DealRecord, UnknownDealError
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -65,6 +69,8 @@ class TrackState:
             opened: the entries before it are the service's key registration at
             genesis (ADR-0011), and every later entry is a track event, so track
             event number ``n`` is log entry ``n + log_offset``.
+        deals: Deal id -> record (a persistent map; issue #4).
+        commitments: Commitment id -> record (a persistent map; issue #4).
     """
 
     track: str
@@ -79,6 +85,8 @@ class TrackState:
     idempotency: Mapping[tuple[str, str], IdempotentResult]
     version: int
     log_offset: int
+    deals: Mapping[str, DealRecord] = field(default_factory=Map)
+    commitments: Mapping[str, CommitmentRecord] = field(default_factory=Map)
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""
@@ -194,6 +202,28 @@ class TrackState:
             if (d := m.deliveries.get(party)) is not None and d.pending
         ]
         return tuple(sorted(pending, key=lambda p: p.order))
+
+    def deal(self, deal_id: str) -> DealRecord:
+        """The deal of that id.
+
+        Raises:
+            UnknownDealError: no such deal.
+        """
+        record = self.deals.get(deal_id)
+        if record is None:
+            raise UnknownDealError(f"no deal {deal_id!r} on track {self.track}")
+        return record
+
+    def commitment(self, commitment_id: str) -> CommitmentRecord:
+        """The commitment of that id.
+
+        Raises:
+            UnknownCommitmentError: no such commitment.
+        """
+        record = self.commitments.get(commitment_id)
+        if record is None:
+            raise UnknownCommitmentError(f"no commitment {commitment_id} on track {self.track}")
+        return record
 
     def idempotent_result(self, member: str, key: str) -> IdempotentResult | None:
         """What ``member``'s first command with idempotency key ``key`` produced, if any."""

@@ -31,6 +31,12 @@ ReframeMessage       mediator principal
 RecordReceipt        any member but the service, of a recipient party
 RecordDeadLetter     service
 RecordEscalation     service
+DraftDeal            mediator principal (agreements: ``_deal_rules``)
+PrepareDeal          mediator principal
+VoteDeal             delegation principal, a voter of the deal
+ResolveDeal          service
+PublishCommitment    delegation or mediator principal (``_commitment_rules``)
+RevealCommitment     a principal of the publishing party
 ===================  ==================================================
 
 This module does not verify signatures: the service verifies each command's
@@ -45,6 +51,9 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
+from backchannel.domain.agreements import _commitment_rules, _deal_rules
+from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
+from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -155,6 +164,18 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return _messaging.record_receipt(state, command, now)
         case RecordDeadLetter():
             return _messaging.record_dead_letter(state, command, now)
+        case DraftDeal():
+            return _deal_rules.draft_deal(state, command, now)
+        case PrepareDeal():
+            return _deal_rules.prepare_deal(state, command, now)
+        case VoteDeal():
+            return _deal_rules.vote_deal(state, command, now)
+        case ResolveDeal():
+            return _deal_rules.resolve_deal(state, command, now)
+        case PublishCommitment():
+            return _commitment_rules.publish_commitment(state, command, now)
+        case RevealCommitment():
+            return _commitment_rules.reveal_commitment(state, command, now)
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

@@ -24,6 +24,11 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
   The *original* of a reframed message stays visible to its author's party
   and the mediator only: a reframing is a new message that cites it.
 
+- **agreements** (issue #4): the events of staged deals (``deal.*``) and of
+  commitments (``commitment.*``) are seen by the mediator and by every
+  member of every delegation (every delegation principal votes on a deal; a
+  commitment is published to the track), and by no inspector or witness.
+
 **Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
 by the parties that uploaded it, by the mediator party, and by every party to
 which a message naming its digest was delivered (forwarded or reframed).
@@ -39,6 +44,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
+from backchannel.domain.agreements.deals import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.events import (
     AgendaProposed,
     AgendaRatified,
@@ -59,6 +72,15 @@ from backchannel.domain.state import TrackState
 __all__ = ["annex_readable_by", "visible_to"]
 
 _PUBLIC = (TrackOpened, PartyAdmitted, MemberEnrolled, KeyRotated, KeyRevoked, AgendaProposed, AgendaRatified)
+_AGREEMENTS = (
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+    DealCommitted,
+    DealAborted,
+    CommitmentPublished,
+    CommitmentRevealed,
+)
 
 
 def visible_to(state: TrackState, member: str, event: Event) -> bool:
@@ -88,6 +110,8 @@ def _author(state: TrackState, message_id: str) -> str | None:
 def _party_sees(state: TrackState, party: str, event: Event) -> bool:
     if isinstance(event, _PUBLIC):
         return True
+    if isinstance(event, _AGREEMENTS):
+        return state.parties[party].kind is PartyKind.DELEGATION
     if isinstance(event, MessageSubmitted):
         return party_of(event.by) == party
     if isinstance(event, MessageReframed):
