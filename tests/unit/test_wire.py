@@ -12,6 +12,15 @@ import pytest
 import rfc8785
 
 from backchannel.domain.agenda import Agenda, BooleanIssue, ChoiceIssue, DateIssue, NumberIssue, TextIssue
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
+from backchannel.domain.agreements.escrow_terms import EscrowTerms
+from backchannel.domain.agreements.quorum import ToleranceKind
 from backchannel.domain.commands import (
     AdmitParty,
     EnrollMember,
@@ -38,6 +47,7 @@ from backchannel.wire import (
     SignedCommand,
     agenda_digest,
     command_body,
+    escrow_digest,
     new_key_from_dict,
     new_key_to_dict,
     sign_command,
@@ -96,6 +106,17 @@ AGENDA_JSON = {
         {"name": "review_date", "type": "date", "earliest": "2026-01-01", "latest": "2030-12-31"},
         {"name": "notes", "type": "text", "max_length": 2000},
     ],
+}
+
+ESCROW_TERMS = {
+    "escrow_id": "assets-1",
+    "items": [
+        {"what": "frozen assets", "amount": 6000000000, "unit": "USD", "owner": "usa", "beneficiary": "iran"}
+    ],
+    "signers": ["usa", "med"],
+    "threshold": 2,
+    "predicates": ["iaea.enrichment_pct <= 3.67 sustained for 30 days"],
+    "expires_at": T_TEXT,
 }
 
 # name -> (signer, member, body): the wire layout of every command, written out literally
@@ -162,6 +183,30 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
         "med/service",
         {"message_id": MID, "party": "usa", "level": 2, "to": ["usa/lead", "med/chair"]},
     ),
+    # attestations and escrow (ADR-0017)
+    "define_metric": (
+        CHAIR,
+        "med/chair",
+        {
+            "metric": "iaea.enrichment_pct",
+            "unit": "%",
+            "issue": "enrichment_cap_pct",
+            "inspectors": ["iaea", "euratom"],
+            "quorum": 2,
+            "tolerance": 0.05,
+            "tolerance_kind": "absolute",
+            "window_seconds": 86400,
+        },
+    ),
+    "file_attestation": (
+        IRAN,
+        "iran/lead",
+        {"metric": "iaea.enrichment_pct", "value": 3.6, "unit": "%", "observed_at": T_TEXT, "site": "natanz"},
+    ),
+    "open_escrow": (CHAIR, "med/chair", {"terms": ESCROW_TERMS}),
+    "sign_escrow_release": (IRAN, "iran/lead", {"escrow_id": "assets-1", "escrow_digest": DIGEST.hex()}),
+    "release_escrow": (IRAN, "iran/lead", {"escrow_id": "assets-1"}),
+    "expire_escrow": (SERVICE, "med/service", {"escrow_id": "assets-1"}),
 }
 
 
@@ -212,7 +257,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 13
+    assert len(COMMAND_NAMES) == 19
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 
@@ -282,6 +327,26 @@ def _domain_commands() -> list:
         RecordReceipt(**envelope, message_ids=(MID,), log_index=0, receipt_digest=DIGEST),
         RecordDeadLetter(**envelope, message_id=MID, party="p", attempts=1, reason="r"),
         RecordEscalation(**envelope, message_id=MID, party="p", level=1, to=("p/q", "m/r")),
+        DefineMetric(
+            **envelope,
+            metric="a.b",
+            unit="kg",
+            issue=None,
+            inspectors=("i",),
+            quorum=1,
+            tolerance=0,
+            tolerance_kind=ToleranceKind.RELATIVE,
+            window_seconds=3600,
+        ),
+        FileAttestation(**envelope, metric="a.b", value=-1.5, unit="kg", observed_at=T, site="s1"),
+        OpenEscrow(
+            **envelope,
+            terms=EscrowTerms.from_dict(ESCROW_TERMS),
+            escrow_digest=escrow_digest(EscrowTerms.from_dict(ESCROW_TERMS)),
+        ),
+        SignEscrowRelease(**envelope, escrow_id="e", escrow_digest=DIGEST),
+        ReleaseEscrow(**envelope, escrow_id="e"),
+        ExpireEscrow(**envelope, escrow_id="e"),
     ]
 
 

@@ -30,6 +30,13 @@ from typing import TypeAlias
 
 from backchannel.domain._json import freeze
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import (
     MessageKind,
@@ -435,5 +442,11 @@ Command: TypeAlias = (
     | RecordReceipt
     | RecordDeadLetter
     | RecordEscalation
+    | DefineMetric
+    | FileAttestation
+    | OpenEscrow
+    | SignEscrowRelease
+    | ReleaseEscrow
+    | ExpireEscrow
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

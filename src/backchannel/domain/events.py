@@ -31,6 +31,18 @@ from typing import ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, key_from_dict, key_to_dict, open_event
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.attestation_events import (
+    AttestationConflictFlagged,
+    AttestationFiled,
+    AttestationQuorumReached,
+    MetricDefined,
+)
+from backchannel.domain.agreements.escrow_events import (
+    EscrowOpened,
+    EscrowRefunded,
+    EscrowReleased,
+    EscrowReleaseSigned,
+)
 from backchannel.domain.ids import (
     PartyKind,
     Role,
@@ -297,6 +309,14 @@ Event: TypeAlias = (
     | ReceiptRecorded
     | MessageDeadLettered
     | MessageEscalated
+    | MetricDefined
+    | AttestationFiled
+    | AttestationQuorumReached
+    | AttestationConflictFlagged
+    | EscrowOpened
+    | EscrowReleaseSigned
+    | EscrowReleased
+    | EscrowRefunded
 )
 """Any track event."""
 
@@ -316,6 +336,14 @@ _TYPES: dict[str, type[Event]] = {
         ReceiptRecorded,
         MessageDeadLettered,
         MessageEscalated,
+        MetricDefined,
+        AttestationFiled,
+        AttestationQuorumReached,
+        AttestationConflictFlagged,
+        EscrowOpened,
+        EscrowReleaseSigned,
+        EscrowReleased,
+        EscrowRefunded,
     )
 }
 

@@ -25,6 +25,8 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
+from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
+from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -123,6 +125,8 @@ class _Draft:
         self.base = base
         self.agenda = base.agenda
         self.version = base.version
+        self.attestations = base.attestations
+        self.escrows = base.escrows
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -179,6 +183,8 @@ class _Draft:
             messages=base.messages if self._messages is None else self._messages.finish(),
             idempotency=base.idempotency if self._idempotency is None else self._idempotency.finish(),
             version=self.version,
+            attestations=self.attestations,
+            escrows=self.escrows,
         )
 
     def apply(self, event: Event) -> None:
@@ -246,6 +252,10 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             _message_reframed(draft, event)
         case ReceiptRecorded():
             _receipt_recorded(draft, event)
+        case _ if isinstance(event, ATTESTATION_EVENTS):
+            draft.attestations = draft.attestations.apply(event)
+        case _ if isinstance(event, ESCROW_EVENTS):
+            draft.escrows = draft.escrows.apply(event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             draft.set_delivery(

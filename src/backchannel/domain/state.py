@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from backchannel.domain.agreements.attestation_book import EMPTY_ATTESTATIONS, AttestationBook
+from backchannel.domain.agreements.escrow_book import EMPTY_ESCROWS, EscrowBook
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -60,6 +62,8 @@ class TrackState:
         messages: Message id -> record (a persistent map: no order; sort by log order).
         idempotency: (member, idempotency key) -> what the first command produced.
         version: How many events were applied.
+        attestations: Metrics, attestations and counted values (issue #4, ADR-0017).
+        escrows: Escrows and their signatures (issue #4, ADR-0017).
     """
 
     track: str
@@ -73,6 +77,8 @@ class TrackState:
     messages: Mapping[str, MessageRecord]
     idempotency: Mapping[tuple[str, str], IdempotentResult]
     version: int
+    attestations: AttestationBook = EMPTY_ATTESTATIONS
+    escrows: EscrowBook = EMPTY_ESCROWS
 
     @property
     def service_member(self) -> str:

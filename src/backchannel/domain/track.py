@@ -31,6 +31,12 @@ ReframeMessage       mediator principal
 RecordReceipt        any member but the service, of a recipient party
 RecordDeadLetter     service
 RecordEscalation     service
+DefineMetric         mediator principal (ADR-0017)
+FileAttestation      principal or delegate of an inspector party on the metric's panel
+OpenEscrow           mediator principal
+SignEscrowRelease    principal of a signer party of the escrow
+ReleaseEscrow        any member of a party that may see the escrow
+ExpireEscrow         service
 ===================  ==================================================
 
 This module does not verify signatures: the service verifies each command's
@@ -45,6 +51,14 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
+from backchannel.domain.agreements import attestations, escrow
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -155,6 +169,18 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return _messaging.record_receipt(state, command, now)
         case RecordDeadLetter():
             return _messaging.record_dead_letter(state, command, now)
+        case DefineMetric():
+            return list(attestations.define_metric(state, command, now))
+        case FileAttestation():
+            return list(attestations.file_attestation(state, command, now))
+        case OpenEscrow():
+            return list(escrow.open_escrow(state, command, now))
+        case SignEscrowRelease():
+            return list(escrow.sign_escrow_release(state, command, now))
+        case ReleaseEscrow():
+            return list(escrow.release_escrow(state, command, now))
+        case ExpireEscrow():
+            return list(escrow.expire_escrow(state, command, now))
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 
