@@ -84,10 +84,10 @@ class EscrowItem:
 
     def violations(self, where: str) -> list[Violation]:
         """Every malformed field, named under ``where``."""
-        found = text_violations(self.what, f"{where}.what", 200)
-        found += number_violations(self.amount, f"{where}.amount")
-        if not found and self.amount <= 0:
-            found.append(Violation(f"{where}.amount", "minimum", f"{where}.amount: must be above 0"))
+        amount = number_violations(self.amount, f"{where}.amount")
+        if not amount and self.amount <= 0:
+            amount.append(Violation(f"{where}.amount", "minimum", f"{where}.amount: must be above 0"))
+        found = text_violations(self.what, f"{where}.what", 200) + amount
         found += text_violations(self.unit, f"{where}.unit", 16)
         parties = check_party_id(self.owner, f"{where}.owner") + check_party_id(
             self.beneficiary, f"{where}.beneficiary"

@@ -23,12 +23,13 @@ Quorum is reached for a window when the cluster holds at least ``m`` values
 :func:`disagreeing` lists the values a new attestation does not agree with:
 those are flagged as conflicts, never dropped.
 
-This module does no I/O; values are finite floats.
+This module does no I/O; values are finite floats, compared in decimal (:func:`agree`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from enum import StrEnum
 
 __all__ = ["ToleranceKind", "agree", "agreeing_cluster", "disagreeing", "low_median"]
@@ -43,10 +44,20 @@ class ToleranceKind(StrEnum):
     """As a fraction of the larger magnitude of the two values."""
 
 
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
 def agree(a: float, b: float, amount: float, kind: ToleranceKind) -> bool:
-    """True when ``a`` and ``b`` agree within ``amount`` of ``kind`` (see the module docstring)."""
-    allowance = amount if kind is ToleranceKind.ABSOLUTE else amount * max(abs(a), abs(b))
-    return abs(a - b) <= allowance
+    """True when ``a`` and ``b`` agree within ``amount`` of ``kind`` (see the module docstring).
+
+    Computed in decimal on the numbers' shortest decimal forms, so ``3.6`` and
+    ``3.7`` agree within ``0.1`` as written (in binary floating point their
+    difference is a hair above 0.1).
+    """
+    x, y, t = _decimal(a), _decimal(b), _decimal(amount)
+    allowance = t if kind is ToleranceKind.ABSOLUTE else t * max(abs(x), abs(y))
+    return abs(x - y) <= allowance
 
 
 def agreeing_cluster(values: Sequence[float], amount: float, kind: ToleranceKind) -> tuple[int, ...]:
@@ -58,14 +69,14 @@ def agreeing_cluster(values: Sequence[float], amount: float, kind: ToleranceKind
     """
     order = sorted(range(len(values)), key=lambda i: (values[i], i))
     best: tuple[int, int] = (0, 0)  # [start, stop) into order
-    best_key: tuple[int, float] | None = None
+    best_key: tuple[int, Decimal] | None = None
     for start in range(len(order)):
         stop = start + 1
         while stop < len(order) and all(
             agree(values[order[stop]], values[order[i]], amount, kind) for i in range(start, stop)
         ):
             stop += 1  # the longest agreeing run from start: any longer one holds a disagreeing pair
-        key = (start - stop, values[order[stop - 1]] - values[order[start]])
+        key = (start - stop, _decimal(values[order[stop - 1]]) - _decimal(values[order[start]]))
         if best_key is None or key < best_key:
             best, best_key = (start, stop), key
     return tuple(order[best[0] : best[1]])
