@@ -22,6 +22,8 @@ from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError, 
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import EncodingError
 
+NAIVE = datetime(2026, 1, 1)  # noqa: DTZ001 - naive on purpose
+
 
 @pytest.fixture
 def w() -> World:
@@ -359,9 +361,7 @@ def test_the_envelope_is_checked_like_every_command() -> None:
     from backchannel.domain.agreements.attestation_commands import Signed
 
     with pytest.raises(SchemaViolationError) as caught:
-        Signed(
-            track="T", member="x", key_id="k", issued_at=datetime(2026, 1, 1), digest=b"", idempotency_key=""
-        )  # noqa: DTZ001
+        Signed(track="T", member="x", key_id="k", issued_at=NAIVE, digest=b"", idempotency_key="")
     assert fields_of(caught) == ["track", "member", "key_id", "issued_at", "digest", "idempotency_key"]
     ok = Signed(
         track="t",

@@ -84,7 +84,7 @@ def test_terms_normalise_their_predicates_and_round_trip(w: World) -> None:
         (
             {"items": (EscrowItem("", 0, "", "USA", "iran"),)},
             ["items.0.what", "items.0.amount", "items.0.unit", "items.0.owner"],
-        ),  # fmt: skip
+        ),
         (
             {"items": (EscrowItem("x", float("nan"), "USD", "usa", "usa"),)},
             ["items.0.amount", "items.0.beneficiary"],
@@ -134,7 +134,7 @@ def test_k_above_n_and_no_signer_are_errors_at_construction(w: World) -> None:
         (
             {"items": [{"what": "x", "amount": "1", "unit": "u", "owner": "a", "beneficiary": "b"}]},
             "terms.items.0.amount: expected a number",
-        ),  # fmt: skip
+        ),
         ({"items": [{"what": "x"}]}, "terms.items.0: missing field"),
         ({"surprise": 1}, "unknown field"),
     ],
