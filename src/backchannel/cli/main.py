@@ -435,4 +435,5 @@ def main() -> None:
     app()
 
 
+import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR-0017)
 from backchannel.cli import _commands  # noqa: E402, F401 - registers the commands that drive a server
