@@ -236,6 +236,6 @@ def escrow_table(shown: dict[str, Any]) -> Group:
     for p in check["predicates"]:
         held = p["note"] or f"{p['held']} of {p['required']} {p['unit']}{'s' if p['required'] != 1 else ''}"
         progress.add_row(p["text"], held, "yes" if p["holds"] else "no")
-    verdict = "releasable now" if check["releasable"] else "not releasable now"
-    style = "bold green" if check["releasable"] else "bold yellow"
-    return Group(summary, progress, Text(f"{verdict}: {check['reason']}", style=style))
+    if check["releasable"]:  # the reason says "releasable: ..."
+        return Group(summary, progress, Text(check["reason"], style="bold green"))
+    return Group(summary, progress, Text(f"not releasable now: {check['reason']}", style="bold yellow"))
