@@ -43,6 +43,7 @@ This module does no I/O and reads no clock: ``now`` is given.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,11 +115,11 @@ class Comparator(StrEnum):
 
 
 _COMPARE: dict[Comparator, Callable[[float, float], bool]] = {
-    Comparator.LT: lambda a, b: a < b,
-    Comparator.LE: lambda a, b: a <= b,
-    Comparator.EQ: lambda a, b: a == b,
-    Comparator.GE: lambda a, b: a >= b,
-    Comparator.GT: lambda a, b: a > b,
+    Comparator.LT: operator.lt,
+    Comparator.LE: operator.le,
+    Comparator.EQ: operator.eq,
+    Comparator.GE: operator.ge,
+    Comparator.GT: operator.gt,
 }
 
 
@@ -291,26 +292,23 @@ def evaluate(predicate: Predicate, window: timedelta, counted: Lookup, now: date
         now: The decision time.
     """
     needed = max(1, math.ceil(predicate.duration / window))
+    compare, bound, site = _COMPARE[predicate.comparator], predicate.bound, predicate.site
     current = window_index(now, window)
     held = 0
     index = current
-    while held < needed:
-        state = _window_state(predicate, counted(index))
-        if state is None and index == current:
+    while held < needed:  # the hot loop of an escrow check: kept flat
+        values = counted(index)
+        if site is not None:
+            values = [pair for pair in values if pair[0] == site]
+        if not values:  # empty: only the current window may be, and is skipped
+            if index != current:
+                break
             index -= 1
             continue
-        if not state:
+        if not all(compare(value, bound) for _, value in values):  # bad
             break
         held += 1
         index -= 1
     return PredicateProgress(
         predicate.text, window * held, window * needed, held >= needed, predicate.unit, None
     )
-
-
-def _window_state(predicate: Predicate, values: Sequence[tuple[str, float]]) -> bool | None:
-    """True when good, False when bad, None when empty (see the module docstring)."""
-    relevant = [v for site, v in values if predicate.site is None or site == predicate.site]
-    if not relevant:
-        return None
-    return all(predicate.comparator.holds(v, predicate.bound) for v in relevant)
