@@ -7,10 +7,11 @@
   whose ``expires_at`` has passed and runs an ``expire_escrow`` command signed
   by the service member ``<mediator>/service``, with an idempotency key
   derived from the escrow id (``escrow-expiry:<sha256 of the id>``). A re-tick,
-  a restart or a second node never logs a refund twice: a key already used is
-  skipped, and a refusal because the escrow was released or refunded meanwhile
-  is ignored. :meth:`EscrowService.tick_due` ticks every track and says how
-  long until the next expiry; the HTTP app's background ticker calls it.
+  a restart or a second node never logs a refund twice: only open escrows are
+  due, and a refusal because the escrow was released or refunded meanwhile
+  (or the key was used by another node) is ignored.
+  :meth:`EscrowService.tick_due` ticks every track and says how long until the
+  next expiry; the HTTP app's background ticker calls it.
 - **Status.** :meth:`EscrowService.status` returns an escrow and its
   :class:`~backchannel.domain.agreements.escrow_book.EscrowCheck` at ``now``,
   for a member whose party may see it (the mediator, and the parties the
@@ -128,9 +129,7 @@ class EscrowService:
 
     def _expire(self, track: str, escrow_id: str) -> bool:
         state = self._state(track)
-        key = expiry_key(escrow_id)
-        if state.idempotent_result(state.service_member, key) is not None:
-            return False
+        key = expiry_key(escrow_id)  # a second node's refund of the same escrow conflicts, or replays
         body: dict[str, JSONValue] = {"escrow_id": escrow_id}
         signed = sign_command(
             self._node.signing,
