@@ -172,6 +172,11 @@ class BackchannelClient:
         self._sleep = sleep
         self._checkpoints: dict[str, SignedCheckpoint] = {}
 
+    @property
+    def clock(self) -> Clock:
+        """The clock this client signs with (``issued_at``, RFC 9421 ``created``, default times)."""
+        return self._clock
+
     # --- lifecycle --------------------------------------------------------
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -8,6 +8,7 @@ lifespan ticker refunds an escrow once the clock passes its expiry.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -19,8 +20,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+from rich.console import Console
 
 from backchannel.api import create_app
+from backchannel.cli.escrow_demo import escrow_scene
 from backchannel.client import BackchannelClient, ProblemError
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
@@ -75,7 +78,7 @@ Start = Callable[..., Server]
 def start(tmp_path: Path) -> Iterator[Start]:
     stops: list[Callable[[], None]] = []
 
-    def _start(tick_interval: float | None = None) -> Server:
+    def _start(tick_interval: float | None = None, *, inspectors: bool = True) -> Server:
         clock = FakeClock()
         store = SQLiteEventStore(tmp_path / f"db{len(stops)}.sqlite3")
         writer = LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock)
@@ -102,7 +105,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
 
         stops.append(stop)
         server = Server(url, clock, store, writer, tracks)
-        setup(server)
+        setup(server, inspectors=inspectors)
         return server
 
     yield _start
@@ -110,13 +113,15 @@ def start(tmp_path: Path) -> Iterator[Start]:
         stop()
 
 
-def setup(server: Server) -> None:
+def setup(server: Server, *, inspectors: bool = True) -> None:
     with server.client(QATAR) as qatar:
         service_key = qatar.service_info()["service_key"]
         qatar.execute("open_track", {
             "title": "Doha", "principal_key": new_key(QATAR), "service_key": {**service_key, "expires_at": None},
         }, track=TRACK)  # fmt: skip
-        for principal, kind in ((USA, "delegation"), (IRAN, "delegation"), (IAEA, "inspector"), (EURATOM, "inspector")):  # fmt: skip
+        admitted = [(USA, "delegation"), (IRAN, "delegation")]
+        admitted += [(IAEA, "inspector"), (EURATOM, "inspector")] if inspectors else []
+        for principal, kind in admitted:
             qatar.execute("admit_party", {
                 "party": principal.name.split("/")[0], "kind": kind, "principal": principal.name,
                 "principal_key": new_key(principal),
@@ -313,4 +318,17 @@ def test_expiry_ticks_are_idempotent_across_restarts(start: Start) -> None:
     assert restarted.tick_due() == 1.0
     assert server.store.size(TRACK) == size
     assert escrows.next_wakeup(TRACK) is None
+    replay(server.store, TRACK)
+
+
+def test_the_demo_scene_plays_and_every_check_passes(start: Start) -> None:
+    server = start(inspectors=False)  # the scene admits them
+    checks: list[tuple[str, str, bool, str]] = []
+    console = Console(record=True, width=120)
+    with contextlib.ExitStack() as stack:
+        clients = {k.name: stack.enter_context(server.client(k)) for k in (QATAR, USA, IRAN, IAEA, EURATOM)}
+        escrow_scene(console, TRACK, clients, lambda *c: checks.append(c), issue="enrichment_cap_pct")
+    assert len(checks) == 8
+    assert all(ok for _, _, ok, _ in checks), [c for c in checks if not c[2]]
+    assert "held 30 of 30 days" in console.export_text()
     replay(server.store, TRACK)
