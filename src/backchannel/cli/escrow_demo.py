@@ -98,9 +98,8 @@ def escrow_scene(
         "expires_at": format_timestamp(qatar.clock.now() + timedelta(days=180)),
     }  # fmt: skip
     qatar.open_escrow(track, terms)
-    out.print(
-        f"  escrow {ESCROW_ID}: USD 6,000,000,000 {signers[0]} -> iran; 2 of ({', '.join(signers)}) AND {PREDICATE}"
-    )
+    condition = f"2 of ({', '.join(signers)}) AND {PREDICATE}"
+    out.print(f"  escrow {ESCROW_ID}: USD 6,000,000,000 {signers[0]} -> iran; {condition}")
 
     early = _refused(iran, track)
     expected = f"0 of 2 signatures; predicate `{PREDICATE}` held 0 of 30 days"
