@@ -69,6 +69,15 @@ naming the log index of the entry that delivered that message (the delivery's
 of the RFC 8785 canonical JSON array of those pairs, sorted by message id.
 This module does not verify a delivery's entry for you: pass
 ``entry["leaf_hash"]`` to :meth:`~BackchannelClient.verify_inclusion`.
+
+**Attestations and escrow** (ADR-0017). :meth:`~BackchannelClient.define_metric`,
+:meth:`~BackchannelClient.attest` and :meth:`~BackchannelClient.attest_daily`
+(one value per day for the days before now, in one batch: how a demo back-fills
+a window), :meth:`~BackchannelClient.open_escrow`,
+:meth:`~BackchannelClient.escrow` (``GET .../escrows/{id}``: terms, signatures
+and the check), :meth:`~BackchannelClient.sign_escrow_release` (which
+recomputes the escrow's digest from the terms it is shown and refuses to sign
+if the service's digest differs) and :meth:`~BackchannelClient.release_escrow`.
 """
 
 from __future__ import annotations
@@ -78,7 +87,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Self, TypeAlias
 
 import httpx
@@ -88,6 +97,7 @@ from backchannel.clock import Clock, SystemClock
 from backchannel.domain import TrackState
 from backchannel.domain.agreements.commitments import commitment_digest
 from backchannel.domain.agreements.deals import Deal
+from backchannel.domain.agreements.escrow_terms import EscrowTerms
 from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
 from backchannel.httpsig import sign_request
@@ -98,7 +108,7 @@ from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
-from backchannel.wire import SignedCommand, sign_command
+from backchannel.wire import SignedCommand, escrow_digest, sign_command
 from backchannel.wire import deal_hash as _deal_hash
 from backchannel.wire import receipt_digest as wire_receipt_digest
 
@@ -196,6 +206,11 @@ class BackchannelClient:
         self._backoff = backoff
         self._sleep = sleep
         self._checkpoints: dict[str, SignedCheckpoint] = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this client signs with (``issued_at``, RFC 9421 ``created``, default times)."""
+        return self._clock
 
     # --- lifecycle --------------------------------------------------------
     def close(self) -> None:
@@ -743,6 +758,119 @@ class BackchannelClient:
             "receipt_digest": receipt_digest(items).hex(),
         }
         return self.execute("record_receipt", body, track=track, idempotency_key=idempotency_key)
+
+    # --- attestations and escrow (ADR-0017) --------------------------------
+    def define_metric(  # noqa: PLR0913 - the metric's rule, by name
+        self,
+        track: str,
+        metric: str,
+        *,
+        unit: str,
+        inspectors: Sequence[str],
+        quorum: int,
+        tolerance: float,
+        tolerance_kind: str = "absolute",
+        window_seconds: int = 86400,
+        issue: str | None = None,
+    ) -> dict[str, Any]:
+        """Define a metric and its quorum rule (mediator principal): ``metric.defined``."""
+        body: dict[str, JSONValue] = {
+            "metric": metric, "unit": unit, "issue": issue, "inspectors": list(inspectors), "quorum": quorum,
+            "tolerance": tolerance, "tolerance_kind": tolerance_kind, "window_seconds": window_seconds,
+        }  # fmt: skip
+        return self.execute("define_metric", body, track=track)
+
+    def attest(  # noqa: PLR0913 - the measurement, by name
+        self,
+        track: str,
+        metric: str,
+        value: float,
+        *,
+        unit: str,
+        site: str,
+        observed_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """File an attestation (inspector): ``attestation.filed``, and any conflict or quorum it causes.
+
+        ``observed_at`` defaults to now (this client's clock).
+        """
+        return self.execute(
+            "file_attestation",
+            _attestation(metric, value, unit, site, observed_at or self._clock.now()),
+            track=track,
+        )
+
+    def attest_daily(  # noqa: PLR0913 - the measurements, by name
+        self,
+        track: str,
+        metric: str,
+        values: Sequence[float],
+        *,
+        unit: str,
+        site: str,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """File ``values[i]`` as observed ``len(values) - i`` days before ``end`` (default now), in one batch.
+
+        The last value is for the day before ``end``: a window of whole days that
+        ends with the day just past (see :meth:`send_batch` for the results).
+        """
+        end = end or self._clock.now()
+        days = len(values)
+        return self.execute_many(
+            (
+                ("file_attestation", _attestation(metric, v, unit, site, end - timedelta(days=days - i)))
+                for i, v in enumerate(values)
+            ),
+            track=track,
+        )
+
+    def open_escrow(self, track: str, terms: Mapping[str, JSONValue]) -> dict[str, Any]:
+        """Open an escrow (mediator principal) with ``terms``.
+
+        ``terms`` is ``{"escrow_id", "items": [{"what", "amount", "unit", "owner",
+        "beneficiary"}], "signers": [party, ...], "threshold", "predicates": [text, ...],
+        "expires_at"}`` (``expires_at`` as a canonical timestamp).
+        """
+        return self.execute("open_escrow", {"terms": dict(terms)}, track=track)
+
+    def escrow(self, track: str, escrow_id: str) -> dict[str, Any]:
+        """``GET .../escrows/{escrow_id}``: the terms, digest, signatures, status and check now."""
+        return self._get(f"/v1/tracks/{track}/escrows/{escrow_id}")
+
+    def sign_escrow_release(self, track: str, escrow_id: str) -> dict[str, Any]:
+        """Sign the release of an escrow (a principal of a signer party), naming its digest.
+
+        The digest is recomputed here from the terms the service shows.
+
+        Raises:
+            VerificationError: the service's digest is not that of the terms it shows.
+        """
+        shown = self.escrow(track, escrow_id)
+        digest = escrow_digest(EscrowTerms.from_dict(shown["terms"])).hex()
+        if digest != shown["escrow_digest"]:
+            raise VerificationError(
+                f"escrow {escrow_id}: the service names digest {shown['escrow_digest']}, "
+                f"but the terms it shows hash to {digest}"
+            )
+        body: dict[str, JSONValue] = {"escrow_id": escrow_id, "escrow_digest": digest}
+        return self.execute("sign_escrow_release", body, track=track)
+
+    def release_escrow(self, track: str, escrow_id: str) -> dict[str, Any]:
+        """Ask for the release: refused (409 ``escrow-condition-unmet``, ``progress``) unless it holds now."""
+        return self.execute("release_escrow", {"escrow_id": escrow_id}, track=track)
+
+
+def _attestation(
+    metric: str, value: float, unit: str, site: str, observed_at: datetime
+) -> dict[str, JSONValue]:
+    return {
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "observed_at": format_timestamp(observed_at),
+        "site": site,
+    }
 
 
 Receivable: TypeAlias = Mapping[str, Any] | tuple[str, int] | ReceiptItem

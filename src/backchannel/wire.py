@@ -60,9 +60,18 @@ from enum import StrEnum
 from typing import Any, Generic, TypedDict, TypeVar, cast
 
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
 from backchannel.domain.agreements.deals import Deal, Vote
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
+from backchannel.domain.agreements.escrow_terms import EscrowTerms
+from backchannel.domain.agreements.quorum import ToleranceKind
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -106,6 +115,7 @@ __all__ = [
     "command_body",
     "deal_hash",
     "enrolment_key",
+    "escrow_digest",
     "new_key_from_dict",
     "new_key_to_dict",
     "receipt_digest",
@@ -368,6 +378,11 @@ def agenda_digest(agenda: Agenda) -> bytes:
 def deal_hash(deal: Deal) -> bytes:
     """SHA-256 of the canonical JSON of ``deal.to_dict()``: what a deal's voters sign (issue #4)."""
     return hashlib.sha256(canonicalize(deal.to_dict())).digest()
+
+
+def escrow_digest(terms: EscrowTerms) -> bytes:
+    """SHA-256 of the canonical JSON of ``terms.to_dict()``: what release signatures name (ADR-0017)."""
+    return hashlib.sha256(canonicalize(terms.to_dict())).digest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -756,6 +771,44 @@ def _reveal_commitment(body: _Fields, envelope: _Envelope) -> RevealCommitment:
     )
 
 
+def _number(body: _Fields, name: str) -> float:
+    """A JSON number, not a boolean (finiteness and range are the domain's to check)."""
+    value = body.raw(name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise EncodingError(f"{body.path(name)}: expected a number, got {_json_type(value)}")
+    return value
+
+
+def _define_metric(body: _Fields, envelope: _Envelope) -> DefineMetric:
+    return DefineMetric(
+        **envelope,
+        metric=body.text("metric"),
+        unit=body.text("unit"),
+        issue=body.optional_text("issue"),
+        inspectors=body.texts("inspectors"),
+        quorum=body.integer("quorum"),
+        tolerance=_number(body, "tolerance"),
+        tolerance_kind=body.kind("tolerance_kind", ToleranceKind),
+        window_seconds=body.integer("window_seconds"),
+    )
+
+
+def _file_attestation(body: _Fields, envelope: _Envelope) -> FileAttestation:
+    return FileAttestation(
+        **envelope,
+        metric=body.text("metric"),
+        value=_number(body, "value"),
+        unit=body.text("unit"),
+        observed_at=body.timestamp("observed_at"),
+        site=body.text("site"),
+    )
+
+
+def _open_escrow(body: _Fields, envelope: _Envelope) -> OpenEscrow:
+    terms = EscrowTerms.from_dict(dict(body.obj("terms")), "body.terms")
+    return OpenEscrow(**envelope, terms=terms, escrow_digest=escrow_digest(terms))
+
+
 def _codec(
     name: str,
     kind: type[C],
@@ -875,6 +928,59 @@ _CODECS: tuple[_Codec[Any], ...] = (
         "message_id party level to",
         _record_escalation,
         lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": list(c.to)},
+    ),
+    _codec(
+        "define_metric",
+        DefineMetric,
+        "metric unit issue inspectors quorum tolerance tolerance_kind window_seconds",
+        _define_metric,
+        lambda c: {
+            "metric": c.metric,
+            "unit": c.unit,
+            "issue": c.issue,
+            "inspectors": list(c.inspectors),
+            "quorum": c.quorum,
+            "tolerance": c.tolerance,
+            "tolerance_kind": c.tolerance_kind.value,
+            "window_seconds": c.window_seconds,
+        },
+    ),
+    _codec(
+        "file_attestation",
+        FileAttestation,
+        "metric value unit observed_at site",
+        _file_attestation,
+        lambda c: {
+            "metric": c.metric,
+            "value": c.value,
+            "unit": c.unit,
+            "observed_at": format_timestamp(c.observed_at),
+            "site": c.site,
+        },
+    ),
+    _codec("open_escrow", OpenEscrow, "terms", _open_escrow, lambda c: {"terms": c.terms.to_dict()}),
+    _codec(
+        "sign_escrow_release",
+        SignEscrowRelease,
+        "escrow_id escrow_digest",
+        lambda b, e: SignEscrowRelease(
+            **e, escrow_id=b.text("escrow_id"), escrow_digest=b.digest("escrow_digest")
+        ),
+        lambda c: {"escrow_id": c.escrow_id, "escrow_digest": c.escrow_digest.hex()},
+    ),
+    _codec(
+        "release_escrow",
+        ReleaseEscrow,
+        "escrow_id",
+        lambda b, e: ReleaseEscrow(**e, escrow_id=b.text("escrow_id")),
+        lambda c: {"escrow_id": c.escrow_id},
+    ),
+    _codec(
+        "expire_escrow",
+        ExpireEscrow,
+        "escrow_id",
+        lambda b, e: ExpireEscrow(**e, escrow_id=b.text("escrow_id")),
+        lambda c: {"escrow_id": c.escrow_id},
     ),
 )
 _CODECS += (  # agreements (issue #4)

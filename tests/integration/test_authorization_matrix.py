@@ -55,7 +55,7 @@ from backchannel.domain.visibility import visible_to
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
-from backchannel.log.records import LogEntry
+from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.log import LogWriter
@@ -82,6 +82,7 @@ MEMBERS: dict[str, KeyPair] = {
     "iran/principal": pair(4, "iran/principal"),
     "iran/delegate": pair(7, "iran/delegate"),
     "guarantor/principal": pair(8, "guarantor/principal"),
+    "iaea/principal": pair(10, "iaea/principal"),  # an inspector (ADR-0017)
 }
 # The second track: its own mediator, and a "usa/principal" of the same name but another key.
 OMAN = pair(20, "oman/principal")
@@ -202,7 +203,7 @@ class World:
         self.must(qatar, "open_track", {
             "title": "Doha", "principal_key": new_key(qatar), "service_key": {**service_key, "expires_at": None},
         })  # fmt: skip
-        for party, kind in (("usa", "delegation"), ("iran", "delegation"), ("guarantor", "witness")):
+        for party, kind in (("usa", "delegation"), ("iran", "delegation"), ("guarantor", "witness"), ("iaea", "inspector")):  # fmt: skip
             principal = MEMBERS[f"{party}/principal"]
             self.must(qatar, "admit_party", {
                 "party": party, "kind": kind, "principal": principal.name, "principal_key": new_key(principal),
@@ -214,6 +215,10 @@ class World:
         for name in ("usa/principal", "iran/principal"):
             body = {"version": 1, "agenda_digest": agenda_digest(AGENDA).hex()}
             self.must(MEMBERS[name], "ratify_agenda", body)
+        self.must(qatar, "define_metric", {
+            "metric": "matrix.metric", "unit": "%", "issue": None, "inspectors": ["iaea"], "quorum": 1,
+            "tolerance": 0, "tolerance_kind": "absolute", "window_seconds": 1,
+        })  # fmt: skip
 
     def close(self) -> None:
         self.http.close()
@@ -291,6 +296,7 @@ EXPECTED_LABELS: dict[str, frozenset[str]] = {
     # unforwarded proposal
     **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1", "RS1", "RR"})),
     "guarantor/principal": frozenset(),
+    "iaea/principal": frozenset(),  # an inspector sees the public entries (metric definitions included) only
 }
 LABELS = ("P", "S1", "F", "S2", "R", "I1", "RS1", "RR")
 READS = ("events", "leaves", "checkpoint", "inclusion", "consistency")
@@ -694,8 +700,63 @@ def _reveal_commitment(w: World, member: str) -> dict[str, Any]:
     return {"command": "reveal_commitment", "body": body}
 
 
+def _metric(w: World, member: str) -> dict[str, Any]:
+    body = {
+        "metric": _fresh("matrix.m"), "unit": "%", "issue": None, "inspectors": ["iaea"], "quorum": 1,
+        "tolerance": 0, "tolerance_kind": "absolute", "window_seconds": 86400,
+    }  # fmt: skip
+    return {"command": "define_metric", "body": body}
+
+
+def _attest(w: World, member: str) -> dict[str, Any]:
+    body = {
+        "metric": "matrix.metric", "value": 3.5, "unit": "%",
+        "observed_at": format_timestamp(w.clock.now()), "site": _fresh("site-"),
+    }  # fmt: skip
+    return {"command": "file_attestation", "body": body}
+
+
+def _escrow_terms(w: World, **changes: Any) -> dict[str, Any]:
+    return {
+        "escrow_id": _fresh("escrow-"),
+        "items": [{"what": "assets", "amount": 6e9, "unit": "USD", "owner": "usa", "beneficiary": "iran"}],
+        "signers": ["usa", "qatar"], "threshold": 2,
+        "predicates": ["matrix.metric <= 3.67 sustained for 1 second"],
+        "expires_at": format_timestamp(w.clock.now() + timedelta(days=30)), **changes,
+    }  # fmt: skip
+
+
+def _open_escrow(w: World, member: str) -> dict[str, Any]:
+    return {"command": "open_escrow", "body": {"terms": _escrow_terms(w)}}
+
+
+def _opened(w: World, **changes: Any) -> dict[str, Any]:
+    terms = _escrow_terms(w, **changes)
+    opened = w.must(MEMBERS["qatar/principal"], "open_escrow", {"terms": terms})
+    return {"escrow_id": terms["escrow_id"], "escrow_digest": opened["events"][0]["escrow_digest"]}
+
+
+def _sign_escrow(w: World, member: str) -> dict[str, Any]:
+    return {"command": "sign_escrow_release", "body": _opened(w)}
+
+
+def _release_escrow(w: World, member: str) -> dict[str, Any]:
+    """A releasable escrow: qatar's one signature and an attestation in the current one-second window."""
+    body = _opened(w, signers=["qatar"], threshold=1)
+    w.must(MEMBERS["qatar/principal"], "sign_escrow_release", body)
+    w.must(MEMBERS["iaea/principal"], "file_attestation", _attest(w, member)["body"])
+    return {"command": "release_escrow", "body": {"escrow_id": body["escrow_id"]}}
+
+
+def _expire_escrow(w: World, member: str) -> dict[str, Any]:
+    body = _opened(w, expires_at=format_timestamp(w.clock.now() + timedelta(seconds=1)))
+    w.clock.advance(timedelta(seconds=2))
+    return {"command": "expire_escrow", "body": {"escrow_id": body["escrow_id"]}}
+
+
 OK = "ok"
 DENIED = "not-authorized"
+UNSEEN = "unknown-escrow"  # a party an escrow does not concern: for it, the escrow does not exist
 COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]]] = {
     # command: (body builder, outcome per member; members not listed are DENIED)
     "submit_message": (_submit, dict.fromkeys(("usa/principal", "usa/delegate", *_IRAN), OK)),
@@ -707,7 +768,14 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
     "enroll_member": (_enroll, {"usa/principal": OK}),
     "revoke_key": (_revoke, {"usa/principal": OK}),
     # recipients' members sign receipts; a witness cannot even see the message
-    "record_receipt": (_receipt, {**dict.fromkeys(_IRAN, OK), "guarantor/principal": "unknown-message"}),
+    "record_receipt": (
+        _receipt,
+        {
+            **dict.fromkeys(_IRAN, OK),
+            "guarantor/principal": "unknown-message",
+            "iaea/principal": "unknown-message",
+        },
+    ),
     "record_dead_letter": (_dead_letter, {"qatar/service": OK}),
     # agreements (issue #4): deals are drafted and prepared by the mediator, voted by delegation
     # principals, resolved at the deadline by the service; commitments by principals of their party
@@ -723,6 +791,23 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
         _reveal_commitment,
         dict.fromkeys(("qatar/principal", "usa/principal", "iran/principal"), OK),
     ),
+    # attestations and escrow (ADR-0017)
+    "define_metric": (_metric, {"qatar/principal": OK}),
+    "file_attestation": (_attest, {"iaea/principal": OK}),
+    "open_escrow": (_open_escrow, {"qatar/principal": OK}),
+    "sign_escrow_release": (
+        _sign_escrow,
+        {"usa/principal": OK, "qatar/principal": OK, "guarantor/principal": UNSEEN, "iaea/principal": UNSEEN},
+    ),
+    "release_escrow": (
+        _release_escrow,
+        {
+            **dict.fromkeys((*_QATAR, *_USA, *_IRAN), OK),
+            "guarantor/principal": UNSEEN,
+            "iaea/principal": UNSEEN,
+        },
+    ),
+    "expire_escrow": (_expire_escrow, {"qatar/service": OK}),
 }
 
 

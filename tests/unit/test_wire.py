@@ -12,6 +12,15 @@ import pytest
 import rfc8785
 
 from backchannel.domain.agenda import Agenda, BooleanIssue, ChoiceIssue, DateIssue, NumberIssue, TextIssue
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
+from backchannel.domain.agreements.escrow_terms import EscrowTerms
+from backchannel.domain.agreements.quorum import ToleranceKind
 from backchannel.domain.commands import (
     AdmitParty,
     EnrollMember,
@@ -40,6 +49,7 @@ from backchannel.wire import (
     agenda_digest,
     command_body,
     deal_hash,
+    escrow_digest,
     new_key_from_dict,
     new_key_to_dict,
     receipt_digest,
@@ -115,6 +125,16 @@ DEAL_JSON = {
         ]
     ],
 }  # fmt: skip
+ESCROW_TERMS = {
+    "escrow_id": "assets-1",
+    "items": [
+        {"what": "frozen assets", "amount": 6000000000, "unit": "USD", "owner": "usa", "beneficiary": "iran"}
+    ],
+    "signers": ["usa", "med"],
+    "threshold": 2,
+    "predicates": ["iaea.enrichment_pct <= 3.67 sustained for 30 days"],
+    "expires_at": T_TEXT,
+}
 
 # name -> (signer, member, body): the wire layout of every command, written out literally
 BODIES: dict[str, tuple[SigningKey, str, dict]] = {
@@ -187,6 +207,30 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
     "resolve_deal": (SERVICE, "med/service", {"deal_id": "doha-1"}),
     "publish_commitment": (IRAN, "iran/lead", {"label": "next steps agreed", "commitment": DIGEST.hex()}),
     "reveal_commitment": (IRAN, "iran/lead", {"commitment_id": MID, "salt": "ab" * 16, "content": "Muscat"}),
+    # attestations and escrow (ADR-0017)
+    "define_metric": (
+        CHAIR,
+        "med/chair",
+        {
+            "metric": "iaea.enrichment_pct",
+            "unit": "%",
+            "issue": "enrichment_cap_pct",
+            "inspectors": ["iaea", "euratom"],
+            "quorum": 2,
+            "tolerance": 0.05,
+            "tolerance_kind": "absolute",
+            "window_seconds": 86400,
+        },
+    ),
+    "file_attestation": (
+        IRAN,
+        "iran/lead",
+        {"metric": "iaea.enrichment_pct", "value": 3.6, "unit": "%", "observed_at": T_TEXT, "site": "natanz"},
+    ),
+    "open_escrow": (CHAIR, "med/chair", {"terms": ESCROW_TERMS}),
+    "sign_escrow_release": (IRAN, "iran/lead", {"escrow_id": "assets-1", "escrow_digest": DIGEST.hex()}),
+    "release_escrow": (IRAN, "iran/lead", {"escrow_id": "assets-1"}),
+    "expire_escrow": (SERVICE, "med/service", {"escrow_id": "assets-1"}),
 }
 
 
@@ -237,7 +281,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 19
+    assert len(COMMAND_NAMES) == 25
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 
@@ -309,6 +353,26 @@ def _domain_commands() -> list:
         ),
         RecordDeadLetter(**envelope, message_id=MID, party="p", attempts=1, reason="r"),
         RecordEscalation(**envelope, message_id=MID, party="p", level=1, to=("p/q", "m/r")),
+        DefineMetric(
+            **envelope,
+            metric="a.b",
+            unit="kg",
+            issue=None,
+            inspectors=("i",),
+            quorum=1,
+            tolerance=0,
+            tolerance_kind=ToleranceKind.RELATIVE,
+            window_seconds=3600,
+        ),
+        FileAttestation(**envelope, metric="a.b", value=-1.5, unit="kg", observed_at=T, site="s1"),
+        OpenEscrow(
+            **envelope,
+            terms=EscrowTerms.from_dict(ESCROW_TERMS),
+            escrow_digest=escrow_digest(EscrowTerms.from_dict(ESCROW_TERMS)),
+        ),
+        SignEscrowRelease(**envelope, escrow_id="e", escrow_digest=DIGEST),
+        ReleaseEscrow(**envelope, escrow_id="e"),
+        ExpireEscrow(**envelope, escrow_id="e"),
     ]
 
 

@@ -9,6 +9,10 @@
 - ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
   ``.../proofs/consistency``: the transparency-log views;
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
+- ``GET /v1/tracks/{track}/escrows/{escrow_id}``: an escrow and how far its
+  release condition is (ADR-0017); 404 unless the requester's party may see it.
+  The lifespan ticker also refunds expired escrows
+  (:class:`~backchannel.service.escrow.EscrowService`);
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
   ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
@@ -95,6 +99,7 @@ from backchannel.api.errors import (
     problem_for,
     problem_response,
 )
+from backchannel.api.escrow_schemas import EscrowResponse, escrow_response
 from backchannel.api.schemas import (
     AnnexResponse,
     BatchItemModel,
@@ -139,6 +144,7 @@ from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.escrow import EscrowService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
@@ -177,6 +183,7 @@ _StreamTimeout = Annotated[float, Query(alias="timeout", ge=0, le=3600)]
 _Digest = Annotated[
     str, PathParam(pattern="^[0-9a-f]{64}$", description="SHA-256 of the blob, 64 lowercase hex digits")
 ]
+_EscrowId = Annotated[str, PathParam(pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="The escrow's id")]
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
@@ -240,6 +247,7 @@ class _Api:
         self.committer = GroupCommitter(delivery.submit_many)
         self.annexes = annexes
         self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
+        self.escrows = EscrowService(service, service.node, clock=clock)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -605,9 +613,9 @@ class _Api:
         )
 
     def tick_due(self) -> float:
-        """Tick every track whose delivery work is due; return seconds until the next is due."""
+        """Tick every track whose delivery work (or escrow expiry) is due; return seconds until the next."""
         now = self.clock.now()
-        wait = _RECHECK_SECONDS
+        wait = self.escrows.tick_due(now)
         changed = False
         for info in self.service.store.list_tracks():
             try:
@@ -628,6 +636,11 @@ class _Api:
         if changed:
             self.changes.notify()
         return wait
+
+    def escrow(self, request: Request, track: str, escrow_id: str) -> EscrowResponse:
+        """An escrow and its check now (404 unless the requester's party may see it)."""
+        _, reader = self.authenticate_reader(request, track, b"")
+        return escrow_response(self.escrows.status(track, escrow_id, reader.member))
 
     def service_info(self) -> ServiceInfo:
         node = self.service.node_key
@@ -898,6 +911,12 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         """Proof of receipt of a message, per recipient party (its author's party and the mediator only)."""
         await _read_body(request)
         return await _threaded(api.receipts, request, track, message_id)
+
+    @app.get("/v1/tracks/{track}/escrows/{escrow_id}", response_model=EscrowResponse)
+    async def get_escrow(track: str, escrow_id: _EscrowId, request: Request) -> EscrowResponse:
+        """An escrow, its signatures and status, and how far its release condition is now (ADR-0017)."""
+        await _read_body(request)
+        return await _threaded(api.escrow, request, track, escrow_id)
 
     @app.get("/v1/service", response_model=ServiceInfo)
     def get_service() -> ServiceInfo:

@@ -29,6 +29,10 @@ Family                            Status  ``type`` slug
 ``UnknownPartyError``              422    ``unknown-party``
 ``UnknownMessageError``            422    ``unknown-message``
 ``InvalidRecipientError``          422    ``invalid-recipient``
+``UnknownMetricError``             422    ``unknown-metric``
+``UnknownEscrowError``             422    ``unknown-escrow``
+``EscrowConditionError``           409    ``escrow-condition-unmet`` (+ ``progress``)
+``PredicateSyntaxError``           422    ``malformed-predicate`` (+ ``column``, ``expected``)
 other ``DomainError``              422    ``domain-rule``
 ``ConflictError``                  409    ``conflict``
 :class:`PayloadTooLargeError`      413    ``payload-too-large`` (+ ``limit``)
@@ -65,12 +69,15 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from backchannel.domain.agreements.attestation_book import UnknownMetricError
 from backchannel.domain.agreements.commitments import (
     CommitmentMismatchError,
     CommitmentStateError,
     UnknownCommitmentError,
 )
 from backchannel.domain.agreements.deals import DealDeadlineError, DealStateError, UnknownDealError
+from backchannel.domain.agreements.escrow_book import EscrowConditionError, UnknownEscrowError
+from backchannel.domain.agreements.predicates import PredicateSyntaxError
 from backchannel.domain.errors import (
     AgendaMismatchError,
     AgendaNotRatifiedError,
@@ -152,6 +159,10 @@ _TABLE: tuple[_Row, ...] = (
     _Row(UnknownPartyError, 422, "unknown-party", "Unknown party"),
     _Row(UnknownMessageError, 422, "unknown-message", "Unknown message"),
     _Row(InvalidRecipientError, 422, "invalid-recipient", "Invalid recipient"),
+    _Row(UnknownMetricError, 422, "unknown-metric", "Unknown metric"),
+    _Row(UnknownEscrowError, 422, "unknown-escrow", "Unknown escrow"),
+    _Row(EscrowConditionError, 409, "escrow-condition-unmet", "Escrow condition not met"),
+    _Row(PredicateSyntaxError, 422, "malformed-predicate", "Malformed predicate"),
     _Row(DomainError, 422, "domain-rule", "Command breaks a rule of the track"),
     _Row(ConflictError, 409, "conflict", "Conflict"),
     _Row(PayloadTooLargeError, 413, "payload-too-large", "Payload too large"),
@@ -177,7 +188,7 @@ def _row_for(error: BaseException) -> _Row:
     return next((row for row in _TABLE if isinstance(error, row.family)), _INTERNAL)
 
 
-def problem_for(error: BaseException, *, instance: str | None = None) -> Problem:
+def problem_for(error: BaseException, *, instance: str | None = None) -> Problem:  # noqa: C901 - one branch per extension
     """Map an error to its problem (the one table above).
 
     Args:
@@ -209,6 +220,10 @@ def problem_for(error: BaseException, *, instance: str | None = None) -> Problem
         ]
     elif isinstance(error, StaleAgendaError):
         body["current"] = error.current
+    elif isinstance(error, EscrowConditionError):
+        body["progress"] = error.check.reason
+    elif isinstance(error, PredicateSyntaxError):
+        body["column"], body["expected"] = error.column, error.expected
     elif isinstance(error, PayloadTooLargeError):
         body["limit"] = error.limit
     elif isinstance(error, WouldBlock):

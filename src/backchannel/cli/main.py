@@ -435,5 +435,7 @@ def main() -> None:
     app()
 
 
+import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR-0017)
+
 # registers the commands that drive a server (deals: `deal` and `commit`, issue #4)
 from backchannel.cli import _commands, deals  # noqa: E402, F401

@@ -30,6 +30,13 @@ from typing import TypeAlias
 
 from backchannel.domain._json import freeze
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import (
     MessageKind,
@@ -442,5 +449,11 @@ Command: TypeAlias = (
     | ResolveDeal
     | PublishCommitment
     | RevealCommitment
+    | DefineMetric
+    | FileAttestation
+    | OpenEscrow
+    | SignEscrowRelease
+    | ReleaseEscrow
+    | ExpireEscrow
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

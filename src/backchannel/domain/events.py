@@ -31,6 +31,12 @@ from typing import ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, key_from_dict, key_to_dict, open_event
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.attestation_events import (
+    AttestationConflictFlagged,
+    AttestationFiled,
+    AttestationQuorumReached,
+    MetricDefined,
+)
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
 from backchannel.domain.agreements.deals import (
     DealAborted,
@@ -38,6 +44,12 @@ from backchannel.domain.agreements.deals import (
     DealDrafted,
     DealPrepared,
     DealVoted,
+)
+from backchannel.domain.agreements.escrow_events import (
+    EscrowOpened,
+    EscrowRefunded,
+    EscrowReleased,
+    EscrowReleaseSigned,
 )
 from backchannel.domain.ids import (
     PartyKind,
@@ -312,6 +324,14 @@ Event: TypeAlias = (
     | DealAborted
     | CommitmentPublished
     | CommitmentRevealed
+    | MetricDefined
+    | AttestationFiled
+    | AttestationQuorumReached
+    | AttestationConflictFlagged
+    | EscrowOpened
+    | EscrowReleaseSigned
+    | EscrowReleased
+    | EscrowRefunded
 )
 """Any track event."""
 
@@ -338,6 +358,14 @@ _TYPES: dict[str, type[Event]] = {
         DealAborted,
         CommitmentPublished,
         CommitmentRevealed,
+        MetricDefined,
+        AttestationFiled,
+        AttestationQuorumReached,
+        AttestationConflictFlagged,
+        EscrowOpened,
+        EscrowReleaseSigned,
+        EscrowReleased,
+        EscrowRefunded,
     )
 }
 

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from immutables import Map, MapMutation
 
 from backchannel.domain.agreements import _commitment_rules, _deal_rules
+from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
 from backchannel.domain.agreements.deals import (
     DealAborted,
@@ -34,6 +35,7 @@ from backchannel.domain.agreements.deals import (
     DealPrepared,
     DealVoted,
 )
+from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -151,6 +153,8 @@ class _Draft:
         self.version = base.version
         self.deals = base.deals  # persistent maps (issue #4): each event sets one key
         self.commitments = base.commitments
+        self.attestations = base.attestations
+        self.escrows = base.escrows
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -209,6 +213,8 @@ class _Draft:
             version=self.version,
             deals=self.deals,
             commitments=self.commitments,
+            attestations=self.attestations,
+            escrows=self.escrows,
         )
 
     def apply(self, event: Event) -> None:
@@ -280,6 +286,10 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             draft.deals = _deal_rules.apply(draft.deals, event, draft.version)
         case CommitmentPublished() | CommitmentRevealed():
             draft.commitments = _commitment_rules.apply(draft.commitments, event)
+        case _ if isinstance(event, ATTESTATION_EVENTS):
+            draft.attestations = draft.attestations.apply(event)
+        case _ if isinstance(event, ESCROW_EVENTS):
+            draft.escrows = draft.escrows.apply(event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             if event.party == draft.base.mediator:  # given up in the mediator's own queue

@@ -24,8 +24,10 @@ from datetime import datetime
 
 from immutables import Map
 
+from backchannel.domain.agreements.attestation_book import EMPTY_ATTESTATIONS, AttestationBook
 from backchannel.domain.agreements.commitments import CommitmentRecord, UnknownCommitmentError
 from backchannel.domain.agreements.deals import DealRecord, UnknownDealError
+from backchannel.domain.agreements.escrow_book import EMPTY_ESCROWS, EscrowBook
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -71,6 +73,8 @@ class TrackState:
             event number ``n`` is log entry ``n + log_offset``.
         deals: Deal id -> record (a persistent map; issue #4).
         commitments: Commitment id -> record (a persistent map; issue #4).
+        attestations: Metrics, attestations and counted values (issue #4, ADR-0017).
+        escrows: Escrows and their signatures (issue #4, ADR-0017).
     """
 
     track: str
@@ -87,6 +91,8 @@ class TrackState:
     log_offset: int
     deals: Mapping[str, DealRecord] = field(default_factory=Map)
     commitments: Mapping[str, CommitmentRecord] = field(default_factory=Map)
+    attestations: AttestationBook = EMPTY_ATTESTATIONS
+    escrows: EscrowBook = EMPTY_ESCROWS
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""

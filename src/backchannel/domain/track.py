@@ -37,6 +37,12 @@ VoteDeal             delegation principal, a voter of the deal
 ResolveDeal          service
 PublishCommitment    delegation or mediator principal (``_commitment_rules``)
 RevealCommitment     a principal of the publishing party
+DefineMetric         mediator principal (ADR-0017)
+FileAttestation      principal or delegate of an inspector party on the metric's panel
+OpenEscrow           mediator principal
+SignEscrowRelease    principal of a signer party of the escrow
+ReleaseEscrow        any member of a party that may see the escrow
+ExpireEscrow         service
 ===================  ==================================================
 
 This module does not verify signatures: the service verifies each command's
@@ -51,9 +57,16 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
-from backchannel.domain.agreements import _commitment_rules, _deal_rules
+from backchannel.domain.agreements import _commitment_rules, _deal_rules, attestations, escrow
+from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
+from backchannel.domain.agreements.escrow_commands import (
+    ExpireEscrow,
+    OpenEscrow,
+    ReleaseEscrow,
+    SignEscrowRelease,
+)
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -176,6 +189,18 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return _commitment_rules.publish_commitment(state, command, now)
         case RevealCommitment():
             return _commitment_rules.reveal_commitment(state, command, now)
+        case DefineMetric():
+            return list(attestations.define_metric(state, command, now))
+        case FileAttestation():
+            return list(attestations.file_attestation(state, command, now))
+        case OpenEscrow():
+            return list(escrow.open_escrow(state, command, now))
+        case SignEscrowRelease():
+            return list(escrow.sign_escrow_release(state, command, now))
+        case ReleaseEscrow():
+            return list(escrow.release_escrow(state, command, now))
+        case ExpireEscrow():
+            return list(escrow.expire_escrow(state, command, now))
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

@@ -34,6 +34,14 @@ by the parties that uploaded it, by the mediator party, and by every party to
 which a message naming its digest was delivered (forwarded or reframed).
 Witnesses read none they did not upload.
 
+**Attestations and escrows** (ADR-0017): metric definitions are public;
+delegations see every attestation, quorum and conflict; an inspector party
+sees its own attestations and the quorum and conflict events naming one of
+them (:func:`~backchannel.domain.agreements.attestations.attestation_visible`).
+An escrow's events are seen by the parties it concerns: its items' owners and
+beneficiaries and its signers
+(:func:`~backchannel.domain.agreements.escrow.escrow_visible`).
+
 Unknown members see nothing, and so does anyone for an event naming a message
 the state does not hold (fail closed). This module does not filter salts or
 bodies itself; the service gives a reader exactly the events (and salts) for
@@ -44,6 +52,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
+from backchannel.domain.agreements.attestations import attestation_visible
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
 from backchannel.domain.agreements.deals import (
     DealAborted,
@@ -52,6 +62,8 @@ from backchannel.domain.agreements.deals import (
     DealPrepared,
     DealVoted,
 )
+from backchannel.domain.agreements.escrow import escrow_visible
+from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
 from backchannel.domain.events import (
     AgendaProposed,
     AgendaRatified,
@@ -59,6 +71,8 @@ from backchannel.domain.events import (
     KeyRevoked,
     KeyRotated,
     MemberEnrolled,
+    MessageDeadLettered,
+    MessageEscalated,
     MessageForwarded,
     MessageReframed,
     MessageSubmitted,
@@ -99,6 +113,10 @@ def visible_to(state: TrackState, member: str, event: Event) -> bool:
         return True
     if kind is PartyKind.WITNESS:
         return False
+    if isinstance(event, ATTESTATION_EVENTS):
+        return attestation_visible(state, record.party, event)
+    if isinstance(event, ESCROW_EVENTS):
+        return escrow_visible(state, record.party, event)
     return _party_sees(state, record.party, event)
 
 
@@ -123,6 +141,7 @@ def _party_sees(state: TrackState, party: str, event: Event) -> bool:
     elif isinstance(event, ReceiptRecorded):
         addressed, about = (event.party,), event.message_ids
     else:
+        assert isinstance(event, (MessageDeadLettered, MessageEscalated))  # the last event types
         addressed, about = (event.party,), (event.message_id,)
     return party in addressed or any(_author(state, m) == party for m in about)
 

@@ -11,4 +11,19 @@
 The split (terms, records and events / commands / rules) follows the track
 domain's own and keeps the imports acyclic: ``events`` and ``state`` import
 the first kind, ``commands`` the second, ``track`` and ``evolve`` the third.
+
+Attestations and escrow (ADR-0017):
+
+- :mod:`~backchannel.domain.agreements.predicates`: the predicate language
+  (``iaea.enrichment_pct <= 3.67 sustained for 30 days``) and its evaluation;
+- :mod:`~backchannel.domain.agreements.quorum`: the quorum rule (m of k
+  inspectors agreeing within a tolerance), as pure functions;
+- :mod:`~backchannel.domain.agreements.attestation_book` and
+  :mod:`~backchannel.domain.agreements.escrow_book`: what the track's state
+  holds, and the escrow check (:class:`EscrowCheck`);
+- :mod:`~backchannel.domain.agreements.attestations` and
+  :mod:`~backchannel.domain.agreements.escrow`: the decide functions.
+
+This package's ``__init__`` imports nothing, so any module of it can be
+imported from the domain's core modules without an import cycle.
 """
