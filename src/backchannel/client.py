@@ -16,6 +16,24 @@
 - :meth:`~BackchannelClient.verify_inclusion` proves an entry is in the log
   the latest verified checkpoint commits to.
 
+**Witnesses** (ADR-0019). Given ``witnesses={name: key}`` (a
+:class:`~backchannel.log.signing.VerifyingKey` or C2SP vkey text per witness
+member id) and ``witness_quorum=k`` (default: all of them), the client trusts
+a checkpoint only once *k* known witnesses have cosigned it validly (C2SP
+``cosignature/v1``). :meth:`~BackchannelClient.checkpoint` then returns the
+newest checkpoint that meets the quorum (asking the service for
+``?cosigned=k`` when the latest one does not yet) and raises
+:class:`~backchannel.log.cosignature.InsufficientCosignaturesError`, naming how
+many valid cosignatures it found and how many it requires, when there is none.
+A log-signed checkpoint inconsistent with one already trusted still raises
+:class:`ForkDetectedError` with both notes, cosigned or not: the log's own
+signatures prove the split view. Everything built on :meth:`checkpoint`
+(:meth:`~BackchannelClient.verify_inclusion`, consistency) uses trusted
+checkpoints only. :meth:`~BackchannelClient.fetch_checkpoint`,
+:meth:`~BackchannelClient.consistency_proof` and
+:meth:`~BackchannelClient.add_cosignature` are what a witness program
+(:mod:`backchannel.witness`) is built on.
+
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
 
@@ -69,17 +87,32 @@ import httpx
 from backchannel.annexes import annex_digest, open_annex, read_sealed, roster, seal_for_party
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import TrackState
-from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
+from backchannel.errors import (
+    BackchannelError,
+    ConfigurationError,
+    EncodingError,
+    NotFoundError,
+    VerificationError,
+)
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoint
+from backchannel.log.cosignature import CosignatureVerifier, InsufficientCosignaturesError, WitnessPolicy
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry
+from backchannel.log.signing import VerifyingKey
 from backchannel.wire import SignedCommand, sign_command
 
-__all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError", "receipt_digest"]
+__all__ = [
+    "BackchannelClient",
+    "ForkDetectedError",
+    "InsufficientCosignaturesError",
+    "ProblemError",
+    "receipt_digest",
+    "witness_policy",
+]
 
 _RETRYABLE_STATUS = frozenset({503})
 
@@ -135,9 +168,17 @@ class BackchannelClient:
         backoff: The first retry delay in seconds (doubled each retry, capped
             by the service's ``Retry-After``... and 5 s).
         sleep: How to wait between attempts (tests pass a no-op).
+        witnesses: Witness member id -> its Ed25519 key (a ``VerifyingKey``, or
+            C2SP vkey text of type 0x04 or 0x01 whose name must be the member id).
+        witness_quorum: How many of ``witnesses`` must have cosigned a
+            checkpoint before it is trusted (default: all of them; 0: none).
+
+    Raises:
+        ConfigurationError: a vkey named differently from its witness, or a
+            quorum that can never be met.
     """
 
-    def __init__(  # noqa: PLR0913 - connection, identity, trust anchor and retry policy, keyword-only
+    def __init__(  # noqa: PLR0913 - connection, identity, trust anchors and retry policy, keyword-only
         self,
         base_url: str,
         member: str,
@@ -149,6 +190,8 @@ class BackchannelClient:
         max_attempts: int = 4,
         backoff: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        witnesses: Mapping[str, VerifyingKey | str] | None = None,
+        witness_quorum: int | None = None,
     ) -> None:
         """Create the client."""
         self.member = member
@@ -160,6 +203,12 @@ class BackchannelClient:
         self._backoff = backoff
         self._sleep = sleep
         self._checkpoints: dict[str, SignedCheckpoint] = {}
+        self._witnesses = witness_policy(witnesses or {}, witness_quorum)
+
+    @property
+    def witnesses(self) -> WitnessPolicy:
+        """The witness policy checkpoints must meet before they are trusted."""
+        return self._witnesses
 
     # --- lifecycle --------------------------------------------------------
     def close(self) -> None:
@@ -221,6 +270,10 @@ class BackchannelClient:
 
     def _get(self, path: str, **params: int) -> dict[str, Any]:
         return self._json(self._send("GET", path, params=params))
+
+    def _post_json(self, path: str, body: Mapping[str, JSONValue]) -> tuple[int, dict[str, Any]]:
+        response = self._send("POST", path, body=canonicalize(dict(body)))
+        return response.status_code, self._json(response)
 
     # --- commands ---------------------------------------------------------
     def sign(
@@ -345,21 +398,81 @@ class BackchannelClient:
         return self._log_key
 
     def checkpoint(self, track: str) -> Checkpoint:
-        """Fetch, verify and remember the track's latest checkpoint.
+        """Fetch, verify and remember the track's newest trusted checkpoint.
+
+        Trusted means: signed by the log key, consistent with the last
+        checkpoint trusted before, and cosigned by the witness quorum (see the
+        module docstring). The latest checkpoint is fetched first; if it lacks
+        the quorum, the newest one that has it (``?cosigned=k``).
 
         Raises:
             VerificationError: the note is not signed by the log key.
-            ForkDetectedError: it is inconsistent with the last checkpoint seen.
+            ForkDetectedError: it is inconsistent with the last checkpoint trusted
+                (or with the latest one the service shows); both notes attached.
+            InsufficientCosignaturesError: no checkpoint meets the witness quorum.
         """
-        note = SignedCheckpoint.from_text(self._get(f"/v1/tracks/{track}/checkpoint")["checkpoint"])
+        note = self.fetch_checkpoint(track)
         checkpoint = self._verifier().verify(note)
         previous = self._checkpoints.get(track)
         if previous is not None:
             self.check_consistency(track, previous, note)
-            if previous.checkpoint.size > checkpoint.size:
-                return previous.checkpoint  # an older view: consistent, but keep the newest
+        if not self._witnesses.check(note).satisfied:
+            note = self._cosigned(track, note)
+            checkpoint = note.checkpoint
+        if previous is not None and previous.checkpoint.size > checkpoint.size:
+            return previous.checkpoint  # an older view: consistent, but keep the newest
         self._checkpoints[track] = note
         return checkpoint
+
+    def _cosigned(self, track: str, latest: SignedCheckpoint) -> SignedCheckpoint:
+        """The newest checkpoint meeting the quorum, checked against ``latest`` and the last trusted one."""
+        where = f"track {track!r}"
+        try:
+            note = self.fetch_checkpoint(track, cosigned=self._witnesses.quorum)
+        except ProblemError as e:
+            if e.status != 404:
+                raise
+            self._witnesses.require(latest, origin=where)  # raises, naming what the latest one has
+            raise  # pragma: no cover - require raised: the latest one lacks the quorum
+        self._verifier().verify(note)
+        self.check_consistency(track, note, latest)  # both log-signed: a fork between them is provable
+        previous = self._checkpoints.get(track)
+        if previous is not None:
+            self.check_consistency(track, previous, note)
+        self._witnesses.require(note, origin=where)
+        return note
+
+    def fetch_checkpoint(self, track: str, *, cosigned: int | None = None) -> SignedCheckpoint:
+        """``GET .../checkpoint``: the latest signed note (``cosigned=k``: the newest with k cosignatures).
+
+        Nothing is verified or remembered: :meth:`checkpoint` does both.
+
+        Raises:
+            ProblemError: 404 when there is no such checkpoint.
+            EncodingError: the note does not parse.
+        """
+        params = {} if cosigned is None else {"cosigned": cosigned}
+        return SignedCheckpoint.from_text(self._get(f"/v1/tracks/{track}/checkpoint", **params)["checkpoint"])
+
+    def consistency_proof(self, track: str, old: int, new: int) -> list[bytes]:
+        """``GET .../proofs/consistency``: the RFC 9162 proof from size ``old`` to ``new`` (not verified)."""
+        answer = self._get(f"/v1/tracks/{track}/proofs/consistency", old=old, new=new)
+        return [bytes.fromhex(h) for h in answer["proof"]]
+
+    def add_cosignature(self, track: str, size: int, line: str) -> dict[str, Any]:
+        """``POST .../checkpoints/{size}/cosignatures``: submit this witness member's cosignature line.
+
+        Returns:
+            ``{"track", "size", "cosigner", "timestamp", "checkpoint"}`` plus
+            ``"created"``: False when an equal or newer cosignature was already kept.
+
+        Raises:
+            ProblemError: refused (403 not a witness, 422 a line that does not verify, ...).
+        """
+        status, answer = self._post_json(
+            f"/v1/tracks/{track}/checkpoints/{size}/cosignatures", {"cosignature": line}
+        )
+        return {**answer, "created": status == 201}
 
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
         """The newest signed checkpoint this client has verified for ``track`` (``None`` if none yet)."""
@@ -376,10 +489,7 @@ class BackchannelClient:
         old, new = sorted((a, b), key=lambda n: n.checkpoint.size)
         proof: list[bytes] = []
         if old.checkpoint.size not in {0, new.checkpoint.size}:
-            answer = self._get(
-                f"/v1/tracks/{track}/proofs/consistency", old=old.checkpoint.size, new=new.checkpoint.size
-            )
-            proof = [bytes.fromhex(h) for h in answer["proof"]]
+            proof = self.consistency_proof(track, old.checkpoint.size, new.checkpoint.size)
         try:
             if old.checkpoint.size == 0:
                 return  # the empty tree is a prefix of every tree
@@ -576,6 +686,24 @@ class BackchannelClient:
             "receipt_digest": receipt_digest(ids, log_index).hex(),
         }
         return self.execute("record_receipt", body, track=track, idempotency_key=idempotency_key)
+
+
+def witness_policy(witnesses: Mapping[str, VerifyingKey | str], quorum: int | None = None) -> WitnessPolicy:
+    """The policy of ``witnesses`` (member id -> key or vkey text) requiring ``quorum`` (default: all).
+
+    Raises:
+        ConfigurationError: a vkey whose name is not its witness's, or a quorum that can never be met.
+        EncodingError: malformed vkey text.
+    """
+    verifiers: list[CosignatureVerifier] = []
+    for name, key in witnesses.items():
+        verifier = (
+            CosignatureVerifier.from_vkey(key) if isinstance(key, str) else CosignatureVerifier(name, key)
+        )
+        if verifier.name != name:
+            raise ConfigurationError(f"witness {name!r}: its vkey names {verifier.name!r}")
+        verifiers.append(verifier)
+    return WitnessPolicy.of(verifiers, len(verifiers) if quorum is None else quorum)
 
 
 def receipt_digest(message_ids: Iterable[str], log_index: int) -> bytes:

@@ -7,7 +7,12 @@
   with their salts (:func:`~backchannel.domain.visibility.visible_to`);
 - ``GET /v1/tracks/{track}/leaves``: leaf hashes only (the witness view);
 - ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
-  ``.../proofs/consistency``: the transparency-log views;
+  ``.../proofs/consistency``: the transparency-log views; the checkpoint note
+  carries every stored witness cosignature, and ``?cosigned=k`` asks for the
+  newest checkpoint with at least *k* of them (``&timeout=s`` waits for one);
+- ``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures``: a witness
+  party's member submits its C2SP cosignature of a checkpoint
+  (:mod:`backchannel.service.witnesses`, ADR-0019);
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
@@ -90,6 +95,8 @@ from backchannel.api.schemas import (
     CheckpointResponse,
     CommandResponse,
     ConsistencyProofResponse,
+    CosignatureRequestModel,
+    CosignatureResponse,
     DeliveriesResponse,
     DeliveryModel,
     EventsResponse,
@@ -120,6 +127,7 @@ from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.service.witnesses import CosignatureService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
 __all__ = ["KEEPALIVE_SECONDS", "MAX_BATCH_BODY_BYTES", "MAX_BATCH_COMMANDS", "MAX_BODY_BYTES", "create_app"]
@@ -158,6 +166,9 @@ _Digest = Annotated[
     str, PathParam(pattern="^[0-9a-f]{64}$", description="SHA-256 of the blob, 64 lowercase hex digits")
 ]
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_Cosigned = Annotated[int, Query(ge=0, le=64, description="at least this many witness cosignatures")]
+_CosignedTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
+_Size = Annotated[int, PathParam(ge=1, description="the tree size of the cosigned checkpoint")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +230,7 @@ class _Api:
         self.delivery = delivery
         self.committer = GroupCommitter(delivery.submit_many)
         self.annexes = annexes
+        self.witnesses = CosignatureService(service)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -407,15 +419,39 @@ class _Api:
         hashes = [s.leaf_hash.hex() for s in self.service.store.read(track, start, stop)]
         return LeavesResponse(start=start, leaf_hashes=hashes)
 
-    def checkpoint(self, request: Request, track: str) -> CheckpointResponse:
-        self.authenticate_reader(request, track, b"")
-        store = self.service.store
-        note = store.latest_checkpoint(track)
-        if note is None:
-            raise NotFoundError(f"track {track!r} has no checkpoint yet")
+    def checkpoint(self, track: str, cosigned: int = 0) -> CheckpointResponse:
+        """The latest checkpoint (or the newest with ``cosigned`` cosignatures), cosigned; unauthenticated."""
+        note = self.witnesses.checkpoint(track, cosigned)
         return CheckpointResponse(
-            checkpoint=note.to_text(), size=note.checkpoint.size, log_key=store.get_track(track).log_key
+            checkpoint=note.to_text(),
+            size=note.checkpoint.size,
+            log_key=self.service.store.get_track(track).log_key,
         )
+
+    def add_cosignature(
+        self, request: Request, track: str, size: int, body: bytes
+    ) -> tuple[int, CosignatureResponse]:
+        _, reader = self.authenticate_reader(request, track, body)
+        data = loads_strict(body)
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"cosignature"}
+            or not isinstance(data["cosignature"], str)
+        ):
+            raise EncodingError(
+                "a cosignature request is a JSON object with exactly one string field, 'cosignature'"
+            )
+        upload = self.witnesses.add(
+            track, reader.member, reader.key_id, size, data["cosignature"], now=self.clock.now()
+        )
+        response = CosignatureResponse(
+            track=track,
+            size=size,
+            cosigner=upload.cosignature.name,
+            timestamp=upload.cosignature.timestamp,
+            checkpoint=upload.note.to_text(),
+        )
+        return (201 if upload.created else 200), response
 
     def inclusion(self, request: Request, track: str, index: int, size: int) -> InclusionProofResponse:
         self.authenticate_reader(request, track, b"")
@@ -714,6 +750,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     _add_read_routes(app, api)
     _add_delivery_routes(app, api)
     _add_annex_routes(app, api)
+    _add_witness_routes(app, api)
     _install_openapi(app)
     return app
 
@@ -811,10 +848,26 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         return await _threaded(api.leaves, request, track, start, end)
 
     @app.get("/v1/tracks/{track}/checkpoint", response_model=CheckpointResponse)
-    async def get_checkpoint(track: str, request: Request) -> CheckpointResponse:
-        """The latest signed checkpoint."""
+    async def get_checkpoint(
+        track: str, request: Request, cosigned: _Cosigned = 0, wait: _CosignedTimeout = 0.0
+    ) -> CheckpointResponse:
+        """The latest signed checkpoint, with every stored witness cosignature appended.
+
+        With ``cosigned=k``: the newest checkpoint with at least *k* cosignatures (404 if none),
+        waiting up to ``timeout`` seconds for one to appear.
+        """
         await _read_body(request)
-        return await _threaded(api.checkpoint, request, track)
+        await _threaded(api.authenticate_reader, request, track, b"")
+        deadline = time.monotonic() + wait
+        while True:
+            since = api.changes.generation
+            try:
+                return await _threaded(api.checkpoint, track, cosigned)
+            except NotFoundError:
+                remaining = deadline - time.monotonic()
+                if cosigned == 0 or remaining <= 0 or await request.is_disconnected():
+                    raise
+            await api.changes.wait(since, min(remaining, _RECHECK_SECONDS))
 
     @app.get("/v1/tracks/{track}/proofs/inclusion", response_model=InclusionProofResponse)
     async def get_inclusion(
@@ -865,6 +918,28 @@ def _add_annex_routes(app: FastAPI, api: _Api) -> None:
         data = await _threaded(api.get_annex, request, track, digest)
         headers = {"Content-Digest": content_digest(data), "Cache-Control": "no-store"}
         return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def _add_witness_routes(app: FastAPI, api: _Api) -> None:
+    @app.post(
+        "/v1/tracks/{track}/checkpoints/{size}/cosignatures",
+        response_model=CosignatureResponse,
+        status_code=201,
+        responses={200: {"model": CosignatureResponse, "description": "An equal or newer one was kept"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": CosignatureRequestModel.model_json_schema()}},
+            }
+        },
+    )
+    async def post_cosignature(track: str, size: _Size, request: Request) -> JSONResponse:
+        """Submit a witness's C2SP cosignature/v1 of the checkpoint of ``size`` (witness parties only)."""
+        body = await _read_body(request)
+        status, response = await _threaded(api.add_cosignature, request, track, size, body)
+        if status == 201:
+            api.changes.notify()
+        return JSONResponse(response.model_dump(mode="json"), status_code=status)
 
 
 def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:

@@ -21,6 +21,8 @@ __all__ = [
     "CommandPayloadModel",
     "CommandResponse",
     "ConsistencyProofResponse",
+    "CosignatureRequestModel",
+    "CosignatureResponse",
     "DeliveriesResponse",
     "DeliveryModel",
     "EventsResponse",
@@ -119,11 +121,33 @@ class LeavesResponse(BaseModel):
 
 
 class CheckpointResponse(BaseModel):
-    """The latest signed checkpoint of a track."""
+    """The latest signed checkpoint of a track (or the latest with ``?cosigned=k`` cosignatures)."""
 
-    checkpoint: str = Field(description="signed note text")
+    checkpoint: str = Field(
+        description="signed note text: the log's signature, then every stored witness cosignature"
+    )
     size: int
     log_key: str = Field(description="the log's note verifier key (vkey)")
+
+
+class CosignatureRequestModel(BaseModel):
+    """The body of ``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures`` (ADR-0019)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cosignature: str = Field(
+        description="a C2SP cosignature/v1 line, '— <member id> base64(key ID || timestamp || signature)'"
+    )
+
+
+class CosignatureResponse(BaseModel):
+    """A stored witness cosignature (201: stored; 200: an equal or newer one was already kept)."""
+
+    track: str
+    size: int
+    cosigner: str = Field(description="the witness member id (the cosignature's key name)")
+    timestamp: int = Field(description="the cosignature's time, POSIX seconds")
+    checkpoint: str = Field(description="the signed note with every stored cosignature appended")
 
 
 class InclusionProofResponse(BaseModel):
