@@ -162,6 +162,10 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
         "med/service",
         {"message_id": MID, "party": "usa", "level": 2, "to": ["usa/lead", "med/chair"]},
     ),
+    "draft_text": (CHAIR, "med/chair", {"doc": "framework", "title": "Framework", "text": "Art. 1\n\u2028é"}),
+    "edit_text": (CHAIR, "med/chair", {"doc": "framework", "base_version": 3, "text": "Art. 1 (rev)\n"}),
+    "set_text_policy": (CHAIR, "med/chair", {"policy": "shared"}),
+    "comment_text": (IRAN, "iran/lead", {"doc": "framework", "version": 2, "text": "Too soon."}),
 }
 
 
@@ -212,7 +216,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 13
+    assert len(COMMAND_NAMES) == 17
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 

@@ -20,6 +20,8 @@ Family                            Status  ``type`` slug
 ``AgendaNotRatifiedError``         409    ``agenda-not-ratified``
 ``StaleAgendaError``               409    ``stale-agenda`` (+ ``current``)
 ``AgendaMismatchError``            409    ``agenda-mismatch``
+``StaleVersionError``              409    ``stale-text-version`` (+ ``current``, ``doc``)
+``UnknownDocumentError``           422    ``unknown-document``
 ``UnknownPartyError``              422    ``unknown-party``
 ``UnknownMessageError``            422    ``unknown-message``
 ``InvalidRecipientError``          422    ``invalid-recipient``
@@ -59,6 +61,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from backchannel.domain.agreements.text_model import StaleVersionError, UnknownDocumentError
 from backchannel.domain.errors import (
     AgendaMismatchError,
     AgendaNotRatifiedError,
@@ -131,6 +134,8 @@ _TABLE: tuple[_Row, ...] = (
     _Row(AgendaNotRatifiedError, 409, "agenda-not-ratified", "Agenda not ratified"),
     _Row(StaleAgendaError, 409, "stale-agenda", "Stale agenda version"),
     _Row(AgendaMismatchError, 409, "agenda-mismatch", "Agenda digest mismatch"),
+    _Row(StaleVersionError, 409, "stale-text-version", "Stale text version"),
+    _Row(UnknownDocumentError, 422, "unknown-document", "Unknown document or version"),
     _Row(UnknownPartyError, 422, "unknown-party", "Unknown party"),
     _Row(UnknownMessageError, 422, "unknown-message", "Unknown message"),
     _Row(InvalidRecipientError, 422, "invalid-recipient", "Invalid recipient"),
@@ -191,6 +196,9 @@ def problem_for(error: BaseException, *, instance: str | None = None) -> Problem
         ]
     elif isinstance(error, StaleAgendaError):
         body["current"] = error.current
+    elif isinstance(error, StaleVersionError):
+        body["current"] = error.current
+        body["doc"] = error.doc
     elif isinstance(error, PayloadTooLargeError):
         body["limit"] = error.limit
     elif isinstance(error, WouldBlock):

@@ -435,4 +435,5 @@ def main() -> None:
     app()
 
 
-from backchannel.cli import _commands  # noqa: E402, F401 - registers the commands that drive a server
+# the commands that drive a server, then `witness run | vkey` and `checkpoint show` (they register themselves)
+from backchannel.cli import _commands, witness  # noqa: E402, F401

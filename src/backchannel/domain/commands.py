@@ -421,6 +421,14 @@ class RecordEscalation(_Signed):
         )
 
 
+# The commands of domain.agreements modules subclass _Signed above, so they are imported after it.
+from backchannel.domain.agreements.text_commands import (  # noqa: E402
+    CommentText,
+    DraftText,
+    EditText,
+    SetTextPolicy,
+)
+
 Command: TypeAlias = (
     OpenTrack
     | AdmitParty
@@ -435,5 +443,9 @@ Command: TypeAlias = (
     | RecordReceipt
     | RecordDeadLetter
     | RecordEscalation
+    | DraftText
+    | EditText
+    | SetTextPolicy
+    | CommentText
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

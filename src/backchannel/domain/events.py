@@ -31,6 +31,7 @@ from typing import ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, key_from_dict, key_to_dict, open_event
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.ids import (
     PartyKind,
     Role,
@@ -297,6 +298,10 @@ Event: TypeAlias = (
     | ReceiptRecorded
     | MessageDeadLettered
     | MessageEscalated
+    | TextDrafted
+    | TextEdited
+    | TextPolicySet
+    | TextCommented
 )
 """Any track event."""
 
@@ -316,6 +321,10 @@ _TYPES: dict[str, type[Event]] = {
         ReceiptRecorded,
         MessageDeadLettered,
         MessageEscalated,
+        TextDrafted,
+        TextEdited,
+        TextPolicySet,
+        TextCommented,
     )
 }
 

@@ -25,6 +25,8 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
+from backchannel.domain.agreements import text
+from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -123,6 +125,7 @@ class _Draft:
         self.base = base
         self.agenda = base.agenda
         self.version = base.version
+        self.texts = base.texts
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -179,6 +182,7 @@ class _Draft:
             messages=base.messages if self._messages is None else self._messages.finish(),
             idempotency=base.idempotency if self._idempotency is None else self._idempotency.finish(),
             version=self.version,
+            texts=self.texts,
         )
 
     def apply(self, event: Event) -> None:
@@ -246,6 +250,8 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             _message_reframed(draft, event)
         case ReceiptRecorded():
             _receipt_recorded(draft, event)
+        case TextDrafted() | TextEdited() | TextPolicySet() | TextCommented():
+            draft.texts = text.apply_text(draft.texts, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             draft.set_delivery(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from backchannel.domain.agreements.text_model import EMPTY_TEXTS, Texts
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -60,6 +61,7 @@ class TrackState:
         messages: Message id -> record (a persistent map: no order; sort by log order).
         idempotency: (member, idempotency key) -> what the first command produced.
         version: How many events were applied.
+        texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
     """
 
     track: str
@@ -73,6 +75,7 @@ class TrackState:
     messages: Mapping[str, MessageRecord]
     idempotency: Mapping[tuple[str, str], IdempotentResult]
     version: int
+    texts: Texts = EMPTY_TEXTS
 
     @property
     def service_member(self) -> str:

@@ -31,6 +31,10 @@ ReframeMessage       mediator principal
 RecordReceipt        any member but the service, of a recipient party
 RecordDeadLetter     service
 RecordEscalation     service
+DraftText/EditText   mediator principal; under the ``shared`` text policy also
+                     delegation principals and delegates
+SetTextPolicy        mediator principal
+CommentText          delegation principal or delegate
 ===================  ==================================================
 
 This module does not verify signatures: the service verifies each command's
@@ -45,6 +49,8 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
+from backchannel.domain.agreements import text
+from backchannel.domain.agreements.text_commands import CommentText, DraftText, EditText, SetTextPolicy
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -155,6 +161,8 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return _messaging.record_receipt(state, command, now)
         case RecordDeadLetter():
             return _messaging.record_dead_letter(state, command, now)
+        case DraftText() | EditText() | SetTextPolicy() | CommentText():
+            return list(text.decide_text(state, command, now))
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

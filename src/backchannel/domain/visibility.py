@@ -24,6 +24,11 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
   The *original* of a reframed message stays visible to its author's party
   and the mediator only: a reframing is a new message that cites it.
 
+  - the negotiating text (``text.drafted``, ``text.edited``,
+    ``text.policy_set``): every delegation member; inspectors see none;
+    a ``text.commented`` is seen by the commenting party (and the mediator)
+    only (:func:`backchannel.domain.agreements.text.party_sees_text`).
+
 **Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
 by the parties that uploaded it, by the mediator party, and by every party to
 which a message naming its digest was delivered (forwarded or reframed).
@@ -39,6 +44,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from backchannel.domain.agreements import text
+from backchannel.domain.agreements.text_events import TEXT_EVENTS
 from backchannel.domain.events import (
     AgendaProposed,
     AgendaRatified,
@@ -88,6 +95,8 @@ def _author(state: TrackState, message_id: str) -> str | None:
 def _party_sees(state: TrackState, party: str, event: Event) -> bool:
     if isinstance(event, _PUBLIC):
         return True
+    if isinstance(event, TEXT_EVENTS):
+        return text.party_sees_text(state, party, event)
     if isinstance(event, MessageSubmitted):
         return party_of(event.by) == party
     if isinstance(event, MessageReframed):
