@@ -521,6 +521,56 @@ class BackchannelClient:
         merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
         return checkpoint
 
+    # --- the negotiating text (ADR-0020) -----------------------------------
+    def draft_text(self, track: str, doc: str, text: str, *, title: str) -> dict[str, Any]:
+        """Sign and send ``draft_text``: version 1 of a new document (see :meth:`execute`)."""
+        return self.execute("draft_text", {"doc": doc, "title": title, "text": text}, track=track)
+
+    def edit_text(self, track: str, doc: str, text: str, *, base_version: int) -> dict[str, Any]:
+        """Sign and send ``edit_text`` based on ``base_version``.
+
+        Raises:
+            ProblemError: 409 ``stale-text-version`` when ``base_version`` is not the current
+                version; the problem's ``current`` names it (the edit is never merged).
+        """
+        body: dict[str, JSONValue] = {"doc": doc, "base_version": base_version, "text": text}
+        return self.execute("edit_text", body, track=track)
+
+    def set_text_policy(self, track: str, policy: str) -> dict[str, Any]:
+        """Sign and send ``set_text_policy`` (``mediator-only`` or ``shared``; the mediator's principal)."""
+        return self.execute("set_text_policy", {"policy": policy}, track=track)
+
+    def comment_text(self, track: str, doc: str, text: str, *, version: int) -> dict[str, Any]:
+        """Sign and send ``comment_text`` on ``version``: read by the mediator and this party only."""
+        return self.execute("comment_text", {"doc": doc, "version": version, "text": text}, track=track)
+
+    def texts(self, track: str) -> dict[str, Any]:
+        """``GET .../texts``: ``{"policy", "documents": [{"doc", "title", "version", ...}]}``."""
+        return self._get(f"/v1/tracks/{track}/texts")
+
+    def text(self, track: str, doc: str, version: int | None = None) -> dict[str, Any]:
+        """``GET .../texts/{doc}``: a version (default: the current one), its text digest checked.
+
+        Raises:
+            VerificationError: the text does not hash to the digest the service sent.
+        """
+        params = {} if version is None else {"version": version}
+        answer = self._get(f"/v1/tracks/{track}/texts/{doc}", **params)
+        if hashlib.sha256(str(answer["text"]).encode("utf-8")).hexdigest() != answer["text_digest"]:
+            raise VerificationError(f"text {doc!r} v{answer['version']}: the text does not match its digest")
+        return answer
+
+    def text_diff(self, track: str, doc: str, old: int, new: int) -> str:
+        """``GET .../texts/{doc}/diff?from=old&to=new``: a unified diff (``""`` when equal)."""
+        answer = self._json(
+            self._send("GET", f"/v1/tracks/{track}/texts/{doc}/diff", params={"from": old, "to": new})
+        )
+        return str(answer["diff"])
+
+    def text_comments(self, track: str, doc: str) -> list[dict[str, Any]]:
+        """``GET .../texts/{doc}/comments``: the comments this member may read."""
+        return list(self._get(f"/v1/tracks/{track}/texts/{doc}/comments")["comments"])
+
     # --- annexes ----------------------------------------------------------
     def upload_annex(self, track: str, data: bytes) -> str:
         """``PUT .../annexes/{digest}``: store a blob (plain or sealed); return its digest (hex).

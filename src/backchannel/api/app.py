@@ -26,6 +26,10 @@
   those bytes, 200 after. A blob is readable by its uploaders' parties, the
   mediator and the parties a message naming it was delivered to; anyone else
   gets the same 404 as for an unknown digest.
+- ``GET /v1/tracks/{track}/texts``, ``.../texts/{doc}`` (``?version=N``),
+  ``.../texts/{doc}/diff?from=A&to=B`` and ``.../texts/{doc}/comments``: the
+  negotiating text (:mod:`backchannel.service.texts`, ADR-0020), for the
+  mediator and the delegations; comments for the mediator and their party only.
 
 **Delivery.** Commands go through :meth:`DeliveryService.submit
 <backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
@@ -110,6 +114,12 @@ from backchannel.api.schemas import (
     ServiceInfo,
     ServiceKey,
     SignedCommandModel,
+    TextCommentModel,
+    TextCommentsResponse,
+    TextDiffResponse,
+    TextResponse,
+    TextsResponse,
+    TextSummaryModel,
 )
 from backchannel.broker import Delivery, DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
@@ -126,6 +136,7 @@ from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
 from backchannel.wire import SignedCommand, new_key_from_dict
@@ -169,6 +180,9 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _Cosigned = Annotated[int, Query(ge=0, le=64, description="at least this many witness cosignatures")]
 _CosignedTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
 _Size = Annotated[int, PathParam(ge=1, description="the tree size of the cosigned checkpoint")]
+_Version = Annotated[int | None, Query(ge=1, description="a version (default: the current one)")]
+_FromVersion = Annotated[int, Query(alias="from", ge=1, description="the version to diff from")]
+_ToVersion = Annotated[int, Query(alias="to", ge=1, description="the version to diff to")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +245,7 @@ class _Api:
         self.committer = GroupCommitter(delivery.submit_many)
         self.annexes = annexes
         self.witnesses = CosignatureService(service)
+        self.texts = TextService(service)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -468,6 +483,60 @@ class _Api:
             raise NotFoundError(f"no consistency proof from {old} to {new} (the log holds {current})")
         proof = self.service.store.consistency_proof(track, old, new)
         return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
+
+    # --- the negotiating text (run in a worker thread) ------------------------
+    def list_texts(self, request: Request, track: str) -> TextsResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        policy, documents = self.texts.documents(track, reader.member)
+        return TextsResponse(
+            policy=policy.value,
+            documents=[
+                TextSummaryModel(
+                    doc=d.doc,
+                    title=d.title,
+                    version=d.current.version,
+                    text_digest=d.current.digest.hex(),
+                    by=d.current.by,
+                    at=format_timestamp(d.current.at),
+                )
+                for d in documents
+            ],
+        )
+
+    def get_text(self, request: Request, track: str, doc: str, version: int | None) -> TextResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        view = self.texts.document(track, reader.member, doc, version)
+        found = view.version
+        return TextResponse(
+            doc=view.document.doc,
+            title=view.document.title,
+            version=found.version,
+            current_version=view.document.current.version,
+            base_version=found.base_version,
+            text=found.text,
+            text_digest=found.digest.hex(),
+            by=found.by,
+            at=format_timestamp(found.at),
+            policy=view.policy.value,
+        )
+
+    def text_diff(self, request: Request, track: str, doc: str, old: int, new: int) -> TextDiffResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        diff = self.texts.diff(track, reader.member, doc, old, new)
+        return TextDiffResponse(doc=doc, from_version=old, to_version=new, diff=diff)
+
+    def text_comments(self, request: Request, track: str, doc: str) -> TextCommentsResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        comments = self.texts.comments(track, reader.member, doc)
+        return TextCommentsResponse(
+            doc=doc,
+            comments=[
+                TextCommentModel(
+                    version=c.version, text=c.text, by=c.by, party=c.party, at=format_timestamp(c.at)
+                )
+                for c in comments
+            ],
+        )
 
     # --- annexes (run in a worker thread) ------------------------------------
     def put_annex(self, request: Request, track: str, digest: str, body: bytes) -> tuple[int, AnnexResponse]:
@@ -751,6 +820,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     _add_delivery_routes(app, api)
     _add_annex_routes(app, api)
     _add_witness_routes(app, api)
+    _add_text_routes(app, api)
     _install_openapi(app)
     return app
 
@@ -940,6 +1010,34 @@ def _add_witness_routes(app: FastAPI, api: _Api) -> None:
         if status == 201:
             api.changes.notify()
         return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+
+def _add_text_routes(app: FastAPI, api: _Api) -> None:
+    @app.get("/v1/tracks/{track}/texts", response_model=TextsResponse)
+    async def get_texts(track: str, request: Request) -> TextsResponse:
+        """The text policy and every document (mediator and delegations only)."""
+        await _read_body(request)
+        return await _threaded(api.list_texts, request, track)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}", response_model=TextResponse)
+    async def get_text(track: str, doc: str, request: Request, version: _Version = None) -> TextResponse:
+        """Version ``version`` of a document (default: the current one)."""
+        await _read_body(request)
+        return await _threaded(api.get_text, request, track, doc, version)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}/diff", response_model=TextDiffResponse)
+    async def get_text_diff(
+        track: str, doc: str, request: Request, old: _FromVersion, new: _ToVersion
+    ) -> TextDiffResponse:
+        """A unified diff from version ``from`` to version ``to``."""
+        await _read_body(request)
+        return await _threaded(api.text_diff, request, track, doc, old, new)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}/comments", response_model=TextCommentsResponse)
+    async def get_text_comments(track: str, doc: str, request: Request) -> TextCommentsResponse:
+        """The comments on a document the requester may read (the mediator: all; a delegation: its own)."""
+        await _read_body(request)
+        return await _threaded(api.text_comments, request, track, doc)
 
 
 def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:

@@ -35,6 +35,12 @@ __all__ = [
     "ProblemModel",
     "ServiceInfo",
     "SignedCommandModel",
+    "TextCommentModel",
+    "TextCommentsResponse",
+    "TextDiffResponse",
+    "TextResponse",
+    "TextSummaryModel",
+    "TextsResponse",
     "ViolationModel",
 ]
 
@@ -179,6 +185,65 @@ class ServiceInfo(BaseModel):
 
     service_key: ServiceKey
     log_key: str
+
+
+class TextSummaryModel(BaseModel):
+    """One document of the negotiating text (ADR-0020)."""
+
+    doc: str
+    title: str
+    version: int = Field(description="the current version")
+    text_digest: str = Field(description="SHA-256 of the current text (UTF-8), hex")
+    by: str = Field(description="who made the current version")
+    at: str = Field(description="when (UTC)")
+
+
+class TextsResponse(BaseModel):
+    """The track's text policy and documents, in drafting order."""
+
+    policy: str = Field(description="mediator-only or shared")
+    documents: list[TextSummaryModel]
+
+
+class TextResponse(BaseModel):
+    """One version of a document."""
+
+    doc: str
+    title: str
+    version: int
+    current_version: int
+    base_version: int | None = Field(description="the version this one was edited from (null for the draft)")
+    text: str
+    text_digest: str = Field(description="SHA-256 of the text (UTF-8), hex")
+    by: str
+    at: str
+    policy: str
+
+
+class TextDiffResponse(BaseModel):
+    """A unified diff between two versions (empty when they are equal)."""
+
+    doc: str
+    from_version: int
+    to_version: int
+    diff: str
+
+
+class TextCommentModel(BaseModel):
+    """A private comment to the mediator on one version."""
+
+    version: int
+    text: str
+    by: str
+    party: str
+    at: str
+
+
+class TextCommentsResponse(BaseModel):
+    """The comments the reader may see: all of them for the mediator, its own party's otherwise."""
+
+    doc: str
+    comments: list[TextCommentModel]
 
 
 class ViolationModel(BaseModel):
