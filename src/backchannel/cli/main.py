@@ -435,5 +435,5 @@ def main() -> None:
     app()
 
 
-# the commands that drive a server, then `witness run | vkey` and `checkpoint show` (they register themselves)
-from backchannel.cli import _commands, witness  # noqa: E402, F401
+# the commands that drive a server, `witness run | vkey`, `checkpoint show` and `text ...` (self-registering)
+from backchannel.cli import _commands, texts, witness  # noqa: E402, F401

@@ -52,7 +52,7 @@ LogKey = Annotated[
 
 
 def _report(outcome: WitnessResult | BackchannelError | Exception) -> bool:
-    """Print one outcome; return False for a split view."""
+    """Print one outcome; return True if it is a result (False for a split view or an error)."""
     if isinstance(outcome, WitnessResult):
         before = "first" if outcome.previous_size is None else f"previous {outcome.previous_size}"
         stored = "stored" if outcome.stored else "already held by the service"
@@ -74,7 +74,7 @@ def _report(outcome: WitnessResult | BackchannelError | Exception) -> bool:
         err.print(render.diagnostic(outcome))
     else:
         err.print(f"unreachable: {outcome}", markup=False, soft_wrap=True)
-    return True
+    return False
 
 
 @witness_app.command("run")
@@ -89,7 +89,10 @@ def witness_run(
     log_key: LogKey = None,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Cosign each new checkpoint after proving it consistent with the last one cosigned."""
+    """Cosign each new checkpoint after proving it consistent with the last one cosigned.
+
+    Exits 1 if a round met a split view or an error (with --once, or on Ctrl-C).
+    """
 
     def body() -> None:
         with _client(server, key_file) as client:
