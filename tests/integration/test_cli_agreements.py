@@ -10,6 +10,12 @@ from backchannel.cli.main import app
 from backchannel.keyfile import read_key_file
 from backchannel.log.cosignature import CosignatureSigner
 
+
+def flat(output: str) -> str:
+    """The output as one line: panel borders dropped, wrapped lines joined (the terminal width varies)."""
+    return " ".join(output.replace("\u2502", " ").split())
+
+
 V1 = "Article 1. Iran caps enrichment at 3.67%.\nArticle 2. Sanctions relief, tier 1.\n"
 V2 = V1.replace("3.67%.", "3.67% for 15 years.")
 V3 = V2 + "Article 3. IAEA continuous monitoring.\n"
@@ -35,7 +41,7 @@ def test_the_text_and_witness_commands(tmp_path: Path) -> None:
         )
         refused = cli(usa, "text", "edit", files["v2"], "--doc", "framework", "--base", "1", code=1)
         assert "403" in refused
-        assert "mediator-only" in refused
+        assert "mediator-only" in flat(refused)
         assert "comment on v1 sent to the mediator" in cli(
             usa, "text", "comment", "framework", "Add a sunset clause."
         )
@@ -46,7 +52,7 @@ def test_the_text_and_witness_commands(tmp_path: Path) -> None:
         )
         stale = cli(iran, "text", "edit", files["v2"], "--doc", "framework", "--base", "2", code=1)
         assert "409" in stale
-        assert "the current version is 3" in stale
+        assert "the current version is 3" in flat(stale)
         diff = cli(iran, "text", "diff", "framework", "1", "3")
         assert "+++ framework@v3" in diff
         assert "+Article 3. IAEA continuous monitoring." in diff
@@ -54,7 +60,7 @@ def test_the_text_and_witness_commands(tmp_path: Path) -> None:
         shown = cli(iran, "text", "show", "framework", "--version", "1")
         assert "framework v1 of 3" in shown
         assert V1 in shown
-        assert "Add a sunset clause." in cli(qatar, "text", "comments", "framework")
+        assert "sunset" in cli(qatar, "text", "comments", "framework")  # a table: a cell may wrap
         assert "0 comment(s)" in cli(iran, "text", "comments", "framework")
         listed = cli(usa, "text", "list")
         assert "policy shared" in listed
@@ -76,7 +82,7 @@ def test_the_text_and_witness_commands(tmp_path: Path) -> None:
         assert "cosignature (known witness)" in shown
         chile_vkey = CosignatureSigner("chile/principal", read_key_file(chile).signing).verifier.to_vkey()
         untrusted = cli(usa, "checkpoint", "show", "--witness", chile_vkey, "--cosigned", "1")
-        assert "NOT trusted" in untrusted
+        assert "NOT trusted" in flat(untrusted)
         assert "unknown key" in untrusted
         refused = cli(usa, "witness", "run", "--once", "--state", tmp_path / "usa-state", code=1)
         assert "403" in refused

@@ -55,7 +55,7 @@ def text_draft(
     def body() -> None:
         command = {"doc": doc, "title": title or doc, "text": _read_text(file)}
         _execute(server, key_file, track, "draft_text", command)
-        out.print(f"{doc}: version 1 drafted", markup=False)
+        out.print(f"{doc}: version 1 drafted", markup=False, soft_wrap=True)
 
     run(body)
 
@@ -74,7 +74,7 @@ def text_edit(
     def body() -> None:
         command: dict[str, JSONValue] = {"doc": doc, "base_version": base, "text": _read_text(file)}
         _execute(server, key_file, track, "edit_text", command)
-        out.print(f"{doc}: version {base + 1} recorded (based on {base})", markup=False)
+        out.print(f"{doc}: version {base + 1} recorded (based on {base})", markup=False, soft_wrap=True)
 
     run(body)
 
@@ -103,7 +103,7 @@ def text_show(
             ),
             soft_wrap=True,
         )
-        out.print(f"sha256 {shown['text_digest']}", markup=False, style="dim")
+        out.print(f"sha256 {shown['text_digest']}", markup=False, style="dim", soft_wrap=True)
         out.print(
             str(shown["text"]), markup=False, soft_wrap=True, end="" if shown["text"].endswith("\n") else "\n"
         )
@@ -126,7 +126,7 @@ def text_diff(
         with _client(server, key_file) as client:
             diff = client.text_diff(track, doc, old, new)
         if not diff:
-            out.print(f"{doc}: v{old} and v{new} are identical", markup=False)
+            out.print(f"{doc}: v{old} and v{new} are identical", markup=False, soft_wrap=True)
             return
         styles = {"+": "green", "-": "red", "@": "cyan"}
         for line in diff.splitlines():
@@ -153,7 +153,7 @@ def text_comment(
         with _client(server, key_file) as client:
             about = version or int(client.text(track, doc)["version"])
         _execute(server, key_file, track, "comment_text", {"doc": doc, "version": about, "text": comment})
-        out.print(f"{doc}: comment on v{about} sent to the mediator", markup=False)
+        out.print(f"{doc}: comment on v{about} sent to the mediator", markup=False, soft_wrap=True)
 
     run(body)
 

@@ -159,7 +159,8 @@ def checkpoint_show(
             Text(
                 f"{verdict}: log signature {'valid' if log_ok else 'INVALID'}; {result.describe()}",
                 style=style,
-            )
+            ),
+            soft_wrap=True,
         )
 
     run(body)
