@@ -21,6 +21,24 @@
   the verified log, and the receipt is the recipient's own signed
   ``record_receipt`` naming the message at the index that delivered it.
 
+**Witnesses** (ADR-0019). Given ``witnesses={name: key}`` (a
+:class:`~backchannel.log.signing.VerifyingKey` or C2SP vkey text per witness
+member id) and ``witness_quorum=k`` (default: all of them), the client trusts
+a checkpoint only once *k* known witnesses have cosigned it validly (C2SP
+``cosignature/v1``). :meth:`~BackchannelClient.checkpoint` then returns the
+newest checkpoint that meets the quorum (asking the service for
+``?cosigned=k`` when the latest one does not yet) and raises
+:class:`~backchannel.log.cosignature.InsufficientCosignaturesError`, naming how
+many valid cosignatures it found and how many it requires, when there is none.
+A log-signed checkpoint inconsistent with one already trusted still raises
+:class:`ForkDetectedError` with both notes, cosigned or not: the log's own
+signatures prove the split view. Everything built on :meth:`checkpoint`
+(:meth:`~BackchannelClient.verify_inclusion`, consistency) uses trusted
+checkpoints only. :meth:`~BackchannelClient.fetch_checkpoint`,
+:meth:`~BackchannelClient.consistency_proof` and
+:meth:`~BackchannelClient.add_cosignature` are what a witness program
+(:mod:`backchannel.witness`) is built on.
+
 Problem responses raise :class:`ProblemError` (status, ``type`` and the whole
 problem body).
 
@@ -82,6 +100,7 @@ if the service's digest differs) and :meth:`~BackchannelClient.release_escrow`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -99,14 +118,22 @@ from backchannel.domain.agreements.commitments import commitment_digest
 from backchannel.domain.agreements.deals import Deal
 from backchannel.domain.agreements.escrow_terms import EscrowTerms
 from backchannel.domain.receipts import ReceiptItem
-from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
+from backchannel.errors import (
+    BackchannelError,
+    ConfigurationError,
+    EncodingError,
+    NotFoundError,
+    VerificationError,
+)
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoint
+from backchannel.log.cosignature import CosignatureVerifier, InsufficientCosignaturesError, WitnessPolicy
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
 from backchannel.log.records import LogEntry, format_timestamp
+from backchannel.log.signing import VerifyingKey
 from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
 from backchannel.wire import SignedCommand, escrow_digest, sign_command
 from backchannel.wire import deal_hash as _deal_hash
@@ -116,12 +143,14 @@ __all__ = [
     "BackchannelClient",
     "CommitmentSecret",
     "ForkDetectedError",
+    "InsufficientCosignaturesError",
     "ProblemError",
     "ReceiptProof",
     "Receivable",
     "deal_hash",
     "receipt_digest",
     "receipt_items",
+    "witness_policy",
 ]
 
 SALT_BYTES = 32
@@ -181,9 +210,17 @@ class BackchannelClient:
         backoff: The first retry delay in seconds (doubled each retry, capped
             by the service's ``Retry-After``... and 5 s).
         sleep: How to wait between attempts (tests pass a no-op).
+        witnesses: Witness member id -> its Ed25519 key (a ``VerifyingKey``, or
+            C2SP vkey text of type 0x04 or 0x01 whose name must be the member id).
+        witness_quorum: How many of ``witnesses`` must have cosigned a
+            checkpoint before it is trusted (default: all of them; 0: none).
+
+    Raises:
+        ConfigurationError: a vkey named differently from its witness, or a
+            quorum that can never be met.
     """
 
-    def __init__(  # noqa: PLR0913 - connection, identity, trust anchor and retry policy, keyword-only
+    def __init__(  # noqa: PLR0913 - connection, identity, trust anchors and retry policy, keyword-only
         self,
         base_url: str,
         member: str,
@@ -195,6 +232,8 @@ class BackchannelClient:
         max_attempts: int = 4,
         backoff: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        witnesses: Mapping[str, VerifyingKey | str] | None = None,
+        witness_quorum: int | None = None,
     ) -> None:
         """Create the client."""
         self.member = member
@@ -206,6 +245,12 @@ class BackchannelClient:
         self._backoff = backoff
         self._sleep = sleep
         self._checkpoints: dict[str, SignedCheckpoint] = {}
+        self._witnesses = witness_policy(witnesses or {}, witness_quorum)
+
+    @property
+    def witnesses(self) -> WitnessPolicy:
+        """The witness policy checkpoints must meet before they are trusted."""
+        return self._witnesses
 
     @property
     def clock(self) -> Clock:
@@ -272,6 +317,10 @@ class BackchannelClient:
 
     def _get(self, path: str, **params: int) -> dict[str, Any]:
         return self._json(self._send("GET", path, params=params))
+
+    def _post_json(self, path: str, body: Mapping[str, JSONValue]) -> tuple[int, dict[str, Any]]:
+        response = self._send("POST", path, body=canonicalize(dict(body)))
+        return response.status_code, self._json(response)
 
     # --- commands ---------------------------------------------------------
     def sign(
@@ -396,21 +445,81 @@ class BackchannelClient:
         return self._log_key
 
     def checkpoint(self, track: str) -> Checkpoint:
-        """Fetch, verify and remember the track's latest checkpoint.
+        """Fetch, verify and remember the track's newest trusted checkpoint.
+
+        Trusted means: signed by the log key, consistent with the last
+        checkpoint trusted before, and cosigned by the witness quorum (see the
+        module docstring). The latest checkpoint is fetched first; if it lacks
+        the quorum, the newest one that has it (``?cosigned=k``).
 
         Raises:
             VerificationError: the note is not signed by the log key.
-            ForkDetectedError: it is inconsistent with the last checkpoint seen.
+            ForkDetectedError: it is inconsistent with the last checkpoint trusted
+                (or with the latest one the service shows); both notes attached.
+            InsufficientCosignaturesError: no checkpoint meets the witness quorum.
         """
-        note = SignedCheckpoint.from_text(self._get(f"/v1/tracks/{track}/checkpoint")["checkpoint"])
+        note = self.fetch_checkpoint(track)
         checkpoint = self._verifier().verify(note)
         previous = self._checkpoints.get(track)
         if previous is not None:
             self.check_consistency(track, previous, note)
-            if previous.checkpoint.size > checkpoint.size:
-                return previous.checkpoint  # an older view: consistent, but keep the newest
+        if not self._witnesses.check(note).satisfied:
+            note = self._cosigned(track, note)
+            checkpoint = note.checkpoint
+        if previous is not None and previous.checkpoint.size > checkpoint.size:
+            return previous.checkpoint  # an older view: consistent, but keep the newest
         self._checkpoints[track] = note
         return checkpoint
+
+    def _cosigned(self, track: str, latest: SignedCheckpoint) -> SignedCheckpoint:
+        """The newest checkpoint meeting the quorum, checked against ``latest`` and the last trusted one."""
+        where = f"track {track!r}"
+        try:
+            note = self.fetch_checkpoint(track, cosigned=self._witnesses.quorum)
+        except ProblemError as e:
+            if e.status != 404:
+                raise
+            self._witnesses.require(latest, origin=where)  # raises, naming what the latest one has
+            raise  # pragma: no cover - require raised: the latest one lacks the quorum
+        self._verifier().verify(note)
+        self.check_consistency(track, note, latest)  # both log-signed: a fork between them is provable
+        previous = self._checkpoints.get(track)
+        if previous is not None:
+            self.check_consistency(track, previous, note)
+        self._witnesses.require(note, origin=where)
+        return note
+
+    def fetch_checkpoint(self, track: str, *, cosigned: int | None = None) -> SignedCheckpoint:
+        """``GET .../checkpoint``: the latest signed note (``cosigned=k``: the newest with k cosignatures).
+
+        Nothing is verified or remembered: :meth:`checkpoint` does both.
+
+        Raises:
+            ProblemError: 404 when there is no such checkpoint.
+            EncodingError: the note does not parse.
+        """
+        params = {} if cosigned is None else {"cosigned": cosigned}
+        return SignedCheckpoint.from_text(self._get(f"/v1/tracks/{track}/checkpoint", **params)["checkpoint"])
+
+    def consistency_proof(self, track: str, old: int, new: int) -> list[bytes]:
+        """``GET .../proofs/consistency``: the RFC 9162 proof from size ``old`` to ``new`` (not verified)."""
+        answer = self._get(f"/v1/tracks/{track}/proofs/consistency", old=old, new=new)
+        return [bytes.fromhex(h) for h in answer["proof"]]
+
+    def add_cosignature(self, track: str, size: int, line: str) -> dict[str, Any]:
+        """``POST .../checkpoints/{size}/cosignatures``: submit this witness member's cosignature line.
+
+        Returns:
+            ``{"track", "size", "cosigner", "timestamp", "checkpoint"}`` plus
+            ``"created"``: False when an equal or newer cosignature was already kept.
+
+        Raises:
+            ProblemError: refused (403 not a witness, 422 a line that does not verify, ...).
+        """
+        status, answer = self._post_json(
+            f"/v1/tracks/{track}/checkpoints/{size}/cosignatures", {"cosignature": line}
+        )
+        return {**answer, "created": status == 201}
 
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
         """The newest signed checkpoint this client has verified for ``track`` (``None`` if none yet)."""
@@ -427,10 +536,7 @@ class BackchannelClient:
         old, new = sorted((a, b), key=lambda n: n.checkpoint.size)
         proof: list[bytes] = []
         if old.checkpoint.size not in {0, new.checkpoint.size}:
-            answer = self._get(
-                f"/v1/tracks/{track}/proofs/consistency", old=old.checkpoint.size, new=new.checkpoint.size
-            )
-            proof = [bytes.fromhex(h) for h in answer["proof"]]
+            proof = self.consistency_proof(track, old.checkpoint.size, new.checkpoint.size)
         try:
             if old.checkpoint.size == 0:
                 return  # the empty tree is a prefix of every tree
@@ -461,6 +567,56 @@ class BackchannelClient:
         proof = [bytes.fromhex(h) for h in answer["proof"]]
         merkle_verify_inclusion(leaf, index, checkpoint.size, proof, checkpoint.root)
         return checkpoint
+
+    # --- the negotiating text (ADR-0020) -----------------------------------
+    def draft_text(self, track: str, doc: str, text: str, *, title: str) -> dict[str, Any]:
+        """Sign and send ``draft_text``: version 1 of a new document (see :meth:`execute`)."""
+        return self.execute("draft_text", {"doc": doc, "title": title, "text": text}, track=track)
+
+    def edit_text(self, track: str, doc: str, text: str, *, base_version: int) -> dict[str, Any]:
+        """Sign and send ``edit_text`` based on ``base_version``.
+
+        Raises:
+            ProblemError: 409 ``stale-text-version`` when ``base_version`` is not the current
+                version; the problem's ``current`` names it (the edit is never merged).
+        """
+        body: dict[str, JSONValue] = {"doc": doc, "base_version": base_version, "text": text}
+        return self.execute("edit_text", body, track=track)
+
+    def set_text_policy(self, track: str, policy: str) -> dict[str, Any]:
+        """Sign and send ``set_text_policy`` (``mediator-only`` or ``shared``; the mediator's principal)."""
+        return self.execute("set_text_policy", {"policy": policy}, track=track)
+
+    def comment_text(self, track: str, doc: str, text: str, *, version: int) -> dict[str, Any]:
+        """Sign and send ``comment_text`` on ``version``: read by the mediator and this party only."""
+        return self.execute("comment_text", {"doc": doc, "version": version, "text": text}, track=track)
+
+    def texts(self, track: str) -> dict[str, Any]:
+        """``GET .../texts``: ``{"policy", "documents": [{"doc", "title", "version", ...}]}``."""
+        return self._get(f"/v1/tracks/{track}/texts")
+
+    def text(self, track: str, doc: str, version: int | None = None) -> dict[str, Any]:
+        """``GET .../texts/{doc}``: a version (default: the current one), its text digest checked.
+
+        Raises:
+            VerificationError: the text does not hash to the digest the service sent.
+        """
+        params = {} if version is None else {"version": version}
+        answer = self._get(f"/v1/tracks/{track}/texts/{doc}", **params)
+        if hashlib.sha256(str(answer["text"]).encode("utf-8")).hexdigest() != answer["text_digest"]:
+            raise VerificationError(f"text {doc!r} v{answer['version']}: the text does not match its digest")
+        return answer
+
+    def text_diff(self, track: str, doc: str, old: int, new: int) -> str:
+        """``GET .../texts/{doc}/diff?from=old&to=new``: a unified diff (``""`` when equal)."""
+        answer = self._json(
+            self._send("GET", f"/v1/tracks/{track}/texts/{doc}/diff", params={"from": old, "to": new})
+        )
+        return str(answer["diff"])
+
+    def text_comments(self, track: str, doc: str) -> list[dict[str, Any]]:
+        """``GET .../texts/{doc}/comments``: the comments this member may read."""
+        return list(self._get(f"/v1/tracks/{track}/texts/{doc}/comments")["comments"])
 
     # --- annexes ----------------------------------------------------------
     def upload_annex(self, track: str, data: bytes) -> str:
@@ -950,6 +1106,24 @@ def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:
             item = ReceiptItem(str(delivery["message_id"]), int(delivery["log_index"]))
         items[item] = None
     return tuple(items)
+
+
+def witness_policy(witnesses: Mapping[str, VerifyingKey | str], quorum: int | None = None) -> WitnessPolicy:
+    """The policy of ``witnesses`` (member id -> key or vkey text) requiring ``quorum`` (default: all).
+
+    Raises:
+        ConfigurationError: a vkey whose name is not its witness's, or a quorum that can never be met.
+        EncodingError: malformed vkey text.
+    """
+    verifiers: list[CosignatureVerifier] = []
+    for name, key in witnesses.items():
+        verifier = (
+            CosignatureVerifier.from_vkey(key) if isinstance(key, str) else CosignatureVerifier(name, key)
+        )
+        if verifier.name != name:
+            raise ConfigurationError(f"witness {name!r}: its vkey names {verifier.name!r}")
+        verifiers.append(verifier)
+    return WitnessPolicy.of(verifiers, len(verifiers) if quorum is None else quorum)
 
 
 def receipt_digest(deliveries: Iterable[Receivable]) -> bytes:

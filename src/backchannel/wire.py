@@ -72,6 +72,8 @@ from backchannel.domain.agreements.escrow_commands import (
 )
 from backchannel.domain.agreements.escrow_terms import EscrowTerms
 from backchannel.domain.agreements.quorum import ToleranceKind
+from backchannel.domain.agreements.text_commands import CommentText, DraftText, EditText, SetTextPolicy
+from backchannel.domain.agreements.text_model import TextPolicy
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -809,6 +811,26 @@ def _open_escrow(body: _Fields, envelope: _Envelope) -> OpenEscrow:
     return OpenEscrow(**envelope, terms=terms, escrow_digest=escrow_digest(terms))
 
 
+def _draft_text(body: _Fields, envelope: _Envelope) -> DraftText:
+    return DraftText(**envelope, doc=body.text("doc"), title=body.text("title"), text=body.text("text"))
+
+
+def _edit_text(body: _Fields, envelope: _Envelope) -> EditText:
+    return EditText(
+        **envelope, doc=body.text("doc"), base_version=body.integer("base_version"), text=body.text("text")
+    )
+
+
+def _set_text_policy(body: _Fields, envelope: _Envelope) -> SetTextPolicy:
+    return SetTextPolicy(**envelope, policy=body.kind("policy", TextPolicy))
+
+
+def _comment_text(body: _Fields, envelope: _Envelope) -> CommentText:
+    return CommentText(
+        **envelope, doc=body.text("doc"), version=body.integer("version"), text=body.text("text")
+    )
+
+
 def _codec(
     name: str,
     kind: type[C],
@@ -1013,6 +1035,30 @@ _CODECS += (  # agreements (issue #4)
         "commitment_id salt content",
         _reveal_commitment,
         lambda c: {"commitment_id": c.commitment_id, "salt": c.salt.hex(), "content": c.content},
+    ),
+    _codec(
+        "draft_text",
+        DraftText,
+        "doc title text",
+        _draft_text,
+        lambda c: {"doc": c.doc, "title": c.title, "text": c.text},
+    ),
+    _codec(
+        "edit_text",
+        EditText,
+        "doc base_version text",
+        _edit_text,
+        lambda c: {"doc": c.doc, "base_version": c.base_version, "text": c.text},
+    ),
+    _codec(
+        "set_text_policy", SetTextPolicy, "policy", _set_text_policy, lambda c: {"policy": c.policy.value}
+    ),
+    _codec(
+        "comment_text",
+        CommentText,
+        "doc version text",
+        _comment_text,
+        lambda c: {"doc": c.doc, "version": c.version, "text": c.text},
     ),
 )
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}

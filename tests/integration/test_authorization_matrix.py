@@ -23,6 +23,13 @@ secret of an invisible entry (salt, body marker, unforwarded message id)
 appears anywhere in any response. The command matrix (a separate sandbox
 world, so reads stay fixed) asserts the role rules of every command.
 
+The negotiating text (ADR-0020): the mediator drafts a text and USA and Iran
+each comment on it privately. The text is read by the mediator and both
+delegations (never the witness); each comment by the mediator and its own
+party only, through the log (the read matrix) and the text endpoints (the
+text matrix). Witness cosignatures (ADR-0019) may be submitted by the witness
+party's member only (the cosignature matrix).
+
 Each case is parametrised by member, endpoint (or command) and track, so a
 failure names all three. The proof-of-receipt endpoint has a matrix of its own
 (member x message x track: only the author's party and the mediator get an
@@ -55,6 +62,7 @@ from backchannel.domain.visibility import visible_to
 from backchannel.httpsig import sign_request
 from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.cosignature import CosignatureSigner
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.log.verify import KEY_REGISTERED
@@ -260,6 +268,15 @@ def build_read_world(path: Path) -> World:
     w.label(
         "RR", w.must(MEMBERS["iran/delegate"], "record_receipt", receipt_body((w.ids["R"], w.labels["R"])))
     )
+    w.markers["T"] = "MARKER-T-negotiating-text"
+    w.label(
+        "T", w.must(qatar, "draft_text", {"doc": "framework", "title": "Framework", "text": w.markers["T"]})
+    )
+    w.markers["CU"] = "MARKER-CU-usa-private-comment"
+    w.label("CU", w.must(usa, "comment_text", {"doc": "framework", "version": 1, "text": w.markers["CU"]}))
+    w.markers["CI"] = "MARKER-CI-iran-private-comment"
+    comment = {"doc": "framework", "version": 1, "text": w.markers["CI"]}
+    w.label("CI", w.must(MEMBERS["iran/delegate"], "comment_text", comment))
 
     # the second track, which holds a secret of its own
     service_key = w.http.get("/v1/service").json()["service_key"]
@@ -288,17 +305,17 @@ _IRAN = ("iran/principal", "iran/delegate")
 _QATAR = ("qatar/principal", "qatar/service")
 # Which labelled entries each member sees, besides the public setup entries (non-witnesses only).
 EXPECTED_LABELS: dict[str, frozenset[str]] = {
-    **dict.fromkeys(_QATAR, frozenset({"P", "S1", "F", "S2", "R", "I1", "RS1", "RR"})),
+    **dict.fromkeys(_QATAR, frozenset({"P", "S1", "F", "S2", "R", "I1", "RS1", "RR", "T", "CU", "CI"})),
     # USA: its own messages, the forward of its own message and Iran's receipt of it; never the
-    # reframe (sent to Iran only) nor its receipt
-    **dict.fromkeys(_USA, frozenset({"P", "S1", "F", "S2", "RS1"})),
+    # reframe (sent to Iran only) nor its receipt; the text, and its own comment only
+    **dict.fromkeys(_USA, frozenset({"P", "S1", "F", "S2", "RS1", "T", "CU"})),
     # Iran: what was delivered to it, its own message and its receipts; never USA's originals or
-    # unforwarded proposal
-    **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1", "RS1", "RR"})),
+    # unforwarded proposal; the text, and its own comment only
+    **dict.fromkeys(_IRAN, frozenset({"F", "R", "I1", "RS1", "RR", "T", "CI"})),
     "guarantor/principal": frozenset(),
     "iaea/principal": frozenset(),  # an inspector sees the public entries (metric definitions included) only
 }
-LABELS = ("P", "S1", "F", "S2", "R", "I1", "RS1", "RR")
+LABELS = ("P", "S1", "F", "S2", "R", "I1", "RS1", "RR", "T", "CU", "CI")
 READS = ("events", "leaves", "checkpoint", "inclusion", "consistency")
 
 
@@ -548,6 +565,65 @@ def test_replying_to_an_invisible_message_is_indistinguishable_from_a_missing_on
     assert world.store.size(TRACK) == size
 
 
+# --- the negotiating text's endpoints (ADR-0020) ------------------------------
+
+TEXT_READS = ("texts", "text", "diff", "comments")
+TEXT_READERS = frozenset({*_QATAR, *_USA, *_IRAN})
+COMMENTS_SEEN = {"qatar": {"CU", "CI"}, "usa": {"CU"}, "iran": {"CI"}}
+
+
+@pytest.mark.parametrize("endpoint", TEXT_READS)
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_text_matrix(world: World, member: str, endpoint: str) -> None:
+    path = {
+        "texts": f"/v1/tracks/{TRACK}/texts",
+        "text": f"/v1/tracks/{TRACK}/texts/framework?version=1",
+        "diff": f"/v1/tracks/{TRACK}/texts/framework/diff?from=1&to=1",
+        "comments": f"/v1/tracks/{TRACK}/texts/framework/comments",
+    }[endpoint]
+    response = world.request(MEMBERS[member], "GET", path)
+    assert_no_leak(world, member, TRACK, response.text)
+    if member not in TEXT_READERS:
+        assert response.status_code == 403, response.text
+        assert problem_slug(response) == "not-authorized"
+        assert world.markers["T"] not in response.text
+        return
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if endpoint == "text":
+        assert body["text"] == world.markers["T"]
+    elif endpoint == "comments":
+        party = member.split("/", maxsplit=1)[0]
+        assert {c["text"] for c in body["comments"]} == {world.markers[k] for k in COMMENTS_SEEN[party]}
+
+
+# --- witness cosignatures (ADR-0019) -------------------------------------------
+
+
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_cosignature_matrix(world: World, member: str, track: str) -> None:
+    """Only a witness party's member may cosign; every cosignature is its own, over a stored checkpoint."""
+    note = world.store.latest_checkpoint(track)
+    assert note is not None
+    keys = MEMBERS[member]
+    line = CosignatureSigner(member, keys.signing).cosign(note.checkpoint, int(world.clock.now().timestamp()))
+    path = f"/v1/tracks/{track}/checkpoints/{note.checkpoint.size}/cosignatures"
+    before = world.store.cosignatures(track, note.checkpoint.size)
+    response = world.request(keys, "POST", path, json.dumps({"cosignature": line.to_line()}).encode())
+    if reader_of(member, track) is None:
+        assert response.status_code == 401, response.text
+        assert problem_slug(response) == "unauthenticated"
+    elif track == TRACK and member == "guarantor/principal":
+        assert response.status_code in {200, 201}, response.text
+        assert response.json()["checkpoint"].endswith(line.to_line() + "\n")
+        return
+    else:
+        assert response.status_code == 403, response.text
+        assert problem_slug(response) == "not-authorized"
+    assert world.store.cosignatures(track, note.checkpoint.size) == before
+
+
 # --- the command matrix ------------------------------------------------------
 
 
@@ -610,6 +686,51 @@ def _reframe(w: World, member: str) -> dict[str, Any]:
         "annexes": [], "agenda_version": None,
     }  # fmt: skip
     return {"command": "reframe_message", "body": body}
+
+
+def _text_policy(w: World, policy: str) -> None:
+    state = w.service.state(TRACK)
+    assert state is not None
+    if state.texts.policy.value != policy:
+        w.must(MEMBERS["qatar/principal"], "set_text_policy", {"policy": policy})
+
+
+def _text_doc(w: World) -> int:
+    """Make sure the sandbox's document exists; return its current version."""
+    state = w.service.state(TRACK)
+    assert state is not None
+    if "matrix-doc" not in state.texts.documents:
+        body = {"doc": "matrix-doc", "title": "Matrix", "text": "v1"}
+        w.must(MEMBERS["qatar/principal"], "draft_text", body)
+        return 1
+    return state.texts.documents["matrix-doc"].current.version
+
+
+def _draft_text(w: World, member: str) -> dict[str, Any]:
+    _text_policy(w, "mediator-only")
+    return {"command": "draft_text", "body": {"doc": _fresh("doc-"), "title": "A text", "text": "Article 1."}}
+
+
+def _edit_text(w: World, member: str) -> dict[str, Any]:
+    _text_policy(w, "mediator-only")
+    version = _text_doc(w)
+    body = {"doc": "matrix-doc", "base_version": version, "text": _fresh("edited ")}
+    return {"command": "edit_text", "body": body}
+
+
+def _set_text_policy(w: World, member: str) -> dict[str, Any]:
+    state = w.service.state(TRACK)
+    assert state is not None
+    other = "shared" if state.texts.policy.value == "mediator-only" else "mediator-only"
+    return {"command": "set_text_policy", "body": {"policy": other}}
+
+
+def _comment_text(w: World, member: str) -> dict[str, Any]:
+    _text_doc(w)
+    return {
+        "command": "comment_text",
+        "body": {"doc": "matrix-doc", "version": 1, "text": _fresh("comment ")},
+    }
 
 
 def _admit(w: World, member: str) -> dict[str, Any]:
@@ -808,6 +929,11 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
         },
     ),
     "expire_escrow": (_expire_escrow, {"qatar/service": OK}),
+    # the negotiating text under the default mediator-only policy (the shared one: below)
+    "draft_text": (_draft_text, {"qatar/principal": OK}),
+    "edit_text": (_edit_text, {"qatar/principal": OK}),
+    "set_text_policy": (_set_text_policy, {"qatar/principal": OK}),
+    "comment_text": (_comment_text, dict.fromkeys(("usa/principal", "usa/delegate", *_IRAN), OK)),
 }
 
 
@@ -834,6 +960,28 @@ def test_command_matrix(sandbox: World, member: str, command: str, via: str) -> 
         assert status in {403, 422}, answer
         assert answer["type"] == PROBLEM_BASE + expected, answer["detail"]
         assert sandbox.store.size(TRACK) == size
+
+
+SHARED_EDITORS = frozenset({"qatar/principal", "usa/principal", "usa/delegate", *_IRAN})
+
+
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_text_edits_under_the_shared_policy(sandbox: World, member: str) -> None:
+    """Under ``shared``, delegation principals and delegates edit too; a stale edit is a 409 naming the current."""
+    _text_policy(sandbox, "shared")
+    version = _text_doc(sandbox)
+    body = {"doc": "matrix-doc", "base_version": version, "text": _fresh("shared edit ")}
+    response = sandbox.run(MEMBERS[member], "edit_text", body)
+    if member not in SHARED_EDITORS:
+        assert response.status_code == 403, response.text
+        assert problem_slug(response) == "not-authorized"
+        assert "under the shared text policy" in response.json()["detail"]
+        return
+    assert response.status_code == 201, response.text
+    stale = sandbox.run(MEMBERS[member], "edit_text", {**body, "text": _fresh("stale edit ")})
+    assert stale.status_code == 409, stale.text
+    assert problem_slug(stale) == "stale-text-version"
+    assert stale.json()["current"] == version + 1
 
 
 @pytest.mark.parametrize("command", ["submit_message", "forward_message", "propose_agenda"])

@@ -231,6 +231,10 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
     "sign_escrow_release": (IRAN, "iran/lead", {"escrow_id": "assets-1", "escrow_digest": DIGEST.hex()}),
     "release_escrow": (IRAN, "iran/lead", {"escrow_id": "assets-1"}),
     "expire_escrow": (SERVICE, "med/service", {"escrow_id": "assets-1"}),
+    "draft_text": (CHAIR, "med/chair", {"doc": "framework", "title": "Framework", "text": "Art. 1\n\u2028é"}),
+    "edit_text": (CHAIR, "med/chair", {"doc": "framework", "base_version": 3, "text": "Art. 1 (rev)\n"}),
+    "set_text_policy": (CHAIR, "med/chair", {"policy": "shared"}),
+    "comment_text": (IRAN, "iran/lead", {"doc": "framework", "version": 2, "text": "Too soon."}),
 }
 
 
@@ -281,7 +285,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 25
+    assert len(COMMAND_NAMES) == 29
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 

@@ -7,7 +7,12 @@
   with their salts (:func:`~backchannel.domain.visibility.visible_to`);
 - ``GET /v1/tracks/{track}/leaves``: leaf hashes only (the witness view);
 - ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
-  ``.../proofs/consistency``: the transparency-log views;
+  ``.../proofs/consistency``: the transparency-log views; the checkpoint note
+  carries every stored witness cosignature, and ``?cosigned=k`` asks for the
+  newest checkpoint with at least *k* of them (``&timeout=s`` waits for one);
+- ``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures``: a witness
+  party's member submits its C2SP cosignature of a checkpoint
+  (:mod:`backchannel.service.witnesses`, ADR-0019);
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
 - ``GET /v1/tracks/{track}/escrows/{escrow_id}``: an escrow and how far its
   release condition is (ADR-0017); 404 unless the requester's party may see it.
@@ -37,6 +42,10 @@ it, and the receipt's item for the message. Parties that have not settled are
 party and the mediator may ask; anyone else gets the same 404 as for a message
 that does not exist. Every entry returned is one the reader may already see on
 ``GET .../events``.
+- ``GET /v1/tracks/{track}/texts``, ``.../texts/{doc}`` (``?version=N``),
+  ``.../texts/{doc}/diff?from=A&to=B`` and ``.../texts/{doc}/comments``: the
+  negotiating text (:mod:`backchannel.service.texts`, ADR-0020), for the
+  mediator and the delegations; comments for the mediator and their party only.
 
 **Delivery.** Commands go through :meth:`DeliveryService.submit
 <backchannel.service.delivery.DeliveryService.submit>` (a full queue is 429 with
@@ -108,6 +117,8 @@ from backchannel.api.schemas import (
     CheckpointResponse,
     CommandResponse,
     ConsistencyProofResponse,
+    CosignatureRequestModel,
+    CosignatureResponse,
     DeliveriesResponse,
     DeliveryModel,
     EventsResponse,
@@ -125,6 +136,12 @@ from backchannel.api.schemas import (
     ServiceKey,
     SignedCommandModel,
     SignerKeyModel,
+    TextCommentModel,
+    TextCommentsResponse,
+    TextDiffResponse,
+    TextResponse,
+    TextsResponse,
+    TextSummaryModel,
 )
 from backchannel.broker import Delivery, DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
@@ -145,7 +162,9 @@ from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.service.witnesses import CosignatureService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
 __all__ = ["KEEPALIVE_SECONDS", "MAX_BATCH_BODY_BYTES", "MAX_BATCH_COMMANDS", "MAX_BODY_BYTES", "create_app"]
@@ -185,6 +204,12 @@ _Digest = Annotated[
 ]
 _EscrowId = Annotated[str, PathParam(pattern="^[a-z0-9][a-z0-9._-]{0,63}$", description="The escrow's id")]
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_Cosigned = Annotated[int, Query(ge=0, le=64, description="at least this many witness cosignatures")]
+_CosignedTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
+_Size = Annotated[int, PathParam(ge=1, description="the tree size of the cosigned checkpoint")]
+_Version = Annotated[int | None, Query(ge=1, description="a version (default: the current one)")]
+_FromVersion = Annotated[int, Query(alias="from", ge=1, description="the version to diff from")]
+_ToVersion = Annotated[int, Query(alias="to", ge=1, description="the version to diff to")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +273,8 @@ class _Api:
         self.annexes = annexes
         self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
         self.escrows = EscrowService(service, service.node, clock=clock)
+        self.witnesses = CosignatureService(service)
+        self.texts = TextService(service)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -435,15 +462,39 @@ class _Api:
         hashes = [s.leaf_hash.hex() for s in self.service.store.read(track, start, stop)]
         return LeavesResponse(start=start, leaf_hashes=hashes)
 
-    def checkpoint(self, request: Request, track: str) -> CheckpointResponse:
-        self.authenticate_reader(request, track, b"")
-        store = self.service.store
-        note = store.latest_checkpoint(track)
-        if note is None:
-            raise NotFoundError(f"track {track!r} has no checkpoint yet")
+    def checkpoint(self, track: str, cosigned: int = 0) -> CheckpointResponse:
+        """The latest checkpoint (or the newest with ``cosigned`` cosignatures), cosigned; unauthenticated."""
+        note = self.witnesses.checkpoint(track, cosigned)
         return CheckpointResponse(
-            checkpoint=note.to_text(), size=note.checkpoint.size, log_key=store.get_track(track).log_key
+            checkpoint=note.to_text(),
+            size=note.checkpoint.size,
+            log_key=self.service.store.get_track(track).log_key,
         )
+
+    def add_cosignature(
+        self, request: Request, track: str, size: int, body: bytes
+    ) -> tuple[int, CosignatureResponse]:
+        _, reader = self.authenticate_reader(request, track, body)
+        data = loads_strict(body)
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"cosignature"}
+            or not isinstance(data["cosignature"], str)
+        ):
+            raise EncodingError(
+                "a cosignature request is a JSON object with exactly one string field, 'cosignature'"
+            )
+        upload = self.witnesses.add(
+            track, reader.member, reader.key_id, size, data["cosignature"], now=self.clock.now()
+        )
+        response = CosignatureResponse(
+            track=track,
+            size=size,
+            cosigner=upload.cosignature.name,
+            timestamp=upload.cosignature.timestamp,
+            checkpoint=upload.note.to_text(),
+        )
+        return (201 if upload.created else 200), response
 
     def inclusion(self, request: Request, track: str, index: int, size: int) -> InclusionProofResponse:
         self.authenticate_reader(request, track, b"")
@@ -460,6 +511,60 @@ class _Api:
             raise NotFoundError(f"no consistency proof from {old} to {new} (the log holds {current})")
         proof = self.service.store.consistency_proof(track, old, new)
         return ConsistencyProofResponse(old=old, new=new, proof=[h.hex() for h in proof])
+
+    # --- the negotiating text (run in a worker thread) ------------------------
+    def list_texts(self, request: Request, track: str) -> TextsResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        policy, documents = self.texts.documents(track, reader.member)
+        return TextsResponse(
+            policy=policy.value,
+            documents=[
+                TextSummaryModel(
+                    doc=d.doc,
+                    title=d.title,
+                    version=d.current.version,
+                    text_digest=d.current.digest.hex(),
+                    by=d.current.by,
+                    at=format_timestamp(d.current.at),
+                )
+                for d in documents
+            ],
+        )
+
+    def get_text(self, request: Request, track: str, doc: str, version: int | None) -> TextResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        view = self.texts.document(track, reader.member, doc, version)
+        found = view.version
+        return TextResponse(
+            doc=view.document.doc,
+            title=view.document.title,
+            version=found.version,
+            current_version=view.document.current.version,
+            base_version=found.base_version,
+            text=found.text,
+            text_digest=found.digest.hex(),
+            by=found.by,
+            at=format_timestamp(found.at),
+            policy=view.policy.value,
+        )
+
+    def text_diff(self, request: Request, track: str, doc: str, old: int, new: int) -> TextDiffResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        diff = self.texts.diff(track, reader.member, doc, old, new)
+        return TextDiffResponse(doc=doc, from_version=old, to_version=new, diff=diff)
+
+    def text_comments(self, request: Request, track: str, doc: str) -> TextCommentsResponse:
+        _, reader = self.authenticate_reader(request, track, b"")
+        comments = self.texts.comments(track, reader.member, doc)
+        return TextCommentsResponse(
+            doc=doc,
+            comments=[
+                TextCommentModel(
+                    version=c.version, text=c.text, by=c.by, party=c.party, at=format_timestamp(c.at)
+                )
+                for c in comments
+            ],
+        )
 
     # --- annexes (run in a worker thread) ------------------------------------
     def put_annex(self, request: Request, track: str, digest: str, body: bytes) -> tuple[int, AnnexResponse]:
@@ -788,6 +893,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     _add_delivery_routes(app, api)
     _add_annex_routes(app, api)
     add_deal_routes(app, api)
+    _add_witness_routes(app, api)
+    _add_text_routes(app, api)
     _install_openapi(app)
     return app
 
@@ -865,7 +972,7 @@ def _add_command_route(app: FastAPI, api: _Api) -> None:
         return BatchResponse(results=[api.batch_item(o, f"{path}#{i}") for i, o in enumerate(outcomes)])
 
 
-def _add_read_routes(app: FastAPI, api: _Api) -> None:
+def _add_read_routes(app: FastAPI, api: _Api) -> None:  # noqa: C901 - one nested handler per read route
 
     @app.get("/v1/tracks/{track}/events", response_model=EventsResponse)
     async def get_events(
@@ -885,10 +992,26 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         return await _threaded(api.leaves, request, track, start, end)
 
     @app.get("/v1/tracks/{track}/checkpoint", response_model=CheckpointResponse)
-    async def get_checkpoint(track: str, request: Request) -> CheckpointResponse:
-        """The latest signed checkpoint."""
+    async def get_checkpoint(
+        track: str, request: Request, cosigned: _Cosigned = 0, wait: _CosignedTimeout = 0.0
+    ) -> CheckpointResponse:
+        """The latest signed checkpoint, with every stored witness cosignature appended.
+
+        With ``cosigned=k``: the newest checkpoint with at least *k* cosignatures (404 if none),
+        waiting up to ``timeout`` seconds for one to appear.
+        """
         await _read_body(request)
-        return await _threaded(api.checkpoint, request, track)
+        await _threaded(api.authenticate_reader, request, track, b"")
+        deadline = time.monotonic() + wait
+        while True:
+            since = api.changes.generation
+            try:
+                return await _threaded(api.checkpoint, track, cosigned)
+            except NotFoundError:
+                remaining = deadline - time.monotonic()
+                if cosigned == 0 or remaining <= 0 or await request.is_disconnected():
+                    raise
+            await api.changes.wait(since, min(remaining, _RECHECK_SECONDS))
 
     @app.get("/v1/tracks/{track}/proofs/inclusion", response_model=InclusionProofResponse)
     async def get_inclusion(
@@ -951,6 +1074,56 @@ def _add_annex_routes(app: FastAPI, api: _Api) -> None:
         data = await _threaded(api.get_annex, request, track, digest)
         headers = {"Content-Digest": content_digest(data), "Cache-Control": "no-store"}
         return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def _add_witness_routes(app: FastAPI, api: _Api) -> None:
+    @app.post(
+        "/v1/tracks/{track}/checkpoints/{size}/cosignatures",
+        response_model=CosignatureResponse,
+        status_code=201,
+        responses={200: {"model": CosignatureResponse, "description": "An equal or newer one was kept"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": CosignatureRequestModel.model_json_schema()}},
+            }
+        },
+    )
+    async def post_cosignature(track: str, size: _Size, request: Request) -> JSONResponse:
+        """Submit a witness's C2SP cosignature/v1 of the checkpoint of ``size`` (witness parties only)."""
+        body = await _read_body(request)
+        status, response = await _threaded(api.add_cosignature, request, track, size, body)
+        if status == 201:
+            api.changes.notify()
+        return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+
+def _add_text_routes(app: FastAPI, api: _Api) -> None:
+    @app.get("/v1/tracks/{track}/texts", response_model=TextsResponse)
+    async def get_texts(track: str, request: Request) -> TextsResponse:
+        """The text policy and every document (mediator and delegations only)."""
+        await _read_body(request)
+        return await _threaded(api.list_texts, request, track)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}", response_model=TextResponse)
+    async def get_text(track: str, doc: str, request: Request, version: _Version = None) -> TextResponse:
+        """Version ``version`` of a document (default: the current one)."""
+        await _read_body(request)
+        return await _threaded(api.get_text, request, track, doc, version)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}/diff", response_model=TextDiffResponse)
+    async def get_text_diff(
+        track: str, doc: str, request: Request, old: _FromVersion, new: _ToVersion
+    ) -> TextDiffResponse:
+        """A unified diff from version ``from`` to version ``to``."""
+        await _read_body(request)
+        return await _threaded(api.text_diff, request, track, doc, old, new)
+
+    @app.get("/v1/tracks/{track}/texts/{doc}/comments", response_model=TextCommentsResponse)
+    async def get_text_comments(track: str, doc: str, request: Request) -> TextCommentsResponse:
+        """The comments on a document the requester may read (the mediator: all; a delegation: its own)."""
+        await _read_body(request)
+        return await _threaded(api.text_comments, request, track, doc)
 
 
 def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:

@@ -26,6 +26,8 @@ Family                            Status  ``type`` slug
 ``AgendaNotRatifiedError``         409    ``agenda-not-ratified``
 ``StaleAgendaError``               409    ``stale-agenda`` (+ ``current``)
 ``AgendaMismatchError``            409    ``agenda-mismatch``
+``StaleVersionError``              409    ``stale-text-version`` (+ ``current``, ``doc``)
+``UnknownDocumentError``           422    ``unknown-document``
 ``UnknownPartyError``              422    ``unknown-party``
 ``UnknownMessageError``            422    ``unknown-message``
 ``InvalidRecipientError``          422    ``invalid-recipient``
@@ -78,6 +80,7 @@ from backchannel.domain.agreements.commitments import (
 from backchannel.domain.agreements.deals import DealDeadlineError, DealStateError, UnknownDealError
 from backchannel.domain.agreements.escrow_book import EscrowConditionError, UnknownEscrowError
 from backchannel.domain.agreements.predicates import PredicateSyntaxError
+from backchannel.domain.agreements.text_model import StaleVersionError, UnknownDocumentError
 from backchannel.domain.errors import (
     AgendaMismatchError,
     AgendaNotRatifiedError,
@@ -156,6 +159,8 @@ _TABLE: tuple[_Row, ...] = (
     _Row(AgendaNotRatifiedError, 409, "agenda-not-ratified", "Agenda not ratified"),
     _Row(StaleAgendaError, 409, "stale-agenda", "Stale agenda version"),
     _Row(AgendaMismatchError, 409, "agenda-mismatch", "Agenda digest mismatch"),
+    _Row(StaleVersionError, 409, "stale-text-version", "Stale text version"),
+    _Row(UnknownDocumentError, 422, "unknown-document", "Unknown document or version"),
     _Row(UnknownPartyError, 422, "unknown-party", "Unknown party"),
     _Row(UnknownMessageError, 422, "unknown-message", "Unknown message"),
     _Row(InvalidRecipientError, 422, "invalid-recipient", "Invalid recipient"),
@@ -224,6 +229,9 @@ def problem_for(error: BaseException, *, instance: str | None = None) -> Problem
         body["progress"] = error.check.reason
     elif isinstance(error, PredicateSyntaxError):
         body["column"], body["expected"] = error.column, error.expected
+    elif isinstance(error, StaleVersionError):
+        body["current"] = error.current
+        body["doc"] = error.doc
     elif isinstance(error, PayloadTooLargeError):
         body["limit"] = error.limit
     elif isinstance(error, WouldBlock):

@@ -21,6 +21,8 @@ __all__ = [
     "CommandPayloadModel",
     "CommandResponse",
     "ConsistencyProofResponse",
+    "CosignatureRequestModel",
+    "CosignatureResponse",
     "DeliveriesResponse",
     "DeliveryModel",
     "EventsResponse",
@@ -37,6 +39,12 @@ __all__ = [
     "ServiceInfo",
     "SignedCommandModel",
     "SignerKeyModel",
+    "TextCommentModel",
+    "TextCommentsResponse",
+    "TextDiffResponse",
+    "TextResponse",
+    "TextSummaryModel",
+    "TextsResponse",
     "ViolationModel",
 ]
 
@@ -123,11 +131,33 @@ class LeavesResponse(BaseModel):
 
 
 class CheckpointResponse(BaseModel):
-    """The latest signed checkpoint of a track."""
+    """The latest signed checkpoint of a track (or the latest with ``?cosigned=k`` cosignatures)."""
 
-    checkpoint: str = Field(description="signed note text")
+    checkpoint: str = Field(
+        description="signed note text: the log's signature, then every stored witness cosignature"
+    )
     size: int
     log_key: str = Field(description="the log's note verifier key (vkey)")
+
+
+class CosignatureRequestModel(BaseModel):
+    """The body of ``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures`` (ADR-0019)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cosignature: str = Field(
+        description="a C2SP cosignature/v1 line, '— <member id> base64(key ID || timestamp || signature)'"
+    )
+
+
+class CosignatureResponse(BaseModel):
+    """A stored witness cosignature (201: stored; 200: an equal or newer one was already kept)."""
+
+    track: str
+    size: int
+    cosigner: str = Field(description="the witness member id (the cosignature's key name)")
+    timestamp: int = Field(description="the cosignature's time, POSIX seconds")
+    checkpoint: str = Field(description="the signed note with every stored cosignature appended")
 
 
 class InclusionProofResponse(BaseModel):
@@ -159,6 +189,65 @@ class ServiceInfo(BaseModel):
 
     service_key: ServiceKey
     log_key: str
+
+
+class TextSummaryModel(BaseModel):
+    """One document of the negotiating text (ADR-0020)."""
+
+    doc: str
+    title: str
+    version: int = Field(description="the current version")
+    text_digest: str = Field(description="SHA-256 of the current text (UTF-8), hex")
+    by: str = Field(description="who made the current version")
+    at: str = Field(description="when (UTC)")
+
+
+class TextsResponse(BaseModel):
+    """The track's text policy and documents, in drafting order."""
+
+    policy: str = Field(description="mediator-only or shared")
+    documents: list[TextSummaryModel]
+
+
+class TextResponse(BaseModel):
+    """One version of a document."""
+
+    doc: str
+    title: str
+    version: int
+    current_version: int
+    base_version: int | None = Field(description="the version this one was edited from (null for the draft)")
+    text: str
+    text_digest: str = Field(description="SHA-256 of the text (UTF-8), hex")
+    by: str
+    at: str
+    policy: str
+
+
+class TextDiffResponse(BaseModel):
+    """A unified diff between two versions (empty when they are equal)."""
+
+    doc: str
+    from_version: int
+    to_version: int
+    diff: str
+
+
+class TextCommentModel(BaseModel):
+    """A private comment to the mediator on one version."""
+
+    version: int
+    text: str
+    by: str
+    party: str
+    at: str
+
+
+class TextCommentsResponse(BaseModel):
+    """The comments the reader may see: all of them for the mediator, its own party's otherwise."""
+
+    doc: str
+    comments: list[TextCommentModel]
 
 
 class ViolationModel(BaseModel):

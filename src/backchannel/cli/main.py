@@ -437,5 +437,6 @@ def main() -> None:
 
 import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR-0017)
 
-# registers the commands that drive a server (deals: `deal` and `commit`, issue #4)
-from backchannel.cli import _commands, deals  # noqa: E402, F401
+# registers the commands that drive a server: deals (`deal`, `commit`), `witness run | vkey`,
+# `checkpoint show` and `text ...` (issue #4)
+from backchannel.cli import _commands, deals, texts, witness  # noqa: E402, F401

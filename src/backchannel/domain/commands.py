@@ -429,6 +429,14 @@ class RecordEscalation(_Signed):
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment  # noqa: E402
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal  # noqa: E402
 
+# The commands of domain.agreements modules subclass _Signed above, so they are imported after it.
+from backchannel.domain.agreements.text_commands import (  # noqa: E402
+    CommentText,
+    DraftText,
+    EditText,
+    SetTextPolicy,
+)
+
 Command: TypeAlias = (
     OpenTrack
     | AdmitParty
@@ -455,5 +463,9 @@ Command: TypeAlias = (
     | SignEscrowRelease
     | ReleaseEscrow
     | ExpireEscrow
+    | DraftText
+    | EditText
+    | SetTextPolicy
+    | CommentText
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

@@ -51,6 +51,7 @@ from backchannel.domain.agreements.escrow_events import (
     EscrowReleased,
     EscrowReleaseSigned,
 )
+from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.ids import (
     PartyKind,
     Role,
@@ -332,6 +333,10 @@ Event: TypeAlias = (
     | EscrowReleaseSigned
     | EscrowReleased
     | EscrowRefunded
+    | TextDrafted
+    | TextEdited
+    | TextPolicySet
+    | TextCommented
 )
 """Any track event."""
 
@@ -366,6 +371,10 @@ _TYPES: dict[str, type[Event]] = {
         EscrowReleaseSigned,
         EscrowReleased,
         EscrowRefunded,
+        TextDrafted,
+        TextEdited,
+        TextPolicySet,
+        TextCommented,
     )
 }
 

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
-from backchannel.domain.agreements import _commitment_rules, _deal_rules
+from backchannel.domain.agreements import _commitment_rules, _deal_rules, text
 from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
 from backchannel.domain.agreements.deals import (
@@ -36,6 +36,7 @@ from backchannel.domain.agreements.deals import (
     DealVoted,
 )
 from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
+from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -155,6 +156,7 @@ class _Draft:
         self.commitments = base.commitments
         self.attestations = base.attestations
         self.escrows = base.escrows
+        self.texts = base.texts
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -215,6 +217,7 @@ class _Draft:
             commitments=self.commitments,
             attestations=self.attestations,
             escrows=self.escrows,
+            texts=self.texts,
         )
 
     def apply(self, event: Event) -> None:
@@ -290,6 +293,8 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             draft.attestations = draft.attestations.apply(event)
         case _ if isinstance(event, ESCROW_EVENTS):
             draft.escrows = draft.escrows.apply(event)
+        case TextDrafted() | TextEdited() | TextPolicySet() | TextCommented():
+            draft.texts = text.apply_text(draft.texts, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             if event.party == draft.base.mediator:  # given up in the mediator's own queue

@@ -28,6 +28,7 @@ from backchannel.domain.agreements.attestation_book import EMPTY_ATTESTATIONS, A
 from backchannel.domain.agreements.commitments import CommitmentRecord, UnknownCommitmentError
 from backchannel.domain.agreements.deals import DealRecord, UnknownDealError
 from backchannel.domain.agreements.escrow_book import EMPTY_ESCROWS, EscrowBook
+from backchannel.domain.agreements.text_model import EMPTY_TEXTS, Texts
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -75,6 +76,7 @@ class TrackState:
         commitments: Commitment id -> record (a persistent map; issue #4).
         attestations: Metrics, attestations and counted values (issue #4, ADR-0017).
         escrows: Escrows and their signatures (issue #4, ADR-0017).
+        texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
     """
 
     track: str
@@ -93,6 +95,7 @@ class TrackState:
     commitments: Mapping[str, CommitmentRecord] = field(default_factory=Map)
     attestations: AttestationBook = EMPTY_ATTESTATIONS
     escrows: EscrowBook = EMPTY_ESCROWS
+    texts: Texts = EMPTY_TEXTS
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""

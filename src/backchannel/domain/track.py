@@ -43,6 +43,10 @@ OpenEscrow           mediator principal
 SignEscrowRelease    principal of a signer party of the escrow
 ReleaseEscrow        any member of a party that may see the escrow
 ExpireEscrow         service
+DraftText/EditText   mediator principal; under the ``shared`` text policy also
+                     delegation principals and delegates
+SetTextPolicy        mediator principal
+CommentText          delegation principal or delegate
 ===================  ==================================================
 
 This module does not verify signatures: the service verifies each command's
@@ -57,7 +61,7 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
-from backchannel.domain.agreements import _commitment_rules, _deal_rules, attestations, escrow
+from backchannel.domain.agreements import _commitment_rules, _deal_rules, attestations, escrow, text
 from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
@@ -67,6 +71,7 @@ from backchannel.domain.agreements.escrow_commands import (
     ReleaseEscrow,
     SignEscrowRelease,
 )
+from backchannel.domain.agreements.text_commands import CommentText, DraftText, EditText, SetTextPolicy
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
@@ -201,6 +206,8 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return list(escrow.release_escrow(state, command, now))
         case ExpireEscrow():
             return list(escrow.expire_escrow(state, command, now))
+        case DraftText() | EditText() | SetTextPolicy() | CommentText():
+            return list(text.decide_text(state, command, now))
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

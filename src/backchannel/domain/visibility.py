@@ -28,6 +28,10 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
   commitments (``commitment.*``) are seen by the mediator and by every
   member of every delegation (every delegation principal votes on a deal; a
   commitment is published to the track), and by no inspector or witness.
+  - the negotiating text (``text.drafted``, ``text.edited``,
+    ``text.policy_set``): every delegation member; inspectors see none;
+    a ``text.commented`` is seen by the commenting party (and the mediator)
+    only (:func:`backchannel.domain.agreements.text.party_sees_text`).
 
 **Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
 by the parties that uploaded it, by the mediator party, and by every party to
@@ -52,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from backchannel.domain.agreements import text
 from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
 from backchannel.domain.agreements.attestations import attestation_visible
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
@@ -64,6 +69,7 @@ from backchannel.domain.agreements.deals import (
 )
 from backchannel.domain.agreements.escrow import escrow_visible
 from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
+from backchannel.domain.agreements.text_events import TEXT_EVENTS
 from backchannel.domain.events import (
     AgendaProposed,
     AgendaRatified,
@@ -130,6 +136,8 @@ def _party_sees(state: TrackState, party: str, event: Event) -> bool:
         return True
     if isinstance(event, _AGREEMENTS):
         return state.parties[party].kind is PartyKind.DELEGATION
+    if isinstance(event, TEXT_EVENTS):
+        return text.party_sees_text(state, party, event)
     if isinstance(event, MessageSubmitted):
         return party_of(event.by) == party
     if isinstance(event, MessageReframed):

@@ -37,7 +37,7 @@ from backchannel.log.merkle import leaf_hash
 from backchannel.log.records import LogEntry, SignedEvent, commitment
 from backchannel.log.tree import CompactRange, NodeId
 
-__all__ = ["AppendBatch", "EventStore", "StoredAnnex", "StoredEntry", "TrackInfo"]
+__all__ = ["AppendBatch", "EventStore", "StoredAnnex", "StoredCosignature", "StoredEntry", "TrackInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +132,26 @@ class StoredAnnex:
     uploaders: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredCosignature:
+    """A witness's cosignature of one checkpoint, as stored (ADR-0019).
+
+    The store keeps it beside the checkpoint, never inside the log-signed note:
+    the service verified it before storing it, and readers verify it again.
+
+    Attributes:
+        size: The size of the checkpoint it cosigns.
+        cosigner: The cosigner's name (the witness member id).
+        timestamp: The cosignature's timestamp (POSIX seconds).
+        line: The C2SP signature line, ``— <name> <base64>``.
+    """
+
+    size: int
+    cosigner: str
+    timestamp: int
+    line: str
+
+
 class EventStore(ABC):
     """Persistence port for track logs. Implementations: memory, SQLite."""
 
@@ -223,6 +243,39 @@ class EventStore(ABC):
 
         Raises:
             NotFoundError: unknown track.
+        """
+
+    # --- witness cosignatures ----------------------------------------------
+    @abstractmethod
+    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
+        """Store a cosignature of the checkpoint of size ``cosignature.size``. Durable on return.
+
+        One cosignature is kept per (checkpoint, cosigner): the newest. A
+        cosignature with a timestamp newer than the stored one replaces it;
+        an equal or older one changes nothing.
+
+        Returns:
+            True if it was stored (the first from that cosigner, or newer).
+
+        Raises:
+            NotFoundError: unknown track, or no checkpoint of that size.
+        """
+
+    @abstractmethod
+    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
+        """The cosignatures stored for the checkpoint of ``size``, ordered by cosigner name.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
+        """The largest checkpoint size with at least ``minimum`` stored cosignatures, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: ``minimum`` below 1.
         """
 
     @abstractmethod

@@ -31,7 +31,14 @@ from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
 from backchannel.store._batch import check_origin, check_read_range, prepare_batch, size_conflict
-from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
+from backchannel.store.base import (
+    AppendBatch,
+    EventStore,
+    StoredAnnex,
+    StoredCosignature,
+    StoredEntry,
+    TrackInfo,
+)
 
 __all__ = ["MemoryEventStore"]
 
@@ -45,6 +52,7 @@ class _Track:
     checkpoint_sizes: list[int] = field(default_factory=list)
     checkpoints: list[SignedCheckpoint] = field(default_factory=list)
     annexes: dict[bytes, StoredAnnex] = field(default_factory=dict)
+    cosignatures: dict[int, dict[str, StoredCosignature]] = field(default_factory=dict)
 
     def info(self, track: str) -> TrackInfo:
         return TrackInfo(track, self.origin, self.log_key, len(self.entries))
@@ -214,6 +222,54 @@ class MemoryEventStore(EventStore):
         """
         with self._lock:
             return self._track(track).annexes.get(digest)
+
+    # --- witness cosignatures ----------------------------------------------
+    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
+        """Keep the newest cosignature per (checkpoint, cosigner).
+
+        Returns:
+            True if stored (the first from that cosigner for that size, or newer).
+
+        Raises:
+            NotFoundError: unknown track, or no checkpoint of that size.
+        """
+        with self._lock:
+            state = self._track(track)
+            position = bisect.bisect_left(state.checkpoint_sizes, cosignature.size)
+            if (
+                position == len(state.checkpoint_sizes)
+                or state.checkpoint_sizes[position] != cosignature.size
+            ):
+                raise NotFoundError(f"track {track!r} has no checkpoint of size {cosignature.size}")
+            kept = state.cosignatures.setdefault(cosignature.size, {})
+            found = kept.get(cosignature.cosigner)
+            if found is not None and found.timestamp >= cosignature.timestamp:
+                return False
+            kept[cosignature.cosigner] = cosignature
+            return True
+
+    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
+        """The cosignatures of the checkpoint of ``size``, by cosigner name.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        with self._lock:
+            kept = self._track(track).cosignatures.get(size, {})
+            return [kept[name] for name in sorted(kept)]
+
+    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
+        """The largest checkpoint size with at least ``minimum`` cosignatures, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: ``minimum`` below 1.
+        """
+        if minimum < 1:
+            raise ValueError("latest_cosigned_size: minimum must be at least 1")
+        with self._lock:
+            kept = self._track(track).cosignatures
+            return max((size for size, found in kept.items() if len(found) >= minimum), default=None)
 
     def close(self) -> None:
         """Drop every track. Idempotent; later calls raise ``ProgrammingError``."""

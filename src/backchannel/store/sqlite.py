@@ -68,7 +68,14 @@ from backchannel.store._batch import (
     prepare_batch,
     size_conflict,
 )
-from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
+from backchannel.store.base import (
+    AppendBatch,
+    EventStore,
+    StoredAnnex,
+    StoredCosignature,
+    StoredEntry,
+    TrackInfo,
+)
 
 __all__ = ["Migration", "SQLiteEventStore", "migrations"]
 
@@ -124,6 +131,20 @@ _INSERT_UPLOADER = (
 )
 _SELECT_ANNEX = "SELECT data FROM annexes WHERE track_id = ? AND digest = ?"
 _SELECT_UPLOADERS = "SELECT party FROM annex_uploaders WHERE track_id = ? AND digest = ? ORDER BY rowid"
+_UPSERT_COSIGNATURE = (
+    "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (track_id, size, cosigner)"
+    " DO UPDATE SET timestamp = excluded.timestamp, line = excluded.line"
+    " WHERE excluded.timestamp > cosignatures.timestamp"
+)
+_SELECT_COSIGNATURES = (
+    "SELECT size, cosigner, timestamp, line FROM cosignatures"
+    " WHERE track_id = ? AND size = ? ORDER BY cosigner"
+)
+_SELECT_COSIGNED_SIZE = (
+    "SELECT size FROM cosignatures WHERE track_id = ? GROUP BY size HAVING count(*) >= ?"
+    " ORDER BY size DESC LIMIT 1"
+)
 _SELECT_CHECKPOINTS = (
     "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
 )
@@ -658,6 +679,62 @@ class SQLiteEventStore(EventStore):
         data = row[0]
         assert isinstance(data, bytes)
         return StoredAnnex(digest, data, tuple(str(party) for (party,) in parties))
+
+    # --- witness cosignatures ----------------------------------------------
+    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
+        """Keep the newest cosignature per (checkpoint, cosigner), in one transaction.
+
+        Returns:
+            True if stored (the first from that cosigner for that size, or newer).
+
+        Raises:
+            NotFoundError: unknown track, or no checkpoint of that size.
+            OperationalError: the database stayed locked or failed to write.
+        """
+        track_id = self._track_id(track)
+        c = cosignature
+        with self._transaction(f"store a cosignature in {track!r}") as conn:
+            found = conn.execute(
+                "SELECT 1 FROM checkpoints WHERE track_id = ? AND size = ?", (track_id, c.size)
+            ).fetchone()
+            if found is None:
+                raise NotFoundError(f"track {track!r} has no checkpoint of size {c.size}")
+            cursor = conn.execute(_UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
+            return cursor.rowcount == 1
+
+    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
+        """The cosignatures of the checkpoint of ``size``, by cosigner name.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNATURES, (track_id, size))
+        found = []
+        for row_size, cosigner, timestamp, line in rows:
+            assert isinstance(row_size, int)
+            assert isinstance(cosigner, str)
+            assert isinstance(timestamp, int)
+            assert isinstance(line, str)
+            found.append(StoredCosignature(row_size, cosigner, timestamp, line))
+        return found
+
+    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
+        """The largest checkpoint size with at least ``minimum`` cosignatures, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: ``minimum`` below 1.
+        """
+        if minimum < 1:
+            raise ValueError("latest_cosigned_size: minimum must be at least 1")
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNED_SIZE, (track_id, minimum))
+        if not rows:
+            return None
+        (size,) = rows[0]
+        assert isinstance(size, int)
+        return size
 
     def close(self) -> None:
         """Close the connection. Idempotent; later calls raise ``ProgrammingError``."""

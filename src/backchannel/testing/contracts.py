@@ -35,7 +35,14 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey
 from backchannel.log.tree import CompactRange, MemoryTree, NodeId
 from backchannel.service.log import AppendResult, Draft, LogWriter
-from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, StoredEntry, TrackInfo
+from backchannel.store.base import (
+    AppendBatch,
+    EventStore,
+    StoredAnnex,
+    StoredCosignature,
+    StoredEntry,
+    TrackInfo,
+)
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.salts import UnsafeDeterministicSalts
@@ -121,6 +128,15 @@ class _InterceptingStore(EventStore):
 
     def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
         return self.inner.get_annex(track, digest)
+
+    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
+        return self.inner.put_cosignature(track, cosignature)
+
+    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
+        return self.inner.cosignatures(track, size)
+
+    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
+        return self.inner.latest_cosigned_size(track, minimum)
 
     def close(self) -> None:
         """Leave the inner store open: the test owns it."""
@@ -583,6 +599,64 @@ class EventStoreContract:
             store.put_annex("nope", b"x", "usa")
         with pytest.raises(NotFoundError, match="nope"):
             store.get_annex("nope", bytes(32))
+
+    # --- witness cosignatures ----------------------------------------------
+    def test_cosignatures_are_kept_per_checkpoint_and_cosigner_newest_wins(
+        self, store: EventStore, built: list[AppendResult]
+    ) -> None:
+        """One per (size, cosigner): a newer timestamp replaces it, an equal or older one does not."""
+        first, second = (r.checkpoint.checkpoint.size for r in built[:2])
+        assert store.cosignatures("t", first) == []
+        a1 = StoredCosignature(first, "norway/principal", 100, "line a1")
+        assert store.put_cosignature("t", a1) is True
+        assert store.put_cosignature("t", a1) is False
+        assert store.put_cosignature("t", StoredCosignature(first, "norway/principal", 99, "older")) is False
+        assert (
+            store.put_cosignature("t", StoredCosignature(first, "norway/principal", 100, "same time"))
+            is False
+        )
+        assert store.cosignatures("t", first) == [a1]
+        a2 = StoredCosignature(first, "norway/principal", 101, "line a2")
+        assert store.put_cosignature("t", a2) is True
+        b = StoredCosignature(first, "chile/principal", 5, "line b")
+        assert store.put_cosignature("t", b) is True
+        assert store.cosignatures("t", first) == [b, a2]  # ordered by cosigner name
+        assert store.cosignatures("t", second) == []
+        assert next(iter(store.checkpoints("t"))) == built[0].checkpoint  # the log-signed note is untouched
+
+    def test_the_latest_cosigned_size_counts_cosigners(
+        self, store: EventStore, built: list[AppendResult]
+    ) -> None:
+        """The largest size with at least ``minimum`` distinct cosigners; ``None`` when there is none."""
+        sizes = [r.checkpoint.checkpoint.size for r in built]
+        assert store.latest_cosigned_size("t") is None
+        store.put_cosignature("t", StoredCosignature(sizes[1], "w1", 1, "x"))
+        store.put_cosignature("t", StoredCosignature(sizes[1], "w2", 1, "x"))
+        store.put_cosignature("t", StoredCosignature(sizes[3], "w1", 1, "x"))
+        store.put_cosignature("t", StoredCosignature(sizes[3], "w1", 2, "x"))  # the same cosigner again
+        assert store.latest_cosigned_size("t") == sizes[3]
+        assert store.latest_cosigned_size("t", 2) == sizes[1]
+        assert store.latest_cosigned_size("t", 3) is None
+        with pytest.raises(ValueError, match="minimum"):
+            store.latest_cosigned_size("t", 0)
+
+    def test_a_cosignature_of_a_checkpoint_that_does_not_exist_is_refused(
+        self, store: EventStore, built: list[AppendResult]
+    ) -> None:
+        """Only stored checkpoints can be cosigned; unknown tracks are not found everywhere."""
+        size = built[0].checkpoint.checkpoint.size
+        with pytest.raises(NotFoundError, match="no checkpoint of size"):
+            store.put_cosignature("t", StoredCosignature(size + 1, "w", 1, "x"))
+        with pytest.raises(NotFoundError, match="no checkpoint of size"):
+            store.put_cosignature("t", StoredCosignature(10**6, "w", 1, "x"))
+        assert store.latest_cosigned_size("t") is None
+        for call in (
+            lambda: store.put_cosignature("nope", StoredCosignature(1, "w", 1, "x")),
+            lambda: store.cosignatures("nope", 1),
+            lambda: store.latest_cosigned_size("nope"),
+        ):
+            with pytest.raises(NotFoundError, match="nope"):
+                call()
 
     # --- lifecycle ----------------------------------------------------------
     def test_close_is_idempotent_and_closed_stores_refuse_work(self, store_factory: StoreFactory) -> None:

@@ -19,7 +19,7 @@ from backchannel.errors import (
 from backchannel.log import merkle
 from backchannel.log.signing import SigningKey
 from backchannel.service.log import Draft, LogWriter
-from backchannel.store.base import AppendBatch
+from backchannel.store.base import AppendBatch, StoredCosignature
 from backchannel.store.sqlite import SQLiteEventStore, migrations
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.contracts import log_signer
@@ -315,6 +315,7 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         writer.open_track("t")
         writer.append("t", drafts(3))
     with raw(path) as conn:  # back to schema 1, as an older release left it
+        conn.execute("DROP TABLE cosignatures")
         conn.execute("DROP TABLE annex_uploaders")
         conn.execute("DROP TABLE annexes")
         conn.execute("DELETE FROM schema_version WHERE version > 1")
@@ -323,4 +324,27 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         assert store.put_annex("t", b"x", "usa") is True
     with raw(path) as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2]
+    assert versions == [m.version for m in migrations()]
+
+
+def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoints(path: Path) -> None:
+    """A store written before witness cosignatures existed (schema 2) is migrated on open."""
+    with SQLiteEventStore(path) as store:
+        writer = writer_for(store)
+        writer.open_track("t")
+        note = writer.append("t", drafts(2)).checkpoint
+    with raw(path) as conn:  # back to schema 2
+        conn.execute("DROP TABLE cosignatures")
+        conn.execute("DELETE FROM schema_version WHERE version > 2")
+    with SQLiteEventStore(path) as store:
+        assert store.latest_checkpoint("t") == note
+        assert store.put_cosignature("t", StoredCosignature(2, "norway/principal", 1, "line")) is True
+        assert store.latest_cosigned_size("t") == 2
+    with raw(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        assert versions[-1] == 3
+        conn.execute("PRAGMA foreign_keys = ON")
+        with pytest.raises(sqlite3.IntegrityError):  # a cosignature needs its checkpoint
+            conn.execute(
+                "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (1, 99, 'w', 1, 'x')"
+            )

@@ -1,5 +1,11 @@
 """Agreements and compliance (issue #4): what a negotiation ends in, as pure domain logic.
 
+- :mod:`~backchannel.domain.agreements.text`: the negotiating text (the Camp
+  David single text): versioned documents per track, stale edits refused with
+  the current version, the ``mediator-only`` / ``shared`` policy, private
+  comments to the mediator, and diffs between versions; its parts are
+  ``text_model`` (records, limits, errors, the diff), ``text_commands`` and
+  ``text_events``.
 - :mod:`~backchannel.domain.agreements.deals`: staged deals (phases of
   reciprocal steps) and their two-phase commit: the terms, the records and
   the events; :mod:`~backchannel.domain.agreements.deal_commands` holds the
