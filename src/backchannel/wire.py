@@ -55,15 +55,18 @@ from backchannel.domain.agenda import Agenda
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
+    DefineObligation,
     EnrollMember,
     ForwardMessage,
     OpenTrack,
     ProposeAgenda,
     RatifyAgenda,
+    RecordConsumption,
     RecordDeadLetter,
     RecordEscalation,
     RecordReceipt,
     ReframeMessage,
+    ReviewObligation,
     RevokeKey,
     RotateKey,
     SubmitMessage,
@@ -664,6 +667,42 @@ def _record_escalation(body: _Fields, envelope: _Envelope) -> RecordEscalation:
     )
 
 
+def _number(body: _Fields, name: str) -> float:
+    """A JSON number (its range and precision are the domain's to check)."""
+    value = body.raw(name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise EncodingError(f"{body.path(name)}: expected a number, got {_json_type(value)}")
+    return value
+
+
+def _define_obligation(body: _Fields, envelope: _Envelope) -> DefineObligation:
+    return DefineObligation(
+        **envelope,
+        obligation=body.text("obligation"),
+        party=body.text("party"),
+        metric=body.text("metric"),
+        unit=body.text("unit"),
+        rate=_number(body, "rate"),
+        burst=_number(body, "burst"),
+        period_seconds=body.integer("period_seconds"),
+        ladder=body.texts("ladder"),
+        hold_seconds=body.integer("hold_seconds"),
+        recovery_pct=body.integer("recovery_pct"),
+        shared_with=body.texts("shared_with"),
+    )
+
+
+def _record_consumption(body: _Fields, envelope: _Envelope) -> RecordConsumption:
+    return RecordConsumption(
+        **envelope,
+        obligation=body.text("obligation"),
+        amount=_number(body, "amount"),
+        unit=body.text("unit"),
+        observed_at=body.timestamp("observed_at"),
+        source=body.optional_text("source"),
+    )
+
+
 def _codec(
     name: str,
     kind: type[C],
@@ -787,6 +826,45 @@ _CODECS: tuple[_Codec[Any], ...] = (
         "message_id party level to",
         _record_escalation,
         lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": list(c.to)},
+    ),
+    _codec(
+        "define_obligation",
+        DefineObligation,
+        "obligation party metric unit rate burst period_seconds ladder hold_seconds recovery_pct shared_with",
+        _define_obligation,
+        lambda c: {
+            "obligation": c.obligation,
+            "party": c.party,
+            "metric": c.metric,
+            "unit": c.unit,
+            "rate": c.rate,
+            "burst": c.burst,
+            "period_seconds": c.period_seconds,
+            "ladder": list(c.ladder),
+            "hold_seconds": c.hold_seconds,
+            "recovery_pct": c.recovery_pct,
+            "shared_with": list(c.shared_with),
+        },
+    ),
+    _codec(
+        "record_consumption",
+        RecordConsumption,
+        "obligation amount unit observed_at source",
+        _record_consumption,
+        lambda c: {
+            "obligation": c.obligation,
+            "amount": c.amount,
+            "unit": c.unit,
+            "observed_at": format_timestamp(c.observed_at),
+            "source": c.source,
+        },
+    ),
+    _codec(
+        "review_obligation",
+        ReviewObligation,
+        "obligation",
+        lambda body, envelope: ReviewObligation(**envelope, obligation=body.text("obligation")),
+        lambda c: {"obligation": c.obligation},
     ),
 )
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}

@@ -31,6 +31,12 @@ from typing import ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, key_from_dict, key_to_dict, open_event
 from backchannel.domain.agenda import Agenda
+from backchannel.domain.agreements.obligation_events import (
+    ObligationDeescalated,
+    ObligationDefined,
+    ObligationEscalated,
+    ObligationMetered,
+)
 from backchannel.domain.ids import (
     PartyKind,
     Role,
@@ -64,6 +70,10 @@ __all__ = [
     "MessageForwarded",
     "MessageReframed",
     "MessageSubmitted",
+    "ObligationDeescalated",
+    "ObligationDefined",
+    "ObligationEscalated",
+    "ObligationMetered",
     "PartyAdmitted",
     "ReceiptRecorded",
     "TrackOpened",
@@ -297,6 +307,10 @@ Event: TypeAlias = (
     | ReceiptRecorded
     | MessageDeadLettered
     | MessageEscalated
+    | ObligationDefined
+    | ObligationMetered
+    | ObligationEscalated
+    | ObligationDeescalated
 )
 """Any track event."""
 
@@ -316,6 +330,10 @@ _TYPES: dict[str, type[Event]] = {
         ReceiptRecorded,
         MessageDeadLettered,
         MessageEscalated,
+        ObligationDefined,
+        ObligationMetered,
+        ObligationEscalated,
+        ObligationDeescalated,
     )
 }
 

@@ -25,6 +25,9 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
+from backchannel.domain.agreements import obligation_rules
+from backchannel.domain.agreements.obligation_events import ObligationEvent
+from backchannel.domain.agreements.obligations import ObligationRecord
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
     AgendaProposed,
@@ -128,6 +131,7 @@ class _Draft:
         self._key_owners: dict[str, str] | None = None
         self._messages: MapMutation[str, MessageRecord] | None = None
         self._idempotency: MapMutation[tuple[str, str], IdempotentResult] | None = None
+        self._obligations: MapMutation[str, ObligationRecord] | None = None
 
     @property
     def parties(self) -> dict[str, PartyRecord]:
@@ -167,6 +171,15 @@ class _Draft:
             self._idempotency = base.mutate()
         return self._idempotency
 
+    @property
+    def obligations(self) -> MapMutation[str, ObligationRecord]:
+        # Persistent like messages: one obligation changes per metered record.
+        if self._obligations is None:
+            base = self.base.obligations
+            assert isinstance(base, Map)  # every state is built by _start and evolve
+            self._obligations = base.mutate()
+        return self._obligations
+
     def freeze(self) -> TrackState:
         """The state built so far (the draft must not be used afterwards)."""
         base = self.base
@@ -179,6 +192,7 @@ class _Draft:
             messages=base.messages if self._messages is None else self._messages.finish(),
             idempotency=base.idempotency if self._idempotency is None else self._idempotency.finish(),
             version=self.version,
+            obligations=base.obligations if self._obligations is None else self._obligations.finish(),
         )
 
     def apply(self, event: Event) -> None:
@@ -246,6 +260,8 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             _message_reframed(draft, event)
         case ReceiptRecorded():
             _receipt_recorded(draft, event)
+        case ObligationEvent():
+            obligation_rules.apply(draft.obligations, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             draft.set_delivery(

@@ -18,9 +18,12 @@ decide commands (see :mod:`~backchannel.domain.track`) or read a clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from immutables import Map
+
+from backchannel.domain.agreements.obligations import ObligationRecord
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -60,6 +63,7 @@ class TrackState:
         messages: Message id -> record (a persistent map: no order; sort by log order).
         idempotency: (member, idempotency key) -> what the first command produced.
         version: How many events were applied.
+        obligations: Obligation id -> record (a persistent map; ADR-0018).
     """
 
     track: str
@@ -73,6 +77,7 @@ class TrackState:
     messages: Mapping[str, MessageRecord]
     idempotency: Mapping[tuple[str, str], IdempotentResult]
     version: int
+    obligations: Mapping[str, ObligationRecord] = field(default_factory=Map)
 
     @property
     def service_member(self) -> str:

@@ -31,7 +31,12 @@ ReframeMessage       mediator principal
 RecordReceipt        any member but the service, of a recipient party
 RecordDeadLetter     service
 RecordEscalation     service
+DefineObligation     mediator principal
+RecordConsumption    inspector principal or delegate, or service
+ReviewObligation     service
 ===================  ==================================================
+
+Obligation rules are in :mod:`~backchannel.domain.agreements.obligation_rules`.
 
 This module does not verify signatures: the service verifies each command's
 signature with the key :meth:`TrackState.signing_key` returns (for
@@ -45,17 +50,21 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
+from backchannel.domain.agreements import obligation_rules
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
+    DefineObligation,
     EnrollMember,
     ForwardMessage,
     OpenTrack,
     ProposeAgenda,
     RatifyAgenda,
+    RecordConsumption,
     RecordDeadLetter,
     RecordReceipt,
     ReframeMessage,
+    ReviewObligation,
     RevokeKey,
     RotateKey,
     SubmitMessage,
@@ -155,6 +164,12 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return _messaging.record_receipt(state, command, now)
         case RecordDeadLetter():
             return _messaging.record_dead_letter(state, command, now)
+        case DefineObligation():
+            return obligation_rules.define_obligation(state, command, now)
+        case RecordConsumption():
+            return obligation_rules.record_consumption(state, command, now)
+        case ReviewObligation():
+            return obligation_rules.review_obligation(state, command, now)
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

@@ -24,6 +24,10 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
   The *original* of a reframed message stays visible to its author's party
   and the mediator only: a reframing is a new message that cites it.
 
+  - obligation events (``obligation.*``, ADR-0018): the bound party, every
+    inspector party (they record consumption against it) and the parties the
+    obligation is ``shared_with`` (a counterparty).
+
 **Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
 by the parties that uploaded it, by the mediator party, and by every party to
 which a message naming its digest was delivered (forwarded or reframed).
@@ -39,6 +43,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from backchannel.domain.agreements.obligation_events import ObligationEvent
+from backchannel.domain.agreements.obligation_rules import obligation_visible_to
 from backchannel.domain.events import (
     AgendaProposed,
     AgendaRatified,
@@ -92,6 +98,9 @@ def _party_sees(state: TrackState, party: str, event: Event) -> bool:
         return party_of(event.by) == party
     if isinstance(event, MessageReframed):
         return party in event.to_parties
+    if isinstance(event, ObligationEvent):
+        record = state.obligations.get(event.obligation)
+        return record is not None and obligation_visible_to(state, party, record)
     addressed: tuple[str, ...]
     about: tuple[str, ...]
     if isinstance(event, MessageForwarded):
