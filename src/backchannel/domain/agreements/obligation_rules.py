@@ -332,7 +332,10 @@ def review_obligation(state: TrackState, command: ReviewObligation, now: datetim
     _, downs = advance(record.spec, record.bucket, instant_us(now))
     if not downs:
         due = record.next_step_down()
-        when = "it is at the lowest tier" if due is None else f"the next is due at {time_text(due)}"
+        if record.level == 0:
+            when = "it is at the lowest tier"
+        else:
+            when = "not within the calendar" if due is None else f"the next is due at {time_text(due)}"
         raise TrackStateError(f"obligation {command.obligation}: no step down is due ({when})")
     common = stamp(command, now)
     return [_deescalated(record.spec, down, common) for down in downs]

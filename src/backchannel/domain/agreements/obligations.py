@@ -65,7 +65,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NamedTuple
 
 from backchannel.domain.errors import SchemaViolationError, Violation
@@ -119,6 +119,7 @@ _MICRO_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _MAX_UNIT = 32
+_LAST_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _ONE_US
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,13 +136,8 @@ def quantity_micro(value: object, field: str, *, positive: bool) -> tuple[int, l
     """
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return 0, [Violation(field, "type", f"{field}: expected a number, got {type(value).__name__}")]
-    try:
-        exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-        micro = exact * MICRO
-        whole = micro == micro.to_integral_value()
-    except InvalidOperation:  # inf or nan
-        whole = False
-    if not whole:
+    micro = Decimal(value if isinstance(value, int) else repr(value)) * MICRO
+    if not math.isfinite(value) or micro != micro.to_integral_value():
         message = f"{field}: {value!r} is not a finite number with at most 6 decimals"
         return 0, [Violation(field, "precision", message)]
     amount = int(micro)
@@ -602,6 +598,10 @@ class ObligationRecord:
         return tokens_at(self.spec, self.bucket, max(instant_us(at), self.bucket.clock))
 
     def next_step_down(self) -> datetime | None:
-        """When the next step down is due if nothing is consumed meanwhile (``None`` at level 0)."""
+        """When the next step down is due if nothing is consumed meanwhile.
+
+        ``None`` at level 0, and when it is due after the last instant a
+        ``datetime`` holds (a debt the refill repays only after year 9999).
+        """
         due = next_step_down(self.spec, self.bucket)
-        return None if due is None else instant_of(due)
+        return None if due is None or due > _LAST_US else instant_of(due)
