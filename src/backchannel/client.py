@@ -42,6 +42,12 @@ same :class:`~backchannel.wire.SignedCommand` with
 :meth:`~BackchannelClient.send_command` until it is answered: a committed one
 comes back as a replay of the first result.
 
+**Obligations** (ADR-0018). :meth:`~BackchannelClient.define_obligation`
+(mediator principal) and :meth:`~BackchannelClient.record_consumption` (an
+inspector, or the service) sign the two commands;
+:meth:`~BackchannelClient.obligation` reads ``GET .../obligations/{id}``: the
+terms, the current level and tokens, and the ladder history.
+
 **Inbox.** :meth:`~BackchannelClient.lease`, :meth:`~BackchannelClient.poll`
 (long poll) and :meth:`~BackchannelClient.stream` (Server-Sent Events, resumable
 with ``last_event_id``) return deliveries: ``message_id``, ``log_index``,
@@ -62,6 +68,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Self
 
 import httpx
@@ -76,7 +83,7 @@ from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import Checkpoint, NoteVerifier, SignedCheckpoint
 from backchannel.log.merkle import verify_consistency
 from backchannel.log.merkle import verify_inclusion as merkle_verify_inclusion
-from backchannel.log.records import LogEntry
+from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.wire import SignedCommand, sign_command
 
 __all__ = ["BackchannelClient", "ForkDetectedError", "ProblemError", "receipt_digest"]
@@ -490,6 +497,46 @@ class BackchannelClient:
             if sealed.recipient_key_id == self.keys.agreement.key_id:
                 return open_annex(blob, track=track, member=self.member, key=self.keys.agreement)
         raise NotFoundError(f"no annex among these is sealed to {self.member}'s key")
+
+    # --- obligations ------------------------------------------------------
+    def define_obligation(self, track: str, terms: Mapping[str, JSONValue]) -> dict[str, Any]:
+        """Sign and send ``define_obligation`` with ``terms`` (the command's body; mediator principal).
+
+        ``terms``: ``obligation``, ``party``, ``metric``, ``unit``, ``rate``,
+        ``burst`` (numbers in ``unit``), ``period_seconds``, ``ladder``,
+        ``hold_seconds``, ``recovery_pct`` and optionally ``shared_with``
+        (default: none).
+        """
+        body: dict[str, JSONValue] = {"shared_with": [], **terms}
+        return self.execute("define_obligation", body, track=track)
+
+    def record_consumption(  # noqa: PLR0913 - the record's fields, by name
+        self,
+        track: str,
+        obligation: str,
+        amount: float,
+        unit: str,
+        *,
+        observed_at: datetime | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign and send ``record_consumption`` (an inspector, or the service); observed now by default."""
+        body: dict[str, JSONValue] = {
+            "obligation": obligation,
+            "amount": amount,
+            "unit": unit,
+            "observed_at": format_timestamp(observed_at or self._clock.now()),
+            "source": source,
+        }
+        return self.execute("record_consumption", body, track=track)
+
+    def obligation(self, track: str, obligation: str) -> dict[str, Any]:
+        """``GET .../obligations/{id}``: the terms, level, tier, tokens, next step down and history.
+
+        Raises:
+            ProblemError: 404 for an obligation that does not exist or that this member may not see.
+        """
+        return self._get(f"/v1/tracks/{track}/obligations/{obligation}")
 
     # --- inbox ------------------------------------------------------------
     def _signed_request(

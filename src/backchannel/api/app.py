@@ -9,6 +9,11 @@
 - ``GET /v1/tracks/{track}/checkpoint`` and ``.../proofs/inclusion``,
   ``.../proofs/consistency``: the transparency-log views;
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
+- ``GET /v1/tracks/{track}/obligations/{id}``: an obligation's terms, level,
+  tokens and ladder history (ADR-0018; the mediator, the bound party,
+  inspectors and the parties it is shared with; anyone else gets the 404 of
+  an unknown id). The lifespan ticker also signs the reviews that take due
+  steps down (:mod:`backchannel.service.obligations`);
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
   ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
@@ -97,6 +102,7 @@ from backchannel.api.schemas import (
     InclusionProofResponse,
     LeavesResponse,
     LogEntryModel,
+    ObligationResponse,
     PartyPresenceModel,
     PresenceResponse,
     ProblemModel,
@@ -119,6 +125,7 @@ from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.obligations import ObligationService, obligation_view
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
@@ -219,6 +226,7 @@ class _Api:
         self.delivery = delivery
         self.committer = GroupCommitter(delivery.submit_many)
         self.annexes = annexes
+        self.obligations = ObligationService(service, service.node, clock=clock)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -567,7 +575,14 @@ class _Api:
                 wait = min(wait, max(0.0, (due - now).total_seconds()))
         if changed:
             self.changes.notify()
-        return wait
+        obligations = self.obligations.tick_due(now)
+        return wait if obligations is None else min(wait, obligations)
+
+    def obligation(self, request: Request, track: str, obligation: str) -> ObligationResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        return ObligationResponse.model_validate(
+            obligation_view(state, reader.member, obligation, self.clock.now())
+        )
 
     def service_info(self) -> ServiceInfo:
         node = self.service.node_key
@@ -831,6 +846,12 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:
         """Consistency proof from size ``old`` to size ``new``."""
         await _read_body(request)
         return await _threaded(api.consistency, request, track, old, new)
+
+    @app.get("/v1/tracks/{track}/obligations/{obligation}", response_model=ObligationResponse)
+    async def get_obligation(track: str, obligation: str, request: Request) -> ObligationResponse:
+        """An obligation's terms, current level and tokens, and its ladder history (ADR-0018)."""
+        await _read_body(request)
+        return await _threaded(api.obligation, request, track, obligation)
 
     @app.get("/v1/service", response_model=ServiceInfo)
     def get_service() -> ServiceInfo:

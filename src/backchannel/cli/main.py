@@ -436,3 +436,4 @@ def main() -> None:
 
 
 from backchannel.cli import _commands  # noqa: E402, F401 - registers the commands that drive a server
+from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - registers `obligation`
