@@ -571,6 +571,46 @@ def _dead_letter(w: World, member: str) -> dict[str, Any]:
     return {"command": "record_dead_letter", "body": body}
 
 
+def _obligation_terms(**changes: Any) -> dict[str, Any]:
+    terms = {
+        "obligation": _fresh("obligation-"), "party": "iran", "metric": "enriched_kg", "unit": "kg", "rate": 5,
+        "burst": 20, "period_seconds": 60, "ladder": ["none", "tier-1"], "hold_seconds": 1, "recovery_pct": 0,
+        "shared_with": [],
+    }  # fmt: skip
+    return {**terms, **changes}
+
+
+def _define_obligation(w: World, member: str) -> dict[str, Any]:
+    return {"command": "define_obligation", "body": _obligation_terms()}
+
+
+def _overdrawn_obligation(w: World) -> str:
+    terms = _obligation_terms()
+    w.must(MEMBERS["qatar/principal"], "define_obligation", terms)
+    body = {
+        "obligation": terms["obligation"], "amount": 30, "unit": "kg",
+        "observed_at": w.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": None,
+    }  # fmt: skip
+    w.must(MEMBERS["qatar/service"], "record_consumption", body)
+    return str(terms["obligation"])
+
+
+def _record_consumption(w: World, member: str) -> dict[str, Any]:
+    obligation = _fresh("obligation-")
+    w.must(MEMBERS["qatar/principal"], "define_obligation", _obligation_terms(obligation=obligation))
+    body = {
+        "obligation": obligation, "amount": 1, "unit": "kg",
+        "observed_at": w.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": "s",
+    }  # fmt: skip
+    return {"command": "record_consumption", "body": body}
+
+
+def _review_obligation(w: World, member: str) -> dict[str, Any]:
+    obligation = _overdrawn_obligation(w)
+    w.clock.advance(timedelta(seconds=200))  # the 10 kg debt is repaid in 120 s; the hold is 1 s
+    return {"command": "review_obligation", "body": {"obligation": obligation}}
+
+
 OK = "ok"
 DENIED = "not-authorized"
 COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]]] = {
@@ -586,6 +626,10 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
     # recipients' members sign receipts; a witness cannot even see the message
     "record_receipt": (_receipt, {**dict.fromkeys(_IRAN, OK), "guarantor/principal": "unknown-message"}),
     "record_dead_letter": (_dead_letter, {"qatar/service": OK}),
+    # obligations (ADR-0018): this world has no inspector, whose members may also record consumption
+    "define_obligation": (_define_obligation, {"qatar/principal": OK}),
+    "record_consumption": (_record_consumption, {"qatar/service": OK}),
+    "review_obligation": (_review_obligation, {"qatar/service": OK}),
 }
 
 
