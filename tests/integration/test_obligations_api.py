@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from backchannel.api import create_app
 from backchannel.cli.main import app as cli_app
+from backchannel.cli.main import out as cli_out
 from backchannel.client import BackchannelClient, ProblemError
 from backchannel.clock import SystemClock
 from backchannel.domain.agreements.obligations import MICRO, instant_us, meter, start
@@ -349,9 +350,12 @@ def test_replaying_a_random_stream_through_the_service_gives_the_same_history(se
     assert len(view["history"]) == len(expected)  # type: ignore[arg-type]
 
 
-def test_the_cli_defines_records_shows_and_draws_the_timeline(live_server: Server, tmp_path: Path) -> None:
-    """The demo's shape: a short period and hold, so the step down comes within a second or two."""
+def test_the_cli_defines_records_shows_and_draws_the_timeline(
+    live_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's shape: a short period and hold, so the step down comes within a few seconds."""
     server = live_server
+    monkeypatch.setattr(cli_out, "width", 220)  # wide tables, whatever terminal runs the tests
     open_track(server)
     keys = {}
     for pair_ in (QATAR, IAEA, IRAN):
@@ -359,8 +363,8 @@ def test_the_cli_defines_records_shows_and_draws_the_timeline(live_server: Serve
         write_key_file(path, pair_)
         keys[pair_.name] = path
     terms = tmp_path / "obligation.json"
-    # 20 kg per second, burst 20 kg: a 30 kg burst leaves a 10 kg debt, back at 10 kg in 1 s; hold 2 s
-    terms.write_text(json.dumps({**TERMS, "rate": 20, "period_seconds": 1, "hold_seconds": 2}))
+    # 20 kg per second, burst 20 kg: a 30 kg burst leaves a 10 kg debt, back at 10 kg in 1 s; hold 4 s
+    terms.write_text(json.dumps({**TERMS, "rate": 20, "period_seconds": 1, "hold_seconds": 4}))
     runner = CliRunner()
 
     def cli(key: str, *args: str, code: int = 0) -> str:
@@ -382,12 +386,12 @@ def test_the_cli_defines_records_shows_and_draws_the_timeline(live_server: Serve
     )
     assert "unit" in refused
     shown = cli("iran/principal", "obligation", "show", "iran-enrichment")
-    for text in ("20 kg per 1 s", "none -> sanctions-tier-1", "1 (sanctions-tier-1)", "hold 2 s"):
+    for text in ("20 kg per 1 s", "none -> sanctions-tier-1", "1 (sanctions-tier-1)", "hold 4 s"):
         assert text in shown, shown
     wait_for(lambda: "down 1 -> 0" in cli("qatar/principal", "obligation", "timeline", "iran-enrichment"))
     timeline = cli("qatar/principal", "obligation", "timeline", "iran-enrichment")
     for text in ("defined", "up 0 -> 1", "1 sanctions-tier-1", "source iaea-report-7", "down 1 -> 0",
-                 "within limits for 2.0 s", "now", "0 none", "next step down: -"):  # fmt: skip
+                 "within limits for 4.0 s", "now", "0 none", "next step down: -"):  # fmt: skip
         assert text in timeline, timeline
     missing = tmp_path / "missing.json"
     assert "cannot read the terms" in cli("qatar/principal", "obligation", "define", str(missing), code=1)
