@@ -125,7 +125,11 @@ class ObligationService:
         return None if result.replayed else result
 
     def tick_due(self, now: datetime | None = None) -> float | None:
-        """Tick every track of the store; the seconds until the next step down is due (``None``: none)."""
+        """Tick every track of the store; the seconds until the next step down is due.
+
+        ``None`` when none is due later (a step that is still due after its
+        review failed is retried at the caller's usual pace, not in a busy loop).
+        """
         at = now or self._clock.now()
         wait: float | None = None
         for info in self._tracks.store.list_tracks():
@@ -135,8 +139,8 @@ class ObligationService:
             except Exception:  # noqa: BLE001 - one track's failure must not stop the others' reviews
                 _log.exception("obligation review failed on track %s", info.track)
                 continue
-            if due is not None:
-                seconds = max(0.0, (due - at).total_seconds())
+            if due is not None and due > at:  # still due after the tick: it failed; retry at the usual pace
+                seconds = (due - at).total_seconds()
                 wait = seconds if wait is None else min(wait, seconds)
         return wait
 
