@@ -74,6 +74,11 @@ was shown, never a hash taken on trust. :meth:`~BackchannelClient.publish_commit
 draws a 32-byte salt (``secrets``), publishes ``SHA-256(salt || content)`` and
 returns a :class:`CommitmentSecret` (id, salt, content) for the caller to keep;
 :meth:`~BackchannelClient.reveal_commitment` reveals it.
+**Obligations** (ADR-0018). :meth:`~BackchannelClient.define_obligation`
+(mediator principal) and :meth:`~BackchannelClient.record_consumption` (an
+inspector, or the service) sign the two commands;
+:meth:`~BackchannelClient.obligation` reads ``GET .../obligations/{id}``: the
+terms, the current level and tokens, and the ladder history.
 
 **Inbox.** :meth:`~BackchannelClient.lease`, :meth:`~BackchannelClient.poll`
 (long poll) and :meth:`~BackchannelClient.stream` (Server-Sent Events, resumable
@@ -740,6 +745,46 @@ class BackchannelClient:
         if len(set(parties)) != len(parties):
             raise VerificationError(f"the receipts of {message_id} name a party twice: {parties}")
         return proofs
+
+    # --- obligations ------------------------------------------------------
+    def define_obligation(self, track: str, terms: Mapping[str, JSONValue]) -> dict[str, Any]:
+        """Sign and send ``define_obligation`` with ``terms`` (the command's body; mediator principal).
+
+        ``terms``: ``obligation``, ``party``, ``metric``, ``unit``, ``rate``,
+        ``burst`` (numbers in ``unit``), ``period_seconds``, ``ladder``,
+        ``hold_seconds``, ``recovery_pct`` and optionally ``shared_with``
+        (default: none).
+        """
+        body: dict[str, JSONValue] = {"shared_with": [], **terms}
+        return self.execute("define_obligation", body, track=track)
+
+    def record_consumption(  # noqa: PLR0913 - the record's fields, by name
+        self,
+        track: str,
+        obligation: str,
+        amount: float,
+        unit: str,
+        *,
+        observed_at: datetime | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Sign and send ``record_consumption`` (an inspector, or the service); observed now by default."""
+        body: dict[str, JSONValue] = {
+            "obligation": obligation,
+            "amount": amount,
+            "unit": unit,
+            "observed_at": format_timestamp(observed_at or self._clock.now()),
+            "source": source,
+        }
+        return self.execute("record_consumption", body, track=track)
+
+    def obligation(self, track: str, obligation: str) -> dict[str, Any]:
+        """``GET .../obligations/{id}``: the terms, level, tier, tokens, next step down and history.
+
+        Raises:
+            ProblemError: 404 for an obligation that does not exist or that this member may not see.
+        """
+        return self._get(f"/v1/tracks/{track}/obligations/{obligation}")
 
     # --- inbox ------------------------------------------------------------
     def _signed_request(

@@ -77,15 +77,18 @@ from backchannel.domain.agreements.text_model import TextPolicy
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
+    DefineObligation,
     EnrollMember,
     ForwardMessage,
     OpenTrack,
     ProposeAgenda,
     RatifyAgenda,
+    RecordConsumption,
     RecordDeadLetter,
     RecordEscalation,
     RecordReceipt,
     ReframeMessage,
+    ReviewObligation,
     RevokeKey,
     RotateKey,
     SubmitMessage,
@@ -774,7 +777,7 @@ def _reveal_commitment(body: _Fields, envelope: _Envelope) -> RevealCommitment:
 
 
 def _number(body: _Fields, name: str) -> float:
-    """A JSON number, not a boolean (finiteness and range are the domain's to check)."""
+    """A JSON number, not a boolean (finiteness, range and precision are the domain's to check)."""
     value = body.raw(name)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise EncodingError(f"{body.path(name)}: expected a number, got {_json_type(value)}")
@@ -828,6 +831,34 @@ def _set_text_policy(body: _Fields, envelope: _Envelope) -> SetTextPolicy:
 def _comment_text(body: _Fields, envelope: _Envelope) -> CommentText:
     return CommentText(
         **envelope, doc=body.text("doc"), version=body.integer("version"), text=body.text("text")
+    )
+
+
+def _define_obligation(body: _Fields, envelope: _Envelope) -> DefineObligation:
+    return DefineObligation(
+        **envelope,
+        obligation=body.text("obligation"),
+        party=body.text("party"),
+        metric=body.text("metric"),
+        unit=body.text("unit"),
+        rate=_number(body, "rate"),
+        burst=_number(body, "burst"),
+        period_seconds=body.integer("period_seconds"),
+        ladder=body.texts("ladder"),
+        hold_seconds=body.integer("hold_seconds"),
+        recovery_pct=body.integer("recovery_pct"),
+        shared_with=body.texts("shared_with"),
+    )
+
+
+def _record_consumption(body: _Fields, envelope: _Envelope) -> RecordConsumption:
+    return RecordConsumption(
+        **envelope,
+        obligation=body.text("obligation"),
+        amount=_number(body, "amount"),
+        unit=body.text("unit"),
+        observed_at=body.timestamp("observed_at"),
+        source=body.optional_text("source"),
     )
 
 
@@ -1059,6 +1090,45 @@ _CODECS += (  # agreements (issue #4)
         "doc version text",
         _comment_text,
         lambda c: {"doc": c.doc, "version": c.version, "text": c.text},
+    ),
+    _codec(
+        "define_obligation",
+        DefineObligation,
+        "obligation party metric unit rate burst period_seconds ladder hold_seconds recovery_pct shared_with",
+        _define_obligation,
+        lambda c: {
+            "obligation": c.obligation,
+            "party": c.party,
+            "metric": c.metric,
+            "unit": c.unit,
+            "rate": c.rate,
+            "burst": c.burst,
+            "period_seconds": c.period_seconds,
+            "ladder": list(c.ladder),
+            "hold_seconds": c.hold_seconds,
+            "recovery_pct": c.recovery_pct,
+            "shared_with": list(c.shared_with),
+        },
+    ),
+    _codec(
+        "record_consumption",
+        RecordConsumption,
+        "obligation amount unit observed_at source",
+        _record_consumption,
+        lambda c: {
+            "obligation": c.obligation,
+            "amount": c.amount,
+            "unit": c.unit,
+            "observed_at": format_timestamp(c.observed_at),
+            "source": c.source,
+        },
+    ),
+    _codec(
+        "review_obligation",
+        ReviewObligation,
+        "obligation",
+        lambda body, envelope: ReviewObligation(**envelope, obligation=body.text("obligation")),
+        lambda c: {"obligation": c.obligation},
     ),
 )
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}

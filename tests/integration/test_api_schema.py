@@ -226,7 +226,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "record_receipt": ("message_ids", "log_index", "receipt_digest"),
     "record_dead_letter": ("message_id", "party", "attempts", "reason"),
     "record_escalation": ("message_id", "party", "level", "to"),
-}
+    "define_obligation": (
+        "obligation", "party", "metric", "unit", "rate", "burst", "period_seconds", "ladder",
+        "hold_seconds", "recovery_pct", "shared_with",
+    ),
+    "record_consumption": ("obligation", "amount", "unit", "observed_at", "source"),
+    "review_obligation": ("obligation",),
+}  # fmt: skip
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 _HEX = st.sampled_from(["00" * 32, "ab" * 32]) | st.text("0123456789abcdef", min_size=63, max_size=65)
 _PARTIES = st.sampled_from(["usa", "iran", "qatar", "nobody", "USA", ""])

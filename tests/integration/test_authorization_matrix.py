@@ -875,6 +875,46 @@ def _expire_escrow(w: World, member: str) -> dict[str, Any]:
     return {"command": "expire_escrow", "body": {"escrow_id": body["escrow_id"]}}
 
 
+def _obligation_terms(**changes: Any) -> dict[str, Any]:
+    terms = {
+        "obligation": _fresh("obligation-"), "party": "iran", "metric": "enriched_kg", "unit": "kg", "rate": 5,
+        "burst": 20, "period_seconds": 60, "ladder": ["none", "tier-1"], "hold_seconds": 1, "recovery_pct": 0,
+        "shared_with": [],
+    }  # fmt: skip
+    return {**terms, **changes}
+
+
+def _define_obligation(w: World, member: str) -> dict[str, Any]:
+    return {"command": "define_obligation", "body": _obligation_terms()}
+
+
+def _overdrawn_obligation(w: World) -> str:
+    terms = _obligation_terms()
+    w.must(MEMBERS["qatar/principal"], "define_obligation", terms)
+    body = {
+        "obligation": terms["obligation"], "amount": 30, "unit": "kg",
+        "observed_at": w.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": None,
+    }  # fmt: skip
+    w.must(MEMBERS["qatar/service"], "record_consumption", body)
+    return str(terms["obligation"])
+
+
+def _record_consumption(w: World, member: str) -> dict[str, Any]:
+    obligation = _fresh("obligation-")
+    w.must(MEMBERS["qatar/principal"], "define_obligation", _obligation_terms(obligation=obligation))
+    body = {
+        "obligation": obligation, "amount": 1, "unit": "kg",
+        "observed_at": w.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "source": "s",
+    }  # fmt: skip
+    return {"command": "record_consumption", "body": body}
+
+
+def _review_obligation(w: World, member: str) -> dict[str, Any]:
+    obligation = _overdrawn_obligation(w)
+    w.clock.advance(timedelta(seconds=200))  # the 10 kg debt is repaid in 120 s; the hold is 1 s
+    return {"command": "review_obligation", "body": {"obligation": obligation}}
+
+
 OK = "ok"
 DENIED = "not-authorized"
 UNSEEN = "unknown-escrow"  # a party an escrow does not concern: for it, the escrow does not exist
@@ -934,6 +974,13 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
     "edit_text": (_edit_text, {"qatar/principal": OK}),
     "set_text_policy": (_set_text_policy, {"qatar/principal": OK}),
     "comment_text": (_comment_text, dict.fromkeys(("usa/principal", "usa/delegate", *_IRAN), OK)),
+    # obligations (ADR-0018): this world has no inspector, whose members may also record consumption
+    "define_obligation": (_define_obligation, {"qatar/principal": OK}),
+    "record_consumption": (
+        _record_consumption,
+        {"qatar/service": OK, "iaea/principal": OK},
+    ),  # inspectors or the service
+    "review_obligation": (_review_obligation, {"qatar/service": OK}),
 }
 
 

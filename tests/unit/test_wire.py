@@ -23,15 +23,18 @@ from backchannel.domain.agreements.escrow_terms import EscrowTerms
 from backchannel.domain.agreements.quorum import ToleranceKind
 from backchannel.domain.commands import (
     AdmitParty,
+    DefineObligation,
     EnrollMember,
     ForwardMessage,
     OpenTrack,
     ProposeAgenda,
     RatifyAgenda,
+    RecordConsumption,
     RecordDeadLetter,
     RecordEscalation,
     RecordReceipt,
     ReframeMessage,
+    ReviewObligation,
     RevokeKey,
     RotateKey,
     SubmitMessage,
@@ -235,6 +238,35 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
     "edit_text": (CHAIR, "med/chair", {"doc": "framework", "base_version": 3, "text": "Art. 1 (rev)\n"}),
     "set_text_policy": (CHAIR, "med/chair", {"policy": "shared"}),
     "comment_text": (IRAN, "iran/lead", {"doc": "framework", "version": 2, "text": "Too soon."}),
+    "define_obligation": (
+        CHAIR,
+        "med/chair",
+        {
+            "obligation": "iran-enrichment",
+            "party": "iran",
+            "metric": "stockpile_kg",
+            "unit": "kg",
+            "rate": 5,
+            "burst": 20.5,
+            "period_seconds": 2592000,
+            "ladder": ["none", "tier-1"],
+            "hold_seconds": 1209600,
+            "recovery_pct": 50,
+            "shared_with": ["usa"],
+        },
+    ),
+    "record_consumption": (
+        SERVICE,
+        "med/service",
+        {
+            "obligation": "iran-enrichment",
+            "amount": 3.25,
+            "unit": "kg",
+            "observed_at": T_TEXT,
+            "source": None,
+        },
+    ),
+    "review_obligation": (SERVICE, "med/service", {"obligation": "iran-enrichment"}),
 }
 
 
@@ -285,7 +317,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 29
+    assert len(COMMAND_NAMES) == 32
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 
@@ -377,6 +409,21 @@ def _domain_commands() -> list:
         SignEscrowRelease(**envelope, escrow_id="e", escrow_digest=DIGEST),
         ReleaseEscrow(**envelope, escrow_id="e"),
         ExpireEscrow(**envelope, escrow_id="e"),
+        DefineObligation(
+            **envelope,
+            obligation="o",
+            party="p",
+            metric="m",
+            unit="t",
+            rate=0.5,
+            burst=2,
+            period_seconds=60,
+            ladder=("a", "b", "c"),
+            hold_seconds=1,
+            recovery_pct=0,
+        ),
+        RecordConsumption(**envelope, obligation="o", amount=0, unit="t", observed_at=T, source="s"),
+        ReviewObligation(**envelope, obligation="o"),
     ]
 
 
@@ -963,3 +1010,34 @@ def test_deal_and_commitment_bodies_are_checked() -> None:
         to_domain(with_body("reveal_commitment", salt="ABC"))
     with pytest.raises(SchemaViolationError, match="salt: expected 16 to 64 bytes"):
         to_domain(with_body("reveal_commitment", salt="ab"))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value", "message"),
+    [
+        ("define_obligation", "rate", "5", "body.rate: expected a number, got a string"),
+        ("define_obligation", "burst", True, "body.burst: expected a number, got a boolean"),
+        ("record_consumption", "amount", None, "body.amount: expected a number, got null"),
+        ("record_consumption", "observed_at", "yesterday", "body.observed_at"),
+        ("define_obligation", "ladder", "none", "body.ladder: expected an array"),
+    ],
+)
+def test_obligation_bodies_are_typed(name: str, field: str, value: object, message: str) -> None:
+    with pytest.raises(EncodingError, match=re.escape(message)):
+        to_domain(with_body(name, **{field: value}))
+
+
+def test_obligation_commands_decode_their_values() -> None:
+    define = to_domain(signed("define_obligation"))
+    assert isinstance(define, DefineObligation)
+    assert (define.rate, define.burst, define.ladder, define.shared_with) == (
+        5,
+        20.5,
+        ("none", "tier-1"),
+        ("usa",),
+    )
+    consumption = to_domain(signed("record_consumption"))
+    assert isinstance(consumption, RecordConsumption)
+    assert (consumption.amount, consumption.observed_at, consumption.source) == (3.25, T, None)
+    with pytest.raises(SchemaViolationError, match="amount: 1e-07 is not a finite number with at most 6"):
+        to_domain(with_body("record_consumption", amount=1e-7))

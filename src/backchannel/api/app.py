@@ -18,6 +18,11 @@
   release condition is (ADR-0017); 404 unless the requester's party may see it.
   The lifespan ticker also refunds expired escrows
   (:class:`~backchannel.service.escrow.EscrowService`);
+- ``GET /v1/tracks/{track}/obligations/{id}``: an obligation's terms, level,
+  tokens and ladder history (ADR-0018; the mediator, the bound party,
+  inspectors and the parties it is shared with; anyone else gets the 404 of
+  an unknown id). The lifespan ticker also signs the reviews that take due
+  steps down (:mod:`backchannel.service.obligations`);
 - ``POST /v1/tracks/{track}/inbox/lease?max=N``: lease the requester's party's
   deliveries; ``GET .../inbox/stream`` (Server-Sent Events) and
   ``GET .../inbox/poll`` (long poll) lease them as they become deliverable;
@@ -126,6 +131,7 @@ from backchannel.api.schemas import (
     InclusionProofResponse,
     LeavesResponse,
     LogEntryModel,
+    ObligationResponse,
     PartyPresenceModel,
     PresenceResponse,
     ProblemModel,
@@ -162,6 +168,7 @@ from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.obligations import ObligationService, obligation_view
 from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
@@ -275,6 +282,7 @@ class _Api:
         self.escrows = EscrowService(service, service.node, clock=clock)
         self.witnesses = CosignatureService(service)
         self.texts = TextService(service)
+        self.obligations = ObligationService(service, service.node, clock=clock)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
         self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
@@ -740,7 +748,14 @@ class _Api:
                 wait = min(wait, max(0.0, (due - now).total_seconds()))
         if changed:
             self.changes.notify()
-        return wait
+        obligations = self.obligations.tick_due(now)
+        return wait if obligations is None else min(wait, obligations)
+
+    def obligation(self, request: Request, track: str, obligation: str) -> ObligationResponse:
+        state, reader = self.authenticate_reader(request, track, b"")
+        return ObligationResponse.model_validate(
+            obligation_view(state, reader.member, obligation, self.clock.now())
+        )
 
     def escrow(self, request: Request, track: str, escrow_id: str) -> EscrowResponse:
         """An escrow and its check now (404 unless the requester's party may see it)."""
@@ -1040,6 +1055,12 @@ def _add_read_routes(app: FastAPI, api: _Api) -> None:  # noqa: C901 - one neste
         """An escrow, its signatures and status, and how far its release condition is now (ADR-0017)."""
         await _read_body(request)
         return await _threaded(api.escrow, request, track, escrow_id)
+
+    @app.get("/v1/tracks/{track}/obligations/{obligation}", response_model=ObligationResponse)
+    async def get_obligation(track: str, obligation: str, request: Request) -> ObligationResponse:
+        """An obligation's terms, current level and tokens, and its ladder history (ADR-0018)."""
+        await _read_body(request)
+        return await _threaded(api.obligation, request, track, obligation)
 
     @app.get("/v1/service", response_model=ServiceInfo)
     def get_service() -> ServiceInfo:

@@ -30,6 +30,8 @@ __all__ = [
     "InclusionProofResponse",
     "LeavesResponse",
     "LogEntryModel",
+    "ObligationResponse",
+    "ObligationStepModel",
     "PartyPresenceModel",
     "PresenceResponse",
     "ProblemModel",
@@ -375,3 +377,48 @@ class ReceiptProofsResponse(BaseModel):
     message_id: str
     party: str = Field(description="the party that wrote the message")
     receipts: list[ReceiptProofModel] = Field(description="one per recipient party, in delivery order")
+
+
+class ObligationStepModel(BaseModel):
+    """One step on an obligation's escalation ladder (ADR-0018)."""
+
+    direction: str = Field(description="up (an overdraw) or down (held within limits)")
+    effective_at: str
+    from_level: int
+    to_level: int
+    from_tier: str
+    to_tier: str
+    decided_at: str
+    command_digest: str = Field(description="the command that recorded it: for a step up, the consumption")
+    source: str | None = Field(description="what attested the consumption (step up)")
+    observed_at: str | None
+    overdraw: str | None = Field(description="exact decimal text in the metric's unit, rounded up")
+    tokens: str = Field(description="tokens then, decimal text rounded down")
+    held_since: str | None = Field(description="when the hold began (step down)")
+
+
+class ObligationResponse(BaseModel):
+    """``GET /v1/tracks/{track}/obligations/{id}``: terms, current level and tokens, ladder history."""
+
+    obligation: str
+    party: str
+    metric: str
+    unit: str
+    rate: str = Field(description="per period_seconds, exact decimal text")
+    burst: str
+    period_seconds: int
+    ladder: list[str]
+    hold_seconds: int
+    recovery_pct: int
+    shared_with: list[str]
+    defined_at: str
+    defined_by: str
+    level: int
+    tier: str
+    tokens: str = Field(description="at as_of, decimal text rounded down (negative: a debt)")
+    as_of: str
+    next_step_down: str | None
+    records: int
+    consumed: str
+    overdraws: int
+    history: list[ObligationStepModel]

@@ -440,3 +440,4 @@ import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR
 # registers the commands that drive a server: deals (`deal`, `commit`), `witness run | vkey`,
 # `checkpoint show` and `text ...` (issue #4)
 from backchannel.cli import _commands, deals, texts, witness  # noqa: E402, F401
+from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - registers `obligation`

@@ -37,6 +37,7 @@ from backchannel.domain.agreements.escrow_commands import (
     ReleaseEscrow,
     SignEscrowRelease,
 )
+from backchannel.domain.agreements.obligations import check_obligation_id, quantity_micro, spec_violations
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import (
     MessageKind,
@@ -63,15 +64,18 @@ __all__ = [
     "MAX_RECIPIENTS",
     "AdmitParty",
     "Command",
+    "DefineObligation",
     "EnrollMember",
     "ForwardMessage",
     "OpenTrack",
     "ProposeAgenda",
     "RatifyAgenda",
+    "RecordConsumption",
     "RecordDeadLetter",
     "RecordEscalation",
     "RecordReceipt",
     "ReframeMessage",
+    "ReviewObligation",
     "RevokeKey",
     "RotateKey",
     "SubmitMessage",
@@ -437,6 +441,79 @@ from backchannel.domain.agreements.text_commands import (  # noqa: E402
     SetTextPolicy,
 )
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefineObligation(_Signed):
+    """Define obligation ``obligation`` binding ``party`` (mediator principal; ADR-0018).
+
+    ``rate`` and ``burst`` are JSON numbers in ``unit`` (at most 6 decimals);
+    ``rate`` is per ``period_seconds``. The ``ladder`` is given inline (a
+    committed deal's ladder, once deals exist). Shape rules:
+    :func:`~backchannel.domain.agreements.obligations.spec_violations`.
+    """
+
+    obligation: str
+    party: str
+    metric: str
+    unit: str
+    rate: float
+    burst: float
+    period_seconds: int
+    ladder: tuple[str, ...]
+    hold_seconds: int
+    recovery_pct: int
+    shared_with: tuple[str, ...] = ()
+
+    def _violations(self) -> list[Violation]:
+        return spec_violations(
+            obligation=self.obligation,
+            party=self.party,
+            metric=self.metric,
+            unit=self.unit,
+            rate=self.rate,
+            burst=self.burst,
+            period_seconds=self.period_seconds,
+            ladder=self.ladder,
+            hold_seconds=self.hold_seconds,
+            recovery_pct=self.recovery_pct,
+            shared_with=self.shared_with,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordConsumption(_Signed):
+    """Meter ``amount`` of the obligation's metric, in ``unit``, observed at ``observed_at``.
+
+    An inspector's principal or delegate, or the service (ADR-0018).
+    ``source`` names what attests it (up to 128 characters), or is ``None``.
+    """
+
+    obligation: str
+    amount: float
+    unit: str
+    observed_at: datetime
+    source: str | None = None
+
+    def _violations(self) -> list[Violation]:
+        found = check_obligation_id(self.obligation) + _text(self.unit, "unit", 32)
+        found += quantity_micro(self.amount, "amount", positive=False)[1]
+        if not is_aware(self.observed_at):
+            found.append(Violation("observed_at", "type", "observed_at: expected an aware time"))
+        if self.source is not None:
+            found += _text(self.source, "source", 128)
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewObligation(_Signed):
+    """Take the steps down of ``obligation`` due by now (service only; the review tick, ADR-0018)."""
+
+    obligation: str
+
+    def _violations(self) -> list[Violation]:
+        return check_obligation_id(self.obligation)
+
+
 Command: TypeAlias = (
     OpenTrack
     | AdmitParty
@@ -467,5 +544,8 @@ Command: TypeAlias = (
     | EditText
     | SetTextPolicy
     | CommentText
+    | DefineObligation
+    | RecordConsumption
+    | ReviewObligation
 )
 """Any command :func:`~backchannel.domain.track.decide` accepts."""

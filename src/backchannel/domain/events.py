@@ -51,6 +51,12 @@ from backchannel.domain.agreements.escrow_events import (
     EscrowReleased,
     EscrowReleaseSigned,
 )
+from backchannel.domain.agreements.obligation_events import (
+    ObligationDeescalated,
+    ObligationDefined,
+    ObligationEscalated,
+    ObligationMetered,
+)
 from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.ids import (
     PartyKind,
@@ -85,6 +91,10 @@ __all__ = [
     "MessageForwarded",
     "MessageReframed",
     "MessageSubmitted",
+    "ObligationDeescalated",
+    "ObligationDefined",
+    "ObligationEscalated",
+    "ObligationMetered",
     "PartyAdmitted",
     "ReceiptRecorded",
     "TrackOpened",
@@ -337,6 +347,10 @@ Event: TypeAlias = (
     | TextEdited
     | TextPolicySet
     | TextCommented
+    | ObligationDefined
+    | ObligationMetered
+    | ObligationEscalated
+    | ObligationDeescalated
 )
 """Any track event."""
 
@@ -375,6 +389,10 @@ _TYPES: dict[str, type[Event]] = {
         TextEdited,
         TextPolicySet,
         TextCommented,
+        ObligationDefined,
+        ObligationMetered,
+        ObligationEscalated,
+        ObligationDeescalated,
     )
 }
 

@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from immutables import Map, MapMutation
 
-from backchannel.domain.agreements import _commitment_rules, _deal_rules, text
+from backchannel.domain.agreements import _commitment_rules, _deal_rules, obligation_rules, text
 from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
 from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
 from backchannel.domain.agreements.deals import (
@@ -36,6 +36,8 @@ from backchannel.domain.agreements.deals import (
     DealVoted,
 )
 from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
+from backchannel.domain.agreements.obligation_events import ObligationEvent
+from backchannel.domain.agreements.obligations import ObligationRecord
 from backchannel.domain.agreements.text_events import TextCommented, TextDrafted, TextEdited, TextPolicySet
 from backchannel.domain.errors import TrackStateError
 from backchannel.domain.events import (
@@ -162,6 +164,7 @@ class _Draft:
         self._key_owners: dict[str, str] | None = None
         self._messages: MapMutation[str, MessageRecord] | None = None
         self._idempotency: MapMutation[tuple[str, str], IdempotentResult] | None = None
+        self._obligations: MapMutation[str, ObligationRecord] | None = None
 
     @property
     def parties(self) -> dict[str, PartyRecord]:
@@ -201,6 +204,15 @@ class _Draft:
             self._idempotency = base.mutate()
         return self._idempotency
 
+    @property
+    def obligations(self) -> MapMutation[str, ObligationRecord]:
+        # Persistent like messages: one obligation changes per metered record.
+        if self._obligations is None:
+            base = self.base.obligations
+            assert isinstance(base, Map)  # every state is built by _start and evolve
+            self._obligations = base.mutate()
+        return self._obligations
+
     def freeze(self) -> TrackState:
         """The state built so far (the draft must not be used afterwards)."""
         base = self.base
@@ -218,6 +230,7 @@ class _Draft:
             attestations=self.attestations,
             escrows=self.escrows,
             texts=self.texts,
+            obligations=base.obligations if self._obligations is None else self._obligations.finish(),
         )
 
     def apply(self, event: Event) -> None:
@@ -295,6 +308,8 @@ def _apply(draft: _Draft, event: Event) -> None:  # noqa: C901, PLR0912 - one br
             draft.escrows = draft.escrows.apply(event)
         case TextDrafted() | TextEdited() | TextPolicySet() | TextCommented():
             draft.texts = text.apply_text(draft.texts, event)
+        case ObligationEvent():
+            obligation_rules.apply(draft.obligations, event)
         case MessageDeadLettered():
             dead = DeadLetter(event.at, event.attempts, event.reason)
             if event.party == draft.base.mediator:  # given up in the mediator's own queue

@@ -28,6 +28,7 @@ from backchannel.domain.agreements.attestation_book import EMPTY_ATTESTATIONS, A
 from backchannel.domain.agreements.commitments import CommitmentRecord, UnknownCommitmentError
 from backchannel.domain.agreements.deals import DealRecord, UnknownDealError
 from backchannel.domain.agreements.escrow_book import EMPTY_ESCROWS, EscrowBook
+from backchannel.domain.agreements.obligations import ObligationRecord
 from backchannel.domain.agreements.text_model import EMPTY_TEXTS, Texts
 from backchannel.domain.errors import (
     NotAuthorizedError,
@@ -77,6 +78,7 @@ class TrackState:
         attestations: Metrics, attestations and counted values (issue #4, ADR-0017).
         escrows: Escrows and their signatures (issue #4, ADR-0017).
         texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
+        obligations: Obligation id -> record (a persistent map; ADR-0018).
     """
 
     track: str
@@ -96,6 +98,7 @@ class TrackState:
     attestations: AttestationBook = EMPTY_ATTESTATIONS
     escrows: EscrowBook = EMPTY_ESCROWS
     texts: Texts = EMPTY_TEXTS
+    obligations: Mapping[str, ObligationRecord] = field(default_factory=Map)
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""

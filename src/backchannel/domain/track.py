@@ -47,7 +47,12 @@ DraftText/EditText   mediator principal; under the ``shared`` text policy also
                      delegation principals and delegates
 SetTextPolicy        mediator principal
 CommentText          delegation principal or delegate
+DefineObligation     mediator principal
+RecordConsumption    inspector principal or delegate, or service
+ReviewObligation     service
 ===================  ==================================================
+
+Obligation rules are in :mod:`~backchannel.domain.agreements.obligation_rules`.
 
 This module does not verify signatures: the service verifies each command's
 signature with the key :meth:`TrackState.signing_key` returns (for
@@ -61,7 +66,14 @@ from datetime import datetime
 
 from backchannel.domain import _messaging
 from backchannel.domain._rules import check_new_key, require, require_governor, stamp
-from backchannel.domain.agreements import _commitment_rules, _deal_rules, attestations, escrow, text
+from backchannel.domain.agreements import (
+    _commitment_rules,
+    _deal_rules,
+    attestations,
+    escrow,
+    obligation_rules,
+    text,
+)
 from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
@@ -75,14 +87,17 @@ from backchannel.domain.agreements.text_commands import CommentText, DraftText, 
 from backchannel.domain.commands import (
     AdmitParty,
     Command,
+    DefineObligation,
     EnrollMember,
     ForwardMessage,
     OpenTrack,
     ProposeAgenda,
     RatifyAgenda,
+    RecordConsumption,
     RecordDeadLetter,
     RecordReceipt,
     ReframeMessage,
+    ReviewObligation,
     RevokeKey,
     RotateKey,
     SubmitMessage,
@@ -208,6 +223,12 @@ def _dispatch(state: TrackState, command: Command, now: datetime) -> list[Event]
             return list(escrow.expire_escrow(state, command, now))
         case DraftText() | EditText() | SetTextPolicy() | CommentText():
             return list(text.decide_text(state, command, now))
+        case DefineObligation():
+            return obligation_rules.define_obligation(state, command, now)
+        case RecordConsumption():
+            return obligation_rules.record_consumption(state, command, now)
+        case ReviewObligation():
+            return obligation_rules.review_obligation(state, command, now)
         case _:  # RecordEscalation, the last command type
             return _messaging.record_escalation(state, command, now)
 

@@ -32,6 +32,9 @@ The rules (DESIGN.md "Security model", ADR-0011 "Visibility"):
     ``text.policy_set``): every delegation member; inspectors see none;
     a ``text.commented`` is seen by the commenting party (and the mediator)
     only (:func:`backchannel.domain.agreements.text.party_sees_text`).
+  - obligation events (``obligation.*``, ADR-0018): the bound party, every
+    inspector party (they record consumption against it) and the parties the
+    obligation is ``shared_with`` (a counterparty).
 
 **Annexes** (:func:`annex_readable_by`, ADR-0014): an annex blob may be read
 by the parties that uploaded it, by the mediator party, and by every party to
@@ -69,6 +72,8 @@ from backchannel.domain.agreements.deals import (
 )
 from backchannel.domain.agreements.escrow import escrow_visible
 from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
+from backchannel.domain.agreements.obligation_events import ObligationEvent
+from backchannel.domain.agreements.obligation_rules import obligation_visible_to
 from backchannel.domain.agreements.text_events import TEXT_EVENTS
 from backchannel.domain.events import (
     AgendaProposed,
@@ -131,7 +136,7 @@ def _author(state: TrackState, message_id: str) -> str | None:
     return None if message is None else message.party
 
 
-def _party_sees(state: TrackState, party: str, event: Event) -> bool:
+def _party_sees(state: TrackState, party: str, event: Event) -> bool:  # noqa: PLR0911 - one answer per event family
     if isinstance(event, _PUBLIC):
         return True
     if isinstance(event, _AGREEMENTS):
@@ -142,6 +147,9 @@ def _party_sees(state: TrackState, party: str, event: Event) -> bool:
         return party_of(event.by) == party
     if isinstance(event, MessageReframed):
         return party in event.to_parties
+    if isinstance(event, ObligationEvent):
+        record = state.obligations.get(event.obligation)
+        return record is not None and obligation_visible_to(state, party, record)
     addressed: tuple[str, ...]
     about: tuple[str, ...]
     if isinstance(event, MessageForwarded):

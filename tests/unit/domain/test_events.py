@@ -9,14 +9,17 @@ from track_world import AGENDA_V1, new_key
 
 from backchannel.domain import (
     AgendaProposed,
+    DefineObligation,
     Event,
     KeyRevoked,
     MessageKind,
     MessageSubmitted,
     Priority,
     ReceiptItem,
+    RecordConsumption,
     RecordDeadLetter,
     RecordEscalation,
+    ReviewObligation,
     RevokeKey,
     Role,
     RotateKey,
@@ -31,6 +34,10 @@ from backchannel.domain.events import (
     MessageEscalated,
     MessageForwarded,
     MessageReframed,
+    ObligationDeescalated,
+    ObligationDefined,
+    ObligationEscalated,
+    ObligationMetered,
     PartyAdmitted,
     ReceiptRecorded,
 )
@@ -53,6 +60,10 @@ ALL_TYPES = {
     ReceiptRecorded,
     MessageDeadLettered,
     MessageEscalated,
+    ObligationDefined,
+    ObligationMetered,
+    ObligationEscalated,
+    ObligationDeescalated,
 }
 
 
@@ -91,6 +102,19 @@ def history(world) -> list[Event]:
     world.run(
         world.cmd(RevokeKey, "usa/lead", subject="usa/watch", revoked_key_id=world.keys["usa/watch"].key_id)
     )
+    world.run(
+        world.cmd(
+            DefineObligation, "med/chair", obligation="o-1", party="iran", metric="kg_used", unit="kg",
+            rate=1, burst=2, period_seconds=10, ladder=("none", "tier-1"), hold_seconds=5, recovery_pct=50,
+        )
+    )  # fmt: skip
+    world.run(
+        world.cmd(
+            RecordConsumption, "iaea/lead", obligation="o-1", amount=3, unit="kg", observed_at=world.now
+        )
+    )
+    world.tick(60)
+    world.run(world.cmd(ReviewObligation, "med/service", obligation="o-1"))
     return world.events
 
 

@@ -30,6 +30,15 @@ Attestations and escrow (ADR-0017):
 - :mod:`~backchannel.domain.agreements.attestations` and
   :mod:`~backchannel.domain.agreements.escrow`: the decide functions.
 
+Obligations (ADR-0018):
+
+- :mod:`~backchannel.domain.agreements.obligations`: obligations metered by
+  token buckets, with an escalation ladder and hysteresis (the engine);
+  :mod:`~backchannel.domain.agreements.obligation_events` (their events),
+  :mod:`~backchannel.domain.agreements.obligation_rules` (decide and evolve),
+  :mod:`~backchannel.domain.agreements.obligations_vec` (the same metering
+  over NumPy arrays, for replays and benchmarks; nothing else imports NumPy).
+
 This package's ``__init__`` imports nothing, so any module of it can be
 imported from the domain's core modules without an import cycle.
 """
