@@ -51,6 +51,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_ARGS=--quick for a smoke run)
 	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage
