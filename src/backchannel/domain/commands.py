@@ -31,6 +31,8 @@ from typing import TypeAlias
 from backchannel.domain._json import freeze
 from backchannel.domain.agenda import Agenda
 from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
+from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
+from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
 from backchannel.domain.agreements.escrow_commands import (
     ExpireEscrow,
     OpenEscrow,
@@ -38,19 +40,19 @@ from backchannel.domain.agreements.escrow_commands import (
     SignEscrowRelease,
 )
 from backchannel.domain.agreements.obligations import check_obligation_id, quantity_micro, spec_violations
-from backchannel.domain.errors import SchemaViolationError, Violation
+from backchannel.domain.agreements.text_commands import CommentText, DraftText, EditText, SetTextPolicy
+from backchannel.domain.command_envelope import CommandEnvelope
+from backchannel.domain.errors import Violation
 from backchannel.domain.ids import (
     MessageKind,
     PartyKind,
     Priority,
     Role,
     check_digest,
-    check_idempotency_key,
     check_key_id,
     check_member_id,
     check_message_id,
     check_party_id,
-    check_track_id,
     party_of,
 )
 from backchannel.domain.keys import NewKey, is_aware
@@ -136,34 +138,7 @@ def _body(value: object) -> list[Violation]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Signed:
-    """The fields every command carries (see the module docstring)."""
-
-    track: str
-    member: str
-    key_id: str
-    issued_at: datetime
-    digest: bytes
-    idempotency_key: str | None = None
-
-    def __post_init__(self) -> None:
-        """Check every field's shape; raise all violations at once."""
-        found = check_track_id(self.track) + check_member_id(self.member) + check_key_id(self.key_id)
-        if not is_aware(self.issued_at):
-            found.append(Violation("issued_at", "type", "issued_at: expected an aware time"))
-        found += check_digest(self.digest, "digest")
-        if self.idempotency_key is not None:
-            found += check_idempotency_key(self.idempotency_key)
-        found += self._violations()
-        if found:
-            raise SchemaViolationError(found)
-
-    def _violations(self) -> list[Violation]:
-        return []
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OpenTrack(_Signed):
+class OpenTrack(CommandEnvelope):
     """Open a track; ``member`` becomes the principal of the mediator party (its own party).
 
     The command is self-signed: ``key_id`` must be ``principal_key``'s. The
@@ -189,7 +164,7 @@ class OpenTrack(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AdmitParty(_Signed):
+class AdmitParty(CommandEnvelope):
     """Admit a party of ``kind`` with its first principal ``principal`` (mediator principal only)."""
 
     party: str
@@ -207,7 +182,7 @@ class AdmitParty(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnrollMember(_Signed):
+class EnrollMember(CommandEnvelope):
     """Enrol ``new_member`` with ``role`` and its first key (a principal of its own party only)."""
 
     new_member: str
@@ -223,7 +198,7 @@ class EnrollMember(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RotateKey(_Signed):
+class RotateKey(CommandEnvelope):
     """Replace ``subject``'s key ``old_key_id`` with ``new_key``; the old key is revoked at decision time."""
 
     subject: str
@@ -239,7 +214,7 @@ class RotateKey(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RevokeKey(_Signed):
+class RevokeKey(CommandEnvelope):
     """Revoke ``subject``'s key ``revoked_key_id`` from decision time on."""
 
     subject: str
@@ -250,7 +225,7 @@ class RevokeKey(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProposeAgenda(_Signed):
+class ProposeAgenda(CommandEnvelope):
     """Propose agenda version ``agenda.version`` (current + 1), whose canonical SHA-256 is ``agenda_digest``.
 
     The service computes ``agenda_digest`` over the canonical JSON of
@@ -269,7 +244,7 @@ class ProposeAgenda(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RatifyAgenda(_Signed):
+class RatifyAgenda(CommandEnvelope):
     """Ratify agenda ``version``, whose digest must be ``agenda_digest`` (each delegation principal)."""
 
     version: int
@@ -280,7 +255,7 @@ class RatifyAgenda(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitMessage(_Signed):
+class SubmitMessage(CommandEnvelope):
     """Send a message to the mediator (a principal or delegate of a delegation).
 
     Attributes:
@@ -322,7 +297,7 @@ def _message_violations(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ForwardMessage(_Signed):
+class ForwardMessage(CommandEnvelope):
     """Deliver message ``message_id`` verbatim to ``to_parties`` (mediator principal or service)."""
 
     message_id: str
@@ -340,7 +315,7 @@ def _recipients(parties: tuple[str, ...]) -> list[Violation]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReframeMessage(_Signed):
+class ReframeMessage(CommandEnvelope):
     """Deliver new text for message ``message_id`` to ``to_parties`` (mediator principal).
 
     The reframed message is a new message (its id is this command's digest)
@@ -361,7 +336,7 @@ class ReframeMessage(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordReceipt(_Signed):
+class RecordReceipt(CommandEnvelope):
     """Record the signer's receipt for the messages in ``items`` (a member of a recipient party).
 
     Attributes:
@@ -386,7 +361,7 @@ class RecordReceipt(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordDeadLetter(_Signed):
+class RecordDeadLetter(CommandEnvelope):
     """Record that delivery of ``message_id`` to ``party`` gave up after ``attempts`` (service only)."""
 
     message_id: str
@@ -404,7 +379,7 @@ class RecordDeadLetter(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordEscalation(_Signed):
+class RecordEscalation(CommandEnvelope):
     """Record that unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting ``to``.
 
     Service only. ``to`` names every member alerted (1 to :data:`MAX_ALERTED`,
@@ -429,21 +404,8 @@ class RecordEscalation(_Signed):
         )
 
 
-# Agreements (issue #4): their commands subclass _Signed, so they are imported once it exists.
-from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment  # noqa: E402
-from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal  # noqa: E402
-
-# The commands of domain.agreements modules subclass _Signed above, so they are imported after it.
-from backchannel.domain.agreements.text_commands import (  # noqa: E402
-    CommentText,
-    DraftText,
-    EditText,
-    SetTextPolicy,
-)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DefineObligation(_Signed):
+class DefineObligation(CommandEnvelope):
     """Define obligation ``obligation`` binding ``party`` (mediator principal; ADR-0018).
 
     ``rate`` and ``burst`` are JSON numbers in ``unit`` (at most 6 decimals);
@@ -481,7 +443,7 @@ class DefineObligation(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordConsumption(_Signed):
+class RecordConsumption(CommandEnvelope):
     """Meter ``amount`` of the obligation's metric, in ``unit``, observed at ``observed_at``.
 
     An inspector's principal or delegate, or the service (ADR-0018).
@@ -505,7 +467,7 @@ class RecordConsumption(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReviewObligation(_Signed):
+class ReviewObligation(CommandEnvelope):
     """Take the steps down of ``obligation`` due by now (service only; the review tick, ADR-0018)."""
 
     obligation: str

@@ -358,7 +358,7 @@ def test_who_sees_attestations(w: World) -> None:
 
 
 def test_the_envelope_is_checked_like_every_command() -> None:
-    from backchannel.domain.agreements.attestation_commands import Signed
+    from backchannel.domain.command_envelope import CommandEnvelope as Signed
 
     with pytest.raises(SchemaViolationError) as caught:
         Signed(track="T", member="x", key_id="k", issued_at=NAIVE, digest=b"", idempotency_key="")

@@ -26,12 +26,14 @@ from backchannel.domain import (
     RotateKey,
     SubmitMessage,
 )
+from backchannel.domain.command_envelope import (
+    CommandEnvelope,
+)
 from backchannel.domain.commands import (
     MAX_ALERTED,
     MAX_ANNEXES,
     MAX_RECEIPT_MESSAGES,
     MAX_RECIPIENTS,
-    _Signed,
 )
 from backchannel.domain.errors import SchemaViolationError
 
@@ -74,7 +76,7 @@ def test_envelope_fields_are_all_checked() -> None:
 
 
 def test_the_envelope_alone_is_valid() -> None:
-    envelope = _Signed(**ENVELOPE, idempotency_key="retry-1")
+    envelope = CommandEnvelope(**ENVELOPE, idempotency_key="retry-1")
     assert (envelope.member, envelope.idempotency_key) == ("iran/lead", "retry-1")
 
 

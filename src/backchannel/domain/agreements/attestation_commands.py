@@ -6,11 +6,9 @@ the *shape* of every field and raises one
 malformed field; whether the command is *allowed* is decided by
 :mod:`~backchannel.domain.agreements.attestations`.
 
-:class:`Signed` is this package's copy of the envelope every command carries
-(``track``, ``member``, ``key_id``, ``issued_at``, ``digest``,
-``idempotency_key``), checked the same way as the core commands' base. It
-lives here, not in :mod:`backchannel.domain.commands`, so that the core
-``Command`` union can import these classes without an import cycle.
+Every command subclasses :class:`~backchannel.domain.command_envelope.CommandEnvelope`,
+the envelope (``track``, ``member``, ``key_id``, ``issued_at``, ``digest``,
+``idempotency_key``) all commands share.
 """
 
 from __future__ import annotations
@@ -21,14 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backchannel.domain.agreements.quorum import ToleranceKind
-from backchannel.domain.errors import SchemaViolationError, Violation
+from backchannel.domain.command_envelope import CommandEnvelope
+from backchannel.domain.errors import Violation
 from backchannel.domain.ids import (
-    check_digest,
-    check_idempotency_key,
-    check_key_id,
-    check_member_id,
     check_party_id,
-    check_track_id,
 )
 from backchannel.domain.keys import is_aware
 
@@ -37,7 +31,6 @@ __all__ = [
     "MAX_WINDOW_SECONDS",
     "DefineMetric",
     "FileAttestation",
-    "Signed",
     "check_metric_name",
     "check_site",
     "number_violations",
@@ -108,34 +101,7 @@ def party_list_violations(values: object, name: str, maximum: int) -> list[Viola
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Signed:
-    """The envelope every command carries (see :mod:`backchannel.domain.commands`)."""
-
-    track: str
-    member: str
-    key_id: str
-    issued_at: datetime
-    digest: bytes
-    idempotency_key: str | None = None
-
-    def __post_init__(self) -> None:
-        """Check every field's shape; raise all violations at once."""
-        found = check_track_id(self.track) + check_member_id(self.member) + check_key_id(self.key_id)
-        if not is_aware(self.issued_at):
-            found.append(Violation("issued_at", "type", "issued_at: expected an aware time"))
-        found += check_digest(self.digest, "digest")
-        if self.idempotency_key is not None:
-            found += check_idempotency_key(self.idempotency_key)
-        found += self._violations()
-        if found:
-            raise SchemaViolationError(found)
-
-    def _violations(self) -> list[Violation]:
-        return []
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DefineMetric(Signed):
+class DefineMetric(CommandEnvelope):
     """Define ``metric`` and its quorum rule (mediator principal; once per metric name).
 
     Attributes:
@@ -187,7 +153,7 @@ class DefineMetric(Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FileAttestation(Signed):
+class FileAttestation(CommandEnvelope):
     """File a measurement of ``metric`` (a principal or delegate of an inspector party on its panel).
 
     Attributes:

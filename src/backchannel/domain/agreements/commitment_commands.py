@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backchannel.domain.agreements.commitments import MAX_CONTENT, MAX_LABEL, MAX_SALT, MIN_SALT
-from backchannel.domain.commands import _Signed
+from backchannel.domain.command_envelope import CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import check_digest, check_message_id
 
@@ -28,7 +28,7 @@ def _text(value: object, name: str, maximum: int) -> list[Violation]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PublishCommitment(_Signed):
+class PublishCommitment(CommandEnvelope):
     """Publish ``commitment`` = SHA-256(salt || content) under ``label``; its id is this command's digest."""
 
     label: str
@@ -39,7 +39,7 @@ class PublishCommitment(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RevealCommitment(_Signed):
+class RevealCommitment(CommandEnvelope):
     """Reveal commitment ``commitment_id``: the ``salt`` and ``content`` it hashed."""
 
     commitment_id: str

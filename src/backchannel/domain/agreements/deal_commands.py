@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backchannel.domain.agreements.deals import Deal, Vote, check_deal_id
-from backchannel.domain.commands import _Signed
+from backchannel.domain.command_envelope import CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import check_digest
 from backchannel.domain.keys import is_aware
@@ -36,7 +36,7 @@ def _deal(value: object) -> list[Violation]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DraftDeal(_Signed):
+class DraftDeal(CommandEnvelope):
     """Circulate (or revise) a deal as a draft: no votes until it is prepared (mediator principal)."""
 
     deal: Deal
@@ -47,7 +47,7 @@ class DraftDeal(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PrepareDeal(_Signed):
+class PrepareDeal(CommandEnvelope):
     """Open the vote on ``deal`` (hash ``deal_hash``) until ``deadline`` (mediator principal)."""
 
     deal: Deal
@@ -62,7 +62,7 @@ class PrepareDeal(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VoteDeal(_Signed):
+class VoteDeal(CommandEnvelope):
     """Vote ``vote`` on deal ``deal_id`` by signing ``deal_hash`` (a delegation principal)."""
 
     deal_id: str
@@ -80,7 +80,7 @@ class VoteDeal(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ResolveDeal(_Signed):
+class ResolveDeal(CommandEnvelope):
     """Resolve deal ``deal_id`` at its prepare deadline: missing votes abort it (service only)."""
 
     deal_id: str

@@ -1,6 +1,6 @@
 """Commands of the escrow feature: open, sign a release, release, expire.
 
-Construction checks shapes only (:class:`~backchannel.domain.agreements.attestation_commands.Signed`);
+Construction checks shapes only (:class:`~backchannel.domain.command_envelope.CommandEnvelope`);
 :mod:`~backchannel.domain.agreements.escrow` decides.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backchannel.domain.agreements.attestation_commands import Signed
 from backchannel.domain.agreements.escrow_terms import EscrowTerms, check_escrow_id
+from backchannel.domain.command_envelope import CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import check_digest
 
@@ -17,7 +17,7 @@ __all__ = ["ExpireEscrow", "OpenEscrow", "ReleaseEscrow", "SignEscrowRelease"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpenEscrow(Signed):
+class OpenEscrow(CommandEnvelope):
     """Open an escrow with ``terms`` (mediator principal).
 
     ``escrow_digest`` is SHA-256 of the canonical JSON of ``terms.to_dict()``,
@@ -37,7 +37,7 @@ class OpenEscrow(Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SignEscrowRelease(Signed):
+class SignEscrowRelease(CommandEnvelope):
     """Sign the release of ``escrow_id`` whose digest is ``escrow_digest`` (a principal of a signer party)."""
 
     escrow_id: str
@@ -48,7 +48,7 @@ class SignEscrowRelease(Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReleaseEscrow(Signed):
+class ReleaseEscrow(CommandEnvelope):
     """Ask for ``escrow_id`` to be released (any member of a party that may see it)."""
 
     escrow_id: str
@@ -58,7 +58,7 @@ class ReleaseEscrow(Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ExpireEscrow(Signed):
+class ExpireEscrow(CommandEnvelope):
     """Record that ``escrow_id`` expired unreleased: it refunds (service only, from its tick)."""
 
     escrow_id: str

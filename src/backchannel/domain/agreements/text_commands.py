@@ -19,7 +19,7 @@ from backchannel.domain.agreements.text_model import (
     check_doc_id,
     check_text,
 )
-from backchannel.domain.commands import _Signed
+from backchannel.domain.command_envelope import CommandEnvelope
 from backchannel.domain.errors import Violation
 
 __all__ = ["CommentText", "DraftText", "EditText", "SetTextPolicy"]
@@ -32,7 +32,7 @@ def _version(value: object, name: str) -> list[Violation]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DraftText(_Signed):
+class DraftText(CommandEnvelope):
     """Create document ``doc`` with version 1 (an editor under the track's text policy)."""
 
     doc: str
@@ -48,7 +48,7 @@ class DraftText(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EditText(_Signed):
+class EditText(CommandEnvelope):
     """Replace document ``doc``'s text, based on version ``base_version`` (which must be the current one)."""
 
     doc: str
@@ -64,7 +64,7 @@ class EditText(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetTextPolicy(_Signed):
+class SetTextPolicy(CommandEnvelope):
     """Set who may draft and edit the track's texts (the mediator's principal)."""
 
     policy: TextPolicy
@@ -79,7 +79,7 @@ class SetTextPolicy(_Signed):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CommentText(_Signed):
+class CommentText(CommandEnvelope):
     """Comment privately to the mediator on version ``version`` of document ``doc`` (a delegation member)."""
 
     doc: str
