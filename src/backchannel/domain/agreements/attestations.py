@@ -26,6 +26,29 @@ now holds m parties; the event carries the value that counts (the cluster's
 low median). A counted value is never replaced: later attestations of the
 window are recorded and, if they disagree, flagged.
 
+**Obligations fed by counted values** (ADR-0018, "the attestation seam").
+When a quorum is reached, the counted value is also attested consumption: the
+decision appends, after ``attestation.quorum_reached``, the events of
+:func:`~backchannel.domain.agreements.obligation_rules.meter_attested` for
+every obligation whose metric is the attested metric and whose unit is its
+unit (in obligation id order; another unit is skipped):
+
+- **party**: an attestation names a site, not a party, so the consumption
+  names none and *every* obligation on the metric is metered (an obligation
+  binds its own party; a metric measuring one party's consumption is the
+  mediator's choice of name). Each site's counted value is a record of its own;
+- **amount**: the counted value, as exact micro-units;
+- **observed at**: the ``observed_at`` of the attestation whose value counts
+  (the cluster's low median), but no later than the decision time (an
+  observation inside :data:`MAX_FUTURE_SKEW` is metered at the decision time);
+- **source**: that attestation's id (the command that reached the quorum is
+  the events' ``command_digest``).
+
+On a metric that meters an obligation, a value must therefore be a
+consumption amount (>= 0, at most 6 decimals, below 10^9 units): otherwise the
+attestation is refused naming ``value``. A counted value that is not one (an
+attestation filed before the obligation was defined) meters nothing.
+
 **Visibility** (:func:`attestation_visible`): metric definitions are public
 (like the agenda). Delegations see every attestation, quorum and conflict (they
 are the ones verified). An inspector party sees its own attestations, and the
@@ -39,7 +62,8 @@ from datetime import datetime, timedelta
 
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.agenda import NumberIssue
-from backchannel.domain.agreements.attestation_book import AttestationEvent
+from backchannel.domain.agreements import obligation_rules
+from backchannel.domain.agreements.attestation_book import AttestationEvent, MetricRule
 from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
 from backchannel.domain.agreements.attestation_events import (
     AttestationConflictFlagged,
@@ -47,8 +71,10 @@ from backchannel.domain.agreements.attestation_events import (
     AttestationQuorumReached,
     MetricDefined,
 )
-from backchannel.domain.agreements.quorum import agreeing_cluster, disagreeing, low_median
+from backchannel.domain.agreements.obligations import Consumption, quantity_micro
+from backchannel.domain.agreements.quorum import agreeing_cluster, disagreeing
 from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError, TrackStateError, Violation
+from backchannel.domain.events import Event
 from backchannel.domain.ids import PartyKind, Role, message_id_of, party_of
 from backchannel.domain.keys import time_text
 from backchannel.domain.state import TrackState
@@ -108,7 +134,7 @@ def _issue_violations(state: TrackState, name: str, unit: str) -> list[Violation
     return []
 
 
-def file_attestation(state: TrackState, command: FileAttestation, now: datetime) -> list[AttestationEvent]:
+def file_attestation(state: TrackState, command: FileAttestation, now: datetime) -> list[Event]:
     """Decide :class:`FileAttestation` (see the module docstring for the events)."""
     inspector = (PartyKind.INSPECTOR,)
     signer = require(state, command.member, inspector, (Role.PRINCIPAL, Role.DELEGATE), "file attestations")
@@ -118,19 +144,7 @@ def file_attestation(state: TrackState, command: FileAttestation, now: datetime)
         raise NotAuthorizedError(
             f"{signer.party} is not on the panel of {rule.name} ({', '.join(rule.inspectors)})"
         )
-    found: list[Violation] = []
-    if command.unit != rule.unit:
-        message = f"unit: {command.unit!r} is not the unit of {rule.name}, {rule.unit!r}"
-        found.append(Violation("unit", "unit", message))
-    if command.observed_at > now + MAX_FUTURE_SKEW:
-        found.append(
-            Violation(
-                "observed_at",
-                "future",
-                f"observed_at: {time_text(command.observed_at)} is later than the decision time "
-                f"{time_text(now)} plus {MAX_FUTURE_SKEW.total_seconds():g} s",
-            )
-        )
+    found = _filing_violations(state, rule, command, now)
     if found:
         raise SchemaViolationError(found)
     index = rule.window_of(command.observed_at)
@@ -144,7 +158,7 @@ def file_attestation(state: TrackState, command: FileAttestation, now: datetime)
     attestation_id = message_id_of(command.digest)
     if attestation_id in book.attestations:
         raise TrackStateError(f"attestation {attestation_id} was already filed")
-    events: list[AttestationEvent] = [
+    events: list[Event] = [
         AttestationFiled(
             **stamp(command, now),
             metric=rule.name,
@@ -174,19 +188,69 @@ def file_attestation(state: TrackState, command: FileAttestation, now: datetime)
         parties = (*window.parties, signer.party)
         cluster = agreeing_cluster(values, rule.tolerance, rule.tolerance_kind)
         if len(cluster) >= rule.quorum:
+            median = cluster[(len(cluster) - 1) // 2]  # the cluster is in ascending order: its low median
             events.append(
                 AttestationQuorumReached(
                     **stamp(command, now),
                     metric=rule.name,
                     site=command.site,
                     window_start=start,
-                    value=low_median([values[i] for i in cluster]),
+                    value=values[median],
                     unit=rule.unit,
                     attestations=tuple(ids[i] for i in cluster),
                     parties=tuple(parties[i] for i in cluster),
                 )
             )
+            observed = [*(book.attestations[a].observed_at for a in window.attestations), command.observed_at]
+            counted = _counted_consumption(rule, values[median], observed[median], ids[median], now)
+            if counted is not None:
+                events += obligation_rules.meter_attested(state, counted, stamp(command, now))
     return events
+
+
+def _filing_violations(
+    state: TrackState, rule: MetricRule, command: FileAttestation, now: datetime
+) -> list[Violation]:
+    found: list[Violation] = []
+    if command.unit != rule.unit:
+        message = f"unit: {command.unit!r} is not the unit of {rule.name}, {rule.unit!r}"
+        found.append(Violation("unit", "unit", message))
+    if command.observed_at > now + MAX_FUTURE_SKEW:
+        found.append(
+            Violation(
+                "observed_at",
+                "future",
+                f"observed_at: {time_text(command.observed_at)} is later than the decision time "
+                f"{time_text(now)} plus {MAX_FUTURE_SKEW.total_seconds():g} s",
+            )
+        )
+    return found + _amount_violations(state, rule, command.value)
+
+
+def _metered_obligations(state: TrackState, rule: MetricRule) -> list[str]:
+    """The obligations a counted value of ``rule``'s metric meters: same metric and unit, in id order."""
+    return sorted(
+        o for o, r in state.obligations.items() if r.spec.metric == rule.name and r.spec.unit == rule.unit
+    )
+
+
+def _amount_violations(state: TrackState, rule: MetricRule, value: float) -> list[Violation]:
+    metered = _metered_obligations(state, rule)
+    if not metered:
+        return []
+    _, found = quantity_micro(value, "value", positive=False)
+    why = f" (a consumption amount: {rule.name} meters obligation {metered[0]})"
+    return [Violation(v.field, v.rule, v.message + why) for v in found]
+
+
+def _counted_consumption(
+    rule: MetricRule, value: float, observed_at: datetime, source: str, now: datetime
+) -> Consumption | None:
+    """A newly counted value as consumption (see the module docstring); ``None`` if not an amount."""
+    amount, bad = quantity_micro(value, "value", positive=False)
+    if bad:
+        return None  # filed before an obligation metered the metric
+    return Consumption(rule.name, amount, rule.unit, min(observed_at, now), source)
 
 
 def attestation_visible(state: TrackState, party: str, event: AttestationEvent) -> bool:
