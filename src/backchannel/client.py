@@ -993,6 +993,8 @@ class BackchannelClient:
     ) -> dict[str, Any]:
         """File an attestation (inspector): ``attestation.filed``, and any conflict or quorum it causes.
 
+        A quorum is followed by the metering of every obligation on the metric
+        (``obligation.metered``, ``obligation.escalated``: ADR-0018).
         ``observed_at`` defaults to now (this client's clock).
         """
         return self.execute(

@@ -13,15 +13,19 @@ Rules (ADR-0018), beyond the shapes the commands check:
   obligation is, to inspectors); ``unit`` is the obligation's;
   ``observed_at`` is not after the decision time. The record is metered by
   :func:`meter_events` (steps down due first, then the record, then a step
-  up on an overdraw).
+  up on an overdraw). It stays open beside counted attestations, for
+  consumption that is not a quorum measurement (a report, a declared
+  transfer).
 - **review_obligation**: the service. Takes the steps down due by the
   decision time (:func:`~backchannel.domain.agreements.obligations.advance`);
   none due is a :class:`~backchannel.domain.errors.TrackStateError`.
 
 **The attestation seam.** :func:`meter_attested` is the one call an
-attestation quorum makes: it meters a :class:`Consumption` against every
-obligation on its metric (and party, when it names one) whose unit matches,
-and returns the events to append after the attestation's own.
+attestation quorum makes (:func:`~backchannel.domain.agreements.attestations.file_attestation`,
+when it emits ``attestation.quorum_reached``): it meters a :class:`Consumption`
+against every obligation on its metric (and party, when it names one; a
+counted attestation names none) whose unit matches, and returns the events
+to append after the attestation's own.
 
 :func:`apply` folds an obligation event into the track's obligations (a
 persistent map), recomputing the exact bucket from amounts and times.
