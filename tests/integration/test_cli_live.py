@@ -67,10 +67,79 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
         assert re.search(rf"ok {party}: its \d+ own entries are in the log at their indexes", out)
         assert re.search(rf"ok {party}: checkpoints consistent from size \d+ to size \d+", out)
     assert "FAILED" not in out
-    assert re.search(
-        r"─+\nbackchannel\.local/us-iran-nuclear\n\d+\n[A-Za-z0-9+/=]+\n\n— backchannel\.local ", out
+
+    # 6. the negotiating text: a private comment, a revision, a stale edit refused, the diff
+    assert "ok qatar: reads usa's private comment on v1; iran cannot" in out
+    assert "ok iran: edited v2 into v3 under the shared policy" in out
+    assert "refused: 409 Stale text version" in out
+    assert "ok usa: a stale edit (based on v2) is refused with the current version (3)" in out
+    assert "ok usa: reads v3, its digest checked: the refused edit was never merged" in out
+    assert "+Article 1. Iran caps uranium enrichment at 3.67% for 15 years." in out
+    assert "-Article 1. Iran caps uranium enrichment at 3.67%." in out
+    assert "ok usa: diff v1 → v3: 3 line(s) added, 1 removed" in out
+    # 7. staged deals and a commitment
+    assert "ok qatar: deal doha-phase-1 committed by every principal's YES" in out
+    assert (
+        "ok qatar: deal doha-full-relief aborted by iran/principal's NO and rolled back (2 step(s) void)"
+        in out
     )
-    assert "OK: all" in out
+    assert "compensations: 2 step(s) void, none took effect; the prior state stands" in out
+    assert "ok qatar: a mismatched reveal is refused" in out
+    assert "ok qatar: commitment revealed and verified ('a second round in Muscat on 12 May')" in out
+    # 8. USD 6 billion in escrow, released only on 30 attested days
+    predicate = "predicate `iaea.enrichment_pct <= 3.67 sustained for 30 days`"
+    assert (
+        f"ok iran: an early release is refused with its progress (0 of 2 signatures; {predicate} held 0 of"
+        in out
+    )
+    assert "ok iran: after 12 attested days the release is still refused" in out
+    assert "ok iran: released after 30 attested days and 2 of 2 signatures" in out
+    assert "ok usa: the escrow shows as released" in out
+    for inspector in ("iaea", "euratom"):
+        assert f"ok {inspector}: 12 daily attestations filed" in out
+        assert f"ok {inspector}: 18 earlier daily attestations filed" in out
+    # 9. an obligation fed by counted attestations: a burst escalates, the ticker steps it down
+    assert "ok qatar: a metric in t for the agenda's stockpile_kg (kg) is refused, naming unit" in out
+    assert "attested consumption: the value a quorum of (iaea, euratom) counts meters it" in out
+    assert (
+        "ok euratom: 5 kg attested by both inspectors: counted and metered within limits, level 0 (none)"
+        in out
+    )
+    assert (
+        "ok euratom: a 30 kg burst attested by both escalates one tier: level 0 -> 1 (sanctions-tier-1)"
+        in out
+    )
+    assert (
+        "ok usa: reads the escalation (shared with it): level 1 (sanctions-tier-1), inclusion proved" in out
+    )
+    assert "ok qatar: the ticker steps it down to level 0 (none) after the hold within limits" in out
+    assert "obligation iran-stockpile: ladder timeline" in out
+    timeline = "the obligation timeline: defined, up 0 -> 1 (caused by a counted attestation), down 1 -> 0"
+    assert f"ok qatar: {timeline}" in out
+    # 10. the witness: no client trusts a checkpoint norway has not cosigned
+    for party in ("qatar", "usa", "iran"):
+        assert re.search(
+            rf"ok {party}: trusts only cosigned checkpoints: not size (\d+) \(no cosignature yet\) but size \d+",
+            out,
+        )
+        assert re.search(
+            rf"ok {party}: its checkpoint \d+ is trusted: signed by the log, cosigned by norway/principal "
+            r"\(1 of 1 required\)",
+            out,
+        )
+    cosigned = re.search(
+        r"ok norway: norway cosigned (\d+) checkpoints, each consistent with the one before", out
+    )
+    assert cosigned is not None
+    assert int(cosigned[1]) > 10
+
+    # the final checkpoint: the log's signature line, then norway's cosignature line
+    assert re.search(
+        r"─+\nbackchannel\.local/us-iran-nuclear\n\d+\n[A-Za-z0-9+/=]+\n\n— backchannel\.local \S+\n"
+        r"— norway/principal \S+\n",
+        out,
+    )
+    assert "OK: all 56 checks passed" in out
 
     # The server was stopped: no PID file, the PID is gone, the port is closed.
     match = re.search(r"server: http://127\.0\.0\.1:(\d+) \(pid (\d+),", out)
@@ -82,7 +151,8 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
     assert not port_open(port)
     keys = sorted(p.name for p in (data_dir / "keys").iterdir())
     assert keys == [
-        "iran-delegate.key", "iran-principal.key", "qatar-principal.key", "usa-delegate.key", "usa-principal.key"
+        "euratom-principal.key", "iaea-principal.key", "iran-delegate.key", "iran-principal.key",
+        "norway-principal.key", "qatar-principal.key", "usa-delegate.key", "usa-principal.key",
     ]  # fmt: skip
     assert all((data_dir / "keys" / k).stat().st_mode & 0o777 == 0o600 for k in keys)
 

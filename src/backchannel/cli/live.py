@@ -4,10 +4,14 @@
 (a free port, a fresh data directory ``<data_dir>/server``, a short ``flash``
 acknowledgement deadline), writes one 0600 key file per member under
 ``<data_dir>/keys`` and plays track ``us-iran-nuclear`` with one
-:class:`~backchannel.client.BackchannelClient` per member:
+:class:`~backchannel.client.BackchannelClient` per member. Every client
+requires 1 witness cosignature (``norway/principal``'s) before it trusts a
+checkpoint; the witness (:class:`~backchannel.witness.Witness`, state in
+``<data_dir>/witness``) cosigns the latest checkpoint after every step and
+before any party proves an entry's inclusion.
 
-1. ``qatar`` opens the track and admits ``usa`` and ``iran`` (a principal each);
-   each principal enrols a delegate.
+1. ``qatar`` opens the track and admits ``usa`` and ``iran`` (a principal each)
+   and the witness ``norway``; each delegation principal enrols a delegate.
 2. ``qatar`` proposes the agenda (enrichment cap %, stockpile kg, sanctions-relief
    tier, inspection regime); both principals ratify it.
 3. A round: ``usa`` proposes, with an annex sealed to every member of ``iran``,
@@ -23,12 +27,35 @@ acknowledgement deadline), writes one 0600 key file per member under
    last index it saw, verifies and receipts everything, and answers; ``qatar``
    relays the answer verbatim to ``usa``; iran's alternate reads the
    escalation that names it.
-6. Every message is receipted, each at the log index that delivered it; each
-   party fetches the proof of receipt of each of its own delivered messages
-   and verifies it (the recipient's signed receipt, its digest, the delivery
-   index, inclusion in the checkpoint). Then each party's transcript, its
-   verification (its own entries' inclusion proofs, checkpoint consistency from
-   its first checkpoint to its last) and the final signed checkpoint are printed.
+6. The negotiating text (:mod:`backchannel.cli.texts_demo`): ``qatar`` drafts
+   ``framework``, ``usa`` comments privately, ``qatar`` revises it and shares
+   the pen, ``iran`` edits v2 into v3, and ``usa``'s edit of v2 is refused
+   (409, current version 3); the diff v1 → v3 is printed.
+7. Staged deals (:func:`backchannel.cli.deals.play_deals`): phase 1 (sanctions
+   relief tier 1 for an enrichment cap of 3.67 %) is prepared, voted YES by
+   both principals and committed; a second deal is aborted by ``iran``'s NO and
+   rolled back (its compensations shown); a commitment is published, a
+   mismatched reveal refused, and revealed.
+8. Escrow (:func:`backchannel.cli.escrow_demo.escrow_scene`): the inspectors
+   ``iaea`` and ``euratom`` are admitted; USD 6 billion of frozen assets are
+   released to ``iran`` only once 2 of (usa, qatar) signed and the inspectors'
+   quorum attests ``iaea.enrichment_pct <= 3.67`` for 30 days (back-filled);
+   the early releases are refused with their progress.
+9. An obligation (:mod:`backchannel.cli.obligations_demo`): ``iran-stockpile``
+   meters ``iaea.stockpile_kg``; both inspectors attest 5 kg (counted, within
+   limits), then a 30 kg burst whose counted value escalates it one tier;
+   ``usa`` reads the escalation; the server's ticker steps it down after the
+   3 s hold and the ladder timeline is printed.
+10. The ticker's step down is logged but not yet cosigned: each party still
+    trusts only the last cosigned checkpoint, until ``norway`` cosigns.
+11. Every message is receipted, each at the log index that delivered it; each
+    party fetches the proof of receipt of each of its own delivered messages
+    and verifies it (the recipient's signed receipt, its digest, the delivery
+    index, inclusion in the checkpoint). Then each party's transcript, its
+    verification (its own entries' inclusion proofs, checkpoint consistency
+    from its first checkpoint to its last, the witness's cosignature on its
+    last), the count of checkpoints ``norway`` cosigned, the table of checks
+    and the final signed checkpoint (the log's line and norway's) are printed.
 
 The server is always stopped by PID (SIGTERM, then SIGKILL after a timeout),
 unless ``serve`` is set, in which case it runs until Ctrl-C first.
@@ -36,6 +63,7 @@ unless ``serve`` is set, in which case it runs until Ctrl-C first.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -57,9 +85,14 @@ from rich.text import Text
 
 import backchannel
 from backchannel.cli import render
+from backchannel.cli.deals import play_deals
+from backchannel.cli.escrow_demo import escrow_scene
+from backchannel.cli.obligations_demo import obligation_scene
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
+from backchannel.cli.texts_demo import text_scene
+from backchannel.cli.transcript_demo import transcript
 from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
@@ -70,11 +103,14 @@ from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
+from backchannel.witness import Witness
 
 __all__ = ["TRACK", "ServerProcess", "run_live_demo"]
 
 TRACK = "us-iran-nuclear"
 MEMBERS = ("qatar/principal", "usa/principal", "usa/delegate", "iran/principal", "iran/delegate")
+INSPECTORS = ("iaea/principal", "euratom/principal")
+WITNESS = "norway/principal"
 PARTIES = ("qatar", "usa", "iran")
 AGENDA = Agenda(
     1,
@@ -194,28 +230,51 @@ class _Member:
 class _Scenario:
     """The scripted talks; every step goes through the HTTP API."""
 
-    def __init__(self, console: Console, url: str, log_key: str, key_dir: Path) -> None:
+    def __init__(self, console: Console, url: str, log_key: str, key_dir: Path, witness_dir: Path) -> None:
         self.out = console
         self.url = url
         self.checks: list[_Check] = []
         self.members: dict[str, _Member] = {}
-        for name in MEMBERS:
-            keys = KeyPair.generate(name)
-            write_key_file(key_dir / f"{name.replace('/', '-')}.key", keys)
-            client = BackchannelClient(url, name, keys, pinned_log_key=log_key)
-            self.members[name] = _Member(keys, client)
+        keys = {name: KeyPair.generate(name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
+        for name, pair in keys.items():
+            write_key_file(key_dir / f"{name.replace('/', '-')}.key", pair)
+        # every client trusts a checkpoint only once norway has cosigned it
+        witnesses = {WITNESS: keys[WITNESS].signing.verifying_key}
+        for name in (*MEMBERS, *INSPECTORS):
+            client = BackchannelClient(
+                url, name, keys[name], pinned_log_key=log_key, witnesses=witnesses, witness_quorum=1
+            )
+            self.members[name] = _Member(keys[name], client)
+        witness_client = BackchannelClient(url, WITNESS, keys[WITNESS], pinned_log_key=log_key)
+        self.witness = Witness(witness_client, witness_dir, log_key=log_key)
+        self.cosigned: list[int] = []  # the sizes norway cosigned, in order
         self.service_key: dict[str, Any] = {}
 
     def close(self) -> None:
         for member in self.members.values():
             member.client.close()
+        self.witness.client.close()
 
     # --- helpers ----------------------------------------------------------
     def c(self, name: str) -> BackchannelClient:
         return self.members[name].client
 
-    def step(self, text: str) -> None:
+    def step(self, text: str, *, cosign: bool = True) -> None:
+        if cosign:
+            self.cosign()  # the previous step's entries, before anyone proves their inclusion
         self.out.print(Rule(text, style="blue", align="left"))
+
+    def cosign(self) -> None:
+        """The witness cosigns the latest checkpoint: clients requiring 1 cosignature trust nothing newer."""
+        try:
+            result = self.witness.cosign_latest(TRACK)
+        except BackchannelError as e:
+            self.check("norway", "cosigned the latest checkpoint", ok=False, detail=str(e))
+            return
+        if result.status == "cosigned":
+            self.cosigned.append(result.size)
+            since = "" if result.previous_size is None else f", consistent with {result.previous_size}"
+            self.say(f"{WITNESS}: cosigned checkpoint {result.size}{since}", "dim")
 
     def say(self, text: str, style: str = "") -> None:
         self.out.print(Text("  " + text, style=style))
@@ -273,6 +332,8 @@ class _Scenario:
         """Check each delivery (leaf, inclusion, author signature) and settle them all with one receipt."""
         party = member.split("/", maxsplit=1)[0]
         state = self.members[member]
+        if deliveries:
+            self.cosign()  # the deliveries' entries are proven under a cosigned checkpoint
         for delivery in deliveries:
             entry = delivery["entry"]
             decoded = LogEntry.from_dict({"signed": entry["signed"], "salt": entry["salt"]})
@@ -314,7 +375,8 @@ class _Scenario:
 
     # --- the script -------------------------------------------------------
     def setup(self, service_key: Mapping[str, Any]) -> None:
-        self.step("1. qatar opens the track; usa and iran are admitted and enrol delegates")
+        self.step("1. qatar opens the track; usa and iran are admitted and enrol delegates; norway witnesses",
+                  cosign=False)  # fmt: skip
         qatar = self.members["qatar/principal"].keys
         self.exec("qatar/principal", "open_track", {
             "title": "US-Iran nuclear talks (Doha)", "principal_key": enrolment_key(qatar),
@@ -326,12 +388,20 @@ class _Scenario:
                 "party": party, "kind": "delegation", "principal": principal.name,
                 "principal_key": enrolment_key(principal),
             })  # fmt: skip
+        self.exec("qatar/principal", "admit_party", {
+            "party": WITNESS.split("/", maxsplit=1)[0], "kind": "witness", "principal": WITNESS,
+            "principal_key": enrolment_key(self.witness.client.keys),
+        })  # fmt: skip
         for party in ("usa", "iran"):
             delegate = self.members[f"{party}/delegate"].keys
             self.exec(f"{party}/principal", "enroll_member", {
                 "new_member": delegate.name, "role": "delegate", "new_key": enrolment_key(delegate),
             })  # fmt: skip
-        for name, member in self.members.items():
+        self.say(f"{WITNESS} (a witness) cosigns every checkpoint: {self.witness.vkey}", "magenta")
+        self.say("every member's client trusts a checkpoint only with 1 witness cosignature", "magenta")
+        self.cosign()
+        for name in MEMBERS:
+            member = self.members[name]
             member.first_size = member.client.checkpoint(TRACK).size
             member.first_note = member.client.latest_checkpoint(TRACK)
             member.client.heartbeat(TRACK)
@@ -504,9 +574,59 @@ class _Scenario:
             time.sleep(0.25)
         return None
 
+    # --- the agreements (issue #4) ------------------------------------------
+    def negotiating_text(self) -> None:
+        self.step("6. the negotiating text: drafted, commented, revised; a stale edit is refused")
+        text_scene(self.out, TRACK, self._clients(), self._party_check)
+
+    def deals(self) -> None:
+        self.step("7. staged deals: one committed, one aborted by a NO and rolled back; a commitment")
+        qatar = self.c("qatar/principal")
+        principals = [self.c("usa/principal"), self.c("iran/principal")]
+        play_deals(self.out, qatar, principals, TRACK, check=lambda what, ok, detail: self.check(
+            "qatar", what, ok, detail.strip("()")))  # fmt: skip
+
+    def escrow(self) -> None:
+        self.step("8. USD 6 billion of frozen assets in escrow, released on the inspectors' attestations")
+        escrow_scene(self.out, TRACK, self._clients(), self._party_check, issue="enrichment_cap_pct")
+
+    def obligation(self) -> None:
+        self.step("9. an obligation: an attested burst escalates one tier, a recovery steps it down")
+        obligation_scene(self.out, TRACK, self._clients(), self._party_check, cosign=self.cosign)
+
+    def witnessed(self) -> None:
+        """The ticker's step down is logged but not cosigned yet: no client trusts it until norway cosigns."""
+        self.step("10. a checkpoint is trusted only once the witness has cosigned it", cosign=False)
+        latest = self.witness.client.fetch_checkpoint(TRACK)
+        cosigned = self.cosigned[-1] if self.cosigned else 0
+        self.say(f"the service's latest checkpoint: size {latest.checkpoint.size}, "
+                 f"last cosigned by {WITNESS}: size {cosigned}", "magenta")  # fmt: skip
+        for party in PARTIES:
+            client = self.c(f"{party}/principal")
+            missing = not client.witnesses.check(latest).satisfied
+            try:
+                trusted = client.checkpoint(TRACK).size
+            except BackchannelError as e:
+                self.check(party, "trusts only cosigned checkpoints", ok=False, detail=str(e))
+                continue
+            self.check(
+                party,
+                f"trusts only cosigned checkpoints: not size {latest.checkpoint.size} (no cosignature "
+                f"yet) but size {trusted}",
+                missing and trusted == cosigned < latest.checkpoint.size,
+                f"{WITNESS} cosigned {trusted}",
+            )
+        self.cosign()
+
+    def _clients(self) -> dict[str, BackchannelClient]:
+        return {name: member.client for name, member in self.members.items()}
+
+    def _party_check(self, party: str, what: str, ok: bool, detail: str) -> None:
+        self.check(party.split("/", maxsplit=1)[0], what, ok, detail)
+
     # --- the end ----------------------------------------------------------
     def every_message_receipted(self) -> None:
-        self.step("6. every message is receipted, and each sender verifies its proofs of receipt")
+        self.step("11. every message is receipted, and each sender verifies its proofs of receipt")
         entries = self.c("qatar/principal").events(TRACK)
         owed: dict[tuple[str, str], int] = {}
         settled: set[tuple[str, str, int]] = set()  # (message, party, the delivery index it names)
@@ -563,11 +683,12 @@ class _Scenario:
         )
 
     def transcripts(self) -> None:
+        self.cosign()
         for party in PARTIES:
             name = f"{party}/principal"
             client = self.c(name)
             entries = client.events(TRACK)
-            table = render.transcript(entries, f"transcript visible to {party} ({len(entries)} entries)")
+            table = transcript(entries, f"transcript visible to {party} ({len(entries)} entries)")
             self.out.print(table)
             self.verify_party(party, entries)
 
@@ -581,7 +702,7 @@ class _Scenario:
                 client.verify_inclusion(TRACK, item["index"], item["leaf_hash"])
             except BackchannelError as e:
                 failures.append(f"{item['index']}: {e}")
-        indexes = ", ".join(str(e["index"]) for e in own)
+        indexes = _ranges([int(e["index"]) for e in own])
         self.check(party, f"its {len(own)} own entries are in the log at their indexes [{indexes}]",
                    not failures, "; ".join(failures) or "inclusion proofs verified")  # fmt: skip
         first = self.members[name].first_note
@@ -601,6 +722,24 @@ class _Scenario:
                 ok=True,
                 detail="consistency proof from its first checkpoint to its last verified",
             )
+            quorum = client.witnesses.check(latest)
+            self.check(
+                party,
+                f"its checkpoint {last} is trusted: signed by the log, cosigned by {WITNESS} "
+                f"({len(quorum.valid)} of {quorum.required} required)",
+                quorum.satisfied and WITNESS in quorum.valid,
+                "" if quorum.satisfied else quorum.describe(),
+            )
+
+    def witness_record(self) -> None:
+        """How many checkpoints norway cosigned, each proven consistent with the one before."""
+        sizes = self.cosigned
+        self.check(
+            "norway",
+            f"norway cosigned {len(sizes)} checkpoints, each consistent with the one before",
+            bool(sizes) and all(a < b for a, b in itertools.pairwise(sizes)),
+            "sizes " + ", ".join(str(s) for s in sizes),
+        )
 
     def final_checkpoint(self) -> None:
         client = self.c("qatar/principal")
@@ -608,6 +747,21 @@ class _Scenario:
         note = client.latest_checkpoint(TRACK)
         assert note is not None  # checkpoint() just verified one
         render.print_checkpoint(self.out, note)
+        for signature in note.signatures:
+            what = "the witness's cosignature" if signature.name == WITNESS else "the log's signature"
+            self.out.print(f"  — {signature.name}: {what}", markup=False, style="dim")
+
+
+def _ranges(indexes: list[int]) -> str:
+    """``0, 1, 2, 3, 7, 9, 10`` as ``0-3, 7, 9, 10``: runs of three or more as a range."""
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    shown = [[f"{r[0]}-{r[-1]}"] if len(r) > 2 else [str(i) for i in r] for r in runs]
+    return ", ".join(text for part in shown for text in part)
 
 
 def _print_checks(console: Console, checks: list[_Check]) -> None:
@@ -664,15 +818,21 @@ def _play(
         info = server.start()
         console.print(f"server: {server.url} (pid {server.pid}, data {server.data_dir})", markup=False)
         console.print(f"log key: {info['log_key']}", soft_wrap=True, markup=False)
-        scenario = _Scenario(console, server.url, info["log_key"], key_dir)
+        scenario = _Scenario(console, server.url, info["log_key"], key_dir, data_dir / "witness")
         try:
             scenario.setup(info["service_key"])
             scenario.agenda()
             scenario.round()
             scenario.malformed()
             scenario.offline_and_flash(flash_deadline)
+            scenario.negotiating_text()
+            scenario.deals()
+            scenario.escrow()
+            scenario.obligation()
+            scenario.witnessed()
             scenario.every_message_receipted()
             scenario.transcripts()
+            scenario.witness_record()
             _print_checks(console, scenario.checks)
             scenario.final_checkpoint()
         finally:
