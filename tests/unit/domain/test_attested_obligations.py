@@ -136,25 +136,30 @@ def test_a_window_is_metered_once_each_site_on_its_own(w: World) -> None:
     assert (record.records, record.consumed) == (2, 7 * MICRO)
 
 
-def test_every_obligation_on_the_metric_is_metered_and_another_unit_is_skipped(w: World) -> None:
+def test_every_obligation_on_the_metric_is_metered_and_no_other(w: World) -> None:
     oblige(w, obligation="usa-enrichment", party="usa", shared_with=())
-    oblige(w, obligation="iran-tonnes", unit="t")
     oblige(w, obligation="iran-other", metric="other_kg")
     kg(w, "iaea/lead", 1)
     events = kg(w, "euratom/lead", 1)
     metered = [e.obligation for e in events if isinstance(e, ObligationMetered)]
     assert metered == ["iran-enrichment", "usa-enrichment"]
-    assert w.s.obligations["iran-tonnes"].records == 0
     assert w.s.obligations["iran-other"].records == 0
 
 
-def test_only_an_obligation_in_another_unit_meters_nothing_and_checks_no_amount() -> None:
-    w = compliance()
-    define(w, METRIC, unit="kg")
-    oblige(w, unit="t")
-    kg(w, "iaea/lead", -1)  # not a consumption amount, but nothing meters it
-    assert types(kg(w, "euratom/lead", -1)) == ["attestation.filed", "attestation.quorum_reached"]
-    assert w.s.obligations["iran-enrichment"].records == 0
+def test_an_obligation_in_another_unit_than_its_attested_metric_is_refused(w: World) -> None:
+    """It would never be fed: refused when defined, whichever comes first."""
+    with pytest.raises(
+        SchemaViolationError, match="unit: 't' is not 'kg', the unit enriched_kg is attested in"
+    ):
+        oblige(w, obligation="iran-tonnes", unit="t")
+    assert "iran-tonnes" not in w.s.obligations
+    later = compliance()
+    oblige(later, unit="t")  # no metric of that name yet: its own unit stands
+    with pytest.raises(
+        SchemaViolationError, match="obligation\\(s\\) iran-enrichment meter enriched_kg in another"
+    ):
+        define(later, METRIC, unit="kg")
+    define(later, METRIC, unit="t")  # the same unit is fine
 
 
 def test_an_observation_in_the_future_skew_is_metered_at_the_decision_time(w: World) -> None:

@@ -104,6 +104,14 @@ def define_metric(state: TrackState, command: DefineMetric, now: datetime) -> li
             found.append(Violation(f"inspectors.{i}", "inspector", message))
     if command.issue is not None:
         found += _issue_violations(state, command.issue, command.unit)
+    other_units = sorted(
+        o.spec.obligation
+        for o in state.obligations.values()
+        if o.spec.metric == command.metric and o.spec.unit != command.unit
+    )
+    if other_units:
+        message = f"unit: obligation(s) {', '.join(other_units)} meter {command.metric} in another unit"
+        found.append(Violation("unit", "unit", message))
     if found:
         raise SchemaViolationError(found)
     return [

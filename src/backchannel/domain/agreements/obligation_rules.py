@@ -165,6 +165,11 @@ def _party_violations(state: TrackState, command: DefineObligation) -> list[Viol
 
 
 def _agenda_violations(state: TrackState, command: DefineObligation) -> list[Violation]:
+    rule = state.attestations.metrics.get(command.metric)
+    if rule is not None and rule.unit != command.unit:
+        # attested in another unit, it would never be fed: refuse rather than skip it forever
+        message = f"unit: {command.unit!r} is not {rule.unit!r}, the unit {command.metric} is attested in"
+        return [Violation("unit", "unit", message)]
     issue = None if state.agenda is None else state.agenda.agenda.issue(command.metric)
     if issue is None:
         return []  # a metric of its own: its unit is what the obligation says
