@@ -7,9 +7,6 @@ annex limit is small (``LIMIT``) so the oversize case is cheap.
 
 import hashlib
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from backchannel.annexes import annex_context, open_annex, party_recipients, read_sealed, roster, seal_annex
 from backchannel.api import create_app
@@ -34,6 +30,7 @@ from backchannel.service.config import Settings
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.server import running
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
@@ -86,30 +83,18 @@ def world(tmp_path: Path) -> Iterator[World]:
     store = SQLiteEventStore(tmp_path / "db.sqlite3")
     writer = LogWriter(store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)))
     tracks = TrackService(writer, NODE)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(tracks, public_origin=url, annexes=AnnexService(tracks, max_bytes=LIMIT))
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    w = World(url, store, writer.log_key)
     try:
-        for keys, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
-            w.run(keys, command, body)
-        w.run(QATAR, "admit_party", {"party": "iaea", "kind": "inspector", "principal": IAEA.name, "principal_key": new_key(IAEA)})  # fmt: skip
-        for principal, delegate in ((USA, USA_DELEGATE), (IRAN, IRAN_DELEGATE)):
-            w.run(principal, "enroll_member", {"new_member": delegate.name, "role": "delegate", "new_key": new_key(delegate)})  # fmt: skip
-        yield w
+        with running(
+            lambda url: create_app(tracks, public_origin=url, annexes=AnnexService(tracks, max_bytes=LIMIT))
+        ) as url:
+            w = World(url, store, writer.log_key)
+            for keys, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
+                w.run(keys, command, body)
+            w.run(QATAR, "admit_party", {"party": "iaea", "kind": "inspector", "principal": IAEA.name, "principal_key": new_key(IAEA)})  # fmt: skip
+            for principal, delegate in ((USA, USA_DELEGATE), (IRAN, IRAN_DELEGATE)):
+                w.run(principal, "enroll_member", {"new_member": delegate.name, "role": "delegate", "new_key": new_key(delegate)})  # fmt: skip
+            yield w
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         store.close()
 
 

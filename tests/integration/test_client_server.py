@@ -1,9 +1,7 @@
 """The SDK against a real uvicorn server on 127.0.0.1 (and against a lying one)."""
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from backchannel.api import create_app
 from backchannel.client import BackchannelClient, ForkDetectedError
@@ -21,6 +18,7 @@ from backchannel.log.signing import SigningKey
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
@@ -55,24 +53,10 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     store = SQLiteEventStore(tmp_path / "db.sqlite3")
     writer = LogWriter(store, NoteSigner("test.log", LOG_KEY))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(TrackService(writer, NODE), public_origin=url)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield Server(url, writer, store)
+        with running(lambda url: create_app(TrackService(writer, NODE), public_origin=url)) as url:
+            yield Server(url, writer, store)
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         store.close()
 
 

@@ -5,8 +5,8 @@ iran, inspector iaea; the agenda (SMALL_AGENDA) ratified. Clients sign with the
 server's FakeClock, so deadlines pass when the test says so.
 """
 
+import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -35,6 +34,7 @@ from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
+from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
@@ -73,29 +73,15 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         store = SQLiteEventStore(tmp_path / f"db{len(stops)}.sqlite3")
         writer = LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock)
         tracks = TrackService(writer, NODE, clock=clock)
-        import socket
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = create_app(tracks, public_origin=url, clock=clock, tick_interval=tick_interval)
-        lifespan = "off" if tick_interval is None else "on"
-        uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
-        thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uv.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-
-        def stop() -> None:
-            uv.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
-            store.close()
-
-        stops.append(stop)
+        stack = contextlib.ExitStack()
+        stack.callback(store.close)  # after the server stops
+        url = stack.enter_context(
+            running(
+                lambda url: create_app(tracks, public_origin=url, clock=clock, tick_interval=tick_interval),
+                lifespan=tick_interval is not None,
+            )
+        )
+        stops.append(stack.close)
         server = Server(url, clock, store, tracks)
         build(server)
         return server

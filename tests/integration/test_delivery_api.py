@@ -4,8 +4,8 @@ A real uvicorn server on 127.0.0.1 runs the app; the SDK is the client. Server a
 clients share one FakeClock, so leases expire when the test says so.
 """
 
+import contextlib
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 import backchannel.api.app as api_module
 from backchannel.api import create_app
@@ -32,6 +31,7 @@ from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
+from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
@@ -80,29 +80,17 @@ def start(tmp_path: Path) -> Iterator[Start]:
         writer = LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock)
         tracks = TrackService(writer, NODE, clock=clock)
         delivery = DeliveryService(tracks, NODE, policy, clock=clock)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = create_app(
-            tracks, public_origin=url, clock=clock, delivery=delivery, tick_interval=tick_interval
+        stack = contextlib.ExitStack()
+        stack.callback(store.close)  # after the server stops
+        url = stack.enter_context(
+            running(
+                lambda url: create_app(
+                    tracks, public_origin=url, clock=clock, delivery=delivery, tick_interval=tick_interval
+                ),
+                lifespan=tick_interval is not None,
+            )
         )
-        lifespan = "off" if tick_interval is None else "on"
-        uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
-        thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uv.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-
-        def stop() -> None:
-            uv.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
-            store.close()
-
-        stops.append(stop)
+        stops.append(stack.close)
         server = Server(url, clock, store, writer, delivery)
         open_track(server)
         return server

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from rich.console import Console
 
 from backchannel.api import create_app
@@ -35,6 +31,7 @@ from backchannel.log.signing import SigningKey
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.server import running
 from backchannel.testing.world import new_key_json, seeded_keys
 from backchannel.wire import agenda_digest
 
@@ -54,25 +51,13 @@ def url(tmp_path: Path) -> Iterator[str]:
     clock = SystemClock()
     writer = LogWriter(store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)), clock=clock)
     tracks = TrackService(writer, NODE, clock=clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    address = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(tracks, public_origin=address, clock=clock, tick_interval=0.05)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield address
-        replay(store, TRACK)  # the whole log re-decides
+        with running(
+            lambda url: create_app(tracks, public_origin=url, clock=clock, tick_interval=0.05), lifespan=True
+        ) as address:
+            yield address
+            replay(store, TRACK)  # the whole log re-decides
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         store.close()
 
 

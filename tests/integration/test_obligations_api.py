@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from backchannel.api import create_app
@@ -41,6 +38,7 @@ from backchannel.service.tracks import TrackService, replay
 from backchannel.store.memory import MemoryEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
+from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
@@ -94,24 +92,12 @@ def serving(tmp_path: Path, clock: Any) -> Iterator[Server]:
     store = SQLiteEventStore(tmp_path / "db.sqlite3")
     writer = LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock)
     tracks = TrackService(writer, NODE, clock=clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(tracks, public_origin=url, clock=clock, tick_interval=0.05)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield Server(url, clock, store, writer, tracks)
+        with running(
+            lambda url: create_app(tracks, public_origin=url, clock=clock, tick_interval=0.05), lifespan=True
+        ) as url:
+            yield Server(url, clock, store, writer, tracks)
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         store.close()
 
 

@@ -11,8 +11,8 @@ at the shared origin through a routing transport, so the mediator decides which
 server each request really goes to.
 """
 
+import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from backchannel.api import create_app
 from backchannel.client import BackchannelClient, ForkDetectedError, ProblemError
@@ -37,6 +36,7 @@ from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.salts import UnsafeDeterministicSalts
+from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA, message_body, new_key_json, seeded_keys
 from backchannel.wire import SignedCommand, agenda_digest, sign_command
 from backchannel.witness import SplitViewError, Witness, WitnessState
@@ -106,26 +106,11 @@ class Server:
 
 
 def start(server: Server) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server.port = sock.getsockname()[1]
-    app = create_app(server.service, public_origin=ORIGIN)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-
-    def stop() -> None:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        server.store.close()
-
-    server.stop = stop
+    stack = contextlib.ExitStack()
+    stack.callback(server.store.close)  # after the server stops
+    url = stack.enter_context(running(lambda _url: create_app(server.service, public_origin=ORIGIN)))
+    server.port = int(url.rsplit(":", 1)[1])
+    server.stop = stack.close
 
 
 def build(path: Path, name: str) -> Server:
