@@ -194,11 +194,7 @@ def agenda_propose(
     """Propose an agenda version (mediator principal)."""
 
     def body() -> None:
-        try:
-            value = loads_strict(file.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise EncodingError(f"cannot read {file}: {e.strerror}") from e
-        agenda = Agenda.from_dict(value)
+        agenda = Agenda.from_dict(read_json_object(file, "the agenda"))
         _execute(server, key_file, track, "propose_agenda", {"agenda": agenda.to_dict()})
         out.print(f"agenda v{agenda.version} digest: {agenda_digest(agenda).hex()}", markup=False)
 
@@ -250,6 +246,22 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise EncodingError(f"cannot read {path}: {e.strerror}") from e
+
+
+def read_json_object(path: Path, what: str) -> dict[str, JSONValue]:
+    """The JSON object in ``path`` (strict: duplicate keys, NaN... refused), described as ``what``.
+
+    Raises:
+        EncodingError: the file cannot be read, is not JSON, or is not an object.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise EncodingError(f"{path}: cannot read {what}: {e.strerror}") from e
+    value = loads_strict(data)
+    if not isinstance(value, dict):
+        raise EncodingError(f"{path}: expected a JSON object ({what})")
+    return value
 
 
 def _upload(client: BackchannelClient, track: str, files: list[Path], seal_to: str | None) -> list[JSONValue]:

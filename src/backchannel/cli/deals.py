@@ -34,11 +34,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, read_json_object
 from backchannel.cli.main import app, out, run
 from backchannel.client import BackchannelClient, CommitmentSecret, ProblemError
 from backchannel.errors import ConfigurationError, EncodingError
-from backchannel.keyfile import read_key_file
-from backchannel.log.canonical import JSONValue, loads_strict
+from backchannel.log.canonical import JSONValue
 
 __all__ = ["example_deal", "parse_deadline", "play_deals", "render_deal"]
 
@@ -51,23 +51,9 @@ commit_app = typer.Typer(
 app.add_typer(deal_app, name="deal")
 app.add_typer(commit_app, name="commit")
 
-Server = Annotated[
-    str, typer.Option("--server", "-s", envvar="BACKCHANNEL_SERVER", help="The service's public origin.")
-]
-KeyFile = Annotated[
-    Path,
-    typer.Option("--key", "-k", envvar="BACKCHANNEL_KEY", help="Your key file (the member is its name)."),
-]
-Track = Annotated[str, typer.Option("--track", "-t", envvar="BACKCHANNEL_TRACK", help="Track id.")]
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _STATUS_STYLE = {"drafted": "yellow", "preparing": "cyan", "committed": "bold green", "aborted": "bold red"}
-
-
-def _client(server: str, key_file: Path) -> BackchannelClient:
-    keys = read_key_file(key_file)
-    return BackchannelClient(server, keys.name, keys)
 
 
 def parse_deadline(text: str, now: datetime | None = None) -> datetime:
@@ -90,13 +76,7 @@ def parse_deadline(text: str, now: datetime | None = None) -> datetime:
 
 
 def _read_deal(file: Path) -> Mapping[str, JSONValue]:
-    try:
-        value = loads_strict(file.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise EncodingError(f"cannot read {file}: {e.strerror}") from e
-    if not isinstance(value, Mapping):
-        raise EncodingError(f"{file}: expected a deal, a JSON object {{id, title, phases}}")
-    return value
+    return read_json_object(file, "a deal {id, title, phases}")
 
 
 def _report(result: Mapping[str, Any]) -> None:

@@ -25,10 +25,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client
+from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, read_json_object
 from backchannel.cli.main import app, out, run
 from backchannel.errors import EncodingError
-from backchannel.log.canonical import loads_strict
 from backchannel.log.records import format_timestamp
 
 __all__ = ["escrow_table"]
@@ -138,14 +137,10 @@ def escrow_open(
     """Open an escrow (mediator principal): items held, k-of-n signers, predicates, expiry."""
 
     def body() -> None:
-        try:
-            terms = loads_strict(file.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise EncodingError(f"cannot read {file}: {e.strerror}") from e
-        if not isinstance(terms, dict):
-            raise EncodingError(f"{file}: expected a JSON object of escrow terms")
-        if isinstance(terms.get("expires_at"), str):
-            terms["expires_at"] = format_timestamp(_time(terms["expires_at"], "expires_at"))
+        terms = read_json_object(file, "escrow terms")
+        expires = terms.get("expires_at")
+        if isinstance(expires, str):
+            terms["expires_at"] = format_timestamp(_time(expires, "expires_at"))
         with _client(server, key_file) as client:
             result = client.open_escrow(track, terms)
         _print_result("open_escrow", result)

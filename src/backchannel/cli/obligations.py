@@ -30,10 +30,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client
+from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, read_json_object
 from backchannel.cli.main import app, out, run
-from backchannel.errors import EncodingError
-from backchannel.log.canonical import loads_strict
 from backchannel.log.records import parse_timestamp
 
 __all__ = ["obligation_app", "show_table", "timeline_table"]
@@ -46,13 +44,7 @@ _DOWN = "bold green"
 
 
 def _terms(path: Path) -> Mapping[str, Any]:
-    try:
-        value = loads_strict(path.read_bytes())
-    except OSError as e:
-        raise EncodingError(f"{path}: cannot read the terms: {e}") from e
-    if not isinstance(value, Mapping):
-        raise EncodingError(f"{path}: expected a JSON object of obligation terms")
-    return value
+    return read_json_object(path, "the terms")
 
 
 @obligation_app.command("define")
