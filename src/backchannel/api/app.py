@@ -645,10 +645,7 @@ class _Api:
         now = self.clock.now()
         with self._leased_lock:
             held = self._leased.setdefault((track, party), {})
-            # settled (no longer pending) or expired (tick redelivers it, lease hands it out again):
-            # what stays is at most the party's credit
-            for message_id in [m for m, d in held.items() if not _pending(state, d) or d.visible_at <= now]:
-                del held[message_id]
+            _drop_settled_or_expired(held, state, now)
             for delivery in deliveries:
                 held[delivery.envelope.message_id] = delivery
         return [self.render(state, d) for d in deliveries]
@@ -660,8 +657,7 @@ class _Api:
         now = self.clock.now()
         with self._leased_lock:
             held = self._leased.get((track, party), {})
-            for message_id in [m for m, d in held.items() if not _pending(state, d) or d.visible_at <= now]:
-                del held[message_id]
+            _drop_settled_or_expired(held, state, now)
             again = sorted(
                 (d for d in held.values() if d.envelope.log_index > after), key=lambda d: d.envelope.log_index
             )
@@ -787,6 +783,15 @@ def _visible(state: TrackState, member: str, entry: LogEntry) -> bool:
         return record is not None and state.parties[record.party].kind is not PartyKind.WITNESS
     body = event.body
     return isinstance(body, dict) and visible_to(state, member, event_from_dict(body["event"]))
+
+
+def _drop_settled_or_expired(held: dict[str, Delivery], state: TrackState, now: datetime) -> None:
+    """Forget leased deliveries that were settled or expired; what stays is within the credit.
+
+    An expired lease is redelivered by the tick and handed out again by the next lease.
+    """
+    for message_id in [m for m, d in held.items() if not _pending(state, d) or d.visible_at <= now]:
+        del held[message_id]
 
 
 def _pending(state: TrackState, delivery: Delivery) -> bool:
