@@ -276,8 +276,7 @@ def _unrelayed(state: TrackState, message_id: str) -> None:
         raise TrackStateError(f"message {message_id} is the mediator's own: it never waits in its queue")
     if message.unrelayed is not None:
         raise TrackStateError(f"message {message_id} was already given up in the mediator's queue")
-    reframed = any(m.reframes == message_id for m in state.messages.values())
-    if message.deliveries or reframed:
+    if message.deliveries or state.was_reframed(message_id):
         raise TrackStateError(f"message {message_id} was already relayed by the mediator")
 
 

@@ -202,6 +202,27 @@ class TrackState:
             raise UnknownMessageError(f"no message {message_id} in track {self.track}")
         return record
 
+    def was_reframed(self, message_id: str) -> bool:
+        """True if the mediator reframed message ``message_id`` (a reframing cites it)."""
+        return any(m.reframes == message_id for m in self.messages.values())
+
+    def awaiting_relay(self) -> tuple[MessageRecord, ...]:
+        """Submissions waiting in the mediator's queue, in no order.
+
+        A message waits there until the mediator forwards or reframes it, or the
+        queue gives it up (:attr:`MessageRecord.unrelayed`); the mediator's own
+        messages never wait there.
+        """
+        reframed = {m.reframes for m in self.messages.values() if m.reframes is not None}
+        return tuple(
+            m
+            for m in self.messages.values()
+            if m.party != self.mediator
+            and not m.deliveries
+            and m.unrelayed is None
+            and m.message_id not in reframed
+        )
+
     def pending_for(self, party: str) -> tuple[PendingMessage, ...]:
         """Messages delivered to ``party`` and neither settled nor dead-lettered.
 

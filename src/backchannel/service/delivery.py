@@ -420,8 +420,7 @@ class DeliveryService:
         if message is None:
             return False
         if party == state.mediator:
-            reframed = any(m.reframes == message_id for m in state.messages.values())
-            return not reframed and _awaits_mediator(state, message)
+            return any(m.message_id == message_id for m in state.awaiting_relay())
         delivery = message.deliveries.get(party)
         return delivery is not None and delivery.pending
 
@@ -477,11 +476,9 @@ class DeliveryService:
     def _restore(self, state: TrackState, queue: RecipientQueue) -> None:
         party = queue.recipient
         if party == state.mediator:
-            reframed = {m.reframes for m in state.messages.values() if m.reframes is not None}
-            for message in state.messages.values():
-                if message.message_id not in reframed and _awaits_mediator(state, message):
-                    index = state.log_index(message.sequence)
-                    queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
+            for message in state.awaiting_relay():
+                index = state.log_index(message.sequence)
+                queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
             return
         for pending in state.pending_for(party):
             delivery = pending.delivery
@@ -490,11 +487,6 @@ class DeliveryService:
                 enqueued_at=delivery.at,
                 escalated=delivery.escalation_level > 0,
             )
-
-
-def _awaits_mediator(state: TrackState, message: MessageRecord) -> bool:
-    """A submission still in the mediator's queue (the caller checks it was not reframed)."""
-    return message.party != state.mediator and not message.deliveries and message.unrelayed is None
 
 
 def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:

@@ -372,3 +372,20 @@ def test_only_a_waiting_submission_can_be_dead_lettered_in_the_mediators_queue(w
         world.decide(_give_up(world, original))
     with pytest.raises(TrackStateError, match="is the mediator's own: it never waits in its queue"):
         world.decide(_give_up(world, reframed.message_id))
+
+
+def test_awaiting_relay_is_what_waits_in_the_mediators_queue(world) -> None:
+    waiting = world.submit("iran/lead")
+    forwarded = world.submit("iran/lead")
+    world.forward(forwarded, "usa")
+    reframed = world.submit("iran/lead")
+    (reframing,) = world.run(
+        world.cmd(ReframeMessage, "med/chair", message_id=reframed, to_parties=("usa",), body={"t": 1})
+    )
+    given_up = world.submit("iran/lead")
+    world.run(_give_up(world, given_up))
+    ids = {m.message_id for m in world.s.awaiting_relay()}
+    assert waiting in ids
+    assert ids.isdisjoint({forwarded, reframed, given_up, reframing.message_id})
+    assert world.s.was_reframed(reframed)
+    assert not world.s.was_reframed(waiting)
