@@ -66,7 +66,7 @@ it is due (checking at least every second), so redeliveries, dead letters and
 escalations happen without any client.
 
 **Authentication.** Every ``/v1/tracks`` request carries an RFC 9421
-signature (:mod:`backchannel.httpsig`), verified against the configured
+signature (:mod:`backchannel.protocol.httpsig`), verified against the configured
 ``public_origin`` plus the raw path and query (never the ``Host`` header), with
 ``created`` within ±300 s and a nonce accepted once. The ``keyid`` names a key
 of the track: for a command it must be the command's own ``key_id`` (the
@@ -158,11 +158,11 @@ from backchannel.domain.records import Delivery as DomainDelivery
 from backchannel.domain.records import MessageRecord
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
-from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, content_digest, verify_request
 from backchannel.log.canonical import loads_strict
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW, NonceCache, content_digest, verify_request
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.deals import DealService

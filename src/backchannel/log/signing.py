@@ -8,7 +8,7 @@ Private key material never appears in ``repr``/``str`` and is only exposed by
 the explicitly named ``private_bytes_unsafe`` accessors used by the key file
 writer.
 
-This module does not read or write files (see :mod:`backchannel.keyfile`) and
+This module does not read or write files (see :mod:`backchannel.protocol.keyfile`) and
 does not decide *which* key may sign *what*: that is the verifier's policy.
 """
 

@@ -78,8 +78,8 @@ from backchannel.errors import (
     VerificationError,
     WouldBlock,
 )
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 

@@ -39,9 +39,9 @@ from backchannel.domain.agreements.obligation_rules import obligation_visible_to
 from backchannel.domain.agreements.obligations import ObligationRecord, micro_text
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.errors import NotFoundError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import sign_command
 

@@ -58,12 +58,12 @@ from backchannel.errors import (
     NotFoundError,
     VerificationError,
 )
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
 from backchannel.wire import SignedCommand, to_domain

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from backchannel.api import create_app
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
-from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService

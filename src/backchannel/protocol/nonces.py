@@ -1,0 +1,125 @@
+"""The replay store of RFC 9421 verification: each ``(key id, nonce)`` accepted once.
+
+:class:`NonceCache` remembers a nonce until its ``created + window`` has
+passed, bounded in memory and safe to share between threads; its
+:meth:`~NonceCache.statistics` reports how full it is.
+
+This module does not read the clock (the caller passes ``now``), does not
+persist nonces across restarts, and does not verify signatures
+(:mod:`backchannel.protocol.httpsig` does, then records the nonce here).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from datetime import datetime, timedelta
+
+from backchannel.errors import ConfigurationError, EncodingError, OperationalError, VerificationError
+
+__all__ = ["NonceCache", "require_aware"]
+
+
+def require_aware(moment: datetime, what: str) -> datetime:
+    """Return ``moment`` if it is timezone-aware.
+
+    Args:
+        moment: The datetime to check.
+        what: Its name, for the error message.
+
+    Returns:
+        ``moment`` unchanged.
+
+    Raises:
+        EncodingError: a naive datetime.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise EncodingError(f"{what}: datetime must be timezone-aware")
+    return moment
+
+
+class NonceCache:
+    """Remembers each ``(key id, nonce)`` until ``created + window`` has passed.
+
+    Memory is bounded by ``max_entries``: expired entries are evicted first,
+    and when the cache is still full a new request is refused
+    (:class:`~backchannel.errors.OperationalError`, retry later) rather than
+    an unexpired nonce forgotten. Fail closed. Safe to share between threads.
+
+    The cache lives in one process: replicas behind a load balancer need a
+    shared one (or sticky routing), which this class does not provide.
+    """
+
+    def __init__(self, window: timedelta, max_entries: int) -> None:
+        """Create an empty cache.
+
+        Args:
+            window: How long after ``created`` a nonce is remembered; must be at
+                least the verifier's ``max_skew``.
+            max_entries: The most unexpired nonces kept at once.
+
+        Raises:
+            ConfigurationError: a window that is not positive, or fewer than one entry.
+        """
+        if window <= timedelta(0):
+            raise ConfigurationError(f"nonce window must be positive, got {window}")
+        if max_entries < 1:
+            raise ConfigurationError(f"nonce cache max_entries must be at least 1, got {max_entries}")
+        self._window = window
+        self._max_entries = max_entries
+        self._expiry: dict[tuple[str, str], datetime] = {}
+        self._heap: list[tuple[datetime, str, str]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def window(self) -> timedelta:
+        """How long after ``created`` a nonce is remembered."""
+        return self._window
+
+    @property
+    def max_entries(self) -> int:
+        """The most unexpired nonces kept at once."""
+        return self._max_entries
+
+    def __len__(self) -> int:
+        """The number of nonces held (expired ones linger until the next check)."""
+        with self._lock:
+            return len(self._expiry)
+
+    def check_and_add(self, key_id: str, nonce: str, created: datetime, now: datetime) -> None:
+        """Record a nonce, refusing a replay.
+
+        Args:
+            key_id: The key the request was signed with.
+            nonce: The request's nonce.
+            created: The request's ``created`` time.
+            now: The verifier's current time.
+
+        Raises:
+            VerificationError: the pair was seen and has not expired, or
+                ``created`` is so old that its nonce would already have expired.
+            OperationalError: the cache is full of unexpired nonces.
+            EncodingError: a naive datetime.
+        """
+        expires = require_aware(created, "created") + self._window
+        if expires < require_aware(now, "now"):
+            raise VerificationError(
+                f"nonce {nonce!r}: created {created.isoformat()} is older than the replay window "
+                f"({self._window}), so its replay cannot be ruled out"
+            )
+        entry = (key_id, nonce)
+        with self._lock:
+            while self._heap and self._heap[0][0] < now:
+                _, old_key_id, old_nonce = heapq.heappop(self._heap)
+                del self._expiry[old_key_id, old_nonce]
+            if entry in self._expiry:
+                raise VerificationError(
+                    f"replayed nonce {nonce!r} for key {key_id} (seen within {self._window})"
+                )
+            if len(self._expiry) >= self._max_entries:
+                raise OperationalError(
+                    f"nonce cache full: {self._max_entries} unexpired nonces; refusing the request "
+                    "rather than forgetting one (retry later)"
+                )
+            self._expiry[entry] = expires
+            heapq.heappush(self._heap, (expires, key_id, nonce))
