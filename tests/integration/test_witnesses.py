@@ -449,9 +449,9 @@ def test_a_cosignature_request_body_is_strict(net: Net) -> None:
     norway = net.client(NORWAY, net.honest)
     path = f"/v1/tracks/{TRACK}/checkpoints/{net.honest.size()}/cosignatures"
     for body in (b"[]", b'{"cosignature": 1}', b'{"cosignature": "x", "extra": 1}', b"{"):
-        response = norway._send("POST", path, body=body)
+        response = norway.send("POST", path, body=body)
         assert response.status_code == 400, response.text
-    response = norway._send("POST", f"/v1/tracks/{TRACK}/checkpoints/0/cosignatures", body=b"{}")
+    response = norway.send("POST", f"/v1/tracks/{TRACK}/checkpoints/0/cosignatures", body=b"{}")
     assert response.status_code == 422  # sizes start at 1
 
 
@@ -472,7 +472,7 @@ def test_checkpoint_cosigned_k_returns_the_newest_with_k_and_can_wait(net: Net) 
     helper = threading.Thread(target=cosign_soon)
     helper.start()
     try:
-        answer = usa._get(f"/v1/tracks/{TRACK}/checkpoint", cosigned=2, timeout=20)
+        answer = usa.get_json(f"/v1/tracks/{TRACK}/checkpoint", cosigned=2, timeout=20)
     finally:
         helper.join()
     note = SignedCheckpoint.from_text(answer["checkpoint"])

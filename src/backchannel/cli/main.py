@@ -80,6 +80,7 @@ app.add_typer(witness_app, name="witness")
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(obligation_app, name="obligation")
 
+
 def main() -> None:
     """Console-script entry point."""
     app()

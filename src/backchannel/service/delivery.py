@@ -80,6 +80,7 @@ from backchannel.errors import (
 )
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 
@@ -117,6 +118,7 @@ class DeliveryService:
         self._lock = threading.RLock()
         self._queues: dict[tuple[str, str], RecipientQueue] = {}
         self._presence: dict[str, Presence] = {}
+        self._leases = LeaseBook()
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -272,7 +274,25 @@ class DeliveryService:
             state = self._state(track)
             party = state.member(member).party
             self._ensure(state)
-            return self._queue(state, party).lease(now or self._clock.now(), max_n)
+            at = now or self._clock.now()
+            deliveries = self._queue(state, party).lease(at, max_n)
+            if deliveries:
+                self._leases.hold(state, party, deliveries, at)
+            return deliveries
+
+    def resend(self, track: str, member: str, after: int, now: datetime | None = None) -> list[Delivery]:
+        """The deliveries leased earlier to ``member``'s party, unsettled and unexpired, above ``after``.
+
+        What a reconnecting stream sends first (``Last-Event-ID: after``), in log order.
+
+        Raises:
+            NotFoundError: the track is not open here.
+            UnknownMemberError: the member is not enrolled.
+        """
+        with self._lock:
+            state = self._state(track)
+            party = state.member(member).party
+            return self._leases.held_after(state, party, after, now or self._clock.now())
 
     def heartbeat(self, track: str, member: str, now: datetime | None = None) -> None:
         """Record that ``member`` is alive (its party is online for the heartbeat window).
