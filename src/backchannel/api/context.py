@@ -25,9 +25,7 @@ from backchannel.api.auth import Authenticator
 from backchannel.api.errors import PayloadTooLargeError
 from backchannel.api.schemas import LogEntryModel
 from backchannel.clock import Clock
-from backchannel.domain import TrackState, event_from_dict
-from backchannel.domain.ids import PartyKind
-from backchannel.domain.visibility import visible_to
+from backchannel.domain import PartyKind, TrackState, event_from_dict, visible_to
 from backchannel.errors import NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode

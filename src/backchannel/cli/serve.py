@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from backchannel.broker import DeliveryPolicy
-from backchannel.broker.messages import Priority
+from backchannel.broker import DeliveryPolicy, Priority
 from backchannel.cli._common import (
     DataDir,
     LogName,

@@ -34,9 +34,8 @@ from backchannel.api.schemas import (
     PresenceResponse,
 )
 from backchannel.broker import Delivery
-from backchannel.domain import TrackState
+from backchannel.domain import PartyKind, TrackState
 from backchannel.domain.errors import NotAuthorizedError
-from backchannel.domain.ids import PartyKind
 from backchannel.errors import EncodingError
 from backchannel.log.records import format_timestamp
 
