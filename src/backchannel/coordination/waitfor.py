@@ -93,6 +93,8 @@ class WaitForGraph:
     _order: dict[str, int] = field(default_factory=dict)
     _next: int = 0
     _deadlocked: dict[tuple[str, str], Cycle] = field(default_factory=dict)
+    _uses: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    _low: int = 0
     _counters: _Counters = field(default_factory=_Counters)
 
     # --- reading -------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ class WaitForGraph:
         wait = Wait(waiter, holder, reason)
         cycle = self._insert(wait)
         if cycle is not None:
-            self._deadlocked[waiter, holder] = cycle
+            self._deadlock(cycle)
         return cycle
 
     def remove(self, waiter: str, holder: str) -> list[Cycle]:
@@ -154,7 +156,8 @@ class WaitForGraph:
         Raises:
             NotFoundError: there is no such edge.
         """
-        if self._deadlocked.pop((waiter, holder), None) is not None:
+        if (waiter, holder) in self._deadlocked:
+            self._undeadlock((waiter, holder))
             return []
         holders = self._out.get(waiter)
         if holders is None or holder not in holders:
@@ -166,7 +169,7 @@ class WaitForGraph:
     def discard_node(self, node: str) -> list[Cycle]:
         """Remove a node and every edge at it; return the deadlocks that remain afterwards."""
         for key in [k for k in self._deadlocked if node in k]:
-            del self._deadlocked[key]
+            self._undeadlock(key)
         for holder in list(self._out.get(node, {})):
             self.remove(node, holder)
         for waiter in list(self._in.get(node, ())):
@@ -177,19 +180,25 @@ class WaitForGraph:
         return self.deadlocks()
 
     # --- the incremental order (Pearce & Kelly) ---------------------------------------------
-    def _node(self, node: str) -> int:
+    def _node(self, node: str, *, first: bool) -> int:
+        """The node's position; a new one goes first (a waiter) or last (a holder): no repair needed."""
         position = self._order.get(node)
         if position is None:
-            position = self._order[node] = self._next
-            self._next += 1
-            self._out.setdefault(node, {})
-            self._in.setdefault(node, set())
+            if first:
+                self._low -= 1
+                position = self._low
+            else:
+                position = self._next
+                self._next += 1
+            self._order[node] = position
+            self._out[node] = {}
+            self._in[node] = set()
         return position
 
     def _insert(self, wait: Wait) -> Cycle | None:
         """Add ``wait`` to the DAG, repairing the order; or return the cycle it would close."""
-        upper = self._node(wait.waiter)  # a new waiter before a new holder: no repair needed
-        lower = self._node(wait.holder)
+        upper = self._node(wait.waiter, first=True)
+        lower = self._node(wait.holder, first=False)
         if wait.waiter == wait.holder:
             return Cycle((wait,))
         if lower > upper:  # the order already agrees: waiter before holder
@@ -258,18 +267,29 @@ class WaitForGraph:
         waits += [Wait(a, b, self._out[a][b]) for a, b in itertools.pairwise(path)]
         return Cycle(tuple(waits))
 
+    def _deadlock(self, cycle: Cycle) -> None:
+        key = (cycle.waits[0].waiter, cycle.waits[0].holder)
+        self._deadlocked[key] = cycle
+        for wait in cycle.waits[1:]:
+            self._uses.setdefault((wait.waiter, wait.holder), set()).add(key)
+
+    def _undeadlock(self, key: tuple[str, str]) -> Wait:
+        cycle = self._deadlocked.pop(key)
+        for wait in cycle.waits[1:]:
+            edge = (wait.waiter, wait.holder)
+            users = self._uses[edge]
+            users.discard(key)
+            if not users:
+                del self._uses[edge]
+        return cycle.waits[0]
+
     def _retry(self, waiter: str, holder: str) -> list[Cycle]:
         """Re-insert every deadlocked edge whose cycle used ``waiter -> holder``; return the new cycles."""
-        stale = [
-            key
-            for key, cycle in self._deadlocked.items()
-            if any(w.waiter == waiter and w.holder == holder for w in cycle.waits[1:])
-        ]
         found: list[Cycle] = []
-        for key in stale:
-            closing = self._deadlocked.pop(key).waits[0]
+        for key in sorted(self._uses.get((waiter, holder), ())):
+            closing = self._undeadlock(key)
             cycle = self._insert(closing)
             if cycle is not None:
-                self._deadlocked[key] = cycle
+                self._deadlock(cycle)
                 found.append(cycle)
         return found

@@ -133,6 +133,24 @@ def test_statistics_count_the_work() -> None:
     stats = graph.statistics()
     assert (stats.nodes, stats.edges, stats.deadlocked_edges, stats.insertions) == (5, 4, 0, 4)
     assert stats.reorders == 0  # every insertion agreed with the order: no search
+    graph.add("y", "a")  # a new waiter goes first, a new holder last: still no search
     graph.add("e", "x")
-    graph.add("y", "a")  # y is newer than a: the order is repaired
+    assert graph.statistics().reorders == 0
+    graph.add("f", "g")
+    graph.add("g", "a")  # g was placed after a: the order is repaired
     assert graph.statistics().reorders == 1
+
+
+def test_two_deadlocks_sharing_an_edge() -> None:
+    graph = WaitForGraph()
+    graph.add("a", "b")
+    first = graph.add("b", "a")
+    graph.add("c", "a")
+    second = graph.add("b", "c")
+    assert first is not None
+    assert second is not None
+    assert len(graph.deadlocks()) == 2
+    graph.remove("b", "a")  # one deadlock resolved; the other still uses a -> b
+    assert graph.deadlocks() == [second]
+    assert graph.remove("a", "b") == []
+    assert graph.deadlocks() == []
