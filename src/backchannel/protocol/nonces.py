@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import heapq
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backchannel.errors import ConfigurationError, EncodingError, OperationalError, VerificationError
 
-__all__ = ["NonceCache", "require_aware"]
+__all__ = ["NonceCache", "NonceStatistics", "require_aware"]
 
 
 def require_aware(moment: datetime, what: str) -> datetime:
@@ -36,6 +37,29 @@ def require_aware(moment: datetime, what: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EncodingError(f"{what}: datetime must be timezone-aware")
     return moment
+
+
+@dataclass(frozen=True, slots=True)
+class NonceStatistics:
+    """A snapshot of a :class:`NonceCache` (trio ``statistics()`` style).
+
+    Attributes:
+        held: Nonces held now (expired ones linger until the next check).
+        max_entries: The most unexpired nonces kept at once.
+        window_seconds: How long after ``created`` a nonce is remembered.
+        accepted_total: Nonces recorded so far.
+        replays_refused_total: Requests refused as replays (or older than the window).
+        full_refusals_total: Requests refused because the cache was full.
+        expired_total: Nonces forgotten after their window.
+    """
+
+    held: int
+    max_entries: int
+    window_seconds: float
+    accepted_total: int
+    replays_refused_total: int
+    full_refusals_total: int
+    expired_total: int
 
 
 class NonceCache:
@@ -70,6 +94,20 @@ class NonceCache:
         self._expiry: dict[tuple[str, str], datetime] = {}
         self._heap: list[tuple[datetime, str, str]] = []
         self._lock = threading.Lock()
+        self._accepted = self._replays = self._full = self._expired = 0
+
+    def statistics(self) -> NonceStatistics:
+        """How full the cache is and what it has refused."""
+        with self._lock:
+            return NonceStatistics(
+                held=len(self._expiry),
+                max_entries=self._max_entries,
+                window_seconds=self._window.total_seconds(),
+                accepted_total=self._accepted,
+                replays_refused_total=self._replays,
+                full_refusals_total=self._full,
+                expired_total=self._expired,
+            )
 
     @property
     def window(self) -> timedelta:
@@ -103,6 +141,8 @@ class NonceCache:
         """
         expires = require_aware(created, "created") + self._window
         if expires < require_aware(now, "now"):
+            with self._lock:
+                self._replays += 1
             raise VerificationError(
                 f"nonce {nonce!r}: created {created.isoformat()} is older than the replay window "
                 f"({self._window}), so its replay cannot be ruled out"
@@ -112,14 +152,18 @@ class NonceCache:
             while self._heap and self._heap[0][0] < now:
                 _, old_key_id, old_nonce = heapq.heappop(self._heap)
                 del self._expiry[old_key_id, old_nonce]
+                self._expired += 1
             if entry in self._expiry:
+                self._replays += 1
                 raise VerificationError(
                     f"replayed nonce {nonce!r} for key {key_id} (seen within {self._window})"
                 )
             if len(self._expiry) >= self._max_entries:
+                self._full += 1
                 raise OperationalError(
                     f"nonce cache full: {self._max_entries} unexpired nonces; refusing the request "
                     "rather than forgetting one (retry later)"
                 )
             self._expiry[entry] = expires
+            self._accepted += 1
             heapq.heappush(self._heap, (expires, key_id, nonce))

@@ -37,8 +37,9 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeGuard
+from typing import TypeGuard, overload
 
 from backchannel.broker import (
     DeadLettered,
@@ -84,7 +85,7 @@ from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 
-__all__ = ["DeliveryService", "escalation_targets"]
+__all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +93,36 @@ _REASON_MAX = 500
 
 _Added = Counter[tuple[str, str]]
 """Messages admitted so far in a batch, per (track, party) queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStatistics:
+    """A snapshot of every queue a :class:`DeliveryService` holds (trio ``statistics()`` style).
+
+    The counters are sums over the queues built so far (each track's parties);
+    :meth:`DeliveryService.statistics` with a track gives each party's own.
+
+    Attributes:
+        tracks: Tracks whose queues are built.
+        queues: Queues built (one per track and party).
+        queued: Messages held (ready and in flight).
+        in_flight: Messages leased and not yet settled.
+        leases_held: Leases kept for resending to a reconnecting stream.
+        settled_total: Messages settled so far.
+        redeliveries_total: Leases that expired unsettled and were queued again.
+        dead_lettered_total: Messages dead-lettered so far.
+        escalated_total: Escalations raised so far.
+    """
+
+    tracks: int
+    queues: int
+    queued: int
+    in_flight: int
+    leases_held: int
+    settled_total: int
+    redeliveries_total: int
+    dead_lettered_total: int
+    escalated_total: int
 
 
 class DeliveryService:
@@ -457,16 +488,39 @@ class DeliveryService:
             times = [t for p in state.parties if (t := self._queues[(track, p)].next_wakeup(at)) is not None]
             return min(times, default=None)
 
-    def statistics(self, track: str) -> dict[str, QueueStatistics]:
-        """Each party's queue counters (party -> snapshot), sorted by party.
+    @overload
+    def statistics(self) -> DeliveryStatistics: ...
+
+    @overload
+    def statistics(self, track: str) -> dict[str, QueueStatistics]: ...
+
+    def statistics(self, track: str | None = None) -> DeliveryStatistics | dict[str, QueueStatistics]:
+        """Without a track: the totals over every queue; with one: each party's counters, sorted by party.
 
         Raises:
             NotFoundError: the track is not open here.
         """
+        if track is None:
+            return self._totals()
         with self._lock:
             state = self._state(track)
             self._ensure(state)
             return {p: self._queues[(track, p)].statistics() for p in sorted(state.parties)}
+
+    def _totals(self) -> DeliveryStatistics:
+        with self._lock:
+            each = [q.statistics() for q in self._queues.values()]
+            return DeliveryStatistics(
+                tracks=len({track for track, _ in self._queues}),
+                queues=len(each),
+                queued=sum(s.queued for s in each),
+                in_flight=sum(s.in_flight for s in each),
+                leases_held=len(self._leases),
+                settled_total=sum(s.settled_total for s in each),
+                redeliveries_total=sum(s.redeliveries_total for s in each),
+                dead_lettered_total=sum(s.dead_lettered_total for s in each),
+                escalated_total=sum(s.escalated_total for s in each),
+            )
 
     # -- queues ----------------------------------------------------------------------------------
 
