@@ -50,25 +50,19 @@ from backchannel.broker import (
     Outcome,
     PartyPresence,
     Presence,
-    Priority,
     QueueStatistics,
     RecipientQueue,
 )
 from backchannel.clock import Clock
 from backchannel.domain import (
     Command,
-    ForwardMessage,
     MessageForwarded,
     MessageReframed,
     MessageSubmitted,
     ReceiptRecorded,
-    ReframeMessage,
-    SubmitMessage,
     TrackState,
 )
-from backchannel.domain._json import thaw
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
-from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.errors import (
     BackchannelError,
@@ -79,8 +73,9 @@ from backchannel.errors import (
     VerificationError,
     WouldBlock,
 )
-from backchannel.log.canonical import JSONValue, canonicalize
+from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.service._routing import envelope, escalation_targets, targets
 from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
@@ -224,10 +219,10 @@ class DeliveryService:
         if state is None or _is_retry(state, signed):
             return
         self._ensure(state)
-        targets = _targets(state, command)
-        for party in targets:
+        parties = targets(state, command)
+        for party in parties:
             self._check_capacity(state, party, added[(state.track, party)])
-        for party in targets:
+        for party in parties:
             added[(state.track, party)] += 1
 
     def _check_capacity(self, state: TrackState, party: str, extra: int) -> None:
@@ -272,7 +267,7 @@ class DeliveryService:
 
     def _put(self, state: TrackState, message: MessageRecord, party: str, index: int, now: datetime) -> None:
         # Capacity was checked under the same lock; a seen id is a no-op.
-        self._queue(state, party).put_nowait(_envelope(state.track, message, party, index), now)
+        self._queue(state, party).put_nowait(envelope(state.track, message, party, index), now)
 
     def _acted_on(self, state: TrackState, message_id: str, now: datetime) -> None:
         """The mediator forwarded or reframed a submission: it leaves the mediator's queue."""
@@ -552,12 +547,12 @@ class DeliveryService:
         if party == state.mediator:
             for message in state.awaiting_relay():
                 index = state.log_index(message.sequence)
-                queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
+                queue.restore(envelope(state.track, message, party, index), enqueued_at=message.at)
             return
         for pending in state.pending_for(party):
             delivery = pending.delivery
             queue.restore(
-                _envelope(state.track, pending.message, party, delivery.log_index),
+                envelope(state.track, pending.message, party, delivery.log_index),
                 enqueued_at=delivery.at,
                 escalated=delivery.escalation_level > 0,
             )
@@ -572,29 +567,6 @@ def _is_retry(state: TrackState, signed: SignedCommand) -> bool:
     return key is not None and state.idempotent_result(signed.member, key) is not None
 
 
-def _targets(state: TrackState, command: object) -> tuple[str, ...]:
-    """The parties whose queues a command would add to."""
-    match command:
-        case SubmitMessage():
-            return (state.mediator,)
-        case ForwardMessage() | ReframeMessage():
-            return command.to_parties
-        case _:
-            return ()
-
-
-def _envelope(track: str, message: MessageRecord, party: str, index: int) -> Envelope:
-    return Envelope(
-        message_id=message.message_id,
-        log_index=index,
-        track=track,
-        sender=message.party,
-        recipient=party,
-        priority=Priority(message.priority.value),
-        size=len(canonicalize(thaw(message.body))),
-    )
-
-
 def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
     with contextlib.suppress(UnknownDeliveryError):  # settled or dead-lettered before a rebuild
         queue.settle(message_id, now)
@@ -603,33 +575,3 @@ def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
 def _idempotency_key(kind: str, envelope: Envelope) -> str:
     digest = hashlib.sha256(f"{envelope.message_id}\n{envelope.recipient}".encode()).hexdigest()
     return f"{kind}:{digest}"
-
-
-def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tuple[str, ...]:
-    """Every member an escalation of a delivery to ``party`` alerts, in policy order, without repeats.
-
-    Resolves the policy's ``escalate_to`` (see
-    :class:`~backchannel.broker.DeliveryPolicy`): ``"alternates"`` are the
-    party's active delegates, or its active principals if it has no active
-    delegate; ``"principal"`` its active principals; ``"mediator"`` the
-    mediator party's active principals; a member id names that member if it is
-    active and in ``party`` or the mediator party. Empty if nobody qualifies.
-    """
-    found: dict[str, None] = {}
-    for name in to:
-        if name == "alternates":
-            members = _active(state, party, Role.DELEGATE) or _active(state, party, Role.PRINCIPAL)
-        elif name == "principal":
-            members = _active(state, party, Role.PRINCIPAL)
-        elif name == "mediator":
-            members = _active(state, state.mediator, Role.PRINCIPAL)
-        else:
-            record = state.members.get(name)
-            eligible = record is not None and record.active and record.party in {party, state.mediator}
-            members = (name,) if eligible else ()
-        found.update(dict.fromkeys(members))
-    return tuple(found)
-
-
-def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
-    return tuple(m.member for m in state.members_of(party, role) if m.active)
