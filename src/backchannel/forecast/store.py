@@ -46,7 +46,6 @@ from backchannel.errors import (
 )
 from backchannel.forecast.events import EventReport, parse_time
 from backchannel.forecast.fusion import SourceReliability
-from backchannel.log.canonical import canonicalize
 
 __all__ = [
     "GENESIS",
@@ -165,7 +164,7 @@ class FeedStore(Protocol):
 
 
 def _body(report: EventReport) -> str:
-    return canonicalize(report.to_dict()).decode("utf-8")
+    return report.canonical()
 
 
 def _check_reliability(source: str, reliability: float) -> None:

@@ -16,8 +16,10 @@ from backchannel.forecast.events import (
     Fatalities,
     Location,
     LocationPrecision,
+    canonical_json,
     parse_time,
 )
+from backchannel.log.canonical import canonicalize
 
 T0 = datetime(2020, 5, 1, tzinfo=UTC)
 GOOD = EventReport(
@@ -134,3 +136,48 @@ def test_json_round_trips_are_exact(  # noqa: PLR0917 - one argument per strateg
     again = EventReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again == report
     assert again.digest() == report.digest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-90, 90),
+    st.floats(-180, 180),
+    st.floats(0, 1),
+    st.floats(-10, 10),
+    st.text(max_size=8),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_the_fast_canonical_form_is_rfc8785(  # noqa: PLR0917 - one argument per strategy
+    lat: float, lon: float, confidence: float, weight: float, text: str, when: datetime
+) -> None:
+    report = EventReport(
+        "id " + text,
+        "generic",
+        "s" + text,
+        EventTime(when, when),
+        Location(lat, lon, name=text),
+        ("A" + text, "B"),
+        EventCode("0101", weight, text),
+        confidence,
+        Fatalities(1, 0, 2),
+        text,
+    )
+    try:
+        expected = canonicalize(report.to_dict())
+    except EncodingError:  # a lone surrogate: neither form can encode it
+        with pytest.raises(UnicodeEncodeError):
+            report.canonical().encode("utf-8")
+        return
+    assert report.canonical().encode("utf-8") == expected
+    assert canonical_json(report.to_dict()).encode("utf-8") == expected
+    assert EventReport.from_dict(json.loads(expected)) == report
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1e-7, 5e-324, 1e16, 1.5e300, -2.5, 1e21, 123456789012345.6])
+def test_numbers_are_written_as_rfc8785_does(value: float) -> None:
+    assert canonical_json([value, 3, None, True, False]).encode() == canonicalize([value, 3, None, True, False])
+
+
+def test_non_finite_numbers_are_refused() -> None:
+    with pytest.raises(EncodingError, match="canonical JSON"):
+        canonical_json(float("nan"))
