@@ -37,7 +37,14 @@ from backchannel.forecast.cameo import CameoTable
 from backchannel.forecast.events import DatePrecision, LocationPrecision, parse_time
 from backchannel.forecast.feeds import FORMATS, FeedFormat, read_feed
 from backchannel.forecast.fusion import FusionTolerances, fuse
-from backchannel.forecast.radius import DEFAULT_RADIUS_KM, PrecisionRule, RadiusQuery, RadiusStats, Venue
+from backchannel.forecast.radius import (
+    DEFAULT_RADIUS_KM,
+    PrecisionRule,
+    RadiusQuery,
+    RadiusStats,
+    Venue,
+    radius_stats,
+)
 from backchannel.forecast.store import SQLiteFeedStore
 from backchannel.forecast.watermark import Forecast, format_age, staleness
 
@@ -238,8 +245,6 @@ def feed_radius(
             rule,
         )
         events, _ = _fused(store, 1.0, 25.0)
-        from backchannel.forecast.radius import radius_stats
-
         stats = radius_stats(events, query)
         pictures = _pictures(events, query, plot_map, plot_series)
         if as_json:

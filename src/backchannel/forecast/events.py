@@ -488,7 +488,9 @@ class EventReport:
             f'{{"latitude":{_number(loc.latitude)},"longitude":{_number(loc.longitude)},'
             f'"name":{e(loc.name)},"precision":{int(loc.precision)}}}'
         )
-        when = f'{{"end":{e(_utc_text(t.end))},"precision":{int(t.precision)},"start":{e(_utc_text(t.start))}}}'
+        when = (
+            f'{{"end":{e(_utc_text(t.end))},"precision":{int(t.precision)},"start":{e(_utc_text(t.start))}}}'
+        )
         return (
             f'{{"actors":[{",".join(e(a) for a in self.actors)}],"confidence":{_number(self.confidence)},'
             f'"event_code":{code},"fatalities":{deaths},"feed":{e(self.feed)},"location":{place},'

@@ -175,7 +175,9 @@ def test_the_fast_canonical_form_is_rfc8785(  # noqa: PLR0917 - one argument per
 
 @pytest.mark.parametrize("value", [0.0, -0.0, 1e-7, 5e-324, 1e16, 1.5e300, -2.5, 1e21, 123456789012345.6])
 def test_numbers_are_written_as_rfc8785_does(value: float) -> None:
-    assert canonical_json([value, 3, None, True, False]).encode() == canonicalize([value, 3, None, True, False])
+    assert canonical_json([value, 3, None, True, False]).encode() == canonicalize(
+        [value, 3, None, True, False]
+    )
 
 
 def test_non_finite_numbers_are_refused() -> None:
