@@ -109,7 +109,7 @@ LOCATION_UNCERTAINTY_KM: Mapping[LocationPrecision, float] = {
 """How far, in km, the true place may be from the coordinates, by precision code."""
 
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring
 
 
 def _number(value: float) -> str:
