@@ -21,13 +21,15 @@ work is in :mod:`backchannel.forecast`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from backchannel.cli import render
@@ -73,6 +75,17 @@ def _run(action: Callable[[], T]) -> T:
         raise typer.Exit(1) from e
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields a callback taking (done, total)."""
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    )
+    with bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _emit(document: object) -> None:
     print(json.dumps(document, indent=2, sort_keys=True, default=str))
 
@@ -102,14 +115,9 @@ def feed_import(
             raise EncodingError(f"--format: must be one of {', '.join(FORMATS)} (got {feed_format!r})")
         fmt: FeedFormat = "ucdp" if feed_format == "ucdp" else "generic"
         table = None if cameo is None else CameoTable.load(cameo)
-        with render.progress(err, f"reading {file.name}", None) as advance:
+        with _progress(f"reading {file.name}") as advance:
             result = read_feed(
-                file,
-                fmt,
-                source=source,
-                cameo=table,
-                collect_errors=collect_errors,
-                progress=lambda d, _t: advance(d),
+                file, fmt, source=source, cameo=table, collect_errors=collect_errors, progress=advance
             )
         with SQLiteFeedStore(store) as feeds:
             appended = feeds.append(result.reports, SystemClock().now(), file.name)
@@ -171,8 +179,9 @@ def feed_list(
             _emit({"reports": reports, "events": len(events), "shown": [e.to_dict() for e in shown]})
             return
         table = Table(title=f"{len(events)} fused events from {reports} reports (latest {len(shown)})")
-        for column in ("date", "actors", "place", "code", "deaths", "sources", "contradictions"):
-            table.add_column(column)
+        for column in ("date", "actors", "place", "code", "deaths", "sources", "disputed"):
+            fixed = column in {"date", "code", "deaths", "disputed"}
+            table.add_column(column, style="bold red" if column == "disputed" else None, no_wrap=fixed)
         for e in shown:
             deaths = (
                 ""
@@ -186,7 +195,7 @@ def feed_list(
                 "" if e.event_code is None else e.event_code.code,
                 deaths,
                 ", ".join(sorted({p.source for p in e.provenance})),
-                "; ".join(f"{c.field}: {' vs '.join(v for v, _ in c.values)}" for c in e.contradictions),
+                ", ".join(f"{c.field} x{len(c.values)}" for c in e.contradictions),
             )
         out.print(table)
 

@@ -152,3 +152,39 @@ def test_stale_reliability_and_audit(tmp_path: Path) -> None:
     code, output = invoke("audit", "--store", path)
     assert code == 1
     assert "row 1: body does not hash to its digest" in output
+
+
+def test_a_second_source_merges_and_its_contradiction_is_listed(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.db"
+    invoke("import", UCDP, "--format", "ucdp", "--store", path)
+    with UCDP.open(encoding="utf-8") as f:
+        row = next(r for r in csv.DictReader(f) if r["id"] == "22782")
+    wire = [
+        {
+            "report_id": "w-1",
+            "source": "wire",
+            "time": row["date_start"],
+            "latitude": float(row["latitude"]) + 0.01,
+            "longitude": float(row["longitude"]),
+            "actors": [row["side_b"], row["side_a"]],
+            "cameo_code": "180",
+            "goldstein": -9,
+            "fatalities_best": 20,
+        }
+    ]
+    (tmp_path / "wire.json").write_text(json.dumps(wire), encoding="utf-8")
+    code, output = invoke("import", tmp_path / "wire.json", "--format", "generic", "--store", path, "--json")
+    assert code == 0, output
+    assert json.loads(output)["added"] == 1
+    invoke("reliability", "wire", 0.9, "--store", path)
+    code, output = invoke("list", "--store", path, "--contradicted", "--json")
+    document = json.loads(output)
+    assert (document["reports"], document["events"]) == (1849, 1848)
+    (event,) = document["shown"]
+    assert {p["source"] for p in event["provenance"]} == {"UCDP GED", "wire"}
+    assert event["fatalities"]["best"] == 20  # the more reliable source leads
+    (contradiction,) = event["contradictions"]
+    assert contradiction["field"] == "fatalities"
+    assert [v["value"] for v in contradiction["values"]] == ["best 0 low 0 high 20", "best 20 low 20 high 20"]
+    code, output = invoke("list", "--store", path, "--contradicted")
+    assert "fatalities x2" in output
