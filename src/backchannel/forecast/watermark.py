@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from backchannel.errors import EncodingError
 from backchannel.forecast.events import EventReport, parse_time
+from backchannel.forecast.fusion import FusedEvent
 from backchannel.forecast.geo import haversine_km
 from backchannel.forecast.radius import DEFAULT_RADIUS_KM, PrecisionRule, Venue
 from backchannel.log.canonical import JSONValue
@@ -70,18 +71,20 @@ class Watermark:
     recorded_at: datetime
 
     @classmethod
-    def of(cls, reports: Iterable[EventReport], recorded_at: datetime, store_size: int = 0) -> Watermark:
-        """The watermark of a forecast that read ``reports``.
+    def of(
+        cls, items: Iterable[EventReport | FusedEvent], recorded_at: datetime, store_size: int = 0
+    ) -> Watermark:
+        """The watermark of a forecast that read ``items``.
 
         Args:
-            reports: The items read.
+            items: The reports read, or fused events (each stands for all its reports).
             recorded_at: When (aware UTC).
             store_size: How many items the store held.
 
         Returns:
             The watermark.
         """
-        read = list(reports)
+        read = [r for item in items for r in (item.reports if isinstance(item, FusedEvent) else (item,))]
         through = max((r.time.end for r in read), default=None)
         return cls(frozenset(r.digest() for r in read), through, store_size, recorded_at)
 

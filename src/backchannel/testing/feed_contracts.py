@@ -90,6 +90,17 @@ class FeedStoreContract:
         assert audit
         assert (audit.size, audit.head) == (4, head)
 
+    def test_the_head_does_not_depend_on_batching(self, store_factory: FeedStoreFactory) -> None:
+        """Appending in several batches gives the head of one append of the same reports."""
+        reports = sample_reports(9)
+        store = store_factory()
+        for first, last in ((0, 1), (1, 5), (5, 5), (5, 9)):
+            result = store.append(reports[first:last], _T0)
+        head = GENESIS
+        for report in reports:
+            head = chain_next(head, report.digest())
+        assert (result.size, result.head) == (9, head)
+
     def test_an_empty_store_verifies(self, store_factory: FeedStoreFactory) -> None:
         """An empty store audits clean with the genesis head."""
         audit = store_factory().check()

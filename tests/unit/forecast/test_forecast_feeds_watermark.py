@@ -100,3 +100,16 @@ def test_watermarks_round_trip_and_bad_ones_are_named() -> None:
 )
 def test_ages_read_well(seconds: int, text: str) -> None:
     assert format_age(timedelta(seconds=seconds)) == text
+
+
+def test_a_watermark_of_fused_events_covers_every_report() -> None:
+    from backchannel.forecast.fusion import fuse
+
+    a, b = (
+        item("a", 46.1, 6.2),
+        EventReport("b", "generic", "radio", EventTime(T0, T0), Location(46.1, 6.2), ("X", "Y")),
+    )
+    (event,) = fuse([a, b]).events
+    mark = Watermark.of([event], T0)
+    assert mark.items == {a.digest(), b.digest()}
+    assert not staleness(mark, [b, a], T0, GENEVA, 800.0, [])
