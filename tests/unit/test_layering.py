@@ -278,6 +278,12 @@ ADAPTER_MAY_IMPORT = (
     "backchannel.sdk",
     "backchannel.protocol",
     "backchannel.wire",  # the signed command envelope (protocol/ once the lead moves it)
+    # the analysis libraries: pure, with their own rules above; their CLI sub-apps drive them directly
+    "backchannel.forecast",
+    "backchannel.negotiation",
+    "backchannel.language",
+    "backchannel.sim",
+    "backchannel.coordination",
 )
 """What an adapter imports besides itself; package roots are listed in ADAPTER_MAY_IMPORT_ROOTS."""
 

@@ -31,6 +31,7 @@ from backchannel.cli.annexes import annex_app
 from backchannel.cli.deals import commit_app, deal_app
 from backchannel.cli.demo import demo_app
 from backchannel.cli.escrow import attest_app, escrow_app, metric_app
+from backchannel.cli.feeds import feed_app
 from backchannel.cli.keys import keys_app
 from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
@@ -79,6 +80,7 @@ app.add_typer(text_app, name="text")
 app.add_typer(witness_app, name="witness")
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(obligation_app, name="obligation")
+app.add_typer(feed_app, name="feed")  # event feeds (issue #10)
 
 
 def main() -> None:

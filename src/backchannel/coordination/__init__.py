@@ -5,6 +5,6 @@ feed it and the coordination log live in the service; this package decides
 nothing about who may do what.
 """
 
-from backchannel.coordination.waitfor import Cycle, Wait, WaitForGraph, WaitForStatistics
+from backchannel.coordination.waitfor import Cycle, Wait, WaitForGraph, WaitForStatistics, WaitKind
 
-__all__ = ["Cycle", "Wait", "WaitForGraph", "WaitForStatistics"]
+__all__ = ["Cycle", "Wait", "WaitForGraph", "WaitForStatistics", "WaitKind"]

@@ -29,19 +29,34 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from backchannel.errors import NotFoundError
 
-__all__ = ["Cycle", "Wait", "WaitForGraph", "WaitForStatistics"]
+__all__ = ["Cycle", "Wait", "WaitForGraph", "WaitForStatistics", "WaitKind"]
+
+
+class WaitKind(StrEnum):
+    """Why one node waits on another: what a resolution can change."""
+
+    DEPENDENCY = "dependency"  # needs another track's outcome (a deal committed, an escrow released...)
+    BOOKING = "booking"  # needs a person, room or channel that another session holds
+    REQUEST = "request"  # any other wait (a reply, a signature)
 
 
 @dataclass(frozen=True, slots=True)
 class Wait:
-    """One edge: ``waiter`` waits on ``holder`` because of ``reason``."""
+    """One edge: ``waiter`` waits on ``holder`` because of ``reason``.
+
+    ``kind`` says what sort of wait it is and ``priority`` how much the waiter's
+    session matters (higher first); resolutions use both.
+    """
 
     waiter: str
     holder: str
     reason: str = ""
+    kind: WaitKind = WaitKind.REQUEST
+    priority: int = 0
 
     def describe(self) -> str:
         """``"a waits on b (reason)"``."""
@@ -88,7 +103,7 @@ class _Counters:
 class WaitForGraph:
     """A wait-for graph with incremental cycle detection (see the module docstring)."""
 
-    _out: dict[str, dict[str, str]] = field(default_factory=dict)
+    _out: dict[str, dict[str, Wait]] = field(default_factory=dict)
     _in: dict[str, set[str]] = field(default_factory=dict)
     _order: dict[str, int] = field(default_factory=dict)
     _next: int = 0
@@ -107,9 +122,8 @@ class WaitForGraph:
 
     def waits(self) -> Iterator[Wait]:
         """Every edge, the DAG's first, then the deadlocked ones."""
-        for waiter, holders in self._out.items():
-            for holder, reason in holders.items():
-                yield Wait(waiter, holder, reason)
+        for holders in self._out.values():
+            yield from holders.values()
         for cycle in self._deadlocked.values():
             yield cycle.waits[0]
 
@@ -133,7 +147,15 @@ class WaitForGraph:
         )
 
     # --- writing -------------------------------------------------------------------------------
-    def add(self, waiter: str, holder: str, reason: str = "") -> Cycle | None:
+    def add(
+        self,
+        waiter: str,
+        holder: str,
+        reason: str = "",
+        *,
+        kind: WaitKind = WaitKind.REQUEST,
+        priority: int = 0,
+    ) -> Cycle | None:
         """Record that ``waiter`` waits on ``holder``; return the cycle it closes, if it closes one.
 
         Adding an edge that is already there changes nothing and returns its
@@ -144,7 +166,7 @@ class WaitForGraph:
         if holder in self._out.get(waiter, {}):
             return None
         self._counters.insertions += 1
-        wait = Wait(waiter, holder, reason)
+        wait = Wait(waiter, holder, reason, kind, priority)
         cycle = self._insert(wait)
         if cycle is not None:
             self._deadlock(cycle)
@@ -213,7 +235,7 @@ class WaitForGraph:
         return None
 
     def _link(self, wait: Wait) -> None:
-        self._out[wait.waiter][wait.holder] = wait.reason
+        self._out[wait.waiter][wait.holder] = wait
         self._in[wait.holder].add(wait.waiter)
 
     def _forward(self, start: str, target: str, upper: int) -> tuple[list[str], dict[str, str]]:
@@ -264,7 +286,7 @@ class WaitForGraph:
             path.append(parent[path[-1]])
         path.reverse()  # holder ... waiter
         waits = [closing]
-        waits += [Wait(a, b, self._out[a][b]) for a, b in itertools.pairwise(path)]
+        waits += [self._out[a][b] for a, b in itertools.pairwise(path)]
         return Cycle(tuple(waits))
 
     def _deadlock(self, cycle: Cycle) -> None:

@@ -1,0 +1,13 @@
+"""Forecasting and intelligence fusion (issue #10).
+
+The event-feed half: :mod:`~backchannel.forecast.events` (the report record),
+:mod:`~backchannel.forecast.feeds` (UCDP and generic import),
+:mod:`~backchannel.forecast.fusion` (merging reports with provenance),
+:mod:`~backchannel.forecast.store` (the append-only feed store),
+:mod:`~backchannel.forecast.radius` (events around a venue),
+:mod:`~backchannel.forecast.plots` (map and series pictures) and
+:mod:`~backchannel.forecast.watermark` (watermarks and staleness).
+
+This package never imports ``backchannel.api``, ``backchannel.cli`` or the
+service's composition root.
+"""
