@@ -1,6 +1,7 @@
-"""The message commands, at the top level: ``send``, ``relay``, ``reframe``, ``inbox``, ``settle``...
+"""The message commands, mounted at the top level (``messages_app`` has no name).
 
-... and ``receipts``, ``events``, ``escalations``.
+The commands: ``send``, ``relay``, ``reframe``, ``inbox``, ``settle``, ``receipts``,
+``events`` and ``escalations``.
 
 Each drives a running service through the SDK (``--server``, ``--key``,
 ``--track``). ``messages_app`` has no name: ``main`` mounts its commands at the

@@ -82,7 +82,7 @@ class AttestationsClient:
         """File ``values[i]`` as observed ``len(values) - i`` days before ``end`` (default now), in one batch.
 
         The last value is for the day before ``end``: a window of whole days that
-        ends with the day just past (see :meth:`send_batch` for the results).
+        ends with the day just past (see ``BackchannelClient.send_batch`` for the results).
         """
         end = end or self._session.clock.now()
         days = len(values)

@@ -88,7 +88,7 @@ class DealsClient:
     ) -> dict[str, Any]:
         """Sign and send ``vote_deal`` (a delegation principal): YES (``True``/``"yes"``) or NO.
 
-        Without ``deal_hash`` the deal is read first (:meth:`deal`, which checks the
+        Without ``deal_hash`` the deal is read first (:meth:`get`, which checks the
         hash against the terms) and its hash signed.
         """
         choice = ("yes" if vote else "no") if isinstance(vote, bool) else vote

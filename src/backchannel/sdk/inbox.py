@@ -120,7 +120,7 @@ class InboxClient:
 
 
 def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:
-    """The distinct receipt items of ``deliveries`` (see :meth:`BackchannelClient.settle`), in order."""
+    """The distinct receipt items of ``deliveries`` (see :meth:`InboxClient.settle`), in order."""
     items: dict[ReceiptItem, None] = {}
     for delivery in deliveries:
         if isinstance(delivery, ReceiptItem):

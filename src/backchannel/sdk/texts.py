@@ -26,7 +26,7 @@ class TextsClient:
         self._session = session
 
     def draft(self, track: str, doc: str, text: str, *, title: str) -> dict[str, Any]:
-        """Sign and send ``draft_text``: version 1 of a new document (see :meth:`execute`)."""
+        """Sign and send ``draft_text``: version 1 of a new document (see ``BackchannelClient.execute``)."""
         return self._session.execute("draft_text", {"doc": doc, "title": title, "text": text}, track=track)
 
     def edit(self, track: str, doc: str, text: str, *, base_version: int) -> dict[str, Any]:
