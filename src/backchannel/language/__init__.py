@@ -1,0 +1,1 @@
+"""The mediator's language aid (issue #15): escalation coding, reframings, meaning drift, rejection risk."""
