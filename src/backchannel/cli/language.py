@@ -35,6 +35,13 @@ language_app = typer.Typer(
     help="The mediator's language aid: escalation codes, reframings, meaning drift.", no_args_is_help=True
 )
 _out = Console(highlight=False)
+
+
+@language_app.callback()
+def _language() -> None:
+    """The mediator's language aid: escalation codes, reframings, meaning drift."""
+
+
 _err = Console(stderr=True, highlight=False)
 
 
