@@ -63,7 +63,8 @@ def test_low_similarity_is_flagged_with_the_method() -> None:
 )
 def test_commitment_flips(original: str, reframed: str, expected: list[str]) -> None:
     assert commitment_flips(original, reframed) == expected
-    assert check_drift(original, reframed, LEXICAL).flagged == bool(expected) or True
+    if expected:
+        assert check_drift(original, reframed, LEXICAL).flagged
 
 
 def test_a_flip_flags_the_reframing() -> None:
