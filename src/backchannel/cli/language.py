@@ -5,6 +5,10 @@
   it is escalatory and why, softer reframings when it is, and with ``--reframed``
   the drift of OTHER from TEXT (similarity and method, number differences,
   commitment flips, blocked or not).
+- ``language risk TEXT --proposal JSON --position JSON --issues JSON [--history W,...] [--json]``:
+  the rejection risk of a proposal, with its inputs and their contributions.
+- ``language calibrate [--seed N] [--n N] [--json]``: the risk model's
+  calibration on the documented simulation (reliability table, Brier, ECE).
 
 Nothing here talks to a server or sends anything: suggestions are printed only.
 """
@@ -12,24 +16,28 @@ Nothing here talks to a server or sends anything: suggestions are printed only.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.errors import BackchannelError
+from backchannel.errors import BackchannelError, EncodingError
 from backchannel.language.coding import Coder
 from backchannel.language.drift import LexicalEmbedder
 from backchannel.language.lexicon import Lexicon, load_dictionary
 from backchannel.language.pipeline import Analysis, LanguageAid
 from backchannel.language.reframing import Reframer
+from backchannel.language.risk import Calibration, IssueScale, RiskModel, RiskScore
 
 __all__ = ["language_app"]
+
+_T = TypeVar("_T")
 
 language_app = typer.Typer(
     help="The mediator's language aid: escalation codes, reframings, meaning drift.", no_args_is_help=True
@@ -142,14 +150,128 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Code TEXT for escalation, suggest softer frames, and check a reframing's drift."""
-    try:
-        analysis = _aid(dictionary or [], rules, lexical).check(text, reframed)
-    except BackchannelError as e:
-        from backchannel.cli.render import diagnostic
-
-        _err.print(diagnostic(e))
-        raise typer.Exit(1) from e
+    analysis = _guarded(lambda: _aid(dictionary or [], rules, lexical).check(text, reframed))
     if as_json:
         print(json.dumps(analysis.to_dict(), ensure_ascii=False, indent=2))
     else:
         _out.print(_render(analysis))
+
+
+def _guarded(work: Callable[[], _T]) -> _T:
+    """Run ``work``; a BackchannelError becomes a diagnostic on stderr and exit code 1."""
+    try:
+        return work()
+    except BackchannelError as e:
+        from backchannel.cli.render import diagnostic  # the error path only
+
+        _err.print(diagnostic(e))
+        raise typer.Exit(1) from e
+
+
+def _json_object(text: str, option: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise EncodingError(f"{option}: not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise EncodingError(f"{option}: must be a JSON object")
+    return value
+
+
+def _issues(text: str) -> dict[str, IssueScale]:
+    issues: dict[str, IssueScale] = {}
+    for name, scale in _json_object(text, "--issues").items():
+        if isinstance(scale, list) and len(scale) == 2 and all(isinstance(v, int | float) for v in scale):
+            issues[name] = (float(scale[0]), float(scale[1]))
+        elif isinstance(scale, list) and all(isinstance(v, str) for v in scale):
+            issues[name] = [str(v) for v in scale]
+        else:
+            raise EncodingError(f"--issues.{name}: must be [low, high] or a list of options in order")
+    return issues
+
+
+def _history(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise EncodingError(f"--history: comma-separated Goldstein weights, e.g. -2,-4.4,-7 ({e})") from e
+
+
+def _calibration_table(calibration: Calibration) -> Table:
+    title = f"calibration on {calibration.n_test} held-out ({calibration.source})"
+    table = Table(title=title, title_justify="left")
+    for column in ("predicted range", "count", "mean predicted", "observed"):
+        table.add_column(column)
+    for b in calibration.bins:
+        table.add_row(f"{b.low:.1f}-{b.high:.1f}", str(b.count), f"{b.predicted:.3f}", f"{b.observed:.3f}")
+    table.caption = (
+        f"Brier {calibration.brier:.3f}, log loss {calibration.log_loss:.3f}, ECE {calibration.ece:.3f}"
+    )
+    return table
+
+
+def _risk_panel(score: RiskScore) -> Panel:
+    inputs = score.inputs
+    weight = "no code" if inputs.goldstein is None else f"{inputs.goldstein:+.1f}"
+    issues = ", ".join(f"{k} {v:.2f}" for k, v in inputs.per_issue.items())
+    lines = [
+        f"rejection risk {score.probability:.2f}",
+        (
+            f"inputs: most conflictual weight {weight}; distance from the recipient's position "
+            f"{inputs.distance:.2f} ({issues}); trend {inputs.trend:+.2f} per message"
+        ),
+        "log-odds: " + ", ".join(f"{k} {v:+.2f}" for k, v in score.contributions.items()),
+    ]
+    return Panel(Text("\n".join(lines)), title="rejection risk", title_align="left")
+
+
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the simulation the risk model is fitted on.")]
+
+
+@language_app.command("risk")
+def risk(
+    text: Annotated[str, typer.Argument(help="The proposal's text.")],
+    proposal: Annotated[str, typer.Option("--proposal", help='Its values as JSON, e.g. {"cap": 3.67}.')],
+    position: Annotated[str, typer.Option("--position", help="The recipient's last stated values, as JSON.")],
+    issues: Annotated[
+        str, typer.Option("--issues", help="Each issue's scale as JSON: [low, high] or options in order.")
+    ],
+    history: Annotated[
+        str, typer.Option("--history", help="The last messages' most conflictual weights, oldest first.")
+    ] = "",
+    seed: Seed = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Estimate how likely a proposal is to be rejected, with its inputs (never a bare number)."""
+
+    def work() -> RiskScore:
+        model = RiskModel.simulated(np.random.default_rng(seed))
+        return model.assess(
+            Coder().code(text),
+            _json_object(proposal, "--proposal"),
+            _json_object(position, "--position"),
+            _issues(issues),
+            _history(history),
+        )
+
+    score = _guarded(work)
+    if as_json:
+        print(json.dumps(score.to_dict(), indent=2))
+    else:
+        _out.print(Group(_risk_panel(score), _calibration_table(score.calibration)))
+
+
+@language_app.command("calibrate")
+def calibrate(
+    seed: Seed = 15,
+    n: Annotated[int, typer.Option("--n", min=100, help="How many simulated proposals.")] = 20_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Fit the rejection-risk model on the documented simulation and show its calibration."""
+    model = _guarded(lambda: RiskModel.simulated(np.random.default_rng(seed), n))
+    if as_json:
+        names = ("base", "severity", "distance", "worsening")
+        doc = {"coefficients": dict(zip(names, model.coefficients, strict=True))}
+        print(json.dumps({**doc, "calibration": model.calibration.to_dict()}, indent=2))
+    else:
+        _out.print(_calibration_table(model.calibration))

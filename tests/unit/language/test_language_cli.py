@@ -81,3 +81,70 @@ def test_bad_input_exits_1_with_a_diagnostic(tmp_path: Path) -> None:
     result = runner.invoke(language_app, ["check", "We reject it.", "--rules", str(bad)])
     assert result.exit_code == 1
     assert "rule: must be a non-empty array" in result.output
+
+
+ISSUES = '{"cap": [0, 90], "relief": ["none", "partial", "full"]}'
+
+
+def test_risk_json_carries_its_inputs() -> None:
+    result = runner.invoke(
+        language_app,
+        [
+            "risk",
+            "This is our final offer: a cap of 3.67%.",
+            "--proposal",
+            '{"cap": 3.67, "relief": "partial"}',
+            "--position",
+            '{"cap": 20, "relief": "full"}',
+            "--issues",
+            ISSUES,
+            "--history=-2,-4,-5.8",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert 0.5 < doc["probability"] < 1.0
+    assert doc["inputs"]["goldstein"] == -7.0
+    assert doc["inputs"]["per_issue"] == {"cap": 0.1814, "relief": 0.5}  # (20 - 3.67) / 90
+    assert doc["calibration"]["n_test"] == 6000
+
+
+def test_risk_rich_and_calibrate() -> None:
+    result = runner.invoke(
+        language_app,
+        [
+            "risk",
+            "We propose a cap.",
+            "--proposal",
+            '{"cap": 5}',
+            "--position",
+            '{"cap": 5}',
+            "--issues",
+            ISSUES,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "rejection risk" in result.output
+    assert "Brier" in result.output
+    result = runner.invoke(language_app, ["calibrate", "--n", "2000", "--seed", "3", "--json"])
+    assert result.exit_code == 0
+    assert set(json.loads(result.stdout)["coefficients"]) == {"base", "severity", "distance", "worsening"}
+    result = runner.invoke(language_app, ["calibrate", "--n", "2000"])
+    assert "ECE" in result.output
+
+
+def test_risk_bad_input_names_the_option() -> None:
+    base = ["risk", "x", "--position", '{"cap": 5}', "--issues", ISSUES]
+    result = runner.invoke(language_app, [*base, "--proposal", "{"])
+    assert result.exit_code == 1
+    assert "--proposal: not JSON" in result.output
+    result = runner.invoke(language_app, [*base, "--proposal", "[1]"])
+    assert "--proposal: must be a JSON object" in result.output
+    result = runner.invoke(
+        language_app,
+        ["risk", "x", "--proposal", '{"cap": 5}', "--position", '{"cap": 5}', "--issues", '{"cap": 3}'],
+    )
+    assert "--issues.cap: must be [low, high]" in result.output
+    result = runner.invoke(language_app, [*base, "--proposal", '{"cap": 5}', "--history", "a,b"])
+    assert "--history: comma-separated" in result.output
