@@ -18,9 +18,12 @@ from pathlib import Path
 from backchannel.language._text import tokenise
 from backchannel.language.coding import Coder
 from backchannel.language.drift import LexicalEmbedder, check_drift
+from backchannel.language.lexicon import load_dictionary
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "tests" / "data" / "language" / "labelled.csv"
+SHARED = ROOT / ".." / "shared" / "cameo"
+ULTIMATUM = "This is an ultimatum: accept by Friday or face the consequences"
 
 
 def _messages() -> list[str]:
@@ -64,12 +67,25 @@ def main() -> None:
     print(f"coder build (built-in lexicon, {len(coder.lexicon)} patterns): {build * 1000:.1f} ms")
     print(f"coded messages/s, indexed coder:      {ours:>10,.0f}")
     print(f"coded messages/s, naive pattern loop: {naive:>10,.0f}   ratio {ours / naive:.1f}x")
+    if (SHARED / "CAMEO.2.0.txt").is_file():
+        start = time.perf_counter()
+        lexicon = coder.lexicon.merged(load_dictionary(SHARED / "CAMEO.2.0.txt"))
+        full = Coder(lexicon.merged(load_dictionary(SHARED / "cameo-codes.icews.csv")))
+        load = time.perf_counter() - start
+        rate = _rate(full.code, messages, seconds)
+        label = f"+ CAMEO.2.0 ({len(full.lexicon)} patterns, loaded in {load:.2f} s)"
+        print(f"coded messages/s, {label}: {rate:>8,.0f}")
+    coding = coder.code(ULTIMATUM)
+    print(
+        f"{ULTIMATUM!r}: ours {coding.primary.code if coding.primary else None} goldstein {coding.goldstein}"
+    )
     if importlib.util.find_spec("vaderSentiment") is not None:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         vader = SentimentIntensityAnalyzer()
         rate = _rate(vader.polarity_scores, messages, seconds)
         print(f"scored messages/s, VADER:             {rate:>10,.0f}   ratio {ours / rate:.1f}x")
+        print(f"  VADER compound for the ultimatum: {vader.polarity_scores(ULTIMATUM)['compound']:+.2f}")
     else:
         print("VADER: not installed (requirements-bench.txt)")
 

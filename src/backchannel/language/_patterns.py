@@ -41,6 +41,8 @@ class Slot:
         if pos >= len(words):
             return []
         token = words[pos]
+        if not self.phrases and not self.stems:  # the common case: single words only
+            return [pos + 1] if token in self.words else []
         found: list[int] = []
         if token in self.words or (token != BREAK and any(token.startswith(s) for s in self.stems)):
             found.append(pos + 1)
@@ -120,11 +122,21 @@ class Pattern:
     negated: bool = False
     specificity: int = 1
     _left_reversed: tuple[Element, ...] = field(init=False, repr=False, compare=False)
+    requires: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Pre-compute the reversed left side once."""
+        """Pre-compute the reversed left side and the words a message must hold besides the anchor."""
         flipped = tuple(e.reversed() if isinstance(e, Slot) else e for e in reversed(self.left))
         object.__setattr__(self, "_left_reversed", flipped)
+        required = next(
+            (
+                frozenset(e.index_keys())
+                for e in (*self.right, *self.left)
+                if isinstance(e, Slot) and not e.optional and e.literal()
+            ),
+            frozenset(),
+        )
+        object.__setattr__(self, "requires", required)
 
     def match(
         self, words: tuple[str, ...], at: int, backwards: tuple[str, ...] | None

@@ -182,9 +182,12 @@ class Coder:
         if not candidates:
             return []
         backwards = words[::-1]
+        present = frozenset(words)
         seen: set[tuple[str, int, int]] = set()
         hits: list[tuple[int, int, Pattern]] = []
         for at, pattern in candidates:
+            if pattern.requires and pattern.requires.isdisjoint(present):
+                continue  # a word the pattern needs is nowhere in the message
             span = pattern.match(words, at, backwards if pattern.left else None)
             if span is None or (pattern.code, *span) in seen or pattern.cancelled(words, span):
                 continue
