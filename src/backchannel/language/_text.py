@@ -93,15 +93,17 @@ class Tokens:
 
     Attributes:
         text: The normalised text.
-        words: The tokens; every sentence break is :data:`BREAK`.
+        words: The tokens; every sentence break is :data:`BREAK`, and the first
+            token is a :data:`BREAK` too (standing before the text), so that a
+            pattern can ask for the start of a sentence.
     """
 
     text: str
     words: tuple[str, ...]
 
     def spans(self) -> list[tuple[int, int]]:
-        """The character span of every token in :attr:`text` (computed on demand)."""
-        return [m.span() for m in _TOKEN.finditer(self.text)]
+        """The character span of every token in :attr:`text` (computed on demand; the first is empty)."""
+        return [(0, 0), *(m.span() for m in _TOKEN.finditer(self.text))]
 
 
 def tokenise(text: str) -> Tokens:
@@ -114,5 +116,5 @@ def tokenise(text: str) -> Tokens:
         The normalised text with its tokens.
     """
     normal = normalise(text)
-    words = tuple(BREAK if w in "!?;" else w for w in _TOKEN.findall(normal))
+    words = (BREAK, *(BREAK if w in "!?;" else w for w in _TOKEN.findall(normal)))
     return Tokens(normal, words)

@@ -29,7 +29,7 @@ from typing import Any
 
 from backchannel.errors import ConfigurationError
 from backchannel.language._patterns import Pattern
-from backchannel.language._text import Tokens, check_text, tokenise
+from backchannel.language._text import BREAK, Tokens, check_text, tokenise
 from backchannel.language.lexicon import Lexicon
 
 __all__ = ["CodeMatch", "Coder", "Coding", "Thresholds"]
@@ -199,7 +199,8 @@ class Coder:
         spans = tokens.spans()
         out = []
         for start, end, pattern in sorted(hits, key=lambda h: (h[0], h[1], h[2].code)):
-            first, last = spans[start][0], spans[end - 1][1]
+            shown = start + 1 if words[start] == BREAK and end > start + 1 else start  # not the "." of ^
+            first, last = spans[shown][0], spans[end - 1][1]
             out.append(
                 CodeMatch(
                     code=pattern.code,

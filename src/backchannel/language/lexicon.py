@@ -12,7 +12,7 @@ What it does:
 
 The phrase syntax, one pattern per ``phrase`` string, words separated by spaces:
 
-- ``word`` one word; ``a|b|c`` alternatives; ``a_b`` a multi-word alternative
+- ``word`` one word; ``^`` the start of a sentence; ``a|b|c`` alternatives; ``a_b`` a multi-word alternative
   ("a b"); ``stem*`` any word starting with ``stem``;
 - ``[a|b]`` an optional slot; ``...`` up to 3 words of anything; ``...N`` up to N;
 - ``&NAME`` the alternatives of the set ``NAME`` in the ``[sets]`` table.
@@ -32,7 +32,7 @@ from typing import Any
 
 from backchannel.errors import ConfigurationError
 from backchannel.language._patterns import Element, Gap, Pattern, Slot
-from backchannel.language._text import NEGATIONS
+from backchannel.language._text import BREAK, NEGATIONS
 
 __all__ = [
     "BUILTIN_LEXICON",
@@ -47,7 +47,7 @@ BUILTIN_LEXICON = "lexicon.toml"
 
 _COMMON = frozenset(
     {"we", "i", "you", "your", "our", "us", "will", "would", "shall", "the", "a", "an", "to", "of", "and"}
-    | {"be", "is", "are", "it", "this", "that", "can", "not", "they", "their", "for", "in", "on", "by"}
+    | {"be", "is", "are", "it", "this", "that", "can", "not", "they", "their", "for", "in", "on", "by", BREAK}
 )
 _MAX_GAP = 8
 
@@ -89,6 +89,9 @@ def _slot(token: str, sets: Mapping[str, Sequence[str]], where: str) -> Slot:
     phrases: list[tuple[str, ...]] = []
     stems: list[str] = []
     for alt in alternatives:
+        if alt == "^":
+            words.add(BREAK)
+            continue
         if not alt or not alt.replace("_", "").replace("*", "").replace("'", "").replace("-", "").isalnum():
             raise ConfigurationError(f"{where}: bad word {alt!r} in {token!r}")
         if alt.endswith("*"):
