@@ -151,7 +151,7 @@ _DATE_MDY = re.compile(r"\b(" + "|".join(_MONTHS) + r")\.?\s+(\d{1,2})(?:st|nd|r
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _NUMBER = re.compile(
     r"(?P<cur>[$€£]|\b(?:usd|eur|gbp|chf)\b)?\s*"
-    r"(?P<num>\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|(?:(?:" + _WORD_NUMBER + r")(?:[\s-]+(?:and\s+)?)?)+)"
+    r"(?P<num>\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|(?:\b(?:" + _WORD_NUMBER + r")\b(?:[\s-]+(?:and\s+)?)?)+)"
     r"(?P<scale>\s*(?:hundred|thousand|million|billion|trillion)\b|(?:k|m|mn|bn|b|tn)\b)?"
     r"(?P<unit>\s*(?:%|(?:" + _UNIT_WORDS + r")\b))?",
 )

@@ -79,6 +79,11 @@ def _keep_case(original: str, new: str) -> str:
     return new
 
 
+def _expand(match: re.Match[str], alternative: str) -> str:
+    """Expand group references (backslash N) in ``alternative``, lower-cased; an unmatched group is empty."""
+    return _GROUP_REF.sub(lambda ref: (match.group(int(ref.group(1))) or "").lower(), alternative)
+
+
 def _rule(entry: object, where: str, source: str) -> Rule:
     if not isinstance(entry, dict):
         raise ConfigurationError(f"{where}: must be a table with id, find and replace")
@@ -168,7 +173,7 @@ class Reframer:
             alternative = rule.replace[min(choice, len(rule.replace) - 1)]
 
             def swap(match: re.Match[str], rule: Rule = rule, alternative: str = alternative) -> str:
-                new = _keep_case(match.group(0), match.expand(alternative))
+                new = _keep_case(match.group(0), _expand(match, alternative))
                 changes.append((rule.rule_id, match.group(0), new))
                 return new
 

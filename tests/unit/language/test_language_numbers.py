@@ -130,6 +130,8 @@ def test_equivalent_spellings() -> None:
     assert not compare_numbers("by 1 March", "by 2 March")
     assert not compare_numbers("$6bn", "EUR 6 billion")
     assert compare_numbers("this one and no one", "this proposal")  # "one" alone is not a number
+    # number words inside other words are not numbers
+    assert extract_quantities("Often, attention to inconsistency and someone's content is eighteenth.") == []
 
 
 @given(texts())
