@@ -90,11 +90,12 @@ def _suggestions(analysis: Analysis) -> Table:
     table.add_column("text")
     table.add_column("rules")
     table.add_column("after")
-    for i, (suggestion, coding) in enumerate(analysis.suggestions, 1):
-        after = "escalatory" if coding.escalatory else "not escalatory"
-        weight = "" if coding.goldstein is None else f" ({coding.goldstein:+.1f})"
-        rules = ", ".join(rule for rule, _, _ in suggestion.changes)
-        table.add_row(str(i), suggestion.text, rules, after + weight)
+    for i, item in enumerate(analysis.to_dict()["suggestions"], 1):
+        after = "escalatory" if item["escalatory"] else "not escalatory"
+        weight = "" if item["goldstein"] is None else f" ({item['goldstein']:+.1f})"
+        notes = [*item["commitment_flips"], *([] if item["numbers_same"] else ["NUMBERS DIFFER"])]
+        rules = ", ".join(change["rule"] for change in item["changes"])
+        table.add_row(str(i), item["text"], rules, "; ".join([after + weight, *notes]))
     return table
 
 

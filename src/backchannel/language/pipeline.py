@@ -4,7 +4,8 @@ What it does: :class:`LanguageAid` bundles a :class:`~backchannel.language.codin
 a :class:`~backchannel.language.reframing.Reframer` and an embedder, and
 :meth:`LanguageAid.check` returns one :class:`Analysis` of a message: its
 coding, suggestions when it is escalatory (each re-coded, so the mediator sees
-what it leaves), and, given a reframing, its drift. A :class:`Translator` runs
+what it leaves, with its numbers check and commitment flips), and, given a
+reframing, its drift. A :class:`Translator` runs
 first; the default is the identity (ADR-0042: no offline translation model is
 available, so none is built).
 
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from backchannel.language.coding import Coder, Coding
-from backchannel.language.drift import DriftReport, Embedder, check_drift, default_embedder
+from backchannel.language.drift import DriftReport, Embedder, check_drift, commitment_flips, default_embedder
+from backchannel.language.numbers import compare_numbers
 from backchannel.language.reframing import Reframer, Suggestion
 
 __all__ = ["Analysis", "IdentityTranslator", "LanguageAid", "Translator"]
@@ -71,15 +73,23 @@ class Analysis:
             "goldstein": self.coding.goldstein,
             "reason": self.coding.reason,
             "codes": [c.to_dict() for c in self.coding.codes],
-            "suggestions": [
-                {**s.to_dict(), "escalatory": c.escalatory, "goldstein": c.goldstein}
-                for s, c in self.suggestions
-            ],
+            "suggestions": [_suggestion(self.text, s, c) for s, c in self.suggestions],
             "translator": self.translator,
         }
         if self.drift is not None:
             doc["drift"] = self.drift.to_dict()
         return doc
+
+
+def _suggestion(original: str, suggestion: Suggestion, coding: Coding) -> dict[str, Any]:
+    """A suggestion with what it leaves: its coding, its numbers check and its commitment flips."""
+    return {
+        **suggestion.to_dict(),
+        "escalatory": coding.escalatory,
+        "goldstein": coding.goldstein,
+        "numbers_same": bool(compare_numbers(original, suggestion.text)),
+        "commitment_flips": commitment_flips(original, suggestion.text),
+    }
 
 
 class LanguageAid:

@@ -118,6 +118,10 @@ def test_pipeline_suggests_only_for_escalatory_messages() -> None:
     doc = hot.to_dict()
     assert doc["escalatory"] is True
     assert doc["suggestions"][0]["escalatory"] is False
+    assert doc["suggestions"][0]["numbers_same"] is True
+    assert doc["suggestions"][0]["commitment_flips"] == []
+    threat = aid.check("We will strike the depots.").to_dict()["suggestions"][0]
+    assert threat["commitment_flips"] == ["firm 'will' -> weak 'consider', 'would'"]
     assert doc["drift"]["blocked"] is False
     assert doc["translator"] == IdentityTranslator.name
 
