@@ -15,13 +15,15 @@ SHARED = ROOT / ".." / "shared" / "cameo"
 LABELLED = ROOT / "tests" / "data" / "language" / "labelled.csv"
 HELDOUT = ROOT / "tests" / "data" / "language" / "heldout.csv"
 
-# Figures reached with lexicon.toml 1.3.0 (ADR-0040); a change that lowers them fails.
-ICEWS_PRIMARY_ROOT_MATCHES = 121  # of 277 examples: 43.7 %
-ICEWS_ANY_ROOT_MATCHES = 171  # 61.7 %
+# Figures reached with lexicon.toml 1.4.0 (ADR-0040); a change that lowers them fails.
+ICEWS_CODED = 277  # every example sentence gets at least one code
+ICEWS_PRIMARY_ROOT_MATCHES = 134  # of 277 examples: 48.4 %
+ICEWS_ANY_ROOT_MATCHES = 185  # 66.8 %
 # the development set (the lexicon was tuned on it): 443 sentences, 217 escalatory
 LABELLED_TRUE_POSITIVES = 198  # recall 91.2 %
 LABELLED_FALSE_POSITIVES = 0  # precision 100 %
-# the held-out set, written after the last change to the lexicon and never tuned on: 80 sentences, 40 escalatory
+# the held-out set, written after lexicon 1.3.0 and never tuned on (1.4.0 only added third-person report
+# verbs, from the ICEWS examples): 80 sentences, 40 escalatory
 HELDOUT_TRUE_POSITIVES = 13  # recall 32.5 %
 HELDOUT_FALSE_POSITIVES = 0  # precision 100 %
 
@@ -140,7 +142,7 @@ def test_icews_example_sentences_root_code_rate(full_coder: Coder) -> None:
         primary += coding.primary is not None and coding.primary.root_code() == info.root
         any_root += any(c.code[:2] == info.root for c in coding.codes)
     print(f"ICEWS examples: {coded} coded, primary root {primary}/277, any root {any_root}/277")
-    assert coded >= 274
+    assert coded >= ICEWS_CODED
     assert primary >= ICEWS_PRIMARY_ROOT_MATCHES
     assert any_root >= ICEWS_ANY_ROOT_MATCHES
 
