@@ -1,0 +1,260 @@
+"""Backtest the models and the ensemble on DEU-format issues with known outcomes (issue #10, item 7).
+
+:func:`run_backtest` evaluates every model of :data:`~backchannel.forecast.ensemble.MODELS`
+on the test issues and reports, per model and for the ensemble's headline:
+
+- ``n``, MAE, RMSE and median absolute error on the issues with an outcome and an answer;
+- paired-bootstrap 95% intervals (issues resampled with replacement, the same
+  resample for both) of the model's MAE and of its MAE minus the compromise
+  model's, on the issues both answer;
+- the MAE on issues flagged "models disagree" and on the others, and the flagged share.
+
+Learning is honest: with a training set, the ensemble's weights are fitted on it
+alone; without one, each test issue's headline comes from weights fitted on the
+other folds (:func:`~backchannel.forecast.ensemble.cross_fit`). This module reads
+no files and prints nothing; the CLI does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from backchannel.errors import DomainError
+from backchannel.forecast.dataset import IssueSet
+from backchannel.forecast.ensemble import (
+    DISAGREEMENT_THRESHOLD,
+    Disagreement,
+    cross_fit,
+    disagreement,
+    fit_stacking,
+    run_models,
+)
+from backchannel.forecast.models import BargainingInputs
+
+__all__ = ["BacktestReport", "Score", "run_backtest", "score"]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+REFERENCE_MODEL = "compromise"
+
+
+@dataclass(frozen=True)
+class Score:
+    """Accuracy of one forecaster on the issues it answered.
+
+    Attributes:
+        n: Issues scored (with an outcome and a finite answer).
+        mae: Mean absolute error.
+        rmse: Root mean squared error.
+        median_ae: Median absolute error.
+        mae_ci95: Paired-bootstrap 95% interval of the MAE.
+        diff_vs_compromise: MAE minus the compromise model's MAE on the issues both answered.
+        diff_ci95: Its paired-bootstrap 95% interval (negative: better than compromise).
+        flagged_n: Scored issues flagged "models disagree".
+        mae_flagged: MAE on flagged issues (None when there are none).
+        mae_unflagged: MAE on the other issues (None when there are none).
+    """
+
+    n: int
+    mae: float
+    rmse: float
+    median_ae: float
+    mae_ci95: tuple[float, float]
+    diff_vs_compromise: float
+    diff_ci95: tuple[float, float]
+    flagged_n: int
+    mae_flagged: float | None
+    mae_unflagged: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary."""
+        return {
+            "n": self.n,
+            "mae": self.mae,
+            "rmse": self.rmse,
+            "median_ae": self.median_ae,
+            "mae_ci95": list(self.mae_ci95),
+            "mae_diff_vs_compromise": self.diff_vs_compromise,
+            "mae_diff_vs_compromise_ci95": list(self.diff_ci95),
+            "flagged_n": self.flagged_n,
+            "mae_flagged": self.mae_flagged,
+            "mae_unflagged": self.mae_unflagged,
+        }
+
+
+def _mean_or_none(values: FloatArray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
+def score(  # noqa: PLR0913 - the forecaster, its reference, outcomes, flags and the generator
+    answer: FloatArray,
+    reference: FloatArray,
+    outcome: FloatArray,
+    flagged: BoolArray,
+    rng: np.random.Generator,
+    *,
+    resamples: int = 2000,
+) -> Score:
+    """Score one forecaster against the outcomes, paired with the reference forecaster.
+
+    Args:
+        answer: The forecaster's answers per issue (NaN: no answer).
+        reference: The compromise model's answers (for the paired comparison).
+        outcome: The outcomes (NaN: unknown).
+        flagged: The "models disagree" flag per issue.
+        rng: Random generator for the bootstrap.
+        resamples: Bootstrap resamples.
+
+    Returns:
+        The score.
+
+    Raises:
+        DomainError: No issue has both an answer and an outcome.
+    """
+    ok = np.isfinite(answer) & np.isfinite(outcome)
+    if not ok.any():
+        raise DomainError("backtest: no issue has both an answer and an outcome")
+    err = np.abs(answer - outcome)
+    both = ok & np.isfinite(reference)
+    diff = err[both] - np.abs(reference - outcome)[both]
+    picks = rng.integers(0, int(both.sum()), size=(resamples, int(both.sum())))
+    own = rng.integers(0, int(ok.sum()), size=(resamples, int(ok.sum())))
+    boot_mae = err[ok][own].mean(axis=1)
+    boot_diff = diff[picks].mean(axis=1) if diff.size else np.zeros(1)
+    return Score(
+        n=int(ok.sum()),
+        mae=float(err[ok].mean()),
+        rmse=float(np.sqrt((err[ok] ** 2).mean())),
+        median_ae=float(np.median(err[ok])),
+        mae_ci95=(float(np.quantile(boot_mae, 0.025)), float(np.quantile(boot_mae, 0.975))),
+        diff_vs_compromise=float(diff.mean()) if diff.size else 0.0,
+        diff_ci95=(float(np.quantile(boot_diff, 0.025)), float(np.quantile(boot_diff, 0.975))),
+        flagged_n=int((ok & flagged).sum()),
+        mae_flagged=_mean_or_none(err[ok & flagged]),
+        mae_unflagged=_mean_or_none(err[ok & ~flagged]),
+    )
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """The backtest's result.
+
+    Attributes:
+        models: Each model's score, in report order.
+        ensemble: The headline combination's score.
+        weights: The headline's weights (fitted on the training set, or the mean over folds).
+        training: How the headline was learned (``"train files"`` or ``"10-fold cross-fit"``).
+        flagged_share: Share of test issues flagged "models disagree".
+        threshold: The disagreement threshold.
+        interval_coverage: Share of scored issues whose outcome lies in the headline's interval.
+        interval_level: The interval's nominal coverage.
+        disagreement: Per-issue spreads and flags.
+        issue_ids: The test issues.
+        answers: Every model's answers and the headline (``"ensemble"``), per issue.
+    """
+
+    models: dict[str, Score]
+    ensemble: Score
+    weights: dict[str, float]
+    training: str
+    flagged_share: float
+    threshold: float
+    interval_coverage: float
+    interval_level: float
+    disagreement: Disagreement = field(repr=False)
+    issue_ids: tuple[str, ...] = field(repr=False)
+    answers: dict[str, FloatArray] = field(repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dictionary (the CLI's ``--json`` document)."""
+        return {
+            "models": {name: s.to_dict() for name, s in self.models.items()},
+            "ensemble": {
+                **self.ensemble.to_dict(),
+                "weights": self.weights,
+                "training": self.training,
+                "interval_level": self.interval_level,
+                "interval_coverage": self.interval_coverage,
+            },
+            "disagreement": {
+                "threshold": self.threshold,
+                "flagged_share": self.flagged_share,
+                "flagged_issues": [
+                    i for i, f in zip(self.issue_ids, self.disagreement.flagged, strict=True) if f
+                ],
+            },
+            "reference_model": REFERENCE_MODEL,
+        }
+
+
+def run_backtest(
+    test: IssueSet,
+    rng: np.random.Generator,
+    *,
+    train: IssueSet | None = None,
+    capabilities: str = "equal",
+    resamples: int = 2000,
+) -> BacktestReport:
+    """Score every model and the ensemble's headline on the test issues.
+
+    Args:
+        test: Issues to score (their outcomes are never used for fitting when ``train`` is given).
+        rng: Random generator for the bootstrap.
+        train: Issues to learn the ensemble on; None cross-fits on ``test`` instead.
+        capabilities: The capability scheme (see :meth:`BargainingInputs.from_issue_set`).
+        resamples: Bootstrap resamples.
+
+    Returns:
+        The report.
+
+    Raises:
+        DomainError: A training and a test issue share an id, or too few issues.
+    """
+    answers = run_models(BargainingInputs.from_issue_set(test, capabilities=capabilities))
+    if train is not None:
+        shared = sorted(set(train.issue_ids) & set(test.issue_ids))
+        if shared:
+            raise DomainError(f"train: {len(shared)} issue(s) also in the test set, e.g. {shared[0]}")
+        train_answers = run_models(BargainingInputs.from_issue_set(train, capabilities=capabilities))
+        stacking = fit_stacking(train_answers, train.outcome, train.issue_ids)
+        headline = stacking.predict(answers)
+        low, high = stacking.interval(answers)
+        weights, training, level = (
+            dict(zip(stacking.names, stacking.weights.tolist(), strict=True)),
+            "train files",
+            stacking.level,
+        )
+    else:
+        headline, low, high = cross_fit(answers, test.outcome, test.issue_ids)
+        full = fit_stacking(answers, test.outcome, test.issue_ids)
+        weights, training, level = (
+            dict(zip(full.names, full.weights.tolist(), strict=True)),
+            "10-fold cross-fit",
+            full.level,
+        )
+    flags = disagreement(answers)
+    reference = answers[REFERENCE_MODEL]
+    scores = {
+        name: score(a, reference, test.outcome, flags.flagged, rng, resamples=resamples)
+        for name, a in answers.items()
+    }
+    ensemble = score(headline, reference, test.outcome, flags.flagged, rng, resamples=resamples)
+    ok = np.isfinite(test.outcome) & np.isfinite(headline)
+    covered = (test.outcome[ok] >= low[ok]) & (test.outcome[ok] <= high[ok])
+    return BacktestReport(
+        models=scores,
+        ensemble=ensemble,
+        weights=weights,
+        training=training,
+        flagged_share=float(flags.flagged.mean()),
+        threshold=DISAGREEMENT_THRESHOLD,
+        interval_coverage=float(covered.mean()) if covered.size else float("nan"),
+        interval_level=level,
+        disagreement=flags,
+        issue_ids=test.issue_ids,
+        answers={**answers, "ensemble": headline},
+    )
