@@ -283,7 +283,9 @@ def perturb(
     shape = (draws, *inputs.positions.shape)
 
     def jitter(values: FloatArray, sd: float) -> FloatArray:
-        noise = rng.normal(0.0, sd, size=(draws, *values.shape)) if sd > 0 else 0.0
+        noise = (
+            rng.normal(0.0, sd, size=(draws, *values.shape)) if sd > 0 else np.zeros((draws, *values.shape))
+        )
         return np.clip(values + noise, 0.0, 100.0)
 
     noise = rng.lognormal(0.0, uncertainty.capability_sigma, size=shape)
