@@ -53,13 +53,20 @@ DEFAULT_ROUNDS = 4
 
 
 def _win_probability(z: FloatArray, w: FloatArray) -> FloatArray:
-    """``P[..., a, b]``: the weighted share of votes for ``a`` over ``b`` (step 1)."""
-    to_b = np.abs(z[..., :, None, None] - z[..., None, None, :])  # [k, 1, b]
-    to_a = np.abs(z[..., :, None, None] - z[..., None, :, None])  # [k, a, 1]
-    votes = w[..., :, None, None] * (to_b - to_a)  # [k, a, b]
-    total = np.abs(votes).sum(axis=-3)
+    """``P[..., a, b]``: the weighted share of votes for ``a`` over ``b`` (step 1).
+
+    Accumulates over voters ``k`` one at a time: the same sums as the
+    ``(k, a, b)`` array, without holding it in memory.
+    """
+    positive = np.zeros((*z.shape, z.shape[-1]))
+    total = np.zeros_like(positive)
+    for k in range(z.shape[-1]):
+        to_k = np.abs(z - z[..., k : k + 1])  # |x_k - x_a| for every a
+        votes = w[..., k, None, None] * (to_k[..., None, :] - to_k[..., :, None])
+        positive += np.maximum(votes, 0.0)
+        total += np.abs(votes)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, np.maximum(votes, 0.0).sum(axis=-3) / total, 0.0)
+        return np.where(total > 0, positive / total, 0.0)
 
 
 def _challenge(p: FloatArray, d: FloatArray, s_target: FloatArray, r: FloatArray) -> FloatArray:
