@@ -69,6 +69,8 @@ def _lognash(x: list[float], w: list[float], worst: list[float]) -> Callable[[fl
     def f(y: float) -> float:
         total = 0.0
         for xi, wi, di in zip(x, w, worst, strict=True):
+            if wi <= 0:
+                continue  # a zero-weight actor has no say
             gain = di - abs(y - xi)
             total += -math.inf if gain <= 0 else wi * math.log(gain)
         return total

@@ -29,6 +29,7 @@ from backchannel.cli.render import diagnostic
 from backchannel.errors import BackchannelError, ConfigurationError
 from backchannel.forecast.backtest import BacktestReport, run_backtest
 from backchannel.forecast.dataset import load_deu, load_gjp_forecasts, load_gjp_questions
+from backchannel.forecast.models import Uncertainty
 from backchannel.forecast.pooling import PoolReport, evaluate_pools
 from backchannel.forecast.reliability import write_reliability_png
 
@@ -55,27 +56,50 @@ def _run(action: Callable[[], T]) -> T:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.2f}"
+    return "-" if value is None or math.isnan(value) else f"{value:.1f}"
 
 
-def _backtest_table(report: BacktestReport) -> Table:
-    table = Table(title=f"Backtest (headline: {report.training}; flag: spread > {report.threshold:g} points)")
-    for column in ("forecaster", "n", "MAE", "95% CI", "Δ vs compromise [95% CI]", "RMSE", "MedAE"):
-        table.add_column(column, justify="left" if column == "forecaster" else "right")
-    table.add_column("MAE flagged / unflagged", justify="right")
-    rows = [*report.models.items(), ("ensemble (headline)", report.ensemble)]
+def _headline_coverage(report: BacktestReport, name: str) -> str:
+    if name != "ensemble":
+        return "-"
+    return f"{report.interval_coverage:.0%}*"
+
+
+def _backtest_tables(report: BacktestReport) -> tuple[Table, Table]:
+    """Accuracy (with bootstrap intervals), then flags and Monte Carlo intervals."""
+    rows = [*report.models.items(), ("ensemble", report.ensemble)]
+    accuracy = Table(title=f"Backtest: accuracy (ensemble headline: {report.training})")
+    accuracy.add_column("forecaster", no_wrap=True)
+    accuracy.caption = "vs comp.: MAE minus the compromise model's, paired bootstrap"
+    for column in ("n", "MAE", "95% CI", "vs comp. (95% CI)"):
+        accuracy.add_column(column, justify="right", no_wrap=True)
     for name, s in rows:
-        table.add_row(
+        accuracy.add_row(
             name,
             str(s.n),
-            _fmt(s.mae),
-            f"{_fmt(s.mae_ci95[0])}-{_fmt(s.mae_ci95[1])}",
-            f"{s.diff_vs_compromise:+.2f} [{s.diff_ci95[0]:+.2f}, {s.diff_ci95[1]:+.2f}]",
-            _fmt(s.rmse),
-            _fmt(s.median_ae),
-            f"{_fmt(s.mae_flagged)} / {_fmt(s.mae_unflagged)}",
+            f"{s.mae:.1f}",
+            f"{s.mae_ci95[0]:.1f}-{s.mae_ci95[1]:.1f}",
+            f"{s.diff_vs_compromise:+.1f} ({s.diff_ci95[0]:+.1f}, {s.diff_ci95[1]:+.1f})",
         )
-    return table
+    flags = Table(
+        title=f"Errors, 'models disagree' (spread > {report.threshold:g}) and Monte Carlo intervals"
+    )
+    flags.add_column("forecaster", no_wrap=True)
+    flags.caption = "MAE on issues flagged / not flagged; MC: Monte Carlo interval's coverage and width"
+    for column in ("RMSE", "MedAE", "flagged", "unflagged", "MC cover", "MC width"):
+        flags.add_column(column, justify="right", no_wrap=True)
+    for name, s in rows:
+        check = report.intervals.get(name)
+        flags.add_row(
+            name,
+            f"{s.rmse:.1f}",
+            f"{s.median_ae:.1f}",
+            f"{_fmt(s.mae_flagged)}",
+            f"{_fmt(s.mae_unflagged)}",
+            f"{check.coverage:.0%}" if check else _headline_coverage(report, name),
+            f"{check.mean_width:.1f}" if check else "-",
+        )
+    return accuracy, flags
 
 
 @forecast_app.command("backtest")
@@ -94,7 +118,25 @@ def backtest(
     capabilities: Annotated[
         str, typer.Option("--capabilities", help="'equal' (default) or 'votes' (EU-15 Council votes).")
     ] = "equal",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap's random generator.")] = 20260601,
+    draws: Annotated[
+        int,
+        typer.Option(
+            "--draws", min=0, help="Monte Carlo draws per issue for each model's interval (0: none)."
+        ),
+    ] = 50,
+    position_sd: Annotated[
+        float, typer.Option("--position-sd", min=0, help="Monte Carlo: normal noise on positions (points).")
+    ] = 10.0,
+    salience_sd: Annotated[
+        float, typer.Option("--salience-sd", min=0, help="Monte Carlo: normal noise on saliences (points).")
+    ] = 10.0,
+    capability_sigma: Annotated[
+        float,
+        typer.Option("--capability-sigma", min=0, help="Monte Carlo: log-normal sigma on capabilities."),
+    ] = 0.2,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the bootstrap and Monte Carlo generator.")
+    ] = 20260601,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Score every model and the ensemble's headline on DEU-format issues with known outcomes."""
@@ -112,16 +154,22 @@ def backtest(
             bar.add_task("loading, running the models and bootstrapping", total=None)
             test = load_deu(issues, positions)
             train = load_deu(train_issues, train_positions) if train_issues and train_positions else None
-            report = run_backtest(test, np.random.default_rng(seed), train=train, capabilities=capabilities)
+            uncertainty = Uncertainty(position_sd, salience_sd, capability_sigma)
+            rng = np.random.default_rng(seed)
+            report = run_backtest(
+                test, rng, train=train, capabilities=capabilities, draws=draws, uncertainty=uncertainty
+            )
         if as_json:
-            document = {**report.to_dict(), "seed": seed, "capabilities": capabilities}
+            document = {**report.to_dict(), "seed": seed, "capabilities": capabilities, "draws": draws}
             print(json.dumps(document, indent=2, allow_nan=False, default=_no_nan))
             return
-        _out.print(_backtest_table(report))
+        for table in _backtest_tables(report):
+            _out.print(table)
         weights = ", ".join(f"{n} {w:.2f}" for n, w in report.weights.items() if w > 0.005)
         _out.print(
             f"flagged 'models disagree': {report.flagged_share:.0%} of issues; headline weights: {weights}; "
-            f"{report.interval_level:.0%} interval covered {report.interval_coverage:.0%}; seed {seed}"
+            f"*the headline's {report.interval_level:.0%} residual interval covered "
+            f"{report.interval_coverage:.0%}; Monte Carlo: {draws} draws; seed {seed}"
         )
 
     _run(body)

@@ -7,7 +7,9 @@ on the test issues and reports, per model and for the ensemble's headline:
 - paired-bootstrap 95% intervals (issues resampled with replacement, the same
   resample for both) of the model's MAE and of its MAE minus the compromise
   model's, on the issues both answer;
-- the MAE on issues flagged "models disagree" and on the others, and the flagged share.
+- the MAE on issues flagged "models disagree" and on the others, and the flagged share;
+- optionally, each model's Monte Carlo predictive interval: how often it holds
+  the outcome and how wide it is.
 
 Learning is honest: with a training set, the ensemble's weights are fitted on it
 alone; without one, each test issue's headline comes from weights fitted on the
@@ -17,6 +19,7 @@ no files and prints nothing; the CLI does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,15 +29,16 @@ from backchannel.errors import DomainError
 from backchannel.forecast.dataset import IssueSet
 from backchannel.forecast.ensemble import (
     DISAGREEMENT_THRESHOLD,
+    MODELS,
     Disagreement,
     cross_fit,
     disagreement,
     fit_stacking,
     run_models,
 )
-from backchannel.forecast.models import BargainingInputs
+from backchannel.forecast.models import BargainingInputs, Uncertainty, predictive_interval
 
-__all__ = ["BacktestReport", "Score", "run_backtest", "score"]
+__all__ = ["BacktestReport", "IntervalCheck", "Score", "run_backtest", "score"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -152,6 +156,7 @@ class BacktestReport:
         threshold: The disagreement threshold.
         interval_coverage: Share of scored issues whose outcome lies in the headline's interval.
         interval_level: The interval's nominal coverage.
+        intervals: Each model's Monte Carlo interval check (empty without draws).
         disagreement: Per-issue spreads and flags.
         issue_ids: The test issues.
         answers: Every model's answers and the headline (``"ensemble"``), per issue.
@@ -165,14 +170,27 @@ class BacktestReport:
     threshold: float
     interval_coverage: float
     interval_level: float
+    intervals: dict[str, IntervalCheck]
     disagreement: Disagreement = field(repr=False)
     issue_ids: tuple[str, ...] = field(repr=False)
     answers: dict[str, FloatArray] = field(repr=False)
 
+    def _model_dict(self, name: str) -> dict[str, object]:
+        entry = self.models[name].to_dict()
+        check = self.intervals.get(name)
+        if check is not None:
+            entry["monte_carlo"] = {
+                "draws": check.draws,
+                "level": check.level,
+                "coverage": check.coverage,
+                "mean_width": check.mean_width,
+            }
+        return entry
+
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dictionary (the CLI's ``--json`` document)."""
         return {
-            "models": {name: s.to_dict() for name, s in self.models.items()},
+            "models": {name: self._model_dict(name) for name in self.models},
             "ensemble": {
                 **self.ensemble.to_dict(),
                 "weights": self.weights,
@@ -191,22 +209,97 @@ class BacktestReport:
         }
 
 
-def run_backtest(
+@dataclass(frozen=True)
+class _Headline:
+    """The ensemble's headline on the test issues and how it was learned."""
+
+    point: FloatArray
+    low: FloatArray
+    high: FloatArray
+    weights: dict[str, float]
+    training: str
+    level: float
+
+
+def _headline(
+    test: IssueSet, answers: dict[str, FloatArray], train: IssueSet | None, capabilities: str
+) -> _Headline:
+    """Fit the stacking on ``train`` only, or cross-fit on ``test`` when there is no training set."""
+    if train is None:
+        point, low, high = cross_fit(answers, test.outcome, test.issue_ids)
+        full = fit_stacking(answers, test.outcome, test.issue_ids)
+        weights = dict(zip(full.names, full.weights.tolist(), strict=True))
+        return _Headline(point, low, high, weights, "10-fold cross-fit", full.level)
+    shared = sorted(set(train.issue_ids) & set(test.issue_ids))
+    if shared:
+        raise DomainError(f"train: {len(shared)} issue(s) also in the test set, e.g. {shared[0]}")
+    train_answers = run_models(BargainingInputs.from_issue_set(train, capabilities=capabilities))
+    stacking = fit_stacking(train_answers, train.outcome, train.issue_ids)
+    low, high = stacking.interval(answers)
+    weights = dict(zip(stacking.names, stacking.weights.tolist(), strict=True))
+    return _Headline(stacking.predict(answers), low, high, weights, "train files", stacking.level)
+
+
+@dataclass(frozen=True)
+class IntervalCheck:
+    """How a model's Monte Carlo predictive interval fares against the outcomes.
+
+    Attributes:
+        draws: Monte Carlo draws per issue.
+        level: Nominal coverage of the interval.
+        coverage: Share of scored issues whose outcome lies inside the interval.
+        mean_width: Mean width of the interval, in points.
+    """
+
+    draws: int
+    level: float
+    coverage: float
+    mean_width: float
+
+
+def _interval_checks(
+    inputs: BargainingInputs,
+    outcome: FloatArray,
+    uncertainty: Uncertainty,
+    rng: np.random.Generator,
+    draws: int,
+) -> dict[str, IntervalCheck]:
+    """Each model's Monte Carlo interval: coverage of the outcomes and mean width."""
+    checks = {}
+    for name, model in MODELS.items():
+        interval = predictive_interval(model, inputs, uncertainty, rng, draws=draws)
+        ok = np.isfinite(outcome) & np.isfinite(interval.low)
+        inside = (interval.low[ok] <= outcome[ok]) & (outcome[ok] <= interval.high[ok])
+        width = interval.high[ok] - interval.low[ok]
+        checks[name] = IntervalCheck(
+            draws,
+            interval.level,
+            float(inside.mean()) if ok.any() else math.nan,
+            float(width.mean()) if ok.any() else math.nan,
+        )
+    return checks
+
+
+def run_backtest(  # noqa: PLR0913 - the data and the generator, then keyword-only settings
     test: IssueSet,
     rng: np.random.Generator,
     *,
     train: IssueSet | None = None,
     capabilities: str = "equal",
     resamples: int = 2000,
+    draws: int = 0,
+    uncertainty: Uncertainty | None = None,
 ) -> BacktestReport:
     """Score every model and the ensemble's headline on the test issues.
 
     Args:
         test: Issues to score (their outcomes are never used for fitting when ``train`` is given).
-        rng: Random generator for the bootstrap.
+        rng: Random generator for the bootstrap and the Monte Carlo draws.
         train: Issues to learn the ensemble on; None cross-fits on ``test`` instead.
         capabilities: The capability scheme (see :meth:`BargainingInputs.from_issue_set`).
         resamples: Bootstrap resamples.
+        draws: Monte Carlo draws per issue for the models' predictive intervals (0: none).
+        uncertainty: The declared input distributions (default :class:`Uncertainty`'s).
 
     Returns:
         The report.
@@ -214,47 +307,32 @@ def run_backtest(
     Raises:
         DomainError: A training and a test issue share an id, or too few issues.
     """
-    answers = run_models(BargainingInputs.from_issue_set(test, capabilities=capabilities))
-    if train is not None:
-        shared = sorted(set(train.issue_ids) & set(test.issue_ids))
-        if shared:
-            raise DomainError(f"train: {len(shared)} issue(s) also in the test set, e.g. {shared[0]}")
-        train_answers = run_models(BargainingInputs.from_issue_set(train, capabilities=capabilities))
-        stacking = fit_stacking(train_answers, train.outcome, train.issue_ids)
-        headline = stacking.predict(answers)
-        low, high = stacking.interval(answers)
-        weights, training, level = (
-            dict(zip(stacking.names, stacking.weights.tolist(), strict=True)),
-            "train files",
-            stacking.level,
-        )
-    else:
-        headline, low, high = cross_fit(answers, test.outcome, test.issue_ids)
-        full = fit_stacking(answers, test.outcome, test.issue_ids)
-        weights, training, level = (
-            dict(zip(full.names, full.weights.tolist(), strict=True)),
-            "10-fold cross-fit",
-            full.level,
-        )
+    inputs = BargainingInputs.from_issue_set(test, capabilities=capabilities)
+    answers = run_models(inputs)
+    headline = _headline(test, answers, train, capabilities)
     flags = disagreement(answers)
     reference = answers[REFERENCE_MODEL]
     scores = {
         name: score(a, reference, test.outcome, flags.flagged, rng, resamples=resamples)
         for name, a in answers.items()
     }
-    ensemble = score(headline, reference, test.outcome, flags.flagged, rng, resamples=resamples)
-    ok = np.isfinite(test.outcome) & np.isfinite(headline)
-    covered = (test.outcome[ok] >= low[ok]) & (test.outcome[ok] <= high[ok])
+    ensemble = score(headline.point, reference, test.outcome, flags.flagged, rng, resamples=resamples)
+    ok = np.isfinite(test.outcome) & np.isfinite(headline.point)
+    covered = (test.outcome[ok] >= headline.low[ok]) & (test.outcome[ok] <= headline.high[ok])
+    intervals = (
+        _interval_checks(inputs, test.outcome, uncertainty or Uncertainty(), rng, draws) if draws > 0 else {}
+    )
     return BacktestReport(
         models=scores,
         ensemble=ensemble,
-        weights=weights,
-        training=training,
+        weights=headline.weights,
+        training=headline.training,
         flagged_share=float(flags.flagged.mean()),
         threshold=DISAGREEMENT_THRESHOLD,
-        interval_coverage=float(covered.mean()) if covered.size else float("nan"),
-        interval_level=level,
+        interval_coverage=float(covered.mean()) if covered.size else math.nan,
+        interval_level=headline.level,
+        intervals=intervals,
         disagreement=flags,
         issue_ids=test.issue_ids,
-        answers={**answers, "ensemble": headline},
+        answers={**answers, "ensemble": headline.point},
     )

@@ -25,7 +25,7 @@ def flat(output: str) -> str:
 
 @pytest.fixture(scope="module")
 def report(deu: IssueSet) -> BacktestReport:
-    return run_backtest(deu, np.random.default_rng(5), resamples=500)
+    return run_backtest(deu, np.random.default_rng(5), resamples=500, draws=4)
 
 
 def test_the_published_ordering(report: BacktestReport) -> None:
@@ -39,6 +39,15 @@ def test_the_published_ordering(report: BacktestReport) -> None:
     assert models["median_actor"].diff_ci95[0] > 0
     assert models["constant_50"].diff_ci95[0] > 0
     assert models["compromise"].diff_ci95 == (0.0, 0.0)
+
+
+def test_monte_carlo_intervals_are_checked_per_model(report: BacktestReport) -> None:
+    assert set(report.intervals) == set(report.models)
+    assert report.intervals["constant_50"].mean_width == 0
+    assert report.intervals["compromise"].mean_width > 0
+    assert all(0 <= c.coverage <= 1 and c.draws == 4 for c in report.intervals.values())
+    entry = report.to_dict()["models"]["compromise"]
+    assert entry["monte_carlo"]["level"] == 0.95
 
 
 def test_flagging_splits_the_errors(report: BacktestReport) -> None:
@@ -78,13 +87,14 @@ def test_train_test_split_by_issue_id_through_the_cli(deu: IssueSet, tmp_path: P
     (tmp_path / "test").mkdir()
     tr = write_split(DEU_ISSUES.parent, tmp_path / "train", set(deu.issue_ids) - test_ids)
     te = write_split(DEU_ISSUES.parent, tmp_path / "test", test_ids)
-    args = ["forecast", "backtest", "--issues", str(te[0]), "--positions", str(te[1])]
+    args = ["forecast", "backtest", "--issues", str(te[0]), "--positions", str(te[1]), "--draws", "0"]
     result = runner.invoke(
         app, [*args, "--train-issues", str(tr[0]), "--train-positions", str(tr[1]), "--json"]
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ensemble"]["training"] == "train files"
+    assert "monte_carlo" not in doc["models"]["compromise"]
     assert doc["ensemble"]["n"] == doc["models"]["compromise"]["n"] == len(test_ids)
     assert set(doc["models"]) >= {
         "compromise",
@@ -104,7 +114,7 @@ def test_train_test_split_by_issue_id_through_the_cli(deu: IssueSet, tmp_path: P
 
 def test_backtest_cli_without_training_and_rich(tmp_path: Path) -> None:
     args = ["forecast", "backtest", "--issues", str(DEU_ISSUES), "--positions", str(DEU_POSITIONS)]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--draws", "2", "--position-sd", "5"])
     assert result.exit_code == 0, result.output
     assert "compromise" in result.stdout
     assert "flagged 'models disagree'" in result.stdout
