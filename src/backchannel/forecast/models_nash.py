@@ -17,7 +17,8 @@ Here (ADR-0037):
   single point ``r``, and the solution is ``r``: under unanimity the status quo
   cannot be moved against anyone's interest.
 
-The maximisation is a golden-section search, exact to ~1e-7 points, run on all
+The maximisation is a golden-section search, exact to about 1e-6 points (the
+objective is flat near its maximum, so float rounding sets the limit), run on all
 issues and draws at once (the log-Nash product is concave in ``x``). This module
 does not compute predictive intervals; :mod:`backchannel.forecast.models` does.
 """
