@@ -30,7 +30,7 @@ from backchannel.errors import BackchannelError, ConfigurationError
 from backchannel.forecast.backtest import BacktestReport, run_backtest
 from backchannel.forecast.dataset import load_deu, load_gjp_forecasts, load_gjp_questions
 from backchannel.forecast.models import Uncertainty
-from backchannel.forecast.pooling import PoolReport, evaluate_pools
+from backchannel.forecast.pooling import PROBABILITY_THRESHOLD, PoolReport, evaluate_pools
 from backchannel.forecast.reliability import write_reliability_png
 
 __all__ = ["forecast_app"]
@@ -220,6 +220,10 @@ def pool(
             f"extremizing exponent: {min(report.extremizing):.2f}-{max(report.extremizing):.2f} "
             f"leave-one-question-out; {report.extremizing_all:.2f} on all questions"
         )
+        flagged = [
+            q for q, gap in zip(report.questions, report.spread, strict=True) if gap > PROBABILITY_THRESHOLD
+        ]
+        _out.print(f"'models disagree' (pools > 40 points apart): {', '.join(flagged) or 'none'}")
         if written:
             _out.print(f"reliability diagram: {written}")
 

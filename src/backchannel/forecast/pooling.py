@@ -3,6 +3,9 @@
 Questions may have two options (yes/no) or more (GJP's "(a) ..., (b) ..., (c) ...").
 A judgement is a probability vector over a question's options. Pools:
 
+Judges are forecasters (each one's latest submission) and, optionally, models or
+analysts added with :func:`add_judges`.
+
 - ``linear``: the arithmetic mean of the judges' vectors;
 - ``logodds``: the normalised geometric mean, ``p_k ∝ exp(mean_j log p_jk)``; for two
   options this is exactly the logistic of the mean log-odds;
@@ -31,12 +34,16 @@ import numpy.typing as npt
 
 from backchannel.errors import DomainError
 from backchannel.forecast.dataset import GjpForecast, GjpQuestion
+from backchannel.forecast.ensemble import DISAGREEMENT_THRESHOLD
 
 __all__ = [
     "EPSILON",
     "EXTREMIZING_GRID",
+    "HONEST_POOLS",
     "IN_SAMPLE",
+    "PROBABILITY_THRESHOLD",
     "PoolReport",
+    "add_judges",
     "brier",
     "collect_judgements",
     "evaluate_pools",
@@ -53,6 +60,10 @@ EPSILON = 0.01
 #: The name of the pool whose exponent saw every outcome, its own included: a
 #: reference for what honest fitting gives up, never a forecast to trust.
 IN_SAMPLE = "extremized_in_sample"
+#: The pools that never saw the outcome they are scored on.
+HONEST_POOLS = ("linear", "logodds", "extremized")
+#: Pools more than 40 percentage points apart on an option are flagged "models disagree".
+PROBABILITY_THRESHOLD = DISAGREEMENT_THRESHOLD / 100
 #: The extremizing exponents searched (1 = the plain log-odds mean).
 EXTREMIZING_GRID: FloatArray = np.round(np.arange(0.5, 4.0001, 0.05), 2)
 
@@ -169,6 +180,9 @@ class PoolReport:
         extremizing_all: The exponent fitted on every resolved question (the in-sample pool's).
         outcomes: The outcome index per question.
         binary: How many of the scored questions have two options.
+        spread: Per question, the widest gap between the honest pools on any option;
+            above :data:`~backchannel.forecast.ensemble.DISAGREEMENT_THRESHOLD` / 100 (0.40)
+            the question is flagged "models disagree".
     """
 
     questions: tuple[str, ...]
@@ -180,6 +194,7 @@ class PoolReport:
     extremizing_all: float
     outcomes: tuple[int, ...]
     binary: int
+    spread: tuple[float, ...]
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dictionary (the CLI's ``--json`` document)."""
@@ -201,25 +216,59 @@ class PoolReport:
                 "per_question": dict(zip(self.questions, self.extremizing, strict=True)),
                 "all_questions": self.extremizing_all,
             },
+            "disagreement": {
+                "threshold": PROBABILITY_THRESHOLD,
+                "spread": dict(zip(self.questions, self.spread, strict=True)),
+                "flagged": [
+                    q for q, s in zip(self.questions, self.spread, strict=True) if s > PROBABILITY_THRESHOLD
+                ],
+            },
             "brier": "GJP: sum over options of (p - o)^2, 0 best, 2 worst",
             "epsilon": EPSILON,
         }
 
 
-def evaluate_pools(questions: Mapping[str, GjpQuestion], forecasts: Sequence[GjpForecast]) -> PoolReport:
+def add_judges(
+    judgements: Mapping[str, FloatArray], extra: Mapping[str, Mapping[str, FloatArray]]
+) -> dict[str, FloatArray]:
+    """Append other judges (models, analysts) as extra rows: ``extra[judge][ifp_id]`` is a probability vector.
+
+    Raises:
+        DomainError: A vector of the wrong length, outside [0, 1] or not summing to 1 (within 0.01).
+    """
+    merged = {ifp_id: rows.copy() for ifp_id, rows in judgements.items()}
+    for judge, answers in extra.items():
+        for ifp_id, vector in answers.items():
+            v = np.asarray(vector, dtype=np.float64)
+            width = merged[ifp_id].shape[1] if ifp_id in merged else v.size
+            if v.shape != (width,) or np.any(v < 0) or np.any(v > 1) or abs(float(v.sum()) - 1) > 0.01:
+                raise DomainError(f"judges[{judge}][{ifp_id}]: must be {width} probabilities summing to 1")
+            row = (v / v.sum())[None, :]
+            merged[ifp_id] = np.vstack([merged[ifp_id], row]) if ifp_id in merged else row
+    return merged
+
+
+def evaluate_pools(
+    questions: Mapping[str, GjpQuestion],
+    forecasts: Sequence[GjpForecast],
+    *,
+    extra: Mapping[str, Mapping[str, FloatArray]] | None = None,
+) -> PoolReport:
     """Pool every resolved question three ways and score them; the exponent is fitted leave-one-out.
 
     Args:
         questions: The questions by id.
         forecasts: The individual forecasts.
+        extra: Other judges (models, analysts) pooled with the forecasters, see :func:`add_judges`.
 
     Returns:
         The report over the resolved questions that have forecasts.
 
     Raises:
-        DomainError: Fewer than two resolved questions with forecasts.
+        DomainError: Fewer than two resolved questions with forecasts, or a bad extra judgement.
     """
-    resolved = _resolved(questions, collect_judgements(questions, forecasts))
+    judgements = collect_judgements(questions, forecasts)
+    resolved = _resolved(questions, add_judges(judgements, extra) if extra else judgements)
     if len(resolved) < 2:
         raise DomainError(
             f"questions: need at least 2 resolved questions with forecasts (got {len(resolved)})"
@@ -248,4 +297,11 @@ def evaluate_pools(questions: Mapping[str, GjpQuestion], forecasts: Sequence[Gjp
         extremizing_all=in_sample,
         outcomes=outcomes,
         binary=sum(1 for _, rows, _ in resolved if rows.shape[1] == 2),
+        spread=tuple(_pool_spread(pooled, k) for k in range(len(resolved))),
     )
+
+
+def _pool_spread(pooled: Mapping[str, Sequence[FloatArray]], k: int) -> float:
+    """The widest gap between the honest pools on any option of question ``k`` (probability points)."""
+    stack = np.stack([pooled[name][k] for name in HONEST_POOLS])
+    return float((stack.max(axis=0) - stack.min(axis=0)).max())

@@ -9,6 +9,8 @@ import pytest
 from backchannel.errors import DomainError
 from backchannel.forecast.dataset import GjpForecast, GjpQuestion, load_gjp_forecasts, load_gjp_questions
 from backchannel.forecast.pooling import (
+    _pool_spread,
+    add_judges,
     brier,
     collect_judgements,
     evaluate_pools,
@@ -110,3 +112,37 @@ def test_reliability_bins_and_png(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(DomainError, match="calibration"):
         calibration_bins(pooled, [0], bins=2)
+
+
+def test_models_join_the_pool_as_judges() -> None:
+    questions = {"q1": q("q1", "a"), "q2": q("q2", "b")}
+    rows = [f("q1", "u", "1", "a", 0.6), f("q1", "u", "1", "b", 0.4), f("q2", "u", "2", "a", 0.5)]
+    rows.append(f("q2", "u", "2", "b", 0.5))
+    extra = {"compromise": {"q1": np.array([0.9, 0.1]), "q3": np.array([0.2, 0.8])}}
+    merged = add_judges(collect_judgements(questions, rows), extra)
+    assert merged["q1"].shape == (2, 2)
+    assert merged["q3"].tolist() == [[0.2, 0.8]]
+    report = evaluate_pools(questions, rows, extra={"model": {"q1": np.array([0.9, 0.1])}})
+    assert report.pooled["linear"][0].tolist() == pytest.approx([0.75, 0.25])
+    with pytest.raises(DomainError, match=r"judges\[m\]\[q1\]: must be 2 probabilities summing to 1"):
+        add_judges(collect_judgements(questions, rows), {"m": {"q1": np.array([0.9, 0.3])}})
+
+
+def test_pools_far_apart_are_flagged() -> None:
+    questions = {"q1": q("q1", "a"), "q2": q("q2", "a")}
+    # two confident judges against one: the linear pool stays near 2/3, the extremized one goes to ~1
+    rows = []
+    for name in ("q1", "q2"):
+        for user, p in (("u1", 0.99), ("u2", 0.99), ("u3", 0.01)):
+            rows += [f(name, user, name + user, "a", p), f(name, user, name + user, "b", 1 - p)]
+    report = evaluate_pools(questions, rows)
+    assert all(0 <= gap <= 1 for gap in report.spread)
+    doc = report.to_dict()["disagreement"]
+    assert doc["threshold"] == 0.4
+    assert doc["flagged"] == [qq for qq, gap in doc["spread"].items() if gap > 0.4]
+    pooled = {
+        "linear": [np.array([0.55, 0.45])],
+        "logodds": [np.array([0.7, 0.3])],
+        "extremized": [np.array([0.96, 0.04])],
+    }
+    assert _pool_spread(pooled, 0) == pytest.approx(0.41)
