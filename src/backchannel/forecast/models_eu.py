@@ -37,6 +37,8 @@ the issue is resolved". This module does not compute intervals or ensembles.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 
@@ -55,32 +57,68 @@ DEFAULT_ROUNDS = 4
 def _win_probability(z: FloatArray, w: FloatArray) -> FloatArray:
     """``P[..., a, b]``: the weighted share of votes for ``a`` over ``b`` (step 1).
 
-    Accumulates over voters ``k`` one at a time: the same sums as the
-    ``(k, a, b)`` array, without holding it in memory.
+    Voter ``k``'s vote ``w_k (|x_k - x_b| - |x_k - x_a|)`` is, for ``x_a < x_b``,
+    ``w_k * clip(2 (m - x_k), -d, d)`` with ``m`` the midpoint and ``d = x_b - x_a``.
+    So the sums over voters are prefix sums of ``w`` and ``w x`` over the sorted
+    positions, read at ``x_a``, ``m`` and ``x_b``: O(A^2 log A) per issue instead of A^3.
     """
-    positive = np.zeros((*z.shape, z.shape[-1]))
-    total = np.zeros_like(positive)
-    for k in range(z.shape[-1]):
-        to_k = np.abs(z - z[..., k : k + 1])  # |x_k - x_a| for every a
-        votes = w[..., k, None, None] * (to_k[..., None, :] - to_k[..., :, None])
-        positive += np.maximum(votes, 0.0)
-        total += np.abs(votes)
+    a_count = z.shape[-1]
+    flat_z, flat_w = z.reshape(-1, a_count), w.reshape(-1, a_count)
+    rows = flat_z.shape[0]
+    order = np.argsort(flat_z, axis=1)
+    zs, ws = np.take_along_axis(flat_z, order, axis=1), np.take_along_axis(flat_w, order, axis=1)
+    zero = np.zeros((rows, 1))
+    c0 = np.concatenate([zero, np.cumsum(ws, axis=1)], axis=1)
+    c1 = np.concatenate([zero, np.cumsum(ws * zs, axis=1)], axis=1)
+    offset = 2.0 * np.arange(rows)[:, None]  # rows apart on one sorted line (z is in [0, 1])
+    line = (zs + offset).ravel()
+    base = (np.arange(rows) * a_count)[:, None]
+
+    def count(at: FloatArray, side: Literal["left", "right"]) -> npt.NDArray[np.intp]:
+        """How many voters sit below (``left``) or at or below (``right``) each of ``at``, per row."""
+        flat = at.reshape(rows, -1)
+        index = np.searchsorted(line, (flat + offset).ravel(), side=side).reshape(flat.shape)
+        return np.asarray(index - base, dtype=np.intp)
+
+    def take(cum: FloatArray, index: npt.NDArray[np.intp]) -> FloatArray:
+        return np.take_along_axis(cum, index, axis=1).reshape(rows, a_count, a_count)
+
+    at_or_below, below = count(flat_z, "right"), count(flat_z, "left")
+    i_lo = np.minimum(at_or_below[:, :, None], at_or_below[:, None, :]).reshape(rows, -1)  # x_k <= lo
+    i_hi = np.maximum(below[:, :, None], below[:, None, :]).reshape(rows, -1)  # x_k < hi
+    za, zb = flat_z[:, :, None], flat_z[:, None, :]
+    mid, gap = (za + zb) / 2, np.abs(za - zb)
+    i_mid = count(mid, "left")  # voters exactly at the midpoint vote 0 either way
+    w_lo, w_mid, w_hi = take(c0, i_lo), take(c0, i_mid), take(c0, i_hi)
+    m_lo, m_mid, m_hi = take(c1, i_lo), take(c1, i_mid), take(c1, i_hi)
+    left = gap * w_lo + 2 * mid * (w_mid - w_lo) - 2 * (m_mid - m_lo)
+    right = gap * (c0[:, -1:, None] - w_hi) + 2 * (m_hi - m_mid) - 2 * mid * (w_hi - w_mid)
+    total = left + right
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, positive / total, 0.0)
+        share = np.where(total > 0, np.where(za < zb, left, right) / total, 0.0)
+    return share.reshape((*z.shape, a_count))
 
 
-def _challenge(p: FloatArray, d: FloatArray, s_target: FloatArray, r: FloatArray) -> FloatArray:
-    """Steps 2-3: the expected utility of a challenge, elementwise."""
-    success = 2 - 4 * (0.5 - 0.5 * d) ** r
-    failure = 2 - 4 * (0.5 + 0.5 * d) ** r
-    status_quo = 2 - 4 * 0.5**r
+Utilities = tuple[FloatArray, FloatArray, FloatArray]
+
+
+def _utilities(d: FloatArray, r: FloatArray | float) -> Utilities:
+    """Step 2: success, failure and status-quo utilities at distance ``d`` with risk exponent ``r``."""
+    if isinstance(r, float) and r == 1.0:  # x ** 1 == x exactly: skip the powers
+        return 2 - 4 * (0.5 - 0.5 * d), 2 - 4 * (0.5 + 0.5 * d), np.zeros_like(d)
+    return 2 - 4 * (0.5 - 0.5 * d) ** r, 2 - 4 * (0.5 + 0.5 * d) ** r, 2 - 4 * 0.5**r
+
+
+def _challenge(p: FloatArray, s_target: FloatArray, utilities: Utilities) -> FloatArray:
+    """Step 3: the expected utility of a challenge, elementwise."""
+    success, failure, status_quo = utilities
     return s_target * (p * success + (1 - p) * failure) + (1 - s_target) * success - status_quo
 
 
 def _risk(p: FloatArray, d: FloatArray, s: FloatArray, present: BoolArray) -> FloatArray:
     """Step 4: each actor's risk exponent from its danger relative to the others'."""
     pair = present[..., :, None] & present[..., None, :] & ~np.eye(present.shape[-1], dtype=bool)
-    eu = _challenge(p, d, s[..., None, :], np.ones_like(d))  # eu[j, i] = EU(j challenges i)
+    eu = _challenge(p, s[..., None, :], _utilities(d, 1.0))  # eu[j, i] = EU(j challenges i)
     danger = np.where(pair, eu, 0.0).sum(axis=-2)
     high = np.where(present, danger, -np.inf).max(axis=-1, keepdims=True)
     low = np.where(present, danger, np.inf).min(axis=-1, keepdims=True)
@@ -95,8 +133,9 @@ def _round(z: FloatArray, s: FloatArray, w: FloatArray, present: BoolArray) -> F
     p = _win_probability(z, w)
     d = np.abs(z[..., :, None] - z[..., None, :])
     r = _risk(p, d, s, present)[..., :, None]  # i's exponent on row i
-    e = _challenge(p, d, s[..., None, :], r)  # e[i, j] = EU(i challenges j) in i's eyes
-    f = _challenge(np.swapaxes(p, -1, -2), d, s[..., :, None], r)  # f[i, j] = EU(j challenges i)
+    utilities = _utilities(d, r)  # d is symmetric and r is i's: the same for both directions
+    e = _challenge(p, s[..., None, :], utilities)  # e[i, j] = EU(i challenges j) in i's eyes
+    f = _challenge(np.swapaxes(p, -1, -2), s[..., :, None], utilities)  # f[i, j] = EU(j challenges i)
     valid = present[..., :, None] & present[..., None, :] & (d > 0)
     zi, zj = z[..., :, None], z[..., None, :]
     confront = valid & (f > e) & (e > 0)
