@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from forecast_models_data import DEU_ISSUES, DEU_POSITIONS, GJP_FORECASTS, GJP_QUESTIONS, shared_deu
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
@@ -13,7 +14,12 @@ from backchannel.errors import DomainError
 from backchannel.forecast.backtest import BacktestReport, run_backtest, score
 from backchannel.forecast.dataset import IssueSet
 from backchannel.forecast.ensemble import fold_of
-from conftest import DEU_ISSUES, DEU_POSITIONS, GJP_FORECASTS, GJP_QUESTIONS
+
+
+@pytest.fixture(scope="module")
+def deu() -> IssueSet:
+    return shared_deu()
+
 
 runner = CliRunner()
 

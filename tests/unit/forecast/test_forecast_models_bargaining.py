@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from forecast_models_data import shared_deu
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +25,11 @@ from backchannel.forecast.models import (
 )
 from backchannel.forecast.models_eu import expected_utility, expected_utility_rounds
 from backchannel.forecast.models_nash import nash_reference, nash_worst
+
+
+@pytest.fixture(scope="module")
+def deu() -> IssueSet:
+    return shared_deu()
 
 
 def issue(positions, saliences, capabilities=None, reference=math.nan, commission_position=math.nan):

@@ -4,13 +4,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from forecast_models_data import DEU_POSITIONS, GJP_FORECASTS, GJP_QUESTIONS, shared_deu
 
 from backchannel.errors import EncodingError, NotFoundError
 from backchannel.forecast.dataset import IssueSet, load_deu, load_gjp_forecasts, load_gjp_questions
-from conftest import DEU_POSITIONS, GJP_FORECASTS, GJP_QUESTIONS
 
 WIDE = "isnr,proc,pcom,pde,scom,sde,rp,out\n"
 LONG = "isnr,actor,actor_name,position,salience\n"
+
+
+@pytest.fixture(scope="module")
+def deu() -> IssueSet:
+    return shared_deu()
 
 
 def write(tmp_path: Path, wide: str, long: str) -> tuple[Path, Path]:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from forecast_models_data import shared_deu
 
 from backchannel.errors import DomainError
 from backchannel.forecast.dataset import IssueSet
@@ -16,6 +17,11 @@ from backchannel.forecast.ensemble import (
     run_models,
 )
 from backchannel.forecast.models import BargainingInputs
+
+
+@pytest.fixture(scope="module")
+def deu() -> IssueSet:
+    return shared_deu()
 
 
 def test_flag_is_strictly_above_40_points_with_the_spread() -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from forecast_models_data import GJP_FORECASTS, GJP_QUESTIONS
 
 from backchannel.errors import DomainError
 from backchannel.forecast.dataset import GjpForecast, GjpQuestion, load_gjp_forecasts, load_gjp_questions
@@ -20,7 +21,6 @@ from backchannel.forecast.pooling import (
     pool_logodds,
 )
 from backchannel.forecast.reliability import calibration_bins, write_reliability_png
-from conftest import GJP_FORECASTS, GJP_QUESTIONS
 
 
 def test_pools_by_hand() -> None:

@@ -1,8 +1,11 @@
-"""Fixtures for the forecast tests: the shared reference data (never copied into the repo)."""
+"""Paths to the shared reference data for the forecast-model tests (never copied into the repo).
 
+A plain module rather than a ``conftest.py``, so that it cannot collide with
+another branch's fixtures in ``tests/unit/forecast/``.
+"""
+
+from functools import cache
 from pathlib import Path
-
-import pytest
 
 from backchannel.forecast.dataset import IssueSet, load_deu
 
@@ -13,6 +16,7 @@ GJP_QUESTIONS = SHARED / "gjp" / "gjp_y1_questions.csv"
 GJP_FORECASTS = SHARED / "gjp" / "gjp_y1_survey_sample.csv"
 
 
-@pytest.fixture(scope="session")
-def deu() -> IssueSet:
+@cache
+def shared_deu() -> IssueSet:
+    """The EU-15 issues, loaded once per test process."""
     return load_deu(DEU_ISSUES, DEU_POSITIONS)
