@@ -199,6 +199,7 @@ def pool(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a reliability diagram (PNG) here.")
     ] = None,
+    bins: Annotated[int, typer.Option("--bins", min=1, max=50, help="Probability bins of the diagram.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Pool forecasters' probabilities (linear, log-odds, extremized) and score them by Brier and log score.
@@ -210,7 +211,7 @@ def pool(
     def body() -> None:
         asked = load_gjp_questions(questions)
         report = evaluate_pools(asked, load_gjp_forecasts(forecasts, asked))
-        written = write_reliability_png(report.pooled, report.outcomes, plot) if plot else None
+        written = write_reliability_png(report.pooled, report.outcomes, plot, bins=bins) if plot else None
         if as_json:
             document = {**report.to_dict(), "plot": str(written) if written else None}
             print(json.dumps(document, indent=2, allow_nan=False))

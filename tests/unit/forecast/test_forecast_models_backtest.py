@@ -142,7 +142,7 @@ def test_backtest_cli_names_the_bad_field(tmp_path: Path) -> None:
 def test_pool_cli_json_and_plot(tmp_path: Path) -> None:
     png = tmp_path / "rel.png"
     args = ["forecast", "pool", "--forecasts", str(GJP_FORECASTS), "--questions", str(GJP_QUESTIONS)]
-    result = runner.invoke(app, [*args, "--json", "--plot", str(png)])
+    result = runner.invoke(app, [*args, "--json", "--plot", str(png), "--bins", "4"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert set(doc["methods"]) == {"linear", "logodds", "extremized", "extremized_in_sample"}
