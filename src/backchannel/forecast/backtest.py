@@ -90,6 +90,11 @@ class Score:
         }
 
 
+def _num(value: float) -> float | None:
+    """A JSON number, or None for NaN."""
+    return None if math.isnan(value) else float(value)
+
+
 def _mean_or_none(values: FloatArray) -> float | None:
     return float(values.mean()) if values.size else None
 
@@ -160,6 +165,9 @@ class BacktestReport:
         disagreement: Per-issue spreads and flags.
         issue_ids: The test issues.
         answers: Every model's answers and the headline (``"ensemble"``), per issue.
+        outcome: The outcomes, per issue (NaN: unknown).
+        headline_low: The headline interval's lower end, per issue.
+        headline_high: The headline interval's upper end, per issue.
     """
 
     models: dict[str, Score]
@@ -174,6 +182,26 @@ class BacktestReport:
     disagreement: Disagreement = field(repr=False)
     issue_ids: tuple[str, ...] = field(repr=False)
     answers: dict[str, FloatArray] = field(repr=False)
+    outcome: FloatArray = field(repr=False)
+    headline_low: FloatArray = field(repr=False)
+    headline_high: FloatArray = field(repr=False)
+
+    def issues(self) -> list[dict[str, object]]:
+        """Per issue: the outcome, every model's answer, the headline with its interval, and the flag."""
+        flags = self.disagreement
+        return [
+            {
+                "isnr": isnr,
+                "outcome": _num(self.outcome[k]),
+                "answers": {name: _num(values[k]) for name, values in self.answers.items()},
+                "headline_interval": [_num(self.headline_low[k]), _num(self.headline_high[k])],
+                "spread": float(flags.spread[k]),
+                "models_disagree": bool(flags.flagged[k]),
+                "lowest": flags.low_model[k],
+                "highest": flags.high_model[k],
+            }
+            for k, isnr in enumerate(self.issue_ids)
+        ]
 
     def _model_dict(self, name: str) -> dict[str, object]:
         entry = self.models[name].to_dict()
@@ -206,6 +234,7 @@ class BacktestReport:
                 ],
             },
             "reference_model": REFERENCE_MODEL,
+            "issues": self.issues(),
         }
 
 
@@ -335,4 +364,7 @@ def run_backtest(  # noqa: PLR0913 - the data and the generator, then keyword-on
         disagreement=flags,
         issue_ids=test.issue_ids,
         answers={**answers, "ensemble": headline.point},
+        outcome=test.outcome,
+        headline_low=headline.low,
+        headline_high=headline.high,
     )

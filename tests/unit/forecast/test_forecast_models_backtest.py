@@ -63,8 +63,24 @@ def test_flagging_splits_the_errors(report: BacktestReport) -> None:
     assert c.mae_flagged is not None
     assert c.mae_unflagged is not None
     assert c.mae_flagged > c.mae_unflagged  # where the models disagree, forecasts are worse
-    flagged = report.to_dict()["disagreement"]["flagged_issues"]
+    doc = report.to_dict()
+    flagged = doc["disagreement"]["flagged_issues"]
     assert len(flagged) == int(report.disagreement.flagged.sum())
+    issues = doc["issues"]
+    assert [i["isnr"] for i in issues if i["models_disagree"]] == flagged
+    first = issues[0]
+    assert set(first["answers"]) == {*report.models, "ensemble"}
+    answers = [
+        v
+        for k, v in first["answers"].items()
+        if k in {"compromise", "weighted_median", "nash_worst", "nash_reference", "expected_utility"}
+        and v is not None
+    ]
+    assert first["spread"] == pytest.approx(max(answers) - min(answers))
+    assert first["answers"][first["lowest"]] == min(answers)
+    low, high = first["headline_interval"]
+    assert low <= first["answers"]["ensemble"] <= high
+    assert any(i["outcome"] is None for i in issues)  # one EU-15 issue has no recorded outcome
 
 
 def test_the_cross_fitted_headline_is_scored_on_every_issue(report: BacktestReport) -> None:
