@@ -174,3 +174,20 @@ def test_score_needs_answers() -> None:
     nan = np.array([np.nan])
     with pytest.raises(DomainError, match="no issue has both"):
         score(nan, nan, np.array([1.0]), np.array([False]), np.random.default_rng(0))
+
+
+def test_pool_cli_names_the_bad_field(tmp_path: Path) -> None:
+    bad = tmp_path / "f.csv"
+    bad.write_text(
+        "ifp_id,user_id,forecast_id,fcast_type,answer_option,value,timestamp\n1001-0,1,-1,0,a,1.7,2011-09-01\n"
+    )
+    result = runner.invoke(
+        app, ["forecast", "pool", "--forecasts", str(bad), "--questions", str(GJP_QUESTIONS)]
+    )
+    assert result.exit_code == 1
+    assert "row 2, column value: must be in [0, 1]" in flat(result.output)
+    missing = runner.invoke(
+        app, ["forecast", "pool", "--forecasts", str(tmp_path / "no.csv"), "--questions", str(GJP_QUESTIONS)]
+    )
+    assert missing.exit_code == 1
+    assert "no such file" in flat(missing.output)
