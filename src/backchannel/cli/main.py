@@ -444,3 +444,6 @@ from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - re
 from backchannel.cli.feeds import feed_app  # noqa: E402 - `feed`: event feeds (issue #10)
 
 app.add_typer(feed_app, name="feed")
+from backchannel.cli.forecast import forecast_app as _forecast_app  # noqa: E402 - `forecast` (issue #10)
+
+app.add_typer(_forecast_app, name="forecast")
