@@ -14,7 +14,8 @@ What it does not do: send anything. Suggestions are returned, never relayed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backchannel.language.coding import Coder, Coding
@@ -58,6 +59,8 @@ class Analysis:
         suggestions: Softer reframings with their own codings (empty unless escalatory).
         drift: The drift of the given reframing, or None when none was given.
         translator: The translator's name.
+        lexicon: Which lexicon coded it: its name and versions, pattern count,
+            and what its loader skipped.
     """
 
     text: str
@@ -65,6 +68,7 @@ class Analysis:
     suggestions: tuple[tuple[Suggestion, Coding], ...]
     drift: DriftReport | None
     translator: str
+    lexicon: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``backchannel language check --json``."""
@@ -75,6 +79,7 @@ class Analysis:
             "codes": [c.to_dict() for c in self.coding.codes],
             "suggestions": [_suggestion(self.text, s, c) for s, c in self.suggestions],
             "translator": self.translator,
+            "lexicon": dict(self.lexicon),
         }
         if self.drift is not None:
             doc["drift"] = self.drift.to_dict()
@@ -144,4 +149,6 @@ class LanguageAid:
         drift = None
         if reframed is not None:
             drift = check_drift(english, self.translator.to_english(reframed), self.embedder)
-        return Analysis(text, coding, suggestions, drift, self.translator.name)
+        lexicon = self.coder.lexicon
+        about = {"name": lexicon.name, "patterns": len(lexicon), "notes": list(lexicon.notes)}
+        return Analysis(text, coding, suggestions, drift, self.translator.name, about)

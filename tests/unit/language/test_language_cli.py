@@ -40,6 +40,8 @@ def test_check_calm_text_has_null_weight_when_nothing_is_coded() -> None:
     result = runner.invoke(language_app, ["check", "The weather is pleasant.", "--json"])
     doc = json.loads(result.stdout)
     assert doc == {**doc, "escalatory": False, "goldstein": None, "codes": [], "suggestions": []}
+    assert doc["lexicon"]["name"].startswith("lexicon.toml ")
+    assert doc["lexicon"]["notes"] == []
 
 
 def test_check_rich_output_with_dictionaries() -> None:
