@@ -151,7 +151,15 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Code TEXT for escalation, suggest softer frames, and check a reframing's drift."""
-    analysis = _guarded(lambda: _aid(dictionary or [], rules, lexical).check(text, reframed))
+
+    def work() -> Analysis:
+        aid = _aid(dictionary or [], rules, lexical)
+        if reframed is not None and not lexical:
+            with _err.status("loading the embedding model (all-MiniLM-L6-v2, offline) ..."):
+                _ = aid.embedder  # loaded once; the lexical fallback when the extra is absent
+        return aid.check(text, reframed)
+
+    analysis = _guarded(work)
     if as_json:
         print(json.dumps(analysis.to_dict(), ensure_ascii=False, indent=2))
     else:
