@@ -447,3 +447,6 @@ app.add_typer(feed_app, name="feed")
 from backchannel.cli.forecast import forecast_app as _forecast_app  # noqa: E402 - `forecast` (issue #10)
 
 app.add_typer(_forecast_app, name="forecast")
+from backchannel.cli.language import language_app  # noqa: E402 - the language aid (issue #15)
+
+app.add_typer(language_app, name="language")
