@@ -32,7 +32,9 @@ from backchannel.cli.deals import commit_app, deal_app
 from backchannel.cli.demo import demo_app
 from backchannel.cli.escrow import attest_app, escrow_app, metric_app
 from backchannel.cli.feeds import feed_app
+from backchannel.cli.forecast import forecast_app
 from backchannel.cli.keys import keys_app
+from backchannel.cli.language import language_app
 from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
 from backchannel.cli.obligations import obligation_app
@@ -81,6 +83,8 @@ app.add_typer(witness_app, name="witness")
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(obligation_app, name="obligation")
 app.add_typer(feed_app, name="feed")  # event feeds (issue #10)
+app.add_typer(forecast_app, name="forecast")  # forecasting models (issue #10)
+app.add_typer(language_app, name="language")  # the language aid (issue #15)
 
 
 def main() -> None:
