@@ -736,6 +736,20 @@ class SQLiteEventStore(EventStore):
         assert isinstance(size, int)
         return size
 
+    def quick_check(self, *, full: bool = False) -> list[str]:
+        """SQLite's own check of the file: ``PRAGMA quick_check`` (``integrity_check`` with ``full``).
+
+        Returns:
+            The problems SQLite reports (empty: the file is sound), at most 20.
+
+        Raises:
+            StorageError: SQLite could not even run the check (a header it cannot read).
+        """
+        pragma = "integrity_check" if full else "quick_check"
+        rows = self._fetch(f"run PRAGMA {pragma}", f"PRAGMA {pragma}(20)", ())
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
+
     def close(self) -> None:
         """Close the connection. Idempotent; later calls raise ``ProgrammingError``."""
         with self._lock:
