@@ -172,12 +172,19 @@ def test_issue_8_a_request_captured_before_a_restart_is_refused_after_it(tmp_pat
         assert httpx.get(url + path, headers=captured, timeout=10).status_code == 200
         again = httpx.get(url + path, headers=captured, timeout=10)
         assert again.status_code == 401  # a replay within one run
+        # a client whose clock runs 2 minutes fast (within the allowed skew)
+        ahead = signed_headers(ORIGIN, QATAR, path, created=datetime.now(UTC) + timedelta(seconds=120))
+        assert httpx.get(url + path, headers=ahead, timeout=10).status_code == 200
     with node_server(settings, admission=admission) as (url, _):
         replayed = httpx.get(url + path, headers=captured, timeout=10)
         assert replayed.status_code == 401, replayed.text
         assert "before this service started" in replayed.json()["detail"]
-        fresh = request(url, QATAR, path, created=datetime.now(UTC), origin=ORIGIN)
-        assert fresh.status_code == 200, fresh.text  # the restarted node serves new requests
+        replayed_ahead = httpx.get(url + path, headers=ahead, timeout=10)
+        assert replayed_ahead.status_code == 401, replayed_ahead.text  # its created is still to come
+        assert "before this service restarted" in replayed_ahead.json()["detail"]
+        # the restarted node serves new requests: the fast client's next one is later than its mark
+        later = request(url, QATAR, path, created=datetime.now(UTC) + timedelta(seconds=125), origin=ORIGIN)
+        assert later.status_code == 200, later.text
 
 
 # --- medium: anyone may open tracks ---------------------------------------------------------------

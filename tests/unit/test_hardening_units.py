@@ -22,6 +22,7 @@ from backchannel.service.replay import ReplayWindow
 from backchannel.service.schedule import PeriodicWork
 from backchannel.service.tracks import TrackService
 from backchannel.store.memory import MemoryEventStore
+from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening, seeded_keys
 from backchannel.wire import sign_command
@@ -99,6 +100,27 @@ def test_the_window_refuses_bad_settings_and_naive_times() -> None:
         ReplayWindow(WINDOW, per_key=0)
     with pytest.raises(EncodingError, match="timezone-aware"):
         ReplayWindow(WINDOW).check_and_add("doha", "k1", "a", NOW.replace(tzinfo=None), NOW)
+
+
+def test_future_dated_requests_leave_a_durable_mark_that_outlives_a_restart(tmp_path: Path) -> None:
+    with SQLiteEventStore(tmp_path / "db.sqlite3") as store:
+        window = ReplayWindow(WINDOW, not_before=NOW, journal=store)
+        window.check_and_add("doha", "k1", "now", NOW, NOW)  # not in the future: no mark
+        assert store.replay_marks(0) == {}
+        ahead = NOW + timedelta(seconds=100)
+        window.check_and_add("doha", "k1", "a", ahead, NOW)
+        window.check_and_add("doha", "k1", "b", ahead - timedelta(seconds=50), NOW)  # an earlier mark is kept
+        assert store.replay_marks(0) == {("doha", "k1"): int(ahead.timestamp())}
+        restart = NOW + timedelta(seconds=10)
+        again = ReplayWindow(WINDOW, not_before=restart, journal=store)
+        with pytest.raises(VerificationError, match="before this service restarted"):
+            again.check_and_add("doha", "k1", "a", ahead, restart)  # the captured request
+        with pytest.raises(VerificationError, match="before this service restarted"):
+            again.check_and_add("doha", "k1", "c", ahead - timedelta(seconds=1), restart)
+        again.check_and_add("doha", "k1", "d", ahead + timedelta(seconds=1), restart)
+        again.check_and_add("doha", "k2", "a", ahead, restart)  # another key has no mark
+        # marks older than the next start are dropped when it starts
+        assert store.replay_marks(int((ahead + timedelta(seconds=2)).timestamp())) == {}
 
 
 # --- admission ------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from backchannel.service.delivery import DeliveryService
 from backchannel.service.integrity import IntegrityReport, check_store
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
+from backchannel.store.sqlite import SQLiteEventStore
 
 __all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node"]
 
@@ -171,7 +172,11 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         delivery = DeliveryService(tracks, keys, policy or DeliveryPolicy(), clock=chosen_clock)
         origin = public_origin or default_origin(host, port)
         annexes = AnnexService(tracks, max_bytes=settings.annex_max_bytes)
-        replay = replay or ReplayWindow(DEFAULT_MAX_SKEW, not_before=_start_second(chosen_clock))
+        replay = replay or ReplayWindow(
+            DEFAULT_MAX_SKEW,
+            not_before=_start_second(chosen_clock),
+            journal=log.store if isinstance(log.store, SQLiteEventStore) else None,
+        )
         app = create_app(
             tracks,
             public_origin=origin,

@@ -19,10 +19,13 @@ closed). Expired nonces are dropped in order of expiry, at each check.
 **Across restarts** (ADR-0024): nonces live in memory, so a window made with
 ``not_before`` refuses every request whose ``created`` is before that instant
 (the node sets it to the first whole second after it started, and does not
-serve before then): a request captured before a restart cannot be replayed
-after it. What this does not cover, and the ADR records: a request whose
-``created`` lies in the future (a client clock running fast, within the
-allowed skew) and that is replayed after a restart before that time.
+serve before then). A request created in the *future* (a client clock running
+fast, within the allowed skew) would still be new after a restart, so for
+those the window keeps a durable mark in a :class:`ReplayJournal` (the SQLite
+store): per track and key, the latest such ``created`` accepted, written before
+the request is answered. After a restart, a request of that key created at
+or before its mark is refused. A well-synchronised client never causes a
+write; a fast one at most one per second per key.
 
 This module does not verify signatures or check the skew
 (:func:`backchannel.httpsig.verify_request` does, then calls
@@ -36,12 +39,14 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from backchannel.errors import ConfigurationError, EncodingError, RateLimitedError, VerificationError
 
 __all__ = [
     "DEFAULT_PER_KEY",
     "DEFAULT_PER_TRACK",
+    "ReplayJournal",
     "ReplayStatistics",
     "ReplayWindow",
     "TrackNonces",
@@ -51,6 +56,18 @@ DEFAULT_PER_KEY = 10_000
 """The default budget of unexpired nonces of one key of one track."""
 DEFAULT_PER_TRACK = 100_000
 """The default budget of unexpired nonces of all keys of one track."""
+
+
+class ReplayJournal(Protocol):
+    """Where replay marks outlive the process (:class:`~backchannel.store.sqlite.SQLiteEventStore`)."""
+
+    def raise_replay_mark(self, track: str, key_id: str, created: int) -> None:
+        """Keep ``created`` (Unix seconds) as the key's mark if it is later than the one kept."""
+        ...
+
+    def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
+        """Every mark at or after ``since``; older ones may be dropped."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,7 @@ class ReplayWindow:
         per_key: int = DEFAULT_PER_KEY,
         per_track: int = DEFAULT_PER_TRACK,
         not_before: datetime | None = None,
+        journal: ReplayJournal | None = None,
     ) -> None:
         """Create an empty window.
 
@@ -106,6 +124,9 @@ class ReplayWindow:
             per_track: The most unexpired nonces of all keys of one track.
             not_before: Refuse requests created before this instant (the
                 node's start; ``None``: no such rule).
+            journal: Where the marks of future-dated requests are kept across
+                restarts (``None``: nowhere); the marks it holds at or after
+                ``not_before`` are loaded now.
 
         Raises:
             ConfigurationError: a window that is not positive, or a budget below one.
@@ -125,6 +146,10 @@ class ReplayWindow:
         self._tracks: dict[str, _Budget] = {}
         self._counts = [0, 0, 0]  # accepted, replays refused, budget refusals
         self._lock = threading.Lock()
+        self._journal = journal
+        since = 0 if not_before is None else math.floor(not_before.timestamp())
+        self._restart_marks = {} if journal is None else journal.replay_marks(since)
+        self._marks: dict[tuple[str, str], int] = dict(self._restart_marks)
 
     @property
     def window(self) -> timedelta:
@@ -169,6 +194,7 @@ class ReplayWindow:
         with self._lock:
             try:
                 self._refuse_stale(nonce, created, now, expires)
+                self._refuse_marked(track, key_id, created)
             except VerificationError:
                 self._counts[1] += 1
                 raise
@@ -183,6 +209,7 @@ class ReplayWindow:
             track_budget = self._tracks.get(track) or _Budget()
             self._check_budget(key_budget, self._per_key, f"key {key_id} of track {track!r}", now)
             self._check_budget(track_budget, self._per_track, f"track {track!r}", now)
+            self._mark(track, key_id, created, now)  # durable first: a failure refuses the request
             self._keys[(track, key_id)] = key_budget
             self._tracks[track] = track_budget
             self._expiry[entry] = expires
@@ -203,6 +230,21 @@ class ReplayWindow:
                 f"({self._not_before.isoformat()}): a request signed before a restart is refused, "
                 "since its replay cannot be ruled out; sign it again"
             )
+
+    def _refuse_marked(self, track: str, key_id: str, created: datetime) -> None:
+        mark = self._restart_marks.get((track, key_id))
+        if mark is not None and created.timestamp() <= mark:
+            raise VerificationError(
+                f"created {created.isoformat()} is at or before the latest future-dated request key "
+                f"{key_id} sent before this service restarted: its replay cannot be ruled out; sign it again"
+            )
+
+    def _mark(self, track: str, key_id: str, created: datetime, now: datetime) -> None:
+        seconds = math.floor(created.timestamp())
+        if self._journal is None or created <= now or seconds <= self._marks.get((track, key_id), -1):
+            return
+        self._journal.raise_replay_mark(track, key_id, seconds)
+        self._marks[(track, key_id)] = seconds
 
     def _check_budget(self, budget: _Budget, limit: int, what: str, now: datetime) -> None:
         if len(budget.heap) < limit:
