@@ -1,6 +1,7 @@
 """Issue #8 in the small: the replay window, admission, stream slots and the due-time schedule."""
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from backchannel.service.admission import Admission, AdmissionRefusedError, read
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.integrity import DamagedTrackError, IntegrityReport, check_store
 from backchannel.service.limits import StreamSlots
 from backchannel.service.log import LogWriter
 from backchannel.service.obligations import ObligationService
@@ -257,3 +259,77 @@ def test_a_tick_visits_only_the_tracks_with_work_due() -> None:
     assert due.visited == ("busy",)
     assert due.changed
     assert work.statistics().visits == len(idle) + 2
+
+
+class _FailingObligations(ObligationService):
+    """The real obligation service, except that its work fails on the tracks in ``failing``."""
+
+    failing: set[str]
+
+    def tick(self, track: str, now: datetime | None = None) -> list:
+        if track in self.failing:
+            raise RuntimeError(f"the reviews of {track} failed")
+        return super().tick(track, now)
+
+
+def _schedule(clock: FakeClock) -> tuple[TrackService, PeriodicWork, _FailingObligations]:
+    store = MemoryEventStore()
+    writer = LogWriter(store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)), clock=clock)
+    tracks = TrackService(writer, NODE, clock=clock)
+    for index, track in enumerate(("bad", "good")):
+        for who, command, body in opening(QATAR, NODE, [], agenda=None):
+            tracks.execute(sign_command(
+                who.signing, track=track, command=command, member=who.name, body=body,
+                issued_at=clock.now(), nonce=f"nonce-{index:04d}",
+            ))  # fmt: skip
+    obligations = _FailingObligations(tracks, NODE, clock=clock)
+    obligations.failing = {"bad"}
+    work = PeriodicWork(
+        tracks,
+        deals=DealService(tracks, NODE, clock=clock),
+        delivery=DeliveryService(tracks, NODE, DeliveryPolicy(), clock=clock),
+        escrows=EscrowService(tracks, NODE, clock=clock),
+        obligations=obligations,
+    )
+    return tracks, work, obligations
+
+
+def test_a_failing_track_backs_off_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(NOW)
+    _, work, obligations = _schedule(clock)
+    with caplog.at_level(logging.DEBUG, logger="backchannel.service.schedule"):
+        visits = []
+        for _ in range(12):  # 12 s: back-off 1, 2, 4 s... so "bad" is visited 4 times, not 12
+            visits.append(work.tick(clock.now()).visited)
+            clock.advance(timedelta(seconds=1))
+        assert visits[0] == ("bad", "good")
+        assert sum("bad" in v for v in visits) == 4
+        assert work.statistics().failing == 1
+        tracebacks = [r for r in caplog.records if r.exc_info is not None and r.levelno >= logging.WARNING]
+        assert len(tracebacks) == 1  # logged once, with its traceback
+        obligations.failing.clear()
+        clock.advance(timedelta(seconds=60))
+        assert work.tick(clock.now()).visited == ("bad",)
+        assert work.statistics().failing == 0
+        assert any("recovered" in r.getMessage() for r in caplog.records)
+
+
+def test_a_damaged_track_is_set_aside_and_never_visited_again() -> None:
+    clock = FakeClock(NOW)
+    tracks, work, _ = _schedule(clock)
+    tracks.set_aside(IntegrityReport(tracks=("bad", "good"), damaged={"bad": (1, "entry 1: altered")}))
+    with pytest.raises(DamagedTrackError, match="at index 1: entry 1: altered"):
+        tracks.state("bad")
+    assert work.tick(clock.now()).visited == ("bad", "good")
+    work.touch("bad")
+    assert work.tick(clock.now()).visited == ()
+    assert work.statistics().set_aside == 1
+    assert work.tick(clock.now()).wait is None
+
+
+def test_a_memory_store_is_checked_track_by_track() -> None:
+    clock = FakeClock(NOW)
+    tracks, _, _ = _schedule(clock)
+    report = check_store(tracks.store)
+    assert report.healthy == ("bad", "good")
+    assert check_store(tracks.store, full=True).damaged == {}
