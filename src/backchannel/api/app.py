@@ -60,22 +60,26 @@ SHA-256 is the message id. Settlement is a ``record_receipt`` command. The
 stream's event ids are log indexes: on reconnect with ``Last-Event-ID: n``, the
 deliveries leased to the party earlier, still unsettled and unexpired, with a
 log index above ``n`` are sent again first (the client may have missed them).
-A background task started by the app's lifespan calls
-:meth:`~backchannel.service.delivery.DeliveryService.tick` on every track when
-it is due (checking at least every second), so redeliveries, dead letters and
-escalations happen without any client.
+A background task started by the app's lifespan runs the periodic work
+(:class:`~backchannel.service.schedule.PeriodicWork`) of the tracks that have
+work due (checking at least every second), so redeliveries, dead letters,
+escalations, deal deadlines, escrow expiries and ladder reviews happen without
+any client; it backs off on failure and logs a failure once.
 
 **Authentication.** Every ``/v1/tracks`` request carries an RFC 9421
 signature (:mod:`backchannel.httpsig`), verified against the configured
 ``public_origin`` plus the raw path and query (never the ``Host`` header), with
-``created`` within ±300 s and a nonce accepted once. The ``keyid`` names a key
+``created`` within ±300 s and a nonce accepted once, within a budget per key
+and per track (:class:`~backchannel.service.replay.ReplayWindow`: 429 past it). The ``keyid`` names a key
 of the track: for a command it must be the command's own ``key_id`` (the
 genesis ``open_track`` is checked against the principal key it enrols); for a
 read it names the reader. The transport signature is checked first (401 on any
 failure), then whether the key may still sign (403 once revoked or expired).
 
 The requested track must exist (404) before anything else is checked, so a
-track's name is not secret. Errors are RFC 9457 problem+json
+track's name is not secret; a track set aside by the start-up integrity check
+answers 503. A member holds at most ``streams_per_member`` open inbox streams
+(429 past it). Errors are RFC 9457 problem+json
 (:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413),
 annex uploads to the annex limit.
 
