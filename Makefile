@@ -52,6 +52,8 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_
 	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/feeds.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/forecast.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hardening.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data

@@ -483,3 +483,9 @@ import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR
 # `checkpoint show` and `text ...` (issue #4)
 from backchannel.cli import _commands, deals, texts, witness  # noqa: E402, F401
 from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - registers `obligation`
+from backchannel.cli.feeds import feed_app  # noqa: E402 - `feed`: event feeds (issue #10)
+
+app.add_typer(feed_app, name="feed")
+from backchannel.cli.forecast import forecast_app as _forecast_app  # noqa: E402 - `forecast` (issue #10)
+
+app.add_typer(_forecast_app, name="forecast")

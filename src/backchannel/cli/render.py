@@ -64,8 +64,10 @@ def _problem(error: ProblemError) -> Panel:
         text.append(f"\n{problem['detail']}")
     for violation in problem.get("violations") or []:
         if isinstance(violation, Mapping):
-            field, rule = violation.get("field"), violation.get("rule")
-            text.append(f"\n  - {field}: {violation.get('message')} ({rule})")
+            field, rule = str(violation.get("field")), violation.get("rule")
+            message = str(violation.get("message"))
+            named = message if message.startswith(f"{field}:") else f"{field}: {message}"
+            text.append(f"\n  - {named} ({rule})")
     text.append(f"\n{error.type}", style="dim")
     return Panel(text, title="refused by the service", title_align="left", border_style="red")
 

@@ -1,0 +1,222 @@
+"""Shared resources and their calendars: people, secure rooms and channels booked for time windows.
+
+A :class:`Resource` has a capacity: a room or a secure channel holds one
+session at a time; a person has an **attention budget**, the number of
+high-priority sessions they can sit in at once. A :class:`Booking` asks for a
+resource over ``[start, end)``.
+
+:meth:`Calendars.book` accepts a booking that keeps every instant of its window
+within capacity. Otherwise it is refused, or queued (``queue=True``), and the
+result names the holders in the way (:class:`BookingResult`). A queued booking
+waits on those holders; :meth:`Calendars.cancel` frees the window and promotes
+the queued bookings that now fit, highest priority first, then earliest start.
+A person at capacity at some instant is **saturated** then.
+
+The rule the Hypothesis tests pin: no instant of any resource is ever held by
+more accepted bookings than its capacity.
+
+This module is pure: no I/O, no clock reads (times come in as arguments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from backchannel.errors import ConfigurationError, ConflictError, NotFoundError
+
+__all__ = ["Booking", "BookingResult", "BookingStatus", "Calendars", "Resource", "ResourceKind"]
+
+
+class ResourceKind(StrEnum):
+    """What a resource is."""
+
+    PERSON = "person"
+    ROOM = "room"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A shared resource; ``capacity`` is 1 for rooms and channels, the attention budget for a person."""
+
+    resource_id: str
+    kind: ResourceKind
+    capacity: int = 1
+
+    def __post_init__(self) -> None:
+        """Refuse a capacity below 1 (fail closed)."""
+        if self.capacity < 1:
+            raise ConfigurationError(
+                f"resource {self.resource_id}: capacity must be >= 1 (got {self.capacity})"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """``holder`` (a track's session or a meeting) asks for ``resource`` over ``[start, end)``."""
+
+    booking_id: str
+    resource: str
+    holder: str
+    start: datetime
+    end: datetime
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse an empty or reversed window."""
+        if not self.start < self.end:
+            raise ConfigurationError(f"booking {self.booking_id}: start must be before end")
+
+    def overlaps(self, other: Booking) -> bool:
+        """Whether the two windows share an instant."""
+        return self.start < other.end and other.start < self.end
+
+
+class BookingStatus(StrEnum):
+    """What became of a booking request."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class BookingResult:
+    """The outcome of :meth:`Calendars.book`; ``blockers`` are the accepted bookings in the way."""
+
+    booking: Booking
+    status: BookingStatus
+    blockers: tuple[Booking, ...] = ()
+
+    def __bool__(self) -> bool:
+        """True when the booking was accepted."""
+        return self.status is BookingStatus.ACCEPTED
+
+    def describe(self) -> str:
+        """``"room:doha-3 is held by us-iran-nuclear (booking b1) from … to …"`` or the acceptance."""
+        b = self.booking
+        if self.status is BookingStatus.ACCEPTED:
+            return f"{b.resource} booked for {b.holder} from {b.start.isoformat()} to {b.end.isoformat()}"
+        held = ", ".join(
+            f"{x.holder} (booking {x.booking_id}, {x.start.isoformat()} to {x.end.isoformat()})"
+            for x in self.blockers
+        )
+        return f"{b.resource} is held by {held}: {b.holder}'s booking {b.booking_id} is {self.status}"
+
+
+@dataclass(slots=True)
+class Calendars:
+    """Every resource's accepted and queued bookings."""
+
+    resources: dict[str, Resource] = field(default_factory=dict)
+    _accepted: dict[str, list[Booking]] = field(default_factory=dict)
+    _queued: list[Booking] = field(default_factory=list)
+    _ids: set[str] = field(default_factory=set)
+
+    def add_resource(self, resource: Resource) -> None:
+        """Declare a resource (again: its capacity may change only when that breaks no booking).
+
+        Raises:
+            ConflictError: the new capacity is below what is already booked.
+        """
+        known = self._accepted.setdefault(resource.resource_id, [])
+        if (peak := _peak(known)) > resource.capacity:
+            raise ConflictError(
+                f"{resource.resource_id}: {peak} bookings overlap; capacity {resource.capacity} is too low"
+            )
+        self.resources[resource.resource_id] = resource
+
+    def book(self, booking: Booking, *, queue: bool = False) -> BookingResult:
+        """Accept ``booking`` if it fits its resource's capacity; else queue or refuse it, naming the holders.
+
+        Raises:
+            NotFoundError: an unknown resource.
+            ConflictError: a booking id used before.
+        """
+        self._resource(booking.resource)
+        if booking.booking_id in self._ids:
+            raise ConflictError(f"booking {booking.booking_id} exists already")
+        blockers = self._blockers(booking)
+        self._ids.add(booking.booking_id)
+        if not blockers:
+            self._accepted[booking.resource].append(booking)
+            return BookingResult(booking, BookingStatus.ACCEPTED)
+        if queue:
+            self._queued.append(booking)
+            return BookingResult(booking, BookingStatus.QUEUED, blockers)
+        self._ids.discard(booking.booking_id)
+        return BookingResult(booking, BookingStatus.REFUSED, blockers)
+
+    def cancel(self, booking_id: str) -> list[BookingResult]:
+        """Release a booking (accepted or queued); return the queued bookings it let in.
+
+        Raises:
+            NotFoundError: no such booking.
+        """
+        if booking_id not in self._ids:
+            raise NotFoundError(f"no booking {booking_id}")
+        self._ids.discard(booking_id)
+        self._queued = [b for b in self._queued if b.booking_id != booking_id]
+        for bookings in self._accepted.values():
+            bookings[:] = [b for b in bookings if b.booking_id != booking_id]
+        return self._promote()
+
+    def accepted(self, resource: str) -> list[Booking]:
+        """A resource's accepted bookings, by start time."""
+        return sorted(self._accepted.get(resource, []), key=lambda b: (b.start, b.booking_id))
+
+    def queued(self) -> list[Booking]:
+        """Every queued booking, in promotion order."""
+        return sorted(self._queued, key=_queue_order)
+
+    def waiting_on(self, booking: Booking) -> tuple[Booking, ...]:
+        """The accepted bookings a queued one waits on (empty if it would fit now)."""
+        return self._blockers(booking)
+
+    def load(self, resource: str, at: datetime) -> int:
+        """How many accepted bookings hold ``resource`` at the instant ``at``."""
+        return sum(1 for b in self._accepted.get(resource, []) if b.start <= at < b.end)
+
+    def saturated(self, resource: str, at: datetime) -> bool:
+        """Whether ``resource`` is at capacity at ``at`` (a person: the attention budget is spent)."""
+        return self.load(resource, at) >= self._resource(resource).capacity
+
+    # --- internals --------------------------------------------------------------------------
+    def _resource(self, resource_id: str) -> Resource:
+        resource = self.resources.get(resource_id)
+        if resource is None:
+            raise NotFoundError(f"unknown resource {resource_id!r}")
+        return resource
+
+    def _blockers(self, booking: Booking) -> tuple[Booking, ...]:
+        """The accepted bookings in the way when ``booking`` would exceed capacity at some instant."""
+        overlapping = [b for b in self._accepted[booking.resource] if b.overlaps(booking)]
+        if _peak([*overlapping, booking]) <= self._resource(booking.resource).capacity:
+            return ()
+        return tuple(sorted(overlapping, key=lambda b: (b.start, b.booking_id)))
+
+    def _promote(self) -> list[BookingResult]:
+        """Accept every queued booking that now fits, in promotion order."""
+        promoted: list[BookingResult] = []
+        for booking in sorted(self._queued, key=_queue_order):
+            if not self._blockers(booking):
+                self._queued.remove(booking)
+                self._accepted[booking.resource].append(booking)
+                promoted.append(BookingResult(booking, BookingStatus.ACCEPTED))
+        return promoted
+
+
+def _queue_order(booking: Booking) -> tuple[int, datetime, str]:
+    return (-booking.priority, booking.start, booking.booking_id)
+
+
+def _peak(bookings: list[Booking]) -> int:
+    """The most bookings that share one instant (a sweep over start and end points)."""
+    points = sorted([(b.start, 1) for b in bookings] + [(b.end, -1) for b in bookings])
+    peak = current = 0
+    for _, step in points:  # at equal times, ends (-1) sort before starts (+1): [a, b) windows
+        current += step
+        peak = max(peak, current)
+    return peak
