@@ -60,22 +60,26 @@ SHA-256 is the message id. Settlement is a ``record_receipt`` command. The
 stream's event ids are log indexes: on reconnect with ``Last-Event-ID: n``, the
 deliveries leased to the party earlier, still unsettled and unexpired, with a
 log index above ``n`` are sent again first (the client may have missed them).
-A background task started by the app's lifespan calls
-:meth:`~backchannel.service.delivery.DeliveryService.tick` on every track when
-it is due (checking at least every second), so redeliveries, dead letters and
-escalations happen without any client.
+A background task started by the app's lifespan runs the periodic work
+(:class:`~backchannel.service.schedule.PeriodicWork`) of the tracks that have
+work due (checking at least every second), so redeliveries, dead letters,
+escalations, deal deadlines, escrow expiries and ladder reviews happen without
+any client; it backs off on failure and logs a failure once.
 
 **Authentication.** Every ``/v1/tracks`` request carries an RFC 9421
 signature (:mod:`backchannel.httpsig`), verified against the configured
 ``public_origin`` plus the raw path and query (never the ``Host`` header), with
-``created`` within ±300 s and a nonce accepted once. The ``keyid`` names a key
+``created`` within ±300 s and a nonce accepted once, within a budget per key
+and per track (:class:`~backchannel.service.replay.ReplayWindow`: 429 past it). The ``keyid`` names a key
 of the track: for a command it must be the command's own ``key_id`` (the
 genesis ``open_track`` is checked against the principal key it enrols); for a
 read it names the reader. The transport signature is checked first (401 on any
 failure), then whether the key may still sign (403 once revoked or expired).
 
 The requested track must exist (404) before anything else is checked, so a
-track's name is not secret. Errors are RFC 9457 problem+json
+track's name is not secret; a track set aside by the start-up integrity check
+answers 503. A member holds at most ``streams_per_member`` open inbox streams
+(429 past it). Errors are RFC 9457 problem+json
 (:mod:`backchannel.api.errors`); request bodies are limited to 1 MiB (413),
 annex uploads to the annex limit.
 
@@ -158,7 +162,7 @@ from backchannel.domain.records import Delivery as DomainDelivery
 from backchannel.domain.records import MessageRecord
 from backchannel.domain.visibility import visible_to
 from backchannel.errors import BackchannelError, EncodingError, NotFoundError, VerificationError
-from backchannel.httpsig import DEFAULT_MAX_SKEW, NonceCache, content_digest, verify_request
+from backchannel.httpsig import DEFAULT_MAX_SKEW, content_digest, verify_request
 from backchannel.log.canonical import loads_strict
 from backchannel.log.records import LogEntry, format_timestamp
 from backchannel.log.signing import VerifyingKey, b64encode
@@ -168,7 +172,10 @@ from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.limits import DEFAULT_STREAMS_PER_MEMBER, StreamSlots
 from backchannel.service.obligations import ObligationService, obligation_view
+from backchannel.service.replay import ReplayWindow
+from backchannel.service.schedule import PeriodicWork
 from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
@@ -187,12 +194,12 @@ MAX_BATCH_COMMANDS = 1024
 """The largest request body accepted (1 MiB)."""
 MAX_PAGE = 1000
 """The most entries or leaves one read returns."""
-_NONCE_CAPACITY = 100_000
 KEEPALIVE_SECONDS = 15.0
 """A stream sends a comment line this often when it has nothing else to send."""
 _RECHECK_SECONDS = 1.0
 """A stream or long poll re-checks its queue at least this often (redeliveries after backoff)."""
 _MAX_LEASE = 1000
+_MAX_TICK_BACKOFF = 300.0
 _PROBLEM_STATUSES = ("400", "401", "403", "404", "409", "413", "422", "429", "503")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     int(status): {"model": ProblemModel} for status in _PROBLEM_STATUSES
@@ -264,15 +271,16 @@ class _Changes:
 
 
 class _Api:
-    """The handlers' shared state: the services, clock, origin and nonce cache."""
+    """The handlers' shared state: the services, clock, origin, replay window and stream slots."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917 - the services, the origin, the clock and the limits
         self,
         service: TrackService,
         delivery: DeliveryService,
         annexes: AnnexService,
         public_origin: str,
         clock: Clock,
+        limits: tuple[ReplayWindow, StreamSlots],
     ) -> None:
         self.service = service
         self.delivery = delivery
@@ -285,7 +293,10 @@ class _Api:
         self.obligations = ObligationService(service, service.node, clock=clock)
         self.origin = public_origin.rstrip("/")
         self.clock = clock
-        self.nonces = NonceCache(DEFAULT_MAX_SKEW, _NONCE_CAPACITY)
+        self.replay, self.streams = limits  # per-key replay budgets, per-member streams (issue #8)
+        self.periodic = PeriodicWork(
+            service, deals=self.deals, delivery=delivery, escrows=self.escrows, obligations=self.obligations
+        )
         self.changes = _Changes()
         self.keepalive = KEEPALIVE_SECONDS
         self._leased: dict[tuple[str, str], dict[str, Delivery]] = {}
@@ -299,7 +310,7 @@ class _Api:
         return uri + "?" + query.decode("latin-1") if query else uri
 
     def verify(
-        self, request: Request, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
+        self, request: Request, track: str, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
     ) -> str:
         """Verify the RFC 9421 signature; return the key id (AuthenticationError on failure)."""
         try:
@@ -310,7 +321,7 @@ class _Api:
                 body,
                 resolve_key=resolve,
                 now=now,
-                nonces=self.nonces,
+                nonces=self.replay.for_track(track),
             )
         except VerificationError as e:
             raise AuthenticationError(str(e)) from e
@@ -333,9 +344,10 @@ class _Api:
                 raise LookupError(f"no key {key_id} is enrolled in track {track}")
             return VerifyingKey(record.ed25519)
 
-        key_id = self.verify(request, body, resolve, now)
+        key_id = self.verify(request, track, body, resolve, now)
         member = state.key_owners[key_id]
         state.signing_key(member, key_id, now)  # 403 once revoked or expired
+        self.periodic.touch(track)  # a lease or heartbeat may move the track's next due time
         return state, _Reader(member, key_id)
 
     def authenticate_command(self, request: Request, signed: SignedCommand, body: bytes) -> None:
@@ -352,7 +364,7 @@ class _Api:
                     raise LookupError(f"keyid {key_id} is not the principal key the command enrols")
                 return genesis
 
-            self.verify(request, body, resolve, now)
+            self.verify(request, signed.track, body, resolve, now)
             return
 
         def resolve_enrolled(key_id: str) -> VerifyingKey:
@@ -364,7 +376,7 @@ class _Api:
                 raise LookupError(f"key {key_id} is not a key of {signed.member} in this track")
             return VerifyingKey(record.ed25519)
 
-        self.verify(request, body, resolve_enrolled, now)
+        self.verify(request, signed.track, body, resolve_enrolled, now)
         state.signing_key(signed.member, signed.key_id, now)  # 403 once revoked or expired
 
     # --- handlers (run in a worker thread) ----------------------------------
@@ -435,6 +447,8 @@ class _Api:
     async def run(self, commands: list[SignedCommand]) -> list[Outcome]:
         """Run commands through the group committer (shared appends) and wake the waiting streams."""
         outcomes = await asyncio.wrap_future(self.committer.submit(commands))
+        for track in {c.track for c in commands}:
+            self.periodic.touch(track)  # its next due time may have moved
         if any(isinstance(o, CommandResult) and not o.replayed for o in outcomes):
             self.changes.notify()
         return outcomes
@@ -721,31 +735,12 @@ class _Api:
             ]
         )
 
-    def tick_due(self) -> float:
-        """Tick every track whose delivery work (or escrow expiry) is due; return seconds until the next."""
-        now = self.clock.now()
-        wait = self.escrows.tick_due(now)
-        changed = False
-        for info in self.service.store.list_tracks():
-            try:
-                changed = bool(self.deals.tick(info.track, now)) or changed  # prepare deadlines
-                due = self.delivery.next_wakeup(info.track, now)
-                if due is None:
-                    continue
-                if due <= now:
-                    changed = bool(self.delivery.tick(info.track, now)) or changed
-                    due = self.delivery.next_wakeup(info.track, now)
-            except NotFoundError:
-                continue  # created, but no track opened in it yet
-            except Exception:  # noqa: BLE001 - one track's failure must not stop the others' ticks
-                _log.exception("delivery tick failed on track %s", info.track)
-                continue
-            if due is not None:
-                wait = min(wait, max(0.0, (due - now).total_seconds()))
-        if changed:
+    def tick_due(self) -> float | None:
+        """Run the periodic work of the tracks that are due (:class:`PeriodicWork`); seconds to the next."""
+        result = self.periodic.tick(self.clock.now())
+        if result.changed:
             self.changes.notify()
-        obligations = self.obligations.tick_due(now)
-        return wait if obligations is None else min(wait, obligations)
+        return result.wait
 
     def obligation(self, request: Request, track: str, obligation: str) -> ObligationResponse:
         state, reader = self.authenticate_reader(request, track, b"")
@@ -874,6 +869,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     delivery: DeliveryService | None = None,
     annexes: AnnexService | None = None,
     tick_interval: float | None = _RECHECK_SECONDS,
+    replay: ReplayWindow | None = None,
+    streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -890,6 +887,10 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
             default size limit, 1 MiB).
         tick_interval: The longest pause, in seconds, of the lifespan task that
             ticks due tracks; ``None`` runs no such task (tests tick by hand).
+        replay: The replay window, with its per-key and per-track budgets
+            (default: :class:`~backchannel.service.replay.ReplayWindow`'s
+            defaults over the allowed skew; issue #8).
+        streams_per_member: The most inbox streams one member may hold open (429 past it).
 
     Returns:
         The FastAPI application.
@@ -898,7 +899,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     if delivery is None:
         # the delivery service signs dead letters and escalations with the same node key
         delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
-    api = _Api(service, delivery, annexes or AnnexService(service), public_origin, chosen_clock)
+    limits = (replay or ReplayWindow(DEFAULT_MAX_SKEW), StreamSlots(streams_per_member))
+    api = _Api(service, delivery, annexes or AnnexService(service), public_origin, chosen_clock, limits)
     app = FastAPI(
         title="backchannel",
         version="1",
@@ -1156,13 +1158,22 @@ def _ticker(api: _Api, interval: float) -> Callable[[FastAPI], contextlib.Abstra
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def loop() -> None:
+            failures = 0  # the ticker outlives any failure, backs off, and logs it once (issue #8)
             while True:
                 try:
                     wait = await _threaded(api.tick_due)
                 except Exception:  # noqa: BLE001 - the ticker outlives any one failure
-                    _log.exception("delivery ticker failed")
-                    wait = interval
-                await asyncio.sleep(min(interval, max(0.01, wait)))
+                    failures += 1
+                    if failures == 1:
+                        _log.exception(
+                            "the periodic work failed; backing off (logged once until it recovers)"
+                        )
+                    await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
+                    continue
+                if failures:
+                    _log.warning("the periodic work recovered after %d failures", failures)
+                    failures = 0
+                await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
 
         task = asyncio.create_task(loop(), name="backchannel-delivery-ticker")
         try:
@@ -1218,7 +1229,11 @@ def _add_delivery_routes(app: FastAPI, api: _Api) -> None:
         await _read_body(request)
         after = _last_event_id(last_event_id)
         _, reader = await _threaded(api.authenticate_reader, request, track, b"")
-        events = _stream(api, track=track, member=reader.member, after=after, lifetime=lifetime)
+        slot = api.streams.acquire(track, reader.member, lifetime)  # 429 past the member's limit
+        events = _released(
+            _stream(api, track=track, member=reader.member, after=after, lifetime=lifetime),
+            lambda: api.streams.release(track, reader.member, slot),
+        )
         return StreamingResponse(
             events,
             media_type="text/event-stream",
@@ -1258,6 +1273,15 @@ async def _stream(api: _Api, *, track: str, member: str, after: int, lifetime: f
             last_sent = now
         wake = min(deadline - now, _RECHECK_SECONDS, max(0.0, last_sent + api.keepalive - now))
         await api.changes.wait(since, wake)
+
+
+async def _released(events: AsyncIterator[bytes], release: Callable[[], None]) -> AsyncIterator[bytes]:
+    """``events``, then ``release()`` however the stream ends (its end, an error, a disconnect)."""
+    try:
+        async for chunk in events:
+            yield chunk
+    finally:
+        release()
 
 
 def _problem_responses(schema: dict[str, Any]) -> None:

@@ -97,7 +97,7 @@ from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import BackchannelError, ConfigurationError, NotFoundError, VerificationError
-from backchannel.keyfile import KeyPair, write_key_file
+from backchannel.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
@@ -136,8 +136,17 @@ def _free_port() -> int:
 class ServerProcess:
     """``backchannel serve`` in a subprocess; its PID is written to ``pid_file`` while it runs."""
 
-    def __init__(self, data_dir: Path, pid_file: Path, log_file: Path, *, flash_deadline: float) -> None:
-        """Describe the server (nothing starts until :meth:`start`)."""
+    def __init__(
+        self,
+        data_dir: Path,
+        pid_file: Path,
+        log_file: Path,
+        *,
+        flash_deadline: float,
+        admit: Path | None = None,
+    ) -> None:
+        """Describe the server (nothing starts until :meth:`start`); ``admit`` may open tracks."""
+        self.admit = admit
         self.data_dir = data_dir
         self.pid_file = pid_file
         self.log_file = log_file
@@ -170,6 +179,7 @@ class ServerProcess:
             str(self.flash_deadline),
             "--heartbeat-window",
             "2",
+            *(() if self.admit is None else ("--admit-key", str(self.admit))),
         ]
         with self.log_file.open("wb") as log:
             self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
@@ -235,9 +245,7 @@ class _Scenario:
         self.url = url
         self.checks: list[_Check] = []
         self.members: dict[str, _Member] = {}
-        keys = {name: KeyPair.generate(name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
-        for name, pair in keys.items():
-            write_key_file(key_dir / f"{name.replace('/', '-')}.key", pair)
+        keys = {name: _member_keys(key_dir, name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
         # every client trusts a checkpoint only once norway has cosigned it
         witnesses = {WITNESS: keys[WITNESS].signing.verifying_key}
         for name in (*MEMBERS, *INSPECTORS):
@@ -776,13 +784,33 @@ def _print_checks(console: Console, checks: list[_Check]) -> None:
 
 @contextmanager
 def _server(data_dir: Path, flash_deadline: float) -> Iterator[ServerProcess]:
+    mediator = _key_file(data_dir / "keys", "qatar/principal")
+    _member_keys(data_dir / "keys", "qatar/principal")  # the operator admits the mediator (ADR-0023)
     server = ServerProcess(
-        data_dir / "server", data_dir / "server.pid", data_dir / "server.log", flash_deadline=flash_deadline
+        data_dir / "server",
+        data_dir / "server.pid",
+        data_dir / "server.log",
+        flash_deadline=flash_deadline,
+        admit=mediator,
     )
     try:
         yield server
     finally:
         server.stop()
+
+
+def _key_file(key_dir: Path, name: str) -> Path:
+    return key_dir / f"{name.replace('/', '-')}.key"
+
+
+def _member_keys(key_dir: Path, name: str) -> KeyPair:
+    """The key file of ``name`` in ``key_dir``: read if it exists, else generated and written."""
+    path = _key_file(key_dir, name)
+    if path.exists():
+        return read_key_file(path)
+    keys = KeyPair.generate(name)
+    write_key_file(path, keys)
+    return keys
 
 
 def run_live_demo(
