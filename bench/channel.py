@@ -197,6 +197,8 @@ class Server:
             "127.0.0.1",
             "--credit",
             str(CREDIT),
+            "--admit-key",  # the operator admits the mediator (issue #8)
+            QATAR.signing.key_id,
         ]
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(

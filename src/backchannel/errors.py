@@ -18,6 +18,7 @@ ever catch our types::
     │   ├── OperationalError         transient (locked database, disk full): may retry
     │   └── ProgrammingError         a bug or a corrupt/foreign database: do not retry
     ├── NotFoundError                an unknown track, index or file
+    ├── RateLimitedError             a caller's own budget is spent; carries retry_after
     ├── DeliveryError                a delivery could not be made as asked
     │   ├── WouldBlock               a *_nowait call on a full queue; carries retry_after (trio)
     │   └── UnknownDeliveryError     a message id a queue has never seen
@@ -40,6 +41,7 @@ __all__ = [
     "OperationalError",
     "PayloadTooLargeError",
     "ProgrammingError",
+    "RateLimitedError",
     "StorageError",
     "UnknownDeliveryError",
     "VerificationError",
@@ -131,6 +133,27 @@ class ProgrammingError(StorageError):
 
 class NotFoundError(BackchannelError):
     """An unknown track, index, key or file."""
+
+
+class RateLimitedError(BackchannelError):
+    """A caller spent its own budget (e.g. its replay window); others are not affected.
+
+    Attributes:
+        retry_after: Seconds until the budget has room again (the truth, not a guess).
+        limit: The budget.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, limit: int) -> None:
+        """Create the error.
+
+        Args:
+            message: Which budget is full and when it has room again.
+            retry_after: Seconds until the budget has room again.
+            limit: The budget.
+        """
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.limit = limit
 
 
 class DeliveryError(BackchannelError):

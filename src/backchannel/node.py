@@ -8,12 +8,19 @@
                                        event and is the key ``open_track`` names
 
 The node key is generated on first use and read back afterwards, so tracks
-opened before a restart keep working. This module does not run a server (the
-CLI hands :attr:`Node.app` to uvicorn).
+opened before a restart keep working. Before anything is served, the store is
+checked (:mod:`backchannel.service.integrity`): a damaged file stops the node,
+a damaged track is set aside. Only the admitted keys may open tracks
+(:mod:`backchannel.service.admission`), and requests signed before the node
+started are refused (:mod:`backchannel.service.replay`, ADR-0024). This module
+does not run a server (the CLI hands :attr:`Node.app` to uvicorn).
 """
 
 from __future__ import annotations
 
+import math
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,15 +28,22 @@ from typing import Self
 from fastapi import FastAPI
 
 from backchannel.api import create_app
+from backchannel.api.guard import serve as serve_config
+from backchannel.api.guard import uvicorn_config
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
 from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.integrity import IntegrityReport, check_store
+from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
+from backchannel.store.sqlite import SQLiteEventStore
 
-__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node"]
+__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node", "serve_config", "uvicorn_config"]
 
 NODE_KEY_NAME = "backchannel/service"
 """The name written in a generated node key file."""
@@ -46,6 +60,7 @@ class Node:
         delivery: The delivery service.
         app: The HTTP application.
         public_origin: The origin RFC 9421 target URIs are checked against.
+        integrity: What the start-up integrity check found.
     """
 
     def __init__(  # noqa: PLR0913 - the node's parts, keyword-only
@@ -58,8 +73,10 @@ class Node:
         delivery: DeliveryService,
         app: FastAPI,
         public_origin: str,
+        integrity: IntegrityReport | None = None,
     ) -> None:
         """Bundle the node's parts (use :func:`open_node`)."""
+        self.integrity = integrity or IntegrityReport(tracks=())
         self.settings = settings
         self.log = log
         self.keys = keys
@@ -120,6 +137,9 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     public_origin: str | None = None,
     policy: DeliveryPolicy | None = None,
     clock: Clock | None = None,
+    admission: Admission | None = None,
+    verify_full: bool = False,
+    replay: ReplayWindow | None = None,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -130,6 +150,11 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         public_origin: The origin clients sign requests for (default: ``http://host:port``).
         policy: The delivery policy (default: :class:`DeliveryPolicy`'s defaults).
         clock: The clock (default: the system clock).
+        admission: Which keys may open tracks (default: none; ADR-0023).
+        verify_full: Check every signature, node and checkpoint of every track at
+            start-up, and SQLite's full ``integrity_check`` (default: the quick checks).
+        replay: The replay window (default: the default budgets, refusing requests
+            created before this node started; it waits for the next whole second).
 
     Returns:
         The open node; close it after use.
@@ -137,16 +162,31 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     Raises:
         ConfigurationError: a key file is bad or cannot be written.
         StorageError: the database cannot be opened.
+        DamagedStoreError: the database fails SQLite's own check.
     """
     chosen_clock = clock or SystemClock()
     log = open_log(settings, clock=chosen_clock)
     try:
+        integrity = check_store(log.store, full=verify_full)
         keys = _node_keys(node_key_file(settings))
-        tracks = TrackService(log.writer, keys, clock=chosen_clock)
+        tracks = TrackService(log.writer, keys, clock=chosen_clock, admission=admission or Admission())
+        tracks.set_aside(integrity)
         delivery = DeliveryService(tracks, keys, policy or DeliveryPolicy(), clock=chosen_clock)
         origin = public_origin or default_origin(host, port)
         annexes = AnnexService(tracks, max_bytes=settings.annex_max_bytes)
-        app = create_app(tracks, public_origin=origin, clock=chosen_clock, delivery=delivery, annexes=annexes)
+        replay = replay or ReplayWindow(
+            DEFAULT_MAX_SKEW,
+            not_before=_start_second(chosen_clock),
+            journal=log.store if isinstance(log.store, SQLiteEventStore) else None,
+        )
+        app = create_app(
+            tracks,
+            public_origin=origin,
+            clock=chosen_clock,
+            delivery=delivery,
+            annexes=annexes,
+            replay=replay,
+        )
     except BaseException:
         log.close()
         raise
@@ -158,4 +198,18 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         delivery=delivery,
         app=app,
         public_origin=origin,
+        integrity=integrity,
     )
+
+
+def _start_second(clock: Clock) -> datetime:
+    """The first whole second at or after now; returns once the clock has reached it.
+
+    RFC 9421 ``created`` is whole seconds: every request signed before this
+    instant (before the node started) has an earlier ``created``, and every
+    request signed after it has a ``created`` at or after it.
+    """
+    now = clock.now()
+    start = datetime.fromtimestamp(math.ceil(now.timestamp()), tz=UTC)
+    time.sleep(max(0.0, (start - now).total_seconds()))  # at most one second, once per start
+    return start

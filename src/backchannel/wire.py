@@ -109,7 +109,7 @@ from backchannel.domain.receipts import ReceiptItem, receipt_items_from_json
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import canonicalize, loads_strict
-from backchannel.log.records import format_timestamp, parse_timestamp
+from backchannel.log.records import format_timestamp, parse_rfc3339
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
 from backchannel.protocol.keyfile import KeyPair
 
@@ -270,8 +270,8 @@ class _Fields:
         return b64decode(value, field=self.path(name), length=_KEY_SIZE)
 
     def timestamp(self, name: str) -> datetime:
-        """A canonical UTC timestamp (``YYYY-MM-DDTHH:MM:SS.ffffffZ``)."""
-        return parse_timestamp(self.text(name), field=self.path(name))
+        """An RFC 3339 instant, any fractional precision (issue #8); the signed text is kept as sent."""
+        return parse_rfc3339(self.text(name), field=self.path(name))
 
     def optional_timestamp(self, name: str) -> datetime | None:
         """A canonical UTC timestamp or ``None`` for JSON null."""

@@ -168,13 +168,27 @@ def test_demo_log_keeps_the_foundation_demo(tmp_path: Path) -> None:
 # --- the commands against a running server --------------------------------------------------------
 @contextmanager
 def serving(data_dir: Path, *options: str) -> Iterator[str]:
-    """``backchannel serve`` on a free loopback port; stopped (by its PID) on exit."""
+    """``backchannel serve`` on a free loopback port; stopped (by its PID) on exit.
+
+    The operator admits the mediator's key (issue #8): ``<data_dir>/../qatar-principal.key``.
+    """
+    mediator = keyfile(data_dir.parent, "qatar/principal")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [*BACKCHANNEL, "serve", "--data-dir", str(data_dir), "--port", str(port), *options],
+        [
+            *BACKCHANNEL,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--admit-key",
+            str(mediator),
+            *options,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -207,7 +221,8 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def keyfile(tmp_path: Path, name: str) -> Path:
     path = tmp_path / (name.replace("/", "-") + ".key")
-    write_key_file(path, KeyPair.generate(name))
+    if not path.exists():  # the mediator's was made when the server started, to admit it
+        write_key_file(path, KeyPair.generate(name))
     return path
 
 

@@ -94,6 +94,7 @@ class Server:
         assert self.proc is None
         self.starts += 1
         command = [*CLI, "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1"]
+        command += ["--admit-key", QATAR.signing.key_id]  # the operator admits the mediator (issue #8)
         with self.log_file.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             log.flush()

@@ -322,3 +322,12 @@ def test_the_demo_scene_plays_and_every_check_passes(start: Start) -> None:
     assert all(ok for _, _, ok, _ in checks), [c for c in checks if not c[2]]
     assert "held 30 of 30 days" in console.export_text()
     replay(server.store, TRACK)
+
+
+def test_issue_8_an_unknown_escrow_is_404_on_release_sign_and_show(start: Start) -> None:
+    server = start()
+    with server.client(IRAN) as iran, server.client(USA) as usa:
+        released = problem(lambda: iran.release_escrow(TRACK, "no-such-escrow"))
+        signed = problem(lambda: usa.sign_escrow_release(TRACK, "no-such-escrow"))
+        shown = problem(lambda: usa.escrow(TRACK, "no-such-escrow"))
+    assert [p.status for p in (released, signed, shown)] == [404, 404, 404]

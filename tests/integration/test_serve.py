@@ -68,6 +68,8 @@ def test_serve_runs_a_service_the_sdk_can_use(tmp_path: Path) -> None:
             str(port),
             "--annex-max-bytes",
             "64",
+            "--admit-key",
+            QATAR.signing.key_id,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -405,12 +405,22 @@ def test_created_within_the_skew_is_accepted_boundaries_included(offset: int) ->
 
 @pytest.mark.parametrize("offset", [-301, 301, -86_400])
 def test_created_outside_the_skew_is_refused(offset: int) -> None:
-    refused(signed(created=NOW + timedelta(seconds=offset)), "the allowed skew is ±0:05:00")
+    refused(signed(created=NOW + timedelta(seconds=offset)), "the window is ±300 s")
+
+
+@pytest.mark.parametrize(
+    ("offset", "says"),
+    [(-3600, "created 3600 s in the past; the window is ±300 s"), (301, "created 301 s in the future")],
+)
+def test_issue_8_a_skew_error_says_seconds_not_a_timedelta(offset: int, says: str) -> None:
+    error = refused(signed(created=NOW + timedelta(seconds=offset)), says)
+    assert "day" not in str(error)
+    assert "allowed skew" in str(error)
 
 
 def test_the_skew_is_configurable() -> None:
     headers = signed(created=NOW - timedelta(seconds=30))
-    refused(headers, "allowed skew is ±0:00:10", max_skew=timedelta(seconds=10))
+    refused(headers, "the window is ±10 s", max_skew=timedelta(seconds=10))
     assert verify(headers, max_skew=timedelta(seconds=30)).nonce == "nonce-1"
 
 

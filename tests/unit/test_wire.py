@@ -747,8 +747,9 @@ def test_every_payload_field_is_required(field: str) -> None:
         ({"nonce": "has space"}, "payload.nonce: expected 8 to 128 characters"),
         ({"nonce": "nonce/with/slash"}, "payload.nonce: expected 8 to 128 characters"),
         ({"issued_at": {"t": 1}}, "payload.issued_at: expected a string, got an object"),
-        ({"issued_at": "2026-03-01T09:30:15Z"}, "payload.issued_at: expected a UTC timestamp"),
-        ({"issued_at": "2026-03-01T09:30:15.123456+00:00"}, "payload.issued_at: expected a UTC timestamp"),
+        ({"issued_at": "2026-03-01T09:30:15"}, "payload.issued_at: expected a UTC timestamp"),
+        ({"issued_at": "2026-03-01T09:30:15.1234567890Z"}, "payload.issued_at: expected a UTC timestamp"),
+        ({"issued_at": "2026-03-01T09:30:60Z"}, "payload.issued_at: second must be in 0..59"),
         ({"issued_at": "2026-03-01 09:30:15.123456Z"}, "payload.issued_at: expected a UTC timestamp"),
         ({"issued_at": "2026-02-30T09:30:15.123456Z"}, "payload.issued_at: day is out of range"),
     ],
@@ -914,7 +915,7 @@ def test_mistyped_body_fields_are_encoding_errors_naming_the_field(
             "body.new_key.x25519",
         ),
         (
-            {"new_key": {**grant_json(4), "expires_at": "2027-01-01T00:00:00Z"}},
+            {"new_key": {**grant_json(4), "expires_at": "2027-01-01"}},
             "body.new_key.expires_at: expected a UTC timestamp",
         ),
         (
@@ -1041,3 +1042,22 @@ def test_obligation_commands_decode_their_values() -> None:
     assert (consumption.amount, consumption.observed_at, consumption.source) == (3.25, T, None)
     with pytest.raises(SchemaViolationError, match="amount: 1e-07 is not a finite number with at most 6"):
         to_domain(with_body("record_consumption", amount=1e-7))
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-12-16T17:53:59Z", datetime(2026, 12, 16, 17, 53, 59, tzinfo=UTC)),
+        ("2026-12-16T17:53:59.5Z", datetime(2026, 12, 16, 17, 53, 59, 500_000, tzinfo=UTC)),
+        ("2026-12-16T17:53:59.123456Z", datetime(2026, 12, 16, 17, 53, 59, 123_456, tzinfo=UTC)),
+        ("2026-12-16T17:53:59.123456789z", datetime(2026, 12, 16, 17, 53, 59, 123_456, tzinfo=UTC)),
+        ("2026-12-16T19:53:59.999999999+02:00", datetime(2026, 12, 16, 17, 53, 59, 999_999, tzinfo=UTC)),
+    ],
+)
+def test_issue_8_instants_are_read_as_rfc_3339_and_the_signed_payload_is_kept(
+    text: str, instant: datetime
+) -> None:
+    command = from_payload(payload(issued_at=text))
+    assert command.to_dict()["payload"]["issued_at"] == text  # what was signed stays as signed
+    assert to_domain(command).issued_at == instant
+    assert to_domain(command).issued_at.utcoffset() == timedelta(0)

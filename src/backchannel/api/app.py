@@ -60,14 +60,19 @@ SHA-256 is the message id. Settlement is a ``record_receipt`` command. The
 stream's event ids are log indexes: on reconnect with ``Last-Event-ID: n``, the
 deliveries leased to the party earlier, still unsettled and unexpired, with a
 log index above ``n`` are sent again first (the client may have missed them).
-A background task started by the app's lifespan calls
-:meth:`~backchannel.service.delivery.DeliveryService.tick` on every track when
-it is due (checking at least every second), so redeliveries, dead letters and
-escalations happen without any client.
+A background task started by the app's lifespan runs the periodic work
+(:class:`~backchannel.service.schedule.PeriodicWork`) of the tracks that have
+work due (checking at least every second), so redeliveries, dead letters,
+escalations, deal deadlines, escrow expiries and ladder reviews happen without
+any client; it backs off on failure and logs a failure once.
 
 **Authentication** (:mod:`backchannel.api.auth`). Every ``/v1/tracks`` request
 carries an RFC 9421 signature checked against the track's keys (401, then 403
-for a revoked or expired key); the requested track must exist (404) first.
+for a revoked or expired key), its nonce within a budget per key and per track
+(:class:`~backchannel.service.replay.ReplayWindow`: 429 past it); the requested
+track must exist (404) first, and a track set aside by the start-up integrity
+check answers 503. A member holds at most ``streams_per_member`` open inbox
+streams (429 past it).
 Errors are RFC 9457 problem+json (:mod:`backchannel.api.errors`); request
 bodies are limited to 1 MiB (413), annex uploads to the annex limit.
 
@@ -105,19 +110,18 @@ from backchannel.api.routes import commands, deals, escrow, log, obligations, te
 from backchannel.api.routes import delivery as delivery_routes
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
-from backchannel.errors import NotFoundError
 from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
-from backchannel.protocol.nonces import NonceCache
 from backchannel.service.annexes import AnnexService
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.limits import DEFAULT_STREAMS_PER_MEMBER, StreamSlots
+from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 
 __all__ = ["KEEPALIVE_SECONDS", "MAX_BATCH_BODY_BYTES", "MAX_BATCH_COMMANDS", "MAX_BODY_BYTES", "create_app"]
 
 _log = logging.getLogger(__name__)
 
-NONCE_CAPACITY = 100_000
-"""The most unexpired nonces the replay store holds."""
+_MAX_TICK_BACKOFF = 300.0
 KEEPALIVE_SECONDS = 15.0
 """A stream sends a comment line this often when it has nothing else to send."""
 
@@ -130,6 +134,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     delivery: DeliveryService | None = None,
     annexes: AnnexService | None = None,
     tick_interval: float | None = RECHECK_SECONDS,
+    replay: ReplayWindow | None = None,
+    streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -146,6 +152,10 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
             default size limit, 1 MiB).
         tick_interval: The longest pause, in seconds, of the lifespan task that
             ticks due tracks; ``None`` runs no such task (tests tick by hand).
+        replay: The replay window, with its per-key and per-track budgets
+            (default: :class:`~backchannel.service.replay.ReplayWindow`'s
+            defaults over the allowed skew; issue #8).
+        streams_per_member: The most inbox streams one member may hold open (429 past it).
 
     Returns:
         The FastAPI application.
@@ -154,7 +164,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     if delivery is None:
         # the delivery service signs dead letters and escalations with the same node key
         delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
-    auth = Authenticator(service, chosen_clock, public_origin, NonceCache(DEFAULT_MAX_SKEW, NONCE_CAPACITY))
+    auth = Authenticator(service, chosen_clock, public_origin, replay or ReplayWindow(DEFAULT_MAX_SKEW))
     ctx = ApiContext(
         service,
         delivery=delivery,
@@ -162,6 +172,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         auth=auth,
         clock=chosen_clock,
         keepalive=KEEPALIVE_SECONDS,
+        streams=StreamSlots(streams_per_member),
     )
     app = FastAPI(
         title="backchannel",
@@ -186,13 +197,22 @@ def _ticker(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def loop() -> None:
+            failures = 0  # the ticker outlives any failure, backs off, and logs it once (issue #8)
             while True:
                 try:
                     wait = await threaded(_tick_due, ctx)
                 except Exception:  # noqa: BLE001 - the ticker outlives any one failure
-                    _log.exception("delivery ticker failed")
-                    wait = interval
-                await asyncio.sleep(min(interval, max(0.01, wait)))
+                    failures += 1
+                    if failures == 1:
+                        _log.exception(
+                            "the periodic work failed; backing off (logged once until it recovers)"
+                        )
+                    await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
+                    continue
+                if failures:
+                    _log.warning("the periodic work recovered after %d failures", failures)
+                    failures = 0
+                await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
 
         task = asyncio.create_task(loop(), name="backchannel-delivery-ticker")
         try:
@@ -205,28 +225,9 @@ def _ticker(
     return lifespan
 
 
-def _tick_due(ctx: ApiContext) -> float:
-    """Tick every track whose delivery work (or escrow expiry) is due; return seconds until the next."""
-    now = ctx.clock.now()
-    wait = ctx.escrows.tick_due(now)
-    changed = False
-    for info in ctx.service.store.list_tracks():
-        try:
-            changed = bool(ctx.deals.tick(info.track, now)) or changed  # prepare deadlines
-            due = ctx.delivery.next_wakeup(info.track, now)
-            if due is None:
-                continue
-            if due <= now:
-                changed = bool(ctx.delivery.tick(info.track, now)) or changed
-                due = ctx.delivery.next_wakeup(info.track, now)
-        except NotFoundError:
-            continue  # created, but no track opened in it yet
-        except Exception:  # noqa: BLE001 - one track's failure must not stop the others' ticks
-            _log.exception("delivery tick failed on track %s", info.track)
-            continue
-        if due is not None:
-            wait = min(wait, max(0.0, (due - now).total_seconds()))
-    if changed:
+def _tick_due(ctx: ApiContext) -> float | None:
+    """Run the periodic work of the tracks that are due (:class:`PeriodicWork`); seconds to the next."""
+    result = ctx.periodic.tick(ctx.clock.now())
+    if result.changed:
         ctx.changes.notify()
-    obligations = ctx.obligations.tick_due(now)
-    return wait if obligations is None else min(wait, obligations)
+    return result.wait

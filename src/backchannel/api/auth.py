@@ -3,7 +3,8 @@
 Every request carries an RFC 9421 signature (:mod:`backchannel.protocol.httpsig`),
 verified against the configured ``public_origin`` plus the raw path and query
 (never the ``Host`` header), with ``created`` within ±300 s and a nonce accepted
-once (:class:`~backchannel.protocol.nonces.NonceCache`). The ``keyid`` names a
+once, within a budget per key and per track
+(:class:`~backchannel.service.replay.ReplayWindow`: 429 past it). The ``keyid`` names a
 key of the track: for a command it must be the command's own ``key_id`` (the
 genesis ``open_track`` is checked against the principal key it enrols); for a
 read it names the reader. The transport signature is checked first (401 on any
@@ -29,7 +30,7 @@ from backchannel.domain import TrackState
 from backchannel.errors import NotFoundError, VerificationError
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import verify_request
-from backchannel.protocol.nonces import NonceCache
+from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
@@ -53,15 +54,17 @@ class Authenticator:
         service: The track service (the tracks' states and keys).
         clock: The clock for ``created`` skew and key usability.
         public_origin: The scheme and authority clients sign for.
-        nonces: The replay store.
+        replay: The replay window: per-key and per-track nonce budgets (issue #8).
     """
 
-    def __init__(self, service: TrackService, clock: Clock, public_origin: str, nonces: NonceCache) -> None:
+    def __init__(self, service: TrackService, clock: Clock, public_origin: str, replay: ReplayWindow) -> None:
         """Create the authenticator."""
         self.service = service
         self.clock = clock
         self.origin = public_origin.rstrip("/")
-        self.nonces = nonces
+        self.replay = replay
+        self.touch: Callable[[str], None] = _nothing
+        """Called with the track after each authenticated read (the schedule's hook)."""
 
     def target_uri(self, request: Request) -> str:
         """The URI the client signed: the public origin plus the raw path and query."""
@@ -71,7 +74,7 @@ class Authenticator:
         return uri + "?" + query.decode("latin-1") if query else uri
 
     def verify(
-        self, request: Request, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
+        self, request: Request, track: str, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
     ) -> str:
         """Verify the RFC 9421 signature; return the key id (AuthenticationError on failure)."""
         try:
@@ -82,7 +85,7 @@ class Authenticator:
                 body,
                 resolve_key=resolve,
                 now=now,
-                nonces=self.nonces,
+                nonces=self.replay.for_track(track),
             )
         except VerificationError as e:
             raise AuthenticationError(str(e)) from e
@@ -100,9 +103,10 @@ class Authenticator:
                 raise LookupError(f"no key {key_id} is enrolled in track {track}")
             return VerifyingKey(record.ed25519)
 
-        key_id = self.verify(request, body, resolve, now)
+        key_id = self.verify(request, track, body, resolve, now)
         member = state.key_owners[key_id]
         state.signing_key(member, key_id, now)  # 403 once revoked or expired
+        self.touch(track)  # a lease or heartbeat may move the track's next due time
         return state, Reader(member, key_id)
 
     def command(self, request: Request, signed: SignedCommand, body: bytes) -> None:
@@ -120,7 +124,7 @@ class Authenticator:
                     raise LookupError(f"keyid {key_id} is not the principal key the command enrols")
                 return genesis
 
-            self.verify(request, body, resolve, now)
+            self.verify(request, signed.track, body, resolve, now)
             return
 
         def resolve_enrolled(key_id: str) -> VerifyingKey:
@@ -132,7 +136,7 @@ class Authenticator:
                 raise LookupError(f"key {key_id} is not a key of {signed.member} in this track")
             return VerifyingKey(record.ed25519)
 
-        self.verify(request, body, resolve_enrolled, now)
+        self.verify(request, signed.track, body, resolve_enrolled, now)
         state.signing_key(signed.member, signed.key_id, now)  # 403 once revoked or expired
 
     def _state(self, track: str) -> TrackState:
@@ -146,3 +150,7 @@ def _body_field(signed: SignedCommand, name: str) -> Any:  # noqa: ANN401 - raw 
     body = signed.payload["body"]
     assert isinstance(body, dict)  # SignedCommand checked it is an object
     return body.get(name)
+
+
+def _nothing(_track: str) -> None:
+    """The default ``touch``: no schedule to tell."""

@@ -30,13 +30,15 @@ from backchannel.errors import NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode
 from backchannel.log.verify import KEY_REGISTERED
-from backchannel.protocol.nonces import NonceCache
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.limits import StreamSlots
 from backchannel.service.obligations import ObligationService
+from backchannel.service.replay import ReplayWindow
+from backchannel.service.schedule import PeriodicWork
 from backchannel.service.texts import TextService
 from backchannel.service.tracks import TrackService
 from backchannel.service.witnesses import CosignatureService
@@ -117,6 +119,7 @@ class ApiContext:
         auth: The RFC 9421 authenticator.
         clock: The clock the services and the authenticator read.
         keepalive: How often a stream with nothing to send sends a comment line (s).
+        streams: The per-member limit on open inbox streams (issue #8).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -128,6 +131,7 @@ class ApiContext:
         auth: Authenticator,
         clock: Clock,
         keepalive: float,
+        streams: StreamSlots,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -143,11 +147,16 @@ class ApiContext:
         self.clock = clock
         self.changes = Changes()
         self.keepalive = keepalive
+        self.streams = streams
+        self.periodic = PeriodicWork(
+            service, deals=self.deals, delivery=delivery, escrows=self.escrows, obligations=self.obligations
+        )
+        auth.touch = self.periodic.touch
 
     @property
-    def nonces(self) -> NonceCache:
-        """The replay store of the authenticator."""
-        return self.auth.nonces
+    def replay(self) -> ReplayWindow:
+        """The replay window of the authenticator (per-key and per-track budgets)."""
+        return self.auth.replay
 
     def state(self, track: str) -> TrackState:
         """The track's state (NotFoundError if there is no such track)."""

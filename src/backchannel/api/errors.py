@@ -32,7 +32,7 @@ Family                            Status  ``type`` slug
 ``UnknownMessageError``            422    ``unknown-message``
 ``InvalidRecipientError``          422    ``invalid-recipient``
 ``UnknownMetricError``             422    ``unknown-metric``
-``UnknownEscrowError``             422    ``unknown-escrow``
+``UnknownEscrowError``             404    ``unknown-escrow`` (as for reading it)
 ``EscrowConditionError``           409    ``escrow-condition-unmet`` (+ ``progress``)
 ``PredicateSyntaxError``           422    ``malformed-predicate`` (+ ``column``, ``expected``)
 other ``DomainError``              422    ``domain-rule``
@@ -41,6 +41,9 @@ other ``DomainError``              422    ``domain-rule``
 other ``VerificationError``        422    ``verification-failed``
 ``EncodingError``                  400    ``malformed-request``
 ``NotFoundError``                  404    ``not-found``
+``AdmissionRefusedError``          403    ``not-admitted`` (+ ``rule``; ADR-0023)
+``RateLimitedError``               429    ``rate-limited`` (+ ``Retry-After``, ``limit``)
+``DamagedTrackError``              503    ``track-damaged`` (+ ``index``; no ``Retry-After``)
 ``WouldBlock``                     429    ``would-block`` (+ ``Retry-After``)
 ``OperationalError``               503    ``unavailable`` (+ ``Retry-After``)
 anything else                      500    ``internal`` (no details)
@@ -108,9 +111,12 @@ from backchannel.errors import (
     NotFoundError,
     OperationalError,
     PayloadTooLargeError,
+    RateLimitedError,
     VerificationError,
     WouldBlock,
 )
+from backchannel.service.admission import AdmissionRefusedError
+from backchannel.service.integrity import DamagedTrackError
 
 __all__ = [
     "PROBLEM_BASE",
@@ -169,7 +175,7 @@ _TABLE: tuple[_Row, ...] = (
     _Row(UnknownMessageError, 422, "unknown-message", "Unknown message"),
     _Row(InvalidRecipientError, 422, "invalid-recipient", "Invalid recipient"),
     _Row(UnknownMetricError, 422, "unknown-metric", "Unknown metric"),
-    _Row(UnknownEscrowError, 422, "unknown-escrow", "Unknown escrow"),
+    _Row(UnknownEscrowError, 404, "unknown-escrow", "Unknown escrow"),
     _Row(EscrowConditionError, 409, "escrow-condition-unmet", "Escrow condition not met"),
     _Row(PredicateSyntaxError, 422, "malformed-predicate", "Malformed predicate"),
     _Row(DomainError, 422, "domain-rule", "Command breaks a rule of the track"),
@@ -178,6 +184,9 @@ _TABLE: tuple[_Row, ...] = (
     _Row(VerificationError, 422, "verification-failed", "Verification failed"),
     _Row(EncodingError, 400, "malformed-request", "Malformed request"),
     _Row(NotFoundError, 404, "not-found", "Not found"),
+    _Row(AdmissionRefusedError, 403, "not-admitted", "Not admitted to open tracks"),
+    _Row(RateLimitedError, 429, "rate-limited", "Budget spent; try again later"),
+    _Row(DamagedTrackError, 503, "track-damaged", "Track failed its integrity check"),
     _Row(WouldBlock, 429, "would-block", "Try again later"),
     _Row(OperationalError, 503, "unavailable", "Service temporarily unavailable"),
 )
@@ -197,7 +206,7 @@ def _row_for(error: BaseException) -> _Row:
     return next((row for row in _TABLE if isinstance(error, row.family)), _INTERNAL)
 
 
-def problem_for(error: BaseException, *, instance: str | None = None) -> Problem:  # noqa: C901 - one branch per extension
+def problem_for(error: BaseException, *, instance: str | None = None) -> Problem:  # noqa: C901, PLR0912 - one branch per extension
     """Map an error to its problem (the one table above).
 
     Args:
@@ -238,7 +247,13 @@ def problem_for(error: BaseException, *, instance: str | None = None) -> Problem
         body["doc"] = error.doc
     elif isinstance(error, PayloadTooLargeError):
         body["limit"] = error.limit
-    elif isinstance(error, WouldBlock):
+    elif isinstance(error, AdmissionRefusedError):
+        body["rule"] = error.rule
+    elif isinstance(error, DamagedTrackError):
+        body["index"] = error.index
+    elif isinstance(error, WouldBlock | RateLimitedError):
+        if isinstance(error, RateLimitedError):
+            body["limit"] = error.limit
         seconds = max(1, math.ceil(error.retry_after))
         headers["Retry-After"] = str(seconds)
         body["retry_after"] = seconds

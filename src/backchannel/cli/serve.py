@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from backchannel.node import Node
+    from backchannel.service.admission import Admission
 
 from backchannel.broker import DeliveryPolicy, Priority
 from backchannel.cli._common import (
@@ -75,11 +79,22 @@ def serve(
         int,
         typer.Option("--annex-max-bytes", min=1, help="The largest annex blob accepted (default 1 MiB)."),
     ] = DEFAULT_MAX_ANNEX_BYTES,
+    admit_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--admit-key",
+            help="A key that may open tracks: a key file (public or private) or an ed25519 key id. "
+            "Repeatable; without one, nobody may open a track (ADR-0023).",
+        ),
+    ] = None,
+    verify_full: Annotated[
+        bool,
+        typer.Option("--verify-full", help="Verify every entry of every track before serving (slow)."),
+    ] = False,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
-    import uvicorn  # the server is only loaded when asked for
-
-    from backchannel.node import open_node
+    from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
+    from backchannel.service.admission import Admission
 
     def body() -> None:
         if host not in _LOOPBACK and not host.startswith("127.") and not allow_remote:
@@ -87,18 +102,43 @@ def serve(
                 f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
             )
         policy = _policy(flash_deadline, heartbeat_window, credit)
+        admission = Admission.from_specs(admit_key or [])
         with open_node(
             Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
             host=host,
             port=port,
             public_origin=public_origin,
             policy=policy,
+            admission=admission,
+            verify_full=verify_full,
         ) as node:
             out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
             out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
-            out.print(f"listening on {host}:{port} (public origin {node.public_origin})", markup=False)
-            out.file.flush()
-            config = uvicorn.Config(node.app, host=host, port=port, log_level="warning", lifespan="on")
-            uvicorn.Server(config).run()
+            _print_serving_state(node, admission)
+
+            def listening(bound_host: str, bound_port: int) -> None:
+                out.print(
+                    f"listening on {bound_host}:{bound_port} (public origin {node.public_origin})",
+                    markup=False,
+                )
+                out.file.flush()
+
+            config = uvicorn_config(node.app, host=host, port=port, log_level="warning", lifespan="on")
+            serve_config(config, listening)
 
     run(body)
+
+
+def _print_serving_state(node: Node, admission: Admission) -> None:
+    """Say which tracks are set aside as damaged and who may open tracks (issue #8)."""
+    report = node.integrity
+    for track, (index, reason) in sorted(report.damaged.items()):
+        where = "" if index is None else f" at index {index}"
+        out.print(f"NOT SERVED: track {track}{where}: {reason}", markup=False, style="bold red")
+    checked = "fully verified" if report.full else "checked"
+    out.print(
+        f"tracks {checked}: {len(report.healthy)} served, {len(report.damaged)} set aside", markup=False
+    )
+    admitted = ", ".join(sorted(admission.key_ids)) or "none (pass --admit-key)"
+    out.print(f"keys that may open tracks: {admitted}", soft_wrap=True, markup=False)
+    out.file.flush()

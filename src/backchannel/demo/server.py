@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 import backchannel
+from backchannel.demo.keys import key_file, member_keys
 from backchannel.errors import ConfigurationError
 
 __all__ = ["ServerProcess", "server"]
@@ -40,8 +41,17 @@ def _free_port() -> int:
 class ServerProcess:
     """``backchannel serve`` in a subprocess; its PID is written to ``pid_file`` while it runs."""
 
-    def __init__(self, data_dir: Path, pid_file: Path, log_file: Path, *, flash_deadline: float) -> None:
-        """Describe the server (nothing starts until :meth:`start`)."""
+    def __init__(
+        self,
+        data_dir: Path,
+        pid_file: Path,
+        log_file: Path,
+        *,
+        flash_deadline: float,
+        admit: Path | None = None,
+    ) -> None:
+        """Describe the server (nothing starts until :meth:`start`); ``admit`` may open tracks."""
+        self.admit = admit
         self.data_dir = data_dir
         self.pid_file = pid_file
         self.log_file = log_file
@@ -74,6 +84,7 @@ class ServerProcess:
             str(self.flash_deadline),
             "--heartbeat-window",
             "2",
+            *(() if self.admit is None else ("--admit-key", str(self.admit))),
         ]
         with self.log_file.open("wb") as log:
             self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
@@ -115,8 +126,14 @@ class ServerProcess:
 @contextmanager
 def server(data_dir: Path, flash_deadline: float) -> Iterator[ServerProcess]:
     """A server for ``data_dir`` (not started), stopped on exit."""
+    mediator = key_file(data_dir / "keys", "qatar/principal")
+    member_keys(data_dir / "keys", "qatar/principal")  # the operator admits the mediator (ADR-0023)
     process = ServerProcess(
-        data_dir / "server", data_dir / "server.pid", data_dir / "server.log", flash_deadline=flash_deadline
+        data_dir / "server",
+        data_dir / "server.pid",
+        data_dir / "server.log",
+        flash_deadline=flash_deadline,
+        admit=mediator,
     )
     try:
         yield process

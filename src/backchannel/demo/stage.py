@@ -24,12 +24,13 @@ from rich.text import Text
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
+from backchannel.demo.keys import member_keys
 from backchannel.errors import BackchannelError, VerificationError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
-from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.sdk import BackchannelClient
 from backchannel.sdk.witness import Witness
 from backchannel.wire import SignedCommand
@@ -73,9 +74,7 @@ class Stage:
         self.url = url
         self.checks: list[Check] = []
         self.members: dict[str, Member] = {}
-        keys = {name: KeyPair.generate(name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
-        for name, pair in keys.items():
-            write_key_file(key_dir / f"{name.replace('/', '-')}.key", pair)
+        keys = {name: member_keys(key_dir, name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
         # every client trusts a checkpoint only once norway has cosigned it
         witnesses = {WITNESS: keys[WITNESS].signing.verifying_key}
         for name in (*MEMBERS, *INSPECTORS):

@@ -43,6 +43,7 @@ __all__ = [
     "LogEntry",
     "SignedEvent",
     "format_timestamp",
+    "parse_rfc3339",
     "parse_timestamp",
 ]
 
@@ -85,6 +86,39 @@ def parse_timestamp(text: str, *, field: str = "created_at") -> datetime:
         return datetime.fromisoformat(text)  # the pattern above already fixed the exact form
     except ValueError as e:
         raise EncodingError(f"{field}: {e}") from e
+
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,9}))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(text: str, *, field: str) -> datetime:
+    """Parse an RFC 3339 instant with 0-9 fractional digits and any offset; return it in UTC.
+
+    The lenient reader of instants a client sends (issue #8): ``2026-12-16T17:53:59Z``,
+    ``...59.5Z``, ``...59.123456789+02:00``. Digits past the microsecond are dropped
+    (truncated, never rounded up). What was signed is kept as signed: only the
+    decoded value is normalised.
+
+    Raises:
+        EncodingError: not an RFC 3339 date-time with a time zone, or an impossible one
+            (a leap second included).
+    """
+    match = _RFC3339.fullmatch(text) if is_text(text) else None
+    if match is None:
+        raise EncodingError(
+            f"{field}: expected a UTC timestamp (RFC 3339) like 2026-01-31T12:00:00Z "
+            "(0-9 fractional digits; Z or an offset)"
+        )
+    fraction = (match["fraction"] or "").ljust(6, "0")[:6]
+    offset = "+00:00" if match["offset"] in {"Z", "z"} else match["offset"]
+    try:
+        moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
+    except ValueError as e:
+        raise EncodingError(f"{field}: {e}") from e
+    return moment.astimezone(UTC)
 
 
 def _expect_object(value: JSONValue, fields: frozenset[str], where: str) -> Mapping[str, JSONValue]:

@@ -55,7 +55,7 @@ from backchannel.errors import (
     VerificationError,
 )
 from backchannel.log.signing import SigningKey, VerifyingKey, b64encode
-from backchannel.protocol.nonces import NonceCache, require_aware
+from backchannel.protocol.nonces import NonceCache, NonceStore, require_aware
 from backchannel.protocol.structured_fields import (
     InnerList,
     Item,
@@ -72,6 +72,7 @@ __all__ = [
     "LABEL",
     "REQUIRED_COMPONENTS",
     "NonceCache",
+    "NonceStore",
     "VerifiedRequest",
     "content_digest",
     "sign_request",
@@ -440,6 +441,17 @@ def _check_content_digest(fields: Mapping[str, str], body: bytes) -> None:
         raise VerificationError("Content-Digest does not match the request body")
 
 
+def _skew_message(created: datetime, now: datetime, max_skew: timedelta) -> str:
+    """``created 3600 s in the past; the window is ±300 s (...)``: whole seconds, never a timedelta repr."""
+    offset = (created - now).total_seconds()
+    when = "in the past" if offset < 0 else "in the future"
+    return (
+        f"created {round(abs(offset))} s {when}; the window is ±{round(max_skew.total_seconds())} s "
+        f"(the allowed skew between created {created.isoformat()} and the server's clock "
+        f"{now.isoformat()}); check the client's clock"
+    )
+
+
 def _resolve(resolve_key: Callable[[str], VerifyingKey], key_id: str) -> VerifyingKey:
     try:
         key = resolve_key(key_id)
@@ -458,7 +470,7 @@ def verify_request(  # noqa: PLR0913 - the request's four parts plus the verific
     *,
     resolve_key: Callable[[str], VerifyingKey],
     now: datetime,
-    nonces: NonceCache,
+    nonces: NonceStore,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     tag: str = DEFAULT_TAG,
 ) -> VerifiedRequest:
@@ -501,10 +513,7 @@ def verify_request(  # noqa: PLR0913 - the request's four parts plus the verific
     signed = _profile(*_read_signature(fields), tag)
     created = _EPOCH + timedelta(seconds=signed.created)
     if abs(created - now) > max_skew:
-        raise VerificationError(
-            f"created {created.isoformat()} is {created - now} from now ({now.isoformat()}); "
-            f"the allowed skew is ±{max_skew}"
-        )
+        raise VerificationError(_skew_message(created, now, max_skew))
     _check_content_digest(fields, body)
     key = _resolve(resolve_key, signed.key_id)
     try:

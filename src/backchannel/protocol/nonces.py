@@ -15,10 +15,11 @@ import heapq
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from backchannel.errors import ConfigurationError, EncodingError, OperationalError, VerificationError
 
-__all__ = ["NonceCache", "NonceStatistics", "require_aware"]
+__all__ = ["NonceCache", "NonceStatistics", "NonceStore", "require_aware"]
 
 
 def require_aware(moment: datetime, what: str) -> datetime:
@@ -37,6 +38,23 @@ def require_aware(moment: datetime, what: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EncodingError(f"{what}: datetime must be timezone-aware")
     return moment
+
+
+class NonceStore(Protocol):
+    """What :func:`~backchannel.protocol.httpsig.verify_request` records nonces in.
+
+    :class:`NonceCache`, or a per-key budgeted window
+    (:class:`backchannel.service.replay.TrackNonces`, issue #8).
+    """
+
+    @property
+    def window(self) -> timedelta:
+        """How long after ``created`` a nonce is remembered."""
+        ...
+
+    def check_and_add(self, key_id: str, nonce: str, created: datetime, now: datetime) -> None:
+        """Record a nonce; raise :class:`~backchannel.errors.VerificationError` on a replay."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,8 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.service.admission import Admission, AdmissionRefusedError
+from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
 from backchannel.wire import SignedCommand, to_domain
@@ -128,10 +130,21 @@ class TrackService:
         writer: The log writer (its store is where tracks live).
         node: The service's own keys: its signing key authors every log event.
         clock: The decision clock (default: the system clock).
+        admission: Which keys may open tracks (ADR-0023; default: every key,
+            :meth:`Admission.unsafe_open_to_all`, for embedded use and tests).
     """
 
-    def __init__(self, writer: LogWriter, node: KeyPair, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        writer: LogWriter,
+        node: KeyPair,
+        *,
+        clock: Clock | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         """Create the service."""
+        self._admission = admission or Admission.unsafe_open_to_all()
+        self._integrity: IntegrityReport | None = None
         self._writer = writer
         self._node = node
         self._clock: Clock = clock or SystemClock()
@@ -179,8 +192,26 @@ class TrackService:
         """The log's checkpoint verifier key (vkey text) that clients pin."""
         return self._writer.log_key
 
+    @property
+    def admission(self) -> Admission:
+        """Which keys may open tracks."""
+        return self._admission
+
+    def set_aside(self, report: IntegrityReport) -> None:
+        """Refuse the tracks ``report`` found damaged (:class:`DamagedTrackError`, issue #8)."""
+        self._integrity = report
+
+    def _check_served(self, track: str) -> None:
+        if self._integrity is not None and track in self._integrity.damaged:
+            raise self._integrity.error(track)
+
     def state(self, track: str) -> TrackState | None:
-        """The track's current state (``None`` if it was never opened here)."""
+        """The track's current state (``None`` if it was never opened here).
+
+        Raises:
+            DamagedTrackError: the track failed the start-up integrity check.
+        """
+        self._check_served(track)
         with self._lock:
             return self._load(track).state
 
@@ -189,7 +220,9 @@ class TrackService:
 
         Raises:
             NotFoundError: unknown track, or no entry ``index`` yet.
+            DamagedTrackError: the track failed the start-up integrity check.
         """
+        self._check_served(track)
         with self._recent_lock:
             found = self._recent.get((track, index))
         if found is not None:
@@ -262,9 +295,18 @@ class TrackService:
         with self._lock:
             self._counts["refused"] += sum(isinstance(item, BackchannelError) for item in commands)
             for track, group in groups.items():
-                for position, outcome in self._run_group(track, group):
+                for position, outcome in self._run_served_group(track, group):
                     outcomes[position] = outcome
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_served_group(
+        self, track: str, group: list[tuple[int, SignedCommand, Command]]
+    ) -> list[tuple[int, CommandResult | BackchannelError]]:
+        try:
+            self._check_served(track)
+        except BackchannelError as e:
+            return [(position, e) for position, _, _ in group]
+        return self._run_group(track, group)
 
     def _run_group(
         self, track: str, group: list[tuple[int, SignedCommand, Command]]
@@ -286,11 +328,13 @@ class TrackService:
         accepted: list[tuple[int, list[Event], int]] = []  # (position, events, index of its first draft)
         for position, signed, command in group:
             try:
+                if isinstance(command, OpenTrack):
+                    self._admission.verify_may_open(signed.key_id, command.track)
                 _verify_signature(state, command, signed, now)
                 events = decide(state, command, now)
                 if events:
                     drafts.extend(self._drafts(state, signed, command, events))
-            except (DomainError, EncodingError, VerificationError) as e:
+            except (AdmissionRefusedError, DomainError, EncodingError, VerificationError) as e:
                 self._counts["refused"] += 1
                 done.append((position, e))
                 continue

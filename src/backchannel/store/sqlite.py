@@ -107,6 +107,11 @@ _SELECT_COSIGNED_SIZE = (
     "SELECT size FROM cosignatures WHERE track_id = ? GROUP BY size HAVING count(*) >= ?"
     " ORDER BY size DESC LIMIT 1"
 )
+_UPSERT_REPLAY_MARK = (
+    "INSERT INTO replay_marks (track, key_id, created) VALUES (?, ?, ?)"
+    " ON CONFLICT (track, key_id) DO UPDATE SET created = excluded.created"
+    " WHERE excluded.created > replay_marks.created"
+)
 _SELECT_CHECKPOINTS = (
     "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
 )
@@ -492,6 +497,43 @@ class SQLiteEventStore(EventStore):
         (size,) = rows[0]
         assert isinstance(size, int)
         return size
+
+    def raise_replay_mark(self, track: str, key_id: str, created: int) -> None:
+        """Keep ``created`` (Unix seconds) as ``key_id``'s replay mark on ``track`` if it is later (ADR-0024).
+
+        Raises:
+            OperationalError: the database stayed locked or failed to write.
+        """
+        with self._transaction(f"keep a replay mark of {track!r}") as conn:
+            conn.execute(_UPSERT_REPLAY_MARK, (track, key_id, created))
+
+    def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
+        """Every replay mark at or after ``since`` (Unix seconds); older ones are deleted.
+
+        Returns:
+            ``(track, key id) -> created``.
+
+        Raises:
+            OperationalError: the database stayed locked or failed.
+        """
+        with self._transaction("read the replay marks") as conn:
+            conn.execute("DELETE FROM replay_marks WHERE created < ?", (since,))
+            rows = conn.execute("SELECT track, key_id, created FROM replay_marks").fetchall()
+        return {(str(track), str(key_id)): int(created) for track, key_id, created in rows}
+
+    def quick_check(self, *, full: bool = False) -> list[str]:
+        """SQLite's own check of the file: ``PRAGMA quick_check`` (``integrity_check`` with ``full``).
+
+        Returns:
+            The problems SQLite reports (empty: the file is sound), at most 20.
+
+        Raises:
+            StorageError: SQLite could not even run the check (a header it cannot read).
+        """
+        pragma = "integrity_check" if full else "quick_check"
+        rows = self._fetch(f"run PRAGMA {pragma}", f"PRAGMA {pragma}(20)", ())
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
 
     def close(self) -> None:
         """Close the connection. Idempotent; later calls raise ``ProgrammingError``."""

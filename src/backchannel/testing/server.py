@@ -1,4 +1,8 @@
-"""Serve an ASGI app under uvicorn in a background thread, for tests that talk real HTTP."""
+"""Serve an ASGI app under uvicorn in a background thread, for tests that talk real HTTP.
+
+The server is configured as ``backchannel serve`` configures it
+(:func:`backchannel.api.guard.uvicorn_config`: header and idle timeouts).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import time
 from typing import TYPE_CHECKING
 
 import uvicorn
+
+from backchannel.api.guard import HEADER_TIMEOUT, uvicorn_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -22,7 +28,11 @@ _POLL = 0.01
 
 @contextlib.contextmanager
 def running(
-    make_app: Callable[[str], ASGIApp], *, lifespan: bool = False, timeout: float = 10.0
+    make_app: Callable[[str], ASGIApp],
+    *,
+    lifespan: bool = False,
+    timeout: float = 10.0,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> Iterator[str]:
     """Serve ``make_app(url)`` on a free ``127.0.0.1`` port in a daemon thread; yield ``url``.
 
@@ -35,6 +45,7 @@ def running(
         make_app: Builds the app from the URL it will be served at (``http://127.0.0.1:<port>``).
         lifespan: Run the app's lifespan (startup/shutdown events, e.g. a ticker).
         timeout: Seconds to wait for the server to start, and for it to stop.
+        header_timeout: Seconds a connection has to deliver a request's headers.
 
     Raises:
         RuntimeError: the server exited before it started (e.g. the app's startup failed).
@@ -45,7 +56,12 @@ def running(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(make_app(url), log_level="warning", lifespan="on" if lifespan else "off")
+        config = uvicorn_config(
+            make_app(url),
+            header_timeout=header_timeout,
+            log_level="warning",
+            lifespan="on" if lifespan else "off",
+        )
         server = uvicorn.Server(config)
         exits: list[SystemExit] = []
         thread = threading.Thread(

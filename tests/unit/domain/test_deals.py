@@ -541,8 +541,8 @@ def test_an_issue_needs_a_ratified_agenda(make_world) -> None:
         w.decide(command)
     w.propose(1)
     w.ratify("iran/lead")
-    with pytest.raises(AgendaNotRatifiedError):
-        w.decide(command)
+    with pytest.raises(AgendaNotRatifiedError, match="still to ratify version 1: usa/lead"):
+        w.decide(command)  # issue #8: which principals must still ratify which version
     w.ratify("usa/lead")
     assert w.decide(command)
 

@@ -315,6 +315,7 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         writer.open_track("t")
         writer.append("t", drafts(3))
     with raw(path) as conn:  # back to schema 1, as an older release left it
+        conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
         conn.execute("DROP TABLE annex_uploaders")
         conn.execute("DROP TABLE annexes")
@@ -334,6 +335,7 @@ def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoi
         writer.open_track("t")
         note = writer.append("t", drafts(2)).checkpoint
     with raw(path) as conn:  # back to schema 2
+        conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
         conn.execute("DELETE FROM schema_version WHERE version > 2")
     with SQLiteEventStore(path) as store:
@@ -342,9 +344,27 @@ def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoi
         assert store.latest_cosigned_size("t") == 2
     with raw(path) as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
-        assert versions[-1] == 3
+        assert versions[-1] == len(migrations())  # 3, then 4 (replay marks, issue #8)
         conn.execute("PRAGMA foreign_keys = ON")
         with pytest.raises(sqlite3.IntegrityError):  # a cosignature needs its checkpoint
             conn.execute(
                 "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (1, 99, 'w', 1, 'x')"
             )
+
+
+def test_a_version_3_database_gains_the_replay_marks(path: Path) -> None:
+    """Issue #8: schema 4 keeps replay marks; a mark only moves forward, and old ones are dropped."""
+    with SQLiteEventStore(path) as store:
+        writer_for(store).open_track("t")
+    with raw(path) as conn:  # back to schema 3
+        conn.execute("DROP TABLE replay_marks")
+        conn.execute("DELETE FROM schema_version WHERE version > 3")
+    with SQLiteEventStore(path) as store:
+        store.raise_replay_mark("t", "k", 100)
+        store.raise_replay_mark("t", "k", 90)  # an earlier one does not move it back
+        store.raise_replay_mark("t", "j", 50)
+        assert store.replay_marks(0) == {("t", "k"): 100, ("t", "j"): 50}
+        assert store.replay_marks(60) == {("t", "k"): 100}
+        assert store.replay_marks(0) == {("t", "k"): 100}  # the old one is gone
+        assert store.quick_check() == []
+        assert store.quick_check(full=True) == []

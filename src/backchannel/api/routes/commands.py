@@ -164,6 +164,8 @@ def _batch_item(outcome: Outcome, instance: str) -> BatchItemModel:
 async def _run(ctx: ApiContext, commands: list[SignedCommand]) -> list[Outcome]:
     """Run commands through the group committer (shared appends) and wake the waiting streams."""
     outcomes = await asyncio.wrap_future(ctx.committer.submit(commands))
+    for track in {c.track for c in commands}:
+        ctx.periodic.touch(track)  # its next due time may have moved
     if any(isinstance(o, CommandResult) and not o.replayed for o in outcomes):
         ctx.changes.notify()
     return outcomes

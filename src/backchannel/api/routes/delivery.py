@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -93,7 +93,11 @@ def router(ctx: ApiContext) -> APIRouter:
         await read_body(request)
         after = _last_event_id(last_event_id)
         _, reader = await threaded(ctx.auth.reader, request, track, b"")
-        events = _stream(ctx, track=track, member=reader.member, after=after, lifetime=lifetime)
+        slot = ctx.streams.acquire(track, reader.member, lifetime)  # 429 past the member's limit
+        events = _released(
+            _stream(ctx, track=track, member=reader.member, after=after, lifetime=lifetime),
+            lambda: ctx.streams.release(track, reader.member, slot),
+        )
         return StreamingResponse(
             events,
             media_type="text/event-stream",
@@ -217,3 +221,12 @@ async def _stream(
             last_sent = now
         wake = min(deadline - now, RECHECK_SECONDS, max(0.0, last_sent + ctx.keepalive - now))
         await ctx.changes.wait(since, wake)
+
+
+async def _released(events: AsyncIterator[bytes], release: Callable[[], None]) -> AsyncIterator[bytes]:
+    """``events``, then ``release()`` however the stream ends (its end, an error, a disconnect)."""
+    try:
+        async for chunk in events:
+            yield chunk
+    finally:
+        release()

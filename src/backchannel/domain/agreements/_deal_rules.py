@@ -257,11 +257,17 @@ def _agenda(state: TrackState, deal: Deal) -> Agenda | None:
     if not named:
         return None
     status = state.agenda_status()
-    if status is None or not status.ratified:
+    if status is None or state.agenda is None:
         raise AgendaNotRatifiedError(
-            f"deal {deal.id} names agenda issues ({', '.join(named)}), but no agenda version is ratified"
+            f"deal {deal.id} names agenda issues ({', '.join(named)}), but no agenda has been proposed"
         )
-    assert state.agenda is not None  # there is a status
+    if not status.ratified:  # e.g. a principal enrolled after ratification must ratify too (issue #8)
+        missing = ", ".join(status.missing) or "no delegation principal yet"
+        version = state.agenda.version
+        raise AgendaNotRatifiedError(
+            f"deal {deal.id} names agenda issues ({', '.join(named)}), but agenda version {version} "
+            f"is not ratified: still to ratify version {version}: {missing}"
+        )
     return state.agenda.agenda
 
 
