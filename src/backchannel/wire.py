@@ -94,6 +94,7 @@ from backchannel.domain.commands import (
     SubmitMessage,
 )
 from backchannel.domain.errors import SchemaViolationError, Violation
+from backchannel.domain.features import REGISTRY
 from backchannel.domain.ids import (
     MessageKind,
     PartyKind,
@@ -863,18 +864,17 @@ def _record_consumption(body: _Fields, envelope: _Envelope) -> RecordConsumption
 
 
 def _codec(
-    name: str,
     kind: type[C],
     fields: str,
     decode: Callable[[_Fields, _Envelope], C],
     encode: Callable[[C], dict[str, JSONValue]],
 ) -> _Codec[C]:
-    return _Codec(name, kind, frozenset(fields.split()), decode, encode)
+    """The codec of registered command ``kind`` (its wire name is the one its feature declares)."""
+    return _Codec(REGISTRY.command_rule(kind).name, kind, frozenset(fields.split()), decode, encode)
 
 
 _CODECS: tuple[_Codec[Any], ...] = (
     _codec(
-        "open_track",
         OpenTrack,
         "title principal_key service_key",
         _open_track,
@@ -885,7 +885,6 @@ _CODECS: tuple[_Codec[Any], ...] = (
         },
     ),
     _codec(
-        "admit_party",
         AdmitParty,
         "party kind principal principal_key",
         _admit_party,
@@ -897,38 +896,31 @@ _CODECS: tuple[_Codec[Any], ...] = (
         },
     ),
     _codec(
-        "enroll_member",
         EnrollMember,
         "new_member role new_key",
         _enroll_member,
         lambda c: {"new_member": c.new_member, "role": c.role.value, "new_key": new_key_to_dict(c.new_key)},
     ),
     _codec(
-        "rotate_key",
         RotateKey,
         "subject old_key_id new_key",
         _rotate_key,
         lambda c: {"subject": c.subject, "old_key_id": c.old_key_id, "new_key": new_key_to_dict(c.new_key)},
     ),
     _codec(
-        "revoke_key",
         RevokeKey,
         "subject revoked_key_id",
         _revoke_key,
         lambda c: {"subject": c.subject, "revoked_key_id": c.revoked_key_id},
     ),
+    _codec(ProposeAgenda, "agenda", _propose_agenda, lambda c: {"agenda": c.agenda.to_dict()}),
     _codec(
-        "propose_agenda", ProposeAgenda, "agenda", _propose_agenda, lambda c: {"agenda": c.agenda.to_dict()}
-    ),
-    _codec(
-        "ratify_agenda",
         RatifyAgenda,
         "version agenda_digest",
         _ratify_agenda,
         lambda c: {"version": c.version, "agenda_digest": c.agenda_digest.hex()},
     ),
     _codec(
-        "submit_message",
         SubmitMessage,
         "kind body priority in_reply_to annexes agenda_version",
         _submit_message,
@@ -942,14 +934,12 @@ _CODECS: tuple[_Codec[Any], ...] = (
         },
     ),
     _codec(
-        "forward_message",
         ForwardMessage,
         "message_id to_parties",
         _forward_message,
         lambda c: {"message_id": c.message_id, "to_parties": list(c.to_parties)},
     ),
     _codec(
-        "reframe_message",
         ReframeMessage,
         "message_id to_parties body annexes agenda_version",
         _reframe_message,
@@ -962,28 +952,24 @@ _CODECS: tuple[_Codec[Any], ...] = (
         },
     ),
     _codec(
-        "record_receipt",
         RecordReceipt,
         "items receipt_digest",
         _record_receipt,
         lambda c: {"items": [item.to_json() for item in c.items], "receipt_digest": c.receipt_digest.hex()},
     ),
     _codec(
-        "record_dead_letter",
         RecordDeadLetter,
         "message_id party attempts reason",
         _record_dead_letter,
         lambda c: {"message_id": c.message_id, "party": c.party, "attempts": c.attempts, "reason": c.reason},
     ),
     _codec(
-        "record_escalation",
         RecordEscalation,
         "message_id party level to",
         _record_escalation,
         lambda c: {"message_id": c.message_id, "party": c.party, "level": c.level, "to": list(c.to)},
     ),
     _codec(
-        "define_metric",
         DefineMetric,
         "metric unit issue inspectors quorum tolerance tolerance_kind window_seconds",
         _define_metric,
@@ -999,7 +985,6 @@ _CODECS: tuple[_Codec[Any], ...] = (
         },
     ),
     _codec(
-        "file_attestation",
         FileAttestation,
         "metric value unit observed_at site",
         _file_attestation,
@@ -1011,9 +996,8 @@ _CODECS: tuple[_Codec[Any], ...] = (
             "site": c.site,
         },
     ),
-    _codec("open_escrow", OpenEscrow, "terms", _open_escrow, lambda c: {"terms": c.terms.to_dict()}),
+    _codec(OpenEscrow, "terms", _open_escrow, lambda c: {"terms": c.terms.to_dict()}),
     _codec(
-        "sign_escrow_release",
         SignEscrowRelease,
         "escrow_id escrow_digest",
         lambda b, e: SignEscrowRelease(
@@ -1022,14 +1006,12 @@ _CODECS: tuple[_Codec[Any], ...] = (
         lambda c: {"escrow_id": c.escrow_id, "escrow_digest": c.escrow_digest.hex()},
     ),
     _codec(
-        "release_escrow",
         ReleaseEscrow,
         "escrow_id",
         lambda b, e: ReleaseEscrow(**e, escrow_id=b.text("escrow_id")),
         lambda c: {"escrow_id": c.escrow_id},
     ),
     _codec(
-        "expire_escrow",
         ExpireEscrow,
         "escrow_id",
         lambda b, e: ExpireEscrow(**e, escrow_id=b.text("escrow_id")),
@@ -1037,62 +1019,52 @@ _CODECS: tuple[_Codec[Any], ...] = (
     ),
 )
 _CODECS += (  # agreements (issue #4)
-    _codec("draft_deal", DraftDeal, "deal", _draft_deal, lambda c: {"deal": c.deal.to_dict()}),
+    _codec(DraftDeal, "deal", _draft_deal, lambda c: {"deal": c.deal.to_dict()}),
     _codec(
-        "prepare_deal",
         PrepareDeal,
         "deal deadline",
         _prepare_deal,
         lambda c: {"deal": c.deal.to_dict(), "deadline": format_timestamp(c.deadline)},
     ),
     _codec(
-        "vote_deal",
         VoteDeal,
         "deal_id deal_hash vote",
         _vote_deal,
         lambda c: {"deal_id": c.deal_id, "deal_hash": c.deal_hash.hex(), "vote": c.vote.value},
     ),
-    _codec("resolve_deal", ResolveDeal, "deal_id", _resolve_deal, lambda c: {"deal_id": c.deal_id}),
+    _codec(ResolveDeal, "deal_id", _resolve_deal, lambda c: {"deal_id": c.deal_id}),
     _codec(
-        "publish_commitment",
         PublishCommitment,
         "label commitment",
         _publish_commitment,
         lambda c: {"label": c.label, "commitment": c.commitment.hex()},
     ),
     _codec(
-        "reveal_commitment",
         RevealCommitment,
         "commitment_id salt content",
         _reveal_commitment,
         lambda c: {"commitment_id": c.commitment_id, "salt": c.salt.hex(), "content": c.content},
     ),
     _codec(
-        "draft_text",
         DraftText,
         "doc title text",
         _draft_text,
         lambda c: {"doc": c.doc, "title": c.title, "text": c.text},
     ),
     _codec(
-        "edit_text",
         EditText,
         "doc base_version text",
         _edit_text,
         lambda c: {"doc": c.doc, "base_version": c.base_version, "text": c.text},
     ),
+    _codec(SetTextPolicy, "policy", _set_text_policy, lambda c: {"policy": c.policy.value}),
     _codec(
-        "set_text_policy", SetTextPolicy, "policy", _set_text_policy, lambda c: {"policy": c.policy.value}
-    ),
-    _codec(
-        "comment_text",
         CommentText,
         "doc version text",
         _comment_text,
         lambda c: {"doc": c.doc, "version": c.version, "text": c.text},
     ),
     _codec(
-        "define_obligation",
         DefineObligation,
         "obligation party metric unit rate burst period_seconds ladder hold_seconds recovery_pct shared_with",
         _define_obligation,
@@ -1111,7 +1083,6 @@ _CODECS += (  # agreements (issue #4)
         },
     ),
     _codec(
-        "record_consumption",
         RecordConsumption,
         "obligation amount unit observed_at source",
         _record_consumption,
@@ -1124,7 +1095,6 @@ _CODECS += (  # agreements (issue #4)
         },
     ),
     _codec(
-        "review_obligation",
         ReviewObligation,
         "obligation",
         lambda body, envelope: ReviewObligation(**envelope, obligation=body.text("obligation")),
@@ -1134,8 +1104,11 @@ _CODECS += (  # agreements (issue #4)
 _BY_NAME: dict[str, _Codec[Any]] = {codec.name: codec for codec in _CODECS}
 _BY_TYPE: dict[type[Command], _Codec[Any]] = {codec.type: codec for codec in _CODECS}
 
-COMMAND_NAMES: dict[str, type[Command]] = {codec.name: codec.type for codec in _CODECS}
-"""Each command's wire name (``payload.command``) and its domain class."""
+if set(_BY_TYPE) != set(REGISTRY.commands.values()):  # pragma: no cover - a codec is missing: fail at import
+    raise ImportError(f"commands without a wire codec: {set(REGISTRY.commands.values()) - set(_BY_TYPE)}")
+
+COMMAND_NAMES: dict[str, type[Command]] = dict(REGISTRY.commands)
+"""Each command's wire name (``payload.command``) and its domain class, as the features register them."""
 
 
 def to_domain(signed: SignedCommand) -> Command:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import ClassVar, TypedDict
+from typing import ClassVar, Self, TypeAlias, TypedDict
 
 from backchannel.domain._json import Reader
 from backchannel.domain.ids import check_idempotency_key, check_key_id, check_member_id
@@ -18,7 +18,16 @@ from backchannel.domain.keys import NewKey, time_text
 from backchannel.domain.values import JSONValue
 from backchannel.errors import DomainError, EncodingError
 
-__all__ = ["Common", "Decoding", "Recorded", "body_object", "key_from_dict", "key_to_dict", "open_event"]
+__all__ = [
+    "Common",
+    "Decoding",
+    "Event",
+    "Recorded",
+    "body_object",
+    "key_from_dict",
+    "key_to_dict",
+    "open_event",
+]
 
 _COMMON = frozenset({"type", "by", "at", "command_digest", "idempotency_key"})
 _KEY_FIELDS = frozenset({"key_id", "ed25519", "x25519", "expires_at"})
@@ -104,6 +113,27 @@ class Recorded:
             "command_digest": self.command_digest.hex(),
             "idempotency_key": self.idempotency_key,
         }
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The JSON form; every registered event type defines it.
+
+        Raises:
+            NotImplementedError: ``Recorded`` itself has no JSON form.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines no JSON form")
+
+    @classmethod
+    def from_dict(cls, value: JSONValue) -> Self:
+        """Decode strictly; every registered event type defines it.
+
+        Raises:
+            NotImplementedError: ``Recorded`` itself has no JSON form.
+        """
+        raise NotImplementedError(f"{cls.__name__} defines no JSON form ({value!r:.20})")
+
+
+Event: TypeAlias = Recorded
+"""Any track event: every event class subclasses :class:`Recorded` and is registered by its feature."""
 
 
 def body_object(reader: Reader) -> Mapping[str, JSONValue]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import (
@@ -33,7 +34,7 @@ from backchannel.domain.ids import (
 )
 from backchannel.domain.keys import is_aware
 
-__all__ = ["CommandEnvelope"]
+__all__ = ["Command", "CommandEnvelope"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,3 +63,7 @@ class CommandEnvelope:
     def _violations(self) -> list[Violation]:
         """The subclass's own shape violations (none here)."""
         return []
+
+
+Command: TypeAlias = CommandEnvelope
+"""Any command: every command class subclasses :class:`CommandEnvelope` and is registered by its feature."""
