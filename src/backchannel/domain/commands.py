@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from backchannel.domain._json import freeze
 from backchannel.domain.agenda import Agenda
 from backchannel.domain.agreements.obligations import check_obligation_id, quantity_micro, spec_violations
+from backchannel.domain.codec import freeze
 from backchannel.domain.command_envelope import Command, CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import (

@@ -63,17 +63,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, TypeAlias
+from typing import Annotated, ClassVar, TypeAlias
 
-from backchannel.domain._event_base import Decoding, Recorded, open_event
-from backchannel.domain._json import Reader
+from backchannel.domain._event_base import Recorded
+from backchannel.domain.codec import LOG, LOG_STYLE, At, Checked, Codec, Integer, Reader, Text, Using
 from backchannel.domain.errors import (
     SchemaViolationError,
     TrackStateError,
     Violation,
 )
-from backchannel.domain.ids import check_member_id, check_party_id
-from backchannel.domain.keys import time_text
+from backchannel.domain.ids import MemberId, check_party_id
 from backchannel.domain.values import JSONValue
 from backchannel.errors import DomainError, EncodingError
 
@@ -499,18 +498,19 @@ class Compensation:
     @classmethod
     def from_dict(cls, value: JSONValue, where: str) -> Compensation:
         """Decode strictly. Raises: EncodingError: naming the bad field."""
-        r = Reader(value, cls._FIELDS, where)
+        at = At(where, LOG_STYLE)
+        r = Reader(value, cls._FIELDS, at)
         if r.raw("rollback") != "void":
             raise EncodingError(f"{where}.rollback: expected 'void'")
-        quantity = Reader(r.raw("quantity"), frozenset({"value", "unit"}), f"{where}.quantity")
+        quantity = Reader(r.raw("quantity"), frozenset({"value", "unit"}), at / "quantity")
         value_raw, unit = quantity.raw("value"), quantity.raw("unit")
         if not isinstance(value_raw, (bool, int, float, str)) or not (unit is None or isinstance(unit, str)):
             raise EncodingError(f"{where}.quantity: expected a value and a unit or null")
         return cls(
-            phase=r.integer("phase", 1),
-            step=r.integer("step", 1),
-            party=r.checked("party", check_party_id),
-            action=r.text("action", _MAX_ACTION),
+            phase=r.read("phase", Integer(1)),
+            step=r.read("step", Integer(1)),
+            party=r.read("party", Checked(check_party_id)),
+            action=r.read("action", Text(_MAX_ACTION)),
             quantity=Quantity(value_raw, unit),
         )
 
@@ -597,11 +597,19 @@ class DealRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-def _deal_from(reader: Reader, event_type: str) -> Deal:
+def _deal_from_json(value: JSONValue, path: str) -> Deal:
     try:
-        return Deal.from_dict(reader.raw("deal"))
+        return Deal.from_dict(value)
     except SchemaViolationError as e:
-        raise EncodingError(f"{event_type}.deal: {e}") from e
+        raise EncodingError(f"{path}: {e}") from e
+
+
+_DEAL: Codec[Deal] = Using(_deal_from_json, Deal.to_dict)
+_COMPENSATION: Codec[Compensation] = Using(Compensation.from_dict, Compensation.to_dict)
+LOG.register(Deal, _DEAL)
+LOG.register(Compensation, _COMPENSATION)
+DealId: TypeAlias = Annotated[str, Checked(check_deal_id)]
+"""A deal id field (:func:`check_deal_id`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -609,31 +617,9 @@ class DealDrafted(Recorded):
     """The mediator circulated a draft of a deal (no votes yet); a redraft replaces it."""
 
     type: ClassVar[str] = "deal.drafted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal", "deal_hash", "agenda_version"})
     deal: Deal
     deal_hash: bytes
-    agenda_version: int | None
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal": self.deal.to_dict(),
-            "deal_hash": self.deal_hash.hex(),
-            "agenda_version": self.agenda_version,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealDrafted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal=_deal_from(r, cls.type),
-                deal_hash=r.hex32("deal_hash"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-            )
+    agenda_version: Annotated[int, Integer(1)] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -641,39 +627,11 @@ class DealPrepared(Recorded):
     """The mediator opened the vote: each of ``voters`` must sign YES on ``deal_hash`` before ``deadline``."""
 
     type: ClassVar[str] = "deal.prepared"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"deal", "deal_hash", "agenda_version", "deadline", "voters"}
-    )
     deal: Deal
     deal_hash: bytes
-    agenda_version: int | None
+    agenda_version: Annotated[int, Integer(1)] | None
     deadline: datetime
-    voters: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal": self.deal.to_dict(),
-            "deal_hash": self.deal_hash.hex(),
-            "agenda_version": self.agenda_version,
-            "deadline": time_text(self.deadline),
-            "voters": list(self.voters),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealPrepared:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal=_deal_from(r, cls.type),
-                deal_hash=r.hex32("deal_hash"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-                deadline=r.time("deadline"),
-                voters=r.checked_list("voters", check_member_id),
-            )
+    voters: tuple[MemberId, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -681,31 +639,9 @@ class DealVoted(Recorded):
     """Principal ``by`` voted ``vote`` on deal ``deal_id``, signing ``deal_hash`` (maybe not the deal's)."""
 
     type: ClassVar[str] = "deal.voted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal_id", "deal_hash", "vote"})
-    deal_id: str
+    deal_id: DealId
     deal_hash: bytes
     vote: Vote
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "vote": self.vote.value,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealVoted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                vote=r.kind("vote", Vote),
-            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -713,31 +649,9 @@ class DealCommitted(Recorded):
     """Every voter signed YES on ``deal_hash``: the deal is committed (final)."""
 
     type: ClassVar[str] = "deal.committed"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal_id", "deal_hash", "voters"})
-    deal_id: str
+    deal_id: DealId
     deal_hash: bytes
-    voters: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "voters": list(self.voters),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealCommitted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                voters=r.checked_list("voters", check_member_id),
-            )
+    voters: tuple[MemberId, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -745,45 +659,9 @@ class DealAborted(Recorded):
     """The deal aborted (final): ``reason``, a ``detail`` naming who, every step as a void compensation."""
 
     type: ClassVar[str] = "deal.aborted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"deal_id", "deal_hash", "reason", "detail", "missing", "compensations"}
-    )
-    deal_id: str
+    deal_id: DealId
     deal_hash: bytes
     reason: AbortReason
-    detail: str
-    missing: tuple[str, ...]
+    detail: Annotated[str, Text(_MAX_DETAIL)]
+    missing: tuple[MemberId, ...]
     compensations: tuple[Compensation, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        compensations: list[JSONValue] = [c.to_dict() for c in self.compensations]
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "reason": self.reason.value,
-            "detail": self.detail,
-            "missing": list(self.missing),
-            "compensations": compensations,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealAborted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            raw = r.raw("compensations")
-            if not isinstance(raw, Sequence) or isinstance(raw, str):
-                raise EncodingError(f"{cls.type}.compensations: expected a list")
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                reason=r.kind("reason", AbortReason),
-                detail=r.text("detail", _MAX_DETAIL),
-                missing=r.checked_list("missing", check_member_id),
-                compensations=tuple(
-                    Compensation.from_dict(c, f"{cls.type}.compensations.{i}") for i, c in enumerate(raw)
-                ),
-            )
