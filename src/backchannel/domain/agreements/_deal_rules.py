@@ -52,21 +52,23 @@ from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.agenda import Agenda, NumberIssue
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
+from backchannel.domain.agreements.deal_events import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.agreements.deals import (
     AbortReason,
     Ballot,
     Compensation,
     Deal,
-    DealAborted,
-    DealCommitted,
     DealDeadlineError,
-    DealDrafted,
     DealOutcome,
-    DealPrepared,
     DealRecord,
     DealStateError,
     DealStatus,
-    DealVoted,
     Reference,
     Step,
     Vote,

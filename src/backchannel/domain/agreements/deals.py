@@ -47,7 +47,8 @@ before it commits; so an abort restores the prior state by construction, and
 its event lists every step as a :class:`Compensation` (what would have been
 granted and is now void).
 
-The events (past tense, strict JSON as in :mod:`backchannel.domain.events`):
+The events (past tense, strict JSON as in :mod:`backchannel.domain.events`; defined in
+:mod:`~backchannel.domain.agreements.deal_events`):
 ``deal.drafted``, ``deal.prepared``, ``deal.voted``, ``deal.committed``,
 ``deal.aborted``. The rules that emit them are in ``_deal_rules``; the
 commands in :mod:`~backchannel.domain.agreements.deal_commands`.
@@ -63,21 +64,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, TypeAlias
+from typing import ClassVar, TypeAlias
 
-from backchannel.domain._event_base import Recorded
-from backchannel.domain.codec import LOG, LOG_STYLE, At, Checked, Codec, Integer, Reader, Text, Using
+from backchannel.domain.codec import LOG_STYLE, At, Checked, Integer, Reader, Text
 from backchannel.domain.errors import (
     SchemaViolationError,
     TrackStateError,
     Violation,
 )
-from backchannel.domain.ids import MemberId, check_party_id
+from backchannel.domain.ids import check_party_id
 from backchannel.domain.values import JSONValue
 from backchannel.errors import DomainError, EncodingError
 
 __all__ = [
     "MAX_CONDITIONS",
+    "MAX_DETAIL",
     "MAX_PHASES",
     "MAX_STEPS",
     "AbortReason",
@@ -85,16 +86,11 @@ __all__ = [
     "Compensation",
     "Condition",
     "Deal",
-    "DealAborted",
-    "DealCommitted",
     "DealDeadlineError",
-    "DealDrafted",
     "DealOutcome",
-    "DealPrepared",
     "DealRecord",
     "DealStateError",
     "DealStatus",
-    "DealVoted",
     "Quantity",
     "Reference",
     "Step",
@@ -113,7 +109,8 @@ _MAX_TITLE = 200
 _MAX_ACTION = 500
 _MAX_TEXT_VALUE = 200
 _MAX_UNIT = 32
-_MAX_DETAIL = 2_000
+MAX_DETAIL = 2_000
+"""The longest detail of an abort, in characters."""
 _DEAL_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ISSUE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _STEP_REF = re.compile(r"([1-9][0-9]{0,2})\.([1-9][0-9]{0,2})")
@@ -590,78 +587,3 @@ class DealRecord:
     def missing(self) -> tuple[str, ...]:
         """Voters who have not voted yet, sorted."""
         return tuple(v for v in self.voters if v not in self.ballots)
-
-
-# --------------------------------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------------------------------
-
-
-def _deal_from_json(value: JSONValue, path: str) -> Deal:
-    try:
-        return Deal.from_dict(value)
-    except SchemaViolationError as e:
-        raise EncodingError(f"{path}: {e}") from e
-
-
-_DEAL: Codec[Deal] = Using(_deal_from_json, Deal.to_dict)
-_COMPENSATION: Codec[Compensation] = Using(Compensation.from_dict, Compensation.to_dict)
-LOG.register(Deal, _DEAL)
-LOG.register(Compensation, _COMPENSATION)
-DealId: TypeAlias = Annotated[str, Checked(check_deal_id)]
-"""A deal id field (:func:`check_deal_id`)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealDrafted(Recorded):
-    """The mediator circulated a draft of a deal (no votes yet); a redraft replaces it."""
-
-    type: ClassVar[str] = "deal.drafted"
-    deal: Deal
-    deal_hash: bytes
-    agenda_version: Annotated[int, Integer(1)] | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealPrepared(Recorded):
-    """The mediator opened the vote: each of ``voters`` must sign YES on ``deal_hash`` before ``deadline``."""
-
-    type: ClassVar[str] = "deal.prepared"
-    deal: Deal
-    deal_hash: bytes
-    agenda_version: Annotated[int, Integer(1)] | None
-    deadline: datetime
-    voters: tuple[MemberId, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealVoted(Recorded):
-    """Principal ``by`` voted ``vote`` on deal ``deal_id``, signing ``deal_hash`` (maybe not the deal's)."""
-
-    type: ClassVar[str] = "deal.voted"
-    deal_id: DealId
-    deal_hash: bytes
-    vote: Vote
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealCommitted(Recorded):
-    """Every voter signed YES on ``deal_hash``: the deal is committed (final)."""
-
-    type: ClassVar[str] = "deal.committed"
-    deal_id: DealId
-    deal_hash: bytes
-    voters: tuple[MemberId, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealAborted(Recorded):
-    """The deal aborted (final): ``reason``, a ``detail`` naming who, every step as a void compensation."""
-
-    type: ClassVar[str] = "deal.aborted"
-    deal_id: DealId
-    deal_hash: bytes
-    reason: AbortReason
-    detail: Annotated[str, Text(_MAX_DETAIL)]
-    missing: tuple[MemberId, ...]
-    compensations: tuple[Compensation, ...]

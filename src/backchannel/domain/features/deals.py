@@ -12,7 +12,7 @@ from backchannel.domain._draft import Draft
 from backchannel.domain.agreements import _deal_rules
 from backchannel.domain.agreements._deal_rules import DealEvent
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
-from backchannel.domain.agreements.deals import (
+from backchannel.domain.agreements.deal_events import (
     DealAborted,
     DealCommitted,
     DealDrafted,
