@@ -45,6 +45,7 @@ __all__ = [
     "ObligationEscalated",
     "ObligationEvent",
     "ObligationMetered",
+    "spec_to_dict",
 ]
 
 _SOURCE_MAX = 128
@@ -67,6 +68,23 @@ Source: TypeAlias = Annotated[str, Text(_SOURCE_MAX)]
 """Where a consumption record came from."""
 _PARTY, _METRIC, _UNIT = Checked(check_party_id), Checked(check_metric), Text(_UNIT_MAX)
 _PERIOD, _LEVEL = Integer(1), Integer(0)
+
+
+def spec_to_dict(spec: ObligationSpec) -> dict[str, JSONValue]:
+    """The JSON form of an obligation's terms (``obligation.defined`` carries it; views show it)."""
+    return {
+        "obligation": spec.obligation,
+        "party": spec.party,
+        "metric": spec.metric,
+        "unit": spec.unit,
+        "rate": micro_text(spec.rate),
+        "burst": micro_text(spec.burst),
+        "period_seconds": spec.period_seconds,
+        "ladder": list(spec.ladder),
+        "hold_seconds": spec.hold_seconds,
+        "recovery_pct": spec.recovery_pct,
+        "shared_with": list(spec.shared_with),
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,22 +118,7 @@ class ObligationDefined(ObligationEvent):
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON form (see the module docstring)."""
-        spec = self.spec
-        return {
-            "type": self.type,
-            **LOG.schema(Recorded).to_dict(self),
-            "obligation": self.obligation,
-            "party": spec.party,
-            "metric": spec.metric,
-            "unit": spec.unit,
-            "rate": micro_text(spec.rate),
-            "burst": micro_text(spec.burst),
-            "period_seconds": spec.period_seconds,
-            "ladder": list(spec.ladder),
-            "hold_seconds": spec.hold_seconds,
-            "recovery_pct": spec.recovery_pct,
-            "shared_with": list(spec.shared_with),
-        }
+        return {"type": self.type, **LOG.schema(Recorded).to_dict(self), **spec_to_dict(self.spec)}
 
     @classmethod
     def from_dict(cls, value: JSONValue) -> ObligationDefined:
