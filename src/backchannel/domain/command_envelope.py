@@ -12,10 +12,10 @@ ADR-0011's signed command has these fields, whatever the command:
 
 Every command class (the track's own in :mod:`backchannel.domain.commands`,
 the agreements' in :mod:`backchannel.domain.agreements`) subclasses it and adds
-its fields and their shape checks in ``_violations``. It lives in a module of
-its own, importing nothing of the command modules, so that any of them can
-import it and :mod:`backchannel.domain.commands` can import them all without a
-cycle.
+its fields and their shape checks in ``_violations``; its feature registers it
+(:mod:`backchannel.domain.features`). :data:`Command` names any of them. It
+lives in a module of its own, importing nothing of the command modules, so
+that any of them can import it without a cycle.
 """
 
 from __future__ import annotations
