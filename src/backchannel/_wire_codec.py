@@ -219,6 +219,8 @@ _DERIVED: dict[type[Command], tuple[str, Callable[[Mapping[str, object]], bytes]
 }
 """The digest the wire computes for a command, and how: never the client's to send."""
 
+_BODY = At("body", WIRE_STYLE)  # kept: the paths of the body's fields are made once
+
 _BODIES: dict[type[Command], Schema] = {
     kind: Schema(kind, WIRE, skip=_ENVELOPE | {_DERIVED.get(kind, ("",))[0]})
     for kind in REGISTRY.commands.values()
@@ -233,7 +235,7 @@ def read_body(kind: type[Command], raw: JSONValue, envelope: Mapping[str, object
         SchemaViolationError: the command's own shape checks.
     """
     schema = _BODIES[kind]
-    values = schema.read(schema.reader(raw, At("body", WIRE_STYLE)))
+    values = schema.read(schema.reader(raw, _BODY))
     if kind in _DERIVED:
         name, derive = _DERIVED[kind]
         values[name] = derive(values)

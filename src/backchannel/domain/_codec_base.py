@@ -7,7 +7,8 @@ module holds no field codec and no format.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
@@ -69,16 +70,27 @@ LOG_STYLE = Style("a list", lambda value: f"{value!r:.80}", lambda value: type(v
 """The wording of the log's (events') errors."""
 
 
-@dataclass(frozen=True, slots=True)
 class At:
-    """Where a value sits: its dotted path and the style its errors are worded in."""
+    """Where a value sits: its dotted path and the style its errors are worded in.
 
-    path: str
-    style: Style
+    A path keeps the paths below it once made (``at / "party"``), so reading
+    the same fields again allocates nothing.
+    """
+
+    __slots__ = ("_below", "path", "style")
+
+    def __init__(self, path: str, style: Style) -> None:
+        """The path ``path`` (``""`` at the top), worded in ``style``."""
+        self.path = path
+        self.style = style
+        self._below: dict[str | int, At] = {}
 
     def __truediv__(self, name: str | int) -> At:
         """The path of field or item ``name`` below this one."""
-        return At(f"{self.path}.{name}" if self.path else str(name), self.style)
+        below = self._below.get(name)
+        if below is None:
+            below = self._below[name] = At(f"{self.path}.{name}" if self.path else str(name), self.style)
+        return below
 
     def __str__(self) -> str:
         """The dotted path."""
@@ -102,7 +114,7 @@ class Reader:
 
     Args:
         raw: The value to read; must be an object.
-        fields: Its exact field names.
+        fields: Its exact field names (a set).
         at: Its path (``payload``, ``body``, ``track.opened``), or ``""`` at the top.
         label: How to call the object in errors when its path is empty.
 
@@ -110,15 +122,16 @@ class Reader:
         EncodingError: not an object, or unknown or missing fields (each named).
     """
 
-    def __init__(self, raw: JSONValue, fields: Collection[str], at: At, label: str = "") -> None:
+    def __init__(self, raw: JSONValue, fields: AbstractSet[str], at: At, label: str = "") -> None:
         """Check the object's shape (see the class docstring)."""
         label = at.path or label
         self._raw = at.object(raw, label)
         self._at = at
-        if unknown := set(self._raw) - set(fields):
+        if self._raw.keys() == fields:
+            return
+        if unknown := self._raw.keys() - fields:
             raise EncodingError(at.style.closed(label, "unknown", at, unknown))
-        if missing := set(fields) - set(self._raw):
-            raise EncodingError(at.style.closed(label, "missing", at, missing))
+        raise EncodingError(at.style.closed(label, "missing", at, set(fields) - self._raw.keys()))
 
     def at(self, name: str) -> At:
         """Where field ``name`` sits."""
@@ -131,6 +144,11 @@ class Reader:
     def read(self, name: str, codec: Codec[T]) -> T:
         """The field's value decoded by ``codec``."""
         return codec.decode(self._raw[name], self._at / name)
+
+    def read_all(self, fields: Iterable[tuple[str, Codec[T]]]) -> dict[str, T]:
+        """Each named field's value decoded by its codec."""
+        raw, at = self._raw, self._at
+        return {name: codec.decode(raw[name], at / name) for name, codec in fields}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,15 +51,27 @@ def open_event(value: JSONValue, event_type: str, fields: frozenset[str]) -> tup
         The strict reader of the object, and the common fields' values.
     """
     schema = LOG.schema(Recorded)
-    reader = _reader(value, event_type, schema.names | fields)
+    reader = _reader(value, event_type, schema.names | fields | {"type"})
     return reader, schema.read(reader)
 
 
 def _reader(value: JSONValue, event_type: str, fields: frozenset[str]) -> Reader:
-    reader = Reader(value, fields | {"type"}, At(event_type, LOG_STYLE))
+    reader = Reader(value, fields, _at(event_type))
     if reader.raw("type") != event_type:
         raise EncodingError(f"{event_type}.type: expected {event_type!r}, got {reader.raw('type')!r:.80}")
     return reader
+
+
+_PATHS: dict[str, At] = {}
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _at(event_type: str) -> At:
+    """The path of an event's object (kept, so the paths of its fields are made once)."""
+    at = _PATHS.get(event_type)
+    if at is None:
+        at = _PATHS[event_type] = At(event_type, LOG_STYLE)
+    return at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,8 +97,11 @@ class Recorded:
                 decoding is re-raised as one, prefixed with the event type).
         """
         schema = LOG.schema(cls)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _FIELDS[cls] = schema.names | {"type"}
         with Decoding(cls.type):
-            values = schema.read(_reader(value, cls.type, schema.names))
+            values = schema.read(_reader(value, cls.type, fields))
             cls.check_decoded(values)
             return build(cls, values)
 

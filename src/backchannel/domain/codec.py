@@ -36,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from backchannel.domain._codec_base import LOG_STYLE, At, Codec, Reader, Style, json_type
+from backchannel.domain._codec_base import LOG_STYLE, At, Codec, Plain, Reader, Style, json_type
 from backchannel.domain._field_codecs import (
     Body,
     Checked,
@@ -218,18 +218,25 @@ class Schema:
         )
         self.names = frozenset(f.name for f in self.fields)
         self.style = form.style
+        self._pairs = tuple((f.name, f.codec) for f in self.fields)
+        # a value that is its own JSON form (text, numbers) is written as it is: no call per field
+        self._encoders = tuple((f.name, None if isinstance(f.codec, Plain) else f.codec) for f in self.fields)
 
     def to_dict(self, value: object) -> dict[str, JSONValue]:
         """The JSON form of ``value``'s fields."""
-        return {f.name: f.codec.encode(getattr(value, f.name)) for f in self.fields}
+        out: dict[str, JSONValue] = {}
+        for name, codec in self._encoders:
+            item = getattr(value, name)
+            out[name] = item if codec is None else codec.encode(item)
+        return out
 
     def read(self, reader: Reader) -> dict[str, object]:
         """Every field's value from ``reader`` (whose object holds at least these fields)."""
-        return {f.name: reader.read(f.name, f.codec) for f in self.fields}
+        return reader.read_all(self._pairs)
 
     def reader(self, raw: JSONValue, at: At, extra: Collection[str] = (), label: str = "") -> Reader:
         """A strict reader of an object holding exactly these fields and ``extra``."""
-        return Reader(raw, self.names | frozenset(extra), at, label)
+        return Reader(raw, self.names | frozenset(extra) if extra else self.names, at, label)
 
 
 def build(kind: type[T], values: Mapping[str, object]) -> T:
