@@ -30,6 +30,7 @@ __all__ = [
     "MessageForwarded",
     "MessageReframed",
     "MessageSubmitted",
+    "NewMessage",
     "ReceiptRecorded",
 ]
 
@@ -41,14 +42,16 @@ AgendaVersion: TypeAlias = Annotated[int, Integer(1)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageSubmitted(Recorded):
-    """A member of a delegation sent a message to the mediator."""
+class NewMessage(Recorded):
+    """The common part of the events that create a message (submitted, reframed): its content.
 
-    type: ClassVar[str] = "message.submitted"
+    The message's id is the hex of its creating command's digest
+    (:attr:`message_id`); its body is frozen on construction.
+    """
+
     kind: MessageKind
     priority: Priority
     body: Mapping[str, JSONValue]
-    in_reply_to: MessageId | None
     annexes: Annexes
     agenda_version: AgendaVersion | None
 
@@ -63,6 +66,14 @@ class MessageSubmitted(Recorded):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSubmitted(NewMessage):
+    """A member of a delegation sent a message to the mediator."""
+
+    type: ClassVar[str] = "message.submitted"
+    in_reply_to: MessageId | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MessageForwarded(Recorded):
     """Message ``message_id`` was delivered verbatim to ``to_parties``."""
 
@@ -72,7 +83,7 @@ class MessageForwarded(Recorded):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageReframed(Recorded):
+class MessageReframed(NewMessage):
     """The mediator delivered new text (a new message) for message ``reframes`` to ``to_parties``.
 
     The new message keeps the original's kind and priority; it cites the
@@ -82,20 +93,6 @@ class MessageReframed(Recorded):
     type: ClassVar[str] = "message.reframed"
     reframes: MessageId
     to_parties: tuple[PartyId, ...]
-    kind: MessageKind
-    priority: Priority
-    body: Mapping[str, JSONValue]
-    annexes: Annexes
-    agenda_version: AgendaVersion | None
-
-    def __post_init__(self) -> None:
-        """Freeze the body."""
-        object.__setattr__(self, "body", freeze(self.body, "body"))
-
-    @property
-    def message_id(self) -> str:
-        """The new message's id: the hex of its command digest."""
-        return message_id_of(self.command_digest)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
