@@ -65,7 +65,7 @@ from backchannel.domain import (
     SubmitMessage,
     TrackState,
 )
-from backchannel.domain._json import thaw
+from backchannel.domain.codec import thaw
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
