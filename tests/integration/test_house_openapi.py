@@ -80,3 +80,12 @@ def test_the_rfc9421_headers_are_a_security_requirement_of_every_track_operation
         for method, operation in operations.items():
             expected = [{name: [] for name in schemes}] if path.startswith("/v1/tracks/") else None
             assert operation.get("security") == expected, (method, path)
+
+
+def test_the_documented_bodies_are_the_fields_the_wire_reads(schema: dict[str, Any]) -> None:
+    from backchannel import _wire_codec  # the wire's own table of body schemas (private)
+
+    components = schema["components"]["schemas"]
+    for name, kind in COMMAND_NAMES.items():
+        documented = components[f"{''.join(p.capitalize() for p in name.split('_'))}Body"]["properties"]
+        assert set(documented) == set(_wire_codec._BODIES[kind].names), name

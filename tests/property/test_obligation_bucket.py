@@ -183,7 +183,7 @@ def streams(draw: st.DrawFn, spec: ObligationSpec, max_size: int = 40) -> list[t
             st.one_of(
                 st.just(0),
                 st.integers(0, spec.rate),
-                st.integers(0, 2 * spec.burst),
+                st.integers(0, min(2 * spec.burst, 10**15 - 1)),  # a command carries at most 10**15 - 1
                 st.integers(0, 10**15 - 1),
             )
         )

@@ -27,9 +27,16 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from backchannel import wire
-from backchannel.domain import NewKey
+from backchannel.domain import Command, NewKey
 
-__all__ = ["BatchRequestModel", "CommandPayloadModel", "NewKeyModel", "SignedCommandModel", "command_models"]
+__all__ = [
+    "BatchRequestModel",
+    "CommandPayloadModel",
+    "NewKeyModel",
+    "SignedCommandModel",
+    "body_fields",
+    "command_models",
+]
 
 _ENVELOPE_DESCRIPTIONS = {
     "track": "the track id (the path's track)",
@@ -119,12 +126,26 @@ def _payload_model(name: str, body: type[BaseModel]) -> type[BaseModel]:
     )
 
 
+_COMPUTED_BY_THE_WIRE = {
+    "propose_agenda": "agenda_digest",
+    "draft_deal": "deal_hash",
+    "prepare_deal": "deal_hash",
+    "open_escrow": "escrow_digest",
+}
+"""The digest the wire computes from a command's body: never the client's to send."""
+
+
+def body_fields(name: str, kind: type[Command]) -> frozenset[str]:
+    """The body fields of command ``name`` (class ``kind``), less the envelope's and a computed digest."""
+    skip = {f.name for f in dataclasses.fields(Command)} | {_COMPUTED_BY_THE_WIRE.get(name, "")}
+    return frozenset(f.name for f in dataclasses.fields(kind) if f.init and f.name not in skip)
+
+
 def command_models() -> dict[str, type[BaseModel]]:
     """Command name -> its payload model, for every command the service decodes, in name order."""
-    codecs = wire._BY_NAME  # noqa: SLF001 - the codecs' table, until the command registry publishes one
     return {
-        name: _payload_model(name, _body_model(name, codec.type, codec.fields))
-        for name, codec in sorted(codecs.items())
+        name: _payload_model(name, _body_model(name, kind, body_fields(name, kind)))
+        for name, kind in sorted(wire.COMMAND_NAMES.items())
     }
 
 

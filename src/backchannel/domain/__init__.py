@@ -3,17 +3,25 @@
 General layout:
 
 - :mod:`~backchannel.domain.ids`: identifier forms and kinds (party kinds, roles,
-  message kinds, priorities).
+  message kinds, priorities), and the checked id field types (``PartyId``...).
 - :mod:`~backchannel.domain.keys`: key ids, :class:`NewKey`, :class:`KeyRecord`.
 - :mod:`~backchannel.domain.agenda`: the agenda schema and field-level validation.
 - :mod:`~backchannel.domain.commands`: what members sign (imperative), with
-  :mod:`~backchannel.domain.receipts` for what a receipt names per message.
-- :mod:`~backchannel.domain.events` (with ``message_events``): what happened (past
-  tense), with strict JSON forms.
+  :mod:`~backchannel.domain.receipts` for what a receipt names per message;
+  every command subclasses :class:`~backchannel.domain.command_envelope.CommandEnvelope`.
+- :mod:`~backchannel.domain.events` (with ``track_events``, ``message_events``
+  and the agreements' event modules): what happened (past tense); every event
+  subclasses :class:`~backchannel.domain._event_base.Recorded`.
+- :mod:`~backchannel.domain.codec`: the one codec layer; JSON forms derived
+  from the dataclass fields, one strict reader naming every field's path.
+- :mod:`~backchannel.domain.registry` and :mod:`~backchannel.domain.features`:
+  one record per feature (membership, agenda, messaging, deals, commitments,
+  attestations, escrow, text, obligations) declaring its commands and events
+  with their decide, apply and visibility functions.
 - :mod:`~backchannel.domain.records` and :mod:`~backchannel.domain.state`:
   :class:`TrackState` and the queries the service asks.
 - :mod:`~backchannel.domain.evolve`: :func:`evolve` and :func:`fold`.
-- :mod:`~backchannel.domain.track`: :func:`decide` (with ``_rules`` and ``_messaging``).
+- :mod:`~backchannel.domain.track`: :func:`decide`.
 - :mod:`~backchannel.domain.visibility`: :func:`visible_to`.
 - :mod:`~backchannel.domain.errors`: the :class:`~backchannel.errors.DomainError` subclasses.
 

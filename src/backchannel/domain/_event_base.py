@@ -1,7 +1,14 @@
-"""The common part of every event: the base class and the JSON helpers (private).
+"""The common part of every event: :class:`Recorded`, whose JSON form is derived from its fields.
 
-See :mod:`backchannel.domain.events` for the encodings. This module does not
-define any event type.
+Every event class is a frozen dataclass that subclasses :class:`Recorded`,
+names its ``type`` and declares each field's constraint beside the field
+(``party: PartyId``, ``title: Annotated[str, Text(200)]``); ``to_dict`` and
+``from_dict`` follow the fields through :data:`backchannel.domain.codec.LOG`
+(see :mod:`backchannel.domain.events` for the encodings). A class whose JSON
+form is not its fields (``obligation.defined``) overrides both. A decoded
+event may check what spans fields in :meth:`Recorded.check_decoded`.
+
+This module does not define any event type.
 """
 
 from __future__ import annotations
@@ -10,27 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import ClassVar, TypedDict
+from typing import ClassVar, Self, TypeAlias
 
-from backchannel.domain._json import Reader
-from backchannel.domain.ids import check_idempotency_key, check_key_id, check_member_id
-from backchannel.domain.keys import NewKey, time_text
+from backchannel.domain.codec import LOG, LOG_STYLE, At, Reader, build
+from backchannel.domain.ids import IdempotencyKey, MemberId
 from backchannel.domain.values import JSONValue
 from backchannel.errors import DomainError, EncodingError
 
-__all__ = ["Common", "Decoding", "Recorded", "body_object", "key_from_dict", "key_to_dict", "open_event"]
-
-_COMMON = frozenset({"type", "by", "at", "command_digest", "idempotency_key"})
-_KEY_FIELDS = frozenset({"key_id", "ed25519", "x25519", "expires_at"})
-
-
-class Common(TypedDict):
-    """The fields every event takes from its command (keyword arguments of every event class)."""
-
-    by: str
-    at: datetime
-    command_digest: bytes
-    idempotency_key: str | None
+__all__ = ["Decoding", "Event", "Recorded", "open_event"]
 
 
 class Decoding:
@@ -50,39 +44,34 @@ class Decoding:
             raise EncodingError(f"{self._type}: {error}") from error
 
 
-def open_event(value: JSONValue, event_type: str, fields: frozenset[str]) -> tuple[Reader, Common]:
-    """Start decoding an event of ``event_type`` with ``fields`` (besides the common ones)."""
-    reader = Reader(value, _COMMON | fields, event_type)
+def open_event(value: JSONValue, event_type: str, fields: frozenset[str]) -> tuple[Reader, dict[str, object]]:
+    """Start decoding an event of ``event_type`` with ``fields`` besides the common ones.
+
+    Returns:
+        The strict reader of the object, and the common fields' values.
+    """
+    schema = LOG.schema(Recorded)
+    reader = _reader(value, event_type, schema.names | fields | {"type"})
+    return reader, schema.read(reader)
+
+
+def _reader(value: JSONValue, event_type: str, fields: frozenset[str]) -> Reader:
+    reader = Reader(value, fields, _at(event_type))
     if reader.raw("type") != event_type:
         raise EncodingError(f"{event_type}.type: expected {event_type!r}, got {reader.raw('type')!r:.80}")
-    common = Common(
-        by=reader.checked("by", check_member_id),
-        at=reader.time("at"),
-        command_digest=reader.hex32("command_digest"),
-        idempotency_key=reader.optional_checked("idempotency_key", check_idempotency_key),
-    )
-    return reader, common
+    return reader
 
 
-def key_to_dict(key: NewKey) -> dict[str, JSONValue]:
-    """The JSON form of a granted key."""
-    return {
-        "key_id": key.key_id,
-        "ed25519": key.ed25519.hex(),
-        "x25519": key.x25519.hex(),
-        "expires_at": None if key.expires_at is None else time_text(key.expires_at),
-    }
+_PATHS: dict[str, At] = {}
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
-def key_from_dict(value: JSONValue, where: str) -> NewKey:
-    """Decode a granted key strictly (its id must match its Ed25519 key)."""
-    reader = Reader(value, _KEY_FIELDS, where)
-    return NewKey(
-        reader.checked("key_id", check_key_id),
-        reader.hex32("ed25519"),
-        reader.hex32("x25519"),
-        reader.optional_time("expires_at"),
-    )
+def _at(event_type: str) -> At:
+    """The path of an event's object (kept, so the paths of its fields are made once)."""
+    at = _PATHS.get(event_type)
+    if at is None:
+        at = _PATHS[event_type] = At(event_type, LOG_STYLE)
+    return at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,25 +79,40 @@ class Recorded:
     """The fields every event carries (see :mod:`backchannel.domain.events`)."""
 
     type: ClassVar[str]
-    by: str
+    by: MemberId
     at: datetime
     command_digest: bytes
-    idempotency_key: str | None = None
+    idempotency_key: IdempotencyKey | None = None
 
-    def common_dict(self) -> dict[str, JSONValue]:
-        """The JSON form of the common fields (with ``type``)."""
-        return {
-            "type": self.type,
-            "by": self.by,
-            "at": time_text(self.at),
-            "command_digest": self.command_digest.hex(),
-            "idempotency_key": self.idempotency_key,
-        }
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The JSON form: ``type`` and every field, each in its codec's form."""
+        return {"type": self.type, **LOG.schema(type(self)).to_dict(self)}
+
+    @classmethod
+    def from_dict(cls, value: JSONValue) -> Self:
+        """Decode strictly: exactly ``type`` and the fields, each read by its codec.
+
+        Raises:
+            EncodingError: naming the bad field (a domain error raised while
+                decoding is re-raised as one, prefixed with the event type).
+        """
+        schema = LOG.schema(cls)
+        fields = _FIELDS.get(cls)
+        if fields is None:
+            fields = _FIELDS[cls] = schema.names | {"type"}
+        with Decoding(cls.type):
+            values = schema.read(_reader(value, cls.type, fields))
+            cls.check_decoded(values)
+            return build(cls, values)
+
+    @classmethod
+    def check_decoded(cls, values: Mapping[str, object]) -> None:
+        """Check what spans fields of a decoded event (nothing by default).
+
+        Raises:
+            EncodingError: naming the field.
+        """
 
 
-def body_object(reader: Reader) -> Mapping[str, JSONValue]:
-    """Read a message body: a frozen JSON object."""
-    body = reader.json("body")
-    if not isinstance(body, Mapping):
-        raise EncodingError("body: expected a JSON object")
-    return body
+Event: TypeAlias = Recorded
+"""Any track event: every event class subclasses :class:`Recorded` and is registered by its feature."""

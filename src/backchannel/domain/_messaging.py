@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.commands import (
     ForwardMessage,
@@ -55,10 +56,8 @@ from backchannel.domain.errors import (
     UnknownMessageError,
     Violation,
 )
-from backchannel.domain.events import (
-    AgendaProposed,
-    AgendaRatified,
-    Event,
+from backchannel.domain.ids import MessageKind, PartyKind, Role, message_id_of
+from backchannel.domain.message_events import (
     MessageDeadLettered,
     MessageEscalated,
     MessageForwarded,
@@ -66,9 +65,9 @@ from backchannel.domain.events import (
     MessageSubmitted,
     ReceiptRecorded,
 )
-from backchannel.domain.ids import MessageKind, PartyKind, Role, message_id_of
 from backchannel.domain.records import AgendaRecord, Delivery, MessageRecord
 from backchannel.domain.state import TrackState
+from backchannel.domain.track_events import AgendaProposed, AgendaRatified
 from backchannel.domain.values import JSONValue
 
 __all__ = [

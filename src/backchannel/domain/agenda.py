@@ -32,6 +32,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeAlias
 
+from backchannel.domain.codec import LOG, Codec, Using
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.values import JSONValue
 
@@ -465,3 +466,12 @@ def _number_issue_violations(issue: NumberIssue, where: str) -> list[Violation]:
     if issue.step is not None and (not _is_number(issue.step) or issue.step <= 0):
         out.append(_v(f"{where}.step", "minimum", "step must be a positive number"))
     return out
+
+
+def _agenda_from_json(value: JSONValue, path: str) -> Agenda:
+    del path  # the agenda's own violations name their paths inside it
+    return Agenda.from_dict(value)
+
+
+_AGENDA: Codec[Agenda] = Using(_agenda_from_json, Agenda.to_dict, object_only=True)
+LOG.register(Agenda, _AGENDA)

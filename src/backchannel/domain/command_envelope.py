@@ -12,16 +12,17 @@ ADR-0011's signed command has these fields, whatever the command:
 
 Every command class (the track's own in :mod:`backchannel.domain.commands`,
 the agreements' in :mod:`backchannel.domain.agreements`) subclasses it and adds
-its fields and their shape checks in ``_violations``. It lives in a module of
-its own, importing nothing of the command modules, so that any of them can
-import it and :mod:`backchannel.domain.commands` can import them all without a
-cycle.
+its fields and their shape checks in ``_violations``; its feature registers it
+(:mod:`backchannel.domain.features`). :data:`Command` names any of them. It
+lives in a module of its own, importing nothing of the command modules, so
+that any of them can import it without a cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import (
@@ -33,7 +34,7 @@ from backchannel.domain.ids import (
 )
 from backchannel.domain.keys import is_aware
 
-__all__ = ["CommandEnvelope"]
+__all__ = ["Command", "CommandEnvelope"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,3 +63,7 @@ class CommandEnvelope:
     def _violations(self) -> list[Violation]:
         """The subclass's own shape violations (none here)."""
         return []
+
+
+Command: TypeAlias = CommandEnvelope
+"""Any command: every command class subclasses :class:`CommandEnvelope` and is registered by its feature."""

@@ -26,22 +26,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeAlias
 
-from backchannel.domain._json import freeze
 from backchannel.domain.agenda import Agenda
-from backchannel.domain.agreements.attestation_commands import DefineMetric, FileAttestation
-from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
-from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
-from backchannel.domain.agreements.escrow_commands import (
-    ExpireEscrow,
-    OpenEscrow,
-    ReleaseEscrow,
-    SignEscrowRelease,
-)
 from backchannel.domain.agreements.obligations import check_obligation_id, quantity_micro, spec_violations
-from backchannel.domain.agreements.text_commands import CommentText, DraftText, EditText, SetTextPolicy
-from backchannel.domain.command_envelope import CommandEnvelope
+from backchannel.domain.codec import freeze
+from backchannel.domain.command_envelope import Command, CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import (
     MessageKind,
@@ -474,40 +463,3 @@ class ReviewObligation(CommandEnvelope):
 
     def _violations(self) -> list[Violation]:
         return check_obligation_id(self.obligation)
-
-
-Command: TypeAlias = (
-    OpenTrack
-    | AdmitParty
-    | EnrollMember
-    | RotateKey
-    | RevokeKey
-    | ProposeAgenda
-    | RatifyAgenda
-    | SubmitMessage
-    | ForwardMessage
-    | ReframeMessage
-    | RecordReceipt
-    | RecordDeadLetter
-    | RecordEscalation
-    | DraftDeal
-    | PrepareDeal
-    | VoteDeal
-    | ResolveDeal
-    | PublishCommitment
-    | RevealCommitment
-    | DefineMetric
-    | FileAttestation
-    | OpenEscrow
-    | SignEscrowRelease
-    | ReleaseEscrow
-    | ExpireEscrow
-    | DraftText
-    | EditText
-    | SetTextPolicy
-    | CommentText
-    | DefineObligation
-    | RecordConsumption
-    | ReviewObligation
-)
-"""Any command :func:`~backchannel.domain.track.decide` accepts."""

@@ -26,16 +26,24 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated, TypeAlias
 
+from backchannel.domain.codec import Checked
 from backchannel.domain.errors import Violation
 
 __all__ = [
     "SERVICE_NAME",
+    "IdempotencyKey",
+    "KeyId",
+    "MemberId",
+    "MessageId",
     "MessageKind",
+    "PartyId",
     "PartyKind",
     "Priority",
     "Role",
     "Route",
+    "TrackId",
     "check_digest",
     "check_idempotency_key",
     "check_key_id",
@@ -179,6 +187,20 @@ def check_digest(value: object, field: str) -> list[Violation]:
     if not isinstance(value, bytes) or len(value) != 32:
         return [Violation(field, "type", f"{field}: expected 32 bytes (a SHA-256 digest)")]
     return []
+
+
+TrackId: TypeAlias = Annotated[str, Checked(check_track_id)]
+"""A track id field: its JSON form is checked by :func:`check_track_id`."""
+PartyId: TypeAlias = Annotated[str, Checked(check_party_id)]
+"""A party id field (:func:`check_party_id`)."""
+MemberId: TypeAlias = Annotated[str, Checked(check_member_id)]
+"""A member id field (:func:`check_member_id`)."""
+KeyId: TypeAlias = Annotated[str, Checked(check_key_id)]
+"""A key id field (:func:`check_key_id`)."""
+MessageId: TypeAlias = Annotated[str, Checked(check_message_id)]
+"""A message id field (:func:`check_message_id`)."""
+IdempotencyKey: TypeAlias = Annotated[str, Checked(check_idempotency_key)]
+"""An idempotency key field (:func:`check_idempotency_key`)."""
 
 
 def party_of(member_id: str) -> str:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Annotated
 
+from backchannel.domain.codec import Checked, time_text
 from backchannel.domain.errors import KeyExpiredError, KeyRevokedError, SchemaViolationError, Violation
 from backchannel.domain.ids import check_key_id
 
@@ -39,11 +41,6 @@ def is_aware(moment: object) -> bool:
     return isinstance(moment, datetime) and moment.utcoffset() is not None
 
 
-def time_text(moment: datetime) -> str:
-    """An instant as canonical UTC text, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (messages and JSON)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @dataclass(frozen=True, slots=True)
 class NewKey:
     """Public keys a command enrols for a member.
@@ -58,7 +55,7 @@ class NewKey:
         SchemaViolationError: on construction, every malformed field.
     """
 
-    key_id: str
+    key_id: Annotated[str, Checked(check_key_id)]
     ed25519: bytes
     x25519: bytes
     expires_at: datetime | None = None

@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypeAlias
 
-from backchannel.domain._event_base import Decoding, Recorded, body_object, open_event
-from backchannel.domain._json import freeze, thaw
+from backchannel.domain._event_base import Recorded
+from backchannel.domain.codec import Hex32, Integer, Items, Text, freeze
 from backchannel.domain.ids import (
+    MemberId,
+    MessageId,
     MessageKind,
+    PartyId,
     Priority,
-    check_member_id,
-    check_message_id,
-    check_party_id,
     message_id_of,
     party_of,
 )
-from backchannel.domain.receipts import ReceiptItem, check_receipt_items, receipt_items_from_json
+from backchannel.domain.receipts import CHECKED_RECEIPT_ITEMS, ReceiptItem
 from backchannel.domain.values import JSONValue
-from backchannel.errors import EncodingError
 
 __all__ = [
     "MessageDeadLettered",
@@ -31,24 +30,30 @@ __all__ = [
     "MessageForwarded",
     "MessageReframed",
     "MessageSubmitted",
+    "NewMessage",
     "ReceiptRecorded",
 ]
 
-_MESSAGE_FIELDS = frozenset({"kind", "priority", "body", "in_reply_to", "annexes", "agenda_version"})
+_ANNEXES = Items(Hex32(), whole="a list of 64-hex-digit values")
+Annexes: TypeAlias = Annotated[tuple[bytes, ...], _ANNEXES]
+"""The annexes' digests of a message (the log refuses the whole list for one bad digest)."""
+AgendaVersion: TypeAlias = Annotated[int, Integer(1)]
+"""An agenda version (1 or more)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageSubmitted(Recorded):
-    """A member of a delegation sent a message to the mediator."""
+class NewMessage(Recorded):
+    """The common part of the events that create a message (submitted, reframed): its content.
 
-    type: ClassVar[str] = "message.submitted"
-    _FIELDS: ClassVar[frozenset[str]] = _MESSAGE_FIELDS
+    The message's id is the hex of its creating command's digest
+    (:attr:`message_id`); its body is frozen on construction.
+    """
+
     kind: MessageKind
     priority: Priority
     body: Mapping[str, JSONValue]
-    in_reply_to: str | None
-    annexes: tuple[bytes, ...]
-    agenda_version: int | None
+    annexes: Annexes
+    agenda_version: AgendaVersion | None
 
     def __post_init__(self) -> None:
         """Freeze the body."""
@@ -59,32 +64,13 @@ class MessageSubmitted(Recorded):
         """The message's id: the hex of its command digest."""
         return message_id_of(self.command_digest)
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "kind": self.kind.value,
-            "priority": self.priority.value,
-            "body": thaw(self.body),
-            "in_reply_to": self.in_reply_to,
-            "annexes": [a.hex() for a in self.annexes],
-            "agenda_version": self.agenda_version,
-        }
 
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MessageSubmitted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                kind=r.kind("kind", MessageKind),
-                priority=r.kind("priority", Priority),
-                body=body_object(r),
-                in_reply_to=r.optional_checked("in_reply_to", check_message_id),
-                annexes=r.hex32_list("annexes"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-            )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSubmitted(NewMessage):
+    """A member of a delegation sent a message to the mediator."""
+
+    type: ClassVar[str] = "message.submitted"
+    in_reply_to: MessageId | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,28 +78,12 @@ class MessageForwarded(Recorded):
     """Message ``message_id`` was delivered verbatim to ``to_parties``."""
 
     type: ClassVar[str] = "message.forwarded"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"message_id", "to_parties"})
-    message_id: str
-    to_parties: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {**self.common_dict(), "message_id": self.message_id, "to_parties": list(self.to_parties)}
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MessageForwarded:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                message_id=r.checked("message_id", check_message_id),
-                to_parties=r.checked_list("to_parties", check_party_id),
-            )
+    message_id: MessageId
+    to_parties: tuple[PartyId, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageReframed(Recorded):
+class MessageReframed(NewMessage):
     """The mediator delivered new text (a new message) for message ``reframes`` to ``to_parties``.
 
     The new message keeps the original's kind and priority; it cites the
@@ -121,52 +91,8 @@ class MessageReframed(Recorded):
     """
 
     type: ClassVar[str] = "message.reframed"
-    _FIELDS: ClassVar[frozenset[str]] = (_MESSAGE_FIELDS - {"in_reply_to"}) | {"reframes", "to_parties"}
-    reframes: str
-    to_parties: tuple[str, ...]
-    kind: MessageKind
-    priority: Priority
-    body: Mapping[str, JSONValue]
-    annexes: tuple[bytes, ...]
-    agenda_version: int | None
-
-    def __post_init__(self) -> None:
-        """Freeze the body."""
-        object.__setattr__(self, "body", freeze(self.body, "body"))
-
-    @property
-    def message_id(self) -> str:
-        """The new message's id: the hex of its command digest."""
-        return message_id_of(self.command_digest)
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "reframes": self.reframes,
-            "to_parties": list(self.to_parties),
-            "kind": self.kind.value,
-            "priority": self.priority.value,
-            "body": thaw(self.body),
-            "annexes": [a.hex() for a in self.annexes],
-            "agenda_version": self.agenda_version,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MessageReframed:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                reframes=r.checked("reframes", check_message_id),
-                to_parties=r.checked_list("to_parties", check_party_id),
-                kind=r.kind("kind", MessageKind),
-                priority=r.kind("priority", Priority),
-                body=body_object(r),
-                annexes=r.hex32_list("annexes"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-            )
+    reframes: MessageId
+    to_parties: tuple[PartyId, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,8 +105,7 @@ class ReceiptRecorded(Recorded):
     """
 
     type: ClassVar[str] = "receipt.recorded"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"items", "receipt_digest"})
-    items: tuple[ReceiptItem, ...]
+    items: Annotated[tuple[ReceiptItem, ...], CHECKED_RECEIPT_ITEMS]
     receipt_digest: bytes
 
     @property
@@ -193,59 +118,16 @@ class ReceiptRecorded(Recorded):
         """The messages the receipt covers, in the order of ``items``."""
         return tuple(item.message_id for item in self.items)
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "items": [item.to_json() for item in self.items],
-            "receipt_digest": self.receipt_digest.hex(),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> ReceiptRecorded:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            items = receipt_items_from_json(r.raw("items"), f"{cls.type}.items")
-            violations = check_receipt_items(items, f"{cls.type}.items")
-            if violations:
-                raise EncodingError(violations[0].message)
-            return cls(**common, items=items, receipt_digest=r.hex32("receipt_digest"))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageDeadLettered(Recorded):
     """Delivery of ``message_id`` to ``party`` gave up after ``attempts`` (the broker's decision)."""
 
     type: ClassVar[str] = "message.dead_lettered"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"message_id", "party", "attempts", "reason"})
-    message_id: str
-    party: str
-    attempts: int
-    reason: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "message_id": self.message_id,
-            "party": self.party,
-            "attempts": self.attempts,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MessageDeadLettered:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                message_id=r.checked("message_id", check_message_id),
-                party=r.checked("party", check_party_id),
-                attempts=r.integer("attempts", 1),
-                reason=r.text("reason", 500),
-            )
+    message_id: MessageId
+    party: PartyId
+    attempts: Annotated[int, Integer(1)]
+    reason: Annotated[str, Text(500)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,31 +135,7 @@ class MessageEscalated(Recorded):
     """Unacknowledged ``message_id`` for ``party`` escalated to ``level``, alerting every member in ``to``."""
 
     type: ClassVar[str] = "message.escalated"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"message_id", "party", "level", "to"})
-    message_id: str
-    party: str
-    level: int
-    to: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "message_id": self.message_id,
-            "party": self.party,
-            "level": self.level,
-            "to": list(self.to),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MessageEscalated:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                message_id=r.checked("message_id", check_message_id),
-                party=r.checked("party", check_party_id),
-                level=r.integer("level", 1),
-                to=r.checked_list("to", check_member_id),
-            )
+    message_id: MessageId
+    party: PartyId
+    level: Annotated[int, Integer(1)]
+    to: tuple[MemberId, ...]

@@ -24,12 +24,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from backchannel.domain.codec import LOG, Using
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import check_message_id
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError
 
-__all__ = ["MAX_RECEIPT_MESSAGES", "ReceiptItem", "check_receipt_items", "receipt_items_from_json"]
+__all__ = [
+    "CHECKED_RECEIPT_ITEMS",
+    "MAX_RECEIPT_MESSAGES",
+    "RECEIPT_ITEMS",
+    "ReceiptItem",
+    "check_receipt_items",
+    "receipt_items_from_json",
+]
 
 MAX_RECEIPT_MESSAGES = 1024
 """At most this many messages per receipt."""
@@ -118,3 +126,23 @@ def receipt_items_from_json(value: JSONValue, field: str) -> tuple[ReceiptItem, 
             )
         items.append(ReceiptItem(pair[0], pair[1]))
     return tuple(items)
+
+
+def _items_to_json(items: tuple[ReceiptItem, ...]) -> JSONValue:
+    return [item.to_json() for item in items]
+
+
+def _checked_items_from_json(value: JSONValue, field: str) -> tuple[ReceiptItem, ...]:
+    items = receipt_items_from_json(value, field)
+    violations = check_receipt_items(items, field)
+    if violations:
+        raise EncodingError(violations[0].message)
+    return items
+
+
+RECEIPT_ITEMS = Using(receipt_items_from_json, _items_to_json)
+"""The codec of a receipt's items, ``[[message_id, log_index], ...]`` (the types only)."""
+CHECKED_RECEIPT_ITEMS = Using(_checked_items_from_json, _items_to_json)
+"""Like :data:`RECEIPT_ITEMS`, refusing items :func:`check_receipt_items` refuses (the log's events)."""
+
+LOG.register(tuple[ReceiptItem, ...], RECEIPT_ITEMS)

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from backchannel.domain._event_base import Event
 from backchannel.domain.agenda import Agenda
-from backchannel.domain.events import Event
 from backchannel.domain.ids import MessageKind, PartyKind, Priority, Role, Route
 from backchannel.domain.keys import KeyRecord
 from backchannel.domain.values import JSONValue

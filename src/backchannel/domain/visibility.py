@@ -49,8 +49,11 @@ An escrow's events are seen by the parties it concerns: its items' owners and
 beneficiaries and its signers
 (:func:`~backchannel.domain.agreements.escrow.escrow_visible`).
 
-Unknown members see nothing, and so does anyone for an event naming a message
-the state does not hold (fail closed). This module does not filter salts or
+Each event's rule for delegation and inspector parties is the one its
+feature registered (:mod:`backchannel.domain.features`); an event class that
+no feature registers is refused with an ``EncodingError``, not shown. Unknown
+members see nothing, and so does anyone for an event naming a message the
+state does not hold (fail closed). This module does not filter salts or
 bodies itself; the service gives a reader exactly the events (and salts) for
 which this returns true.
 """
@@ -59,53 +62,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from backchannel.domain.agreements import text
-from backchannel.domain.agreements.attestation_book import ATTESTATION_EVENTS
-from backchannel.domain.agreements.attestations import attestation_visible
-from backchannel.domain.agreements.commitments import CommitmentPublished, CommitmentRevealed
-from backchannel.domain.agreements.deals import (
-    DealAborted,
-    DealCommitted,
-    DealDrafted,
-    DealPrepared,
-    DealVoted,
-)
-from backchannel.domain.agreements.escrow import escrow_visible
-from backchannel.domain.agreements.escrow_book import ESCROW_EVENTS
-from backchannel.domain.agreements.obligation_events import ObligationEvent
-from backchannel.domain.agreements.obligation_rules import obligation_visible_to
-from backchannel.domain.agreements.text_events import TEXT_EVENTS
-from backchannel.domain.events import (
-    AgendaProposed,
-    AgendaRatified,
-    Event,
-    KeyRevoked,
-    KeyRotated,
-    MemberEnrolled,
-    MessageDeadLettered,
-    MessageEscalated,
-    MessageForwarded,
-    MessageReframed,
-    MessageSubmitted,
-    PartyAdmitted,
-    ReceiptRecorded,
-    TrackOpened,
-)
-from backchannel.domain.ids import PartyKind, party_of
+from backchannel.domain._event_base import Event
+from backchannel.domain.features import REGISTRY
+from backchannel.domain.ids import PartyKind
 from backchannel.domain.state import TrackState
 
 __all__ = ["annex_readable_by", "visible_to"]
-
-_PUBLIC = (TrackOpened, PartyAdmitted, MemberEnrolled, KeyRotated, KeyRevoked, AgendaProposed, AgendaRatified)
-_AGREEMENTS = (
-    DealDrafted,
-    DealPrepared,
-    DealVoted,
-    DealCommitted,
-    DealAborted,
-    CommitmentPublished,
-    CommitmentRevealed,
-)
 
 
 def visible_to(state: TrackState, member: str, event: Event) -> bool:
@@ -116,6 +78,7 @@ def visible_to(state: TrackState, member: str, event: Event) -> bool:
         member: The reader's member id.
         event: An event of this track.
     """
+    rule = REGISTRY.event_rule(type(event))
     record = state.members.get(member)
     if record is None:
         return False
@@ -124,42 +87,7 @@ def visible_to(state: TrackState, member: str, event: Event) -> bool:
         return True
     if kind is PartyKind.WITNESS:
         return False
-    if isinstance(event, ATTESTATION_EVENTS):
-        return attestation_visible(state, record.party, event)
-    if isinstance(event, ESCROW_EVENTS):
-        return escrow_visible(state, record.party, event)
-    return _party_sees(state, record.party, event)
-
-
-def _author(state: TrackState, message_id: str) -> str | None:
-    message = state.messages.get(message_id)
-    return None if message is None else message.party
-
-
-def _party_sees(state: TrackState, party: str, event: Event) -> bool:  # noqa: PLR0911 - one answer per event family
-    if isinstance(event, _PUBLIC):
-        return True
-    if isinstance(event, _AGREEMENTS):
-        return state.parties[party].kind is PartyKind.DELEGATION
-    if isinstance(event, TEXT_EVENTS):
-        return text.party_sees_text(state, party, event)
-    if isinstance(event, MessageSubmitted):
-        return party_of(event.by) == party
-    if isinstance(event, MessageReframed):
-        return party in event.to_parties
-    if isinstance(event, ObligationEvent):
-        record = state.obligations.get(event.obligation)
-        return record is not None and obligation_visible_to(state, party, record)
-    addressed: tuple[str, ...]
-    about: tuple[str, ...]
-    if isinstance(event, MessageForwarded):
-        addressed, about = event.to_parties, (event.message_id,)
-    elif isinstance(event, ReceiptRecorded):
-        addressed, about = (event.party,), event.message_ids
-    else:
-        assert isinstance(event, (MessageDeadLettered, MessageEscalated))  # the last event types
-        addressed, about = (event.party,), (event.message_id,)
-    return party in addressed or any(_author(state, m) == party for m in about)
+    return rule.visible(state, record.party, event)
 
 
 def annex_readable_by(state: TrackState, member: str, digest: bytes, uploaders: Collection[str]) -> bool:

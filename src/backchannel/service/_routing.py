@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from backchannel.broker import Envelope, Priority
 from backchannel.domain import ForwardMessage, ReframeMessage, SubmitMessage, TrackState
-from backchannel.domain._json import thaw
+from backchannel.domain.codec import thaw
 from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.log.canonical import canonicalize

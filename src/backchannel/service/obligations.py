@@ -37,6 +37,7 @@ from datetime import datetime
 
 from backchannel.clock import Clock
 from backchannel.domain import TrackState
+from backchannel.domain.agreements.obligation_events import spec_to_dict
 from backchannel.domain.agreements.obligation_rules import obligation_visible_to
 from backchannel.domain.agreements.obligations import ObligationRecord, micro_text
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
@@ -219,17 +220,7 @@ def obligation_view(state: TrackState, member: str, obligation: str, now: dateti
         for step in record.steps
     ]
     return {
-        "obligation": spec.obligation,
-        "party": spec.party,
-        "metric": spec.metric,
-        "unit": spec.unit,
-        "rate": micro_text(spec.rate),
-        "burst": micro_text(spec.burst),
-        "period_seconds": spec.period_seconds,
-        "ladder": list(spec.ladder),
-        "hold_seconds": spec.hold_seconds,
-        "recovery_pct": spec.recovery_pct,
-        "shared_with": list(spec.shared_with),
+        **spec_to_dict(spec),
         "defined_at": format_timestamp(record.defined_at),
         "defined_by": record.defined_by,
         "level": record.level,

@@ -11,18 +11,20 @@ from track_world import World
 from backchannel.domain import PartyKind, Role, visible_to
 from backchannel.domain.agreements.commitment_commands import PublishCommitment
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
+from backchannel.domain.agreements.deal_events import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.agreements.deals import (
     AbortReason,
     Compensation,
     Deal,
-    DealAborted,
-    DealCommitted,
     DealDeadlineError,
-    DealDrafted,
-    DealPrepared,
     DealStateError,
     DealStatus,
-    DealVoted,
     Quantity,
     Reference,
     Step,

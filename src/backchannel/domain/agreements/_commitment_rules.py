@@ -15,6 +15,7 @@ from datetime import datetime
 
 from immutables import Map
 
+from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.agreements.commitment_commands import PublishCommitment, RevealCommitment
 from backchannel.domain.agreements.commitments import (
@@ -26,7 +27,6 @@ from backchannel.domain.agreements.commitments import (
     commitment_digest,
 )
 from backchannel.domain.errors import NotAuthorizedError
-from backchannel.domain.events import Event
 from backchannel.domain.ids import PartyKind, Role, party_of
 from backchannel.domain.keys import time_text
 from backchannel.domain.state import TrackState

@@ -48,24 +48,27 @@ from types import MappingProxyType
 
 from immutables import Map
 
+from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.agenda import Agenda, NumberIssue
 from backchannel.domain.agreements.deal_commands import DraftDeal, PrepareDeal, ResolveDeal, VoteDeal
+from backchannel.domain.agreements.deal_events import (
+    DealAborted,
+    DealCommitted,
+    DealDrafted,
+    DealPrepared,
+    DealVoted,
+)
 from backchannel.domain.agreements.deals import (
     AbortReason,
     Ballot,
     Compensation,
     Deal,
-    DealAborted,
-    DealCommitted,
     DealDeadlineError,
-    DealDrafted,
     DealOutcome,
-    DealPrepared,
     DealRecord,
     DealStateError,
     DealStatus,
-    DealVoted,
     Reference,
     Step,
     Vote,
@@ -76,7 +79,6 @@ from backchannel.domain.errors import (
     SchemaViolationError,
     Violation,
 )
-from backchannel.domain.events import Event
 from backchannel.domain.ids import PartyKind, Role
 from backchannel.domain.keys import time_text
 from backchannel.domain.state import TrackState

@@ -11,26 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypeAlias
 
-from backchannel.domain._event_base import Decoding, Recorded, open_event
-from backchannel.domain._json import Reader
+from backchannel.domain._event_base import Recorded
 from backchannel.domain.agreements.attestation_commands import check_metric_name, check_site
 from backchannel.domain.agreements.quorum import ToleranceKind
-from backchannel.domain.ids import check_message_id, check_party_id, message_id_of
-from backchannel.domain.keys import time_text
-from backchannel.domain.values import JSONValue
-from backchannel.errors import EncodingError
+from backchannel.domain.codec import Checked, Integer, Text
+from backchannel.domain.ids import MessageId, PartyId, message_id_of
 
 __all__ = ["AttestationConflictFlagged", "AttestationFiled", "AttestationQuorumReached", "MetricDefined"]
 
 
-def read_number(reader: Reader, name: str, where: str) -> float:
-    """A JSON number (not a boolean) from ``reader``."""
-    value = reader.raw(name)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise EncodingError(f"{where}.{name}: expected a number, got {value!r:.80}")
-    return value
+MetricName: TypeAlias = Annotated[str, Checked(check_metric_name)]
+"""A metric name field (:func:`check_metric_name`)."""
+Site: TypeAlias = Annotated[str, Checked(check_site)]
+"""A site field (:func:`check_site`)."""
+Unit: TypeAlias = Annotated[str, Text(32)]
+"""A unit field (1 to 32 characters)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,49 +35,14 @@ class MetricDefined(Recorded):
     """Metric ``metric`` was defined with its unit and quorum rule (see :class:`DefineMetric`)."""
 
     type: ClassVar[str] = "metric.defined"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"metric", "unit", "issue", "inspectors", "quorum", "tolerance", "tolerance_kind", "window_seconds"}
-    )
-    metric: str
-    unit: str
-    issue: str | None
-    inspectors: tuple[str, ...]
-    quorum: int
+    metric: MetricName
+    unit: Unit
+    issue: Annotated[str, Text(64)] | None
+    inspectors: tuple[PartyId, ...]
+    quorum: Annotated[int, Integer(1)]
     tolerance: float
     tolerance_kind: ToleranceKind
-    window_seconds: int
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "metric": self.metric,
-            "unit": self.unit,
-            "issue": self.issue,
-            "inspectors": list(self.inspectors),
-            "quorum": self.quorum,
-            "tolerance": self.tolerance,
-            "tolerance_kind": self.tolerance_kind.value,
-            "window_seconds": self.window_seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> MetricDefined:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            issue = r.raw("issue")
-            return cls(
-                **common,
-                metric=r.checked("metric", check_metric_name),
-                unit=r.text("unit", 32),
-                issue=None if issue is None else r.text("issue", 64),
-                inspectors=r.checked_list("inspectors", check_party_id),
-                quorum=r.integer("quorum", 1),
-                tolerance=read_number(r, "tolerance", cls.type),
-                tolerance_kind=r.kind("tolerance_kind", ToleranceKind),
-                window_seconds=r.integer("window_seconds", 1),
-            )
+    window_seconds: Annotated[int, Integer(1)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,47 +55,17 @@ class AttestationFiled(Recorded):
     """
 
     type: ClassVar[str] = "attestation.filed"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"metric", "value", "unit", "observed_at", "site", "window_start"}
-    )
-    metric: str
+    metric: MetricName
     value: float
-    unit: str
+    unit: Unit
     observed_at: datetime
-    site: str
+    site: Site
     window_start: datetime
 
     @property
     def attestation_id(self) -> str:
         """The attestation's id: the hex of its command digest."""
         return message_id_of(self.command_digest)
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "metric": self.metric,
-            "value": self.value,
-            "unit": self.unit,
-            "observed_at": time_text(self.observed_at),
-            "site": self.site,
-            "window_start": time_text(self.window_start),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> AttestationFiled:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                metric=r.checked("metric", check_metric_name),
-                value=read_number(r, "value", cls.type),
-                unit=r.text("unit", 32),
-                observed_at=r.time("observed_at"),
-                site=r.checked("site", check_site),
-                window_start=r.time("window_start"),
-            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,45 +77,13 @@ class AttestationQuorumReached(Recorded):
     """
 
     type: ClassVar[str] = "attestation.quorum_reached"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"metric", "site", "window_start", "value", "unit", "attestations", "parties"}
-    )
-    metric: str
-    site: str
+    metric: MetricName
+    site: Site
     window_start: datetime
     value: float
-    unit: str
-    attestations: tuple[str, ...]
-    parties: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "metric": self.metric,
-            "site": self.site,
-            "window_start": time_text(self.window_start),
-            "value": self.value,
-            "unit": self.unit,
-            "attestations": list(self.attestations),
-            "parties": list(self.parties),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> AttestationQuorumReached:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                metric=r.checked("metric", check_metric_name),
-                site=r.checked("site", check_site),
-                window_start=r.time("window_start"),
-                value=read_number(r, "value", cls.type),
-                unit=r.text("unit", 32),
-                attestations=r.checked_list("attestations", check_message_id),
-                parties=r.checked_list("parties", check_party_id),
-            )
+    unit: Unit
+    attestations: tuple[MessageId, ...]
+    parties: tuple[PartyId, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,36 +94,8 @@ class AttestationConflictFlagged(Recorded):
     """
 
     type: ClassVar[str] = "attestation.conflict_flagged"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"metric", "site", "window_start", "attestation", "conflicts_with"}
-    )
-    metric: str
-    site: str
+    metric: MetricName
+    site: Site
     window_start: datetime
-    attestation: str
-    conflicts_with: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "metric": self.metric,
-            "site": self.site,
-            "window_start": time_text(self.window_start),
-            "attestation": self.attestation,
-            "conflicts_with": list(self.conflicts_with),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> AttestationConflictFlagged:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                metric=r.checked("metric", check_metric_name),
-                site=r.checked("site", check_site),
-                window_start=r.time("window_start"),
-                attestation=r.checked("attestation", check_message_id),
-                conflicts_with=r.checked_list("conflicts_with", check_message_id),
-            )
+    attestation: MessageId
+    conflicts_with: tuple[MessageId, ...]

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
 from backchannel.domain.agenda import NumberIssue
 from backchannel.domain.agreements import obligation_rules
@@ -74,7 +75,6 @@ from backchannel.domain.agreements.attestation_events import (
 from backchannel.domain.agreements.obligations import Consumption, quantity_micro
 from backchannel.domain.agreements.quorum import agreeing_cluster, disagreeing
 from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError, TrackStateError, Violation
-from backchannel.domain.events import Event
 from backchannel.domain.ids import PartyKind, Role, message_id_of, party_of
 from backchannel.domain.keys import time_text
 from backchannel.domain.state import TrackState

@@ -11,9 +11,12 @@ Construction checks the shape of every field and raises one
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Annotated
 
 from backchannel.domain.agreements.commitments import MAX_CONTENT, MAX_LABEL, MAX_SALT, MIN_SALT
+from backchannel.domain.codec import LowerHex
 from backchannel.domain.command_envelope import CommandEnvelope
 from backchannel.domain.errors import Violation
 from backchannel.domain.ids import check_digest, check_message_id
@@ -43,7 +46,7 @@ class RevealCommitment(CommandEnvelope):
     """Reveal commitment ``commitment_id``: the ``salt`` and ``content`` it hashed."""
 
     commitment_id: str
-    salt: bytes
+    salt: Annotated[bytes, LowerHex(re.compile(r"(?:[0-9a-f]{2})*"))]  # any length here: see _violations
     content: str
 
     def _violations(self) -> list[Violation]:

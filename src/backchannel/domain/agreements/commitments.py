@@ -21,13 +21,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from backchannel.domain._event_base import Decoding, Recorded, open_event
+from backchannel.domain._event_base import Recorded
+from backchannel.domain.codec import LowerHex, Text
 from backchannel.domain.errors import TrackStateError
-from backchannel.domain.ids import check_message_id, message_id_of
-from backchannel.domain.values import JSONValue
-from backchannel.errors import DomainError, EncodingError
+from backchannel.domain.ids import MessageId, message_id_of
+from backchannel.errors import DomainError
 
 __all__ = [
     "MAX_CONTENT",
@@ -91,7 +91,7 @@ class CommitmentRecord:
     commitment_id: str
     party: str
     by: str
-    label: str
+    label: Annotated[str, Text(MAX_LABEL)]
     commitment: bytes
     at: datetime
     revealed_by: str | None = None
@@ -105,7 +105,6 @@ class CommitmentPublished(Recorded):
     """Member ``by`` published ``commitment`` (``SHA-256(salt || content)``) under ``label``."""
 
     type: ClassVar[str] = "commitment.published"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"label", "commitment"})
     label: str
     commitment: bytes
 
@@ -114,54 +113,12 @@ class CommitmentPublished(Recorded):
         """The commitment's id: the hex of its command digest."""
         return message_id_of(self.command_digest)
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {**self.common_dict(), "label": self.label, "commitment": self.commitment.hex()}
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> CommitmentPublished:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(**common, label=r.text("label", MAX_LABEL), commitment=r.hex32("commitment"))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommitmentRevealed(Recorded):
     """Principal ``by`` revealed commitment ``commitment_id``: its ``salt`` and ``content`` (verified)."""
 
     type: ClassVar[str] = "commitment.revealed"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"commitment_id", "salt", "content"})
-    commitment_id: str
-    salt: bytes
-    content: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (the salt in lowercase hex)."""
-        return {
-            **self.common_dict(),
-            "commitment_id": self.commitment_id,
-            "salt": self.salt.hex(),
-            "content": self.content,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> CommitmentRevealed:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            salt = r.raw("salt")
-            if not isinstance(salt, str) or not _is_salt_hex(salt):
-                raise EncodingError(
-                    f"{cls.type}.salt: expected {MIN_SALT} to {MAX_SALT} bytes as lowercase hex"
-                )
-            return cls(
-                **common,
-                commitment_id=r.checked("commitment_id", check_message_id),
-                salt=bytes.fromhex(salt),
-                content=r.text("content", MAX_CONTENT),
-            )
-
-
-def _is_salt_hex(text: str) -> bool:
-    return _SALT_HEX.fullmatch(text) is not None
+    commitment_id: MessageId
+    salt: Annotated[bytes, LowerHex(_SALT_HEX, f"{MIN_SALT} to {MAX_SALT} bytes as lowercase hex")]
+    content: Annotated[str, Text(MAX_CONTENT)]

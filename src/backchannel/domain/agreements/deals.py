@@ -47,7 +47,8 @@ before it commits; so an abort restores the prior state by construction, and
 its event lists every step as a :class:`Compensation` (what would have been
 granted and is now void).
 
-The events (past tense, strict JSON as in :mod:`backchannel.domain.events`):
+The events (past tense, strict JSON as in :mod:`backchannel.domain.events`; defined in
+:mod:`~backchannel.domain.agreements.deal_events`):
 ``deal.drafted``, ``deal.prepared``, ``deal.voted``, ``deal.committed``,
 ``deal.aborted``. The rules that emit them are in ``_deal_rules``; the
 commands in :mod:`~backchannel.domain.agreements.deal_commands`.
@@ -65,20 +66,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, TypeAlias
 
-from backchannel.domain._event_base import Decoding, Recorded, open_event
-from backchannel.domain._json import Reader
+from backchannel.domain.codec import LOG_STYLE, At, Checked, Integer, Reader, Text
 from backchannel.domain.errors import (
     SchemaViolationError,
     TrackStateError,
     Violation,
 )
-from backchannel.domain.ids import check_member_id, check_party_id
-from backchannel.domain.keys import time_text
+from backchannel.domain.ids import check_party_id
 from backchannel.domain.values import JSONValue
 from backchannel.errors import DomainError, EncodingError
 
 __all__ = [
     "MAX_CONDITIONS",
+    "MAX_DETAIL",
     "MAX_PHASES",
     "MAX_STEPS",
     "AbortReason",
@@ -86,16 +86,11 @@ __all__ = [
     "Compensation",
     "Condition",
     "Deal",
-    "DealAborted",
-    "DealCommitted",
     "DealDeadlineError",
-    "DealDrafted",
     "DealOutcome",
-    "DealPrepared",
     "DealRecord",
     "DealStateError",
     "DealStatus",
-    "DealVoted",
     "Quantity",
     "Reference",
     "Step",
@@ -114,7 +109,8 @@ _MAX_TITLE = 200
 _MAX_ACTION = 500
 _MAX_TEXT_VALUE = 200
 _MAX_UNIT = 32
-_MAX_DETAIL = 2_000
+MAX_DETAIL = 2_000
+"""The longest detail of an abort, in characters."""
 _DEAL_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ISSUE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _STEP_REF = re.compile(r"([1-9][0-9]{0,2})\.([1-9][0-9]{0,2})")
@@ -499,18 +495,19 @@ class Compensation:
     @classmethod
     def from_dict(cls, value: JSONValue, where: str) -> Compensation:
         """Decode strictly. Raises: EncodingError: naming the bad field."""
-        r = Reader(value, cls._FIELDS, where)
+        at = At(where, LOG_STYLE)
+        r = Reader(value, cls._FIELDS, at)
         if r.raw("rollback") != "void":
             raise EncodingError(f"{where}.rollback: expected 'void'")
-        quantity = Reader(r.raw("quantity"), frozenset({"value", "unit"}), f"{where}.quantity")
+        quantity = Reader(r.raw("quantity"), frozenset({"value", "unit"}), at / "quantity")
         value_raw, unit = quantity.raw("value"), quantity.raw("unit")
         if not isinstance(value_raw, (bool, int, float, str)) or not (unit is None or isinstance(unit, str)):
             raise EncodingError(f"{where}.quantity: expected a value and a unit or null")
         return cls(
-            phase=r.integer("phase", 1),
-            step=r.integer("step", 1),
-            party=r.checked("party", check_party_id),
-            action=r.text("action", _MAX_ACTION),
+            phase=r.read("phase", Integer(1)),
+            step=r.read("step", Integer(1)),
+            party=r.read("party", Checked(check_party_id)),
+            action=r.read("action", Text(_MAX_ACTION)),
             quantity=Quantity(value_raw, unit),
         )
 
@@ -590,200 +587,3 @@ class DealRecord:
     def missing(self) -> tuple[str, ...]:
         """Voters who have not voted yet, sorted."""
         return tuple(v for v in self.voters if v not in self.ballots)
-
-
-# --------------------------------------------------------------------------------------------------
-# Events
-# --------------------------------------------------------------------------------------------------
-
-
-def _deal_from(reader: Reader, event_type: str) -> Deal:
-    try:
-        return Deal.from_dict(reader.raw("deal"))
-    except SchemaViolationError as e:
-        raise EncodingError(f"{event_type}.deal: {e}") from e
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealDrafted(Recorded):
-    """The mediator circulated a draft of a deal (no votes yet); a redraft replaces it."""
-
-    type: ClassVar[str] = "deal.drafted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal", "deal_hash", "agenda_version"})
-    deal: Deal
-    deal_hash: bytes
-    agenda_version: int | None
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal": self.deal.to_dict(),
-            "deal_hash": self.deal_hash.hex(),
-            "agenda_version": self.agenda_version,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealDrafted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal=_deal_from(r, cls.type),
-                deal_hash=r.hex32("deal_hash"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-            )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealPrepared(Recorded):
-    """The mediator opened the vote: each of ``voters`` must sign YES on ``deal_hash`` before ``deadline``."""
-
-    type: ClassVar[str] = "deal.prepared"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"deal", "deal_hash", "agenda_version", "deadline", "voters"}
-    )
-    deal: Deal
-    deal_hash: bytes
-    agenda_version: int | None
-    deadline: datetime
-    voters: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal": self.deal.to_dict(),
-            "deal_hash": self.deal_hash.hex(),
-            "agenda_version": self.agenda_version,
-            "deadline": time_text(self.deadline),
-            "voters": list(self.voters),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealPrepared:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal=_deal_from(r, cls.type),
-                deal_hash=r.hex32("deal_hash"),
-                agenda_version=r.optional_integer("agenda_version", 1),
-                deadline=r.time("deadline"),
-                voters=r.checked_list("voters", check_member_id),
-            )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealVoted(Recorded):
-    """Principal ``by`` voted ``vote`` on deal ``deal_id``, signing ``deal_hash`` (maybe not the deal's)."""
-
-    type: ClassVar[str] = "deal.voted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal_id", "deal_hash", "vote"})
-    deal_id: str
-    deal_hash: bytes
-    vote: Vote
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "vote": self.vote.value,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealVoted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                vote=r.kind("vote", Vote),
-            )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealCommitted(Recorded):
-    """Every voter signed YES on ``deal_hash``: the deal is committed (final)."""
-
-    type: ClassVar[str] = "deal.committed"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"deal_id", "deal_hash", "voters"})
-    deal_id: str
-    deal_hash: bytes
-    voters: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "voters": list(self.voters),
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealCommitted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                voters=r.checked_list("voters", check_member_id),
-            )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DealAborted(Recorded):
-    """The deal aborted (final): ``reason``, a ``detail`` naming who, every step as a void compensation."""
-
-    type: ClassVar[str] = "deal.aborted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"deal_id", "deal_hash", "reason", "detail", "missing", "compensations"}
-    )
-    deal_id: str
-    deal_hash: bytes
-    reason: AbortReason
-    detail: str
-    missing: tuple[str, ...]
-    compensations: tuple[Compensation, ...]
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        compensations: list[JSONValue] = [c.to_dict() for c in self.compensations]
-        return {
-            **self.common_dict(),
-            "deal_id": self.deal_id,
-            "deal_hash": self.deal_hash.hex(),
-            "reason": self.reason.value,
-            "detail": self.detail,
-            "missing": list(self.missing),
-            "compensations": compensations,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> DealAborted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            raw = r.raw("compensations")
-            if not isinstance(raw, Sequence) or isinstance(raw, str):
-                raise EncodingError(f"{cls.type}.compensations: expected a list")
-            return cls(
-                **common,
-                deal_id=r.checked("deal_id", check_deal_id),
-                deal_hash=r.hex32("deal_hash"),
-                reason=r.kind("reason", AbortReason),
-                detail=r.text("detail", _MAX_DETAIL),
-                missing=r.checked_list("missing", check_member_id),
-                compensations=tuple(
-                    Compensation.from_dict(c, f"{cls.type}.compensations.{i}") for i, c in enumerate(raw)
-                ),
-            )

@@ -25,13 +25,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backchannel.domain._json import Reader
 from backchannel.domain.agreements.attestation_commands import (
     number_violations,
     party_list_violations,
     text_violations,
 )
 from backchannel.domain.agreements.predicates import Predicate, PredicateSyntaxError, parse_predicate
+from backchannel.domain.codec import LOG, LOG_STYLE, At, Codec, Integer, Reader, Text, Time, Using
 from backchannel.domain.errors import SchemaViolationError, Violation
 from backchannel.domain.ids import check_party_id
 from backchannel.domain.keys import is_aware, time_text
@@ -220,17 +220,17 @@ class EscrowTerms:
                 of the wrong JSON type (named).
             SchemaViolationError: a field of the right type but the wrong shape.
         """
-        r = Reader(value, _TERMS_FIELDS, where)
+        r = Reader(value, _TERMS_FIELDS, At(where, LOG_STYLE))
         items = _array(r, "items", where)
         signers = _array(r, "signers", where)
         predicates = _array(r, "predicates", where)
         return cls(
-            escrow_id=r.text("escrow_id", 64),
+            escrow_id=r.read("escrow_id", Text(64)),
             items=tuple(_item(item, f"{where}.items.{i}") for i, item in enumerate(items)),
             signers=tuple(_string(s, f"{where}.signers.{i}") for i, s in enumerate(signers)),
-            threshold=r.integer("threshold", 0),
+            threshold=r.read("threshold", Integer(0)),
             predicates=tuple(_string(p, f"{where}.predicates.{i}") for i, p in enumerate(predicates)),
-            expires_at=r.time("expires_at"),
+            expires_at=r.read("expires_at", Time()),
         )
 
 
@@ -248,7 +248,7 @@ def _string(value: JSONValue, where: str) -> str:
 
 
 def _item(value: JSONValue, where: str) -> EscrowItem:
-    r = Reader(value, _ITEM_FIELDS, where)
+    r = Reader(value, _ITEM_FIELDS, At(where, LOG_STYLE))
     amount = r.raw("amount")
     if not isinstance(amount, (int, float)) or isinstance(amount, bool):
         raise EncodingError(f"{where}.amount: expected a number")
@@ -259,3 +259,7 @@ def _item(value: JSONValue, where: str) -> EscrowItem:
         owner=_string(r.raw("owner"), f"{where}.owner"),
         beneficiary=_string(r.raw("beneficiary"), f"{where}.beneficiary"),
     )
+
+
+_TERMS: Codec[EscrowTerms] = Using(EscrowTerms.from_dict, EscrowTerms.to_dict)
+LOG.register(EscrowTerms, _TERMS)

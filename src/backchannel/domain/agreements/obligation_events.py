@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypeAlias
 
 from backchannel.domain._event_base import Decoding, Recorded, open_event
-from backchannel.domain._json import Reader
 from backchannel.domain.agreements.obligations import (
     ObligationSpec,
     check_metric,
@@ -36,8 +35,8 @@ from backchannel.domain.agreements.obligations import (
     micro_from_text,
     micro_text,
 )
+from backchannel.domain.codec import LOG, Checked, Integer, Items, Text, Using, build
 from backchannel.domain.ids import check_party_id
-from backchannel.domain.keys import time_text
 from backchannel.domain.values import JSONValue
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "ObligationEscalated",
     "ObligationEvent",
     "ObligationMetered",
+    "spec_to_dict",
 ]
 
 _SOURCE_MAX = 128
@@ -53,22 +53,45 @@ _UNIT_MAX = 32
 _TIER_MAX = 64
 
 
-def _source(reader: Reader) -> str | None:
-    return None if reader.raw("source") is None else reader.text("source", _SOURCE_MAX)
+def _exact_decimal(value: JSONValue, path: str) -> str:
+    micro_from_text(value, path)  # the exact form only (a SchemaViolationError otherwise)
+    return str(value)
 
 
-def _quantity(reader: Reader, name: str, where: str) -> str:
-    value = reader.raw(name)
-    micro_from_text(value, f"{where}.{name}")  # the exact form only
-    assert isinstance(value, str)
-    return value
+ObligationId: TypeAlias = Annotated[str, Checked(check_obligation_id)]
+"""An obligation id field (:func:`check_obligation_id`)."""
+Decimal: TypeAlias = Annotated[str, Using(_exact_decimal, str)]
+"""A quantity as exact decimal text (``micro_text``'s form)."""
+Tier: TypeAlias = Annotated[str, Text(_TIER_MAX)]
+"""A tier's name."""
+Source: TypeAlias = Annotated[str, Text(_SOURCE_MAX)]
+"""Where a consumption record came from."""
+_PARTY, _METRIC, _UNIT = Checked(check_party_id), Checked(check_metric), Text(_UNIT_MAX)
+_PERIOD, _LEVEL = Integer(1), Integer(0)
+
+
+def spec_to_dict(spec: ObligationSpec) -> dict[str, JSONValue]:
+    """The JSON form of an obligation's terms (``obligation.defined`` carries it; views show it)."""
+    return {
+        "obligation": spec.obligation,
+        "party": spec.party,
+        "metric": spec.metric,
+        "unit": spec.unit,
+        "rate": micro_text(spec.rate),
+        "burst": micro_text(spec.burst),
+        "period_seconds": spec.period_seconds,
+        "ladder": list(spec.ladder),
+        "hold_seconds": spec.hold_seconds,
+        "recovery_pct": spec.recovery_pct,
+        "shared_with": list(spec.shared_with),
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObligationEvent(Recorded):
     """The common part of every obligation event: the obligation's id."""
 
-    obligation: str
+    obligation: ObligationId
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,42 +118,28 @@ class ObligationDefined(ObligationEvent):
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON form (see the module docstring)."""
-        spec = self.spec
-        return {
-            **self.common_dict(),
-            "obligation": self.obligation,
-            "party": spec.party,
-            "metric": spec.metric,
-            "unit": spec.unit,
-            "rate": micro_text(spec.rate),
-            "burst": micro_text(spec.burst),
-            "period_seconds": spec.period_seconds,
-            "ladder": list(spec.ladder),
-            "hold_seconds": spec.hold_seconds,
-            "recovery_pct": spec.recovery_pct,
-            "shared_with": list(spec.shared_with),
-        }
+        return {"type": self.type, **LOG.schema(Recorded).to_dict(self), **spec_to_dict(self.spec)}
 
     @classmethod
     def from_dict(cls, value: JSONValue) -> ObligationDefined:
         """Decode strictly. Raises: EncodingError: naming the bad field."""
         with Decoding(cls.type):
             r, common = open_event(value, cls.type, cls._FIELDS)
-            obligation = r.checked("obligation", check_obligation_id)
+            obligation = r.read("obligation", Checked(check_obligation_id))
             spec = ObligationSpec(
                 obligation=obligation,
-                party=r.checked("party", check_party_id),
-                metric=r.checked("metric", check_metric),
-                unit=r.text("unit", _UNIT_MAX),
+                party=r.read("party", _PARTY),
+                metric=r.read("metric", _METRIC),
+                unit=r.read("unit", _UNIT),
                 rate=micro_from_text(r.raw("rate"), f"{cls.type}.rate"),
                 burst=micro_from_text(r.raw("burst"), f"{cls.type}.burst"),
-                period_seconds=r.integer("period_seconds", 1),
-                ladder=tuple(r.checked_list("ladder", check_obligation_id)),
-                hold_seconds=r.integer("hold_seconds", 1),
-                recovery_pct=r.integer("recovery_pct", 0),
-                shared_with=r.checked_list("shared_with", check_party_id),
+                period_seconds=r.read("period_seconds", _PERIOD),
+                ladder=r.read("ladder", Items(Checked(check_obligation_id))),
+                hold_seconds=r.read("hold_seconds", _PERIOD),
+                recovery_pct=r.read("recovery_pct", _LEVEL),
+                shared_with=r.read("shared_with", Items(_PARTY)),
             )
-            return cls(**common, obligation=obligation, spec=spec)
+            return build(cls, {**common, "obligation": obligation, "spec": spec})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,73 +147,21 @@ class ObligationMetered(ObligationEvent):
     """A consumption record was metered against the obligation (see the module docstring)."""
 
     type: ClassVar[str] = "obligation.metered"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "obligation",
-            "amount",
-            "unit",
-            "observed_at",
-            "metered_at",
-            "source",
-            "available",
-            "tokens",
-            "overdraw",
-            "level",
-            "tier",
-        }
-    )
-    amount: str
-    unit: str
+    amount: Decimal
+    unit: Annotated[str, _UNIT]
     observed_at: datetime
     metered_at: datetime
-    source: str | None
-    available: str
-    tokens: str
-    overdraw: str
-    level: int
-    tier: str
+    source: Source | None
+    available: Decimal
+    tokens: Decimal
+    overdraw: Decimal
+    level: Annotated[int, _LEVEL]
+    tier: Tier
 
     @property
     def overdrew(self) -> bool:
         """True if the record overdrew the bucket (a violation)."""
         return self.overdraw != "0"
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "obligation": self.obligation,
-            "amount": self.amount,
-            "unit": self.unit,
-            "observed_at": time_text(self.observed_at),
-            "metered_at": time_text(self.metered_at),
-            "source": self.source,
-            "available": self.available,
-            "tokens": self.tokens,
-            "overdraw": self.overdraw,
-            "level": self.level,
-            "tier": self.tier,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> ObligationMetered:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                obligation=r.checked("obligation", check_obligation_id),
-                amount=_quantity(r, "amount", cls.type),
-                unit=r.text("unit", _UNIT_MAX),
-                observed_at=r.time("observed_at"),
-                metered_at=r.time("metered_at"),
-                source=_source(r),
-                available=_quantity(r, "available", cls.type),
-                tokens=_quantity(r, "tokens", cls.type),
-                overdraw=_quantity(r, "overdraw", cls.type),
-                level=r.integer("level", 0),
-                tier=r.text("tier", _TIER_MAX),
-            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,60 +169,14 @@ class ObligationEscalated(ObligationEvent):
     """The overdraw of the record just metered raised the level from ``from_level`` to ``to_level``."""
 
     type: ClassVar[str] = "obligation.escalated"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "obligation",
-            "from_level",
-            "to_level",
-            "tier",
-            "effective_at",
-            "observed_at",
-            "source",
-            "overdraw",
-            "tokens",
-        }
-    )
-    from_level: int
-    to_level: int
-    tier: str
+    from_level: Annotated[int, _LEVEL]
+    to_level: Annotated[int, _PERIOD]
+    tier: Tier
     effective_at: datetime
     observed_at: datetime
-    source: str | None
-    overdraw: str
-    tokens: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "obligation": self.obligation,
-            "from_level": self.from_level,
-            "to_level": self.to_level,
-            "tier": self.tier,
-            "effective_at": time_text(self.effective_at),
-            "observed_at": time_text(self.observed_at),
-            "source": self.source,
-            "overdraw": self.overdraw,
-            "tokens": self.tokens,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> ObligationEscalated:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                obligation=r.checked("obligation", check_obligation_id),
-                from_level=r.integer("from_level", 0),
-                to_level=r.integer("to_level", 1),
-                tier=r.text("tier", _TIER_MAX),
-                effective_at=r.time("effective_at"),
-                observed_at=r.time("observed_at"),
-                source=_source(r),
-                overdraw=_quantity(r, "overdraw", cls.type),
-                tokens=_quantity(r, "tokens", cls.type),
-            )
+    source: Source | None
+    overdraw: Decimal
+    tokens: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,41 +184,9 @@ class ObligationDeescalated(ObligationEvent):
     """The level dropped one tier at ``effective_at``; the hold had begun at ``held_since``."""
 
     type: ClassVar[str] = "obligation.deescalated"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"obligation", "from_level", "to_level", "tier", "effective_at", "held_since", "tokens"}
-    )
-    from_level: int
-    to_level: int
-    tier: str
+    from_level: Annotated[int, _PERIOD]
+    to_level: Annotated[int, _LEVEL]
+    tier: Tier
     effective_at: datetime
     held_since: datetime
-    tokens: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form (see the module docstring)."""
-        return {
-            **self.common_dict(),
-            "obligation": self.obligation,
-            "from_level": self.from_level,
-            "to_level": self.to_level,
-            "tier": self.tier,
-            "effective_at": time_text(self.effective_at),
-            "held_since": time_text(self.held_since),
-            "tokens": self.tokens,
-        }
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> ObligationDeescalated:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                obligation=r.checked("obligation", check_obligation_id),
-                from_level=r.integer("from_level", 1),
-                to_level=r.integer("to_level", 0),
-                tier=r.text("tier", _TIER_MAX),
-                effective_at=r.time("effective_at"),
-                held_since=r.time("held_since"),
-                tokens=_quantity(r, "tokens", cls.type),
-            )
+    tokens: Decimal

@@ -39,6 +39,7 @@ from datetime import datetime
 
 from immutables import MapMutation
 
+from backchannel.domain._event_base import Event
 from backchannel.domain._rules import Stamp, require, stamp
 from backchannel.domain.agenda import NumberIssue
 from backchannel.domain.agreements.obligation_events import (
@@ -68,7 +69,6 @@ from backchannel.domain.agreements.obligations import (
 )
 from backchannel.domain.commands import DefineObligation, RecordConsumption, ReviewObligation
 from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError, TrackStateError, Violation
-from backchannel.domain.events import Event
 from backchannel.domain.ids import PartyKind, Role
 from backchannel.domain.keys import time_text
 from backchannel.domain.state import TrackState

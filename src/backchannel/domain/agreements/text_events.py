@@ -13,10 +13,11 @@ its text is refused. Common fields and encodings are those of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar, TypeAlias, cast
 
-from backchannel.domain._event_base import Decoding, Recorded, open_event
+from backchannel.domain._event_base import Recorded
 from backchannel.domain.agreements.text_model import (
     MAX_COMMENT_CHARS,
     MAX_TEXT_CHARS,
@@ -25,20 +26,23 @@ from backchannel.domain.agreements.text_model import (
     check_doc_id,
     text_digest,
 )
-from backchannel.domain.values import JSONValue
+from backchannel.domain.codec import Checked, Integer, Text
 from backchannel.errors import EncodingError
 
 __all__ = ["TEXT_EVENTS", "TextCommented", "TextDrafted", "TextEdited", "TextPolicySet"]
 
 
-def _checked_digest(kind: str, text: str, digest: bytes) -> bytes:
+DocId: TypeAlias = Annotated[str, Checked(check_doc_id)]
+"""A document id field (:func:`check_doc_id`)."""
+
+
+def _check_digest(kind: str, values: Mapping[str, object]) -> None:
     try:
-        expected = text_digest(text)
+        expected = text_digest(str(values["text"]))
     except UnicodeEncodeError as e:
         raise EncodingError(f"{kind}.text: holds a lone surrogate") from e
-    if expected != digest:
+    if expected != values["text_digest"]:
         raise EncodingError(f"{kind}.text_digest: is not the SHA-256 of the text")
-    return digest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,35 +50,15 @@ class TextDrafted(Recorded):
     """Document ``doc`` was drafted by ``by``: its version 1."""
 
     type: ClassVar[str] = "text.drafted"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"doc", "title", "text", "text_digest"})
-    doc: str
-    title: str
-    text: str
+    doc: DocId
+    title: Annotated[str, Text(MAX_TITLE_CHARS)]
+    text: Annotated[str, Text(MAX_TEXT_CHARS)]
     text_digest: bytes
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "doc": self.doc,
-            "title": self.title,
-            "text": self.text,
-            "text_digest": self.text_digest.hex(),
-        }
-
     @classmethod
-    def from_dict(cls, value: JSONValue) -> TextDrafted:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            text = r.text("text", MAX_TEXT_CHARS)
-            return cls(
-                **common,
-                doc=r.checked("doc", check_doc_id),
-                title=r.text("title", MAX_TITLE_CHARS),
-                text=text,
-                text_digest=_checked_digest(cls.type, text, r.hex32("text_digest")),
-            )
+    def check_decoded(cls, values: Mapping[str, object]) -> None:
+        """The digest must be the text's."""
+        _check_digest(cls.type, values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,43 +66,19 @@ class TextEdited(Recorded):
     """Version ``version`` of ``doc``, edited by ``by`` on version ``base_version``."""
 
     type: ClassVar[str] = "text.edited"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"doc", "version", "base_version", "text", "text_digest"})
-    doc: str
-    version: int
-    base_version: int
-    text: str
+    doc: DocId
+    version: Annotated[int, Integer(2)]
+    base_version: Annotated[int, Integer(1)]
+    text: Annotated[str, Text(MAX_TEXT_CHARS)]
     text_digest: bytes
 
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {
-            **self.common_dict(),
-            "doc": self.doc,
-            "version": self.version,
-            "base_version": self.base_version,
-            "text": self.text,
-            "text_digest": self.text_digest.hex(),
-        }
-
     @classmethod
-    def from_dict(cls, value: JSONValue) -> TextEdited:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            text = r.text("text", MAX_TEXT_CHARS)
-            version, base = r.integer("version", 2), r.integer("base_version", 1)
-            if version != base + 1:
-                raise EncodingError(
-                    f"{cls.type}.version: expected base_version + 1 = {base + 1}, got {version}"
-                )
-            return cls(
-                **common,
-                doc=r.checked("doc", check_doc_id),
-                version=version,
-                base_version=base,
-                text=text,
-                text_digest=_checked_digest(cls.type, text, r.hex32("text_digest")),
-            )
+    def check_decoded(cls, values: Mapping[str, object]) -> None:
+        """The version must follow the base version, and the digest must be the text's."""
+        version, base = values["version"], cast("int", values["base_version"])
+        if version != base + 1:
+            raise EncodingError(f"{cls.type}.version: expected base_version + 1 = {base + 1}, got {version}")
+        _check_digest(cls.type, values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,19 +86,7 @@ class TextPolicySet(Recorded):
     """The track's text policy is now ``policy``."""
 
     type: ClassVar[str] = "text.policy_set"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"policy"})
     policy: TextPolicy
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {**self.common_dict(), "policy": self.policy.value}
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> TextPolicySet:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(**common, policy=r.kind("policy", TextPolicy))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,26 +94,9 @@ class TextCommented(Recorded):
     """``by`` commented privately to the mediator on version ``version`` of ``doc``."""
 
     type: ClassVar[str] = "text.commented"
-    _FIELDS: ClassVar[frozenset[str]] = frozenset({"doc", "version", "text"})
-    doc: str
-    version: int
-    text: str
-
-    def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form."""
-        return {**self.common_dict(), "doc": self.doc, "version": self.version, "text": self.text}
-
-    @classmethod
-    def from_dict(cls, value: JSONValue) -> TextCommented:
-        """Decode strictly. Raises: EncodingError: naming the bad field."""
-        with Decoding(cls.type):
-            r, common = open_event(value, cls.type, cls._FIELDS)
-            return cls(
-                **common,
-                doc=r.checked("doc", check_doc_id),
-                version=r.integer("version", 1),
-                text=r.text("text", MAX_COMMENT_CHARS),
-            )
+    doc: DocId
+    version: Annotated[int, Integer(1)]
+    text: Annotated[str, Text(MAX_COMMENT_CHARS)]
 
 
 TEXT_EVENTS = (TextDrafted, TextEdited, TextPolicySet, TextCommented)
