@@ -35,7 +35,7 @@ FORBIDDEN_IN_PURE_LAYERS = frozenset(
         "time",
     }
 )
-LOWER_LAYERS = ("domain", "log", "store", "broker", "forecast", "sim")
+LOWER_LAYERS = ("domain", "log", "store", "broker", "forecast", "sim", "negotiation")
 
 
 @dataclass(frozen=True)
