@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SCENARIO_FILE
+from negotiation_helpers import SCENARIO_FILE
 from typer.testing import CliRunner
 
 from backchannel.cli.negotiate import negotiate_app

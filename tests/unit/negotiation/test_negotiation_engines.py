@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from negotiation_helpers import SCENARIO_FILE, random_document
 
 from backchannel.errors import ConfigurationError
 from backchannel.negotiation import analysis, vector
@@ -16,7 +17,6 @@ from backchannel.negotiation.engine import (
     run_sao,
 )
 from backchannel.negotiation.scenario import AgentSpec, load_scenario, parse_scenario
-from conftest import SCENARIO_FILE, random_document
 
 
 @pytest.fixture(scope="module")
