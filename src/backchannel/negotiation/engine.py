@@ -122,12 +122,13 @@ class AspirationAgent:
         """
         self.spec = spec
         self.tolerance = tolerance
-        self._utilities: list[float] = [float(x) for x in utilities.tolist()]
+        self._utilities: list[float] = np.asarray(utilities, dtype=np.float64).tolist()
         self.u_hi: float = max(self._utilities)
         self.u_lo: float = max(min(self._utilities), reserved_value)
-        ranked = sorted(range(len(self._utilities)), key=lambda i: (self._utilities[i], i))
-        self._ranked = ranked
-        self._ranked_utilities = [self._utilities[i] for i in ranked]
+        ranked = np.argsort(utilities, kind="stable")  # by utility, equal utilities by outcome index
+        self._ranked: list[int] = ranked.tolist()
+        self._ranked_utilities: list[float] = np.asarray(utilities, dtype=np.float64)[ranked].tolist()
+        self._last: tuple[float, float] = (-1.0, 0.0)  # (t, thr(t)): one computation per turn
 
     @classmethod
     def named(
@@ -146,8 +147,12 @@ class AspirationAgent:
 
     def threshold(self, t: float) -> float:
         """The threshold: "thr(t) = max(u_lo, u_lo + a(t) * (u_hi - u_lo) - tolerance)"."""
+        if self._last[0] == t:
+            return self._last[1]
         a = aspiration(t, self.spec.exponent, self.spec.max_aspiration)
-        return max(self.u_lo, self.u_lo + a * (self.u_hi - self.u_lo) - self.tolerance)
+        threshold = max(self.u_lo, self.u_lo + a * (self.u_hi - self.u_lo) - self.tolerance)
+        self._last = (t, threshold)
+        return threshold
 
     def respond(self, outcome: int, t: float) -> bool:
         """Acceptance: "accept the standing offer o iff thr(t) <= u_p(o) <= u_hi"."""

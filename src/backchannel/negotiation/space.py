@@ -17,6 +17,7 @@ This module holds no preferences and plays no negotiation; it is pure.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -155,10 +156,10 @@ class OutcomeSpace:
         Returns:
             An ``(n_outcomes, n_issues)`` array whose row ``i`` holds, for each issue ``k``, the position
             in ``issues[k].values`` of outcome ``i``'s value (positions, not values, so that text options
-            and numbers are handled alike; ``issues[k].values[row[k]]`` is the value).
+            and numbers are handled alike; ``issues[k].values[row[k]]`` is the value). The array is
+            shared between calls and read-only.
         """
-        grids = np.indices(self.shape, dtype=np.intp)
-        return grids.reshape(len(self.issues), -1).T.copy()
+        return _positions(self.shape)
 
     @classmethod
     def from_dict(cls, data: object, path: str = "outcome_space") -> OutcomeSpace:
@@ -203,6 +204,14 @@ class OutcomeSpace:
                 ``max_values``, a date or text issue), naming the issue; or no outcomes.
         """
         return cls(tuple(_issue_from_agenda(issue, max_values) for issue in agenda.issues), max_outcomes)
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(shape: tuple[int, ...]) -> NDArray[np.intp]:
+    """The position matrix of a shape, computed once and shared read-only."""
+    matrix = np.indices(shape, dtype=np.intp).reshape(len(shape), -1).T.copy()
+    matrix.flags.writeable = False
+    return matrix
 
 
 def _check_distinct(issue: DiscreteIssue, path: str) -> None:

@@ -127,14 +127,25 @@ def prepare(  # noqa: PLR0913 - the arrays of one party's curve, named rather th
 
 
 def _accepts(
-    responder: PartySchedule,
-    rows: NDArray[np.intp],
+    utilities: NDArray[np.float64],
+    party: NDArray[np.intp],
+    profiles: NDArray[np.intp],
     offers: NDArray[np.intp],
     thresholds: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
-    """Whether the responder accepts each offer: ``thr <= u(o) <= u_hi`` (offers ``-1`` never)."""
-    value = responder.utilities[rows[:, None], np.maximum(offers, 0)]
-    return (offers >= 0) & (thresholds <= value) & (value <= responder.u_hi[rows][:, None])
+    """Whether the responding party accepts each offer: ``thr <= u(o) <= u_hi`` (an offer ``-1`` never).
+
+    ``u(o) <= u_hi`` always holds here (``u_hi`` is the maximum over the same utilities), so only the
+    threshold is compared.
+
+    ``utilities`` is ``(2, P, n_outcomes)``; ``party`` and ``profiles`` are ``(N,)``; only the offered
+    outcomes' utilities are gathered (``(N, n_rounds)``), never a whole row.
+    """
+    n_profiles, n_outcomes = utilities.shape[1:]
+    row = (party * n_profiles + profiles) * n_outcomes
+    value = np.take(utilities.reshape(-1), row[:, None] + np.maximum(offers, 0))
+    accepted: NDArray[np.bool_] = (offers >= 0) & (thresholds <= value)
+    return accepted
 
 
 def play(
@@ -152,23 +163,21 @@ def play(
         Agreement and rounds per negotiation.
     """
     profiles = np.asarray(profiles, dtype=np.intp)
-    first = np.asarray(opener_is_a, dtype=np.bool_)[:, None]
-    n_rounds = a.offers.shape[1]
-    offers_o = np.where(first, a.offers[profiles], b.offers[profiles])
-    offers_r = np.where(first, b.offers[profiles], a.offers[profiles])
-    thr_o = np.where(first, a.thresholds[profiles], b.thresholds[profiles])
-    thr_r = np.where(first, b.thresholds[profiles], a.thresholds[profiles])
-    accept_r = np.where(first, _accepts(b, profiles, offers_o, thr_r), _accepts(a, profiles, offers_o, thr_r))
+    opener = np.where(np.asarray(opener_is_a, dtype=np.bool_), 0, 1)  # 0: A opens, 1: B opens
+    responder = 1 - opener
+    offers, thresholds = np.stack((a.offers, b.offers)), np.stack((a.thresholds, b.thresholds))
+    utilities = np.stack((a.utilities, b.utilities))
+    n, n_rounds = len(profiles), a.offers.shape[1]
+    offers_o, offers_r = offers[opener, profiles], offers[responder, profiles]
+    thr_o = thresholds[opener, profiles]
+    accept_r = _accepts(utilities, responder, profiles, offers_o, thresholds[responder, profiles])
     accept_o = np.zeros_like(accept_r)
-    previous = offers_r[:, :-1]
-    accept_o[:, 1:] = np.where(
-        first, _accepts(a, profiles, previous, thr_o[:, 1:]), _accepts(b, profiles, previous, thr_o[:, 1:])
-    )
-    events = np.stack((accept_o, offers_o < 0, accept_r, offers_r < 0), axis=2).reshape(len(profiles), -1)
+    accept_o[:, 1:] = _accepts(utilities, opener, profiles, offers_r[:, :-1], thr_o[:, 1:])
+    events = np.stack((accept_o, offers_o < 0, accept_r, offers_r < 0), axis=2).reshape(n, -1)
     happened = events.any(axis=1)
     event = np.argmax(events, axis=1)
     k, kind = event // 4, event % 4
-    rows = np.arange(len(profiles))
+    rows = np.arange(n)
     agreed = np.where(kind == 0, offers_r[rows, np.maximum(k - 1, 0)], offers_o[rows, k])
     agreement = np.where(happened & ((kind == 0) | (kind == 2)), agreed, -1)
     rounds = np.where(happened, k + 1, n_rounds)
