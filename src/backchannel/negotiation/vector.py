@@ -34,7 +34,7 @@ from backchannel.errors import ConfigurationError
 from backchannel.negotiation.engine import aspiration, relative_time
 from backchannel.negotiation.scenario import Scenario
 
-__all__ = ["BatchResult", "PartySchedule", "play", "play_scenario", "prepare", "prepare_scenario"]
+__all__ = ["CHUNK", "BatchResult", "PartySchedule", "play", "play_scenario", "prepare", "prepare_scenario"]
 
 
 @dataclass(frozen=True, slots=True)
