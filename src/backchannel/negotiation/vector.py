@@ -128,23 +128,18 @@ def prepare(  # noqa: PLR0913 - the arrays of one party's curve, named rather th
 
 def _accepts(
     utilities: NDArray[np.float64],
-    party: NDArray[np.intp],
-    profiles: NDArray[np.intp],
+    cells: NDArray[np.intp],
     offers: NDArray[np.intp],
     thresholds: NDArray[np.float64],
 ) -> NDArray[np.bool_]:
     """Whether the responding party accepts each offer: ``thr <= u(o) <= u_hi`` (an offer ``-1`` never).
 
     ``u(o) <= u_hi`` always holds here (``u_hi`` is the maximum over the same utilities), so only the
-    threshold is compared.
-
-    ``utilities`` is ``(2, P, n_outcomes)``; ``party`` and ``profiles`` are ``(N,)``; only the offered
-    outcomes' utilities are gathered (``(N, n_rounds)``), never a whole row.
+    threshold is compared. ``utilities`` is the flat ``(2 * P * n_outcomes,)`` table and ``cells`` the
+    ``(N, rounds)`` flat positions of the responder's utility of each offer: only the offered outcomes'
+    utilities are gathered, never a whole row.
     """
-    n_profiles, n_outcomes = utilities.shape[1:]
-    row = (party * n_profiles + profiles) * n_outcomes
-    value = np.take(utilities.reshape(-1), row[:, None] + np.maximum(offers, 0))
-    accepted: NDArray[np.bool_] = (offers >= 0) & (thresholds <= value)
+    accepted: NDArray[np.bool_] = (offers >= 0) & (thresholds <= np.take(utilities, cells))
     return accepted
 
 
@@ -177,11 +172,16 @@ def play(
     """
     profiles = np.asarray(profiles, dtype=np.intp)
     opener = np.where(np.asarray(opener_is_a, dtype=np.bool_), 0, 1).astype(np.intp)  # 0: A opens
+    offers = np.stack((a.offers, b.offers))
+    n_profiles, n_outcomes = a.utilities.shape
+    # where the OTHER party's utility of each offer sits in the flat utility table (offers -1 -> 0)
+    other_rows = (np.array([1, 0])[:, None] * n_profiles + np.arange(n_profiles)[None, :]) * n_outcomes
     stacked = _Stacked(
-        np.stack((a.offers, b.offers)),
+        offers,
         np.stack((a.thresholds, b.thresholds)),
-        np.stack((a.utilities, b.utilities)),
-        bool((a.offers < 0).any() or (b.offers < 0).any()),
+        np.stack((a.utilities, b.utilities)).reshape(-1),
+        other_rows[:, :, None] + np.maximum(offers, 0),
+        bool((offers < 0).any()),
     )
     agreement = np.empty(len(profiles), dtype=np.intp)
     rounds = np.empty(len(profiles), dtype=np.intp)
@@ -197,7 +197,8 @@ class _Stacked:
 
     offers: NDArray[np.intp]
     thresholds: NDArray[np.float64]
-    utilities: NDArray[np.float64]
+    utilities: NDArray[np.float64]  # flat: party, profile, outcome
+    cells: NDArray[np.intp]  # (2, P, rounds): flat position of the other party's utility of each offer
     may_run_dry: bool  # whether any party ever has nothing to offer (the no_offer rule)
 
 
@@ -212,9 +213,12 @@ def _play_chunk(
     responder = 1 - opener
     n_rounds = s.offers.shape[2]
     offers_o, offers_r = s.offers[opener, profiles], s.offers[responder, profiles]
-    accept_r = _accepts(s.utilities, responder, profiles, offers_o, s.thresholds[responder, profiles])
+    accept_r = _accepts(s.utilities, s.cells[opener, profiles], offers_o, s.thresholds[responder, profiles])
     accept_o = _accepts(
-        s.utilities, opener, profiles, offers_r[:, :-1], s.thresholds[opener, profiles][:, 1:]
+        s.utilities,
+        s.cells[responder, profiles][:, :-1],
+        offers_r[:, :-1],
+        s.thresholds[opener, profiles][:, 1:],
     )
     # event number 4k + kind; accept_o[:, j] is the opener's response in round j + 1
     candidates = [4 * (_first(accept_o) + 1), 4 * _first(accept_r) + 2]
