@@ -492,3 +492,6 @@ app.add_typer(_forecast_app, name="forecast")
 from backchannel.cli.language import language_app  # noqa: E402 - the language aid (issue #15)
 
 app.add_typer(language_app, name="language")
+from backchannel.cli.negotiate import negotiate_app  # noqa: E402 - `negotiate run | analyse` (issue #9)
+
+app.add_typer(negotiate_app, name="negotiate")
