@@ -441,3 +441,6 @@ import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR
 # `checkpoint show` and `text ...` (issue #4)
 from backchannel.cli import _commands, deals, texts, witness  # noqa: E402, F401
 from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - registers `obligation`
+from backchannel.cli.tournament import tournament_app  # noqa: E402 - negotiation tournaments (ADR-0033)
+
+app.add_typer(tournament_app, name="tournament")

@@ -256,8 +256,12 @@ def completed_run_ids(out_dir: Path) -> set[str]:
     return done
 
 
-def read_results(out_dir: Path) -> pa.Table:
-    """Return every row written under ``out_dir`` as one table (:data:`RESULT_SCHEMA`).
+def read_results(out_dir: Path, tournament: Tournament | None = None) -> pa.Table:
+    """Return the rows written under ``out_dir`` as one table (:data:`RESULT_SCHEMA`).
+
+    Args:
+        out_dir: The results directory.
+        tournament: Keep only this tournament's runs (a directory may hold several); all by default.
 
     Raises:
         ConfigurationError: If the directory holds no results.
@@ -265,7 +269,11 @@ def read_results(out_dir: Path) -> pa.Table:
     parts = _parts(out_dir)
     if not parts:
         raise ConfigurationError(f"{out_dir}: no tournament results (part-*.parquet) found")
-    return pa.concat_tables([pq.read_table(p, schema=RESULT_SCHEMA) for p in parts])
+    table = pa.concat_tables([pq.read_table(p, schema=RESULT_SCHEMA) for p in parts])
+    if tournament is None:
+        return table
+    wanted = pa.array([spec.run_id for spec in tournament.runs()], pa.string())
+    return table.filter(pc.is_in(table.column("run_id"), value_set=wanted))
 
 
 def _write_part(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
