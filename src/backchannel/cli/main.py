@@ -441,6 +441,9 @@ import backchannel.cli.escrow  # noqa: E402, F401 - attestations and escrow (ADR
 # `checkpoint show` and `text ...` (issue #4)
 from backchannel.cli import _commands, deals, texts, witness  # noqa: E402, F401
 from backchannel.cli import obligations as _obligations  # noqa: E402, F401 - registers `obligation`
+from backchannel.cli.negotiate import negotiate_app  # noqa: E402 - `negotiate run | analyse` (issue #9)
+
+app.add_typer(negotiate_app, name="negotiate")
 from backchannel.cli.tournament import tournament_app  # noqa: E402 - negotiation tournaments (ADR-0033)
 
 app.add_typer(tournament_app, name="tournament")

@@ -153,7 +153,7 @@ def _run(
 ) -> dict[str, Any]:
     from backchannel.negotiation import tournament as t  # the engine is loaded only when asked for
 
-    scenarios = [p for path in scenario_files for p in t.load_profiles(path)[:profiles]]
+    scenarios = [p for path in scenario_files for p in t.problems_from_file(path)[:profiles]]
     plan = t.Tournament(tuple(agents), tuple(opponents), tuple(scenarios), repetitions=repetitions, seed=seed)
     if show_progress:
         with render.progress(_err, "negotiations", len(plan.runs())) as advance:

@@ -38,6 +38,7 @@ from backchannel.errors import ConfigurationError, VerificationError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import VerifyingKey
 from backchannel.negotiation.boa import Agent, AgentView
+from backchannel.negotiation.space import OutcomeSpace
 from backchannel.wire import SignedCommand
 
 __all__ = ["AgendaCodec", "LiveNegotiator", "LiveOutcome", "Relayed", "read_relayed", "relay_pending"]
@@ -99,6 +100,11 @@ class AgendaCodec:
                 raise ConfigurationError(f"grids.{issue.name}: a {issue.kind} issue needs a grid of values")
             issues.append((issue.name, values))
         return cls(tuple(issues))
+
+    @classmethod
+    def from_space(cls, space: OutcomeSpace) -> AgendaCodec:
+        """Build the codec of an enumerated outcome space (same issues, values and order)."""
+        return cls(tuple((issue.name, tuple(issue.values)) for issue in space.issues))
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -33,20 +33,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from backchannel.errors import ConfigurationError
-from backchannel.negotiation._profiles import Profile, load_profiles
 from backchannel.negotiation.agents import make_agent
 from backchannel.negotiation.analysis import distance, nash_point, pareto_mask
 from backchannel.negotiation.protocols import run_sao
+from backchannel.negotiation.scenario import load_scenario
 
 __all__ = [
     "RESULT_SCHEMA",
+    "Problem",
     "RunSpec",
     "Tournament",
     "TournamentReport",
     "completed_run_ids",
-    "load_profiles",
+    "problems_from_file",
     "read_results",
     "run_tournament",
     "summarize",
@@ -75,6 +77,46 @@ RESULT_SCHEMA = pa.schema(
 (``nash_distance`` also when the scenario has no Nash point)."""
 
 _OPENERS = ("A", "B")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bilateral negotiation problem over an enumerated outcome space (the array contract).
+
+    Attributes:
+        name: A unique name, e.g. ``<file stem>#<profile id>``.
+        utilities: ``(n_outcomes, 2)``: column 0 is party A, column 1 party B.
+        reserved: ``(2,)``: the reserved values of A and B.
+        shape: The number of values of each issue.
+        n_rounds: The alternating-offers round limit.
+    """
+
+    name: str
+    utilities: NDArray[np.float64]
+    reserved: NDArray[np.float64]
+    shape: tuple[int, ...]
+    n_rounds: int
+
+
+def problems_from_file(path: Path) -> list[Problem]:
+    """Return one problem per profile of a shared-format scenario file (via ``negotiation.scenario``).
+
+    Raises:
+        ConfigurationError: If the file cannot be read, or a field is missing or malformed (named by
+            its JSON path).
+        EncodingError: If the file is not JSON.
+    """
+    scenario = load_scenario(path)
+    return [
+        Problem(
+            f"{path.stem}#{profile.profile_id}",
+            scenario.utilities(i),
+            scenario.reserved(i),
+            scenario.space.shape,
+            scenario.n_rounds,
+        )
+        for i, profile in enumerate(scenario.profiles)
+    ]
 
 
 @dataclass(frozen=True)
@@ -123,7 +165,7 @@ class Tournament:
 
     agents: tuple[str, ...]
     opponents: tuple[str, ...]
-    scenarios: tuple[Profile, ...]
+    scenarios: tuple[Problem, ...]
     repetitions: int = 1
     openers: tuple[str, ...] = _OPENERS
     seed: int = 0
@@ -185,7 +227,7 @@ class TournamentReport:
 class _Analysed:
     """A scenario with its Nash point and Pareto mask computed once per worker."""
 
-    def __init__(self, profile: Profile) -> None:
+    def __init__(self, profile: Problem) -> None:
         self.profile = profile
         self.nash = nash_point(profile.utilities, profile.reserved)
         self.pareto = pareto_mask(profile.utilities)
@@ -225,7 +267,7 @@ def _row(spec: RunSpec, scenario: _Analysed) -> dict[str, Any]:
     }
 
 
-def play_chunk(specs: Sequence[RunSpec], scenarios: dict[str, Profile]) -> list[dict[str, Any]]:
+def play_chunk(specs: Sequence[RunSpec], scenarios: dict[str, Problem]) -> list[dict[str, Any]]:
     """Play some runs (in any process) and return their rows, in order.
 
     Args:
@@ -345,7 +387,7 @@ def run_tournament(  # noqa: PLR0913 - the tournament and where it goes, then op
 
 def _run_locally(
     chunks: list[list[RunSpec]],
-    scenarios: dict[str, Profile],
+    scenarios: dict[str, Problem],
     workers: int,
     finish: Callable[[list[dict[str, Any]]], None],
 ) -> None:
@@ -362,7 +404,7 @@ def _run_locally(
 
 def _run_on_ray(
     chunks: list[list[RunSpec]],
-    scenarios: dict[str, Profile],
+    scenarios: dict[str, Problem],
     address: str,
     finish: Callable[[list[dict[str, Any]]], None],
 ) -> None:

@@ -323,3 +323,17 @@ def test_codec_for_boolean_and_narrowed_choice_issues() -> None:
     assert codec.issues == (("inspections", (False, True)), ("relief", ("none", "full")))
     assert codec.values(3) == {"inspections": True, "relief": "full"}
     assert codec.index({"inspections": False, "relief": "full"}) == 1
+
+
+def test_codec_from_an_enumerated_outcome_space() -> None:
+    from backchannel.domain import Agenda
+    from backchannel.domain.agenda import ChoiceIssue, NumberIssue
+    from backchannel.negotiation.space import OutcomeSpace
+
+    agenda = Agenda(1, (NumberIssue("cap", "%", 2, 5, 1.5), ChoiceIssue("relief", ("none", "full"))))
+    space = OutcomeSpace.from_agenda(agenda)
+    codec = AgendaCodec.from_space(space)
+    assert codec.shape == space.shape
+    assert [
+        codec.index(dict(zip(space.names, space.outcome(i), strict=True))) for i in range(space.n_outcomes)
+    ] == list(range(space.n_outcomes))

@@ -89,4 +89,4 @@ def test_errors_are_diagnostics_with_exit_status_1(tmp_path) -> None:
         tournament_app, "run", tmp_path / "missing.json", "-a", "linear", "--out", tmp_path / "r"
     )
     assert missing.exit_code == 1
-    assert "NotFoundError" in missing.stderr
+    assert "cannot read the scenario file" in " ".join(missing.stderr.split())

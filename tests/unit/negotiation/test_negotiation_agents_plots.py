@@ -13,7 +13,7 @@ from backchannel.negotiation.protocols import ProtocolResult, run_sao
 from backchannel.negotiation.tournament import (
     RESULT_SCHEMA,
     Tournament,
-    load_profiles,
+    problems_from_file,
     read_results,
     run_tournament,
 )
@@ -75,7 +75,7 @@ def test_tournament_heatmaps(tmp_path) -> None:
     t = Tournament(
         ("boulware", "hardliner"),
         ("conceder", "random", "tit-for-tat"),
-        tuple(load_profiles(SCENARIO_FILE)[:2]),
+        tuple(problems_from_file(SCENARIO_FILE)[:2]),
     )
     run_tournament(t, tmp_path / "runs", workers=1)
     _image(plot_tournament(read_results(tmp_path / "runs"), tmp_path / "heat.png"))

@@ -10,7 +10,7 @@ import os
 import pytest
 from negotiation_agents_data import SCENARIO_FILE
 
-from backchannel.negotiation.tournament import Tournament, load_profiles, read_results, run_tournament
+from backchannel.negotiation.tournament import Tournament, problems_from_file, read_results, run_tournament
 
 RAY_MISSING = importlib.util.find_spec("ray") is None
 if RAY_MISSING and os.environ.get("CI", "").lower() == "true":
@@ -35,7 +35,7 @@ def local_ray(monkeypatch):
 def test_a_tournament_on_ray_writes_the_same_rows_as_local_processes(local_ray, tmp_path) -> None:
     assert local_ray.startswith("127.0.0.1:")
     t = Tournament(
-        ("boulware", "random"), ("conceder",), tuple(load_profiles(SCENARIO_FILE)[:3]), repetitions=2
+        ("boulware", "random"), ("conceder",), tuple(problems_from_file(SCENARIO_FILE)[:3]), repetitions=2
     )
     progress = []
     report = run_tournament(

@@ -186,3 +186,26 @@ def test_bad_inputs_name_the_argument() -> None:
 
     with pytest.raises(ConfigurationError, match=r"agents\[0\]: offered outcome 99"):
         run_sao([Wild(), conceder()], u, [0, 0], n_rounds=3, rng=rng)
+
+
+def test_the_boa_agents_agree_with_the_reference_engine_on_every_profile_and_opener() -> None:
+    from negotiation_agents_data import SCENARIO_FILE
+
+    from backchannel.negotiation.engine import play_profile
+    from backchannel.negotiation.scenario import load_scenario
+
+    loaded = load_scenario(SCENARIO_FILE)
+    for i in range(len(loaded.profiles)):
+        u, r = loaded.utilities(i), loaded.reserved(i)
+        for opener, side in (("A", 0), ("B", 1)):
+            reference = play_profile(loaded, i, opener)
+            ours = run_sao(
+                [boulware(), conceder()],
+                u,
+                r,
+                n_rounds=loaded.n_rounds,
+                rng=np.random.default_rng(0),
+                opener=side,
+            )
+            assert (ours.agreement, ours.rounds) == (reference.agreement, reference.rounds), (i, opener)
+            assert ours.offers_by(0) == list(reference.offers_by("A"))
