@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/negotiation.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/negotiation_mediated.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage
