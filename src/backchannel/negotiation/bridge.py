@@ -192,15 +192,32 @@ class Relayed:
         return self.kind == "answer" and self.body.get("accept") is True
 
 
-def _author_key(client: BackchannelClient, track: str, member: str, key_id: str) -> VerifyingKey:
-    record = client.roster(track).member(member).key(key_id)
-    if record is None:
-        raise VerificationError(f"{member}: the roster holds no key {key_id}")
-    return VerifyingKey(record.ed25519)
+def _author_key(
+    client: BackchannelClient, track: str, member: str, key_id: str, keys: dict[tuple[str, str], VerifyingKey]
+) -> VerifyingKey:
+    """The author's key from ``keys``, refreshed from the track's roster when it is not there yet."""
+    if (member, key_id) not in keys:
+        record = client.roster(track).member(member).key(key_id)
+        if record is None:
+            raise VerificationError(f"{member}: the roster holds no key {key_id}")
+        keys[member, key_id] = VerifyingKey(record.ed25519)
+    return keys[member, key_id]
 
 
-def read_relayed(client: BackchannelClient, track: str, delivery: Mapping[str, Any]) -> Relayed:
+def read_relayed(
+    client: BackchannelClient,
+    track: str,
+    delivery: Mapping[str, Any],
+    keys: dict[tuple[str, str], VerifyingKey] | None = None,
+) -> Relayed:
     """Decode and check one delivery as the mediator relayed it.
+
+    Args:
+        client: The reading member's client.
+        track: The track.
+        delivery: One delivery as ``poll`` or ``lease`` returned it.
+        keys: A cache of authors' keys, ``(member, key id) -> key``, filled from the roster on a miss
+            (a reader answering many messages passes the same dict each time).
 
     Raises:
         VerificationError: If a verbatim forward's command does not hash to its message id or its
@@ -213,7 +230,7 @@ def read_relayed(client: BackchannelClient, track: str, delivery: Mapping[str, A
             raise VerificationError(
                 f"message {delivery['message_id']}: the relayed command has another digest"
             )
-        signed.verify(_author_key(client, track, signed.member, signed.key_id))
+        signed.verify(_author_key(client, track, signed.member, signed.key_id, {} if keys is None else keys))
         body = signed.payload["body"]
         assert isinstance(body, dict)
         inner, reply = body.get("body"), body.get("in_reply_to")
@@ -308,6 +325,7 @@ class LiveNegotiator:
         self.turns = 0
         self.sent: list[str] = []
         self._offers: dict[str, int] = {}  # our message id -> the outcome it offered
+        self._keys: dict[tuple[str, str], VerifyingKey] = {}  # authors' keys, from the roster
         agent.start(AgentView.create(np.asarray(utility, dtype=np.float64), reserved_value, rng))
 
     def _time(self) -> float:
@@ -368,7 +386,7 @@ class LiveNegotiator:
         ended: LiveOutcome | None = None
         for delivery in deliveries:
             if ended is None:
-                ended = self.answer(read_relayed(self.client, self.track, delivery))
+                ended = self.answer(read_relayed(self.client, self.track, delivery, self._keys))
         if deliveries:
             self.client.settle(self.track, deliveries)
         return ended

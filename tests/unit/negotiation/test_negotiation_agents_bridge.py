@@ -210,6 +210,16 @@ def test_a_tampered_relay_is_refused(server) -> None:
         }
         with pytest.raises(VerificationError):
             read_relayed(iran, TRACK, resigned)
+        # signed by a key the roster never enrolled for usa/principal (an impostor)
+        impostor = server.client(seeded_keys(99, "usa/principal"))
+        fake = impostor.sign("submit_message", delivery["original"]["payload"]["body"], track=TRACK)
+        impostor.close()
+        claimed = {**delivery, "message_id": fake.digest.hex(), "original": fake.to_dict()}
+        keys = {}
+        with pytest.raises(VerificationError, match="the roster holds no key"):
+            read_relayed(iran, TRACK, claimed, keys)
+        assert read_relayed(iran, TRACK, delivery, keys).author == "usa/principal"
+        assert list(keys) == [("usa/principal", delivery["original"]["payload"]["key_id"])]
 
 
 def test_codec_maps_indices_to_agenda_values_and_back() -> None:
