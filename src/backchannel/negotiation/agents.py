@@ -58,10 +58,14 @@ class AspirationBidding:
     tolerance: float = 1e-4
 
     def threshold(self, view: AgentView, t: float) -> float:
-        """Return ``thr(t) = max(u_lo, u_lo + a(t) * (u_hi - u_lo) - tolerance)``."""
-        a = self.max_aspiration * (1.0 - float(t**self.exponent))
-        u_lo, u_hi = view.u_lo, view.u_hi
-        return max(u_lo, u_lo + a * (u_hi - u_lo) - self.tolerance)
+        """Return ``thr(t) = max(u_lo, u_lo + a(t) * (u_hi - u_lo) - tolerance)`` (memoised per view)."""
+        key = (self, t)
+        found = view.memo.get(key)
+        if found is None:
+            a = self.max_aspiration * (1.0 - float(t**self.exponent))
+            u_lo, u_hi = view.u_lo, view.u_hi
+            found = view.memo[key] = max(u_lo, u_lo + a * (u_hi - u_lo) - self.tolerance)
+        return found
 
     def bid(self, view: AgentView, t: float) -> int:
         """Return the outcome with the lowest utility at or above the threshold."""

@@ -22,6 +22,7 @@ the protocols in :mod:`backchannel.negotiation.protocols` do.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -54,6 +55,9 @@ class AgentView:
         rng: The agent's own random source (a seeded :class:`numpy.random.Generator`).
         received: Offers received so far, oldest first.
         sent: Offers made so far, oldest first.
+        memo: Scratch space strategies may use to cache per-negotiation values (e.g. a threshold).
+        u_hi: The agent's best utility over the outcome space.
+        u_lo: The lowest utility worth having: ``max(min utility, reserved value)``.
     """
 
     utility: NDArray[np.float64]
@@ -61,13 +65,19 @@ class AgentView:
     rng: np.random.Generator
     received: list[int] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
-    _order: NDArray[np.intp] = field(init=False, repr=False)
-    _sorted: NDArray[np.float64] = field(init=False, repr=False)
+    memo: dict[object, float] = field(default_factory=dict, repr=False)
+    u_hi: float = field(init=False)
+    u_lo: float = field(init=False)
+    _order: list[int] = field(init=False, repr=False)
+    _sorted: list[float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Sort the utilities once (stable, so equal utilities keep index order)."""
-        self._order = np.argsort(self.utility, kind="stable")
-        self._sorted = self.utility[self._order]
+        order = np.argsort(self.utility, kind="stable")
+        self._order = order.tolist()
+        self._sorted = self.utility[order].tolist()
+        self.u_hi = self._sorted[-1]
+        self.u_lo = max(self._sorted[0], self.reserved_value)
 
     @classmethod
     def create(
@@ -94,19 +104,9 @@ class AgentView:
         return cls(u, float(reserved_value), rng if rng is not None else np.random.default_rng(0))
 
     @property
-    def u_hi(self) -> float:
-        """The agent's best utility over the outcome space."""
-        return float(self._sorted[-1])
-
-    @property
-    def u_lo(self) -> float:
-        """The lowest utility worth having: ``max(min utility, reserved value)``."""
-        return max(float(self._sorted[0]), self.reserved_value)
-
-    @property
     def best(self) -> int:
         """The index of the agent's best outcome (the highest index among equals)."""
-        return int(self._order[-1])
+        return self._order[-1]
 
     def lowest_at_least(self, threshold: float) -> int:
         """Return the outcome with the lowest utility that is still ``>= threshold``.
@@ -117,8 +117,8 @@ class AgentView:
         Returns:
             That outcome's index; the best outcome when none reaches ``threshold``.
         """
-        k = int(np.searchsorted(self._sorted, threshold, side="left"))
-        return int(self._order[k]) if k < self._sorted.size else self.best
+        k = bisect.bisect_left(self._sorted, threshold)
+        return self._order[k] if k < len(self._sorted) else self.best
 
     def rational(self) -> NDArray[np.intp]:
         """Return the indices of outcomes worth at least the reserved value, ascending."""
