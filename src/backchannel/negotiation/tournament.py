@@ -385,6 +385,11 @@ def run_tournament(  # noqa: PLR0913 - the tournament and where it goes, then op
     return TournamentReport(out_dir, len(specs), len(specs) - len(pending), len(pending), tuple(written))
 
 
+def _needed(chunk: list[RunSpec], scenarios: dict[str, Problem]) -> dict[str, Problem]:
+    """The scenarios a chunk plays (so a worker is sent only those arrays)."""
+    return {name: scenarios[name] for name in {spec.scenario for spec in chunk}}
+
+
 def _run_locally(
     chunks: list[list[RunSpec]],
     scenarios: dict[str, Problem],
@@ -397,7 +402,7 @@ def _run_locally(
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(play_chunk, chunk, scenarios) for chunk in chunks]
+        futures = [pool.submit(play_chunk, chunk, _needed(chunk, scenarios)) for chunk in chunks]
         for future in as_completed(futures):
             finish(future.result())
 
