@@ -34,7 +34,7 @@ from backchannel.errors import ConfigurationError
 from backchannel.negotiation.engine import aspiration, relative_time
 from backchannel.negotiation.scenario import Scenario
 
-__all__ = ["BatchResult", "PartySchedule", "play", "play_scenario", "prepare", "prepare_scenario"]
+__all__ = ["CHUNK", "BatchResult", "PartySchedule", "play", "play_scenario", "prepare", "prepare_scenario"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +148,23 @@ def _accepts(
     return accepted
 
 
+CHUNK = 2048
+"""Negotiations played per vectorised step (keeps the per-round arrays in cache)."""
+
+
+def _first(events: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """The first column at which each row's event happens (the number of columns when it never does)."""
+    if events.shape[1] == 0:
+        return np.full(len(events), events.shape[1], dtype=np.intp)  # no round: never
+    first = np.argmax(events, axis=1)
+    rounds: NDArray[np.intp] = np.where(events[np.arange(len(events)), first], first, events.shape[1])
+    return rounds
+
+
 def play(
     a: PartySchedule, b: PartySchedule, profiles: NDArray[np.intp], opener_is_a: NDArray[np.bool_]
 ) -> BatchResult:
-    """Play a batch of negotiations.
+    """Play a batch of negotiations (in chunks of :data:`CHUNK`).
 
     Args:
         a: Party A's schedule over the profiles.
@@ -163,25 +176,57 @@ def play(
         Agreement and rounds per negotiation.
     """
     profiles = np.asarray(profiles, dtype=np.intp)
-    opener = np.where(np.asarray(opener_is_a, dtype=np.bool_), 0, 1)  # 0: A opens, 1: B opens
+    opener = np.where(np.asarray(opener_is_a, dtype=np.bool_), 0, 1).astype(np.intp)  # 0: A opens
+    stacked = _Stacked(
+        np.stack((a.offers, b.offers)),
+        np.stack((a.thresholds, b.thresholds)),
+        np.stack((a.utilities, b.utilities)),
+        bool((a.offers < 0).any() or (b.offers < 0).any()),
+    )
+    agreement = np.empty(len(profiles), dtype=np.intp)
+    rounds = np.empty(len(profiles), dtype=np.intp)
+    for start in range(0, len(profiles), CHUNK):
+        part = slice(start, start + CHUNK)
+        agreement[part], rounds[part] = _play_chunk(stacked, profiles[part], opener[part])
+    return BatchResult(agreement, rounds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stacked:
+    """Both parties' schedules stacked on a leading party axis (0: A, 1: B)."""
+
+    offers: NDArray[np.intp]
+    thresholds: NDArray[np.float64]
+    utilities: NDArray[np.float64]
+    may_run_dry: bool  # whether any party ever has nothing to offer (the no_offer rule)
+
+
+def _play_chunk(
+    s: _Stacked, profiles: NDArray[np.intp], opener: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Agreement and rounds of one chunk.
+
+    The events of round ``k``, in order (event number ``4k + kind``): the opener responds (``k >= 1``),
+    the opener proposes, the responder responds, the responder proposes.
+    """
     responder = 1 - opener
-    offers, thresholds = np.stack((a.offers, b.offers)), np.stack((a.thresholds, b.thresholds))
-    utilities = np.stack((a.utilities, b.utilities))
-    n, n_rounds = len(profiles), a.offers.shape[1]
-    offers_o, offers_r = offers[opener, profiles], offers[responder, profiles]
-    thr_o = thresholds[opener, profiles]
-    accept_r = _accepts(utilities, responder, profiles, offers_o, thresholds[responder, profiles])
-    accept_o = np.zeros_like(accept_r)
-    accept_o[:, 1:] = _accepts(utilities, opener, profiles, offers_r[:, :-1], thr_o[:, 1:])
-    events = np.stack((accept_o, offers_o < 0, accept_r, offers_r < 0), axis=2).reshape(n, -1)
-    happened = events.any(axis=1)
-    event = np.argmax(events, axis=1)
-    k, kind = event // 4, event % 4
-    rows = np.arange(n)
+    n_rounds = s.offers.shape[2]
+    offers_o, offers_r = s.offers[opener, profiles], s.offers[responder, profiles]
+    accept_r = _accepts(s.utilities, responder, profiles, offers_o, s.thresholds[responder, profiles])
+    accept_o = _accepts(
+        s.utilities, opener, profiles, offers_r[:, :-1], s.thresholds[opener, profiles][:, 1:]
+    )
+    # event number 4k + kind; accept_o[:, j] is the opener's response in round j + 1
+    candidates = [4 * (_first(accept_o) + 1), 4 * _first(accept_r) + 2]
+    if s.may_run_dry:
+        candidates += [4 * _first(offers_o < 0) + 1, 4 * _first(offers_r < 0) + 3]
+    event = np.minimum.reduce(candidates)
+    happened = event < 4 * n_rounds
+    k, kind = np.minimum(event // 4, n_rounds - 1), event % 4
+    rows = np.arange(len(profiles))
     agreed = np.where(kind == 0, offers_r[rows, np.maximum(k - 1, 0)], offers_o[rows, k])
     agreement = np.where(happened & ((kind == 0) | (kind == 2)), agreed, -1)
-    rounds = np.where(happened, k + 1, n_rounds)
-    return BatchResult(agreement.astype(np.intp), rounds.astype(np.intp))
+    return agreement, np.where(happened, k + 1, n_rounds)
 
 
 def prepare_scenario(
