@@ -495,3 +495,6 @@ app.add_typer(language_app, name="language")
 from backchannel.cli.negotiate import negotiate_app  # noqa: E402 - `negotiate run | analyse` (issue #9)
 
 app.add_typer(negotiate_app, name="negotiate")
+from backchannel.cli.tournament import tournament_app  # noqa: E402 - negotiation tournaments (ADR-0033)
+
+app.add_typer(tournament_app, name="tournament")
