@@ -14,7 +14,7 @@ from backchannel.negotiation.tournament import Tournament, problems_from_file, r
 
 RAY_MISSING = importlib.util.find_spec("ray") is None
 if RAY_MISSING and os.environ.get("CI", "").lower() == "true":
-    pytest.fail("Ray is not installed, but CI=true: install requirements-dev.txt", pytrace=False)
+    pytest.fail("Ray is not installed, but CI=true: make test installs the [ray] extra", pytrace=False)
 
 
 @pytest.fixture
