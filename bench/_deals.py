@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from _report import Report, Row, count, figure, heading, note, print_context, print_summary, progress
-from backchannel.client import deal_hash
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.sdk import deal_hash
 from backchannel.wire import enrolment_key
 from channel import Server, pair
 

@@ -77,12 +77,12 @@ from _report import (
     print_summary,
     progress,
 )
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -404,7 +404,7 @@ def relay(server: Server, run: Run) -> None:
         while not run.stop.is_set():
             fresh = [
                 d["message_id"]
-                for d in qatar.poll(TRACK, timeout=1.0)
+                for d in qatar.inbox.poll(TRACK, timeout=1.0)
                 if d["message_id"] not in run.forwarded
             ]
             if not fresh:
@@ -429,7 +429,7 @@ def consumer(server: Server, run: Run) -> None:
     last: int | None = None
     with server.client(IRAN) as iran:
         while not run.stop.is_set():
-            for delivery in iran.stream(TRACK, last_event_id=last, timeout=1.0):
+            for delivery in iran.inbox.stream(TRACK, last_event_id=last, timeout=1.0):
                 now = time.perf_counter()
                 message_id = delivery["message_id"]
                 index = int(delivery["log_index"])
@@ -475,7 +475,7 @@ def settler(server: Server, run: Run) -> None:
 
 def receipt_hex(delivered: Mapping[str, int]) -> str:
     """``receipt_digest`` as the SDK computes it, for message id -> the log index that delivered it."""
-    from backchannel.client import receipt_digest
+    from backchannel.sdk import receipt_digest
 
     return receipt_digest(delivered.items()).hex()
 

@@ -20,9 +20,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from backchannel.broker import DeliveryPolicy
-from backchannel.httpsig import NonceCache
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.httpsig import NonceCache
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService

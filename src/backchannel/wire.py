@@ -78,10 +78,10 @@ from backchannel.domain.ids import check_idempotency_key, check_key_id, check_me
 from backchannel.domain.keys import NewKey
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError, VerificationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
+from backchannel.protocol.keyfile import KeyPair
 
 __all__ = [
     "COMMAND_NAMES",

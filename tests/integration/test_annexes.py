@@ -16,15 +16,22 @@ from typing import Any
 import httpx
 import pytest
 
-from backchannel.annexes import annex_context, open_annex, party_recipients, read_sealed, roster, seal_annex
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.domain.errors import UnknownPartyError
 from backchannel.errors import ConfigurationError, EncodingError, NotFoundError, VerificationError
-from backchannel.httpsig import sign_request
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.annexes import (
+    annex_context,
+    open_annex,
+    party_recipients,
+    read_sealed,
+    roster,
+    seal_annex,
+)
+from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import Settings
 from backchannel.service.log import LogWriter
@@ -108,42 +115,42 @@ def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
 
 def test_a_sealed_annex_is_relayed_verbatim_and_only_its_recipients_open_it(world: World) -> None:
     with world.client(USA_DELEGATE) as usa:
-        sealed = usa.upload_sealed(TRACK, SECRET, party="iran")
+        sealed = usa.annexes.upload_sealed(TRACK, SECRET, party="iran")
     assert list(sealed) == ["iran/principal", "iran/delegate"]  # one blob per active member
     message = world.submit(USA_DELEGATE, list(sealed.values()))
     with world.client(IRAN_DELEGATE) as iran:
         for digest in sealed.values():  # not delivered yet: iran cannot even fetch them
             with pytest.raises(ProblemError) as info:
-                iran.fetch_annex(TRACK, digest)
+                iran.annexes.fetch(TRACK, digest)
             assert info.value.status == 404
     world.forward(message, "iran")
 
     with world.client(IRAN_DELEGATE) as iran:
-        (delivery,) = iran.lease(TRACK)
+        (delivery,) = iran.inbox.lease(TRACK)
         named = delivery["original"]["payload"]["body"]["annexes"]  # the author's own signed command
         assert named == list(sealed.values())
-        assert iran.open_own_annex(TRACK, named) == SECRET
-        assert iran.open_annex(TRACK, sealed["iran/delegate"]) == SECRET
+        assert iran.annexes.open_own(TRACK, named) == SECRET
+        assert iran.annexes.open(TRACK, sealed["iran/delegate"]) == SECRET
         with pytest.raises(VerificationError, match="sealed to"):
-            iran.open_annex(TRACK, sealed["iran/principal"])  # its principal's copy, not its own
+            iran.annexes.open(TRACK, sealed["iran/principal"])  # its principal's copy, not its own
     with world.client(IRAN) as principal:
-        assert principal.open_own_annex(TRACK, named) == SECRET
+        assert principal.annexes.open_own(TRACK, named) == SECRET
 
     with world.client(QATAR) as qatar:  # the mediator relays and may fetch every blob, but reads none
         for digest in sealed.values():
-            blob = qatar.fetch_annex(TRACK, digest)
+            blob = qatar.annexes.fetch(TRACK, digest)
             assert SECRET not in blob
             with pytest.raises(VerificationError):
-                qatar.open_annex(TRACK, digest)
+                qatar.annexes.open(TRACK, digest)
         with pytest.raises(NotFoundError, match="sealed to qatar/principal"):
-            qatar.open_own_annex(TRACK, named)
+            qatar.annexes.open_own(TRACK, named)
 
 
 def test_who_may_fetch_an_annex_and_everyone_else_gets_the_unknown_digest_404(world: World) -> None:
     with world.client(USA) as usa:
-        forwarded = usa.upload_annex(TRACK, b"forwarded annex")
-        unsent = usa.upload_annex(TRACK, b"annex of a message never forwarded")
-        for_reframe = usa.upload_annex(TRACK, b"annex the mediator attaches to a reframing")
+        forwarded = usa.annexes.upload(TRACK, b"forwarded annex")
+        unsent = usa.annexes.upload(TRACK, b"annex of a message never forwarded")
+        for_reframe = usa.annexes.upload(TRACK, b"annex the mediator attaches to a reframing")
     world.forward(world.submit(USA, [forwarded]), "iran")
     original = world.submit(USA, [unsent])
     reframe = {"message_id": original, "to_parties": ["iaea"], "body": {"text": "reframed"},
@@ -229,7 +236,7 @@ def test_the_sdk_checks_what_it_fetches_and_seals_to_current_keys_only(world: Wo
     new_iran_delegate = pair(8, "iran/delegate")
     world.run(IRAN, "rotate_key", {"subject": "iran/delegate", "old_key_id": IRAN_DELEGATE.signing.key_id, "new_key": new_key(new_iran_delegate)})  # fmt: skip
     with world.client(USA) as usa:
-        state = usa.roster(TRACK)
+        state = usa.log.roster(TRACK)
         recipients = party_recipients(state, "iran")
         assert recipients == {
             "iran/principal": IRAN.agreement.public_bytes,
@@ -237,14 +244,14 @@ def test_the_sdk_checks_what_it_fetches_and_seals_to_current_keys_only(world: Wo
         }
         assert "qatar/service" not in party_recipients(state, "qatar")
         with pytest.raises(UnknownPartyError):
-            usa.upload_sealed(TRACK, SECRET, party="oman")
+            usa.annexes.upload_sealed(TRACK, SECRET, party="oman")
         with pytest.raises(NotFoundError, match=r"no track\.opened"):
             roster([])  # a witness's view: no membership, no keys
-        plain = usa.upload_annex(TRACK, b"plain")
+        plain = usa.annexes.upload(TRACK, b"plain")
         with pytest.raises(EncodingError, match="not a sealed annex"):
-            read_sealed(usa.fetch_annex(TRACK, plain))
+            read_sealed(usa.annexes.fetch(TRACK, plain))
         with pytest.raises(ProblemError) as info:
-            usa.fetch_annex(TRACK, hashlib.sha256(b"nothing").hexdigest())
+            usa.annexes.fetch(TRACK, hashlib.sha256(b"nothing").hexdigest())
         assert info.value.status == 404
 
 

@@ -18,12 +18,12 @@ from backchannel.api import create_app
 from backchannel.api.app import MAX_BODY_BYTES
 from backchannel.api.errors import PROBLEM_BASE
 from backchannel.errors import OperationalError, WouldBlock
-from backchannel.httpsig import sign_request
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.merkle import verify_consistency, verify_inclusion
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore

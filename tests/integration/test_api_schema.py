@@ -2,7 +2,7 @@
 
 Every operation ``/openapi.json`` lists is fuzzed (streaming endpoints are
 excluded by path: a generated request would hold the stream open). Requests
-are signed with RFC 9421 like a real member's (:func:`~backchannel.httpsig.sign_request`
+are signed with RFC 9421 like a real member's (:func:`~backchannel.protocol.httpsig.sign_request`
 over the exact method, target URI and body the transport sends), so they get
 past authentication and reach the handlers; for commands, a generated payload
 is also re-signed as the member's own command half of the time, so the domain
@@ -46,10 +46,10 @@ from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from backchannel.api.schemas import ProblemModel
 from backchannel.errors import BackchannelError
-from backchannel.httpsig import sign_request
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore

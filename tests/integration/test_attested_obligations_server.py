@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient, ProblemError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
@@ -111,8 +111,10 @@ def setup(server: Server) -> None:
             body = {"version": 1, "agenda_digest": agenda_digest(AGENDA).hex()}
             client.execute("ratify_agenda", body, track=TRACK)
     with server.client(QATAR) as qatar:
-        qatar.define_metric(TRACK, METRIC, unit="kg", inspectors=["iaea", "euratom"], quorum=2, tolerance=0.1)
-        qatar.define_obligation(TRACK, TERMS)
+        qatar.attestations.define_metric(
+            TRACK, METRIC, unit="kg", inspectors=["iaea", "euratom"], quorum=2, tolerance=0.1
+        )
+        qatar.obligations.define(TRACK, TERMS)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -134,23 +136,25 @@ def test_two_inspectors_attest_and_the_ladder_steps_up_then_down(server: Server)
     ):  # fmt: skip
         server.clock.advance(timedelta(hours=1))
         # within the allowance: metered, no step
-        assert types(iaea.attest(TRACK, METRIC, 3, unit="kg", site="natanz")) == ["attestation.filed"]
-        quorum = euratom.attest(TRACK, METRIC, 3.05, unit="kg", site="natanz")
+        assert types(iaea.attestations.attest(TRACK, METRIC, 3, unit="kg", site="natanz")) == [
+            "attestation.filed"
+        ]
+        quorum = euratom.attestations.attest(TRACK, METRIC, 3.05, unit="kg", site="natanz")
         assert types(quorum) == ["attestation.filed", "attestation.quorum_reached", "obligation.metered"]
         assert quorum["events"][2]["amount"] == "3"
         # a value that is no consumption amount is refused on a metered metric, naming the field
         size = server.store.size(TRACK)
         with pytest.raises(ProblemError) as refused:
-            iaea.attest(TRACK, METRIC, -1, unit="kg", site="fordow")
+            iaea.attestations.attest(TRACK, METRIC, -1, unit="kg", site="fordow")
         assert (refused.value.status, refused.value.problem["violations"][0]["field"]) == (422, "value")
         assert server.store.size(TRACK) == size
 
         # the next day: 30 kg counted, 17 kg available: an overdraw of 13 kg steps iran up
         server.clock.advance(DAY)
-        iaea.attest(TRACK, METRIC, 30, unit="kg", site="natanz")
-        overdraw = euratom.attest(TRACK, METRIC, 30, unit="kg", site="natanz")
+        iaea.attestations.attest(TRACK, METRIC, 30, unit="kg", site="natanz")
+        overdraw = euratom.attestations.attest(TRACK, METRIC, 30, unit="kg", site="natanz")
         assert types(overdraw)[2:] == ["obligation.metered", "obligation.escalated"]
-        view = iran.obligation(TRACK, "iran-enrichment")
+        view = iran.obligations.get(TRACK, "iran-enrichment")
         assert (view["level"], view["tier"], view["overdraws"]) == (1, "sanctions-tier-1", 1)
         up = view["history"][-1]
         counted = overdraw["events"][1]["attestations"][0]  # the low median: iaea's, the first of equals
@@ -158,14 +162,14 @@ def test_two_inspectors_attest_and_the_ladder_steps_up_then_down(server: Server)
 
         # the bound party and the party it is shared with see the metering; so do inspectors
         for client in (usa, iran, iaea):
-            seen = [e["signed"]["event"]["type"] for e in client.events(TRACK)]
+            seen = [e["signed"]["event"]["type"] for e in client.log.events(TRACK)]
             assert seen.count("obligation.metered") == 2, client
             assert seen.count("obligation.escalated") == 1, client
 
         # the debt is repaid by the refill; the ticker takes the step down when it is due
         server.clock.advance(200 * DAY)
-        wait_for(lambda: qatar.obligation(TRACK, "iran-enrichment")["level"] == 0)
-        assert qatar.obligation(TRACK, "iran-enrichment")["history"][-1]["direction"] == "down"
+        wait_for(lambda: qatar.obligations.get(TRACK, "iran-enrichment")["level"] == 0)
+        assert qatar.obligations.get(TRACK, "iran-enrichment")["history"][-1]["direction"] == "down"
 
     # replay re-decides every command (the attestations' metering and the reviews) to the same state
     replayed = replay(server.store, TRACK)

@@ -56,16 +56,16 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
 
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
-from backchannel.client import receipt_digest
 from backchannel.domain import Agenda, event_from_dict
 from backchannel.domain.visibility import visible_to
-from backchannel.httpsig import sign_request
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.cosignature import CosignatureSigner
 from backchannel.log.records import LogEntry, format_timestamp
-from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.log.signing import SigningKey
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.keyfile import KeyPair, generate_agreement_key, generate_signing_key
+from backchannel.sdk import receipt_digest
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -648,7 +648,7 @@ def _fresh(prefix: str) -> str:
 
 
 def fresh_pair(name: str) -> KeyPair:
-    return KeyPair(name, SigningKey.generate(), AgreementKey.generate())
+    return KeyPair(name, generate_signing_key(), generate_agreement_key())
 
 
 def _submit(w: World, member: str) -> dict[str, Any]:

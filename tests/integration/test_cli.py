@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.keyfile import read_key_file
+from backchannel.protocol.keyfile import read_key_file
 from backchannel.service.config import Settings, open_log
 
 TRACK = "us-iran-nuclear"

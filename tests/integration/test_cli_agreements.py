@@ -7,8 +7,8 @@ from test_cli_live import Cli, keyfile, serving
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.keyfile import read_key_file
 from backchannel.log.cosignature import CosignatureSigner
+from backchannel.protocol.keyfile import read_key_file
 
 
 def flat(output: str) -> str:

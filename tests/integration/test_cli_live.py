@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.keyfile import KeyPair, write_key_file
+from backchannel.protocol.keyfile import KeyPair, write_key_file
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 TRACK = "doha-cli"
@@ -330,7 +330,7 @@ def test_the_commands_drive_a_negotiation(server: str, tmp_path: Path) -> None:
     assert "rotate_key" in cli(usa_delegate, "key", "rotate", "--new-key", new_delegate)
     refused = cli(usa_delegate, "send", "--kind", "statement", "--body", '{"text": "hi"}', code=1)
     assert "refused by the service" in refused
-    from backchannel.keyfile import read_key_file
+    from backchannel.protocol.keyfile import read_key_file
 
     new_id = read_key_file(new_delegate).signing.key_id
     assert "revoke_key" in cli(usa, "keys", "revoke", new_id, "--subject", "usa/delegate")

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient, ForkDetectedError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ForkDetectedError
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -71,7 +71,7 @@ def open_track(server: Server) -> None:
                 "party": party, "kind": "delegation", "principal": principal.name, "principal_key": new_key(principal),
             }, track=TRACK)  # fmt: skip
         qatar.execute("propose_agenda", {"agenda": AGENDA.to_dict()}, track=TRACK)
-        assert qatar.checkpoint(TRACK).size == server.store.size(TRACK)
+        assert qatar.log.checkpoint(TRACK).size == server.store.size(TRACK)
     for principal in (USA, IRAN):
         with server.client(principal) as client:
             client.execute(
@@ -93,20 +93,20 @@ def proposal(values: dict[str, Any]) -> dict[str, Any]:
 def test_a_client_opens_proposes_reads_and_verifies(server: Server) -> None:
     open_track(server)
     with server.client(USA) as usa, server.client(IRAN) as iran:
-        first = usa.checkpoint(TRACK)
+        first = usa.log.checkpoint(TRACK)
         result = usa.execute("submit_message", proposal({"enrichment_cap_pct": 3.67}), track=TRACK)
         assert result["replayed"] is False
         index = result["first_index"]
 
-        entries = {e["index"]: e for e in usa.events(TRACK)}
+        entries = {e["index"]: e for e in usa.log.events(TRACK)}
         assert index in entries
-        assert index not in {e["index"] for e in iran.events(TRACK)}
-        assert [e["index"] for e in usa.events(TRACK, after=index)] == [index]
+        assert index not in {e["index"] for e in iran.log.events(TRACK)}
+        assert [e["index"] for e in usa.log.events(TRACK, after=index)] == [index]
 
-        checkpoint = usa.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
+        checkpoint = usa.log.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
         assert checkpoint.size == server.store.size(TRACK) > first.size
         usa.execute("submit_message", proposal({"enrichment_cap_pct": 4}), track=TRACK)
-        assert usa.checkpoint(TRACK).size == checkpoint.size + 1  # consistency from the last one verified
+        assert usa.log.checkpoint(TRACK).size == checkpoint.size + 1  # consistency from the last one verified
 
 
 def flaky(
@@ -166,10 +166,10 @@ def test_a_forked_checkpoint_is_caught_with_both_notes_as_evidence(server: Serve
         return httpx.Response(200, json={**answer, "checkpoint": forged.to_text()})
 
     with server.client(USA, transport=flaky(inner, fork)) as usa:
-        honest = usa.checkpoint(TRACK)
+        honest = usa.log.checkpoint(TRACK)
         lying["on"] = True
         with pytest.raises(ForkDetectedError) as info:
-            usa.checkpoint(TRACK)
+            usa.log.checkpoint(TRACK)
     assert SignedCheckpoint.from_text(info.value.old_note).checkpoint == honest
     forged = SignedCheckpoint.from_text(info.value.new_note).checkpoint
     assert forged.size == honest.size
@@ -201,10 +201,10 @@ def test_a_batch_runs_each_command_as_if_alone_in_one_append(server: Server) -> 
         assert [r["result"]["first_index"] for r in (results[0], results[2])] == [size, size + 1]
         assert results[0]["result"]["checkpoint"] == results[2]["result"]["checkpoint"]
         assert len(list(server.store.checkpoints(TRACK))) == checkpoints + 1
-        entries = {e["index"]: e for e in usa.events(TRACK, after=size)}
+        entries = {e["index"]: e for e in usa.log.events(TRACK, after=size)}
         for result in (results[0], results[2]):
             index = result["result"]["first_index"]
-            usa.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
+            usa.log.verify_inclusion(TRACK, index, entries[index]["leaf_hash"])
 
 
 def test_a_retried_batch_returns_the_first_results_and_appends_nothing(server: Server) -> None:
@@ -230,7 +230,7 @@ def test_a_retried_batch_returns_the_first_results_and_appends_nothing(server: S
 
 def batch_request(client: BackchannelClient, body: Any, track: str = TRACK) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client._send("POST", f"/v1/tracks/{track}/commands/batch", body=content)
+    return client.send("POST", f"/v1/tracks/{track}/commands/batch", body=content)
 
 
 def test_a_malformed_batch_is_refused_whole_naming_the_field(server: Server) -> None:
@@ -287,4 +287,4 @@ def test_concurrent_commands_are_each_logged_exactly_once(server: Server) -> Non
     assert errors == []
     assert server.store.size(TRACK) == size + 30
     with server.client(QATAR) as qatar:
-        assert qatar.checkpoint(TRACK).size == size + 30
+        assert qatar.log.checkpoint(TRACK).size == size + 30

@@ -39,8 +39,8 @@ from typing import Any
 
 import httpx
 
-from backchannel.client import BackchannelClient, ProblemError, receipt_digest
 from backchannel.log.canonical import JSONValue
+from backchannel.sdk import BackchannelClient, ProblemError, receipt_digest
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
 from backchannel.store.sqlite import SQLiteEventStore
@@ -240,7 +240,7 @@ def usa_step(usa: BackchannelClient, ledger: Ledger, *, new: bool) -> bool:
 def qatar_step(qatar: BackchannelClient, ledger: Ledger) -> bool:
     """Re-send in-doubt forwards, lease the mediator's queue and forward each submission to iran."""
     try:
-        leased = qatar.lease(TRACK, max_n=16)
+        leased = qatar.inbox.lease(TRACK, max_n=16)
     except httpx.TransportError:
         return False
     with ledger.lock:
@@ -305,7 +305,7 @@ def _iran_step(iran: BackchannelClient, ledger: Ledger) -> bool:
             ledger.settled.update(entry[1])
             ledger.settles_in_doubt.remove(entry)
     try:
-        leased = iran.lease(TRACK, max_n=16)
+        leased = iran.inbox.lease(TRACK, max_n=16)
     except httpx.TransportError:
         return False
     with ledger.lock:
@@ -456,9 +456,9 @@ def test_kill_9_during_load_loses_and_duplicates_nothing(tmp_path: Path) -> None
                 ):
                     break
                 time.sleep(0.05)
-            assert iran.lease(TRACK) == []
-            assert qatar.lease(TRACK) == []
-            size = qatar.checkpoint(TRACK).size
+            assert iran.inbox.lease(TRACK) == []
+            assert qatar.inbox.lease(TRACK) == []
+            size = qatar.log.checkpoint(TRACK).size
         finally:
             for client in clients:
                 client.close()

@@ -33,9 +33,9 @@ import httpx
 import pytest
 from test_crash import CLI, Server, cli_env
 
-from backchannel.client import BackchannelClient, ProblemError, deal_hash
 from backchannel.domain.agreements.deals import DealStatus
 from backchannel.log.records import format_timestamp
+from backchannel.sdk import BackchannelClient, ProblemError, deal_hash
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
 from backchannel.store.sqlite import SQLiteEventStore
@@ -182,7 +182,7 @@ def test_kill_9_during_two_phase_commit(tmp_path: Path) -> None:
         restart(server, info)
         assert send(url, "eu", commands["eu"])["replayed"] is True
         with pytest.raises(ProblemError, match="a vote cannot change") as refused:
-            clients["iran"].vote_deal(TRACK, "between", vote=False)
+            clients["iran"].deals.vote(TRACK, "between", vote=False)
         assert refused.value.status == 409
 
         # 2. the last vote in flight when the server dies
@@ -227,7 +227,7 @@ def test_kill_9_during_two_phase_commit(tmp_path: Path) -> None:
         restart(server, info)
         with BackchannelClient(url, QATAR.name, QATAR) as qatar:
             wait = time.monotonic() + 10
-            while (view := qatar.deal(TRACK, "lapsed"))["status"] == "preparing":
+            while (view := qatar.deals.get(TRACK, "lapsed"))["status"] == "preparing":
                 assert time.monotonic() < wait, (
                     "the first ticks after the restart did not abort the lapsed deal"
                 )
@@ -238,7 +238,7 @@ def test_kill_9_during_two_phase_commit(tmp_path: Path) -> None:
             ["eu/principal", "iran/principal"],
         )
         with pytest.raises(ProblemError, match="deal lapsed is already aborted") as late:
-            clients["iran"].vote_deal(TRACK, "lapsed", vote=True)
+            clients["iran"].deals.vote(TRACK, "lapsed", vote=True)
         assert late.value.status == 409
         server.kill()
         final = check_data_dir(data_dir)

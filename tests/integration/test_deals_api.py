@@ -19,15 +19,16 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from backchannel.api import create_app
-from backchannel.cli.deals import example_deal, full_relief_deal, parse_deadline, play_deals
+from backchannel.cli.deals import parse_deadline
 from backchannel.cli.main import app as cli
 from backchannel.cli.main import out as cli_out
-from backchannel.client import BackchannelClient, CommitmentSecret, ProblemError, deal_hash
+from backchannel.demo.deals import example_deal, full_relief_deal, play_deals
 from backchannel.domain.agreements.deals import DealDeadlineError
 from backchannel.errors import EncodingError, VerificationError
-from backchannel.keyfile import KeyPair, write_key_file
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.sdk import BackchannelClient, CommitmentSecret, ProblemError, deal_hash
 from backchannel.service.deals import DealService, resolution_key
 from backchannel.service.export import verify_store
 from backchannel.service.log import LogWriter
@@ -143,28 +144,30 @@ def test_prepare_vote_commit_and_read(start) -> None:
     server = start()
     deal = example_deal()
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
-        result = qatar.prepare_deal(TRACK, deal, server.clock.now() + timedelta(minutes=10))
+        result = qatar.deals.prepare(TRACK, deal, server.clock.now() + timedelta(minutes=10))
         (prepared,) = result["events"]
         assert prepared["type"] == "deal.prepared"
         assert prepared["deal_hash"] == deal_hash(deal)
         assert prepared["voters"] == ["iran/principal", "usa/principal"]
-        view = usa.deal(TRACK, "doha-phase-1")
+        view = usa.deals.get(TRACK, "doha-phase-1")
         assert (view["status"], view["missing"], view["votes"]) == (
             "preparing",
             ["iran/principal", "usa/principal"],
             [],
         )
-        assert [e["type"] for e in usa.vote_deal(TRACK, "doha-phase-1", vote=True)["events"]] == [
+        assert [e["type"] for e in usa.deals.vote(TRACK, "doha-phase-1", vote=True)["events"]] == [
             "deal.voted"
         ]
-        last = iran.vote_deal(TRACK, "doha-phase-1", vote="yes")
+        last = iran.deals.vote(TRACK, "doha-phase-1", vote="yes")
         assert [e["type"] for e in last["events"]] == ["deal.voted", "deal.committed"]
-        assert last["first_index"] + 1 == qatar.checkpoint(TRACK).size - 1  # both in one append, the last two
-        view = qatar.deal(TRACK, "doha-phase-1")
+        assert (
+            last["first_index"] + 1 == qatar.log.checkpoint(TRACK).size - 1
+        )  # both in one append, the last two
+        view = qatar.deals.get(TRACK, "doha-phase-1")
         assert view["status"] == "committed"
         assert view["outcome"]["status"] == "committed"
         assert [v["member"] for v in view["votes"]] == ["iran/principal", "usa/principal"]
-        assert qatar.deals(TRACK) == [
+        assert qatar.deals.list_all(TRACK) == [
             {
                 "deal_id": "doha-phase-1",
                 "title": deal["title"],
@@ -174,8 +177,8 @@ def test_prepare_vote_commit_and_read(start) -> None:
             },
         ]
         # a retried vote with a fresh signature is a no-op; a changed vote is refused
-        assert iran.vote_deal(TRACK, "doha-phase-1", vote=True)["replayed"] is True
-        refused = problem(lambda: iran.vote_deal(TRACK, "doha-phase-1", vote=False))
+        assert iran.deals.vote(TRACK, "doha-phase-1", vote=True)["replayed"] is True
+        refused = problem(lambda: iran.deals.vote(TRACK, "doha-phase-1", vote=False))
         assert (refused.status, refused.type.rsplit("/", 1)[1]) == (409, "deal-state")
     verify_store(server.store, TRACK)
     assert replay(server.store, TRACK).deal("doha-phase-1").status.value == "committed"
@@ -185,11 +188,11 @@ def test_a_no_aborts_and_lists_the_compensations(start) -> None:
     server = start()
     deal = full_relief_deal()
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
-        qatar.prepare_deal(TRACK, deal, server.clock.now() + timedelta(minutes=10))
-        usa.vote_deal(TRACK, deal["id"], vote=True)
-        result = iran.vote_deal(TRACK, deal["id"], vote=False)
+        qatar.deals.prepare(TRACK, deal, server.clock.now() + timedelta(minutes=10))
+        usa.deals.vote(TRACK, deal["id"], vote=True)
+        result = iran.deals.vote(TRACK, deal["id"], vote=False)
         assert [e["type"] for e in result["events"]] == ["deal.voted", "deal.aborted"]
-        view = usa.deal(TRACK, deal["id"])
+        view = usa.deals.get(TRACK, deal["id"])
         outcome = view["outcome"]
         assert (view["status"], outcome["reason"], outcome["detail"]) == (
             "aborted",
@@ -205,19 +208,19 @@ def test_a_no_aborts_and_lists_the_compensations(start) -> None:
 def test_a_vote_on_another_hash_aborts_and_bad_votes_append_nothing(start) -> None:
     server = start()
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(USA_DELEGATE) as delegate:
-        qatar.prepare_deal(TRACK, example_deal(), server.clock.now() + timedelta(minutes=10))
+        qatar.deals.prepare(TRACK, example_deal(), server.clock.now() + timedelta(minutes=10))
         size = server.store.size(TRACK)
-        refused = problem(lambda: delegate.vote_deal(TRACK, "doha-phase-1", vote=True))
+        refused = problem(lambda: delegate.deals.vote(TRACK, "doha-phase-1", vote=True))
         assert (refused.status, refused.type.rsplit("/", 1)[1]) == (403, "not-authorized")
-        refused = problem(lambda: qatar.vote_deal(TRACK, "doha-phase-1", vote=True, deal_hash="00" * 32))
+        refused = problem(lambda: qatar.deals.vote(TRACK, "doha-phase-1", vote=True, deal_hash="00" * 32))
         assert refused.status == 403
-        refused = problem(lambda: usa.vote_deal(TRACK, "nope", vote=True, deal_hash="00" * 32))
+        refused = problem(lambda: usa.deals.vote(TRACK, "nope", vote=True, deal_hash="00" * 32))
         assert (refused.status, refused.type.rsplit("/", 1)[1]) == (422, "unknown-deal")
         assert server.store.size(TRACK) == size
-        result = usa.vote_deal(TRACK, "doha-phase-1", vote=True, deal_hash="ab" * 32)
+        result = usa.deals.vote(TRACK, "doha-phase-1", vote=True, deal_hash="ab" * 32)
         assert [e["type"] for e in result["events"]] == ["deal.voted", "deal.aborted"]
         assert result["events"][1]["reason"] == "hash_mismatch"
-        assert usa.deal(TRACK, "doha-phase-1")["votes"][0]["deal_hash"] == "ab" * 32
+        assert usa.deals.get(TRACK, "doha-phase-1")["votes"][0]["deal_hash"] == "ab" * 32
 
 
 def test_terms_that_break_the_agenda_are_refused_field_by_field(start) -> None:
@@ -227,7 +230,7 @@ def test_terms_that_break_the_agenda_are_refused_field_by_field(start) -> None:
     deal["phases"][0][1]["party"] = "iaea"  # type: ignore[index]
     with server.client(QATAR) as qatar:
         size = server.store.size(TRACK)
-        refused = problem(lambda: qatar.prepare_deal(TRACK, deal, server.clock.now() + timedelta(minutes=1)))
+        refused = problem(lambda: qatar.deals.prepare(TRACK, deal, server.clock.now() + timedelta(minutes=1)))
         assert (refused.status, refused.type.rsplit("/", 1)[1]) == (422, "schema-violation")
         assert {(v["field"], v["rule"]) for v in refused.problem["violations"]} == {
             ("phases.0.0.quantity.unit", "unit"),
@@ -235,7 +238,7 @@ def test_terms_that_break_the_agenda_are_refused_field_by_field(start) -> None:
             ("phases.0.1.party", "delegation"),
         }
         late = problem(
-            lambda: qatar.prepare_deal(TRACK, example_deal(), server.clock.now() - timedelta(seconds=1))
+            lambda: qatar.deals.prepare(TRACK, example_deal(), server.clock.now() - timedelta(seconds=1))
         )
         assert (late.status, late.type.rsplit("/", 1)[1]) == (409, "deal-deadline")
         assert server.store.size(TRACK) == size
@@ -245,19 +248,19 @@ def test_the_deadline_refuses_late_votes_and_the_tick_aborts_once(start) -> None
     server = start()
     deals = DealService(server.tracks, NODE, clock=server.clock)
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
-        qatar.prepare_deal(TRACK, example_deal(), server.clock.now() + timedelta(seconds=30))
-        usa.vote_deal(TRACK, "doha-phase-1", vote=True)
+        qatar.deals.prepare(TRACK, example_deal(), server.clock.now() + timedelta(seconds=30))
+        usa.deals.vote(TRACK, "doha-phase-1", vote=True)
         assert deals.tick(TRACK) == []
         assert deals.next_deadline(TRACK) is not None
         server.clock.advance(timedelta(seconds=31))
-        view = iran.deal(TRACK, "doha-phase-1")
-        late = problem(lambda: iran.vote_deal(TRACK, "doha-phase-1", vote=True, deal_hash=view["deal_hash"]))
+        view = iran.deals.get(TRACK, "doha-phase-1")
+        late = problem(lambda: iran.deals.vote(TRACK, "doha-phase-1", vote=True, deal_hash=view["deal_hash"]))
         assert (late.status, late.type.rsplit("/", 1)[1]) == (409, "deal-deadline")
         assert [r.deal_id for r in deals.due(TRACK)] == ["doha-phase-1"]
         assert deals.tick(TRACK) == ["doha-phase-1"]
         assert deals.tick(TRACK) == []  # not due any more: a re-tick logs nothing
         assert deals.next_deadline(TRACK) is None
-        view = iran.deal(TRACK, "doha-phase-1")
+        view = iran.deals.get(TRACK, "doha-phase-1")
         assert (view["outcome"]["reason"], view["outcome"]["missing"]) == ("deadline", ["iran/principal"])
     # a resolution that lost a race (the deal became final since it was found due) is ignored...
     assert deals._resolve(TRACK, "doha-phase-1") is False  # the same signed command: a replay
@@ -265,7 +268,7 @@ def test_the_deadline_refuses_late_votes_and_the_tick_aborts_once(start) -> None
     assert deals._resolve(TRACK, "doha-phase-1") is False  # signed anew: refused, the deal is final
     # ...and one refused while the deal is still preparing is an error
     with server.client(QATAR) as qatar:
-        qatar.prepare_deal(TRACK, example_deal("early"), server.clock.now() + timedelta(minutes=5))
+        qatar.deals.prepare(TRACK, example_deal("early"), server.clock.now() + timedelta(minutes=5))
     with pytest.raises(DealDeadlineError, match="is not reached"):
         deals._resolve(TRACK, "early")
     state = server.tracks.state(TRACK)
@@ -280,10 +283,10 @@ def test_the_deadline_refuses_late_votes_and_the_tick_aborts_once(start) -> None
 def test_the_lifespan_ticker_resolves_deadlines(start) -> None:
     server = start(tick_interval=0.05)
     with server.client(QATAR) as qatar:
-        qatar.prepare_deal(TRACK, example_deal(), server.clock.now() + timedelta(seconds=5))
+        qatar.deals.prepare(TRACK, example_deal(), server.clock.now() + timedelta(seconds=5))
         server.clock.advance(timedelta(seconds=6))
         deadline = time.monotonic() + 10
-        while qatar.deal(TRACK, "doha-phase-1")["status"] != "aborted":
+        while qatar.deals.get(TRACK, "doha-phase-1")["status"] != "aborted":
             assert time.monotonic() < deadline, "the ticker did not resolve the deal"
             time.sleep(0.05)
 
@@ -291,25 +294,25 @@ def test_the_lifespan_ticker_resolves_deadlines(start) -> None:
 def test_who_may_read_a_deal(start) -> None:
     server = start()
     with server.client(QATAR) as qatar:
-        qatar.draft_deal(TRACK, example_deal())
+        qatar.deals.draft(TRACK, example_deal())
     for keys in (QATAR, USA, USA_DELEGATE, USA_OBSERVER, IRAN):
         with server.client(keys) as client:
-            assert client.deal(TRACK, "doha-phase-1")["status"] == "drafted"
-            assert [d["deal_id"] for d in client.deals(TRACK)] == ["doha-phase-1"]
+            assert client.deals.get(TRACK, "doha-phase-1")["status"] == "drafted"
+            assert [d["deal_id"] for d in client.deals.list_all(TRACK)] == ["doha-phase-1"]
     with server.client(IAEA) as iaea:
-        hidden = problem(lambda: iaea.deal(TRACK, "doha-phase-1"))
-        unknown = problem(lambda: iaea.deal(TRACK, "never-drafted"))
+        hidden = problem(lambda: iaea.deals.get(TRACK, "doha-phase-1"))
+        unknown = problem(lambda: iaea.deals.get(TRACK, "never-drafted"))
         assert hidden.status == unknown.status == 404
         assert hidden.problem["detail"].replace("doha-phase-1", "never-drafted") == unknown.problem["detail"]
-        assert iaea.deals(TRACK) == []
-        assert not [e for e in iaea.events(TRACK) if e["signed"]["event"]["type"].startswith("deal.")]
+        assert iaea.deals.list_all(TRACK) == []
+        assert not [e for e in iaea.log.events(TRACK) if e["signed"]["event"]["type"].startswith("deal.")]
 
 
 def test_the_sdk_checks_the_services_hash(start, monkeypatch) -> None:
     server = start()
     with server.client(QATAR) as qatar, server.client(USA) as usa:
-        qatar.prepare_deal(TRACK, example_deal(), server.clock.now() + timedelta(minutes=10))
-        real = BackchannelClient._get
+        qatar.deals.prepare(TRACK, example_deal(), server.clock.now() + timedelta(minutes=10))
+        real = BackchannelClient.get_json
 
         def lying(self, path, **params):
             answer = real(self, path, **params)
@@ -317,31 +320,31 @@ def test_the_sdk_checks_the_services_hash(start, monkeypatch) -> None:
                 answer["deal"]["title"] = "something else"
             return answer
 
-        monkeypatch.setattr(BackchannelClient, "_get", lying)
+        monkeypatch.setattr(BackchannelClient, "get_json", lying)
         with pytest.raises(VerificationError, match="the service's hash is not the hash of its terms"):
-            usa.vote_deal(TRACK, "doha-phase-1", vote=True)
+            usa.deals.vote(TRACK, "doha-phase-1", vote=True)
 
 
 def test_commitments_publish_then_reveal(start) -> None:
     server = start()
     with server.client(IRAN) as iran, server.client(USA) as usa:
-        secret = iran.publish_commitment(TRACK, "next steps agreed", "a second round in Muscat")
+        secret = iran.deals.publish_commitment(TRACK, "next steps agreed", "a second round in Muscat")
         assert len(secret.salt) == 32
         assert CommitmentSecret.from_dict(secret.to_dict()) == secret
         with pytest.raises(EncodingError, match="not a commitment secret"):
             CommitmentSecret.from_dict({"track": TRACK})
         size = server.store.size(TRACK)
         wrong = CommitmentSecret(TRACK, secret.commitment_id, secret.label, secret.salt, "a third round")
-        refused = problem(lambda: iran.reveal_commitment(wrong))
+        refused = problem(lambda: iran.deals.reveal_commitment(wrong))
         assert (refused.status, refused.type.rsplit("/", 1)[1]) == (422, "commitment-mismatch")
-        other = problem(lambda: usa.reveal_commitment(secret))
+        other = problem(lambda: usa.deals.reveal_commitment(secret))
         assert other.status == 403
         assert server.store.size(TRACK) == size
-        (revealed,) = iran.reveal_commitment(secret)["events"]
+        (revealed,) = iran.deals.reveal_commitment(secret)["events"]
         assert (revealed["type"], revealed["content"]) == ("commitment.revealed", "a second round in Muscat")
-        again = problem(lambda: iran.reveal_commitment(secret))
+        again = problem(lambda: iran.deals.reveal_commitment(secret))
         assert (again.status, again.type.rsplit("/", 1)[1]) == (409, "commitment-state")
-        seen = [e["signed"]["event"]["type"] for e in usa.events(TRACK)]
+        seen = [e["signed"]["event"]["type"] for e in usa.log.events(TRACK)]
         assert seen.count("commitment.published") == seen.count("commitment.revealed") == 1
 
 

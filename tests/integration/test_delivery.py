@@ -10,9 +10,9 @@ from backchannel.broker import DeadLettered, DeliveryPolicy, Escalated, Presence
 from backchannel.domain import ReceiptItem, event_from_dict, visible_to
 from backchannel.domain.errors import SchemaViolationError
 from backchannel.errors import WouldBlock
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.delivery import DeliveryService, escalation_targets
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay

@@ -19,13 +19,13 @@ import pytest
 import backchannel.api.app as api_module
 from backchannel.api import create_app
 from backchannel.broker import Backoff, DeliveryPolicy, Redelivered
-from backchannel.client import BackchannelClient, ProblemError, receipt_digest
 from backchannel.domain import ReceiptItem
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import canonicalize
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, VerifyingKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError, receipt_digest
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
@@ -139,7 +139,7 @@ def check_forwarded(client: BackchannelClient, delivery: dict[str, Any], author:
     assert decoded.seq == entry["index"] == delivery["log_index"]
     assert decoded.signed.event.type == "message.forwarded"
     assert decoded.signed.event.body["event"]["message_id"] == delivery["message_id"]  # type: ignore[index,call-overload]
-    client.verify_inclusion(TRACK, entry["index"], entry["leaf_hash"])
+    client.log.verify_inclusion(TRACK, entry["index"], entry["leaf_hash"])
     original = SignedCommand.from_dict(delivery["original"])
     assert original.digest.hex() == delivery["message_id"]
     original.verify(VerifyingKey(author.signing.verifying_key.public_bytes))
@@ -150,18 +150,18 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
         first = propose(usa, 3.67)
 
-        (submitted,) = qatar.lease(TRACK)  # the mediator's queue holds the submission
+        (submitted,) = qatar.inbox.lease(TRACK)  # the mediator's queue holds the submission
         assert submitted["message_id"] == first
         assert submitted["attempt"] == 1
         assert submitted["entry"]["signed"]["event"]["type"] == "message.submitted"
         assert submitted["original"] is None
-        assert iran.lease(TRACK) == []  # nothing forwarded yet
+        assert iran.inbox.lease(TRACK) == []  # nothing forwarded yet
 
         first_index = forward(qatar, first)
-        assert qatar.lease(TRACK) == []  # acted on: it left the mediator's queue
+        assert qatar.inbox.lease(TRACK) == []  # acted on: it left the mediator's queue
 
         # SSE: the forward arrives as one event whose id is its log index.
-        streamed = list(iran.stream(TRACK, timeout=0.5))
+        streamed = list(iran.inbox.stream(TRACK, timeout=0.5))
         assert [d["message_id"] for d in streamed] == [first]
         assert streamed[0]["log_index"] == first_index
         assert streamed[0]["priority"] == "routine"
@@ -172,22 +172,22 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
         # second gets nothing.
         second = propose(usa, 4.0)
         second_index = forward(qatar, second)
-        assert [d["message_id"] for d in iran.stream(TRACK, last_event_id=first_index, timeout=0.3)] == [
-            second
-        ]
-        again = list(iran.stream(TRACK, last_event_id=first_index, timeout=0.3))
+        assert [
+            d["message_id"] for d in iran.inbox.stream(TRACK, last_event_id=first_index, timeout=0.3)
+        ] == [second]
+        again = list(iran.inbox.stream(TRACK, last_event_id=first_index, timeout=0.3))
         assert [(d["message_id"], d["log_index"], d["attempt"]) for d in again] == [(second, second_index, 1)]
-        assert list(iran.stream(TRACK, last_event_id=second_index, timeout=0.3)) == []
+        assert list(iran.inbox.stream(TRACK, last_event_id=second_index, timeout=0.3)) == []
 
         # Long poll: empty after its timeout, then woken by a forward.
         began = time.monotonic()
-        assert iran.poll(TRACK, timeout=0.3) == []
+        assert iran.inbox.poll(TRACK, timeout=0.3) == []
         assert time.monotonic() - began >= 0.25
         third = propose(usa, 5.0)
         timer = threading.Timer(0.3, forward, args=(qatar, third))
         timer.start()
         began = time.monotonic()
-        polled = iran.poll(TRACK, timeout=20)
+        polled = iran.inbox.poll(TRACK, timeout=20)
         timer.join()
         assert [d["message_id"] for d in polled] == [third]
         assert time.monotonic() - began < 10
@@ -196,13 +196,13 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
         # Plain lease.
         fourth = propose(usa, 6.0)
         fourth_index = forward(qatar, fourth)
-        (leased,) = iran.lease(TRACK, max_n=5)
+        (leased,) = iran.inbox.lease(TRACK, max_n=5)
         assert leased["message_id"] == fourth
 
         # Settle all four with one receipt, each at the index that delivered it (deliveries
         # as leased, or pairs); a duplicate is a no-op.
         delivered = [(first, first_index), (second, second_index), polled[0], leased]
-        settled = iran.settle(TRACK, delivered)
+        settled = iran.inbox.settle(TRACK, delivered)
         assert settled["replayed"] is False
         (receipt,) = settled["events"]
         assert receipt["type"] == "receipt.recorded"
@@ -214,14 +214,14 @@ def test_propose_forward_lease_stream_resume_poll_settle(start: Start) -> None:
         ]
         assert receipt["items"] == [list(p) for p in pairs]
         assert receipt["receipt_digest"] == receipt_digest(pairs).hex()
-        assert iran.settle(TRACK, pairs)["replayed"] is True
+        assert iran.inbox.settle(TRACK, pairs)["replayed"] is True
 
         # Nothing more, even after every lease would have expired.
         server.clock.advance(timedelta(minutes=5))
         assert server.delivery.tick(TRACK) == []
-        assert iran.lease(TRACK) == []
-        assert list(iran.stream(TRACK, last_event_id=0, timeout=0.2)) == []
-        assert iran.poll(TRACK, timeout=0.2) == []
+        assert iran.inbox.lease(TRACK) == []
+        assert list(iran.inbox.stream(TRACK, last_event_id=0, timeout=0.2)) == []
+        assert iran.inbox.poll(TRACK, timeout=0.2) == []
 
 
 def test_receipt_digest_is_order_and_duplicate_independent() -> None:
@@ -239,7 +239,7 @@ def test_a_receipt_naming_another_index_is_refused_with_the_field(start: Start) 
         message = propose(usa, 3.67)
         index = forward(qatar, message)
         with pytest.raises(ProblemError) as info:
-            iran.settle(TRACK, [(message, index - 1)])
+            iran.inbox.settle(TRACK, [(message, index - 1)])
         assert info.value.status == 422
         assert info.value.problem["violations"] == [
             {
@@ -255,7 +255,7 @@ def test_a_receipt_naming_another_index_is_refused_with_the_field(start: Start) 
         assert info.value.status == 422
         assert [v["field"] for v in info.value.problem["violations"]] == ["receipt_digest"]
         assert "sorted by message id" in info.value.problem["detail"]
-        assert iran.settle(TRACK, [(message, index)])["replayed"] is False
+        assert iran.inbox.settle(TRACK, [(message, index)])["replayed"] is False
 
 
 def test_the_sender_fetches_and_verifies_proof_of_receipt(start: Start) -> None:
@@ -265,7 +265,7 @@ def test_the_sender_fetches_and_verifies_proof_of_receipt(start: Start) -> None:
         settled_at = forward(qatar, settled)
         late = propose(usa, 4.0)
         late_at = forward(qatar, late)
-        (proof,) = usa.receipt_proofs(TRACK, settled)
+        (proof,) = usa.log.receipt_proofs(TRACK, settled)
         assert (proof.party, proof.status, proof.delivery_index, proof.settled) == (
             "iran",
             "pending",
@@ -273,28 +273,28 @@ def test_the_sender_fetches_and_verifies_proof_of_receipt(start: Start) -> None:
             False,
         )
 
-        receipt_at = iran.settle(TRACK, [(settled, settled_at)])["first_index"]
-        (proof,) = usa.receipt_proofs(TRACK, settled)
+        receipt_at = iran.inbox.settle(TRACK, [(settled, settled_at)])["first_index"]
+        (proof,) = usa.log.receipt_proofs(TRACK, settled)
         assert (proof.status, proof.log_index, proof.signer, proof.key_id) == (
             "settled", receipt_at, IRAN.name, IRAN.signing.key_id,
         )  # fmt: skip
-        assert proof.checkpoint_size == usa.checkpoint(TRACK).size
+        assert proof.checkpoint_size == usa.log.checkpoint(TRACK).size
         assert proof.receipt is not None
         proof.receipt.verify(VerifyingKey(IRAN.signing.verifying_key.public_bytes))  # iran's own signature
         assert proof.receipt.payload["body"]["items"] == [[settled, settled_at]]
-        assert qatar.receipt_proofs(TRACK, settled)[0].log_index == receipt_at  # the mediator may ask too
+        assert qatar.log.receipt_proofs(TRACK, settled)[0].log_index == receipt_at  # the mediator may ask too
 
         # the recipient, and anyone asking about a message that does not exist, get the same 404
         for client, message_id in ((iran, settled), (usa, "ab" * 32)):
             with pytest.raises(ProblemError) as info:
-                client.receipt_proofs(TRACK, message_id)
+                client.log.receipt_proofs(TRACK, message_id)
             assert (info.value.status, info.value.type.rsplit("/", 1)[-1]) == (404, "not-found")
 
         # a delivery that gave up is shown as such, still proven delivered
-        assert [d["message_id"] for d in iran.lease(TRACK)] == [late]
+        assert [d["message_id"] for d in iran.inbox.lease(TRACK)] == [late]
         server.clock.advance(timedelta(minutes=1))
         server.delivery.tick(TRACK)
-        (proof,) = usa.receipt_proofs(TRACK, late)
+        (proof,) = usa.log.receipt_proofs(TRACK, late)
         assert (proof.status, proof.delivery_index, proof.log_index) == ("dead_lettered", late_at, None)
 
 
@@ -317,17 +317,17 @@ def test_redelivery_after_the_visibility_timeout(start: Start) -> None:
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
         message = propose(usa, 3.67)
         forward(qatar, message)
-        (first,) = iran.lease(TRACK)
+        (first,) = iran.inbox.lease(TRACK)
         assert first["attempt"] == 1
         server.clock.advance(timedelta(seconds=20))
         assert server.delivery.tick(TRACK) == []
-        assert iran.lease(TRACK) == []  # still leased
+        assert iran.inbox.lease(TRACK) == []  # still leased
 
         server.clock.advance(timedelta(seconds=11))  # past the 30 s visibility timeout
         (outcome,) = server.delivery.tick(TRACK)
         assert isinstance(outcome, Redelivered)
         server.clock.advance(timedelta(seconds=1))  # the backoff
-        (second,) = iran.lease(TRACK)
+        (second,) = iran.inbox.lease(TRACK)
         assert (second["message_id"], second["attempt"]) == (message, 2)
         assert second["log_index"] == first["log_index"]
 
@@ -337,9 +337,9 @@ def test_the_lifespan_ticker_redelivers_without_clients(start: Start) -> None:
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
         message = propose(usa, 3.67)
         forward(qatar, message)
-        assert [d["attempt"] for d in iran.lease(TRACK)] == [1]
+        assert [d["attempt"] for d in iran.inbox.lease(TRACK)] == [1]
         server.clock.advance(timedelta(seconds=32))  # expiry plus backoff; the ticker does the rest
-        polled = iran.poll(TRACK, timeout=10)
+        polled = iran.inbox.poll(TRACK, timeout=10)
     assert [(d["message_id"], d["attempt"]) for d in polled] == [(message, 2)]
 
 
@@ -348,8 +348,8 @@ def test_the_stream_is_event_stream_with_keep_alives(start: Start, monkeypatch: 
     server = start()
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
         index = forward(qatar, propose(usa, 3.67))
-        request = iran._signed_request("GET", f"/v1/tracks/{TRACK}/inbox/stream", params={"timeout": 0.5})
-        response = iran._http.send(request)
+        request = iran.signed_request("GET", f"/v1/tracks/{TRACK}/inbox/stream", params={"timeout": 0.5})
+        response = iran.send_request(request)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     text = response.text
@@ -357,24 +357,24 @@ def test_the_stream_is_event_stream_with_keep_alives(start: Start, monkeypatch: 
     assert ": keep-alive\n\n" in text
 
     with server.client(IRAN) as iran:
-        request = iran._signed_request("GET", f"/v1/tracks/{TRACK}/inbox/stream")
+        request = iran.signed_request("GET", f"/v1/tracks/{TRACK}/inbox/stream")
         request.headers["Last-Event-ID"] = "not-a-number"
-        assert iran._http.send(request).status_code == 400
+        assert iran.send_request(request).status_code == 400
 
 
 def test_presence_is_for_the_mediator_only(start: Start) -> None:
     server = start()
     with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
-        beat = iran.heartbeat(TRACK)
+        beat = iran.inbox.heartbeat(TRACK)
         assert (beat["member"], beat["party"]) == ("iran/principal", "iran")
-        parties = {p["party"]: p for p in qatar.presence(TRACK)}
+        parties = {p["party"]: p for p in qatar.inbox.presence(TRACK)}
         assert parties["iran"]["status"] == "online"
         assert parties["iran"]["members_online"] == ["iran/principal"]
         assert parties["usa"]["status"] == "never_seen"
         for outsider in (usa, iran):
             with pytest.raises(ProblemError) as info:
-                outsider.presence(TRACK)
+                outsider.inbox.presence(TRACK)
             assert info.value.status == 403
             assert info.value.type.endswith("/not-authorized")
         server.clock.advance(timedelta(minutes=2))  # past the heartbeat window
-        assert {p["party"]: p["status"] for p in qatar.presence(TRACK)}["iran"] == "silent"
+        assert {p["party"]: p["status"] for p in qatar.inbox.presence(TRACK)}["iran"] == "silent"

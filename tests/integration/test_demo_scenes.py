@@ -17,17 +17,17 @@ import pytest
 from rich.console import Console
 
 from backchannel.api import create_app
-from backchannel.cli.deals import play_deals
-from backchannel.cli.escrow_demo import escrow_scene
-from backchannel.cli.live import AGENDA, _ranges
-from backchannel.cli.obligations_demo import OBLIGATION, obligation_scene
-from backchannel.cli.texts_demo import DOC, V3, text_scene
-from backchannel.cli.transcript_demo import summary, transcript
-from backchannel.client import BackchannelClient
 from backchannel.clock import SystemClock
-from backchannel.keyfile import KeyPair
+from backchannel.demo.deals import play_deals
+from backchannel.demo.escrow import escrow_scene
+from backchannel.demo.live import AGENDA, _ranges
+from backchannel.demo.obligations import OBLIGATION, obligation_scene
+from backchannel.demo.texts import DOC, V3, text_scene
+from backchannel.demo.transcript import summary, transcript
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
@@ -104,7 +104,7 @@ def test_the_text_scene_plays_and_every_check_passes(clients: dict[str, Backchan
     shown = console.export_text()
     assert "refused: 409 Stale text version" in shown
     assert "+Article 3. USD 6 billion of frozen assets" in shown
-    assert clients[IRAN.name].text(TRACK, DOC)["text"] == V3
+    assert clients[IRAN.name].texts.get(TRACK, DOC)["text"] == V3
 
 
 def test_the_obligation_scene_is_fed_by_counted_attestations(clients: dict[str, BackchannelClient]) -> None:
@@ -127,7 +127,7 @@ def test_the_obligation_scene_is_fed_by_counted_attestations(clients: dict[str, 
     assert "down 1 -> 0" in shown
 
     # the demo's transcript: the agreements' events in words, usa's view of them
-    entries = clients[USA.name].events(TRACK)
+    entries = clients[USA.name].log.events(TRACK)
     console = Console(record=True, width=200)
     console.print(transcript(entries, "transcript"))
     table = console.export_text()
@@ -157,7 +157,7 @@ def test_the_transcript_groups_attestation_batches_and_names_the_agreements(
     assert len(checks) == 12
     assert not failed(checks), failed(checks)
 
-    entries = usa.events(TRACK)
+    entries = usa.log.events(TRACK)
     console = Console(record=True, width=200)
     console.print(transcript(entries, "transcript"))
     table = console.export_text()

@@ -20,12 +20,12 @@ import pytest
 from rich.console import Console
 
 from backchannel.api import create_app
-from backchannel.cli.escrow_demo import escrow_scene
-from backchannel.client import BackchannelClient, ProblemError
-from backchannel.keyfile import KeyPair
+from backchannel.demo.escrow import escrow_scene
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.escrow import EscrowService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
@@ -147,7 +147,7 @@ def problem(call: Callable[[], object]) -> ProblemError:
 
 def define(server: Server) -> None:
     with server.client(QATAR) as qatar:
-        result = qatar.define_metric(
+        result = qatar.attestations.define_metric(
             TRACK, METRIC, unit="%", inspectors=["iaea", "euratom"], quorum=2, tolerance=0.1,
             issue="enrichment_cap_pct",
         )  # fmt: skip
@@ -158,7 +158,7 @@ def test_bad_metric_and_attestation_input_is_refused_naming_the_field(start: Sta
     server = start()
     with server.client(QATAR) as qatar:
         wrong = problem(
-            lambda: qatar.define_metric(
+            lambda: qatar.attestations.define_metric(
                 TRACK,
                 METRIC,
                 unit="kg",
@@ -173,11 +173,13 @@ def test_bad_metric_and_attestation_input_is_refused_naming_the_field(start: Sta
     define(server)
     size = server.store.size(TRACK)
     with server.client(USA) as usa:
-        refused = problem(lambda: usa.attest(TRACK, METRIC, 3.6, unit="%", site="natanz"))
+        refused = problem(lambda: usa.attestations.attest(TRACK, METRIC, 3.6, unit="%", site="natanz"))
     assert (refused.status, refused.type.rsplit("/", 1)[1]) == (403, "not-authorized")
     with server.client(IAEA) as iaea:
-        unit = problem(lambda: iaea.attest(TRACK, METRIC, 3.6, unit="kg", site="natanz"))
-        unknown = problem(lambda: iaea.attest(TRACK, "iaea.stockpile_kg", 3.6, unit="kg", site="natanz"))
+        unit = problem(lambda: iaea.attestations.attest(TRACK, METRIC, 3.6, unit="kg", site="natanz"))
+        unknown = problem(
+            lambda: iaea.attestations.attest(TRACK, "iaea.stockpile_kg", 3.6, unit="kg", site="natanz")
+        )
     assert (unit.status, unit.problem["violations"][0]["field"]) == (422, "unit")
     assert (unknown.status, unknown.type.rsplit("/", 1)[1]) == (422, "unknown-metric")
     assert server.store.size(TRACK) == size  # nothing half-applied
@@ -188,9 +190,9 @@ def test_a_malformed_predicate_is_refused_with_its_column(start: Start) -> None:
     define(server)
     with server.client(QATAR) as qatar:
         bad = problem(
-            lambda: qatar.open_escrow(TRACK, terms(server, predicates=["iaea.enrichment_pct is low"]))
+            lambda: qatar.escrow.open(TRACK, terms(server, predicates=["iaea.enrichment_pct is low"]))
         )
-        closed = problem(lambda: qatar.open_escrow(TRACK, terms(server, signers=[], threshold=0)))
+        closed = problem(lambda: qatar.escrow.open(TRACK, terms(server, signers=[], threshold=0)))
     assert bad.status == 422
     assert bad.problem["violations"][0]["field"] == "predicates.0"
     assert "at column 21: expected a comparator (<, <=, ==, >=, >), got 'is'" in bad.problem["detail"]
@@ -204,43 +206,45 @@ def test_six_billion_released_only_after_thirty_attested_days(start: Start) -> N
         server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran,
         server.client(IAEA) as iaea, server.client(EURATOM) as euratom,
     ):  # fmt: skip
-        opened = qatar.open_escrow(TRACK, terms(server))
+        opened = qatar.escrow.open(TRACK, terms(server))
         assert [e["type"] for e in opened["events"]] == ["escrow.opened"]
-        early = problem(lambda: iran.release_escrow(TRACK, "frozen-assets"))
+        early = problem(lambda: iran.escrow.release(TRACK, "frozen-assets"))
         assert (early.status, early.type.rsplit("/", 1)[1]) == (409, "escrow-condition-unmet")
         assert early.problem["progress"] == f"0 of 2 signatures; predicate `{PREDICATE}` held 0 of 30 days"
-        usa.sign_escrow_release(TRACK, "frozen-assets")
-        qatar.sign_escrow_release(TRACK, "frozen-assets")
+        usa.escrow.sign_release(TRACK, "frozen-assets")
+        qatar.escrow.sign_release(TRACK, "frozen-assets")
         for day in range(12):  # a day passes between measurements: the clock, not sleep
             server.clock.advance(DAY)
-            iaea.attest(TRACK, METRIC, 3.60 + day / 1000, unit="%", site="natanz")
-            quorum = euratom.attest(TRACK, METRIC, 3.62, unit="%", site="natanz")
+            iaea.attestations.attest(TRACK, METRIC, 3.60 + day / 1000, unit="%", site="natanz")
+            quorum = euratom.attestations.attest(TRACK, METRIC, 3.62, unit="%", site="natanz")
             assert [e["type"] for e in quorum["events"]] == [
                 "attestation.filed",
                 "attestation.quorum_reached",
             ]
         server.clock.advance(DAY)
-        shown = usa.escrow(TRACK, "frozen-assets")
+        shown = usa.escrow.get(TRACK, "frozen-assets")
         assert shown["check"]["predicates"][0]["held"] == 12
-        still = problem(lambda: iran.release_escrow(TRACK, "frozen-assets"))
+        still = problem(lambda: iran.escrow.release(TRACK, "frozen-assets"))
         assert still.problem["progress"] == f"2 of 2 signatures; predicate `{PREDICATE}` held 12 of 30 days"
         # the rest of the window, back-filled: observed on the 18 days before the first ones
         first = server.clock.now() - 12 * DAY  # the day of the first measurement
         for inspector in (iaea, euratom):
-            results = inspector.attest_daily(TRACK, METRIC, [3.6] * 18, unit="%", site="natanz", end=first)
+            results = inspector.attestations.attest_daily(
+                TRACK, METRIC, [3.6] * 18, unit="%", site="natanz", end=first
+            )
             assert {r["status"] for r in results} == {201}
-        ready = iran.escrow(TRACK, "frozen-assets")
+        ready = iran.escrow.get(TRACK, "frozen-assets")
         assert ready["check"]["releasable"] is True
-        released = iran.release_escrow(TRACK, "frozen-assets")
+        released = iran.escrow.release(TRACK, "frozen-assets")
         (event,) = released["events"]
         assert event["type"] == "escrow.released"
         assert event["reason"] == f"releasable: 2 of 2 signatures; predicate `{PREDICATE}` held 30 of 30 days"
-        after = usa.escrow(TRACK, "frozen-assets")
+        after = usa.escrow.get(TRACK, "frozen-assets")
         assert (after["status"], after["closed_by"]) == ("released", "iran/principal")
-        again = problem(lambda: iran.release_escrow(TRACK, "frozen-assets"))
+        again = problem(lambda: iran.escrow.release(TRACK, "frozen-assets"))
         assert again.status == 409
-        hidden = problem(lambda: iaea.escrow(TRACK, "frozen-assets"))
-        missing = problem(lambda: usa.escrow(TRACK, "no-such-escrow"))
+        hidden = problem(lambda: iaea.escrow.get(TRACK, "frozen-assets"))
+        missing = problem(lambda: usa.escrow.get(TRACK, "no-such-escrow"))
         assert (hidden.status, hidden.problem["detail"]) == (404, "no escrow 'frozen-assets' on track 'doha'")
         assert (missing.status, missing.problem["detail"]) == (
             404,
@@ -253,11 +257,11 @@ def test_conflicting_attestations_are_flagged_through_the_api(start: Start) -> N
     server = start()
     define(server)
     with server.client(IAEA) as iaea, server.client(EURATOM) as euratom, server.client(USA) as usa:
-        iaea.attest(TRACK, METRIC, 3.6, unit="%", site="fordow")
-        flagged = euratom.attest(TRACK, METRIC, 20.0, unit="%", site="fordow")
+        iaea.attestations.attest(TRACK, METRIC, 3.6, unit="%", site="fordow")
+        flagged = euratom.attestations.attest(TRACK, METRIC, 20.0, unit="%", site="fordow")
         assert [e["type"] for e in flagged["events"]] == ["attestation.filed", "attestation.conflict_flagged"]
-        seen = [e["signed"]["event"]["type"] for e in usa.events(TRACK)]
-        iaea_seen = [e["signed"]["event"]["type"] for e in iaea.events(TRACK)]
+        seen = [e["signed"]["event"]["type"] for e in usa.log.events(TRACK)]
+        iaea_seen = [e["signed"]["event"]["type"] for e in iaea.log.events(TRACK)]
     assert seen.count("attestation.filed") == 2
     assert "attestation.conflict_flagged" in seen
     assert iaea_seen.count("attestation.filed") == 1  # inspectors do not see each other's values
@@ -267,14 +271,14 @@ def test_the_lifespan_ticker_refunds_at_expiry(start: Start) -> None:
     server = start(tick_interval=0.05)
     define(server)
     with server.client(QATAR) as qatar, server.client(USA) as usa:
-        qatar.open_escrow(TRACK, terms(server, expires_at=format_timestamp(server.clock.now() + DAY)))
-        assert usa.escrow(TRACK, "frozen-assets")["status"] == "open"
+        qatar.escrow.open(TRACK, terms(server, expires_at=format_timestamp(server.clock.now() + DAY)))
+        assert usa.escrow.get(TRACK, "frozen-assets")["status"] == "open"
         server.clock.advance(DAY)
         deadline = time.monotonic() + 10
-        while usa.escrow(TRACK, "frozen-assets")["status"] != "refunded":
+        while usa.escrow.get(TRACK, "frozen-assets")["status"] != "refunded":
             assert time.monotonic() < deadline, "the ticker did not refund the expired escrow"
             time.sleep(0.02)
-        shown = usa.escrow(TRACK, "frozen-assets")
+        shown = usa.escrow.get(TRACK, "frozen-assets")
         assert shown["closed_by"] == "qatar/service"
         assert shown["check"]["reason"].startswith("refunded at")
     refunds = [
@@ -290,7 +294,7 @@ def test_expiry_ticks_are_idempotent_across_restarts(start: Start) -> None:
     server = start()
     define(server)
     with server.client(QATAR) as qatar:
-        qatar.open_escrow(TRACK, terms(server, expires_at=format_timestamp(server.clock.now() + DAY)))
+        qatar.escrow.open(TRACK, terms(server, expires_at=format_timestamp(server.clock.now() + DAY)))
     escrows = EscrowService(server.tracks, NODE, clock=server.clock)
     assert escrows.tick(TRACK) == []
     assert escrows.next_wakeup(TRACK) == server.clock.now() + DAY
@@ -323,7 +327,7 @@ def test_the_demo_scene_plays_and_every_check_passes(start: Start) -> None:
 def test_issue_8_an_unknown_escrow_is_404_on_release_sign_and_show(start: Start) -> None:
     server = start()
     with server.client(IRAN) as iran, server.client(USA) as usa:
-        released = problem(lambda: iran.release_escrow(TRACK, "no-such-escrow"))
-        signed = problem(lambda: usa.sign_escrow_release(TRACK, "no-such-escrow"))
-        shown = problem(lambda: usa.escrow(TRACK, "no-such-escrow"))
+        released = problem(lambda: iran.escrow.release(TRACK, "no-such-escrow"))
+        signed = problem(lambda: usa.escrow.sign_release(TRACK, "no-such-escrow"))
+        shown = problem(lambda: usa.escrow.get(TRACK, "no-such-escrow"))
     assert [p.status for p in (released, signed, shown)] == [404, 404, 404]

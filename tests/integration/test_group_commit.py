@@ -17,9 +17,9 @@ from backchannel.errors import (
     VerificationError,
     WouldBlock,
 )
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.export import verify_store
 from backchannel.service.log import LogWriter

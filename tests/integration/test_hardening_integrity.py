@@ -17,11 +17,11 @@ import pytest
 
 from backchannel.api.errors import PROBLEM_BASE
 from backchannel.errors import BackchannelError
-from backchannel.httpsig import sign_request
+from backchannel.node import Node, open_node
+from backchannel.protocol.httpsig import sign_request
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
 from backchannel.service.integrity import DamagedStoreError
-from backchannel.service.node import Node, open_node
 from backchannel.testing.server import running
 from backchannel.testing.world import opening, seeded_keys
 from backchannel.wire import sign_command

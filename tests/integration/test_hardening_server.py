@@ -18,15 +18,15 @@ import pytest
 
 from backchannel.api import create_app
 from backchannel.api.errors import PROBLEM_BASE
-from backchannel.client import BackchannelClient, ProblemError
-from backchannel.httpsig import DEFAULT_MAX_SKEW, sign_request
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.node import Node, open_node
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW, sign_request
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
 from backchannel.service.log import LogWriter
-from backchannel.service.node import Node, open_node
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore

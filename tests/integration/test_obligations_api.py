@@ -26,12 +26,12 @@ from typer.testing import CliRunner
 from backchannel.api import create_app
 from backchannel.cli.main import app as cli_app
 from backchannel.cli.main import out as cli_out
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.clock import SystemClock
 from backchannel.domain.agreements.obligations import MICRO, instant_us, meter, start
-from backchannel.keyfile import KeyPair, write_key_file
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.obligations import ObligationService, obligation_view, review_key
 from backchannel.service.tracks import TrackService, replay
@@ -145,23 +145,25 @@ def test_an_overdraw_escalates_and_the_ticker_steps_it_down(server: Server) -> N
         # the unit must match the agenda issue the metric names: refused, nothing logged
         size = server.store.size(TRACK)
         with pytest.raises(ProblemError) as refused:
-            qatar.define_obligation(TRACK, {**TERMS, "metric": "enrichment_cap_pct", "unit": "kg"})
+            qatar.obligations.define(TRACK, {**TERMS, "metric": "enrichment_cap_pct", "unit": "kg"})
         assert refused.value.status == 422
         assert [v["field"] for v in refused.value.problem["violations"]] == ["unit"]
         assert server.store.size(TRACK) == size
 
-        qatar.define_obligation(TRACK, TERMS)
+        qatar.obligations.define(TRACK, TERMS)
         server.clock.advance(timedelta(hours=1))
-        result = iaea.record_consumption(TRACK, "iran-enrichment", 30, "kg", source="iaea-report-1")
+        result = iaea.obligations.record_consumption(
+            TRACK, "iran-enrichment", 30, "kg", source="iaea-report-1"
+        )
         assert [e["type"] for e in result["events"]] == ["obligation.metered", "obligation.escalated"]
         with pytest.raises(ProblemError) as denied:
-            iran.record_consumption(TRACK, "iran-enrichment", 1, "kg")
+            iran.obligations.record_consumption(TRACK, "iran-enrichment", 1, "kg")
         assert denied.value.status == 403
         with pytest.raises(ProblemError) as wrong_unit:
-            iaea.record_consumption(TRACK, "iran-enrichment", 1, "t")
+            iaea.obligations.record_consumption(TRACK, "iran-enrichment", 1, "t")
         assert wrong_unit.value.problem["violations"][0]["field"] == "unit"
 
-        view = iran.obligation(TRACK, "iran-enrichment")
+        view = iran.obligations.get(TRACK, "iran-enrichment")
         assert (view["level"], view["tier"], view["tokens"], view["overdraws"]) == (
             1,
             "sanctions-tier-1",
@@ -175,8 +177,8 @@ def test_an_overdraw_escalates_and_the_ticker_steps_it_down(server: Server) -> N
 
         # 120 days of refill bring the debt of 10 kg back to 10 kg (50% of the burst)
         server.clock.advance(timedelta(days=120))
-        wait_for(lambda: qatar.obligation(TRACK, "iran-enrichment")["level"] == 0)
-        view = qatar.obligation(TRACK, "iran-enrichment")
+        wait_for(lambda: qatar.obligations.get(TRACK, "iran-enrichment")["level"] == 0)
+        view = qatar.obligations.get(TRACK, "iran-enrichment")
         down = view["history"][-1]
         assert (down["direction"], down["effective_at"], down["tokens"]) == ("down", due, "10")
         assert down["held_since"] == up["effective_at"]
@@ -189,11 +191,11 @@ def test_an_overdraw_escalates_and_the_ticker_steps_it_down(server: Server) -> N
     # visibility: the bound party, the party it is shared with, the inspector; a witness gets the unknown-id 404
     for keys in (QATAR, USA, IRAN, IAEA):
         with server.client(keys) as client:
-            assert client.obligation(TRACK, "iran-enrichment")["obligation"] == "iran-enrichment"
+            assert client.obligations.get(TRACK, "iran-enrichment")["obligation"] == "iran-enrichment"
     with server.client(GUARANTOR) as guarantor:
         for name in ("iran-enrichment", "no-such"):
             with pytest.raises(ProblemError) as hidden:
-                guarantor.obligation(TRACK, name)
+                guarantor.obligations.get(TRACK, name)
             assert hidden.value.status == 404
             assert hidden.value.problem["detail"] == f"no obligation {name!r} on track {TRACK!r}"
 

@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.client import BackchannelClient, ProblemError
-from backchannel.keyfile import KeyPair, read_key_file
 from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.protocol.keyfile import KeyPair, read_key_file
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.wire import enrolment_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -84,12 +84,12 @@ def test_serve_runs_a_service_the_sdk_can_use(tmp_path: Path) -> None:
                 "service_key": {**info["service_key"], "expires_at": None},
             }, track="doha-talks")  # fmt: skip
             assert opened["replayed"] is False
-            assert qatar.checkpoint("doha-talks").size == opened["first_index"] + 1
-            assert qatar.lease("doha-talks") == []
-            assert qatar.heartbeat("doha-talks")["party"] == "qatar"
-            assert qatar.upload_annex("doha-talks", b"x" * 64)  # the configured annex limit, exactly
+            assert qatar.log.checkpoint("doha-talks").size == opened["first_index"] + 1
+            assert qatar.inbox.lease("doha-talks") == []
+            assert qatar.inbox.heartbeat("doha-talks")["party"] == "qatar"
+            assert qatar.annexes.upload("doha-talks", b"x" * 64)  # the configured annex limit, exactly
             with pytest.raises(ProblemError) as refused:
-                qatar.upload_annex("doha-talks", b"x" * 65)
+                qatar.annexes.upload("doha-talks", b"x" * 65)
             assert (refused.value.status, refused.value.problem["limit"]) == (413, 64)
     finally:
         os.kill(proc.pid, signal.SIGTERM)

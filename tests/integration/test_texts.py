@@ -11,9 +11,9 @@ import pytest
 import uvicorn
 
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
@@ -103,29 +103,29 @@ def slug(error: ProblemError) -> str:
 
 def test_a_text_drafted_and_revised_with_a_stale_edit_refused(clients: dict[str, BackchannelClient]) -> None:
     qatar, usa, iran = clients[QATAR.name], clients[USA.name], clients[IRAN.name]
-    drafted = qatar.draft_text(TRACK, "framework", V1, title="Framework for a nuclear agreement")
+    drafted = qatar.texts.draft(TRACK, "framework", V1, title="Framework for a nuclear agreement")
     assert [e["type"] for e in drafted["events"]] == ["text.drafted"]
 
     # mediator-only (the default): usa may not edit, only comment privately
-    refused = problem(lambda: usa.edit_text(TRACK, "framework", V2, base_version=1))
+    refused = problem(lambda: usa.texts.edit(TRACK, "framework", V2, base_version=1))
     assert (refused.status, slug(refused)) == (403, "not-authorized")
     assert "mediator-only" in refused.problem["detail"]
-    usa.comment_text(TRACK, "framework", "Add a sunset clause.", version=1)
-    iran.comment_text(TRACK, "framework", "Relief must come first.", version=1)
+    usa.texts.comment(TRACK, "framework", "Add a sunset clause.", version=1)
+    iran.texts.comment(TRACK, "framework", "Relief must come first.", version=1)
 
-    qatar.edit_text(TRACK, "framework", V2, base_version=1)
-    qatar.set_text_policy(TRACK, "shared")
-    usa.edit_text(TRACK, "framework", V3, base_version=2)
+    qatar.texts.edit(TRACK, "framework", V2, base_version=1)
+    qatar.texts.set_policy(TRACK, "shared")
+    usa.texts.edit(TRACK, "framework", V3, base_version=2)
 
     # iran edits version 2, which is no longer current: 409, the current version in the problem
     stale = problem(
-        lambda: iran.edit_text(TRACK, "framework", V2 + "Article 3. Phased relief.\n", base_version=2)
+        lambda: iran.texts.edit(TRACK, "framework", V2 + "Article 3. Phased relief.\n", base_version=2)
     )
     assert (stale.status, slug(stale)) == (409, "stale-text-version")
     assert (stale.problem["current"], stale.problem["doc"]) == (3, "framework")
-    assert iran.text(TRACK, "framework")["text"] == V3  # never merged
+    assert iran.texts.get(TRACK, "framework")["text"] == V3  # never merged
 
-    shown = iran.text(TRACK, "framework")
+    shown = iran.texts.get(TRACK, "framework")
     assert (shown["version"], shown["current_version"], shown["base_version"], shown["by"]) == (
         3,
         3,
@@ -133,85 +133,85 @@ def test_a_text_drafted_and_revised_with_a_stale_edit_refused(clients: dict[str,
         USA.name,
     )
     assert (shown["policy"], shown["title"]) == ("shared", "Framework for a nuclear agreement")
-    first = iran.text(TRACK, "framework", version=1)
+    first = iran.texts.get(TRACK, "framework", version=1)
     assert (first["text"], first["base_version"], first["by"]) == (V1, None, QATAR.name)
-    listed = clients[USA_OBSERVER.name].texts(TRACK)
+    listed = clients[USA_OBSERVER.name].texts.list_all(TRACK)
     assert listed["policy"] == "shared"
     assert [(d["doc"], d["version"]) for d in listed["documents"]] == [("framework", 3)]
 
-    diff = usa.text_diff(TRACK, "framework", 1, 3)
+    diff = usa.texts.diff(TRACK, "framework", 1, 3)
     assert diff.startswith("--- framework@v1\n+++ framework@v3\n")
     assert (
         "-Article 1. Iran caps enrichment at 3.67%.\n+Article 1. Iran caps enrichment at 3.67% for 15 years.\n"
         in diff
     )
     assert "+Article 3. IAEA continuous monitoring.\n" in diff
-    assert usa.text_diff(TRACK, "framework", 2, 2) == ""
+    assert usa.texts.diff(TRACK, "framework", 2, 2) == ""
 
     # comments: the mediator reads both; each party reads its own
-    assert {c["text"] for c in qatar.text_comments(TRACK, "framework")} == {
+    assert {c["text"] for c in qatar.texts.comments(TRACK, "framework")} == {
         "Add a sunset clause.",
         "Relief must come first.",
     }
-    assert [c["text"] for c in clients[USA_DELEGATE.name].text_comments(TRACK, "framework")] == [
+    assert [c["text"] for c in clients[USA_DELEGATE.name].texts.comments(TRACK, "framework")] == [
         "Add a sunset clause."
     ]
-    assert [c["party"] for c in iran.text_comments(TRACK, "framework")] == ["iran"]
+    assert [c["party"] for c in iran.texts.comments(TRACK, "framework")] == ["iran"]
 
 
 def test_reads_are_for_the_mediator_and_the_delegations(clients: dict[str, BackchannelClient]) -> None:
     qatar = clients[QATAR.name]
-    qatar.draft_text(TRACK, "framework", V1, title="Framework")
+    qatar.texts.draft(TRACK, "framework", V1, title="Framework")
     for outsider in (NORWAY, IAEA):
         client = clients[outsider.name]
         for call in (
-            lambda c=client: c.texts(TRACK),
-            lambda c=client: c.text(TRACK, "framework"),
-            lambda c=client: c.text_diff(TRACK, "framework", 1, 1),
-            lambda c=client: c.text_comments(TRACK, "framework"),
+            lambda c=client: c.texts.list_all(TRACK),
+            lambda c=client: c.texts.get(TRACK, "framework"),
+            lambda c=client: c.texts.diff(TRACK, "framework", 1, 1),
+            lambda c=client: c.texts.comments(TRACK, "framework"),
         ):
             error = problem(call)
             assert (error.status, slug(error)) == (403, "not-authorized"), outsider.name
     usa = clients[USA.name]
     for call in (
-        lambda: usa.text(TRACK, "nope"),
-        lambda: usa.text(TRACK, "framework", version=2),
-        lambda: usa.text_diff(TRACK, "framework", 1, 2),
-        lambda: usa.text_comments(TRACK, "nope"),
+        lambda: usa.texts.get(TRACK, "nope"),
+        lambda: usa.texts.get(TRACK, "framework", version=2),
+        lambda: usa.texts.diff(TRACK, "framework", 1, 2),
+        lambda: usa.texts.comments(TRACK, "nope"),
     ):
         assert problem(call).status == 404
-    error = problem(lambda: usa._get(f"/v1/tracks/{TRACK}/texts/framework", version=0))
+    error = problem(lambda: usa.get_json(f"/v1/tracks/{TRACK}/texts/framework", version=0))
     assert error.status == 422
 
 
 def test_bad_text_commands_name_the_field_and_append_nothing(clients: dict[str, BackchannelClient]) -> None:
     qatar, usa = clients[QATAR.name], clients[USA.name]
-    qatar.draft_text(TRACK, "framework", V1, title="Framework")
+    qatar.texts.draft(TRACK, "framework", V1, title="Framework")
     cases: list[tuple[Callable[[], Any], int, str]] = [
-        (lambda: qatar.draft_text(TRACK, "Bad Id", V1, title="t"), 422, "schema-violation"),
-        (lambda: qatar.draft_text(TRACK, "big", "x" * 65_537, title="t"), 422, "schema-violation"),
-        (lambda: qatar.draft_text(TRACK, "framework", V1, title="again"), 409, "track-state"),
-        (lambda: qatar.edit_text(TRACK, "framework", V1, base_version=1), 409, "track-state"),
-        (lambda: qatar.edit_text(TRACK, "nope", V1, base_version=1), 422, "unknown-document"),
-        (lambda: qatar.set_text_policy(TRACK, "anyone"), 422, "schema-violation"),
-        (lambda: qatar.set_text_policy(TRACK, "mediator-only"), 409, "track-state"),
-        (lambda: usa.set_text_policy(TRACK, "shared"), 403, "not-authorized"),
-        (lambda: usa.comment_text(TRACK, "framework", "x", version=2), 422, "unknown-document"),
+        (lambda: qatar.texts.draft(TRACK, "Bad Id", V1, title="t"), 422, "schema-violation"),
+        (lambda: qatar.texts.draft(TRACK, "big", "x" * 65_537, title="t"), 422, "schema-violation"),
+        (lambda: qatar.texts.draft(TRACK, "framework", V1, title="again"), 409, "track-state"),
+        (lambda: qatar.texts.edit(TRACK, "framework", V1, base_version=1), 409, "track-state"),
+        (lambda: qatar.texts.edit(TRACK, "nope", V1, base_version=1), 422, "unknown-document"),
+        (lambda: qatar.texts.set_policy(TRACK, "anyone"), 422, "schema-violation"),
+        (lambda: qatar.texts.set_policy(TRACK, "mediator-only"), 409, "track-state"),
+        (lambda: usa.texts.set_policy(TRACK, "shared"), 403, "not-authorized"),
+        (lambda: usa.texts.comment(TRACK, "framework", "x", version=2), 422, "unknown-document"),
         (
-            lambda: clients[USA_OBSERVER.name].comment_text(TRACK, "framework", "x", version=1),
+            lambda: clients[USA_OBSERVER.name].texts.comment(TRACK, "framework", "x", version=1),
             403,
             "not-authorized",
         ),
         (
-            lambda: clients[NORWAY.name].comment_text(TRACK, "framework", "x", version=1),
+            lambda: clients[NORWAY.name].texts.comment(TRACK, "framework", "x", version=1),
             403,
             "not-authorized",
         ),
     ]
-    size = qatar.checkpoint(TRACK).size
+    size = qatar.log.checkpoint(TRACK).size
     for call, status, kind in cases:
         error = problem(call)
         assert (error.status, slug(error)) == (status, kind), error
-    assert qatar.checkpoint(TRACK).size == size
-    violation = problem(lambda: qatar.draft_text(TRACK, "Bad Id", V1, title="")).problem["violations"]
+    assert qatar.log.checkpoint(TRACK).size == size
+    violation = problem(lambda: qatar.texts.draft(TRACK, "Bad Id", V1, title="")).problem["violations"]
     assert {v["field"] for v in violation} == {"doc", "title"}

@@ -9,10 +9,10 @@ import pytest
 from backchannel.domain import MessageSubmitted
 from backchannel.domain.errors import KeyRevokedError, NotAuthorizedError, SchemaViolationError
 from backchannel.errors import VerificationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.export import verify_store
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService, replay

@@ -25,12 +25,13 @@ import httpx
 import pytest
 
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient, ForkDetectedError, ProblemError
 from backchannel.errors import ConfigurationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, InsufficientCosignaturesError
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient, ForkDetectedError, ProblemError
+from backchannel.sdk.witness import SplitViewError, Witness, WitnessState
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -39,7 +40,6 @@ from backchannel.testing.salts import UnsafeDeterministicSalts
 from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA, message_body, new_key_json, seeded_keys
 from backchannel.wire import SignedCommand, agenda_digest, sign_command
-from backchannel.witness import SplitViewError, Witness, WitnessState
 
 TRACK = "doha"
 ORIGIN = "http://backchannel.test"
@@ -207,20 +207,20 @@ def test_a_split_view_is_caught_by_the_witness_and_by_clients_requiring_a_cosign
     assert (cosigned.status, cosigned.size, cosigned.stored) == ("cosigned", size, True)
     usa_route = net.route(net.honest)
     usa = net.client(USA, usa_route, witnesses=NORWAY_KEYS, witness_quorum=1)
-    assert usa.checkpoint(TRACK).size == size
-    trusted = usa.latest_checkpoint(TRACK)
+    assert usa.log.checkpoint(TRACK).size == size
+    trusted = usa.log.latest_checkpoint(TRACK)
     assert trusted is not None
     assert usa.witnesses.check(trusted).valid == (NORWAY.name,)
 
     # iran is shown the fork: log-signed, same size, but no witness vouches for it
     iran = net.client(IRAN, net.fork, witnesses={NORWAY.name: net.witness(net.fork).vkey}, witness_quorum=1)
     with pytest.raises(InsufficientCosignaturesError) as refused:
-        iran.checkpoint(TRACK)
+        iran.log.checkpoint(TRACK)
     assert (refused.value.found, refused.value.required, refused.value.size) == (0, 1, size)
     assert "0 valid cosignature(s) from known witnesses (none); 1 required" in str(refused.value)
-    assert iran.latest_checkpoint(TRACK) is None  # nothing built on it: no inclusion proof either
+    assert iran.log.latest_checkpoint(TRACK) is None  # nothing built on it: no inclusion proof either
     with pytest.raises(InsufficientCosignaturesError):
-        iran.verify_inclusion(TRACK, 0, bytes(32))
+        iran.log.verify_inclusion(TRACK, 0, bytes(32))
 
     # the mediator shows norway the fork: norway refuses, with both signed checkpoints as evidence
     with pytest.raises(SplitViewError) as split:
@@ -244,7 +244,7 @@ def test_a_split_view_is_caught_by_the_witness_and_by_clients_requiring_a_cosign
     # later usa is routed to the fork too: its client proves the split view from the log's own signatures
     usa_route.server = net.fork
     with pytest.raises(ForkDetectedError) as fork:
-        usa.checkpoint(TRACK)
+        usa.log.checkpoint(TRACK)
     assert SignedCheckpoint.from_text(fork.value.old_note).checkpoint == old.checkpoint
     assert SignedCheckpoint.from_text(fork.value.new_note).checkpoint == new.checkpoint
 
@@ -276,7 +276,7 @@ def test_the_witness_cosigns_each_new_checkpoint_after_proving_consistency(net: 
     assert (second.status, second.previous_size, second.size) == ("cosigned", first.size, first.size + 1)
     stored = net.honest.store.cosignatures(TRACK, second.size)
     assert [s.cosigner for s in stored] == [NORWAY.name]
-    note = SignedCheckpoint.from_text(net.client(USA, net.honest).fetch_checkpoint(TRACK).to_text())
+    note = SignedCheckpoint.from_text(net.client(USA, net.honest).log.fetch_checkpoint(TRACK).to_text())
     assert LOG.verifier.verify(note).size == second.size  # clients ignorant of witnesses still verify it
     assert witness.signer.verifier.verify(note).name == NORWAY.name
 
@@ -352,20 +352,20 @@ def test_a_client_falls_back_to_the_newest_cosigned_checkpoint(net: Net) -> None
     net.honest.run(PROPOSAL)  # the latest checkpoint is not cosigned yet
     usa = net.client(USA, net.honest, witnesses=NORWAY_KEYS)
     assert usa.witnesses.quorum == 1  # by default, every witness named
-    assert usa.checkpoint(TRACK).size == cosigned.size
+    assert usa.log.checkpoint(TRACK).size == cosigned.size
     entry = next(net.honest.store.read(TRACK, 0, 1))
-    assert usa.verify_inclusion(TRACK, 0, entry.leaf_hash).size == cosigned.size
+    assert usa.log.verify_inclusion(TRACK, 0, entry.leaf_hash).size == cosigned.size
     both = net.client(USA, net.honest, witnesses={**NORWAY_KEYS, CHILE.name: CHILE.signing.verifying_key})
     with pytest.raises(
         InsufficientCosignaturesError,
         match=r"size 10 .* 0 valid cosignature\(s\) from known witnesses \(none\); 2 required",
     ):
-        both.checkpoint(TRACK)
+        both.log.checkpoint(TRACK)
     net.witness(net.honest, CHILE, "chile").cosign_latest(TRACK)
     net.witness(net.honest).cosign_latest(TRACK)
-    assert both.checkpoint(TRACK).size == cosigned.size + 1
+    assert both.log.checkpoint(TRACK).size == cosigned.size + 1
     assert (
-        net.client(USA, net.honest, witnesses=NORWAY_KEYS, witness_quorum=0).checkpoint(TRACK).size
+        net.client(USA, net.honest, witnesses=NORWAY_KEYS, witness_quorum=0).log.checkpoint(TRACK).size
         == cosigned.size + 1
     )
 
@@ -391,7 +391,7 @@ def test_a_cosigned_checkpoint_inconsistent_with_the_latest_one_is_a_fork(net: N
 
     usa = net.client(USA, httpx.MockTransport(mixed), witnesses=NORWAY_KEYS)
     with pytest.raises(ForkDetectedError):
-        usa.checkpoint(TRACK)
+        usa.log.checkpoint(TRACK)
 
 
 # --- the endpoint --------------------------------------------------------------------------------
@@ -410,30 +410,38 @@ def test_the_service_checks_each_cosignature_before_storing_it(net: Net) -> None
     signer = CosignatureSigner(NORWAY.name, NORWAY.signing)
     now = int(time.time())
     line = signer.cosign(note.checkpoint, now).to_line()
-    assert problem(lambda: usa.add_cosignature(TRACK, size, line)) == (403, "not-authorized")
+    assert problem(lambda: usa.log.add_cosignature(TRACK, size, line)) == (403, "not-authorized")
     usa_line = CosignatureSigner(USA.name, USA.signing).cosign(note.checkpoint, now).to_line()
-    assert problem(lambda: usa.add_cosignature(TRACK, size, usa_line)) == (403, "not-authorized")
+    assert problem(lambda: usa.log.add_cosignature(TRACK, size, usa_line)) == (403, "not-authorized")
     chile_line = CosignatureSigner(CHILE.name, CHILE.signing).cosign(note.checkpoint, now).to_line()
-    assert problem(lambda: norway.add_cosignature(TRACK, size, chile_line)) == (422, "verification-failed")
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size, chile_line)) == (
+        422,
+        "verification-failed",
+    )
     renamed = CosignatureSigner(NORWAY.name, CHILE.signing).cosign(note.checkpoint, now).to_line()
-    assert problem(lambda: norway.add_cosignature(TRACK, size, renamed)) == (422, "verification-failed")
-    assert problem(lambda: norway.add_cosignature(TRACK, size - 1, line)) == (422, "verification-failed")
-    assert problem(lambda: norway.add_cosignature(TRACK, size + 5, line)) == (404, "not-found")
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size, renamed)) == (422, "verification-failed")
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size - 1, line)) == (422, "verification-failed")
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size + 5, line)) == (404, "not-found")
     future = signer.cosign(note.checkpoint, now + 3600).to_line()
-    assert problem(lambda: norway.add_cosignature(TRACK, size, future)) == (422, "verification-failed")
-    assert problem(lambda: norway.add_cosignature(TRACK, size, "— not a line")) == (400, "malformed-request")
-    assert problem(lambda: norway.add_cosignature(TRACK, size, LOG.signature(note.checkpoint).to_line())) == (
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size, future)) == (422, "verification-failed")
+    assert problem(lambda: norway.log.add_cosignature(TRACK, size, "— not a line")) == (
         400,
         "malformed-request",
     )
-    assert problem(lambda: norway.add_cosignature("nope", size, line)) == (404, "not-found")
+    assert problem(
+        lambda: norway.log.add_cosignature(TRACK, size, LOG.signature(note.checkpoint).to_line())
+    ) == (
+        400,
+        "malformed-request",
+    )
+    assert problem(lambda: norway.log.add_cosignature("nope", size, line)) == (404, "not-found")
     assert net.honest.store.cosignatures(TRACK, size) == []  # nothing refused was stored
-    first = norway.add_cosignature(TRACK, size, line)
+    first = norway.log.add_cosignature(TRACK, size, line)
     assert (first["created"], first["cosigner"], first["timestamp"]) == (True, NORWAY.name, now)
     assert first["checkpoint"].endswith(line + "\n")
-    assert norway.add_cosignature(TRACK, size, line)["created"] is False
+    assert norway.log.add_cosignature(TRACK, size, line)["created"] is False
     older = signer.cosign(note.checkpoint, now - 10).to_line()
-    assert norway.add_cosignature(TRACK, size, older)["created"] is False
+    assert norway.log.add_cosignature(TRACK, size, older)["created"] is False
     assert [s.line for s in net.honest.store.cosignatures(TRACK, size)] == [line]
 
 
@@ -441,20 +449,20 @@ def test_a_cosignature_request_body_is_strict(net: Net) -> None:
     norway = net.client(NORWAY, net.honest)
     path = f"/v1/tracks/{TRACK}/checkpoints/{net.honest.size()}/cosignatures"
     for body in (b"[]", b'{"cosignature": 1}', b'{"cosignature": "x", "extra": 1}', b"{"):
-        response = norway._send("POST", path, body=body)
+        response = norway.send("POST", path, body=body)
         assert response.status_code == 400, response.text
-    response = norway._send("POST", f"/v1/tracks/{TRACK}/checkpoints/0/cosignatures", body=b"{}")
+    response = norway.send("POST", f"/v1/tracks/{TRACK}/checkpoints/0/cosignatures", body=b"{}")
     assert response.status_code == 422  # sizes start at 1
 
 
 def test_checkpoint_cosigned_k_returns_the_newest_with_k_and_can_wait(net: Net) -> None:
     usa = net.client(USA, net.honest)
-    assert problem(lambda: usa.fetch_checkpoint(TRACK, cosigned=1)) == (404, "not-found")
+    assert problem(lambda: usa.log.fetch_checkpoint(TRACK, cosigned=1)) == (404, "not-found")
     first = net.witness(net.honest).cosign_latest(TRACK)
     net.honest.run(PROPOSAL)
-    assert usa.fetch_checkpoint(TRACK, cosigned=1).checkpoint.size == first.size
-    assert usa.fetch_checkpoint(TRACK).checkpoint.size == first.size + 1
-    assert problem(lambda: usa.fetch_checkpoint(TRACK, cosigned=2)) == (404, "not-found")
+    assert usa.log.fetch_checkpoint(TRACK, cosigned=1).checkpoint.size == first.size
+    assert usa.log.fetch_checkpoint(TRACK).checkpoint.size == first.size + 1
+    assert problem(lambda: usa.log.fetch_checkpoint(TRACK, cosigned=2)) == (404, "not-found")
 
     def cosign_soon() -> None:
         time.sleep(0.3)
@@ -464,7 +472,7 @@ def test_checkpoint_cosigned_k_returns_the_newest_with_k_and_can_wait(net: Net) 
     helper = threading.Thread(target=cosign_soon)
     helper.start()
     try:
-        answer = usa._get(f"/v1/tracks/{TRACK}/checkpoint", cosigned=2, timeout=20)
+        answer = usa.get_json(f"/v1/tracks/{TRACK}/checkpoint", cosigned=2, timeout=20)
     finally:
         helper.join()
     note = SignedCheckpoint.from_text(answer["checkpoint"])
@@ -485,5 +493,5 @@ def test_a_verification_error_is_not_swallowed_by_the_fallback(net: Net) -> None
         return honest.handle_request(request)
 
     usa = net.client(USA, httpx.MockTransport(broken), witnesses=NORWAY_KEYS)
-    assert problem(lambda: usa.checkpoint(TRACK))[0] == 503
-    assert usa.latest_checkpoint(TRACK) is None
+    assert problem(lambda: usa.log.checkpoint(TRACK))[0] == 503
+    assert usa.log.latest_checkpoint(TRACK) is None

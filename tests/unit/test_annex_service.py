@@ -10,9 +10,9 @@ import pytest
 from backchannel.domain import MessageSubmitted
 from backchannel.domain.errors import SchemaViolationError, UnknownMemberError
 from backchannel.errors import NotFoundError, PayloadTooLargeError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.annexes import AnnexService, AnnexUpload
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService

@@ -3,7 +3,7 @@
 from rich.console import Console
 
 from backchannel.cli import render
-from backchannel.client import ProblemError
+from backchannel.sdk import ProblemError
 
 
 def rendered(problem: dict[str, object]) -> str:

@@ -9,10 +9,10 @@ import pytest
 from backchannel.domain.agreements.escrow_book import EscrowStatus
 from backchannel.domain.errors import TrackStateError
 from backchannel.errors import NotFoundError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.escrow import EscrowService, expiry_key
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay

@@ -9,9 +9,9 @@ import pytest
 
 from backchannel.broker import DeliveryPolicy
 from backchannel.errors import ConfigurationError, EncodingError, RateLimitedError, VerificationError
-from backchannel.keyfile import write_key_file
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import write_key_file
 from backchannel.service.admission import Admission, AdmissionRefusedError, read_admitted_key
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService

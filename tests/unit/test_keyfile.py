@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from backchannel.errors import ConfigurationError, EncodingError
-from backchannel.keyfile import KEY_FILE_TYPE, KeyPair, read_key_file, write_key_file
 from backchannel.log.signing import AgreementKey, SigningKey, b64encode
+from backchannel.protocol.keyfile import KEY_FILE_TYPE, KeyPair, read_key_file, write_key_file
 
 SEED = bytes(range(32))
 X_PRIVATE = bytes(range(32, 64))

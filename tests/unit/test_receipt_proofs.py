@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from backchannel.client import receipt_digest
 from backchannel.errors import VerificationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import Checkpoint, NoteSigner
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, b64encode
-from backchannel.receipt_proofs import ReceiptProof, verify_receipt_proof
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import receipt_digest
+from backchannel.sdk.receipts import ReceiptProof, verify_receipt_proof
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore

@@ -72,6 +72,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from backchannel.domain.agreements.attestation_book import UnknownMetricError
@@ -121,6 +124,7 @@ __all__ = [
     "AuthenticationError",
     "PayloadTooLargeError",
     "Problem",
+    "install_error_handlers",
     "problem_for",
     "problem_response",
 ]
@@ -265,4 +269,58 @@ def problem_response(problem: Problem) -> JSONResponse:
     """Render a problem as an ``application/problem+json`` response."""
     return JSONResponse(
         problem.body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error a route raises with problem+json (ours by the table, and the frameworks')."""
+
+    async def _any_error(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(problem_for(error, instance=request.url.path))
+
+    async def _validation(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return _validation_problem(request, error)
+
+    async def _http(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return _http_problem(request, error)
+
+    app.add_exception_handler(BackchannelError, _any_error)  # expected: answered, not re-raised
+    app.add_exception_handler(Exception, _any_error)  # a bug: answered with a bare 500, then logged
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+
+
+def _validation_problem(request: Request, error: RequestValidationError) -> JSONResponse:
+    violations = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p not in {"query", "path", "body"}),
+            "rule": str(e.get("type", "invalid")),
+            "message": str(e.get("msg", "invalid value")),
+        }
+        for e in error.errors()
+    ]
+    body = {
+        "type": PROBLEM_BASE + "invalid-parameter",
+        "title": "Invalid request parameter",
+        "status": 422,
+        "detail": "; ".join(f"{v['field']}: {v['message']}" for v in violations),
+        "instance": request.url.path,
+        "violations": violations,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": str(error.detail),
+        "status": error.status_code,
+        "detail": str(error.detail),
+        "instance": request.url.path,
+    }
+    return JSONResponse(
+        body, status_code=error.status_code, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
     )

@@ -3,7 +3,7 @@
 They describe shapes at the edge only (ADR-0012). The command body is parsed
 by :meth:`backchannel.wire.SignedCommand.from_dict`, never by pydantic: the
 signature covers exact bytes, so the handler reads the raw body itself and
-:class:`SignedCommandModel` only documents it.
+:class:`SignedCommandModel` (:mod:`backchannel.api.command_schemas`) only documents it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from backchannel.api.command_schemas import BatchRequestModel, CommandPayloadModel, SignedCommandModel
 
 __all__ = [
     "AnnexResponse",
@@ -51,30 +53,6 @@ __all__ = [
 ]
 
 
-class CommandPayloadModel(BaseModel):
-    """What a member signs (RFC 8785 canonical JSON, ADR-0011)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    track: str
-    command: str = Field(description="open_track, admit_party, submit_message, ...")
-    member: str = Field(description="party/name")
-    key_id: str = Field(description="ed25519:<32 hex>; must equal the RFC 9421 keyid")
-    issued_at: str = Field(description="UTC, microseconds: 2026-01-01T00:00:00.000000Z")
-    nonce: str
-    idempotency_key: str | None
-    body: dict[str, Any]
-
-
-class SignedCommandModel(BaseModel):
-    """The request body of ``POST /v1/tracks/{track}/commands``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    payload: CommandPayloadModel
-    sig: str = Field(description="base64 Ed25519 signature over the payload's canonical bytes")
-
-
 class CommandResponse(BaseModel):
     """What a command did (201), or the first result of an idempotent retry (200)."""
 
@@ -82,16 +60,6 @@ class CommandResponse(BaseModel):
     first_index: int | None = Field(description="log index of the first event; null for a retry")
     checkpoint: str | None = Field(description="signed checkpoint note covering the append")
     replayed: bool
-
-
-class BatchRequestModel(BaseModel):
-    """The request body of ``POST /v1/tracks/{track}/commands/batch``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    commands: list[SignedCommandModel] = Field(
-        description="signed commands of the requesting member, run in order (group commit)"
-    )
 
 
 class BatchItemModel(BaseModel):

@@ -25,19 +25,27 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, read_json_object
-from backchannel.cli.main import app, out, run
+from backchannel.cli._common import (
+    DEFAULT_SERVER,
+    KeyFile,
+    Server,
+    Track,
+    connect,
+    out,
+    read_json_object,
+    run,
+)
 from backchannel.errors import EncodingError
 from backchannel.log.records import format_timestamp
 
-__all__ = ["escrow_table"]
+__all__ = ["attest_app", "escrow_table"]
 
 metric_app = typer.Typer(
     help="Define metrics and their quorum rule (mediator principal).", no_args_is_help=True
 )
 escrow_app = typer.Typer(help="Open, sign, release and show escrows.", no_args_is_help=True)
-app.add_typer(metric_app, name="metric")
-app.add_typer(escrow_app, name="escrow")
+attest_app = typer.Typer()
+"""``attest``, mounted at the top level by :mod:`backchannel.cli.main`."""
 
 
 def _print_result(command: str, result: dict[str, Any]) -> None:
@@ -92,9 +100,9 @@ def metric_define(
     """Define a metric and its quorum rule: m of the k inspectors agreeing within the tolerance."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
+        with connect(server, key_file) as client:
             kind = "relative" if relative else "absolute"
-            result = client.define_metric(
+            result = client.attestations.define_metric(
                 track, metric, unit=unit, inspectors=inspector, quorum=quorum, tolerance=tolerance,
                 tolerance_kind=kind, window_seconds=window_seconds, issue=issue,
             )  # fmt: skip
@@ -103,7 +111,7 @@ def metric_define(
     run(body)
 
 
-@app.command("attest")
+@attest_app.command("attest")
 def attest(
     metric: Annotated[str, typer.Argument(help="The metric, e.g. iaea.enrichment_pct.")],
     value: Annotated[float, typer.Argument(help="The measured value.")],
@@ -120,8 +128,8 @@ def attest(
 
     def body() -> None:
         when = None if observed_at is None else _time(observed_at, "--observed-at")
-        with _client(server, key_file) as client:
-            result = client.attest(track, metric, value, unit=unit, site=site, observed_at=when)
+        with connect(server, key_file) as client:
+            result = client.attestations.attest(track, metric, value, unit=unit, site=site, observed_at=when)
         _print_result("file_attestation", result)
 
     run(body)
@@ -141,8 +149,8 @@ def escrow_open(
         expires = terms.get("expires_at")
         if isinstance(expires, str):
             terms["expires_at"] = format_timestamp(_time(expires, "expires_at"))
-        with _client(server, key_file) as client:
-            result = client.open_escrow(track, terms)
+        with connect(server, key_file) as client:
+            result = client.escrow.open(track, terms)
         _print_result("open_escrow", result)
         opened = result["events"][0] if result["events"] else {}
         if "escrow_digest" in opened:
@@ -161,8 +169,8 @@ def escrow_sign(
     """Sign the release (a principal of a signer party); the digest is recomputed from the terms shown."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            result = client.sign_escrow_release(track, escrow_id)
+        with connect(server, key_file) as client:
+            result = client.escrow.sign_release(track, escrow_id)
         _print_result("sign_escrow_release", result)
 
     run(body)
@@ -178,8 +186,8 @@ def escrow_release(
     """Ask for the release: done only if the condition holds now, else refused with the progress."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            result = client.release_escrow(track, escrow_id)
+        with connect(server, key_file) as client:
+            result = client.escrow.release(track, escrow_id)
         _print_result("release_escrow", result)
         for event in result["events"]:
             if event.get("type") == "escrow.released":
@@ -198,8 +206,8 @@ def escrow_show(
     """An escrow: items, condition, signatures, each predicate's progress, and whether it is releasable."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            shown = client.escrow(track, escrow_id)
+        with connect(server, key_file) as client:
+            shown = client.escrow.get(track, escrow_id)
         out.print(escrow_table(shown))
 
     run(body)

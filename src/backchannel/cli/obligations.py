@@ -30,14 +30,21 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, read_json_object
-from backchannel.cli.main import app, out, run
+from backchannel.cli._common import (
+    DEFAULT_SERVER,
+    KeyFile,
+    Server,
+    Track,
+    connect,
+    out,
+    read_json_object,
+    run,
+)
 from backchannel.log.records import parse_timestamp
 
 __all__ = ["obligation_app", "show_table", "timeline_table"]
 
 obligation_app = typer.Typer(help="Obligations metered by token buckets (ADR-0018).", no_args_is_help=True)
-app.add_typer(obligation_app, name="obligation")
 
 _UP = "bold red"
 _DOWN = "bold green"
@@ -58,8 +65,8 @@ def obligation_define(
 
     def body() -> None:
         terms = _terms(terms_file)
-        with _client(server, key_file) as client:
-            result = client.define_obligation(track, terms)
+        with connect(server, key_file) as client:
+            result = client.obligations.define(track, terms)
         out.print(
             f"obligation {terms.get('obligation')} defined at index {result['first_index']}", markup=False
         )
@@ -85,8 +92,8 @@ def obligation_record(
 
     def body() -> None:
         when = None if observed_at is None else parse_timestamp(observed_at, field="--observed-at")
-        with _client(server, key_file) as client:
-            result = client.record_consumption(
+        with connect(server, key_file) as client:
+            result = client.obligations.record_consumption(
                 track, obligation, amount, unit, observed_at=when, source=source
             )
         for event in result["events"]:
@@ -118,8 +125,8 @@ def obligation_show(
     """The obligation's terms, current level and tokens."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            view = client.obligation(track, obligation)
+        with connect(server, key_file) as client:
+            view = client.obligations.get(track, obligation)
         out.print(show_table(view))
 
     run(body)
@@ -135,8 +142,8 @@ def obligation_timeline(
     """The ladder over time: every step up or down, with its time, tokens and cause."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            view = client.obligation(track, obligation)
+        with connect(server, key_file) as client:
+            view = client.obligations.get(track, obligation)
         out.print(timeline_table(view))
 
     run(body)

@@ -19,16 +19,17 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.client import ProblemError
 from backchannel.errors import BackchannelError, VerificationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
-from backchannel.receipt_proofs import ReceiptProof
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import ProblemError
+from backchannel.sdk.receipts import ReceiptProof
 from backchannel.service.export import VerifiedLog
 from backchannel.store.base import TrackInfo
 
 __all__ = [
+    "STATUS_STYLE",
     "by",
     "deliveries",
     "diagnostic",
@@ -39,6 +40,7 @@ __all__ = [
     "proof",
     "public_keys",
     "receipts",
+    "render_deal",
     "short",
     "summary",
     "tracks",
@@ -328,3 +330,73 @@ def progress(console: Console, label: str, total: int | None) -> Iterator[Callab
             bar.update(task, completed=done)
 
         yield advance
+
+
+# --- deals ----------------------------------------------------------------------------------------
+STATUS_STYLE = {"drafted": "yellow", "preparing": "cyan", "committed": "bold green", "aborted": "bold red"}
+
+
+def _quantity(quantity: Mapping[str, Any]) -> str:
+    value, unit = quantity.get("value"), quantity.get("unit")
+    shown = json.dumps(value) if isinstance(value, bool) else str(value)
+    return shown if unit is None else f"{shown} {unit}"
+
+
+def _condition(condition: Any) -> str:  # noqa: ANN401 - a JSON condition: text or {"ref": ...}
+    return f"↳ {condition['ref']}" if isinstance(condition, Mapping) else str(condition)
+
+
+def render_deal(view: Mapping[str, Any]) -> Group:
+    """A deal as Rich tables: phases and steps (with compensations of an abort), votes, status."""
+    outcome = view.get("outcome") or {}
+    void = {(c["phase"], c["step"]) for c in outcome.get("compensations", [])}
+    return Group(_steps_table(view, void), _votes_table(view), *_status_lines(view, outcome, len(void)))
+
+
+def _steps_table(view: Mapping[str, Any], void: set[tuple[int, int]]) -> Table:
+    deal = view["deal"]
+    table = Table(title=f"deal {view['deal_id']}: {deal['title']}", title_justify="left")
+    for column in ("phase", "step", "party", "action", "issue", "quantity", "conditions"):
+        table.add_column(column)
+    if void:
+        table.add_column("rollback")
+    for p, phase in enumerate(deal["phases"], 1):
+        for s, step in enumerate(phase, 1):
+            row = [str(p), str(s), step["party"], step["action"], step["issue"] or "-"]
+            row += [_quantity(step["quantity"]), "\n".join(_condition(c) for c in step["conditions"]) or "-"]
+            if void:
+                row.append("void" if (p, s) in void else "")
+            table.add_row(*row)
+    return table
+
+
+def _votes_table(view: Mapping[str, Any]) -> Table:
+    table = Table(title="votes", title_justify="left")
+    for column in ("voter", "vote", "signed hash"):
+        table.add_column(column)
+    ballots = {v["member"]: v for v in view["votes"]}
+    for voter in view["voters"]:
+        ballot = ballots.get(voter)
+        if ballot is None:
+            table.add_row(voter, "-", "(no vote yet)" if view["status"] == "preparing" else "(none)")
+            continue
+        same = ballot["deal_hash"] == view["deal_hash"]
+        shown = ballot["deal_hash"][:16] + ("…" if same else "… (NOT the deal's hash)")
+        table.add_row(voter, str(ballot["vote"]).upper(), shown)
+    return table
+
+
+def _status_lines(view: Mapping[str, Any], outcome: Mapping[str, Any], void: int) -> list[Text]:
+    status = str(view["status"])
+    lines = [
+        Text.assemble("status: ", (status, STATUS_STYLE.get(status, "")), f"  (revision {view['revision']})"),
+        Text(f"deal hash: {view['deal_hash']}"),
+    ]
+    if view.get("deadline"):
+        lines.append(Text(f"prepare deadline: {view['deadline']}"))
+    if outcome:
+        reason = f" ({outcome['reason']}: {outcome['detail']})" if outcome.get("reason") else ""
+        lines.append(Text(f"{outcome['status']} at {outcome['at']}{reason}"))
+    if void:
+        lines.append(Text(f"compensations: {void} step(s) void, none took effect; the prior state stands"))
+    return lines

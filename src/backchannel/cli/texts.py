@@ -16,8 +16,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, Track, _client, _execute, _read_file
-from backchannel.cli.main import app, out, run
+from backchannel.cli._common import (
+    DEFAULT_SERVER,
+    KeyFile,
+    Server,
+    Track,
+    connect,
+    execute,
+    out,
+    read_file,
+    run,
+)
 from backchannel.errors import EncodingError
 from backchannel.log.canonical import JSONValue
 
@@ -26,7 +35,6 @@ __all__ = ["text_app"]
 text_app = typer.Typer(
     help="The negotiating text: draft, edit, show, diff and comment.", no_args_is_help=True
 )
-app.add_typer(text_app, name="text")
 
 Doc = Annotated[str, typer.Option("--doc", help="The document id, e.g. 'framework'.")]
 DocArgument = Annotated[str, typer.Argument(help="The document id.")]
@@ -34,7 +42,7 @@ DocArgument = Annotated[str, typer.Argument(help="The document id.")]
 
 def _read_text(path: Path) -> str:
     try:
-        return _read_file(path).decode("utf-8")
+        return read_file(path).decode("utf-8")
     except UnicodeDecodeError as e:
         raise EncodingError(f"{path} is not UTF-8 text") from e
 
@@ -54,7 +62,7 @@ def text_draft(
 
     def body() -> None:
         command = {"doc": doc, "title": title or doc, "text": _read_text(file)}
-        _execute(server, key_file, track, "draft_text", command)
+        execute(server, key_file, track, "draft_text", command)
         out.print(f"{doc}: version 1 drafted", markup=False, soft_wrap=True)
 
     run(body)
@@ -73,7 +81,7 @@ def text_edit(
 
     def body() -> None:
         command: dict[str, JSONValue] = {"doc": doc, "base_version": base, "text": _read_text(file)}
-        _execute(server, key_file, track, "edit_text", command)
+        execute(server, key_file, track, "edit_text", command)
         out.print(f"{doc}: version {base + 1} recorded (based on {base})", markup=False, soft_wrap=True)
 
     run(body)
@@ -92,8 +100,8 @@ def text_show(
     """Print a version of a document (its digest checked)."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            shown = client.text(track, doc, version)
+        with connect(server, key_file) as client:
+            shown = client.texts.get(track, doc, version)
         based = "" if shown["base_version"] is None else f", edited from v{shown['base_version']}"
         out.print(
             Text(
@@ -123,8 +131,8 @@ def text_diff(
     """A unified diff between two versions."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            diff = client.text_diff(track, doc, old, new)
+        with connect(server, key_file) as client:
+            diff = client.texts.diff(track, doc, old, new)
         if not diff:
             out.print(f"{doc}: v{old} and v{new} are identical", markup=False, soft_wrap=True)
             return
@@ -150,9 +158,9 @@ def text_comment(
     """Comment privately to the mediator on a version of a document."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            about = version or int(client.text(track, doc)["version"])
-        _execute(server, key_file, track, "comment_text", {"doc": doc, "version": about, "text": comment})
+        with connect(server, key_file) as client:
+            about = version or int(client.texts.get(track, doc)["version"])
+        execute(server, key_file, track, "comment_text", {"doc": doc, "version": about, "text": comment})
         out.print(f"{doc}: comment on v{about} sent to the mediator", markup=False, soft_wrap=True)
 
     run(body)
@@ -163,8 +171,8 @@ def text_comments(doc: DocArgument, key_file: KeyFile, track: Track, server: Ser
     """The comments on a document you may read (the mediator: all; a delegation: its own)."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            comments = client.text_comments(track, doc)
+        with connect(server, key_file) as client:
+            comments = client.texts.comments(track, doc)
         table = Table(title=f"{doc}: {len(comments)} comment(s) you may read", title_justify="left")
         for column in ("version", "by", "at", "comment"):
             table.add_column(column, overflow="fold")
@@ -180,8 +188,8 @@ def text_list(key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) 
     """The track's documents and its text policy."""
 
     def body() -> None:
-        with _client(server, key_file) as client:
-            listed = client.texts(track)
+        with connect(server, key_file) as client:
+            listed = client.texts.list_all(track)
         table = Table(title=f"{track}: texts (policy {listed['policy']})", title_justify="left")
         for column in ("doc", "title", "version", "by", "at"):
             table.add_column(column, overflow="fold")
@@ -200,4 +208,4 @@ def text_policy(
     server: Server = DEFAULT_SERVER,
 ) -> None:
     """Set who may draft and edit (the mediator's principal)."""
-    run(lambda: _execute(server, key_file, track, "set_text_policy", {"policy": policy}))
+    run(lambda: execute(server, key_file, track, "set_text_policy", {"policy": policy}))

@@ -1,7 +1,7 @@
 """``backchannel witness run | vkey`` and ``backchannel checkpoint show`` (ADR-0019).
 
 - ``witness run --track T --server URL --key FILE --state DIR [--once | --interval S]``:
-  the witness program (:class:`backchannel.witness.Witness`) cosigning each new
+  the witness program (:class:`backchannel.sdk.witness.Witness`) cosigning each new
   checkpoint of each ``--track``; a split view prints both signed notes and
   where they were saved, and exits 1.
 - ``witness vkey --key FILE``: the cosigner vkey clients pin (``--witness``).
@@ -20,13 +20,12 @@ from rich.table import Table
 from rich.text import Text
 
 from backchannel.cli import render
-from backchannel.cli._commands import DEFAULT_SERVER, KeyFile, Server, _client
-from backchannel.cli.main import app, err, out, run
+from backchannel.cli._common import DEFAULT_SERVER, KeyFile, Server, connect, err, out, run
 from backchannel.errors import BackchannelError
-from backchannel.keyfile import read_key_file
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, CosignatureVerifier, WitnessPolicy
-from backchannel.witness import SplitViewError, Witness, WitnessResult
+from backchannel.protocol.keyfile import read_key_file
+from backchannel.sdk.witness import SplitViewError, Witness, WitnessResult
 
 __all__ = ["checkpoint_app", "witness_app"]
 
@@ -36,8 +35,6 @@ witness_app = typer.Typer(
 checkpoint_app = typer.Typer(
     help="Show a track's checkpoint and its witness cosignatures.", no_args_is_help=True
 )
-app.add_typer(witness_app, name="witness")
-app.add_typer(checkpoint_app, name="checkpoint")
 
 Tracks = Annotated[
     list[str],
@@ -95,7 +92,7 @@ def witness_run(
     """
 
     def body() -> None:
-        with _client(server, key_file) as client:
+        with connect(server, key_file) as client:
             witness = Witness(client, state, log_key=log_key)
             out.print(f"witness {client.member}: {witness.vkey}", markup=False, soft_wrap=True)
             out.file.flush()
@@ -145,8 +142,8 @@ def checkpoint_show(
     def body() -> None:
         verifiers = [CosignatureVerifier.from_vkey(text) for text in witness or []]
         policy = WitnessPolicy.of(verifiers, len(verifiers) if quorum is None else quorum)
-        with _client(server, key_file) as client:
-            note = client.fetch_checkpoint(track, cosigned=cosigned)
+        with connect(server, key_file) as client:
+            note = client.log.fetch_checkpoint(track, cosigned=cosigned)
             pinned = log_key or client.service_info()["log_key"]
         log = NoteVerifier.from_vkey(pinned)
         render.print_checkpoint(out, note)

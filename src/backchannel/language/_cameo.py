@@ -29,8 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from backchannel.errors import ConfigurationError, NotFoundError
-from backchannel.language._patterns import Element, Gap, Pattern, Slot
-from backchannel.language.lexicon import CodeInfo
+from backchannel.language._patterns import CodeInfo, Element, Gap, Pattern, Slot
 
 __all__ = ["looks_like_code_table", "parse_code_table", "parse_verb_dictionary", "read_text"]
 

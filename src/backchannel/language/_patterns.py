@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from backchannel.language._text import BREAK, NEGATIONS
 
-__all__ = ["Element", "Gap", "Pattern", "Slot"]
+__all__ = ["CodeInfo", "Element", "Gap", "Pattern", "Slot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +175,25 @@ class Pattern:
             if token in NEGATIONS:
                 return True
         return any(token in NEGATIONS for token in words[start:end])
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """A CAMEO code with its Goldstein weight.
+
+    Attributes:
+        code: The CAMEO code, e.g. ``"139"``.
+        name: Its name, e.g. ``"Give ultimatum"``.
+        goldstein: Its Goldstein weight, -10 (most conflictual) to +10.
+        example: An example sentence, when the table has one.
+    """
+
+    code: str
+    name: str
+    goldstein: float
+    example: str | None = None
+
+    @property
+    def root(self) -> str:
+        """The root code: the first two digits."""
+        return self.code[:2]

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from backchannel.errors import ConfigurationError
-from backchannel.language._patterns import Element, Gap, Pattern, Slot
+from backchannel.language._patterns import CodeInfo, Element, Gap, Pattern, Slot
 from backchannel.language._text import BREAK, NEGATIONS
 
 __all__ = [
@@ -50,28 +49,6 @@ _COMMON = frozenset(
     | {"be", "is", "are", "it", "this", "that", "can", "not", "they", "their", "for", "in", "on", "by", BREAK}
 )
 _MAX_GAP = 8
-
-
-@dataclass(frozen=True, slots=True)
-class CodeInfo:
-    """A CAMEO code with its Goldstein weight.
-
-    Attributes:
-        code: The CAMEO code, e.g. ``"139"``.
-        name: Its name, e.g. ``"Give ultimatum"``.
-        goldstein: Its Goldstein weight, -10 (most conflictual) to +10.
-        example: An example sentence, when the table has one.
-    """
-
-    code: str
-    name: str
-    goldstein: float
-    example: str | None = None
-
-    @property
-    def root(self) -> str:
-        """The root code: the first two digits."""
-        return self.code[:2]
 
 
 def _slot(token: str, sets: Mapping[str, Sequence[str]], where: str) -> Slot:

@@ -34,7 +34,7 @@ not verify makes that witness count as invalid, never valid.
 
 This module does not check consistency between checkpoints (see
 :mod:`backchannel.log.merkle`) and does not keep state: the witness program
-(:mod:`backchannel.witness`) does both. It reads no clock: timestamps are
+(:mod:`backchannel.sdk.witness`) does both. It reads no clock: timestamps are
 passed in.
 """
 

@@ -21,7 +21,7 @@ derived, not random, which keeps :func:`seal` pure. It is safe because each
 ephemeral key is used once. **Reusing an ephemeral key with the same recipient
 and context repeats the (key, nonce) pair**, which breaks ChaCha20-Poly1305
 (it leaks the XOR of the plaintexts and allows forgeries). Callers must pass a
-fresh :meth:`AgreementKey.generate` to every :func:`seal` call and then
+fresh :func:`~backchannel.protocol.keyfile.generate_agreement_key` to every :func:`seal` call and then
 discard it.
 
 What a seal does not give: **sender authentication**. Anyone can seal to a

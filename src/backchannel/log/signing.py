@@ -8,7 +8,7 @@ Private key material never appears in ``repr``/``str`` and is only exposed by
 the explicitly named ``private_bytes_unsafe`` accessors used by the key file
 writer.
 
-This module does not read or write files (see :mod:`backchannel.keyfile`) and
+This module does not read or write files (see :mod:`backchannel.protocol.keyfile`) and
 does not decide *which* key may sign *what*: that is the verifier's policy.
 """
 
@@ -159,11 +159,6 @@ class SigningKey:
         self._verifying = VerifyingKey(private_key.public_key().public_bytes_raw())
 
     @classmethod
-    def generate(cls) -> SigningKey:
-        """Create a new key from the operating system's CSPRNG."""
-        return cls(Ed25519PrivateKey.generate())
-
-    @classmethod
     def from_seed(cls, seed: bytes) -> SigningKey:
         """Create the key for a 32-byte RFC 8032 seed (test vectors, key files).
 
@@ -206,11 +201,6 @@ class AgreementKey:
         """Wrap a ``cryptography`` X25519 private key."""
         self._key = private_key
         self._public = private_key.public_key().public_bytes_raw()
-
-    @classmethod
-    def generate(cls) -> AgreementKey:
-        """Create a new key from the operating system's CSPRNG."""
-        return cls(X25519PrivateKey.generate())
 
     @classmethod
     def from_private_bytes(cls, data: bytes) -> AgreementKey:

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from backchannel.client import BackchannelClient
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import BooleanIssue, ChoiceIssue
 from backchannel.errors import ConfigurationError, VerificationError
@@ -39,6 +38,7 @@ from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import VerifyingKey
 from backchannel.negotiation.boa import Agent, AgentView
 from backchannel.negotiation.space import OutcomeSpace
+from backchannel.sdk import BackchannelClient
 from backchannel.wire import SignedCommand
 
 __all__ = ["AgendaCodec", "LiveNegotiator", "LiveOutcome", "Relayed", "read_relayed", "relay_pending"]
@@ -197,7 +197,7 @@ def _author_key(
 ) -> VerifyingKey:
     """The author's key from ``keys``, refreshed from the track's roster when it is not there yet."""
     if (member, key_id) not in keys:
-        record = client.roster(track).member(member).key(key_id)
+        record = client.log.roster(track).member(member).key(key_id)
         if record is None:
             raise VerificationError(f"{member}: the roster holds no key {key_id}")
         keys[member, key_id] = VerifyingKey(record.ed25519)
@@ -382,13 +382,13 @@ class LiveNegotiator:
 
     def step(self, timeout: float = 10.0) -> LiveOutcome | None:
         """Read the inbox once (waiting up to ``timeout`` s), answer, receipt; return the end if reached."""
-        deliveries = self.client.poll(self.track, timeout=timeout)
+        deliveries = self.client.inbox.poll(self.track, timeout=timeout)
         ended: LiveOutcome | None = None
         for delivery in deliveries:
             if ended is None:
                 ended = self.answer(read_relayed(self.client, self.track, delivery, self._keys))
         if deliveries:
-            self.client.settle(self.track, deliveries)
+            self.client.inbox.settle(self.track, deliveries)
         return ended
 
 
@@ -404,7 +404,7 @@ def relay_pending(mediator: BackchannelClient, track: str, parties: Sequence[str
         The message ids forwarded, in queue order.
     """
     forwarded = []
-    for delivery in mediator.lease(track):
+    for delivery in mediator.inbox.lease(track):
         author = str(delivery["sender"])
         to = [p for p in parties if p != author]
         mediator.execute(

@@ -5,7 +5,7 @@ and ``reframe_message``); the bytes travel separately, through this service,
 and are kept in the track's store (:meth:`EventStore.put_annex
 <backchannel.store.base.EventStore.put_annex>`), content-addressed. The
 service never looks inside a blob: a sealed annex
-(:mod:`backchannel.annexes`) is stored and relayed as the opaque bytes the
+(:mod:`backchannel.protocol.annexes`) is stored and relayed as the opaque bytes the
 sender uploaded, so the mediator relays what it cannot read.
 
 - **Upload.** Any enrolled member may upload to its track. The bytes must hash

@@ -27,7 +27,7 @@ from backchannel.errors import BackchannelError, ConfigurationError
 from backchannel.service.tracks import CommandResult
 from backchannel.wire import SignedCommand
 
-__all__ = ["DEFAULT_MAX_COMMANDS", "GroupCommitter", "Outcome", "Runner"]
+__all__ = ["DEFAULT_MAX_COMMANDS", "CommitterStatistics", "GroupCommitter", "Outcome", "Runner"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +39,27 @@ Outcome = CommandResult | BackchannelError
 
 Runner = Callable[[Sequence[SignedCommand]], list[Outcome]]
 """Runs a group of commands and returns one outcome per command, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitterStatistics:
+    """A snapshot of a :class:`GroupCommitter` (trio ``statistics()`` style).
+
+    Attributes:
+        groups_written: Groups appended so far.
+        commands_written: Commands in those groups.
+        groups_failed: Groups that failed whole (every caller got the error).
+        largest_group: The most commands written in one group.
+        requests_waiting: Requests queued for the next group, now.
+        closed: Whether :meth:`GroupCommitter.close` was called.
+    """
+
+    groups_written: int
+    commands_written: int
+    groups_failed: int
+    largest_group: int
+    requests_waiting: int
+    closed: bool
 
 
 @dataclass(slots=True)
@@ -69,6 +90,10 @@ class GroupCommitter:
         self._held: _Request | None = None  # taken off the queue but left for the next group
         self.groups = 0
         """Groups written so far (a counter for tests and benchmarks)."""
+        self._commands = 0
+        self._failed = 0
+        self._largest = 0
+        self._waiting = 0
 
     def submit(self, commands: Sequence[SignedCommand]) -> Future[list[Outcome]]:
         """Queue ``commands`` (kept together, in order) for the next group.
@@ -88,7 +113,20 @@ class GroupCommitter:
                 self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
                 self._thread.start()
             self._queue.put(request)
+            self._waiting += 1
         return request.future
+
+    def statistics(self) -> CommitterStatistics:
+        """What the committer has done so far, and what waits now."""
+        with self._lock:
+            return CommitterStatistics(
+                groups_written=self.groups,
+                commands_written=self._commands,
+                groups_failed=self._failed,
+                largest_group=self._largest,
+                requests_waiting=self._waiting,
+                closed=self._closed,
+            )
 
     def execute(self, commands: Sequence[SignedCommand]) -> list[Outcome]:
         """Submit and wait: the outcomes of ``commands``, in order."""
@@ -135,6 +173,8 @@ class GroupCommitter:
         return group, False
 
     def _write(self, group: list[_Request]) -> None:
+        with self._lock:
+            self._waiting -= len(group)
         commands = [command for request in group for command in request.commands]
         try:
             outcomes = self._run(commands)
@@ -143,8 +183,13 @@ class GroupCommitter:
                 _log.exception("group commit failed")
             for request in group:
                 request.future.set_exception(e)
+            with self._lock:
+                self._failed += 1
             return
         self.groups += 1
+        with self._lock:
+            self._commands += len(commands)
+            self._largest = max(self._largest, len(commands))
         start = 0
         for request in group:
             stop = start + len(request.commands)

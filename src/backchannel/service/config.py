@@ -23,8 +23,8 @@ from typing import Self
 
 from backchannel.clock import Clock
 from backchannel.errors import ConfigurationError
-from backchannel.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.log.checkpoint import NoteSigner
+from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter

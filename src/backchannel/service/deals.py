@@ -34,9 +34,9 @@ from backchannel.domain.agreements.deals import DealRecord, DealStateError, Deal
 from backchannel.domain.errors import IdempotencyConflictError
 from backchannel.domain.ids import PartyKind
 from backchannel.errors import NotFoundError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import TrackService
 from backchannel.wire import sign_command
 

@@ -37,8 +37,9 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeGuard
+from typing import TypeGuard, overload
 
 from backchannel.broker import (
     DeadLettered,
@@ -49,25 +50,19 @@ from backchannel.broker import (
     Outcome,
     PartyPresence,
     Presence,
-    Priority,
     QueueStatistics,
     RecipientQueue,
 )
 from backchannel.clock import Clock
 from backchannel.domain import (
     Command,
-    ForwardMessage,
     MessageForwarded,
     MessageReframed,
     MessageSubmitted,
     ReceiptRecorded,
-    ReframeMessage,
-    SubmitMessage,
     TrackState,
 )
-from backchannel.domain.codec import thaw
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
-from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.errors import (
     BackchannelError,
@@ -78,12 +73,14 @@ from backchannel.errors import (
     VerificationError,
     WouldBlock,
 )
-from backchannel.keyfile import KeyPair
-from backchannel.log.canonical import JSONValue, canonicalize
+from backchannel.log.canonical import JSONValue
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.service._routing import envelope, escalation_targets, targets
+from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import SignedCommand, sign_command, to_domain
 
-__all__ = ["DeliveryService", "escalation_targets"]
+__all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
 
 _log = logging.getLogger(__name__)
 
@@ -91,6 +88,36 @@ _REASON_MAX = 500
 
 _Added = Counter[tuple[str, str]]
 """Messages admitted so far in a batch, per (track, party) queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStatistics:
+    """A snapshot of every queue a :class:`DeliveryService` holds (trio ``statistics()`` style).
+
+    The counters are sums over the queues built so far (each track's parties);
+    :meth:`DeliveryService.statistics` with a track gives each party's own.
+
+    Attributes:
+        tracks: Tracks whose queues are built.
+        queues: Queues built (one per track and party).
+        queued: Messages held (ready and in flight).
+        in_flight: Messages leased and not yet settled.
+        leases_held: Leases kept for resending to a reconnecting stream.
+        settled_total: Messages settled so far.
+        redeliveries_total: Leases that expired unsettled and were queued again.
+        dead_lettered_total: Messages dead-lettered so far.
+        escalated_total: Escalations raised so far.
+    """
+
+    tracks: int
+    queues: int
+    queued: int
+    in_flight: int
+    leases_held: int
+    settled_total: int
+    redeliveries_total: int
+    dead_lettered_total: int
+    escalated_total: int
 
 
 class DeliveryService:
@@ -117,6 +144,7 @@ class DeliveryService:
         self._lock = threading.RLock()
         self._queues: dict[tuple[str, str], RecipientQueue] = {}
         self._presence: dict[str, Presence] = {}
+        self._leases = LeaseBook()
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -191,10 +219,10 @@ class DeliveryService:
         if state is None or _is_retry(state, signed):
             return
         self._ensure(state)
-        targets = _targets(state, command)
-        for party in targets:
+        parties = targets(state, command)
+        for party in parties:
             self._check_capacity(state, party, added[(state.track, party)])
-        for party in targets:
+        for party in parties:
             added[(state.track, party)] += 1
 
     def _check_capacity(self, state: TrackState, party: str, extra: int) -> None:
@@ -239,7 +267,7 @@ class DeliveryService:
 
     def _put(self, state: TrackState, message: MessageRecord, party: str, index: int, now: datetime) -> None:
         # Capacity was checked under the same lock; a seen id is a no-op.
-        self._queue(state, party).put_nowait(_envelope(state.track, message, party, index), now)
+        self._queue(state, party).put_nowait(envelope(state.track, message, party, index), now)
 
     def _acted_on(self, state: TrackState, message_id: str, now: datetime) -> None:
         """The mediator forwarded or reframed a submission: it leaves the mediator's queue."""
@@ -272,7 +300,25 @@ class DeliveryService:
             state = self._state(track)
             party = state.member(member).party
             self._ensure(state)
-            return self._queue(state, party).lease(now or self._clock.now(), max_n)
+            at = now or self._clock.now()
+            deliveries = self._queue(state, party).lease(at, max_n)
+            if deliveries:
+                self._leases.hold(state, party, deliveries, at)
+            return deliveries
+
+    def resend(self, track: str, member: str, after: int, now: datetime | None = None) -> list[Delivery]:
+        """The deliveries leased earlier to ``member``'s party, unsettled and unexpired, above ``after``.
+
+        What a reconnecting stream sends first (``Last-Event-ID: after``), in log order.
+
+        Raises:
+            NotFoundError: the track is not open here.
+            UnknownMemberError: the member is not enrolled.
+        """
+        with self._lock:
+            state = self._state(track)
+            party = state.member(member).party
+            return self._leases.held_after(state, party, after, now or self._clock.now())
 
     def heartbeat(self, track: str, member: str, now: datetime | None = None) -> None:
         """Record that ``member`` is alive (its party is online for the heartbeat window).
@@ -437,16 +483,39 @@ class DeliveryService:
             times = [t for p in state.parties if (t := self._queues[(track, p)].next_wakeup(at)) is not None]
             return min(times, default=None)
 
-    def statistics(self, track: str) -> dict[str, QueueStatistics]:
-        """Each party's queue counters (party -> snapshot), sorted by party.
+    @overload
+    def statistics(self) -> DeliveryStatistics: ...
+
+    @overload
+    def statistics(self, track: str) -> dict[str, QueueStatistics]: ...
+
+    def statistics(self, track: str | None = None) -> DeliveryStatistics | dict[str, QueueStatistics]:
+        """Without a track: the totals over every queue; with one: each party's counters, sorted by party.
 
         Raises:
             NotFoundError: the track is not open here.
         """
+        if track is None:
+            return self._totals()
         with self._lock:
             state = self._state(track)
             self._ensure(state)
             return {p: self._queues[(track, p)].statistics() for p in sorted(state.parties)}
+
+    def _totals(self) -> DeliveryStatistics:
+        with self._lock:
+            each = [q.statistics() for q in self._queues.values()]
+            return DeliveryStatistics(
+                tracks=len({track for track, _ in self._queues}),
+                queues=len(each),
+                queued=sum(s.queued for s in each),
+                in_flight=sum(s.in_flight for s in each),
+                leases_held=len(self._leases),
+                settled_total=sum(s.settled_total for s in each),
+                redeliveries_total=sum(s.redeliveries_total for s in each),
+                dead_lettered_total=sum(s.dead_lettered_total for s in each),
+                escalated_total=sum(s.escalated_total for s in each),
+            )
 
     # -- queues ----------------------------------------------------------------------------------
 
@@ -478,12 +547,12 @@ class DeliveryService:
         if party == state.mediator:
             for message in state.awaiting_relay():
                 index = state.log_index(message.sequence)
-                queue.restore(_envelope(state.track, message, party, index), enqueued_at=message.at)
+                queue.restore(envelope(state.track, message, party, index), enqueued_at=message.at)
             return
         for pending in state.pending_for(party):
             delivery = pending.delivery
             queue.restore(
-                _envelope(state.track, pending.message, party, delivery.log_index),
+                envelope(state.track, pending.message, party, delivery.log_index),
                 enqueued_at=delivery.at,
                 escalated=delivery.escalation_level > 0,
             )
@@ -498,29 +567,6 @@ def _is_retry(state: TrackState, signed: SignedCommand) -> bool:
     return key is not None and state.idempotent_result(signed.member, key) is not None
 
 
-def _targets(state: TrackState, command: object) -> tuple[str, ...]:
-    """The parties whose queues a command would add to."""
-    match command:
-        case SubmitMessage():
-            return (state.mediator,)
-        case ForwardMessage() | ReframeMessage():
-            return command.to_parties
-        case _:
-            return ()
-
-
-def _envelope(track: str, message: MessageRecord, party: str, index: int) -> Envelope:
-    return Envelope(
-        message_id=message.message_id,
-        log_index=index,
-        track=track,
-        sender=message.party,
-        recipient=party,
-        priority=Priority(message.priority.value),
-        size=len(canonicalize(thaw(message.body))),
-    )
-
-
 def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
     with contextlib.suppress(UnknownDeliveryError):  # settled or dead-lettered before a rebuild
         queue.settle(message_id, now)
@@ -529,33 +575,3 @@ def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
 def _idempotency_key(kind: str, envelope: Envelope) -> str:
     digest = hashlib.sha256(f"{envelope.message_id}\n{envelope.recipient}".encode()).hexdigest()
     return f"{kind}:{digest}"
-
-
-def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tuple[str, ...]:
-    """Every member an escalation of a delivery to ``party`` alerts, in policy order, without repeats.
-
-    Resolves the policy's ``escalate_to`` (see
-    :class:`~backchannel.broker.DeliveryPolicy`): ``"alternates"`` are the
-    party's active delegates, or its active principals if it has no active
-    delegate; ``"principal"`` its active principals; ``"mediator"`` the
-    mediator party's active principals; a member id names that member if it is
-    active and in ``party`` or the mediator party. Empty if nobody qualifies.
-    """
-    found: dict[str, None] = {}
-    for name in to:
-        if name == "alternates":
-            members = _active(state, party, Role.DELEGATE) or _active(state, party, Role.PRINCIPAL)
-        elif name == "principal":
-            members = _active(state, party, Role.PRINCIPAL)
-        elif name == "mediator":
-            members = _active(state, state.mediator, Role.PRINCIPAL)
-        else:
-            record = state.members.get(name)
-            eligible = record is not None and record.active and record.party in {party, state.mediator}
-            members = (name,) if eligible else ()
-        found.update(dict.fromkeys(members))
-    return tuple(found)
-
-
-def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
-    return tuple(m.member for m in state.members_of(party, role) if m.active)

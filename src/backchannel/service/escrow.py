@@ -41,8 +41,8 @@ from backchannel.domain.agreements.escrow_book import (
 )
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.errors import NotFoundError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import TrackService
 from backchannel.wire import sign_command
 

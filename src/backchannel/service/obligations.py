@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 from backchannel.clock import Clock
@@ -40,13 +42,13 @@ from backchannel.domain.agreements.obligation_rules import obligation_visible_to
 from backchannel.domain.agreements.obligations import ObligationRecord, micro_text
 from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.errors import NotFoundError
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.wire import sign_command
 
-__all__ = ["ObligationService", "obligation_view", "review_key"]
+__all__ = ["ObligationService", "ObligationStatistics", "obligation_view", "review_key"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +56,23 @@ _log = logging.getLogger(__name__)
 def review_key(record: ObligationRecord) -> str:
     """The idempotency key of the review that takes ``record``'s next step down."""
     return f"obligation-review:{record.spec.obligation}:{len(record.steps)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObligationStatistics:
+    """A snapshot of an :class:`ObligationService`, the obligation monitor (trio ``statistics()`` style).
+
+    Attributes:
+        sweeps: Calls of :meth:`ObligationService.tick_due` so far.
+        reviews_signed: Reviews appended (steps down taken).
+        reviews_skipped: Due steps found already logged, or taken by another writer.
+        track_failures: Tracks whose review failed during a sweep (logged, retried later).
+    """
+
+    sweeps: int
+    reviews_signed: int
+    reviews_skipped: int
+    track_failures: int
 
 
 class ObligationService:
@@ -70,6 +89,22 @@ class ObligationService:
         self._tracks = tracks
         self._node = node
         self._clock = clock
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(("sweeps", "signed", "skipped", "failures"), 0)
+
+    def statistics(self) -> ObligationStatistics:
+        """What the monitor has done so far."""
+        with self._lock:
+            return ObligationStatistics(
+                sweeps=self._counts["sweeps"],
+                reviews_signed=self._counts["signed"],
+                reviews_skipped=self._counts["skipped"],
+                track_failures=self._counts["failures"],
+            )
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self._counts[what] += 1
 
     def due(self, track: str, now: datetime | None = None) -> list[str]:
         """The obligations of ``track`` with a step down due at ``now``, in id order."""
@@ -99,6 +134,7 @@ class ObligationService:
         results: list[CommandResult] = []
         for obligation in self.due(track, now):
             result = self._review(track, obligation)
+            self._count("skipped" if result is None else "signed")
             if result is not None:
                 results.append(result)
         return results
@@ -132,6 +168,7 @@ class ObligationService:
         review failed is retried at the caller's usual pace, not in a busy loop).
         """
         at = now or self._clock.now()
+        self._count("sweeps")
         wait: float | None = None
         for info in self._tracks.store.list_tracks():
             try:
@@ -139,6 +176,7 @@ class ObligationService:
                 due = self.next_wakeup(info.track)
             except Exception:  # noqa: BLE001 - one track's failure must not stop the others' reviews
                 _log.exception("obligation review failed on track %s", info.track)
+                self._count("failures")
                 continue
             if due is not None and due > at:  # still due after the tick: it failed; retry at the usual pace
                 seconds = (due - at).total_seconds()

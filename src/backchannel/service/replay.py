@@ -28,7 +28,7 @@ or before its mark is refused. A well-synchronised client never causes a
 write; a fast one at most one per second per key.
 
 This module does not verify signatures or check the skew
-(:func:`backchannel.httpsig.verify_request` does, then calls
+(:func:`backchannel.protocol.httpsig.verify_request` does, then calls
 :meth:`TrackNonces.check_and_add`), and shares nothing between processes.
 """
 
@@ -162,7 +162,7 @@ class ReplayWindow:
         return self._not_before
 
     def for_track(self, track: str) -> TrackNonces:
-        """The nonce store :func:`~backchannel.httpsig.verify_request` uses for one track's requests."""
+        """The nonce store ``verify_request`` uses for one track's requests."""
         return TrackNonces(self, track)
 
     def statistics(self) -> ReplayStatistics:
@@ -273,7 +273,7 @@ class ReplayWindow:
 
 
 class TrackNonces:
-    """One track's view of a :class:`ReplayWindow`: what :func:`~backchannel.httpsig.verify_request` takes."""
+    """One track's view of a :class:`ReplayWindow`: what ``verify_request`` takes."""
 
     __slots__ = ("_track", "_window")
 

@@ -58,19 +58,19 @@ from backchannel.errors import (
     NotFoundError,
     VerificationError,
 )
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
 from backchannel.wire import SignedCommand, to_domain
 
-__all__ = ["CommandResult", "TrackService", "replay"]
+__all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "replay"]
 
 _MAX_RACES = 5
 _RECENT_ENTRIES = 1024
@@ -98,6 +98,29 @@ class CommandResult:
 class _Loaded:
     state: TrackState | None
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrackServiceStatistics:
+    """A snapshot of a :class:`TrackService` (trio ``statistics()`` style).
+
+    Attributes:
+        tracks_loaded: Tracks whose state is held in memory.
+        commands_appended: Commands decided and appended so far.
+        commands_replayed: Retries answered with the first result.
+        commands_refused: Commands refused (a rule, a signature, a malformed body).
+        appends: Appends to the store (one per track per group).
+        races_lost: Appends that lost a race with another writer and were decided again.
+        entries_recent: Entries of recent appends kept for reads.
+    """
+
+    tracks_loaded: int
+    commands_appended: int
+    commands_replayed: int
+    commands_refused: int
+    appends: int
+    races_lost: int
+    entries_recent: int
 
 
 class TrackService:
@@ -129,6 +152,20 @@ class TrackService:
         self._lock = threading.Lock()
         self._recent: dict[tuple[str, int], LogEntry] = {}
         self._recent_lock = threading.Lock()
+        self._counts = dict.fromkeys(("appended", "replayed", "refused", "appends", "races"), 0)
+
+    def statistics(self) -> TrackServiceStatistics:
+        """What the service has done so far, and what it holds now."""
+        with self._lock, self._recent_lock:
+            return TrackServiceStatistics(
+                tracks_loaded=len(self._tracks),
+                commands_appended=self._counts["appended"],
+                commands_replayed=self._counts["replayed"],
+                commands_refused=self._counts["refused"],
+                appends=self._counts["appends"],
+                races_lost=self._counts["races"],
+                entries_recent=len(self._recent),
+            )
 
     @property
     def store(self) -> EventStore:
@@ -256,6 +293,7 @@ class TrackService:
             else:
                 groups.setdefault(item[0].track, []).append((position, *item))
         with self._lock:
+            self._counts["refused"] += sum(isinstance(item, BackchannelError) for item in commands)
             for track, group in groups.items():
                 for position, outcome in self._run_served_group(track, group):
                     outcomes[position] = outcome
@@ -277,6 +315,7 @@ class TrackService:
             try:
                 return self._decide_and_append(self._load(track), group)
             except ConflictError:
+                self._counts["races"] += 1
                 self._tracks.pop(track, None)
         raise ConflictError(f"track {track!r}: lost {_MAX_RACES} append races in a row")
 
@@ -296,9 +335,11 @@ class TrackService:
                 if events:
                     drafts.extend(self._drafts(state, signed, command, events))
             except (AdmissionRefusedError, DomainError, EncodingError, VerificationError) as e:
+                self._counts["refused"] += 1
                 done.append((position, e))
                 continue
             if not events:
+                self._counts["replayed"] += 1
                 done.append((position, _retry_result(state, command)))
                 continue
             first_draft = len(drafts) - len(events)
@@ -308,6 +349,8 @@ class TrackService:
         if drafts:
             track = group[0][1].track
             result = self._writer.append(track, drafts)
+            self._counts["appends"] += 1
+            self._counts["appended"] += len(accepted)
             self._tracks[track] = _Loaded(state, result.checkpoint.checkpoint.size)
             self._remember(track, result.entries)
             for position, events, first_draft in accepted:

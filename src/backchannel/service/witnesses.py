@@ -1,7 +1,7 @@
 """Witness cosignatures on the service side: accept, verify, store, and attach them (ADR-0019).
 
 A witness party's member checks each new checkpoint against the last one it
-cosigned (:mod:`backchannel.witness`) and submits a C2SP ``cosignature/v1``
+cosigned (:mod:`backchannel.sdk.witness`) and submits a C2SP ``cosignature/v1``
 line for it. :meth:`CosignatureService.add` accepts it only if:
 
 1. the requester is a member of a **witness** party of the track

@@ -38,35 +38,38 @@ does not sign, and does not verify what it reads (see
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.resources
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import contextmanager
 from typing import Self
 
 from backchannel.errors import (
     ConflictError,
     EncodingError,
     NotFoundError,
-    OperationalError,
     ProgrammingError,
-    StorageError,
     VerificationError,
 )
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
 from backchannel.store._batch import (
-    PreparedBatch,
-    check_origin,
     check_read_range,
     prepare_batch,
-    size_conflict,
+)
+from backchannel.store._sqlite_schema import (
+    NODE_QUERY_IDS,
+    READ_CHUNK,
+    Migration,
+    connect,
+    migrations,
+    rollback,
+    select_nodes,
+    valid_node_id,
+    wrap_error,
+    write_batch,
 )
 from backchannel.store.base import (
     AppendBatch,
@@ -79,47 +82,6 @@ from backchannel.store.base import (
 
 __all__ = ["Migration", "SQLiteEventStore", "migrations"]
 
-_MIGRATION_FILE = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
-
-# sqlite3's statement cache is per connection. The store runs about a dozen
-# fixed statements plus one node lookup per batch size (1..64): 128 holds all.
-_CACHED_STATEMENTS = 128
-
-# Ids per node lookup query: proofs of trees up to 2^32 leaves need fewer.
-_NODE_QUERY_IDS = 64
-
-# Rows per chunk when streaming entries or checkpoints: bounds memory per read.
-_READ_CHUNK = 256
-
-# Primary result codes (https://sqlite.org/rescode.html) that are transient or
-# environmental: retrying, freeing disk or fixing permissions may help.
-_OPERATIONAL_CODES = frozenset(
-    {
-        3,  # SQLITE_PERM
-        5,  # SQLITE_BUSY
-        6,  # SQLITE_LOCKED
-        7,  # SQLITE_NOMEM
-        8,  # SQLITE_READONLY
-        9,  # SQLITE_INTERRUPT
-        10,  # SQLITE_IOERR
-        13,  # SQLITE_FULL
-        14,  # SQLITE_CANTOPEN
-        15,  # SQLITE_PROTOCOL
-    }
-)
-_SQLITE_NOTADB = 26
-
-_SCHEMA_VERSION_DDL = """
-CREATE TABLE schema_version (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)
-"""
-
-_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt) VALUES (?, ?, ?, ?)"
-_INSERT_NODE = "INSERT INTO nodes (track_id, level, idx, hash) VALUES (?, ?, ?, ?)"
-_INSERT_CHECKPOINT = "INSERT INTO checkpoints (track_id, size, note) VALUES (?, ?, ?)"
 _SELECT_ENTRIES = (
     "SELECT e.seq, e.signed, e.salt, n.hash FROM entries AS e"
     " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
@@ -155,211 +117,6 @@ _SELECT_CHECKPOINTS = (
 )
 
 
-# --- migrations -----------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One numbered schema delta shipped with the package.
-
-    Attributes:
-        version: The delta's number (1, 2, ...).
-        name: The file name, e.g. ``0001_init.sql``.
-        sql: The SQL statements.
-    """
-
-    version: int
-    name: str
-    sql: str
-
-
-@functools.cache
-def migrations() -> tuple[Migration, ...]:
-    """Load the schema deltas shipped in ``backchannel/store/migrations``, in order.
-
-    Returns:
-        Every ``NNNN_<what>.sql`` file, numbered 1, 2, ... without gaps.
-
-    Raises:
-        ProgrammingError: the numbering has a gap or a duplicate (a packaging bug).
-    """
-    folder = importlib.resources.files("backchannel.store").joinpath("migrations")
-    found: list[Migration] = []
-    for item in folder.iterdir():
-        match = _MIGRATION_FILE.fullmatch(item.name)
-        if match:
-            found.append(Migration(int(match[1]), item.name, item.read_text(encoding="utf-8")))
-    found.sort(key=lambda migration: (migration.version, migration.name))
-    for number, migration in enumerate(found, start=1):
-        if migration.version != number:
-            raise ProgrammingError(
-                f"schema migrations must be numbered 0001, 0002, ... without gaps or duplicates; "
-                f"found {migration.name} where {number:04d}_*.sql was expected"
-            )
-    return tuple(found)
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a SQL script into complete statements (``executescript`` would commit)."""
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            yield pending.strip()
-            pending = ""
-    leftover = "\n".join(
-        line for line in pending.splitlines() if line.strip() and not line.strip().startswith("--")
-    )
-    if leftover:
-        raise ProgrammingError(f"schema migration ends with an incomplete statement: {leftover[:80]!r}")
-
-
-# --- error mapping --------------------------------------------------------
-def _wrap(error: sqlite3.Error, doing: str) -> StorageError:
-    """Map a driver error to ours (the caller chains it with ``from``)."""
-    code = getattr(error, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    message = f"SQLite failed to {doing}: {error}"
-    if primary == _SQLITE_NOTADB:
-        return ProgrammingError(f"SQLite failed to {doing}: the file is not a SQLite database ({error})")
-    if primary in _OPERATIONAL_CODES or (primary is None and isinstance(error, sqlite3.OperationalError)):
-        return OperationalError(message)
-    return ProgrammingError(message)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # Best effort: the original error is what the caller needs to see, and
-    # SQLite rolls back by itself when the connection closes.
-    if conn.in_transaction:
-        with suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-
-
-def _user_tables(conn: sqlite3.Connection) -> set[str]:
-    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-    return {name for (name,) in rows if not name.startswith("sqlite_")}
-
-
-def _schema_version(conn: sqlite3.Connection, where: str) -> int:
-    """Read the applied schema version (0 for an empty database).
-
-    Raises:
-        ProgrammingError: a database that is not ours, or from a newer schema.
-    """
-    tables = _user_tables(conn)
-    if "schema_version" not in tables:
-        if tables:
-            raise ProgrammingError(
-                f"{where} is a SQLite database but not a backchannel store "
-                f"(no schema_version table; it holds {sorted(tables)[:5]})"
-            )
-        return 0
-    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    known = len(migrations())
-    if version > known:
-        raise ProgrammingError(
-            f"{where} has schema version {version}, newer than this code knows ({known}); "
-            "upgrade backchannel to open it"
-        )
-    return int(version)
-
-
-def _migrate(conn: sqlite3.Connection, where: str) -> None:
-    """Bring the schema up to date: every missing delta, in one write transaction."""
-    if _schema_version(conn, where) == len(migrations()):
-        return  # the common case: no write lock taken
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = _schema_version(conn, where)  # again, under the write lock: another opener may have won
-        if version == 0 and "schema_version" not in _user_tables(conn):
-            conn.execute(_SCHEMA_VERSION_DDL)
-        for migration in migrations()[version:]:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version (version, name) VALUES (?, ?)",
-                (migration.version, migration.name),
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-
-
-def _configure(conn: sqlite3.Connection, where: str) -> None:
-    mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
-    if mode != "wal" and not (where == ":memory:" and mode == "memory"):
-        raise OperationalError(f"{where}: cannot use WAL journal mode (SQLite kept {mode!r})")
-    # In WAL mode, synchronous=NORMAL syncs the WAL only when it is checkpointed
-    # into the database, not at each commit: the database stays consistent, but
-    # a power loss can roll back commits that already returned. FULL syncs the
-    # WAL at every commit, so a returned append is durable.
-    conn.execute("PRAGMA synchronous = FULL")
-    # On macOS plain fsync does not reach the platter; F_FULLFSYNC does. A no-op elsewhere.
-    conn.execute("PRAGMA fullfsync = ON")
-    conn.execute("PRAGMA foreign_keys = ON")
-
-
-def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
-    """Open, configure and migrate a connection.
-
-    Raises:
-        ProgrammingError: not a SQLite database, not ours, or a newer schema.
-        OperationalError: cannot open the file, or it stayed locked.
-    """
-    try:
-        conn = sqlite3.connect(
-            path,
-            timeout=busy_timeout,  # the busy timeout: how long to wait for another writer
-            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-            check_same_thread=False,  # shared between threads under the store's lock
-            cached_statements=_CACHED_STATEMENTS,
-        )
-    except sqlite3.Error as e:
-        raise _wrap(e, f"open {path}") from e
-    try:
-        _configure(conn, path)
-        _migrate(conn, path)
-    except sqlite3.Error as e:
-        conn.close()
-        raise _wrap(e, f"open {path}") from e
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
-    """Check the track's size and write a validated batch (inside a write transaction)."""
-    track = prepared.track
-    row = conn.execute("SELECT id, origin, size FROM tracks WHERE name = ?", (track,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"unknown track {track!r}")
-    track_id, origin, actual = row
-    if actual != prepared.expected_size:
-        raise size_conflict(track, prepared.expected_size, actual)
-    check_origin(track, origin, prepared.checkpoint)
-    conn.executemany(_INSERT_ENTRY, [(track_id, e.seq, e.signed_bytes, e.salt) for e in prepared.entries])
-    conn.executemany(_INSERT_NODE, [(track_id, level, index, h) for level, index, h in prepared.nodes])
-    conn.execute(_INSERT_CHECKPOINT, (track_id, prepared.new_size, prepared.checkpoint.to_text()))
-    conn.execute("UPDATE tracks SET size = ? WHERE id = ?", (prepared.new_size, track_id))
-
-
-@functools.cache
-def _select_nodes(count: int) -> str:
-    values = ", ".join(["(?, ?)"] * count)
-    # Only placeholders are interpolated: the values are bound parameters.
-    return (
-        f"WITH wanted (level, idx) AS (VALUES {values})"  # noqa: S608
-        " SELECT n.level, n.idx, n.hash FROM wanted"
-        " JOIN nodes AS n ON n.track_id = ? AND n.level = wanted.level AND n.idx = wanted.idx"
-    )
-
-
-def _valid_node_id(node_id: NodeId) -> bool:
-    level, index = node_id
-    return 0 <= level < 64 and 0 <= index < 1 << 63
-
-
-# --- the store ------------------------------------------------------------
 class SQLiteEventStore(EventStore):
     """An :class:`EventStore` in one SQLite file (WAL, ``synchronous=FULL``).
 
@@ -383,7 +140,7 @@ class SQLiteEventStore(EventStore):
         self._path = os.fspath(path)
         self._lock = threading.Lock()
         self._track_ids: dict[str, int] = {}
-        self._conn: sqlite3.Connection | None = _connect(self._path, busy_timeout)
+        self._conn: sqlite3.Connection | None = connect(self._path, busy_timeout)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> Self:
@@ -426,14 +183,14 @@ class SQLiteEventStore(EventStore):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
-                raise _wrap(e, doing) from e
+                raise wrap_error(e, doing) from e
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as e:
-                _rollback(conn)
+                rollback(conn)
                 if isinstance(e, sqlite3.Error) and not isinstance(e, sqlite3.IntegrityError):
-                    raise _wrap(e, doing) from e
+                    raise wrap_error(e, doing) from e
                 raise
 
     def _fetch(self, doing: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
@@ -442,7 +199,7 @@ class SQLiteEventStore(EventStore):
             try:
                 rows: list[tuple[object, ...]] = self._connection().execute(sql, params).fetchall()
             except sqlite3.Error as e:
-                raise _wrap(e, doing) from e
+                raise wrap_error(e, doing) from e
             return rows
 
     def _track_row(self, track: str) -> tuple[int, str, str, int]:
@@ -525,7 +282,7 @@ class SQLiteEventStore(EventStore):
         prepared = prepare_batch(batch, expected_size)
         try:
             with self._transaction(f"append to {batch.track!r}") as conn:
-                _write_batch(conn, prepared)
+                write_batch(conn, prepared)
         except sqlite3.IntegrityError as e:
             # The size check makes this unreachable unless the file was changed
             # behind our back; the primary keys still refuse to overwrite.
@@ -557,7 +314,7 @@ class SQLiteEventStore(EventStore):
     def _iter_entries(self, track: str, track_id: int, start: int, end: int) -> Iterator[StoredEntry]:
         seq = start
         while seq < end:
-            upper = min(seq + _READ_CHUNK, end)
+            upper = min(seq + READ_CHUNK, end)
             rows = self._fetch(f"read track {track!r}", _SELECT_ENTRIES, (track_id, seq, upper))
             for row_seq, signed, salt, leaf in rows:
                 if row_seq != seq:
@@ -581,13 +338,13 @@ class SQLiteEventStore(EventStore):
             NotFoundError: unknown track or a node that is not stored.
         """
         track_id = self._track_id(track)
-        wanted = [node_id for node_id in dict.fromkeys(ids) if _valid_node_id(node_id)]
+        wanted = [node_id for node_id in dict.fromkeys(ids) if valid_node_id(node_id)]
         found: dict[tuple[object, object], object] = {}
-        for first in range(0, len(wanted), _NODE_QUERY_IDS):
-            chunk = wanted[first : first + _NODE_QUERY_IDS]
+        for first in range(0, len(wanted), NODE_QUERY_IDS):
+            chunk = wanted[first : first + NODE_QUERY_IDS]
             params: list[int] = [value for node_id in chunk for value in node_id]
             params.append(track_id)
-            rows = self._fetch(f"read nodes of {track!r}", _select_nodes(len(chunk)), params)
+            rows = self._fetch(f"read nodes of {track!r}", select_nodes(len(chunk)), params)
             found.update(((level, index), node_hash) for level, index, node_hash in rows)
         hashes: list[bytes] = []
         for node_id in ids:
@@ -618,14 +375,14 @@ class SQLiteEventStore(EventStore):
     ) -> Iterator[SignedCheckpoint]:
         while True:
             rows = self._fetch(
-                f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, (track_id, start, end, _READ_CHUNK)
+                f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, (track_id, start, end, READ_CHUNK)
             )
             for size, note in rows:
                 assert isinstance(size, int)
                 assert isinstance(note, str)
                 yield _parse_note(track, size, note)
                 start = size + 1
-            if len(rows) < _READ_CHUNK:
+            if len(rows) < READ_CHUNK:
                 return
 
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
@@ -678,7 +435,7 @@ class SQLiteEventStore(EventStore):
                 row = conn.execute(_SELECT_ANNEX, (track_id, digest)).fetchone()
                 parties = conn.execute(_SELECT_UPLOADERS, (track_id, digest)).fetchall()
             except sqlite3.Error as e:
-                raise _wrap(e, f"read an annex of {track!r}") from e
+                raise wrap_error(e, f"read an annex of {track!r}") from e
         if row is None:
             return None
         data = row[0]

@@ -19,180 +19,42 @@ migrations, file handling): each adapter's own unit tests do. It needs pytest.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from backchannel.errors import ConflictError, NotFoundError, ProgrammingError, StorageError
 from backchannel.log import merkle
-from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
 from backchannel.log.records import LogEntry
-from backchannel.log.signing import SigningKey
 from backchannel.log.tree import CompactRange, MemoryTree, NodeId
-from backchannel.service.log import AppendResult, Draft, LogWriter
+from backchannel.service.log import AppendResult, LogWriter
 from backchannel.store.base import (
-    AppendBatch,
     EventStore,
     StoredAnnex,
     StoredCosignature,
-    StoredEntry,
     TrackInfo,
 )
 from backchannel.store.memory import MemoryEventStore
-from backchannel.testing.clock import FakeClock
-from backchannel.testing.salts import UnsafeDeterministicSalts
+from backchannel.testing._contract_helpers import (
+    BATCHES,
+    CORRUPTIONS,
+    LOG_NAME,
+    InterceptingStore,
+    StoreFactory,
+    capture_batch,
+    drafts,
+    log_signer,
+    state_of,
+    writer_for,
+)
+from backchannel.testing._contract_helpers import (
+    leaves as leaf_hashes,
+)
 
 __all__ = ["LOG_NAME", "EventStoreContract", "StoreFactory", "log_signer"]
-
-StoreFactory = Callable[[], EventStore]
-"""Makes a store object; the first call of a test gets an empty store."""
-
-LOG_NAME = "log.example"
-"""The note name of the test log's checkpoint signer."""
-
-_ALICE = SigningKey.from_seed(bytes([1]) * 32)
-_BOB = SigningKey.from_seed(bytes([2]) * 32)
-
-# The sizes of the batches that build the ~40-entry log of the proof tests.
-_BATCHES = (1, 2, 3, 5, 8, 13, 7, 1)
-
-
-def log_signer() -> NoteSigner:
-    """The test log's checkpoint signer (the all-zero Ed25519 seed)."""
-    return NoteSigner(LOG_NAME, SigningKey.from_seed(bytes(32)))
-
-
-def _writer(store: EventStore, seed: bytes = b"backchannel-test") -> LogWriter:
-    clock = FakeClock(autojump=timedelta(milliseconds=1))
-    return LogWriter(store, log_signer(), clock=clock, salts=UnsafeDeterministicSalts(seed))
-
-
-def _drafts(count: int, first: int = 0) -> list[Draft]:
-    return [
-        Draft(
-            type="proposal.submitted",
-            author="us/alice" if n % 2 == 0 else "iran/bob",
-            body={"n": n, "text": f"proposal {n}", "terms": {"cap_pct": n % 90, "relief": "partial"}},
-            key=_ALICE if n % 2 == 0 else _BOB,
-        )
-        for n in range(first, first + count)
-    ]
-
-
-class _InterceptingStore(EventStore):
-    """Delegates to a real store, letting a test capture appends or run code just before one."""
-
-    def __init__(self, inner: EventStore, *, capture: bool = False) -> None:
-        self.inner = inner
-        self.capture = capture
-        self.captured: list[tuple[AppendBatch, int]] = []
-        self.before_append: Callable[[], object] | None = None
-
-    def create_track(self, track: str, origin: str, log_key: str) -> TrackInfo:
-        return self.inner.create_track(track, origin, log_key)
-
-    def get_track(self, track: str) -> TrackInfo:
-        return self.inner.get_track(track)
-
-    def list_tracks(self) -> list[TrackInfo]:
-        return self.inner.list_tracks()
-
-    def append(self, batch: AppendBatch, expected_size: int) -> None:
-        hook, self.before_append = self.before_append, None
-        if hook is not None:
-            hook()
-        if self.capture:
-            self.captured.append((batch, expected_size))
-        else:
-            self.inner.append(batch, expected_size)
-
-    def read(self, track: str, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
-        return self.inner.read(track, start, stop)
-
-    def get_nodes(self, track: str, ids: Sequence[NodeId]) -> list[bytes]:
-        return self.inner.get_nodes(track, ids)
-
-    def checkpoints(self, track: str, start_size: int = 0) -> Iterator[SignedCheckpoint]:
-        return self.inner.checkpoints(track, start_size)
-
-    def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
-        return self.inner.latest_checkpoint(track)
-
-    def put_annex(self, track: str, data: bytes, party: str) -> bool:
-        return self.inner.put_annex(track, data, party)
-
-    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
-        return self.inner.get_annex(track, digest)
-
-    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
-        return self.inner.put_cosignature(track, cosignature)
-
-    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
-        return self.inner.cosignatures(track, size)
-
-    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
-        return self.inner.latest_cosigned_size(track, minimum)
-
-    def close(self) -> None:
-        """Leave the inner store open: the test owns it."""
-
-
-def _capture_batch(store: EventStore, track: str, count: int) -> tuple[AppendBatch, int]:
-    """Build (but do not write) the batch a LogWriter would append next."""
-    spy = _InterceptingStore(store, capture=True)
-    _writer(spy, seed=b"captured").append(track, _drafts(count, first=100))
-    return spy.captured[0]
-
-
-def _state(store: EventStore, track: str) -> tuple[object, ...]:
-    """Everything observable about a track, to assert that nothing changed."""
-    info = store.get_track(track)
-    with pytest.raises(NotFoundError):
-        store.get_nodes(track, [(0, info.size)])
-    return (
-        info,
-        list(store.read(track)),
-        list(store.checkpoints(track)),
-        store.latest_checkpoint(track),
-        store.frontier(track).hashes,
-    )
-
-
-def _leaves(store: EventStore, track: str) -> list[bytes]:
-    return [entry.leaf_hash for entry in store.read(track)]
-
-
-# --- batch corruptions for the validation tests --------------------------
-def _resign(batch: AppendBatch, *, size: int | None = None, origin: str | None = None) -> SignedCheckpoint:
-    body = batch.checkpoint.checkpoint
-    changed = Checkpoint(origin or body.origin, body.size if size is None else size, body.root)
-    return log_signer().sign(changed)
-
-
-_Corruption = Callable[[AppendBatch, int], tuple[AppendBatch, int]]
-
-_CORRUPTIONS: dict[str, _Corruption] = {
-    "empty": lambda b, n: (dataclasses.replace(b, entries=[], nodes=[]), n),
-    "gap": lambda b, n: (dataclasses.replace(b, entries=[b.entries[0], *b.entries[2:]]), n),
-    "expected-size-off-by-one": lambda b, n: (b, n + 1),
-    "negative-expected-size": lambda b, _: (b, -1),
-    "foreign-track": lambda b, n: (dataclasses.replace(b, track="other"), n),
-    "checkpoint-size": lambda b, n: (dataclasses.replace(b, checkpoint=_resign(b, size=n + 1)), n),
-    "checkpoint-origin": lambda b, n: (dataclasses.replace(b, checkpoint=_resign(b, origin="other/t")), n),
-    "missing-node": lambda b, n: (dataclasses.replace(b, nodes=list(b.nodes[:-1])), n),
-    "extra-node": lambda b, n: (dataclasses.replace(b, nodes=[*b.nodes, ((0, 99), bytes(32))]), n),
-    "duplicate-node": lambda b, n: (dataclasses.replace(b, nodes=[*b.nodes, b.nodes[0]]), n),
-    "wrong-leaf-hash": lambda b, n: (dataclasses.replace(b, nodes=[((0, n), bytes(32)), *b.nodes[1:]]), n),
-    "short-hash": lambda b, n: (
-        dataclasses.replace(b, nodes=[*b.nodes[:-1], (b.nodes[-1][0], bytes(31))]),
-        n,
-    ),
-}
 
 
 class EventStoreContract:
@@ -219,7 +81,7 @@ class EventStoreContract:
     @pytest.fixture
     def writer(self, store: EventStore) -> LogWriter:
         """A deterministic log writer on ``store``."""
-        return _writer(store)
+        return writer_for(store)
 
     @pytest.fixture
     def built(self, writer: LogWriter) -> list[AppendResult]:
@@ -227,8 +89,8 @@ class EventStoreContract:
         writer.open_track("t")
         results = []
         first = 0
-        for count in _BATCHES:
-            results.append(writer.append("t", _drafts(count, first)))
+        for count in BATCHES:
+            results.append(writer.append("t", drafts(count, first)))
             first += count
         return results
 
@@ -259,14 +121,14 @@ class EventStoreContract:
         """``list_tracks`` reports each track's current size."""
         writer.open_track("a")
         writer.open_track("b")
-        writer.append("b", _drafts(3))
+        writer.append("b", drafts(3))
         assert [(info.track, info.size) for info in store.list_tracks()] == [("a", 0), ("b", 3)]
 
     def test_unknown_track_is_not_found_everywhere(self, store: EventStore) -> None:
         """Every operation on an unknown track raises NotFoundError, eagerly."""
         scratch = MemoryEventStore()  # a well-formed batch for a track the store under test lacks
-        _writer(scratch).open_track("nope")
-        batch, expected = _capture_batch(scratch, "nope", 1)
+        writer_for(scratch).open_track("nope")
+        batch, expected = capture_batch(scratch, "nope", 1)
         calls: list[Callable[[], object]] = [
             lambda: store.get_track("nope"),
             lambda: store.size("nope"),
@@ -286,20 +148,20 @@ class EventStoreContract:
         """Appends to one track do not touch another."""
         writer.open_track("a")
         writer.open_track("b")
-        writer.append("a", _drafts(4))
-        writer.append("b", _drafts(1))
-        writer.append("a", _drafts(2, 4))
+        writer.append("a", drafts(4))
+        writer.append("b", drafts(1))
+        writer.append("a", drafts(2, 4))
         assert (store.size("a"), store.size("b")) == (6, 1)
         assert [e.seq for e in store.read("b")] == [0]
         assert [c.checkpoint.size for c in store.checkpoints("a")] == [4, 6]
         assert [c.checkpoint.size for c in store.checkpoints("b")] == [1]
-        assert store.root("b") == merkle.root(_leaves(store, "b"))
+        assert store.root("b") == merkle.root(leaf_hashes(store, "b"))
 
     # --- append and read --------------------------------------------------
     def test_append_read_round_trip_is_byte_identical(self, store: EventStore, writer: LogWriter) -> None:
         """Entries read back are the appended bytes, salt and leaf hash."""
         writer.open_track("t")
-        result = writer.append("t", _drafts(3))
+        result = writer.append("t", drafts(3))
         stored = list(store.read("t"))
         assert [e.seq for e in stored] == [0, 1, 2]
         for entry, original in zip(stored, result.entries, strict=True):
@@ -314,7 +176,7 @@ class EventStoreContract:
         """``StoredEntry.decode`` reproduces the appended entry and its leaf hash."""
         originals: list[LogEntry] = [entry for result in built for entry in result.entries]
         stored = list(store.read("t"))
-        assert len(stored) == len(originals) == sum(_BATCHES)
+        assert len(stored) == len(originals) == sum(BATCHES)
         for entry, original in zip(stored, originals, strict=True):
             decoded = entry.decode()
             assert decoded == original
@@ -335,7 +197,7 @@ class EventStoreContract:
         """Empty and out-of-range reads yield nothing."""
         writer.open_track("t")
         assert list(store.read("t")) == []
-        writer.append("t", _drafts(3))
+        writer.append("t", drafts(3))
         assert list(store.read("t", 2, 2)) == []
         assert list(store.read("t", 3)) == []
         assert list(store.read("t", 10, 20)) == []
@@ -343,7 +205,7 @@ class EventStoreContract:
     def test_read_bad_ranges(self, store: EventStore, writer: LogWriter) -> None:
         """A negative start or ``stop < start`` is a ValueError, raised by the call."""
         writer.open_track("t")
-        writer.append("t", _drafts(3))
+        writer.append("t", drafts(3))
         with pytest.raises(ValueError, match="start"):
             store.read("t", -1)
         with pytest.raises(ValueError, match="stop"):
@@ -352,11 +214,11 @@ class EventStoreContract:
     def test_read_is_a_snapshot(self, store: EventStore, writer: LogWriter) -> None:
         """A read yields the entries that existed when it was called."""
         writer.open_track("t")
-        writer.append("t", _drafts(3))
+        writer.append("t", drafts(3))
         untouched = store.read("t")
         started = store.read("t")
         assert next(started).seq == 0
-        writer.append("t", _drafts(2, 3))
+        writer.append("t", drafts(2, 3))
         assert [e.seq for e in untouched] == [0, 1, 2]
         assert [e.seq for e in started] == [1, 2]
         assert [e.seq for e in store.read("t")] == [0, 1, 2, 3, 4]
@@ -364,7 +226,7 @@ class EventStoreContract:
     def test_multi_event_append_is_one_atomic_step(self, store: EventStore, writer: LogWriter) -> None:
         """A multi-event batch lands whole, with one checkpoint."""
         writer.open_track("t")
-        result = writer.append("t", _drafts(5))
+        result = writer.append("t", drafts(5))
         assert store.size("t") == 5
         assert list(store.checkpoints("t")) == [result.checkpoint]
         assert result.checkpoint.checkpoint.size == 5
@@ -375,27 +237,27 @@ class EventStoreContract:
     ) -> None:
         """A batch built on a stale size is a ConflictError and writes nothing."""
         writer.open_track("t")
-        writer.append("t", _drafts(2))
-        stale, expected = _capture_batch(store, "t", 3)
-        writer.append("t", _drafts(1, 2))
-        before = _state(store, "t")
+        writer.append("t", drafts(2))
+        stale, expected = capture_batch(store, "t", 3)
+        writer.append("t", drafts(1, 2))
+        before = state_of(store, "t")
         with pytest.raises(ConflictError, match="expected size 2") as caught:
             store.append(stale, expected)
         assert (caught.value.expected, caught.value.actual) == (2, 3)
-        assert _state(store, "t") == before
+        assert state_of(store, "t") == before
 
     def test_concurrent_writers_the_loser_conflicts(self, store: EventStore, writer: LogWriter) -> None:
         """Of two racing writers the later gets ConflictError, then retries cleanly."""
         writer.open_track("t")
-        writer.append("t", _drafts(2))
-        racing = _InterceptingStore(store)
-        loser = _writer(racing, seed=b"loser")
-        racing.before_append = lambda: writer.append("t", _drafts(3, 2))  # the winner lands first
+        writer.append("t", drafts(2))
+        racing = InterceptingStore(store)
+        loser = writer_for(racing, seed=b"loser")
+        racing.before_append = lambda: writer.append("t", drafts(3, 2))  # the winner lands first
         with pytest.raises(ConflictError) as caught:
-            loser.append("t", _drafts(4, 10))
+            loser.append("t", drafts(4, 10))
         assert (caught.value.expected, caught.value.actual) == (2, 5)
         assert store.size("t") == 5
-        loser.append("t", _drafts(4, 10))  # a retry builds on the new size
+        loser.append("t", drafts(4, 10))  # a retry builds on the new size
         stored = list(store.read("t"))
         assert [e.seq for e in stored] == list(range(9))
         for previous, entry in itertools.pairwise(stored):
@@ -404,17 +266,17 @@ class EventStoreContract:
 
     def test_threads_sharing_a_store_never_lose_or_reorder(self, store: EventStore) -> None:
         """Threads appending with retries produce one gapless, chained log."""
-        _writer(store).open_track("t")
+        writer_for(store).open_track("t")
         conflicts = []
         errors: list[BaseException] = []
 
         def work(worker: int) -> None:
-            writer = _writer(store, seed=b"thread-%d" % worker)
+            writer = writer_for(store, seed=b"thread-%d" % worker)
             try:
                 for round_ in range(5):
                     while True:
                         try:
-                            writer.append("t", _drafts(2, 1000 * worker + 10 * round_))
+                            writer.append("t", drafts(2, 1000 * worker + 10 * round_))
                             break
                         except ConflictError:
                             conflicts.append(worker)
@@ -435,22 +297,22 @@ class EventStoreContract:
         assert store.root("t") == merkle.root([e.leaf_hash for e in stored])
 
     # --- batch validation ---------------------------------------------------
-    @pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
+    @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
     def test_inconsistent_batch_is_refused_and_writes_nothing(
         self, store: EventStore, writer: LogWriter, corruption: str
     ) -> None:
         """An inconsistent batch is a ProgrammingError that writes nothing."""
         writer.open_track("t")
         writer.open_track("other")
-        writer.append("t", _drafts(2))
-        writer.append("t", _drafts(1, 2))
-        good, expected = _capture_batch(store, "t", 3)
-        bad, bad_expected = _CORRUPTIONS[corruption](good, expected)
-        before, other = _state(store, "t"), _state(store, "other")
+        writer.append("t", drafts(2))
+        writer.append("t", drafts(1, 2))
+        good, expected = capture_batch(store, "t", 3)
+        bad, bad_expected = CORRUPTIONS[corruption](good, expected)
+        before, other = state_of(store, "t"), state_of(store, "other")
         with pytest.raises(ProgrammingError):
             store.append(bad, bad_expected)
-        assert _state(store, "t") == before
-        assert _state(store, "other") == other
+        assert state_of(store, "t") == before
+        assert state_of(store, "other") == other
         store.append(good, expected)  # nothing half-written is in the way
         assert store.size("t") == 6
 
@@ -459,18 +321,18 @@ class EventStoreContract:
     ) -> None:
         """Entries whose first seq is not the expected size are refused."""
         writer.open_track("t")
-        first, _ = _capture_batch(store, "t", 2)  # seqs 0 and 1
-        writer.append("t", _drafts(3))
-        before = _state(store, "t")
+        first, _ = capture_batch(store, "t", 2)  # seqs 0 and 1
+        writer.append("t", drafts(3))
+        before = state_of(store, "t")
         with pytest.raises(ProgrammingError, match="seq 0, expected 3"):
             store.append(first, 3)
-        assert _state(store, "t") == before
+        assert state_of(store, "t") == before
 
     # --- nodes, roots and proofs --------------------------------------------
     @pytest.mark.usefixtures("built")
     def test_nodes_equal_a_fresh_memory_tree(self, store: EventStore) -> None:
         """Every stored node equals the node a fresh MemoryTree computes."""
-        leaves = _leaves(store, "t")
+        leaves = leaf_hashes(store, "t")
         reference = MemoryTree(leaves)
         size = len(leaves)
         every: list[NodeId] = [
@@ -497,8 +359,8 @@ class EventStoreContract:
         self, store: EventStore, built: list[AppendResult]
     ) -> None:
         """Roots and proofs for every index and size pair equal RFC 9162's."""
-        leaves = _leaves(store, "t")
-        assert len(leaves) == sum(_BATCHES)
+        leaves = leaf_hashes(store, "t")
+        assert len(leaves) == sum(BATCHES)
         assert store.root("t") == merkle.root(leaves) == built[-1].checkpoint.checkpoint.root
         for size in range(len(leaves) + 1):
             prefix = leaves[:size]
@@ -520,11 +382,11 @@ class EventStoreContract:
         assert store.frontier("t").size == 0
         assert store.frontier("t").hashes == ()
         first = 0
-        for count in _BATCHES:
-            writer.append("t", _drafts(count, first))
+        for count in BATCHES:
+            writer.append("t", drafts(count, first))
             first += count
             expected = CompactRange()
-            expected.extend(_leaves(store, "t"))
+            expected.extend(leaf_hashes(store, "t"))
             frontier = store.frontier("t")
             assert (frontier.size, frontier.hashes) == (expected.size, expected.hashes)
             assert frontier.root() == store.root("t")
@@ -535,11 +397,11 @@ class EventStoreContract:
         written = [result.checkpoint for result in built]
         assert list(store.checkpoints("t")) == written
         sizes = [c.checkpoint.size for c in written]
-        assert sizes == list(itertools.accumulate(_BATCHES))
+        assert sizes == list(itertools.accumulate(BATCHES))
         for start in range(sizes[-1] + 2):
             assert list(store.checkpoints("t", start)) == [c for c in written if c.checkpoint.size >= start]
         assert store.latest_checkpoint("t") == written[-1]
-        leaves = _leaves(store, "t")
+        leaves = leaf_hashes(store, "t")
         verifier = log_signer().verifier
         for note in store.checkpoints("t"):
             checkpoint = verifier.verify(note)
@@ -555,9 +417,9 @@ class EventStoreContract:
     def test_checkpoints_iterator_is_a_snapshot(self, store: EventStore, writer: LogWriter) -> None:
         """A checkpoints iterator yields those that existed when it was called."""
         writer.open_track("t")
-        writer.append("t", _drafts(1))
+        writer.append("t", drafts(1))
         notes = store.checkpoints("t")
-        writer.append("t", _drafts(1, 1))
+        writer.append("t", drafts(1, 1))
         assert [c.checkpoint.size for c in notes] == [1]
 
     # --- annexes ------------------------------------------------------------

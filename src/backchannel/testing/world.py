@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
-from backchannel.keyfile import KeyPair
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.protocol.keyfile import KeyPair
 from backchannel.wire import agenda_digest, enrolment_key
 
 __all__ = ["SMALL_AGENDA", "message_body", "new_key_json", "opening", "seeded_keys"]

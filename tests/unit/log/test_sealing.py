@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.sealing import MAX_CONTEXT, MAX_PLAINTEXT, SUITE, SealedAnnex, open_sealed, seal
 from backchannel.log.signing import AgreementKey, b64encode, key_id
+from backchannel.protocol.keyfile import generate_agreement_key
 
 # RFC 7748 "Elliptic Curves for Security", §6.1 "Curve25519": the Diffie-Hellman example.
 RFC7748_ALICE_PRIVATE = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
@@ -53,7 +54,7 @@ def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
 
 
 def sealed(plaintext: bytes = PLAINTEXT, *, context: bytes = CONTEXT) -> SealedAnnex:
-    return seal(plaintext, BOB.public_bytes, ephemeral=AgreementKey.generate(), context=context)
+    return seal(plaintext, BOB.public_bytes, ephemeral=generate_agreement_key(), context=context)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def test_a_low_order_ephemeral_key_is_refused(point: str) -> None:
 @pytest.mark.parametrize("point", LOW_ORDER)
 def test_sealing_to_a_low_order_key_is_refused(point: str) -> None:
     with pytest.raises(VerificationError, match="invalid X25519 peer public key"):
-        seal(PLAINTEXT, bytes.fromhex(point), ephemeral=AgreementKey.generate(), context=CONTEXT)
+        seal(PLAINTEXT, bytes.fromhex(point), ephemeral=generate_agreement_key(), context=CONTEXT)
 
 
 # --------------------------------------------------------------------------------------------------

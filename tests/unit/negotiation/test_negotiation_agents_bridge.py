@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from backchannel.api import create_app
-from backchannel.client import BackchannelClient
 from backchannel.errors import ConfigurationError, VerificationError
-from backchannel.keyfile import KeyPair
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.negotiation.agents import boulware, conceder, hardliner
 from backchannel.negotiation.bridge import AgendaCodec, LiveNegotiator, read_relayed, relay_pending
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.sdk import BackchannelClient
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -83,9 +83,9 @@ class ScriptedIran:
         self.received = []
 
     def step(self):
-        deliveries = self.client.poll(TRACK, timeout=5)
+        deliveries = self.client.inbox.poll(TRACK, timeout=5)
         messages = [read_relayed(self.client, TRACK, d) for d in deliveries]
-        self.client.settle(TRACK, deliveries)
+        self.client.inbox.settle(TRACK, deliveries)
         for message in messages:
             self.received.append(message)
             if message.accepts:
@@ -137,8 +137,12 @@ def negotiate(server, agent, bars, n_rounds=8):
                     assert relay_pending(qatar, TRACK, PARTIES)
                     assert script.step() == "accepted-by-bot"
                 break
-        leftovers = {"usa": usa.lease(TRACK), "iran": iran.lease(TRACK), "qatar": qatar.lease(TRACK)}
-        return bot, script, outcome, leftovers, usa.events(TRACK)
+        leftovers = {
+            "usa": usa.inbox.lease(TRACK),
+            "iran": iran.inbox.lease(TRACK),
+            "qatar": qatar.inbox.lease(TRACK),
+        }
+        return bot, script, outcome, leftovers, usa.log.events(TRACK)
 
 
 def test_a_bot_concedes_and_accepts_the_scripted_sides_offer(server) -> None:
@@ -191,7 +195,7 @@ def test_a_tampered_relay_is_refused(server) -> None:
         )
         bot.open()
         relay_pending(qatar, TRACK, PARTIES)
-        (delivery,) = iran.poll(TRACK, timeout=5)
+        (delivery,) = iran.inbox.poll(TRACK, timeout=5)
         assert read_relayed(iran, TRACK, delivery).verbatim
         forged = {
             **delivery,
@@ -288,8 +292,8 @@ def test_the_bot_answers_a_reframed_counter_and_ignores_statements(server) -> No
         )
         bot.open()
         relay_pending(qatar, TRACK, PARTIES)
-        (delivery,) = iran.poll(TRACK, timeout=5)
-        iran.settle(TRACK, [delivery])
+        (delivery,) = iran.inbox.poll(TRACK, timeout=5)
+        iran.inbox.settle(TRACK, [delivery])
         script = ScriptedIran(iran, [1.1])
         script.submit("statement", {"text": "we need relief first"}, None)
         script.submit(
@@ -297,7 +301,7 @@ def test_the_bot_answers_a_reframed_counter_and_ignores_statements(server) -> No
             {"values": {"enrichment_cap_pct": 20.0, "sanctions_relief": "full"}},
             delivery["message_id"],
         )
-        statement, counter = qatar.lease(TRACK)
+        statement, counter = qatar.inbox.lease(TRACK)
         qatar.execute(
             "forward_message", {"message_id": statement["message_id"], "to_parties": ["usa"]}, track=TRACK
         )
@@ -306,7 +310,7 @@ def test_the_bot_answers_a_reframed_counter_and_ignores_statements(server) -> No
             "message_id": counter["message_id"], "to_parties": ["usa"], "body": {"values": softened},
             "annexes": [], "agenda_version": 1,
         }, track=TRACK)  # fmt: skip
-        deliveries = usa.poll(TRACK, timeout=5)
+        deliveries = usa.inbox.poll(TRACK, timeout=5)
         relayed = [read_relayed(usa, TRACK, d) for d in deliveries]
         assert [(m.kind, m.verbatim) for m in relayed] == [("statement", True), ("counter_proposal", False)]
         assert relayed[1].body == {"values": {"enrichment_cap_pct": 5, "sanctions_relief": "none"}}
@@ -316,7 +320,7 @@ def test_the_bot_answers_a_reframed_counter_and_ignores_statements(server) -> No
         assert outcome.accepted_by == "agent"
         assert outcome.values == softened
         assert bot.turns == 1
-        usa.settle(TRACK, deliveries)
+        usa.inbox.settle(TRACK, deliveries)
         # an acceptance of something the bot never offered is not an agreement
         fake = type(relayed[1])(
             "x" * 64, "iran/principal", "answer", {"accept": True}, "y" * 64, verbatim=True, delivery={}

@@ -45,6 +45,7 @@ from backchannel.errors import EncodingError, NotFoundError
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.log.sealing import SealedAnnex, open_sealed, seal
 from backchannel.log.signing import AgreementKey
+from backchannel.protocol.keyfile import generate_agreement_key
 
 __all__ = [
     "CONTEXT_PREFIX",
@@ -83,7 +84,7 @@ def seal_annex(data: bytes, *, track: str, member: str, x25519: bytes) -> bytes:
         EncodingError: ``data`` is over 16 MiB, or the key is not 32 bytes.
         VerificationError: a low-order public key.
     """
-    sealed = seal(data, x25519, ephemeral=AgreementKey.generate(), context=annex_context(track, member))
+    sealed = seal(data, x25519, ephemeral=generate_agreement_key(), context=annex_context(track, member))
     return canonicalize(sealed.to_dict())
 
 

@@ -42,23 +42,28 @@ key may call which endpoint: ``resolve_key`` and the caller's policy do.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import hmac
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from backchannel.errors import (
     BackchannelError,
     ConfigurationError,
     EncodingError,
-    OperationalError,
     VerificationError,
 )
-from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
+from backchannel.log.signing import SigningKey, VerifyingKey, b64encode
+from backchannel.protocol.nonces import NonceCache, NonceStore, require_aware
+from backchannel.protocol.structured_fields import (
+    InnerList,
+    Item,
+    MalformedError,
+    parse_dictionary,
+    serialize_inner_list,
+    serialize_string,
+)
 
 __all__ = [
     "ALGORITHM",
@@ -89,7 +94,6 @@ DEFAULT_MAX_SKEW = timedelta(seconds=300)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_CREATED = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _MAX_FIELD_LENGTH = 8192
-_MAX_SF_INTEGER = 999_999_999_999_999
 _SIGNATURE_LENGTH = 64
 _DIGEST_LENGTH = 32
 _PARAMETERS = frozenset({"created", "keyid", "alg", "nonce", "tag"})
@@ -103,7 +107,6 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _NONCE = re.compile(r"[A-Za-z0-9._~+/=:-]{1,128}")
 _TAG = re.compile(r"[A-Za-z0-9._~+/=:-]{1,64}")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
-_SF_STRING_CHARS = re.compile(r"[\x20-\x7e]*")
 
 # An absolute http(s) URI in visible ASCII: no userinfo, no fragment.
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
@@ -115,181 +118,9 @@ _TARGET_URI = re.compile(
     r"(?:\?(?P<query>[^#]*))?"
 )
 
-# RFC 8941 lexical pieces.
-_SF_KEY = re.compile(r"[a-z*][a-z0-9_.*-]*")
-_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
-_SF_UNESCAPE = re.compile(r'\\(["\\])')
-_SF_INTEGER = re.compile(r"-?[0-9]{1,15}(?![0-9.])")
-_SF_BYTES = re.compile(r":([A-Za-z0-9+/=]*):")
-_SF_BOOLEAN = re.compile(r"\?[01]")
-_SF_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+.^_`|~0-9A-Za-z:/-]*")
-
-
-# --------------------------------------------------------------------------------------------------
-# Structured fields (RFC 8941), the strict subset
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    """An sf-token, kept apart from sf-strings so a token never passes for a string."""
-
-    value: str
-
-
-_BareItem = int | str | bytes | bool | _Token
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    value: _BareItem
-    params: dict[str, _BareItem]
-
-
-@dataclass(frozen=True, slots=True)
-class _InnerList:
-    items: tuple[_Item, ...]
-    params: dict[str, _BareItem]
-
-
-class _Parser:
-    """A cursor over one field value; every failure names the field and the offset."""
-
-    def __init__(self, text: str, field: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.field = field
-
-    def fail(self, what: str) -> VerificationError:
-        return VerificationError(f"{self.field}: {what} at offset {self.pos}")
-
-    def peek(self) -> str:
-        return self.text[self.pos : self.pos + 1]
-
-    def skip(self, chars: str) -> None:
-        while self.peek() and self.peek() in chars:
-            self.pos += 1
-
-    def dictionary(self) -> dict[str, _Item | _InnerList]:
-        members: dict[str, _Item | _InnerList] = {}
-        self.skip(" ")
-        while True:
-            key = self.key()
-            if key in members:
-                raise self.fail(f"duplicate member {key!r}")
-            if self.peek() == "=":
-                self.pos += 1
-                members[key] = self.inner_list() if self.peek() == "(" else self.item()
-            else:
-                members[key] = _Item(value=True, params=self.parameters())
-            self.skip(" \t")
-            if not self.peek():
-                return members
-            if self.peek() != ",":
-                raise self.fail("expected ',' between members")
-            self.pos += 1
-            self.skip(" \t")
-            if not self.peek():
-                raise self.fail("trailing ','")
-
-    def key(self) -> str:
-        match = _SF_KEY.match(self.text, self.pos)
-        if match is None:
-            raise self.fail("expected a key (lowercase letter or '*')")
-        self.pos = match.end()
-        return match.group()
-
-    def inner_list(self) -> _InnerList:
-        self.pos += 1  # the "(" the caller saw
-        items: list[_Item] = []
-        while True:
-            self.skip(" ")
-            if self.peek() == ")":
-                self.pos += 1
-                return _InnerList(items=tuple(items), params=self.parameters())
-            items.append(self.item())
-            if self.peek() not in {" ", ")"}:
-                raise self.fail("expected ' ' or ')' in an inner list")
-
-    def item(self) -> _Item:
-        return _Item(value=self.bare_item(), params=self.parameters())
-
-    def parameters(self) -> dict[str, _BareItem]:
-        params: dict[str, _BareItem] = {}
-        while self.peek() == ";":
-            self.pos += 1
-            self.skip(" ")
-            key = self.key()
-            if key in params:
-                raise self.fail(f"duplicate parameter {key!r}")
-            if self.peek() == "=":
-                self.pos += 1
-                params[key] = self.bare_item()
-            else:
-                params[key] = True
-        return params
-
-    def bare_item(self) -> _BareItem:
-        value: _BareItem
-        if match := _SF_STRING.match(self.text, self.pos):
-            value = _SF_UNESCAPE.sub(r"\1", match.group(1))
-        elif match := _SF_INTEGER.match(self.text, self.pos):
-            value = int(match.group())
-        elif match := _SF_BYTES.match(self.text, self.pos):
-            try:
-                value = b64decode(match.group(1), field="byte sequence")
-            except EncodingError as e:
-                raise self.fail(str(e)) from e
-        elif match := _SF_BOOLEAN.match(self.text, self.pos):
-            value = match.group() == "?1"
-        elif match := _SF_TOKEN.match(self.text, self.pos):
-            value = _Token(match.group())
-        else:
-            raise self.fail("expected a string, integer, byte sequence, boolean or token")
-        self.pos = match.end()
-        return value
-
-
-def _parse_dictionary(text: str, field: str) -> dict[str, _Item | _InnerList]:
-    return _Parser(text, field).dictionary()
-
-
-def _serialize_string(value: str) -> str:
-    if not _SF_STRING_CHARS.fullmatch(value):
-        raise _MalformedError(f"{value[:80]!r} is not printable ASCII, so not an sf-string")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _serialize_parameters(params: Mapping[str, int | str]) -> str:
-    return "".join(f";{_serialize_key(name)}={_serialize_value(value)}" for name, value in params.items())
-
-
-def _serialize_key(name: str) -> str:
-    if not _SF_KEY.fullmatch(name):
-        raise _MalformedError(f"parameter name {name[:80]!r} is not an sf-key")
-    return name
-
-
-def _serialize_value(value: int | str) -> str:
-    if isinstance(value, str):
-        return _serialize_string(value)
-    if isinstance(value, bool) or not -_MAX_SF_INTEGER <= value <= _MAX_SF_INTEGER:
-        raise _MalformedError(f"parameter value {value!r} is neither an sf-string nor an sf-integer")
-    return str(value)
-
-
-def _serialize_inner_list(components: Sequence[str], params: Mapping[str, int | str]) -> str:
-    inner = " ".join(_serialize_string(c) for c in components)
-    return f"({inner}){_serialize_parameters(params)}"
-
-
 # --------------------------------------------------------------------------------------------------
 # The signature base (RFC 9421 §2.5)
 # --------------------------------------------------------------------------------------------------
-
-
-class _MalformedError(Exception):
-    """A message that cannot be put into a signature base; the caller picks the public error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +135,7 @@ class _TargetURI:
 def _parse_target_uri(text: str) -> _TargetURI:
     match = _TARGET_URI.fullmatch(text) if _VISIBLE_ASCII.fullmatch(text) else None
     if match is None:
-        raise _MalformedError(
+        raise MalformedError(
             f"target URI {text[:200]!r} is not an absolute http(s) URI in visible ASCII "
             "without userinfo or fragment"
         )
@@ -345,14 +176,14 @@ def _component_value(name: str, method: str, uri: _TargetURI, fields: Mapping[st
     if derived is not None:
         return derived(method, uri)
     if name.startswith("@"):
-        raise _MalformedError(f"unsupported derived component {name!r}")
+        raise MalformedError(f"unsupported derived component {name!r}")
     if not _FIELD_NAME.fullmatch(name):
-        raise _MalformedError(f"component {name[:80]!r} is not a lowercase field name")
+        raise MalformedError(f"component {name[:80]!r} is not a lowercase field name")
     value = fields.get(name)
     if value is None:
-        raise _MalformedError(f"covered field {name!r} is absent from the request")
+        raise MalformedError(f"covered field {name!r} is absent from the request")
     if not _FIELD_VALUE.fullmatch(value):
-        raise _MalformedError(f"field {name!r} holds control or non-ASCII characters")
+        raise MalformedError(f"field {name!r} holds control or non-ASCII characters")
     return value
 
 
@@ -365,12 +196,12 @@ def _build_base(
 ) -> tuple[bytes, str]:
     """Return the signature base and the serialised ``@signature-params`` value."""
     if not _METHOD.fullmatch(method):
-        raise _MalformedError(f"method {method[:80]!r} is not an HTTP token")
+        raise MalformedError(f"method {method[:80]!r} is not an HTTP token")
     uri = _parse_target_uri(target_uri)
     lines = [
-        f"{_serialize_string(name)}: {_component_value(name, method, uri, fields)}" for name in components
+        f"{serialize_string(name)}: {_component_value(name, method, uri, fields)}" for name in components
     ]
-    signature_params = _serialize_inner_list(components, params)
+    signature_params = serialize_inner_list(components, params)
     lines.append(f'"@signature-params": {signature_params}')
     return "\n".join(lines).encode("ascii"), signature_params
 
@@ -405,7 +236,7 @@ def signature_base(
     """
     try:
         return _build_base(method, target_uri, _group_fields(headers), components, params)[0]
-    except _MalformedError as e:
+    except MalformedError as e:
         raise EncodingError(str(e)) from e
 
 
@@ -419,14 +250,8 @@ def content_digest(body: bytes) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise EncodingError(f"{what}: datetime must be timezone-aware")
-    return moment
-
-
 def _unix_seconds(moment: datetime) -> int:
-    seconds = (_aware(moment, "created") - _EPOCH) // timedelta(seconds=1)
+    seconds = (require_aware(moment, "created") - _EPOCH) // timedelta(seconds=1)
     if seconds < 0:
         raise EncodingError(f"created: {moment.isoformat()} is before 1970")
     return seconds
@@ -484,122 +309,13 @@ def sign_request(  # noqa: PLR0913 - the request's four parts plus the signing i
     fields["content-digest"] = digest = content_digest(body)
     try:
         base, signature_params = _build_base(method, target_uri, fields, REQUIRED_COMPONENTS, params)
-    except _MalformedError as e:
+    except MalformedError as e:
         raise EncodingError(str(e)) from e
     return {
         "Content-Digest": digest,
         "Signature-Input": f"{LABEL}={signature_params}",
         "Signature": f"{LABEL}=:{b64encode(key.sign(base))}:",
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Replay protection
-# --------------------------------------------------------------------------------------------------
-
-
-class NonceStore(Protocol):
-    """What :func:`verify_request` records nonces in.
-
-    :class:`NonceCache`, or a per-key budgeted window
-    (:class:`backchannel.service.replay.TrackNonces`, issue #8).
-    """
-
-    @property
-    def window(self) -> timedelta:
-        """How long after ``created`` a nonce is remembered."""
-        ...
-
-    def check_and_add(self, key_id: str, nonce: str, created: datetime, now: datetime) -> None:
-        """Record a nonce; raise :class:`~backchannel.errors.VerificationError` on a replay."""
-        ...
-
-
-class NonceCache:
-    """Remembers each ``(key id, nonce)`` until ``created + window`` has passed.
-
-    Memory is bounded by ``max_entries``: expired entries are evicted first,
-    and when the cache is still full a new request is refused
-    (:class:`~backchannel.errors.OperationalError`, retry later) rather than
-    an unexpired nonce forgotten. Fail closed. Safe to share between threads.
-
-    The cache lives in one process: replicas behind a load balancer need a
-    shared one (or sticky routing), which this class does not provide.
-    """
-
-    def __init__(self, window: timedelta, max_entries: int) -> None:
-        """Create an empty cache.
-
-        Args:
-            window: How long after ``created`` a nonce is remembered; must be at
-                least the verifier's ``max_skew``.
-            max_entries: The most unexpired nonces kept at once.
-
-        Raises:
-            ConfigurationError: a window that is not positive, or fewer than one entry.
-        """
-        if window <= timedelta(0):
-            raise ConfigurationError(f"nonce window must be positive, got {window}")
-        if max_entries < 1:
-            raise ConfigurationError(f"nonce cache max_entries must be at least 1, got {max_entries}")
-        self._window = window
-        self._max_entries = max_entries
-        self._expiry: dict[tuple[str, str], datetime] = {}
-        self._heap: list[tuple[datetime, str, str]] = []
-        self._lock = threading.Lock()
-
-    @property
-    def window(self) -> timedelta:
-        """How long after ``created`` a nonce is remembered."""
-        return self._window
-
-    @property
-    def max_entries(self) -> int:
-        """The most unexpired nonces kept at once."""
-        return self._max_entries
-
-    def __len__(self) -> int:
-        """The number of nonces held (expired ones linger until the next check)."""
-        with self._lock:
-            return len(self._expiry)
-
-    def check_and_add(self, key_id: str, nonce: str, created: datetime, now: datetime) -> None:
-        """Record a nonce, refusing a replay.
-
-        Args:
-            key_id: The key the request was signed with.
-            nonce: The request's nonce.
-            created: The request's ``created`` time.
-            now: The verifier's current time.
-
-        Raises:
-            VerificationError: the pair was seen and has not expired, or
-                ``created`` is so old that its nonce would already have expired.
-            OperationalError: the cache is full of unexpired nonces.
-            EncodingError: a naive datetime.
-        """
-        expires = _aware(created, "created") + self._window
-        if expires < _aware(now, "now"):
-            raise VerificationError(
-                f"nonce {nonce!r}: created {created.isoformat()} is older than the replay window "
-                f"({self._window}), so its replay cannot be ruled out"
-            )
-        entry = (key_id, nonce)
-        with self._lock:
-            while self._heap and self._heap[0][0] < now:
-                _, old_key_id, old_nonce = heapq.heappop(self._heap)
-                del self._expiry[old_key_id, old_nonce]
-            if entry in self._expiry:
-                raise VerificationError(
-                    f"replayed nonce {nonce!r} for key {key_id} (seen within {self._window})"
-                )
-            if len(self._expiry) >= self._max_entries:
-                raise OperationalError(
-                    f"nonce cache full: {self._max_entries} unexpired nonces; refusing the request "
-                    "rather than forgetting one (retry later)"
-                )
-            self._expiry[entry] = expires
-            heapq.heappush(self._heap, (expires, key_id, nonce))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -638,9 +354,9 @@ def _field(fields: Mapping[str, str], name: str, display: str) -> str:
     return value
 
 
-def _read_signature(fields: Mapping[str, str]) -> tuple[str, _InnerList, bytes]:
-    inputs = _parse_dictionary(_field(fields, "signature-input", "Signature-Input"), "Signature-Input")
-    signatures = _parse_dictionary(_field(fields, "signature", "Signature"), "Signature")
+def _read_signature(fields: Mapping[str, str]) -> tuple[str, InnerList, bytes]:
+    inputs = parse_dictionary(_field(fields, "signature-input", "Signature-Input"), "Signature-Input")
+    signatures = parse_dictionary(_field(fields, "signature", "Signature"), "Signature")
     if len(inputs) != 1:
         raise VerificationError(f"Signature-Input: expected exactly one signature, found {sorted(inputs)}")
     ((label, signature_input),) = inputs.items()
@@ -648,17 +364,17 @@ def _read_signature(fields: Mapping[str, str]) -> tuple[str, _InnerList, bytes]:
         raise VerificationError(
             f"Signature: expected exactly the label {label!r}, found {sorted(signatures)}"
         )
-    if not isinstance(signature_input, _InnerList):
+    if not isinstance(signature_input, InnerList):
         raise VerificationError(f"Signature-Input: {label!r} must be an inner list of components")
     signature = signatures[label]
-    if not isinstance(signature, _Item) or not isinstance(signature.value, bytes) or signature.params:
+    if not isinstance(signature, Item) or not isinstance(signature.value, bytes) or signature.params:
         raise VerificationError(f"Signature: {label!r} must be a byte sequence without parameters")
     if len(signature.value) != _SIGNATURE_LENGTH:
         raise VerificationError(f"Signature: {label!r} must be 64 bytes, got {len(signature.value)}")
     return label, signature_input, signature.value
 
 
-def _covered_components(label: str, signature_input: _InnerList) -> tuple[str, ...]:
+def _covered_components(label: str, signature_input: InnerList) -> tuple[str, ...]:
     components: list[str] = []
     for item in signature_input.items:
         if not isinstance(item.value, str):
@@ -675,7 +391,7 @@ def _covered_components(label: str, signature_input: _InnerList) -> tuple[str, .
     return tuple(components)
 
 
-def _profile(label: str, signature_input: _InnerList, signature: bytes, tag: str) -> _Signature:
+def _profile(label: str, signature_input: InnerList, signature: bytes, tag: str) -> _Signature:
     components = _covered_components(label, signature_input)
     raw = signature_input.params
     if unknown := sorted(raw.keys() - _PARAMETERS):
@@ -708,14 +424,14 @@ def _profile(label: str, signature_input: _InnerList, signature: bytes, tag: str
 
 
 def _check_content_digest(fields: Mapping[str, str], body: bytes) -> None:
-    members = _parse_dictionary(_field(fields, "content-digest", "Content-Digest"), "Content-Digest")
+    members = parse_dictionary(_field(fields, "content-digest", "Content-Digest"), "Content-Digest")
     if list(members) != ["sha-256"]:
         raise VerificationError(
             f"Content-Digest: expected exactly one sha-256 digest, found {sorted(members)}"
         )
     digest = members["sha-256"]
     if (
-        not isinstance(digest, _Item)
+        not isinstance(digest, Item)
         or not isinstance(digest.value, bytes)
         or len(digest.value) != _DIGEST_LENGTH
         or digest.params
@@ -790,7 +506,7 @@ def verify_request(  # noqa: PLR0913 - the request's four parts plus the verific
         ConfigurationError: a nonce window shorter than ``max_skew``.
         EncodingError: a naive ``now``.
     """
-    _aware(now, "now")
+    require_aware(now, "now")
     if nonces.window < max_skew:
         raise ConfigurationError(f"nonce window {nonces.window} is shorter than the allowed skew {max_skew}")
     fields = _group_fields(headers)
@@ -802,7 +518,7 @@ def verify_request(  # noqa: PLR0913 - the request's four parts plus the verific
     key = _resolve(resolve_key, signed.key_id)
     try:
         base, _ = _build_base(method, target_uri, fields, signed.components, signed.params)
-    except _MalformedError as e:
+    except MalformedError as e:
         raise VerificationError(str(e)) from e
     if not key.is_valid(signed.signature, base):
         raise VerificationError(

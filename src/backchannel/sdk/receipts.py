@@ -7,7 +7,7 @@ the party settled it, the ``receipt.recorded`` entry with the recipient's own
 signed ``record_receipt`` embedded verbatim, the signer's Ed25519 key and the
 receipt's item for the message. :func:`verify_receipt_proof` trusts none of
 it. Given a checkpoint the caller has already verified (signature, and
-consistency with every earlier one: :meth:`backchannel.client.BackchannelClient.checkpoint`)
+consistency with every earlier one: :meth:`backchannel.sdk.client.BackchannelClient.checkpoint`)
 and a way to fetch inclusion proofs against it, it checks, in order:
 
 (1) the delivery entry's leaf hash recomputes from its signed event and salt,

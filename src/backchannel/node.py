@@ -28,10 +28,12 @@ from typing import Self
 from fastapi import FastAPI
 
 from backchannel.api import create_app
+from backchannel.api.guard import serve as serve_config
+from backchannel.api.guard import uvicorn_config
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
-from backchannel.httpsig import DEFAULT_MAX_SKEW
-from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
+from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
 from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
@@ -41,7 +43,7 @@ from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 
-__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node"]
+__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node", "serve_config", "uvicorn_config"]
 
 NODE_KEY_NAME = "backchannel/service"
 """The name written in a generated node key file."""

@@ -32,9 +32,9 @@ from datetime import timedelta
 from rich.console import Console
 
 from backchannel.cli.escrow import escrow_table
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.wire import enrolment_key
 
 __all__ = ["ESCROW_ID", "METRIC", "PREDICATE", "escrow_scene"]
@@ -47,7 +47,7 @@ Check = Callable[[str, str, bool, str], None]
 
 def _refused(client: BackchannelClient, track: str) -> str:
     try:
-        client.release_escrow(track, ESCROW_ID)
+        client.escrow.release(track, ESCROW_ID)
     except ProblemError as e:
         return str(e.problem.get("progress", ""))
     return ""
@@ -87,7 +87,9 @@ def escrow_scene(
             "principal_key": enrolment_key(inspector.keys),
         }, track=track)  # fmt: skip
     parties = [c.member.split("/")[0] for c in (iaea, euratom)]
-    qatar.define_metric(track, METRIC, unit="%", inspectors=parties, quorum=2, tolerance=0.1, issue=issue)
+    qatar.attestations.define_metric(
+        track, METRIC, unit="%", inspectors=parties, quorum=2, tolerance=0.1, issue=issue
+    )
     out.print(f"  metric {METRIC}: unit %, quorum 2 of ({', '.join(parties)}), tolerance 0.1, daily windows")
     signers = [usa.member.split("/")[0], qatar.member.split("/")[0]]
     terms: dict[str, JSONValue] = {
@@ -97,19 +99,21 @@ def escrow_scene(
         "signers": signers, "threshold": 2, "predicates": [PREDICATE],
         "expires_at": format_timestamp(qatar.clock.now() + timedelta(days=180)),
     }  # fmt: skip
-    qatar.open_escrow(track, terms)
+    qatar.escrow.open(track, terms)
     condition = f"2 of ({', '.join(signers)}) AND {PREDICATE}"
     out.print(f"  escrow {ESCROW_ID}: USD 6,000,000,000 {signers[0]} -> iran; {condition}")
 
     early = _refused(iran, track)
     expected = f"0 of 2 signatures; predicate `{PREDICATE}` held 0 of 30 days"
     check(beneficiary, "an early release is refused with its progress", early == expected, early)
-    usa.sign_escrow_release(track, ESCROW_ID)
-    qatar.sign_escrow_release(track, ESCROW_ID)
+    usa.escrow.sign_release(track, ESCROW_ID)
+    qatar.escrow.sign_release(track, ESCROW_ID)
 
     now = qatar.clock.now()
     for inspector, value in ((iaea, 3.60), (euratom, 3.62)):
-        results = inspector.attest_daily(track, METRIC, [value] * 12, unit="%", site="natanz", end=now)
+        results = inspector.attestations.attest_daily(
+            track, METRIC, [value] * 12, unit="%", site="natanz", end=now
+        )
         check(inspector.member, "12 daily attestations filed", all(r["status"] == 201 for r in results), "")
     partway = _refused(iran, track)
     expected = f"2 of 2 signatures; predicate `{PREDICATE}` held 12 of 30 days"
@@ -117,17 +121,19 @@ def escrow_scene(
 
     first = now - timedelta(days=12)
     for inspector, value in ((iaea, 3.61), (euratom, 3.60)):
-        results = inspector.attest_daily(track, METRIC, [value] * 18, unit="%", site="natanz", end=first)
+        results = inspector.attestations.attest_daily(
+            track, METRIC, [value] * 18, unit="%", site="natanz", end=first
+        )
         check(
             inspector.member,
             "18 earlier daily attestations filed",
             all(r["status"] == 201 for r in results),
             "",
         )
-    released = iran.release_escrow(track, ESCROW_ID)
+    released = iran.escrow.release(track, ESCROW_ID)
     event = released["events"][0] if released["events"] else {}
     check(beneficiary, "released after 30 attested days and 2 of 2 signatures",
           event.get("type") == "escrow.released", str(event.get("reason", "")))  # fmt: skip
-    shown = usa.escrow(track, ESCROW_ID)
+    shown = usa.escrow.get(track, ESCROW_ID)
     out.print(escrow_table(shown))
     check(owner, "the escrow shows as released", shown["status"] == "released", "")

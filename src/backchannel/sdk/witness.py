@@ -55,12 +55,13 @@ from pathlib import Path
 
 import httpx
 
-from backchannel.client import BackchannelClient, ForkDetectedError
 from backchannel.clock import Clock, SystemClock
 from backchannel.errors import BackchannelError, ConfigurationError, EncodingError, VerificationError
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner
 from backchannel.log.merkle import verify_consistency
+from backchannel.sdk.client import BackchannelClient
+from backchannel.sdk.session import ForkDetectedError
 
 __all__ = ["STATE_FORMAT", "SplitViewError", "Witness", "WitnessResult", "WitnessState"]
 
@@ -272,7 +273,7 @@ class Witness:
         """
         saved = self.state.load(track)
         verifier = self._log_verifier(saved)
-        shown = self.client.fetch_checkpoint(track)
+        shown = self.client.log.fetch_checkpoint(track)
         checkpoint = verifier.verify(shown)
         if saved is None:
             return self._cosign(track, verifier, shown, None)
@@ -291,12 +292,12 @@ class Witness:
             line = self._own_line(last)
             if line is None:  # cosigned with a key since rotated: cosign again with the current one
                 return self._cosign(track, verifier, shown, old.size)
-            answer = self.client.add_cosignature(track, old.size, line)
+            answer = self.client.log.add_cosignature(track, old.size, line)
             return WitnessResult(track, "unchanged", new.size, old.size, last, stored=bool(answer["created"]))
         small, large = (new, old) if new.size < old.size else (old, new)
         if small.size > 0:
             try:
-                proof = self.client.consistency_proof(track, small.size, large.size)
+                proof = self.client.log.consistency_proof(track, small.size, large.size)
                 verify_consistency(small.size, large.size, small.root, large.root, proof)
             except VerificationError as e:
                 raise self._split_view(
@@ -318,7 +319,7 @@ class Witness:
         own = [s for s in shown.signatures if verifier.is_valid_for(checkpoint.to_bytes(), s)]
         note = SignedCheckpoint(checkpoint, (*own, cosignature.to_note_signature()))
         self.state.save(track, verifier.to_vkey(), note)  # recorded before it leaves the process
-        answer = self.client.add_cosignature(track, checkpoint.size, cosignature.to_line())
+        answer = self.client.log.add_cosignature(track, checkpoint.size, cosignature.to_line())
         return WitnessResult(
             track, "cosigned", checkpoint.size, previous, note, stored=bool(answer["created"])
         )

@@ -4,9 +4,9 @@
 (a free port, a fresh data directory ``<data_dir>/server``, a short ``flash``
 acknowledgement deadline), writes one 0600 key file per member under
 ``<data_dir>/keys`` and plays track ``us-iran-nuclear`` with one
-:class:`~backchannel.client.BackchannelClient` per member. Every client
+:class:`~backchannel.sdk.client.BackchannelClient` per member. Every client
 requires 1 witness cosignature (``norway/principal``'s) before it trusts a
-checkpoint; the witness (:class:`~backchannel.witness.Witness`, state in
+checkpoint; the witness (:class:`~backchannel.sdk.witness.Witness`, state in
 ``<data_dir>/witness``) cosigns the latest checkpoint after every step and
 before any party proves an entry's inclusion.
 
@@ -27,21 +27,21 @@ before any party proves an entry's inclusion.
    last index it saw, verifies and receipts everything, and answers; ``qatar``
    relays the answer verbatim to ``usa``; iran's alternate reads the
    escalation that names it.
-6. The negotiating text (:mod:`backchannel.cli.texts_demo`): ``qatar`` drafts
+6. The negotiating text (:mod:`backchannel.demo.texts`): ``qatar`` drafts
    ``framework``, ``usa`` comments privately, ``qatar`` revises it and shares
    the pen, ``iran`` edits v2 into v3, and ``usa``'s edit of v2 is refused
    (409, current version 3); the diff v1 → v3 is printed.
-7. Staged deals (:func:`backchannel.cli.deals.play_deals`): phase 1 (sanctions
+7. Staged deals (:func:`backchannel.demo.deals.play_deals`): phase 1 (sanctions
    relief tier 1 for an enrichment cap of 3.67 %) is prepared, voted YES by
    both principals and committed; a second deal is aborted by ``iran``'s NO and
    rolled back (its compensations shown); a commitment is published, a
    mismatched reveal refused, and revealed.
-8. Escrow (:func:`backchannel.cli.escrow_demo.escrow_scene`): the inspectors
+8. Escrow (:func:`backchannel.demo.escrow.escrow_scene`): the inspectors
    ``iaea`` and ``euratom`` are admitted; USD 6 billion of frozen assets are
    released to ``iran`` only once 2 of (usa, qatar) signed and the inspectors'
    quorum attests ``iaea.enrichment_pct <= 3.67`` for 30 days (back-filled);
    the early releases are refused with their progress.
-9. An obligation (:mod:`backchannel.cli.obligations_demo`): ``iran-stockpile``
+9. An obligation (:mod:`backchannel.demo.obligations`): ``iran-stockpile``
    meters ``iaea.stockpile_kg``; both inspectors attest 5 kg (counted, within
    limits), then a 30 kg burst whose counted value escalates it one tier;
    ``usa`` reads the escalation; the server's ticker steps it down after the
@@ -64,53 +64,38 @@ unless ``serve`` is set, in which case it runs until Ctrl-C first.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
-from rich.rule import Rule
-from rich.table import Table
 from rich.text import Text
 
-import backchannel
 from backchannel.cli import render
-from backchannel.cli.deals import play_deals
-from backchannel.cli.escrow_demo import escrow_scene
-from backchannel.cli.obligations_demo import obligation_scene
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
-from backchannel.cli.texts_demo import text_scene
-from backchannel.cli.transcript_demo import transcript
-from backchannel.client import BackchannelClient, ProblemError
+from backchannel.demo.deals import play_deals
+from backchannel.demo.escrow import escrow_scene
+from backchannel.demo.obligations import obligation_scene
+from backchannel.demo.server import ServerProcess
+from backchannel.demo.server import server as server_for
+from backchannel.demo.stage import MEMBERS, TRACK, WITNESS, Stage, print_checks
+from backchannel.demo.stage import ranges as _ranges
+from backchannel.demo.texts import text_scene
+from backchannel.demo.transcript import transcript
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
-from backchannel.errors import BackchannelError, ConfigurationError, NotFoundError, VerificationError
-from backchannel.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.errors import BackchannelError, NotFoundError, VerificationError
 from backchannel.log.canonical import JSONValue
-from backchannel.log.checkpoint import SignedCheckpoint
-from backchannel.log.records import LogEntry
-from backchannel.log.signing import VerifyingKey
-from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
-from backchannel.witness import Witness
+from backchannel.sdk import BackchannelClient, ProblemError
+from backchannel.wire import agenda_digest, enrolment_key
 
 __all__ = ["TRACK", "ServerProcess", "run_live_demo"]
 
-TRACK = "us-iran-nuclear"
-MEMBERS = ("qatar/principal", "usa/principal", "usa/delegate", "iran/principal", "iran/delegate")
-INSPECTORS = ("iaea/principal", "euratom/principal")
-WITNESS = "norway/principal"
 PARTIES = ("qatar", "usa", "iran")
 AGENDA = Agenda(
     1,
@@ -122,264 +107,11 @@ AGENDA = Agenda(
     ),
 )
 ANNEX = b"Annex A (for Iran only): the proposed cascade-by-cascade centrifuge inventory.\n"
-_STOP_TIMEOUT = 10.0
-_START_TIMEOUT = 30.0
-
-
-# --- the server subprocess -----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """``backchannel serve`` in a subprocess; its PID is written to ``pid_file`` while it runs."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        pid_file: Path,
-        log_file: Path,
-        *,
-        flash_deadline: float,
-        admit: Path | None = None,
-    ) -> None:
-        """Describe the server (nothing starts until :meth:`start`); ``admit`` may open tracks."""
-        self.admit = admit
-        self.data_dir = data_dir
-        self.pid_file = pid_file
-        self.log_file = log_file
-        self.flash_deadline = flash_deadline
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The server's PID, while it runs."""
-        return None if self._proc is None else self._proc.pid
-
-    def start(self) -> dict[str, Any]:
-        """Start the server and wait until ``GET /v1/service`` answers; return that answer."""
-        src = str(Path(backchannel.__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
-        command = [
-            sys.executable,
-            "-c",
-            "from backchannel.cli.main import main; main()",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--flash-deadline",
-            str(self.flash_deadline),
-            "--heartbeat-window",
-            "2",
-            *(() if self.admit is None else ("--admit-key", str(self.admit))),
-        ]
-        with self.log_file.open("wb") as log:
-            self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
-        self.pid_file.write_text(f"{self._proc.pid}\n", encoding="utf-8")
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ConfigurationError(
-                    f"backchannel serve exited with status {self._proc.returncode}; see {self.log_file}"
-                )
-            try:
-                response = httpx.get(self.url + "/v1/service", timeout=1)
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            if response.status_code == 200:
-                info: dict[str, Any] = response.json()
-                return info
-        raise ConfigurationError(f"backchannel serve did not answer within {_START_TIMEOUT:.0f} s")
-
-    def wait(self) -> None:
-        """Block until the server exits (or Ctrl-C)."""
-        if self._proc is not None:
-            self._proc.wait()
-
-    def stop(self) -> None:
-        """Stop the server by PID: SIGTERM, then SIGKILL after a timeout; remove the PID file."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=_STOP_TIMEOUT)
-        self.pid_file.unlink(missing_ok=True)
 
 
 # --- the scenario --------------------------------------------------------------------------------
-@dataclass
-class _Check:
-    party: str
-    what: str
-    ok: bool
-    detail: str
-
-
-@dataclass
-class _Member:
-    keys: KeyPair
-    client: BackchannelClient
-    first_size: int | None = None
-    first_note: SignedCheckpoint | None = None
-    last_seen: int | None = None
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-
-class _Scenario:
+class _Scenario(Stage):
     """The scripted talks; every step goes through the HTTP API."""
-
-    def __init__(self, console: Console, url: str, log_key: str, key_dir: Path, witness_dir: Path) -> None:
-        self.out = console
-        self.url = url
-        self.checks: list[_Check] = []
-        self.members: dict[str, _Member] = {}
-        keys = {name: _member_keys(key_dir, name) for name in (*MEMBERS, *INSPECTORS, WITNESS)}
-        # every client trusts a checkpoint only once norway has cosigned it
-        witnesses = {WITNESS: keys[WITNESS].signing.verifying_key}
-        for name in (*MEMBERS, *INSPECTORS):
-            client = BackchannelClient(
-                url, name, keys[name], pinned_log_key=log_key, witnesses=witnesses, witness_quorum=1
-            )
-            self.members[name] = _Member(keys[name], client)
-        witness_client = BackchannelClient(url, WITNESS, keys[WITNESS], pinned_log_key=log_key)
-        self.witness = Witness(witness_client, witness_dir, log_key=log_key)
-        self.cosigned: list[int] = []  # the sizes norway cosigned, in order
-        self.service_key: dict[str, Any] = {}
-
-    def close(self) -> None:
-        for member in self.members.values():
-            member.client.close()
-        self.witness.client.close()
-
-    # --- helpers ----------------------------------------------------------
-    def c(self, name: str) -> BackchannelClient:
-        return self.members[name].client
-
-    def step(self, text: str, *, cosign: bool = True) -> None:
-        if cosign:
-            self.cosign()  # the previous step's entries, before anyone proves their inclusion
-        self.out.print(Rule(text, style="blue", align="left"))
-
-    def cosign(self) -> None:
-        """The witness cosigns the latest checkpoint: clients requiring 1 cosignature trust nothing newer."""
-        try:
-            result = self.witness.cosign_latest(TRACK)
-        except BackchannelError as e:
-            self.check("norway", "cosigned the latest checkpoint", ok=False, detail=str(e))
-            return
-        if result.status == "cosigned":
-            self.cosigned.append(result.size)
-            since = "" if result.previous_size is None else f", consistent with {result.previous_size}"
-            self.say(f"{WITNESS}: cosigned checkpoint {result.size}{since}", "dim")
-
-    def say(self, text: str, style: str = "") -> None:
-        self.out.print(Text("  " + text, style=style))
-
-    def check(self, party: str, what: str, ok: bool, detail: str = "") -> None:
-        self.checks.append(_Check(party, what, ok, detail))
-        mark = "[green]ok[/]" if ok else "[bold red]FAILED[/]"
-        self.out.print(f"  {mark} {party}: {what}" + (f" ({detail})" if detail else ""), highlight=False)
-
-    def exec(self, member: str, command: str, body: Mapping[str, JSONValue]) -> dict[str, Any]:
-        result = self.c(member).execute(command, body, track=TRACK)
-        index = result["first_index"]
-        self.say(f"{member}: {command} → index {index}", "dim")
-        return result
-
-    def submit(self, member: str, kind: str, body: dict[str, JSONValue], **extra: JSONValue) -> str:
-        payload: dict[str, JSONValue] = {
-            "kind": kind,
-            "body": body,
-            "priority": "routine",
-            "in_reply_to": None,
-            "annexes": [],
-            "agenda_version": 1 if kind in {"proposal", "counter_proposal"} else None,
-            **extra,
-        }
-        result = self.exec(member, "submit_message", payload)
-        return str(result["events"][0]["command_digest"])
-
-    def mediator_takes(self, message_id: str) -> dict[str, Any]:
-        """The mediator leases its queue and finds the submission."""
-        deliveries = self.c("qatar/principal").lease(TRACK)
-        found = [d for d in deliveries if d["message_id"] == message_id]
-        self.check("qatar", f"submission {_short(message_id)} is in the mediator's queue", bool(found))
-        return found[0] if found else {}
-
-    def author_key(self, reader: str, author: str) -> VerifyingKey | None:
-        """The author's latest Ed25519 key as the reader's visible log grants it."""
-        found: VerifyingKey | None = None
-        for item in self.c(reader).events(TRACK):
-            body = _inner(item)
-            kind = item["signed"]["event"]["type"]
-            named = {
-                "track.opened": ("by", "principal_key"),
-                "party.admitted": ("principal", "principal_key"),
-                "member.enrolled": ("member", "key"),
-                "key.rotated": ("subject", "new_key"),
-            }.get(kind)
-            if named is not None and body.get(named[0]) == author:
-                key = body.get(named[1])
-                if isinstance(key, Mapping):
-                    found = VerifyingKey(bytes.fromhex(str(key["ed25519"])))
-        return found
-
-    def receive(self, member: str, deliveries: list[dict[str, Any]]) -> None:
-        """Check each delivery (leaf, inclusion, author signature) and settle them all with one receipt."""
-        party = member.split("/", maxsplit=1)[0]
-        state = self.members[member]
-        if deliveries:
-            self.cosign()  # the deliveries' entries are proven under a cosigned checkpoint
-        for delivery in deliveries:
-            entry = delivery["entry"]
-            decoded = LogEntry.from_dict({"signed": entry["signed"], "salt": entry["salt"]})
-            problems: list[str] = []
-            if decoded.leaf_hash.hex() != entry["leaf_hash"] or decoded.seq != delivery["log_index"]:
-                problems.append("leaf hash or index mismatch")
-            try:
-                self.c(member).verify_inclusion(TRACK, entry["index"], entry["leaf_hash"])
-            except BackchannelError as e:
-                problems.append(f"inclusion: {e}")
-            if delivery.get("original") is not None:
-                original = SignedCommand.from_dict(delivery["original"])
-                key = self.author_key(member, original.member)
-                try:
-                    if key is None:
-                        raise VerificationError(f"no key for {original.member}")
-                    original.verify(key)
-                except BackchannelError as e:
-                    problems.append(f"author signature: {e}")
-                how = f"verbatim from {original.member}, signature verified"
-            else:
-                how = f"{decoded.signed.event.type} by {_by(entry)}"
-            self.check(
-                party,
-                f"received {_short(delivery['message_id'])} ({delivery['priority']}) at index "
-                f"{delivery['log_index']}, inclusion proved",
-                not problems,
-                "; ".join(problems) or how,
-            )
-            state.received.append(delivery)
-            state.last_seen = max(state.last_seen or 0, int(delivery["log_index"]))
-        if deliveries:
-            result = self.c(member).settle(TRACK, deliveries)
-            self.say(
-                f"{member}: record_receipt for {len(deliveries)} message(s), each at its delivery index "
-                f"→ index {result['first_index']}",
-                "dim",
-            )
 
     # --- the script -------------------------------------------------------
     def setup(self, service_key: Mapping[str, Any]) -> None:
@@ -410,9 +142,9 @@ class _Scenario:
         self.cosign()
         for name in MEMBERS:
             member = self.members[name]
-            member.first_size = member.client.checkpoint(TRACK).size
-            member.first_note = member.client.latest_checkpoint(TRACK)
-            member.client.heartbeat(TRACK)
+            member.first_size = member.client.log.checkpoint(TRACK).size
+            member.first_note = member.client.log.latest_checkpoint(TRACK)
+            member.client.inbox.heartbeat(TRACK)
             self.say(f"{name}: first checkpoint verified (size {member.first_size})", "dim")
 
     def agenda(self) -> None:
@@ -430,13 +162,13 @@ class _Scenario:
                        "inspection_regime": "additional-protocol"},
             "note": "Our opening position; the inventory is in the sealed annex.",
         }  # fmt: skip
-        sealed = self.c("usa/delegate").upload_sealed(TRACK, ANNEX, party="iran")
+        sealed = self.c("usa/delegate").annexes.upload_sealed(TRACK, ANNEX, party="iran")
         for member, digest in sealed.items():
             self.say(f"usa/delegate: annex sealed to {member} uploaded as {_short(digest)}", "dim")
         proposal = self.submit("usa/delegate", "proposal", usa_offer, annexes=list(sealed.values()))
         self.mediator_takes(proposal)
         self.exec("qatar/principal", "forward_message", {"message_id": proposal, "to_parties": ["iran"]})
-        deliveries = self.c("iran/delegate").poll(TRACK, timeout=10)
+        deliveries = self.c("iran/delegate").inbox.poll(TRACK, timeout=10)
         self.receive("iran/delegate", deliveries)
         self.sealed_annex(deliveries, list(sealed.values()))
 
@@ -456,19 +188,19 @@ class _Scenario:
             "message_id": counter, "to_parties": ["usa"], "body": reframed, "annexes": [],
             "agenda_version": 1,
         })  # fmt: skip
-        self.receive("usa/delegate", self.c("usa/delegate").poll(TRACK, timeout=10))
+        self.receive("usa/delegate", self.c("usa/delegate").inbox.poll(TRACK, timeout=10))
 
     def sealed_annex(self, deliveries: list[dict[str, Any]], sent: list[str]) -> None:
         """The mediator relayed the annex but cannot read it; the recipient opens the copy sealed to it."""
         qatar = self.c("qatar/principal")
-        relayed = [qatar.fetch_annex(TRACK, digest) for digest in sent]
+        relayed = [qatar.annexes.fetch(TRACK, digest) for digest in sent]
         try:
-            qatar.open_own_annex(TRACK, sent)
+            qatar.annexes.open_own(TRACK, sent)
         except (NotFoundError, VerificationError) as e:
             attempts = [str(e)]
             for digest in sent:  # and by brute force, each blob with qatar's own key
                 try:
-                    qatar.open_annex(TRACK, digest)
+                    qatar.annexes.open(TRACK, digest)
                     attempts.append(f"{_short(digest)} opened")
                 except VerificationError as refused:
                     attempts.append(f"{_short(digest)}: {refused}")
@@ -481,7 +213,7 @@ class _Scenario:
         originals = [d["original"] for d in deliveries if d.get("original") is not None]
         named = [str(a) for o in originals for a in o["payload"]["body"]["annexes"]]
         try:
-            opened = self.c("iran/delegate").open_own_annex(TRACK, named)
+            opened = self.c("iran/delegate").annexes.open_own(TRACK, named)
         except BackchannelError as e:
             self.check("iran", "opened the annex sealed to it", ok=False, detail=str(e))
         else:
@@ -540,14 +272,14 @@ class _Scenario:
             escalation is not None and {"iran/delegate", "qatar/principal"} <= set(alerted),
             "" if escalation is None else f"level {escalation.get('level')} → {', '.join(alerted)}",
         )
-        presence = {p["party"]: p for p in self.c("qatar/principal").presence(TRACK)}
+        presence = {p["party"]: p for p in self.c("qatar/principal").inbox.presence(TRACK)}
         self.say(f"qatar sees iran as {presence.get('iran', {}).get('status')}", "magenta")
 
         self.say("iran reconnects and resumes the stream after the last index it saw", "magenta")
         iran = self.members["iran/delegate"]
-        iran.client.heartbeat(TRACK)
+        iran.client.inbox.heartbeat(TRACK)
         resume_from = iran.last_seen
-        caught = list(iran.client.stream(TRACK, last_event_id=resume_from, timeout=1.0))
+        caught = list(iran.client.inbox.stream(TRACK, last_event_id=resume_from, timeout=1.0))
         ids = {d["message_id"] for d in caught}
         self.receive("iran/delegate", caught)
         self.check(
@@ -569,12 +301,12 @@ class _Scenario:
         )
         self.mediator_takes(answer)
         self.exec("qatar/principal", "forward_message", {"message_id": answer, "to_parties": ["usa"]})
-        self.receive("usa/delegate", self.c("usa/delegate").poll(TRACK, timeout=10))
+        self.receive("usa/delegate", self.c("usa/delegate").inbox.poll(TRACK, timeout=10))
 
     def _await_escalation(self, reader: str, message_id: str, timeout: float) -> Mapping[str, Any] | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for item in self.c(reader).events(TRACK):
+            for item in self.c(reader).log.events(TRACK):
                 if item["signed"]["event"]["type"] == "message.escalated":
                     body = _inner(item)
                     if body.get("message_id") == message_id:
@@ -605,7 +337,7 @@ class _Scenario:
     def witnessed(self) -> None:
         """The ticker's step down is logged but not cosigned yet: no client trusts it until norway cosigns."""
         self.step("10. a checkpoint is trusted only once the witness has cosigned it", cosign=False)
-        latest = self.witness.client.fetch_checkpoint(TRACK)
+        latest = self.witness.client.log.fetch_checkpoint(TRACK)
         cosigned = self.cosigned[-1] if self.cosigned else 0
         self.say(f"the service's latest checkpoint: size {latest.checkpoint.size}, "
                  f"last cosigned by {WITNESS}: size {cosigned}", "magenta")  # fmt: skip
@@ -613,7 +345,7 @@ class _Scenario:
             client = self.c(f"{party}/principal")
             missing = not client.witnesses.check(latest).satisfied
             try:
-                trusted = client.checkpoint(TRACK).size
+                trusted = client.log.checkpoint(TRACK).size
             except BackchannelError as e:
                 self.check(party, "trusts only cosigned checkpoints", ok=False, detail=str(e))
                 continue
@@ -635,7 +367,7 @@ class _Scenario:
     # --- the end ----------------------------------------------------------
     def every_message_receipted(self) -> None:
         self.step("11. every message is receipted, and each sender verifies its proofs of receipt")
-        entries = self.c("qatar/principal").events(TRACK)
+        entries = self.c("qatar/principal").log.events(TRACK)
         owed: dict[tuple[str, str], int] = {}
         settled: set[tuple[str, str, int]] = set()  # (message, party, the delivery index it names)
         for item in entries:
@@ -664,7 +396,7 @@ class _Scenario:
         client = self.c(f"{party}/principal")
         own = [
             str(_inner(e)["command_digest"])
-            for e in client.events(TRACK)
+            for e in client.log.events(TRACK)
             if e["signed"]["event"]["type"] in {"message.submitted", "message.reframed"}
             and _by(e).split("/")[0] == party
         ]
@@ -672,7 +404,7 @@ class _Scenario:
         failures: list[str] = []
         for message_id in own:
             try:
-                proofs = client.receipt_proofs(TRACK, message_id)
+                proofs = client.log.receipt_proofs(TRACK, message_id)
             except BackchannelError as e:
                 failures.append(f"{_short(message_id)}: {e}")
                 continue
@@ -695,7 +427,7 @@ class _Scenario:
         for party in PARTIES:
             name = f"{party}/principal"
             client = self.c(name)
-            entries = client.events(TRACK)
+            entries = client.log.events(TRACK)
             table = transcript(entries, f"transcript visible to {party} ({len(entries)} entries)")
             self.out.print(table)
             self.verify_party(party, entries)
@@ -707,7 +439,7 @@ class _Scenario:
         failures: list[str] = []
         for item in own:
             try:
-                client.verify_inclusion(TRACK, item["index"], item["leaf_hash"])
+                client.log.verify_inclusion(TRACK, item["index"], item["leaf_hash"])
             except BackchannelError as e:
                 failures.append(f"{item['index']}: {e}")
         indexes = _ranges([int(e["index"]) for e in own])
@@ -715,11 +447,11 @@ class _Scenario:
                    not failures, "; ".join(failures) or "inclusion proofs verified")  # fmt: skip
         first = self.members[name].first_note
         try:
-            last = client.checkpoint(TRACK).size
-            latest = client.latest_checkpoint(TRACK)
+            last = client.log.checkpoint(TRACK).size
+            latest = client.log.latest_checkpoint(TRACK)
             if first is None or latest is None:
                 raise VerificationError("no checkpoint was verified")
-            client.check_consistency(TRACK, first, latest)  # an explicit proof, first to last
+            client.log.check_consistency(TRACK, first, latest)  # an explicit proof, first to last
         except BackchannelError as e:
             self.check(party, "checkpoints consistent", ok=False, detail=str(e))
         else:
@@ -751,66 +483,13 @@ class _Scenario:
 
     def final_checkpoint(self) -> None:
         client = self.c("qatar/principal")
-        client.checkpoint(TRACK)
-        note = client.latest_checkpoint(TRACK)
+        client.log.checkpoint(TRACK)
+        note = client.log.latest_checkpoint(TRACK)
         assert note is not None  # checkpoint() just verified one
         render.print_checkpoint(self.out, note)
         for signature in note.signatures:
             what = "the witness's cosignature" if signature.name == WITNESS else "the log's signature"
             self.out.print(f"  — {signature.name}: {what}", markup=False, style="dim")
-
-
-def _ranges(indexes: list[int]) -> str:
-    """``0, 1, 2, 3, 7, 9, 10`` as ``0-3, 7, 9, 10``: runs of three or more as a range."""
-    runs: list[list[int]] = []
-    for index in indexes:
-        if runs and index == runs[-1][-1] + 1:
-            runs[-1].append(index)
-        else:
-            runs.append([index])
-    shown = [[f"{r[0]}-{r[-1]}"] if len(r) > 2 else [str(i) for i in r] for r in runs]
-    return ", ".join(text for part in shown for text in part)
-
-
-def _print_checks(console: Console, checks: list[_Check]) -> None:
-    table = Table(title="verification", title_justify="left")
-    table.add_column("party", no_wrap=True)
-    table.add_column("check")
-    table.add_column("result", no_wrap=True)
-    for check in checks:
-        table.add_row(check.party, check.what, "[green]OK[/]" if check.ok else "[bold red]FAILED[/]")
-    console.print(table)
-
-
-@contextmanager
-def _server(data_dir: Path, flash_deadline: float) -> Iterator[ServerProcess]:
-    mediator = _key_file(data_dir / "keys", "qatar/principal")
-    _member_keys(data_dir / "keys", "qatar/principal")  # the operator admits the mediator (ADR-0023)
-    server = ServerProcess(
-        data_dir / "server",
-        data_dir / "server.pid",
-        data_dir / "server.log",
-        flash_deadline=flash_deadline,
-        admit=mediator,
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _key_file(key_dir: Path, name: str) -> Path:
-    return key_dir / f"{name.replace('/', '-')}.key"
-
-
-def _member_keys(key_dir: Path, name: str) -> KeyPair:
-    """The key file of ``name`` in ``key_dir``: read if it exists, else generated and written."""
-    path = _key_file(key_dir, name)
-    if path.exists():
-        return read_key_file(path)
-    keys = KeyPair.generate(name)
-    write_key_file(path, keys)
-    return keys
 
 
 def run_live_demo(
@@ -842,7 +521,7 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
 def _play(
     console: Console, data_dir: Path, key_dir: Path, began: float, *, serve: bool, flash_deadline: float
 ) -> None:
-    with _server(data_dir, flash_deadline) as server:
+    with server_for(data_dir, flash_deadline) as server:
         info = server.start()
         console.print(f"server: {server.url} (pid {server.pid}, data {server.data_dir})", markup=False)
         console.print(f"log key: {info['log_key']}", soft_wrap=True, markup=False)
@@ -861,7 +540,7 @@ def _play(
             scenario.every_message_receipted()
             scenario.transcripts()
             scenario.witness_record()
-            _print_checks(console, scenario.checks)
+            print_checks(console, scenario.checks)
             scenario.final_checkpoint()
         finally:
             scenario.close()

@@ -24,7 +24,7 @@ from typing import Protocol
 from rich.console import Console
 from rich.text import Text
 
-from backchannel.client import BackchannelClient, ProblemError
+from backchannel.sdk import BackchannelClient, ProblemError
 
 __all__ = ["DOC", "V1", "V2", "V3", "text_scene"]
 
@@ -89,12 +89,12 @@ def text_scene(
         editor: The other delegation principal, which edits under the shared policy.
     """
     qatar, usa, iran = clients[mediator], clients[commenter], clients[editor]
-    qatar.draft_text(track, DOC, V1, title=TITLE)
+    qatar.texts.draft(track, DOC, V1, title=TITLE)
     out.print(f"  {qatar.member}: {DOC} v1 drafted ({TITLE!r}, policy mediator-only)", markup=False)
-    usa.comment_text(track, DOC, COMMENT, version=1)
+    usa.texts.comment(track, DOC, COMMENT, version=1)
     out.print(f"  {usa.member}: comments on v1, to the mediator only: {COMMENT!r}", markup=False)
-    seen = [(c["by"], c["text"]) for c in qatar.text_comments(track, DOC)]
-    hidden = [c for c in iran.text_comments(track, DOC) if c["by"] == usa.member]
+    seen = [(c["by"], c["text"]) for c in qatar.texts.comments(track, DOC)]
+    hidden = [c for c in iran.texts.comments(track, DOC) if c["by"] == usa.member]
     check(
         _party(qatar),
         f"reads {_party(usa)}'s private comment on v1; {_party(iran)} cannot",
@@ -102,12 +102,12 @@ def text_scene(
         f"{len(seen)} comment(s) for the mediator, {len(hidden)} of {_party(usa)}'s for {_party(iran)}",
     )
 
-    qatar.edit_text(track, DOC, V2, base_version=1)
-    qatar.set_text_policy(track, "shared")
+    qatar.texts.edit(track, DOC, V2, base_version=1)
+    qatar.texts.set_policy(track, "shared")
     out.print(f"  {qatar.member}: v2 (based on v1) adds the sunset clause; policy now shared", markup=False)
-    iran.edit_text(track, DOC, V3, base_version=2)
+    iran.texts.edit(track, DOC, V3, base_version=2)
     out.print(f"  {iran.member}: v3 (based on v2) adds the escrow article", markup=False)
-    shown = qatar.text(track, DOC)
+    shown = qatar.texts.get(track, DOC)
     check(
         _party(iran),
         "edited v2 into v3 under the shared policy",
@@ -116,7 +116,7 @@ def text_scene(
     )
 
     try:
-        usa.edit_text(track, DOC, STALE, base_version=2)
+        usa.texts.edit(track, DOC, STALE, base_version=2)
     except ProblemError as e:
         current = e.problem.get("current")
         out.print(
@@ -132,7 +132,7 @@ def text_scene(
         )
     else:
         check(_party(usa), "a stale edit (based on v2) is refused", ok=False, detail="it was accepted")
-    current_text = usa.text(track, DOC)
+    current_text = usa.texts.get(track, DOC)
     check(
         _party(usa),
         "reads v3, its digest checked: the refused edit was never merged",
@@ -140,7 +140,7 @@ def text_scene(
         f"sha256 {str(current_text['text_digest'])[:16]}…",
     )
 
-    diff = usa.text_diff(track, DOC, 1, 3)
+    diff = usa.texts.diff(track, DOC, 1, 3)
     out.print(f"  {DOC}: diff v1 → v3", markup=False)
     print_diff(out, diff)
     added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]

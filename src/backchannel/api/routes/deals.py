@@ -14,19 +14,16 @@ is 404 for anyone else, as for an unknown id.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
+from backchannel.api.context import ApiContext, read_body, threaded
 from backchannel.service.deals import deal_list, deal_view
 
-if TYPE_CHECKING:
-    from backchannel.api.app import _Api
-
-__all__ = ["DealListResponse", "DealResponse", "add_deal_routes"]
+__all__ = ["DealListResponse", "DealResponse", "router"]
 
 _DealId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="The deal's id")]
 
@@ -94,26 +91,28 @@ class DealListResponse(BaseModel):
     deals: list[DealSummaryModel]
 
 
-def add_deal_routes(app: FastAPI, api: _Api) -> None:
-    """Register the deal read endpoints on ``app``."""
-    from backchannel.api.app import _read_body  # the app module imports this one
+def router(ctx: ApiContext) -> APIRouter:
+    """The deal read endpoints, bound to ``ctx``."""
+    router = APIRouter()
 
     def read_one(request: Request, track: str, deal_id: str) -> DealResponse:
-        state, reader = api.authenticate_reader(request, track, b"")
+        state, reader = ctx.auth.reader(request, track, b"")
         return DealResponse.model_validate(deal_view(state, reader.member, deal_id))
 
     def read_all(request: Request, track: str) -> DealListResponse:
-        state, reader = api.authenticate_reader(request, track, b"")
+        state, reader = ctx.auth.reader(request, track, b"")
         return DealListResponse.model_validate({"deals": deal_list(state, reader.member)})
 
-    @app.get("/v1/tracks/{track}/deals", response_model=DealListResponse)
+    @router.get("/v1/tracks/{track}/deals", response_model=DealListResponse)
     async def get_deals(track: str, request: Request) -> DealListResponse:
         """Every deal of the track the requester may see, in log order."""
-        await _read_body(request)
-        return await run_in_threadpool(read_all, request, track)
+        await read_body(request)
+        return await threaded(read_all, request, track)
 
-    @app.get("/v1/tracks/{track}/deals/{deal_id}", response_model=DealResponse)
+    @router.get("/v1/tracks/{track}/deals/{deal_id}", response_model=DealResponse)
     async def get_deal(track: str, deal_id: _DealId, request: Request) -> DealResponse:
         """A deal: terms, hash, status, voters, votes and outcome (404 unless the requester may see it)."""
-        await _read_body(request)
-        return await run_in_threadpool(read_one, request, track, deal_id)
+        await read_body(request)
+        return await threaded(read_one, request, track, deal_id)
+
+    return router

@@ -26,6 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from backchannel.errors import ConfigurationError, EncodingError
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.log.signing import AgreementKey, SigningKey, b64decode, b64encode
@@ -46,7 +49,7 @@ class KeyPair:
     @classmethod
     def generate(cls, name: str) -> KeyPair:
         """Generate fresh keys from the OS CSPRNG."""
-        return cls(name=name, signing=SigningKey.generate(), agreement=AgreementKey.generate())
+        return cls(name=name, signing=generate_signing_key(), agreement=generate_agreement_key())
 
     def public_dict(self) -> dict[str, JSONValue]:
         """The public halves and key ids (safe to print and share)."""
@@ -163,3 +166,17 @@ def read_key_file(path: Path) -> KeyPair:
             f"key file {path}: stored key ids or public keys do not match the private keys"
         )
     return KeyPair(name=name, signing=signing, agreement=agreement)
+
+
+def generate_signing_key() -> SigningKey:
+    """A new Ed25519 signing key from the operating system's CSPRNG.
+
+    Key generation lives here, not in :mod:`backchannel.log.signing`: the log
+    and the domain draw no randomness (a test pins this).
+    """
+    return SigningKey(Ed25519PrivateKey.generate())
+
+
+def generate_agreement_key() -> AgreementKey:
+    """A new X25519 key (annex sealing, ephemeral keys) from the operating system's CSPRNG."""
+    return AgreementKey(X25519PrivateKey.generate())

@@ -39,9 +39,9 @@ from rich.console import Console
 from rich.text import Text
 
 from backchannel.cli.obligations import timeline_table
-from backchannel.client import BackchannelClient, ProblemError
 from backchannel.errors import BackchannelError
 from backchannel.log.canonical import JSONValue
+from backchannel.sdk import BackchannelClient, ProblemError
 
 __all__ = ["METRIC", "OBLIGATION", "TERMS", "obligation_scene"]
 
@@ -89,7 +89,9 @@ def _counted(
     """Both inspectors attest one observation at ``site``; the second filing reaches the quorum."""
     observed = inspectors[0].clock.now()
     for inspector, value in zip(inspectors, values, strict=True):
-        result = inspector.attest(track, METRIC, value, unit="kg", site=site, observed_at=observed)
+        result = inspector.attestations.attest(
+            track, METRIC, value, unit="kg", site=site, observed_at=observed
+        )
         logged = ", ".join(str(e.get("type")) for e in result["events"])
         out.print(f"  {inspector.member}: {value:g} kg at {site} → {logged}", markup=False, soft_wrap=True)
     metered = _event(result, "obligation.metered") or {}
@@ -151,7 +153,7 @@ def obligation_scene(
     parties = [_party(c) for c in panel]
 
     def define_metric(unit: str) -> object:
-        return qatar.define_metric(
+        return qatar.attestations.define_metric(
             track, METRIC, unit=unit, inspectors=parties, quorum=2, tolerance=0.5, issue=ISSUE
         )
 
@@ -160,7 +162,7 @@ def obligation_scene(
     define_metric("kg")
     out.print(f"  metric {METRIC}: unit kg (agenda issue {ISSUE}), quorum 2 of ({', '.join(parties)}) "
               "within 0.5 kg, daily windows", markup=False, soft_wrap=True)  # fmt: skip
-    qatar.define_obligation(track, TERMS)
+    qatar.obligations.define(track, TERMS)
     out.print(
         f"  obligation {OBLIGATION} on {METRIC}: iran, 10 kg per 1 s, burst 20 kg; "
         f"ladder {' -> '.join(LADDER)}; hold 3 s, recovery at 50 % of the burst; shared with usa",
@@ -194,15 +196,15 @@ def obligation_scene(
     )
 
     cosign()
-    entries = [e for e in usa.events(track) if e["signed"]["event"]["type"] == "obligation.escalated"]
+    entries = [e for e in usa.log.events(track) if e["signed"]["event"]["type"] == "obligation.escalated"]
     proved = ""
     try:
         if not entries:
             raise BackchannelError("no obligation.escalated entry is visible")
-        usa.verify_inclusion(track, entries[-1]["index"], entries[-1]["leaf_hash"])
+        usa.log.verify_inclusion(track, entries[-1]["index"], entries[-1]["leaf_hash"])
     except BackchannelError as e:
         proved = str(e)
-    view = usa.obligation(track, OBLIGATION)
+    view = usa.obligations.get(track, OBLIGATION)
     check(
         _party(usa),
         f"reads the escalation (shared with it): level {view['level']} ({view['tier']}), inclusion proved",
@@ -213,10 +215,10 @@ def obligation_scene(
     out.print(f"  waiting for the server's ticker to step it down (hold {TERMS['hold_seconds']} s)…",
               style="dim", markup=False)  # fmt: skip
     deadline = time.monotonic() + poll_timeout
-    view = qatar.obligation(track, OBLIGATION)
+    view = qatar.obligations.get(track, OBLIGATION)
     while view["level"] != 0 and time.monotonic() < deadline:
         time.sleep(0.2)
-        view = qatar.obligation(track, OBLIGATION)
+        view = qatar.obligations.get(track, OBLIGATION)
     waited = time.monotonic() - burst_at
     down = [s for s in view["history"] if s["direction"] == "down"]
     check(

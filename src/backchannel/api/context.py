@@ -1,0 +1,207 @@
+"""What every route of the API shares: the services, the clock, the authenticator, the wake-ups.
+
+:class:`ApiContext` is built once by :func:`backchannel.api.app.create_app` and
+handed to each capability's router (:mod:`backchannel.api.routes`).
+:class:`Changes` wakes the streams and long polls waiting on any event loop
+when queues may have changed. :func:`read_body` reads a request body within a
+limit (413 beyond it); :func:`threaded` runs blocking work in the thread pool.
+
+This module does not define routes and holds no delivery state (leases belong
+to :class:`~backchannel.service.delivery.DeliveryService`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from backchannel.api.auth import Authenticator
+from backchannel.api.errors import PayloadTooLargeError
+from backchannel.api.schemas import LogEntryModel
+from backchannel.clock import Clock
+from backchannel.domain import PartyKind, TrackState, event_from_dict, visible_to
+from backchannel.errors import NotFoundError
+from backchannel.log.records import LogEntry
+from backchannel.log.signing import b64encode
+from backchannel.log.verify import KEY_REGISTERED
+from backchannel.service.annexes import AnnexService
+from backchannel.service.committer import GroupCommitter
+from backchannel.service.deals import DealService
+from backchannel.service.delivery import DeliveryService
+from backchannel.service.escrow import EscrowService
+from backchannel.service.limits import StreamSlots
+from backchannel.service.obligations import ObligationService
+from backchannel.service.replay import ReplayWindow
+from backchannel.service.schedule import PeriodicWork
+from backchannel.service.texts import TextService
+from backchannel.service.tracks import TrackService
+from backchannel.service.witnesses import CosignatureService
+
+__all__ = [
+    "MAX_BATCH_BODY_BYTES",
+    "MAX_BATCH_COMMANDS",
+    "MAX_BODY_BYTES",
+    "MAX_PAGE",
+    "RECHECK_SECONDS",
+    "ApiContext",
+    "Changes",
+    "read_body",
+    "threaded",
+    "visible",
+]
+
+MAX_BODY_BYTES = 1 << 20
+"""The largest request body (one command, or a read): 1 MiB."""
+MAX_BATCH_BODY_BYTES = 8 << 20
+"""The largest batch request body."""
+MAX_BATCH_COMMANDS = 1024
+"""The most commands in one batch request."""
+MAX_PAGE = 1000
+"""The most entries or leaves one read returns."""
+RECHECK_SECONDS = 1.0
+"""A stream or long poll re-checks its queue at least this often (redeliveries after backoff)."""
+
+T = TypeVar("T")
+
+
+class Changes:
+    """Wakes waiting streams and long polls (on any event loop) when queues may have changed."""
+
+    def __init__(self) -> None:
+        """Start at generation 0, with no waiter."""
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    @property
+    def generation(self) -> int:
+        """How many changes were announced so far."""
+        with self._lock:
+            return self._generation
+
+    def notify(self) -> None:
+        """Announce a change: wake every waiter."""
+        with self._lock:
+            self._generation += 1
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, since: int, seconds: float) -> None:
+        """Return after a change later than generation ``since``, or after ``seconds``."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            if self._generation != since:
+                return
+            self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter[1].wait(), max(0.0, seconds))
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+
+class ApiContext:
+    """The routes' shared state: the services, the clock, the authenticator and the wake-ups.
+
+    Args:
+        service: The track service.
+        delivery: The delivery service over it.
+        annexes: The annex service over it.
+        auth: The RFC 9421 authenticator.
+        clock: The clock the services and the authenticator read.
+        keepalive: How often a stream with nothing to send sends a comment line (s).
+        streams: The per-member limit on open inbox streams (issue #8).
+    """
+
+    def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
+        self,
+        service: TrackService,
+        *,
+        delivery: DeliveryService,
+        annexes: AnnexService,
+        auth: Authenticator,
+        clock: Clock,
+        keepalive: float,
+        streams: StreamSlots,
+    ) -> None:
+        """Build the per-capability services over ``service``."""
+        self.service = service
+        self.delivery = delivery
+        self.committer = GroupCommitter(delivery.submit_many)
+        self.annexes = annexes
+        self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
+        self.escrows = EscrowService(service, service.node, clock=clock)
+        self.witnesses = CosignatureService(service)
+        self.texts = TextService(service)
+        self.obligations = ObligationService(service, service.node, clock=clock)
+        self.auth = auth
+        self.clock = clock
+        self.changes = Changes()
+        self.keepalive = keepalive
+        self.streams = streams
+        self.periodic = PeriodicWork(
+            service, deals=self.deals, delivery=delivery, escrows=self.escrows, obligations=self.obligations
+        )
+        auth.touch = self.periodic.touch
+
+    @property
+    def replay(self) -> ReplayWindow:
+        """The replay window of the authenticator (per-key and per-track budgets)."""
+        return self.auth.replay
+
+    def state(self, track: str) -> TrackState:
+        """The track's state (NotFoundError if there is no such track)."""
+        state = self.service.state(track)
+        if state is None:
+            raise NotFoundError(f"no track {track!r}")
+        return state
+
+    def entry(self, track: str, index: int) -> tuple[LogEntryModel, LogEntry]:
+        """Entry ``index`` of ``track``, as the API renders it and decoded."""
+        entry = self.service.entry(track, index)
+        model = LogEntryModel(
+            index=entry.seq,
+            signed=dict(entry.signed.to_dict()),
+            salt=b64encode(entry.salt),
+            leaf_hash=entry.leaf_hash.hex(),
+        )
+        return model, entry
+
+
+def visible(state: TrackState, member: str, entry: LogEntry) -> bool:
+    """Whether ``member`` may read ``entry`` (the service's own key: every party but witnesses)."""
+    event = entry.signed.event
+    if event.type == KEY_REGISTERED:  # the service's own key: public to every party but witnesses
+        record = state.members.get(member)
+        return record is not None and state.parties[record.party].kind is not PartyKind.WITNESS
+    body = event.body
+    return isinstance(body, dict) and visible_to(state, member, event_from_dict(body["event"]))
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES, what: str = "request body") -> bytes:
+    """The request body, at most ``limit`` bytes (PayloadTooLargeError, 413, naming ``what``)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLargeError(limit, what)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(limit, what)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def threaded(call: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - forwarded as given
+    """Run blocking ``call(*args)`` in the thread pool."""
+    return await run_in_threadpool(call, *args)

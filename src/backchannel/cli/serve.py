@@ -1,0 +1,144 @@
+"""``backchannel serve``: run the HTTP service on a data directory.
+
+``serve_app`` has no name: ``main`` mounts ``serve`` at the top level. The
+node is assembled by :func:`backchannel.node.open_node`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from backchannel.node import Node
+    from backchannel.service.admission import Admission
+
+from backchannel.broker import DeliveryPolicy, Priority
+from backchannel.cli._common import (
+    DataDir,
+    LogName,
+    out,
+    run,
+)
+from backchannel.errors import ConfigurationError
+from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
+from backchannel.service.config import Settings
+
+__all__ = ["serve_app"]
+
+serve_app = typer.Typer()
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def _policy(
+    flash_deadline: float | None, heartbeat_window: float | None, credit: int | None = None
+) -> DeliveryPolicy:
+    """The delivery policy: the defaults, with the flash deadline, heartbeat window and credit overridden."""
+    defaults = DeliveryPolicy()
+    deadlines = dict(defaults.ack_deadline)
+    if flash_deadline is not None:
+        deadlines[Priority.FLASH] = timedelta(seconds=flash_deadline)
+    window = defaults.heartbeat_window if heartbeat_window is None else timedelta(seconds=heartbeat_window)
+    return dataclasses.replace(
+        defaults,
+        ack_deadline=deadlines,
+        heartbeat_window=window,
+        credit=defaults.credit if credit is None else credit,
+    )
+
+
+@serve_app.command("serve")
+def serve(
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    public_origin: Annotated[
+        str | None,
+        typer.Option("--public-origin", help="The origin clients sign for (default: http://HOST:PORT)."),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow listening on a non-loopback address.")
+    ] = False,
+    flash_deadline: Annotated[
+        float | None,
+        typer.Option("--flash-deadline", min=0.001, help="Seconds to settle a flash message (default 60)."),
+    ] = None,
+    heartbeat_window: Annotated[
+        float | None,
+        typer.Option("--heartbeat-window", min=0.001, help="Seconds a party stays online (default 90)."),
+    ] = None,
+    credit: Annotated[
+        int | None,
+        typer.Option("--credit", min=1, max=1000, help="Most unsettled deliveries per consumer (64)."),
+    ] = None,
+    annex_max_bytes: Annotated[
+        int,
+        typer.Option("--annex-max-bytes", min=1, help="The largest annex blob accepted (default 1 MiB)."),
+    ] = DEFAULT_MAX_ANNEX_BYTES,
+    admit_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--admit-key",
+            help="A key that may open tracks: a key file (public or private) or an ed25519 key id. "
+            "Repeatable; without one, nobody may open a track (ADR-0023).",
+        ),
+    ] = None,
+    verify_full: Annotated[
+        bool,
+        typer.Option("--verify-full", help="Verify every entry of every track before serving (slow)."),
+    ] = False,
+) -> None:
+    """Run the HTTP service on the data directory (keys and database are created if needed)."""
+    from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
+    from backchannel.service.admission import Admission
+
+    def body() -> None:
+        if host not in _LOOPBACK and not host.startswith("127.") and not allow_remote:
+            raise ConfigurationError(
+                f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
+            )
+        policy = _policy(flash_deadline, heartbeat_window, credit)
+        admission = Admission.from_specs(admit_key or [])
+        with open_node(
+            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
+            host=host,
+            port=port,
+            public_origin=public_origin,
+            policy=policy,
+            admission=admission,
+            verify_full=verify_full,
+        ) as node:
+            out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
+            out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
+            _print_serving_state(node, admission)
+
+            def listening(bound_host: str, bound_port: int) -> None:
+                out.print(
+                    f"listening on {bound_host}:{bound_port} (public origin {node.public_origin})",
+                    markup=False,
+                )
+                out.file.flush()
+
+            config = uvicorn_config(node.app, host=host, port=port, log_level="warning", lifespan="on")
+            serve_config(config, listening)
+
+    run(body)
+
+
+def _print_serving_state(node: Node, admission: Admission) -> None:
+    """Say which tracks are set aside as damaged and who may open tracks (issue #8)."""
+    report = node.integrity
+    for track, (index, reason) in sorted(report.damaged.items()):
+        where = "" if index is None else f" at index {index}"
+        out.print(f"NOT SERVED: track {track}{where}: {reason}", markup=False, style="bold red")
+    checked = "fully verified" if report.full else "checked"
+    out.print(
+        f"tracks {checked}: {len(report.healthy)} served, {len(report.damaged)} set aside", markup=False
+    )
+    admitted = ", ".join(sorted(admission.key_ids)) or "none (pass --admit-key)"
+    out.print(f"keys that may open tracks: {admitted}", soft_wrap=True, markup=False)
+    out.file.flush()

@@ -1,0 +1,133 @@
+"""``backchannel track``, ``party`` and ``member``: tracks, parties and their members.
+
+``track new`` and ``track list`` work on a local data directory; ``track
+open``, ``party admit`` and ``member enroll`` sign commands on ``--server``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backchannel.cli import render
+from backchannel.cli._common import (
+    DEFAULT_SERVER,
+    DataDir,
+    KeyFile,
+    LogName,
+    Server,
+    Track,
+    execute,
+    local_log,
+    out,
+    run,
+)
+from backchannel.log.canonical import JSONValue
+from backchannel.protocol.keyfile import read_key_file
+from backchannel.sdk import BackchannelClient
+from backchannel.wire import enrolment_key
+
+__all__ = ["member_app", "party_app", "track_app"]
+
+track_app = typer.Typer(help="Create and list tracks.", no_args_is_help=True)
+party_app = typer.Typer(help="Admit parties (mediator principal).", no_args_is_help=True)
+member_app = typer.Typer(help="Enrol members in your party (a principal).", no_args_is_help=True)
+
+
+@track_app.command("new")
+def track_new(
+    track: Annotated[str, typer.Argument(help="Track id, e.g. 'us-iran-nuclear'.")],
+    data_dir: DataDir = None,
+    log_name: LogName = "backchannel.local",
+) -> None:
+    """Create an empty track (the data directory and log key are created if needed)."""
+
+    def body() -> None:
+        with local_log(data_dir, log_name, create=True) as node:
+            info = node.writer.open_track(track)
+        out.print(f"created track [bold]{info.track}[/] with origin {info.origin}")
+        out.print(f"log key: {info.log_key}", soft_wrap=True, markup=False)
+
+    run(body)
+
+
+@track_app.command("list")
+def track_list(data_dir: DataDir = None, log_name: LogName = "backchannel.local") -> None:
+    """List the tracks in the data directory."""
+
+    def body() -> None:
+        with local_log(data_dir, log_name) as node:
+            out.print(render.tracks(node.store.list_tracks()))
+
+    run(body)
+
+
+@track_app.command("open")
+def track_open(
+    track: Annotated[str, typer.Argument(help="Track id, e.g. 'us-iran-nuclear'.")],
+    title: Annotated[str, typer.Option("--title", help="The track's title.")],
+    key_file: KeyFile,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Open a track on the service; your key becomes the mediator principal's."""
+
+    def body() -> None:
+        keys = read_key_file(key_file)
+        with BackchannelClient(server, keys.name, keys) as client:
+            service_key = client.service_info()["service_key"]
+        grant: dict[str, JSONValue] = {
+            "title": title,
+            "principal_key": enrolment_key(keys),
+            "service_key": {**service_key, "expires_at": None},
+        }
+        execute(server, key_file, track, "open_track", grant)
+
+    run(body)
+
+
+@party_app.command("admit")
+def party_admit(
+    party: Annotated[str, typer.Argument(help="Party id, e.g. 'usa'.")],
+    principal_key: Annotated[Path, typer.Option("--principal-key", help="The principal's key file.")],
+    key_file: KeyFile,
+    track: Track,
+    kind: Annotated[str, typer.Option("--kind", help="delegation, witness or inspector.")] = "delegation",
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Admit a party with its first principal (its public keys are read from its key file)."""
+
+    def body() -> None:
+        principal = read_key_file(principal_key)
+        grant: dict[str, JSONValue] = {
+            "party": party,
+            "kind": kind,
+            "principal": principal.name,
+            "principal_key": enrolment_key(principal),
+        }
+        execute(server, key_file, track, "admit_party", grant)
+
+    run(body)
+
+
+@member_app.command("enroll")
+def member_enroll(
+    new_key: Annotated[Path, typer.Option("--new-key", help="The new member's key file.")],
+    key_file: KeyFile,
+    track: Track,
+    role: Annotated[str, typer.Option("--role", help="principal, delegate or observer.")] = "delegate",
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Enrol a member of your party (the member is the new key file's name)."""
+
+    def body() -> None:
+        member = read_key_file(new_key)
+        grant: dict[str, JSONValue] = {
+            "new_member": member.name,
+            "role": role,
+            "new_key": enrolment_key(member),
+        }
+        execute(server, key_file, track, "enroll_member", grant)
+
+    run(body)

@@ -1,0 +1,72 @@
+"""Who a delivery goes to: the queues a command adds to, envelopes, and who an escalation alerts.
+
+Pure functions of the track state, used by
+:class:`~backchannel.service.delivery.DeliveryService`.
+
+This module holds no state and does no I/O.
+"""
+
+from __future__ import annotations
+
+from backchannel.broker import Envelope, Priority
+from backchannel.domain import ForwardMessage, ReframeMessage, SubmitMessage, TrackState
+from backchannel.domain.codec import thaw
+from backchannel.domain.ids import Role
+from backchannel.domain.records import MessageRecord
+from backchannel.log.canonical import canonicalize
+
+__all__ = ["envelope", "escalation_targets", "targets"]
+
+
+def targets(state: TrackState, command: object) -> tuple[str, ...]:
+    """The parties whose queues a command would add to."""
+    match command:
+        case SubmitMessage():
+            return (state.mediator,)
+        case ForwardMessage() | ReframeMessage():
+            return command.to_parties
+        case _:
+            return ()
+
+
+def envelope(track: str, message: MessageRecord, party: str, index: int) -> Envelope:
+    """The envelope of ``message`` queued for ``party`` at log ``index``."""
+    return Envelope(
+        message_id=message.message_id,
+        log_index=index,
+        track=track,
+        sender=message.party,
+        recipient=party,
+        priority=Priority(message.priority.value),
+        size=len(canonicalize(thaw(message.body))),
+    )
+
+
+def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tuple[str, ...]:
+    """Every member an escalation of a delivery to ``party`` alerts, in policy order, without repeats.
+
+    Resolves the policy's ``escalate_to`` (see
+    :class:`~backchannel.broker.DeliveryPolicy`): ``"alternates"`` are the
+    party's active delegates, or its active principals if it has no active
+    delegate; ``"principal"`` its active principals; ``"mediator"`` the
+    mediator party's active principals; a member id names that member if it is
+    active and in ``party`` or the mediator party. Empty if nobody qualifies.
+    """
+    found: dict[str, None] = {}
+    for name in to:
+        if name == "alternates":
+            members = _active(state, party, Role.DELEGATE) or _active(state, party, Role.PRINCIPAL)
+        elif name == "principal":
+            members = _active(state, party, Role.PRINCIPAL)
+        elif name == "mediator":
+            members = _active(state, state.mediator, Role.PRINCIPAL)
+        else:
+            record = state.members.get(name)
+            eligible = record is not None and record.active and record.party in {party, state.mediator}
+            members = (name,) if eligible else ()
+        found.update(dict.fromkeys(members))
+    return tuple(found)
+
+
+def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
+    return tuple(m.member for m in state.members_of(party, role) if m.active)
