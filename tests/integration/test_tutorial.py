@@ -104,6 +104,10 @@ def test_the_tutorial_runs_against_a_live_server(tmp_path: Path) -> None:
     assert "release_escrow: escrow.released" in out
     assert "escalated 0 -> 1 (sanctions-tier-1)" in out
     assert "backchannel.local/doha" in out  # the signed checkpoint's origin
+    assert "you are the mediator, so you acknowledge a submission by relaying it" in out
+    assert "next: receipt what you have read with `backchannel settle ID" in out
+    assert "deal status: committed" in out
+    assert "receipts verified: [True]" in out
 
 
 def test_every_example_file_is_used_by_the_tutorial() -> None:

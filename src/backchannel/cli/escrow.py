@@ -27,11 +27,13 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     out,
+    print_json,
     read_json_object,
     run,
 )
@@ -202,12 +204,16 @@ def escrow_show(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """An escrow: items, condition, signatures, each predicate's progress, and whether it is releasable."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             shown = client.escrow.get(track, escrow_id)
+        if as_json:
+            print_json(shown)
+            return
         out.print(escrow_table(shown))
 
     run(body)

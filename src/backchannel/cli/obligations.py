@@ -32,11 +32,13 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     out,
+    print_json,
     read_json_object,
     run,
 )
@@ -121,12 +123,16 @@ def obligation_show(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """The obligation's terms, current level and tokens."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             view = client.obligations.get(track, obligation)
+        if as_json:
+            print_json(view)
+            return
         out.print(show_table(view))
 
     run(body)
@@ -138,12 +144,16 @@ def obligation_timeline(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """The ladder over time: every step up or down, with its time, tokens and cause."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             view = client.obligations.get(track, obligation)
+        if as_json:
+            print_json(view)
+            return
         out.print(timeline_table(view))
 
     run(body)
