@@ -114,3 +114,21 @@ def test_every_example_file_is_used_by_the_tutorial() -> None:
     text = TUTORIAL.read_text()
     for example in sorted((ROOT / "examples").iterdir()):
         assert f"examples/{example.name}" in text, example.name
+
+
+def test_each_file_reading_command_shows_its_format_and_example_in_help() -> None:
+    from typer.testing import CliRunner
+
+    from backchannel.cli.main import app
+
+    for command, example in (
+        (["agenda", "propose"], "examples/agenda.json"),
+        (["deal", "draft"], "examples/deal.json"),
+        (["escrow", "open"], "examples/escrow.json"),
+        (["obligation", "define"], "examples/obligation.json"),
+    ):
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert example in text, command
+        assert "The file is a JSON object" in text, command

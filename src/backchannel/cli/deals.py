@@ -101,7 +101,12 @@ def deal_draft(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Circulate (or revise) a deal as a draft: no votes until it is prepared (mediator principal)."""
+    """Circulate (or revise) a deal as a draft: no votes until it is prepared (mediator principal).
+
+    The file is a JSON object {"id", "title", "phases"}: phases is a list of phases, each a list
+    of reciprocal steps {"party", "action", "issue" (an agenda issue or null), "quantity":
+    {"value", "unit"}, "conditions": [...]}. Example: examples/deal.json.
+    """
 
     def body() -> None:
         with connect(server, key_file) as client:

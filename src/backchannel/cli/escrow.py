@@ -144,7 +144,12 @@ def escrow_open(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Open an escrow (mediator principal): items held, k-of-n signers, predicates, expiry."""
+    """Open an escrow (mediator principal): items held, k-of-n signers, predicates, expiry.
+
+    The file is a JSON object {"escrow_id", "items": [{"what", "amount", "unit", "owner",
+    "beneficiary"}], "signers": a list of parties, "threshold": k, "predicates": ["METRIC <= VALUE
+    sustained for N days", ...], "expires_at": an RFC 3339 instant}. Example: examples/escrow.json.
+    """
 
     def body() -> None:
         terms = read_json_object(file, "escrow terms")

@@ -63,7 +63,13 @@ def obligation_define(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Define an obligation (mediator principal)."""
+    """Define an obligation (mediator principal).
+
+    The file is a JSON object {"obligation", "party", "metric", "unit", "rate", "burst",
+    "period_seconds", "ladder": a list of level names (the first: no escalation), "hold_seconds",
+    "recovery_pct", "shared_with": a list of parties}: a bucket of burst tokens refills at rate per
+    period; overdrawing steps up the ladder. Example: examples/obligation.json.
+    """
 
     def body() -> None:
         terms = _terms(terms_file)
