@@ -17,12 +17,14 @@ import typer
 from backchannel.cli import render
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     execute,
     out,
+    print_json,
     read_body,
     run,
 )
@@ -31,6 +33,7 @@ from backchannel.cli.annexes import AnnexFiles, SealTo, upload_annexes
 from backchannel.errors import EncodingError, NotFoundError
 from backchannel.log.canonical import JSONValue
 from backchannel.sdk import BackchannelClient
+from backchannel.sdk.receipts import ReceiptProof
 
 __all__ = ["messages_app"]
 
@@ -115,9 +118,21 @@ def reframe(
 
 
 def _print_ids(items: list[dict[str, Any]]) -> None:
-    """Whole message ids, unwrapped, to copy into `settle`."""
+    """Whole message ids, unwrapped, to copy into the next command."""
     for item in items:
         out.print(f"message id: {item['message_id']} (log index {item['log_index']})", soft_wrap=True)
+
+
+def _next_step(items: list[dict[str, Any]]) -> str:
+    """What to do with the deliveries: the mediator relays what waits for it; a party settles."""
+    waiting = [i for i in items if i["entry"]["signed"]["event"]["type"] == "message.submitted"]
+    if waiting:
+        return (
+            "next: you are the mediator, so you acknowledge a submission by relaying it: "
+            "`backchannel relay ID --to PARTY` (verbatim) or `backchannel reframe ID ...` "
+            "(`settle` is for the parties it is delivered to)"
+        )
+    return "next: receipt what you have read with `backchannel settle ID [ID ...]`"
 
 
 @messages_app.command("inbox")
@@ -131,8 +146,13 @@ def inbox(
         int | None, typer.Option("--last-event-id", help="Resume the stream after this log index.")
     ] = None,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
-    """Lease your party's deliveries (default), long-poll for them or stream them; settle with `settle`."""
+    """Lease your party's deliveries (default), long-poll for them or stream them.
+
+    A party then receipts them with `settle`; the mediator acknowledges a submission by
+    relaying it (`relay` or `reframe`). With --json, one JSON list of the deliveries.
+    """
 
     def body() -> None:
         with connect(server, key_file) as client:
@@ -140,14 +160,20 @@ def inbox(
                 items: list[dict[str, Any]] = []
                 for delivery in client.inbox.stream(track, last_event_id=last_event_id, timeout=timeout):
                     items.append(delivery)
-                    out.print(render.deliveries([delivery], title=f"delivery {len(items)}"))
-                    _print_ids([delivery])
-                if not items:
-                    out.print("no deliveries")
-                return
-            items = client.inbox.poll(track, timeout=timeout) if poll else client.inbox.lease(track)
-        out.print(render.deliveries(items) if items else "no deliveries")
-        _print_ids(items)
+                    if not as_json:
+                        out.print(render.deliveries([delivery], title=f"delivery {len(items)}"))
+                        _print_ids([delivery])
+            else:
+                items = client.inbox.poll(track, timeout=timeout) if poll else client.inbox.lease(track)
+                if not as_json and items:
+                    out.print(render.deliveries(items))
+                    _print_ids(items)
+        if as_json:
+            print_json(items)
+        elif not items:
+            out.print("no deliveries")
+        else:
+            out.print(_next_step(items), markup=False, soft_wrap=True)
 
     run(body)
 
@@ -219,12 +245,27 @@ def _delivery_indexes(client: BackchannelClient, track: str, wanted: set[str]) -
     return found
 
 
+def _proof(proof: ReceiptProof) -> dict[str, JSONValue]:
+    """A verified proof of receipt as JSON (the signed receipt itself stays with the SDK)."""
+    return {
+        "party": proof.party,
+        "status": proof.status,
+        "delivery_index": proof.delivery_index,
+        "receipt_log_index": proof.log_index,
+        "signer": proof.signer,
+        "key_id": proof.key_id,
+        "checkpoint_size": proof.checkpoint_size,
+        "verified": proof.settled,
+    }
+
+
 @messages_app.command("receipts")
 def receipts(
     message_id: Annotated[str, typer.Argument(help="One of your party's messages (the mediator: any).")],
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Proof of receipt of a message: each recipient party's signed receipt, verified."""
 
@@ -232,6 +273,9 @@ def receipts(
         with connect(server, key_file) as client:
             proofs = client.log.receipt_proofs(track, message_id)
             size = client.log.checkpoint(track).size
+        if as_json:
+            print_json({"message_id": message_id, "log_size": size, "proofs": [_proof(p) for p in proofs]})
+            return
         if not proofs:
             out.print(f"{render.short(message_id)} was not delivered to any party yet", markup=False)
             return
@@ -269,6 +313,7 @@ def escalations(
     track: Track,
     mine: Annotated[bool, typer.Option("--mine", help="Only escalations that alert you.")] = False,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Escalations (with every member each one alerts) and dead letters you may see."""
 
@@ -280,6 +325,9 @@ def escalations(
         found = [e for e in entries if e["signed"]["event"]["type"] in kinds]
         if mine:
             found = [e for e in found if member in (render.inner(e).get("to") or [])]
+        if as_json:
+            print_json(found)
+            return
         what = "escalation(s) alerting you" if mine else "escalation(s) and dead letter(s)"
         out.print(render.escalations(found, f"{track}: {len(found)} {what}", reader=member))
 
