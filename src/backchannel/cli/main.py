@@ -37,8 +37,8 @@ from backchannel.cli.keys import keys_app
 from backchannel.cli.language import language_app
 from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
-from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.obligations import obligation_app
+from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
 from backchannel.cli.texts import text_app
 from backchannel.cli.tracks import member_app, party_app, track_app

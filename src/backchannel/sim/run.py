@@ -62,7 +62,9 @@ class RunResult:
         virtual_seconds: Virtual time simulated.
         latencies: Priority -> acknowledgement latencies (seconds from queued to receipt).
         violations: The invariants broken (empty when all hold).
-        refused: Commands the service refused (4xx), as ``command: type``.
+        refused: Commands the service refused (4xx), as ``command: type: detail``.
+        network: Requests that reached the service, duplicates it answered and
+            (re)starts of the service.
     """
 
     scenario: str
@@ -75,6 +77,7 @@ class RunResult:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    network: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -89,6 +92,7 @@ class RunResult:
             "latencies": self.latencies,
             "violations": self.violations,
             "refused": self.refused,
+            "network": self.network,
         }
 
 
@@ -354,6 +358,11 @@ class _Run:
             if not moved:
                 break
         self.result.commands = self.net.commands
+        self.result.network = {
+            "requests": self.net.requests,
+            "duplicates": len(self.net.duplicates),
+            "starts": self.node.restarts,
+        }
         self.result.virtual_seconds = self.clock.elapsed()
         report = check_invariants(self.node.store, self.track, self.node.log_key, self.obs)
         self.result.root, self.result.size = report.root, report.size
