@@ -1,8 +1,8 @@
 """The simulated network: an httpx transport from each client into the service's ASGI app.
 
 :class:`SimTransport` is a synchronous ``httpx.BaseTransport`` (what the SDK's
-``httpx.Client`` takes). Each request is run to completion on one private event
-loop (``httpx.ASGITransport`` into the app), so the whole run stays in one
+``httpx.Client`` takes). Each request is run to completion on the node's private
+event loop (``httpx.ASGITransport`` into the app), so the whole run stays in one
 thread of control and in one order. Before and after the app sees a request,
 the :class:`Network` applies the faults due for it: the request dropped, the
 response dropped (the app ran; the client sees a transport error), the request
@@ -15,7 +15,6 @@ does not retry (the SDK does, with the same signed command).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,11 +69,6 @@ class Network:
     requests: int = 0
     duplicates: list[int] = field(default_factory=list)
     restart_at: float | None = None
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-
-    def close(self) -> None:
-        """Close the event loop."""
-        self.loop.close()
 
     def deliver(self, request: httpx.Request) -> httpx.Response:
         """Run ``request`` through the current app; raise ``ConnectError`` if the service is down."""
@@ -85,8 +79,9 @@ class Network:
             raise httpx.ConnectError("simulated: the service is down", request=request)
         self.requests += 1
         transport = httpx.ASGITransport(app=self.node.app)
-        response = self.loop.run_until_complete(transport.handle_async_request(request))
-        content = self.loop.run_until_complete(response.aread())
+        loop = self.node.loop
+        response = loop.run_until_complete(transport.handle_async_request(request))
+        content = loop.run_until_complete(response.aread())
         return httpx.Response(
             response.status_code, headers=response.headers, content=content, request=request
         )

@@ -15,6 +15,7 @@ and does not decide when to crash (the fault schedule does).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ class AppFactory(Protocol):
         delivery: DeliveryService | None = ...,
         annexes: AnnexService | None = ...,
         replay: ReplayWindow | None = ...,
+        tick_interval: float | None = ...,
     ) -> Any: ...  # noqa: ANN401 - an ASGI application
 
 
@@ -121,6 +123,8 @@ class SimNode:
         self._policy = policy or DeliveryPolicy()
         self.store: EventStore = store or (SQLiteEventStore(sqlite) if sqlite else FlakyStore())
         self.restarts = 0
+        self.loop = asyncio.new_event_loop()
+        self._lifespan: _Lifespan | None = None
         self.app: Any = None
         self.tracks: TrackService | None = None
         self.delivery: DeliveryService | None = None
@@ -139,9 +143,13 @@ class SimNode:
     def crash(self) -> None:
         """Stop at once: every in-memory object is dropped; only the store remains.
 
-        A store with an ``on_crash()`` method is told (a store modelling
-        volatile, unsynced writes drops them there; tests use it).
+        The app's lifespan is shut down (nothing is queued in a simulated run; this
+        ends the group committer's thread). A store with an ``on_crash()`` method
+        is told (a store modelling volatile, unsynced writes drops them there; tests use it).
         """
+        if self._lifespan is not None:
+            self._lifespan.stop()
+            self._lifespan = None
         self.app = self.tracks = self.delivery = None
         on_crash = getattr(self.store, "on_crash", None)
         if callable(on_crash):
@@ -163,7 +171,9 @@ class SimNode:
             delivery=delivery,
             annexes=AnnexService(tracks),
             replay=replay,
+            tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
         )
+        self._lifespan = _Lifespan(self.app, self.loop)
         self.tracks, self.delivery = tracks, delivery
         self.restarts += 1
 
@@ -178,5 +188,31 @@ class SimNode:
             self.delivery.tick(track, self.clock.now())
 
     def close(self) -> None:
-        """Close the store."""
+        """Stop the app, close the event loop and the store."""
+        if self.up:
+            self.crash()
+        self.loop.close()
         self.store.close()
+
+
+class _Lifespan:
+    """The ASGI lifespan of one app, started now and stopped on :meth:`stop` (on ``loop``)."""
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop) -> None:  # noqa: ANN401 - an ASGI app
+        self._loop = loop
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        self._task = loop.create_task(app(scope, self._inbox.get, self._outbox.put))
+        self._exchange("lifespan.startup")
+
+    def _exchange(self, message: str) -> None:
+        self._inbox.put_nowait({"type": message})
+        answer = self._loop.run_until_complete(self._outbox.get())
+        if answer["type"] != f"{message}.complete":
+            raise StorageError(f"simulated node: {message} failed: {answer.get('message', answer['type'])}")
+
+    def stop(self) -> None:
+        """Shut the app down and wait for its lifespan to end."""
+        self._exchange("lifespan.shutdown")
+        self._loop.run_until_complete(self._task)

@@ -373,7 +373,6 @@ class _Run:
         """Close the clients, the loop and the store."""
         for client in self.clients.values():
             client.close()
-        self.net.close()
         self.node.close()
 
 
