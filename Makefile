@@ -56,6 +56,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_
 	$(BENCH_VENV)/bin/python bench/forecast.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/language.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hardening.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/rehearsal.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage
