@@ -52,7 +52,11 @@ def test_a_sweep_on_two_workers_matches_one_worker():
 def test_list_names_the_built_ins():
     result = runner.invoke(app, ["rehearse", "list", "--json"])
     assert result.exit_code == 0
-    assert [s["name"] for s in json.loads(result.stdout)] == ["doha-shuttle", "mediator-crash-mid-2pc"]
+    assert [s["name"] for s in json.loads(result.stdout)] == [
+        "doha-shuttle",
+        "mediator-crash-mid-2pc",
+        "key-compromise",
+    ]
     assert "doha-shuttle" in runner.invoke(app, ["rehearse", "list"]).stdout
 
 

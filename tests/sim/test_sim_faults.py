@@ -82,3 +82,12 @@ def test_skew_behind_a_restart_is_refused_then_resent(doha, baseline):
     result = _run(doha, Fault("skew", party="iran/delegate", seconds=-20), Fault("crash", at=11, seconds=1))
     assert result.size == baseline.size
     assert result.commands > baseline.commands + 1
+
+
+def test_a_stolen_key_signs_until_it_is_revoked_and_never_after():
+    scenario = load_scenario("key-compromise")
+    for seed in range(3):
+        result = run_scenario(scenario, seed, create_app)
+        assert result.violations == [], result.violations
+        assert result.attacks[0].startswith("forged as usa/delegate before revocation: appended at ")
+        assert result.attacks[1] == "forged as usa/delegate after revocation: refused 403"

@@ -169,3 +169,15 @@ def test_latency_is_measured_from_the_delivering_entry_to_the_receipt():
     report = check_invariants(store, TRACK, store.get_track(TRACK).log_key, obs)
     assert report.violations == []
     assert report.latencies == {"flash": [pytest.approx(timedelta(milliseconds=1).total_seconds())]}
+
+
+def test_a_command_signed_with_a_revoked_key_is_caught():
+    signed = {"payload": {"key_id": "ed25519:abc", "body": {"principal_key": {"key_id": "ed25519:zzz"}}}}
+    store = _log(
+        ("message.submitted", {"idempotency_key": "k1"}),
+        ("key.revoked", {"member": "a/d", "key_id": "ed25519:abc"}),
+    )
+    writer = writer_for(store)
+    key = SigningKey.from_seed(bytes([9]) * 32)
+    writer.append(TRACK, [Draft("message.submitted", "m/service", {"command": signed, "event": {}}, key)])
+    assert _violations(store) == ["entry 3 was signed with ed25519:abc, revoked at 2"]

@@ -55,6 +55,10 @@ def test_a_scenario_file_loads_from_a_path(tmp_path):
         (lambda d: d["moves"][0].update(do="dance"), "moves[0].do: must be one of"),
         (lambda d: d["moves"][9].pop("seconds"), "moves[9].seconds: a wait needs a number of seconds"),
         (lambda d: d["faults"].update(random=-1), "faults.random: must be a count >= 0"),
+        (
+            lambda d: d["moves"].append({"do": "compromise", "by": "usa/principal"}),
+            "moves[13].victim: must be a member",
+        ),
         (lambda d: d["faults"].update(kinds=["meteor"]), "faults.kinds[0]: must be one of"),
         (lambda d: d["faults"].update(scheduled=[{"kind": "offline", "at": 3}]), "faults.scheduled[0].party"),
         (lambda d: d["faults"].update(scheduled=[{"kind": "crash", "at": -3}]), "faults.scheduled[0].at"),

@@ -13,7 +13,9 @@
   a prefix of the final log** (its root is the root of the first *size* leaves,
   so each is consistent with the one before);
 - **two-phase commit is atomic**: no deal both committed and aborted, none
-  committed without a YES from every voter on the prepared hash.
+  committed without a YES from every voter on the prepared hash;
+- **a revoked key signs nothing more**: no entry after a ``key.revoked``
+  carries a command signed with that key.
 
 :func:`check_invariants` also measures acknowledgement latencies (queued to
 receipt, virtual seconds) per priority. This module does not run anything.
@@ -158,6 +160,22 @@ def _event(entry: LogEntry) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else body
 
 
+def _revoked(entries: list[LogEntry]) -> list[str]:
+    """Nothing signed with a key after the entry that revoked it."""
+    revoked: dict[str, int] = {}
+    problems = []
+    for entry in entries:
+        event = _event(entry)
+        if entry.signed.event.type == "key.revoked":
+            revoked.setdefault(str(event["key_id"]), entry.seq)
+        command = entry.signed.event.body.get("command")
+        payload = command.get("payload") if isinstance(command, Mapping) else None
+        key_id = payload.get("key_id") if isinstance(payload, Mapping) else None
+        if key_id is not None and str(key_id) in revoked and entry.seq > revoked[str(key_id)]:
+            problems.append(f"entry {entry.seq} was signed with {key_id}, revoked at {revoked[str(key_id)]}")
+    return problems
+
+
 def _two_phase(entries: list[LogEntry]) -> list[str]:
     outcome: dict[str, set[str]] = defaultdict(set)
     prepared: dict[str, tuple[str, frozenset[str]]] = {}
@@ -200,6 +218,7 @@ def check_invariants(store: EventStore, track: str, log_key: str, obs: Observati
     problems += obs.redelivered
     problems += _receipts(entries, obs, latencies)
     problems += _two_phase(entries)
+    problems += _revoked(entries)
     for size, root in sorted(set(obs.checkpoints)):
         if size > len(leaves) or merkle.root(leaves[:size]) != root:
             problems.append(f"checkpoint {size} a client saw is not consistent with the final log")

@@ -65,6 +65,7 @@ class RunResult:
         refused: Commands the service refused (4xx), as ``command: type: detail``.
         network: Requests that reached the service, duplicates it answered and
             (re)starts of the service.
+        attacks: What each forged command got (the key-compromise move).
     """
 
     scenario: str
@@ -78,6 +79,7 @@ class RunResult:
     violations: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     network: dict[str, int] = field(default_factory=dict)
+    attacks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -93,7 +95,12 @@ class RunResult:
             "violations": self.violations,
             "refused": self.refused,
             "network": self.network,
+            "attacks": self.attacks,
         }
+
+
+def _outcome(result: Mapping[str, Any] | None) -> str:
+    return "refused" if result is None else f"appended at {result.get('first_index')}"
 
 
 def _member_keys(scenario: Scenario) -> dict[str, KeyPair]:
@@ -153,7 +160,7 @@ class _Run:
         )
         self.net = Network(self.node, plan=lambda _m, _v, _p, number: wire_for(self.faults, number))
         self.keys = _member_keys(scenario)
-        draw = entropy(client_rng)
+        draw = self.draw = entropy(client_rng)
         skews = {f.party: f.seconds for f in self.faults if f.kind == "skew"}
         self.clients = {
             m: BackchannelClient(
@@ -194,8 +201,10 @@ class _Run:
         signed = client.sign(name, body, track=self.track, idempotency_key=client.new_idempotency_key())
         return self._send(member, signed)
 
-    def _send(self, member: str, signed: SignedCommand) -> dict[str, Any] | None:
-        client = self.clients[member]
+    def _send(
+        self, member: str, signed: SignedCommand, client: BackchannelClient | None = None
+    ) -> dict[str, Any] | None:
+        client = client or self.clients[member]
         for _ in range(_MAX_SENDS):
             self._update_offline()
             try:
@@ -269,6 +278,8 @@ class _Run:
             self.relay(move)
         elif do == "receive":
             self.receive(str(move["by"]))
+        elif do == "compromise":
+            self.compromise(str(move["by"]), str(move["victim"]))
         elif do == "prepare_deal":
             deadline = format_timestamp(self.clock.now() + _DEAL_WINDOW)
             self.command(
@@ -327,6 +338,36 @@ class _Run:
             self.obs.settled(party, deliveries)
         return len(deliveries)
 
+    def compromise(self, principal: str, victim: str) -> None:
+        """An attacker holding ``victim``'s key signs; ``principal`` revokes it; the attacker signs again.
+
+        What the attacker signs before the revocation is indistinguishable from the
+        victim's own and is appended; what it signs after must be refused (the
+        invariant checks the log: nothing signed with a key after its revocation).
+        """
+        attacker = BackchannelClient(
+            ORIGIN, victim, self.keys[victim], transport=SimTransport(self.net, "attacker/x"),
+            clock=SkewedClock(self.clock), entropy=self.draw, sleep=self.clock.advance,
+        )  # fmt: skip
+        forged: dict[str, JSONValue] = {
+            "kind": "statement", "body": {"values": {}, "note": "forged: we withdraw"}, "priority": "flash",
+            "in_reply_to": None, "annexes": [], "agenda_version": None,
+        }  # fmt: skip
+        try:
+            before = self._send(victim, attacker.sign("submit_message", forged, track=self.track), attacker)
+            self.result.attacks.append(f"forged as {victim} before revocation: " + _outcome(before))
+            key_id = self.keys[victim].signing.key_id
+            self.command(principal, "revoke_key", {"subject": victim, "revoked_key_id": key_id})
+            try:
+                after = attacker.send_command(attacker.sign("submit_message", forged, track=self.track))
+            except ProblemError as e:
+                self.result.attacks.append(f"forged as {victim} after revocation: refused {e.status}")
+            else:
+                self.obs.acknowledge(attacker.sign("submit_message", forged, track=self.track), after)
+                self.result.attacks.append(f"forged as {victim} after revocation: ACCEPTED")
+        finally:
+            attacker.close()
+
     def vote(self, move: Mapping[str, Any]) -> None:
         """A principal reads the deal, checks its hash and votes."""
         by, deal = str(move["by"]), str(move["deal"])
@@ -354,7 +395,8 @@ class _Run:
         for _ in range(8):  # bounded: each pass settles what is leased
             self.clock.advance(31.0)  # past the visibility timeout: unsettled leases come back
             self.node.tick(self.track)
-            moved = sum(self.receive(f"{p.name}/{p.members[0]}") for p in self.scenario.parties)
+            # the mediator's queue holds submissions, settled by acting on them (a relay), not by receipt
+            moved = sum(self.receive(f"{p.name}/{p.members[0]}") for p in self.scenario.parties[1:])
             if not moved:
                 break
         self.result.commands = self.net.commands

@@ -32,10 +32,10 @@ from backchannel.sim.faults import KINDS, Fault, fault_from_dict
 
 __all__ = ["BUILT_IN", "MOVES", "Party", "Scenario", "load_scenario", "parse_scenario"]
 
-MOVES = ("submit", "relay", "reframe", "receive", "prepare_deal", "vote", "wait")
+MOVES = ("submit", "relay", "reframe", "receive", "prepare_deal", "vote", "compromise", "wait")
 """What a scripted move may do."""
 
-BUILT_IN = ("doha-shuttle", "mediator-crash-mid-2pc")
+BUILT_IN = ("doha-shuttle", "mediator-crash-mid-2pc", "key-compromise")
 """The built-in game days (package data)."""
 
 _PARTY_KINDS = ("mediator", "delegation", "witness", "inspector")
@@ -155,6 +155,10 @@ def _move(data: Mapping[str, Any], where: str, members: tuple[str, ...]) -> Mapp
         raise ConfigurationError(f"{where}do: must be one of {', '.join(MOVES)} (got {do!r})")
     if do != "wait" and data.get("by") not in members:
         raise ConfigurationError(f"{where}by: must be a member of the scenario (got {data.get('by')!r})")
+    if do == "compromise" and data.get("victim") not in members:
+        raise ConfigurationError(
+            f"{where}victim: must be a member of the scenario (got {data.get('victim')!r})"
+        )
     if do == "wait" and not isinstance(data.get("seconds"), int | float):
         raise ConfigurationError(f"{where}seconds: a wait needs a number of seconds")
     return data
