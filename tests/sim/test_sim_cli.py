@@ -21,6 +21,13 @@ def test_run_prints_one_json_document_and_is_reproducible():
     assert doc == json.loads(again.stdout)
 
 
+def test_run_on_sqlite_matches_the_memory_run():
+    memory = runner.invoke(app, ["rehearse", "run", "key-compromise", "--seed", "2", "--json"])
+    sqlite = runner.invoke(app, ["rehearse", "run", "key-compromise", "--seed", "2", "--sqlite", "--json"])
+    assert sqlite.exit_code == 0, sqlite.output
+    assert json.loads(sqlite.stdout)["root"] == json.loads(memory.stdout)["root"]
+
+
 def test_run_prints_a_summary_by_default():
     result = runner.invoke(app, ["rehearse", "run", "mediator-crash-mid-2pc", "--seed", "1"])
     assert result.exit_code == 0, result.output

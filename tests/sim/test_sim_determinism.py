@@ -51,3 +51,12 @@ def test_a_hundred_seeds_rerun_to_the_same_root(doha):
     # the figure; about a minute on a quiet machine (deselect with -m "not slow")
     for seed in range(100, 200):
         assert run_scenario(doha, seed, create_app).root == run_scenario(doha, seed, create_app).root, seed
+
+
+def test_sqlite_and_memory_stores_give_the_same_run(doha):
+    # seed 1 crashes and restarts from the store; seed 3 fails a store write
+    for seed in (1, 3):
+        memory = run_scenario(doha, seed, create_app)
+        sqlite = run_scenario(doha, seed, create_app, sqlite=True)
+        assert sqlite.violations == []
+        assert (sqlite.root, sqlite.size, sqlite.commands) == (memory.root, memory.size, memory.commands)

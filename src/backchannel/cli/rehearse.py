@@ -1,9 +1,9 @@
 """``backchannel rehearse``: run a scenario on the simulator, one seed or a sweep (issue #11).
 
-- ``rehearse run SCENARIO --seed N [--json]`` runs one seed and checks every
+- ``rehearse run SCENARIO --seed N [--sqlite] [--json]`` runs one seed and checks every
   invariant; a violation prints the seed, the fault schedule, the shrunk
   schedule and the command that reproduces it, and exits 1.
-- ``rehearse sweep SCENARIO --seeds 200 [--first 0] [--workers 2] [--json]``
+- ``rehearse sweep SCENARIO --seeds 200 [--first 0] [--workers 2] [--sqlite] [--json]``
   runs many seeds with a progress bar and reports the violations (must be 0)
   and acknowledgement latency per priority as distributions.
 - ``rehearse list`` names the built-in scenarios.
@@ -51,6 +51,7 @@ _Scenario = Annotated[
     str, typer.Argument(help=f"A built-in scenario ({', '.join(BUILT_IN)}) or a TOML file.")
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+_Sqlite = Annotated[bool, typer.Option("--sqlite", help="Run on a temporary SQLite file, not in memory.")]
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -80,6 +81,7 @@ def _run_table(result: RunResult) -> Table:
 def run_command(
     scenario: _Scenario,
     seed: Annotated[int, typer.Option(help="The seed: one seed gives one run, byte for byte.")] = 0,
+    sqlite: _Sqlite = False,
     as_json: _Json = False,
 ) -> None:
     """Run one seed of SCENARIO and check every invariant (exit 1 on a violation)."""
@@ -87,7 +89,7 @@ def run_command(
     def body() -> RunResult:
         loaded = load_scenario(scenario)
         try:
-            return check_run(loaded, seed, app_factory(), source=scenario)
+            return check_run(loaded, seed, app_factory(), source=scenario, sqlite=sqlite)
         except InvariantViolation as violation:
             if as_json:
                 _out.print_json(json.dumps({
@@ -123,6 +125,7 @@ def sweep_command(
     seeds: Annotated[int, typer.Option(min=1, help="How many seeds to run.")] = 200,
     first: Annotated[int, typer.Option(min=0, help="The first seed.")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
+    sqlite: _Sqlite = False,
     as_json: _Json = False,
 ) -> None:
     """Run many seeds of SCENARIO: invariant violations (must be 0) and SLO distributions."""
@@ -132,7 +135,7 @@ def sweep_command(
         bar = Progress(*columns, console=_err, transient=True, disable=as_json)
         with bar:
             task = bar.add_task(f"rehearsing {scenario}", total=seeds)
-            return sweep(scenario, seeds, app_factory(), first=first, workers=workers,
+            return sweep(scenario, seeds, app_factory(), first=first, workers=workers, sqlite=sqlite,
                          progress=lambda _: bar.advance(task))  # fmt: skip
 
     report = _guarded(body)

@@ -40,7 +40,7 @@ from backchannel.store.base import AppendBatch, EventStore
 from backchannel.store.memory import MemoryEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 
-__all__ = ["ORIGIN", "AppFactory", "FlakyStore", "SimNode", "seeded_key"]
+__all__ = ["ORIGIN", "AppFactory", "FlakySQLiteStore", "FlakyStore", "SimNode", "seeded_key"]
 
 ORIGIN = "http://sim.backchannel.invalid"
 """The public origin the simulated service signs and checks request targets for."""
@@ -90,6 +90,22 @@ class FlakyStore(MemoryEventStore):
         super().append(batch, expected_size)
 
 
+class FlakySQLiteStore(SQLiteEventStore):
+    """A SQLite store whose appends fail on command, like :class:`FlakyStore` (nothing is written)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open the database at ``path`` with no failure armed."""
+        super().__init__(path)
+        self.fail_next = 0
+
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Append ``batch``, unless a failure is armed (then raise and write nothing)."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise StorageError("simulated: the store write failed mid-append (rolled back)")
+        super().append(batch, expected_size)
+
+
 class SimNode:
     """The service side of a run.
 
@@ -99,7 +115,8 @@ class SimNode:
         salts: The seeded source of leaf salts.
         key_seed: 32 bytes the node and log keys are derived from.
         policy: The delivery policy.
-        sqlite: A path for a SQLite store (``None``: a :class:`FlakyStore` in memory).
+        sqlite: A path for a SQLite store (:class:`FlakySQLiteStore`; ``None``: a
+            :class:`FlakyStore` in memory).
         store: A store to use instead (tests pass a deliberately broken one).
     """
 
@@ -121,7 +138,7 @@ class SimNode:
         self.keys = seeded_key("backchannel/service", key_seed)
         self._signer = NoteSigner(LOG_NAME, SigningKey.from_seed(key_seed[::-1]))
         self._policy = policy or DeliveryPolicy()
-        self.store: EventStore = store or (SQLiteEventStore(sqlite) if sqlite else FlakyStore())
+        self.store: EventStore = store or (FlakySQLiteStore(sqlite) if sqlite else FlakyStore())
         self.restarts = 0
         self.loop = asyncio.new_event_loop()
         self._lifespan: _Lifespan | None = None
@@ -178,8 +195,8 @@ class SimNode:
         self.restarts += 1
 
     def arm_store_failure(self) -> None:
-        """Make the store's next append fail (a :class:`FlakyStore` only; others ignore it)."""
-        if isinstance(self.store, FlakyStore):
+        """Make the store's next append fail (the flaky stores only; a store passed in ignores it)."""
+        if isinstance(self.store, FlakyStore | FlakySQLiteStore):
             self.store.fail_next = 1
 
     def tick(self, track: str) -> None:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -126,13 +128,15 @@ def deal_terms(table: Mapping[str, Any]) -> dict[str, JSONValue]:
 class _Run:
     """The state of one run (clients, observations, labels of messages and deals)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - what to run, then where, keyword-only
         self,
         scenario: Scenario,
         seed: int,
         make_app: AppFactory,
+        *,
         faults: Sequence[Fault] | None,
         store: EventStore | None,
+        sqlite: Path | None = None,
     ) -> None:
         root = np.random.default_rng(seed)
         fault_rng, salt_rng, client_rng = root.spawn(3)
@@ -157,6 +161,7 @@ class _Run:
             salts=entropy(salt_rng),
             key_seed=hashlib.sha256(b"sim-node").digest(),
             store=store,
+            sqlite=sqlite,
         )
         self.net = Network(self.node, plan=lambda _m, _v, _p, number: wire_for(self.faults, number))
         self.keys = _member_keys(scenario)
@@ -431,13 +436,14 @@ _QUIET = _QuietSimulatedFaults()
 _SERVICE_LOGGERS = ("backchannel.api.errors", "backchannel.api.app")
 
 
-def run_scenario(
+def run_scenario(  # noqa: PLR0913 - what to run, then keyword-only variations
     scenario: Scenario,
     seed: int,
     make_app: AppFactory,
     *,
     faults: Sequence[Fault] | None = None,
     store: EventStore | None = None,
+    sqlite: bool = False,
 ) -> RunResult:
     """Run ``scenario`` once under ``seed``.
 
@@ -447,11 +453,22 @@ def run_scenario(
         make_app: Builds the HTTP app (``backchannel.api.create_app``).
         faults: A fault schedule to use instead of the one the seed draws (shrinking).
         store: A store to run on (tests pass a deliberately broken one).
+        sqlite: Run on a SQLite file in a temporary directory (deleted afterwards)
+            instead of the memory store.
 
     Returns:
         What happened, with the invariants' verdict.
     """
-    run = _Run(scenario, seed, make_app, faults, store)
+    if not sqlite or store is not None:
+        return _play(_Run(scenario, seed, make_app, faults=faults, store=store))
+    with tempfile.TemporaryDirectory(prefix="backchannel-sim-") as scratch:
+        path = Path(scratch) / "sim.sqlite3"
+        return _play(_Run(scenario, seed, make_app, faults=faults, store=None, sqlite=path))
+
+
+def _play(run: _Run) -> RunResult:
+    """Play a prepared run to the end and close it."""
+    scenario = run.scenario
     loggers = [logging.getLogger(name) for name in _SERVICE_LOGGERS]
     for logger in loggers:
         logger.addFilter(_QUIET)

@@ -74,22 +74,27 @@ def shrink(  # noqa: PLR0913 - the run to shrink, then keyword-only bounds
     return current
 
 
-def check_run(
+def check_run(  # noqa: PLR0913 - what to run, then keyword-only variations
     scenario: Scenario,
     seed: int,
     make_app: AppFactory,
     *,
     source: str | None = None,
     store_factory: type[EventStore] | None = None,
+    sqlite: bool = False,
 ) -> RunResult:
     """Run ``seed``; if an invariant breaks, shrink the schedule and raise.
 
     Raises:
         InvariantViolation: with the seed, the schedule, the shrunk schedule and the command.
     """
-    result = run_scenario(scenario, seed, make_app, store=store_factory() if store_factory else None)
+    result = run_scenario(
+        scenario, seed, make_app, store=store_factory() if store_factory else None, sqlite=sqlite
+    )
     if result.violations:
         shrunk = shrink(scenario, seed, make_app, result.faults, store_factory=store_factory)
-        command = f"backchannel rehearse run {source or scenario.name} --seed {seed}"
+        command = f"backchannel rehearse run {source or scenario.name} --seed {seed}" + (
+            " --sqlite" if sqlite else ""
+        )
         raise InvariantViolation(result, shrunk, command)
     return result

@@ -84,9 +84,9 @@ class SweepReport:
         }
 
 
-def _one(args: tuple[str, int, AppFactory]) -> RunResult:
-    source, seed, make_app = args
-    return run_scenario(load_scenario(source), seed, make_app)
+def _one(args: tuple[str, int, AppFactory, bool]) -> RunResult:
+    source, seed, make_app, sqlite = args
+    return run_scenario(load_scenario(source), seed, make_app, sqlite=sqlite)
 
 
 def sweep(  # noqa: PLR0913 - what to run, and how
@@ -97,11 +97,15 @@ def sweep(  # noqa: PLR0913 - what to run, and how
     first: int = 0,
     workers: int = 1,
     progress: Callable[[RunResult], None] | None = None,
+    sqlite: bool = False,
 ) -> SweepReport:
-    """Run ``seeds`` seeds of the scenario ``source`` (a built-in name or a path)."""
+    """Run ``seeds`` seeds of the scenario ``source`` (a built-in name or a path).
+
+    Each run is on the memory store, or on a temporary SQLite file with ``sqlite``.
+    """
     scenario: Scenario = load_scenario(source)
     report = SweepReport(scenario.name, slo=dict(scenario.ack_slo))
-    jobs = [(source, seed, make_app) for seed in range(first, first + seeds)]
+    jobs = [(source, seed, make_app, sqlite) for seed in range(first, first + seeds)]
     if workers <= 1:
         results = map(_one, jobs)
         for result in results:
