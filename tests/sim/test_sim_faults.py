@@ -91,3 +91,23 @@ def test_a_stolen_key_signs_until_it_is_revoked_and_never_after():
         assert result.violations == [], result.violations
         assert result.attacks[0].startswith("forged as usa/delegate before revocation: appended at ")
         assert result.attacks[1] == "forged as usa/delegate after revocation: refused 403"
+
+
+def test_a_slow_consumer_holding_its_leases_settles_once():
+    data = {
+        "name": "slow", "track": "slow-consumer",
+        "parties": [{"name": "q", "kind": "mediator"}, {"name": "a", "kind": "delegation"},
+                    {"name": "b", "kind": "delegation"}],
+        "moves": [
+            {"do": "submit", "by": "a/principal", "kind": "statement", "as": "m1", "priority": "flash"},
+            {"do": "relay", "by": "q/principal", "message": "m1", "to": ["b"]},
+            {"do": "hold", "by": "b/principal", "seconds": 45},  # past the 30 s visibility timeout
+            {"do": "receive", "by": "b/principal"},
+        ],
+    }  # fmt: skip
+    from backchannel.sim.scenario import parse_scenario
+
+    result = run_scenario(parse_scenario(data), 0, create_app)
+    assert result.violations == []
+    assert result.refused == []
+    assert result.latencies["flash"] == [46.0]  # leased at once, settled 45 s (and a think second) later

@@ -265,7 +265,7 @@ class _Run:
                     "new_member": f"{party.name}/{extra}", "role": "delegate",
                     "new_key": enrolment_key(self.keys[f"{party.name}/{extra}"]),
                 })  # fmt: skip
-        if sc.agenda.issues:
+        if sc.agenda is not None:
             self.command(med, "propose_agenda", {"agenda": sc.agenda.to_dict()})
             ratify: dict[str, JSONValue] = {"version": 1, "agenda_digest": agenda_digest(sc.agenda).hex()}
             for party in sc.parties[1:]:
@@ -283,6 +283,8 @@ class _Run:
             self.relay(move)
         elif do == "receive":
             self.receive(str(move["by"]))
+        elif do == "hold":
+            self.receive(str(move["by"]), hold=float(move["seconds"]))
         elif do == "compromise":
             self.compromise(str(move["by"]), str(move["victim"]))
         elif do == "prepare_deal":
@@ -322,13 +324,20 @@ class _Run:
             "message_id": message, "to_parties": to, "body": body, "annexes": [], "agenda_version": 1,
         })  # fmt: skip
 
-    def receive(self, member: str) -> int:
-        """Lease the party's deliveries and settle them with one receipt; return how many."""
+    def receive(self, member: str, hold: float = 0.0) -> int:
+        """Lease the party's deliveries and settle them with one receipt; return how many.
+
+        ``hold``: a slow consumer keeps its leases that many seconds (its credit
+        held; the service may redeliver meanwhile) before it settles them.
+        """
         deliveries = self.read(member, lambda c: c.inbox.lease(self.track)) or []
         party = member.split("/", maxsplit=1)[0]
         self.obs.leased(party, deliveries)
         if not deliveries:
             return 0
+        if hold > 0:
+            self.clock.advance(hold)
+            self.node.tick(self.track)
         client = self.clients[member]
         pairs = receipt_items((str(d["message_id"]), int(d["log_index"])) for d in deliveries)
         body: dict[str, JSONValue] = {

@@ -32,7 +32,7 @@ from backchannel.sim.faults import KINDS, Fault, fault_from_dict
 
 __all__ = ["BUILT_IN", "MOVES", "Party", "Scenario", "load_scenario", "parse_scenario"]
 
-MOVES = ("submit", "relay", "reframe", "receive", "prepare_deal", "vote", "compromise", "wait")
+MOVES = ("submit", "relay", "reframe", "receive", "hold", "prepare_deal", "vote", "compromise", "wait")
 """What a scripted move may do."""
 
 BUILT_IN = ("doha-shuttle", "mediator-crash-mid-2pc", "key-compromise")
@@ -59,7 +59,7 @@ class Scenario:
         title: A one-line description.
         track: The track id it plays on.
         parties: The parties, the mediator first.
-        agenda: The agenda proposed and ratified at the start.
+        agenda: The agenda proposed and ratified at the start (``None``: none).
         moves: The scripted moves, in order (raw tables, checked).
         random_faults: How many faults each seed draws.
         fault_kinds: The kinds they are drawn from.
@@ -71,7 +71,7 @@ class Scenario:
     title: str
     track: str
     parties: tuple[Party, ...]
-    agenda: Agenda
+    agenda: Agenda | None
     moves: tuple[Mapping[str, Any], ...]
     random_faults: int = 0
     fault_kinds: tuple[str, ...] = KINDS
@@ -159,8 +159,8 @@ def _move(data: Mapping[str, Any], where: str, members: tuple[str, ...]) -> Mapp
         raise ConfigurationError(
             f"{where}victim: must be a member of the scenario (got {data.get('victim')!r})"
         )
-    if do == "wait" and not isinstance(data.get("seconds"), int | float):
-        raise ConfigurationError(f"{where}seconds: a wait needs a number of seconds")
+    if do in {"wait", "hold"} and not isinstance(data.get("seconds"), int | float):
+        raise ConfigurationError(f"{where}seconds: a {do} needs a number of seconds")
     return data
 
 
@@ -175,7 +175,9 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         raise ConfigurationError("parties[0].kind: the first party must be the mediator")
     agenda_table = data.get("agenda", {})
     issues = _table_list(agenda_table if isinstance(agenda_table, dict) else {}, "issues", "agenda.")
-    agenda = Agenda(1, tuple(_issue(t, f"agenda.issues[{i}].") for i, t in enumerate(issues)))
+    agenda = (
+        Agenda(1, tuple(_issue(t, f"agenda.issues[{i}].") for i, t in enumerate(issues))) if issues else None
+    )
     members = tuple(f"{p.name}/{m}" for p in parties for m in p.members)
     moves = tuple(_move(m, f"moves[{i}].", members) for i, m in enumerate(_table_list(data, "moves", "")))
     faults = data.get("faults", {})
