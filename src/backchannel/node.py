@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +44,15 @@ from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 
-__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node", "serve_config", "uvicorn_config"]
+__all__ = [
+    "NODE_KEY_NAME",
+    "Node",
+    "app_factory",
+    "default_origin",
+    "open_node",
+    "serve_config",
+    "uvicorn_config",
+]
 
 NODE_KEY_NAME = "backchannel/service"
 """The name written in a generated node key file."""
@@ -121,6 +130,15 @@ def _node_keys(path: Path) -> KeyPair:
     keys = KeyPair.generate(NODE_KEY_NAME)
     write_key_file(path, keys)
     return keys
+
+
+def app_factory() -> Callable[..., FastAPI]:
+    """The HTTP app builder (:func:`backchannel.api.create_app`), for in-process runs of the real app.
+
+    ``backchannel rehearse`` hands it to the simulator (:mod:`backchannel.sim`),
+    which may not import the API itself.
+    """
+    return create_app
 
 
 def default_origin(host: str, port: int) -> str:

@@ -333,6 +333,10 @@ ADAPTER_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("backchannel.cli.witness", "backchannel.log.cosignature"): "a witness signs C2SP cosignatures itself",
     ("backchannel.cli.render", "backchannel.store.base"): "`track list` prints the store's TrackInfo rows",
     ("backchannel.cli.serve", "backchannel.node"): "`serve` runs the composition root",
+    (
+        "backchannel.cli.rehearse",
+        "backchannel.node",
+    ): "`rehearse` hands the real app's builder to the simulator",
     ("backchannel.cli.demo", "backchannel.demo"): "`demo` is a thin adapter over the demo scenes",
 }
 """Every place an adapter reaches into domain/, log/ or elsewhere, with its reason."""

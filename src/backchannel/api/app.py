@@ -179,7 +179,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         version="1",
         summary="Signed commands in, a verifiable log out.",
         responses=ERROR_RESPONSES,
-        lifespan=None if tick_interval is None else _ticker(ctx, tick_interval),
+        lifespan=_lifespan(ctx, tick_interval),
     )
 
     install_error_handlers(app)
@@ -191,38 +191,50 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     return app
 
 
-def _ticker(
-    ctx: ApiContext, interval: float
+def _lifespan(
+    ctx: ApiContext, interval: float | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the ticker (unless ``interval`` is ``None``); at shutdown, the committer stops.
+
+    Closing the group committer finishes the groups already queued and ends its
+    worker thread (an app built and dropped, as the simulator does on every
+    restart, no longer leaves the thread behind).
+    """
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async def loop() -> None:
-            failures = 0  # the ticker outlives any failure, backs off, and logs it once (issue #8)
-            while True:
-                try:
-                    wait = await threaded(_tick_due, ctx)
-                except Exception:  # noqa: BLE001 - the ticker outlives any one failure
-                    failures += 1
-                    if failures == 1:
-                        _log.exception(
-                            "the periodic work failed; backing off (logged once until it recovers)"
-                        )
-                    await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
-                    continue
-                if failures:
-                    _log.warning("the periodic work recovered after %d failures", failures)
-                    failures = 0
-                await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
-
-        task = asyncio.create_task(loop(), name="backchannel-delivery-ticker")
+        task = None if interval is None else asyncio.create_task(_tick_loop(ctx, interval), name=_TICKER)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await threaded(ctx.committer.close)
 
     return lifespan
+
+
+_TICKER = "backchannel-delivery-ticker"
+
+
+async def _tick_loop(ctx: ApiContext, interval: float) -> None:
+    """Tick the due tracks forever; outlive any failure, back off, and log it once (issue #8)."""
+    failures = 0
+    while True:
+        try:
+            wait = await threaded(_tick_due, ctx)
+        except Exception:  # noqa: BLE001 - the ticker outlives any one failure
+            failures += 1
+            if failures == 1:
+                _log.exception("the periodic work failed; backing off (logged once until it recovers)")
+            await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
+            continue
+        if failures:
+            _log.warning("the periodic work recovered after %d failures", failures)
+            failures = 0
+        await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
 
 
 def _tick_due(ctx: ApiContext) -> float | None:

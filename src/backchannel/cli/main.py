@@ -39,6 +39,7 @@ from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
 from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
+from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
 from backchannel.cli.texts import text_app
 from backchannel.cli.tournament import tournament_app
@@ -89,6 +90,7 @@ app.add_typer(forecast_app, name="forecast")  # forecasting models (issue #10)
 app.add_typer(language_app, name="language")  # the language aid (issue #15)
 app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue #9)
 app.add_typer(tournament_app, name="tournament")  # negotiation tournaments (ADR-0033)
+app.add_typer(rehearse_app, name="rehearse")  # rehearsal on the simulator (issue #11)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ does) and holds no capability's rules.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,7 +56,7 @@ from backchannel.sdk.escrow import EscrowClient
 from backchannel.sdk.inbox import InboxClient
 from backchannel.sdk.log import LogClient, witness_policy
 from backchannel.sdk.obligations import ObligationsClient
-from backchannel.sdk.session import ProblemError, new_idempotency_key
+from backchannel.sdk.session import ProblemError
 from backchannel.sdk.texts import TextsClient
 from backchannel.wire import SignedCommand, sign_command
 
@@ -83,6 +84,9 @@ class BackchannelClient:
             C2SP vkey text of type 0x04 or 0x01 whose name must be the member id).
         witness_quorum: How many of ``witnesses`` must have cosigned a
             checkpoint before it is trusted (default: all of them; 0: none).
+        entropy: Where nonces and generated idempotency keys come from: ``n`` ->
+            ``n`` random bytes (default :func:`secrets.token_bytes`; the
+            simulator passes a seeded source so a run is reproducible).
 
     Raises:
         ConfigurationError: a vkey named differently from its witness, or a
@@ -103,9 +107,11 @@ class BackchannelClient:
         sleep: Callable[[float], None] = time.sleep,
         witnesses: Mapping[str, VerifyingKey | str] | None = None,
         witness_quorum: int | None = None,
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         """Create the client."""
         self.member = member
+        self._entropy = entropy
         self.keys = keys
         self._clock: Clock = clock or SystemClock()
         self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport)
@@ -154,6 +160,15 @@ class BackchannelClient:
         """Close on exit."""
         self.close()
 
+    # --- randomness -------------------------------------------------------
+    def _nonce(self) -> str:
+        """A fresh nonce (144 random bits, base64url as :func:`secrets.token_urlsafe` writes it)."""
+        return base64.urlsafe_b64encode(self._entropy(18)).rstrip(b"=").decode("ascii")
+
+    def new_idempotency_key(self) -> str:
+        """A fresh idempotency key (``sdk-`` and 128 random bits in hex), from this client's entropy."""
+        return "sdk-" + self._entropy(16).hex()
+
     # --- transport --------------------------------------------------------
     def send(
         self,
@@ -179,7 +194,7 @@ class BackchannelClient:
                 body,
                 key=self.keys.signing,
                 created=self._clock.now(),
-                nonce=secrets.token_urlsafe(18),
+                nonce=self._nonce(),
             )
         )
         return self._http.send(request)
@@ -232,7 +247,7 @@ class BackchannelClient:
                 b"",
                 key=self.keys.signing,
                 created=self._clock.now(),
-                nonce=secrets.token_urlsafe(18),
+                nonce=self._nonce(),
             )
         )
         return request
@@ -253,7 +268,7 @@ class BackchannelClient:
             member=self.member,
             body=body,
             issued_at=self._clock.now(),
-            nonce=secrets.token_urlsafe(18),
+            nonce=self._nonce(),
             idempotency_key=idempotency_key,
         )
 
@@ -270,7 +285,7 @@ class BackchannelClient:
             httpx.TransportError: the service could not be reached on any attempt.
         """
         signed = self.sign(
-            command, body, track=track, idempotency_key=idempotency_key or new_idempotency_key()
+            command, body, track=track, idempotency_key=idempotency_key or self.new_idempotency_key()
         )
         return self.send_command(signed)
 
@@ -286,7 +301,7 @@ class BackchannelClient:
         See :meth:`send_batch`.
         """
         signed = [
-            self.sign(name, body, track=track, idempotency_key=new_idempotency_key())
+            self.sign(name, body, track=track, idempotency_key=self.new_idempotency_key())
             for name, body in commands
         ]
         return self.send_batch(signed)
