@@ -35,6 +35,8 @@ from backchannel.service.committer import GroupCommitter
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.forecasts import ForecastService
+from backchannel.service.language import LanguageService
 from backchannel.service.limits import StreamSlots
 from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
@@ -143,6 +145,8 @@ class ApiContext:
         self.witnesses = CosignatureService(service)
         self.texts = TextService(service)
         self.obligations = ObligationService(service, service.node, clock=clock)
+        self.forecasts = ForecastService(service, service.node, clock=clock)  # ADR-0045
+        self.language = LanguageService()
         self.auth = auth
         self.clock = clock
         self.changes = Changes()

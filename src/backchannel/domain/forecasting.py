@@ -85,6 +85,10 @@ def _check_issue(value: object, field: str = "issue") -> list[Violation]:
     return []
 
 
+def _sized(values: object, maximum: int) -> bool:
+    return isinstance(values, tuple) and 0 < len(values) <= maximum
+
+
 ActorName: TypeAlias = Annotated[str, Checked(check_actor, Text(64))]
 """An actor field (:func:`check_actor`)."""
 IssueName: TypeAlias = Annotated[str, Checked(_check_issue, Text(64))]
@@ -154,7 +158,7 @@ class IssuePositions:
         found = _check_issue(self.issue, f"{path}.issue")
         if self.reference is not None:
             found += in_range(self.reference, f"{path}.reference", 0, 100)
-        if not isinstance(self.actors, tuple) or not 0 < len(self.actors) <= MAX_ACTORS:
+        if not _sized(self.actors, MAX_ACTORS):
             return [
                 *found,
                 Violation(f"{path}.actors", "items", f"{path}.actors: expected 1 to {MAX_ACTORS} actors"),
@@ -200,7 +204,7 @@ class IssueForecast:
     def violations(self, path: str) -> list[Violation]:
         """The shape violations, each named under ``path`` (``issues.0``)."""
         found = _check_issue(self.issue, f"{path}.issue") + in_range(self.spread, f"{path}.spread", 0, 100)
-        if not isinstance(self.answers, tuple) or not 0 < len(self.answers) <= MAX_MODELS:
+        if not _sized(self.answers, MAX_MODELS):
             return [
                 *found,
                 Violation(f"{path}.answers", "items", f"{path}.answers: expected 1 to {MAX_MODELS}"),

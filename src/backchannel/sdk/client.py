@@ -12,7 +12,8 @@
   witnesses, receipts: :mod:`backchannel.sdk.log`), ``client.inbox``
   (:mod:`~backchannel.sdk.inbox`), ``client.deals``
   (:mod:`~backchannel.sdk.deals`), ``client.escrow``, ``client.attestations``,
-  ``client.obligations``, ``client.texts`` and ``client.annexes``.
+  ``client.obligations``, ``client.texts``, ``client.annexes``, ``client.forecasts``
+  and ``client.language``.
 
 Problem responses raise :class:`~backchannel.sdk.session.ProblemError` (status,
 ``type`` and the whole problem body).
@@ -52,7 +53,9 @@ from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
 from backchannel.sdk.deals import DealsClient
 from backchannel.sdk.escrow import EscrowClient
+from backchannel.sdk.forecasts import ForecastsClient
 from backchannel.sdk.inbox import InboxClient
+from backchannel.sdk.language import LanguageClient
 from backchannel.sdk.log import LogClient, witness_policy
 from backchannel.sdk.obligations import ObligationsClient
 from backchannel.sdk.session import ProblemError, new_idempotency_key
@@ -130,6 +133,10 @@ class BackchannelClient:
         """The negotiating text (:mod:`backchannel.sdk.texts`)."""
         self.annexes = AnnexesClient(self, self.log)
         """Annexes, plain and sealed (:mod:`backchannel.sdk.annexes`)."""
+        self.forecasts = ForecastsClient(self)
+        """Forecasts on the track (:mod:`backchannel.sdk.forecasts`, ADR-0045)."""
+        self.language = LanguageClient(self)
+        """The language aid for the mediator (:mod:`backchannel.sdk.language`, ADR-0045)."""
 
     @property
     def witnesses(self) -> WitnessPolicy:
