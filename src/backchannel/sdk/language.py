@@ -38,7 +38,7 @@ class LanguageClient:
             ``reframed``, ``drift`` (``blocked`` when a number changed).
 
         Raises:
-            ProblemError: 403 for anyone but the mediator's staff; 422 ``unknown-message`` for an unknown message.
+            ProblemError: 403 for anyone but the mediator's staff; 422 ``unknown-message``.
         """
         body: dict[str, JSONValue] = {}
         if text is not None:
