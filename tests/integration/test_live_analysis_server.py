@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    clock = FakeClock()
+    clock = FakeClock(datetime.now(UTC))  # near the wall clock: the CLI tests sign with it
     store = SQLiteEventStore(tmp_path / "db.sqlite3")
     writer = LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock)
     tracks = TrackService(writer, NODE, clock=clock)
