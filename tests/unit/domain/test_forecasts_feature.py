@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from track_world import MEMBERS, World, populate
 
+from backchannel._wire_codec import command_body, read_body
 from backchannel.domain import event_from_dict, fold, visible_to
 from backchannel.domain.errors import (
     InvalidRecipientError,
@@ -27,6 +28,7 @@ from backchannel.domain.forecasting import (
     ModelAnswer,
     check_actor,
 )
+from backchannel.log.canonical import canonicalize, loads_strict
 
 Fields = dict[str, Any]
 
@@ -354,6 +356,29 @@ def test_the_events_round_trip_and_fold(world: World) -> None:
     for event in world.events[-3:]:
         assert event_from_dict(event.to_dict()) == event
     assert fold(world.events).forecasts == world.s.forecasts
+
+
+def test_the_command_bodies_round_trip_on_the_wire(world: World) -> None:
+    declare(world)
+    commands = [
+        world.cmd(
+            DeclareActorPositions, "med/chair", issues=(issue("snapback", actor(position=None, value=2.5)),)
+        ),
+        world.cmd(
+            RecordForecast,
+            "med/service",
+            requested_by="med/chair",
+            declarations=world.s.forecasts.watermark(),
+            through=world.now,
+            threshold=40.0,
+            issues=(answers("snapback"),),
+        ),
+        world.cmd(ShareForecast, "med/chair", forecast_id="ab" * 32, parties=("iran",)),
+    ]
+    for command in commands:
+        envelope = {k: getattr(command, k) for k in ("track", "member", "key_id", "issued_at", "digest")}
+        body = command_body(command)
+        assert read_body(type(command), loads_strict(canonicalize(body)), envelope) == command
 
 
 def test_an_unknown_forecast_is_seen_by_no_party(world: World) -> None:
