@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 
 from backchannel.api import create_app
+from backchannel.language.drift import LexicalEmbedder
+from backchannel.language.pipeline import LanguageAid
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.forecasts import LIVE_MODELS
+from backchannel.service.language import LanguageService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -58,6 +61,11 @@ ISSUES: list[dict[str, Any]] = [
 ]
 
 
+def _lexical() -> LanguageAid:
+    """The aid with the lexical drift measure: quick to load whether or not the model extra is installed."""
+    return LanguageAid(embedder=LexicalEmbedder())
+
+
 class Server:
     def __init__(self, url: str, clock: FakeClock, writer: LogWriter) -> None:
         self.url, self.clock, self.writer = url, clock, writer
@@ -82,7 +90,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
         url = stack.enter_context(
-            running(lambda url: create_app(tracks, public_origin=url, clock=clock, tick_interval=None))
+            running(
+                lambda url: create_app(
+                    tracks,
+                    public_origin=url,
+                    clock=clock,
+                    tick_interval=None,
+                    language=LanguageService(_lexical),
+                )
+            )
         )
         server = Server(url, clock, writer)
         _setup(server)

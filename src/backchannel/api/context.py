@@ -122,6 +122,7 @@ class ApiContext:
         clock: The clock the services and the authenticator read.
         keepalive: How often a stream with nothing to send sends a comment line (s).
         streams: The per-member limit on open inbox streams (issue #8).
+        language: The language aid's service (default: built on first use; ADR-0045).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -134,6 +135,7 @@ class ApiContext:
         clock: Clock,
         keepalive: float,
         streams: StreamSlots,
+        language: LanguageService | None = None,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -146,7 +148,7 @@ class ApiContext:
         self.texts = TextService(service)
         self.obligations = ObligationService(service, service.node, clock=clock)
         self.forecasts = ForecastService(service, service.node, clock=clock)  # ADR-0045
-        self.language = LanguageService()
+        self.language = language or LanguageService()
         self.auth = auth
         self.clock = clock
         self.changes = Changes()

@@ -162,7 +162,7 @@ class BackchannelClient:
         self.close()
 
     # --- transport --------------------------------------------------------
-    def send(
+    def send(  # noqa: PLR0913 - the request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -170,14 +170,18 @@ class BackchannelClient:
         params: Mapping[str, int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now).
+        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now; ``timeout`` in seconds).
 
         Returns:
             The response, whatever its status.
         """
         headers = {"Content-Type": content_type} if body else {}
-        request = self._http.build_request(method, path, params=params, content=body, headers=headers)
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        request = self._http.build_request(
+            method, path, params=params, content=body, headers=headers, timeout=wait
+        )
         request.headers.update(
             sign_request(
                 method,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from backchannel.log.canonical import JSONValue
+from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.sdk.session import Session
 
-__all__ = ["LanguageClient"]
+__all__ = ["CHECK_TIMEOUT", "LanguageClient"]
+
+CHECK_TIMEOUT = 120.0
+"""Seconds a check may take: a server loads the embedding model on its first drift check."""
 
 
 class LanguageClient:
@@ -47,5 +50,6 @@ class LanguageClient:
             body["message_id"] = message_id
         if reframed is not None:
             body["reframed"] = reframed
-        _, document = self._session.post_json(f"/v1/tracks/{track}/language/check", body)
-        return document
+        path = f"/v1/tracks/{track}/language/check"
+        response = self._session.send("POST", path, body=canonicalize(body), timeout=CHECK_TIMEOUT)
+        return self._session.read_json(response)
