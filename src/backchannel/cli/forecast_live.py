@@ -149,7 +149,7 @@ def _declarations(document: Mapping[str, Any]) -> None:
             row = (
                 a["actor"],
                 _value(a["position"]),
-                _value(a["value"]),
+                "-" if a["value"] is None else f"{a['value']:g}",
                 _value(a["salience"]),
                 str(a["capability"]),
             )
