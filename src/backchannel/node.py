@@ -40,6 +40,7 @@ from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.integrity import IntegrityReport, check_store
+from backchannel.service.language import LanguageService
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -158,6 +159,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     admission: Admission | None = None,
     verify_full: bool = False,
     replay: ReplayWindow | None = None,
+    language: LanguageService | None = None,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -173,6 +175,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             start-up, and SQLite's full ``integrity_check`` (default: the quick checks).
         replay: The replay window (default: the default budgets, refusing requests
             created before this node started; it waits for the next whole second).
+        language: The language aid's service (default: one that loads the aid on first use).
 
     Returns:
         The open node; close it after use.
@@ -204,6 +207,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             delivery=delivery,
             annexes=annexes,
             replay=replay,
+            language=language,
         )
     except BaseException:
         log.close()

@@ -106,13 +106,25 @@ from backchannel.api.context import (
 from backchannel.api.errors import install_error_handlers
 from backchannel.api.openapi import ERROR_RESPONSES, install_openapi
 from backchannel.api.routes import annexes as annexes_routes
-from backchannel.api.routes import commands, deals, escrow, log, obligations, texts, tracks, witnesses
+from backchannel.api.routes import (
+    commands,
+    deals,
+    escrow,
+    forecasts,
+    log,
+    obligations,
+    texts,
+    tracks,
+    witnesses,
+)
 from backchannel.api.routes import delivery as delivery_routes
+from backchannel.api.routes import language as language_routes
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
 from backchannel.service.annexes import AnnexService
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.language import LanguageService
 from backchannel.service.limits import DEFAULT_STREAMS_PER_MEMBER, StreamSlots
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
@@ -136,6 +148,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     tick_interval: float | None = RECHECK_SECONDS,
     replay: ReplayWindow | None = None,
     streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
+    language: LanguageService | None = None,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -156,6 +169,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
             (default: :class:`~backchannel.service.replay.ReplayWindow`'s
             defaults over the allowed skew; issue #8).
         streams_per_member: The most inbox streams one member may hold open (429 past it).
+        language: The language aid's service (default: one that builds the aid on first use).
 
     Returns:
         The FastAPI application.
@@ -173,6 +187,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         clock=chosen_clock,
         keepalive=KEEPALIVE_SECONDS,
         streams=StreamSlots(streams_per_member),
+        language=language,
     )
     app = FastAPI(
         title="backchannel",
@@ -185,7 +200,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     install_error_handlers(app)
     for capability in (commands, log, escrow, obligations, tracks, delivery_routes, annexes_routes):
         app.include_router(capability.router(ctx))
-    for capability in (deals, witnesses, texts):
+    for capability in (deals, witnesses, texts, forecasts, language_routes):
         app.include_router(capability.router(ctx))
     install_openapi(app)
     return app

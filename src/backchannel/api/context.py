@@ -35,6 +35,8 @@ from backchannel.service.committer import GroupCommitter
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.forecasts import ForecastService
+from backchannel.service.language import LanguageService
 from backchannel.service.limits import StreamSlots
 from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
@@ -120,6 +122,7 @@ class ApiContext:
         clock: The clock the services and the authenticator read.
         keepalive: How often a stream with nothing to send sends a comment line (s).
         streams: The per-member limit on open inbox streams (issue #8).
+        language: The language aid's service (default: built on first use; ADR-0045).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -132,6 +135,7 @@ class ApiContext:
         clock: Clock,
         keepalive: float,
         streams: StreamSlots,
+        language: LanguageService | None = None,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -143,6 +147,8 @@ class ApiContext:
         self.witnesses = CosignatureService(service)
         self.texts = TextService(service)
         self.obligations = ObligationService(service, service.node, clock=clock)
+        self.forecasts = ForecastService(service, service.node, clock=clock)  # ADR-0045
+        self.language = language or LanguageService()
         self.auth = auth
         self.clock = clock
         self.changes = Changes()

@@ -33,6 +33,7 @@ from backchannel.cli.demo import demo_app
 from backchannel.cli.escrow import attest_app, escrow_app, metric_app
 from backchannel.cli.feeds import feed_app
 from backchannel.cli.forecast import forecast_app
+from backchannel.cli.forecast_live import forecast_live_app
 from backchannel.cli.keys import keys_app
 from backchannel.cli.language import language_app
 from backchannel.cli.log import log_app
@@ -86,6 +87,7 @@ app.add_typer(witness_app, name="witness")
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(obligation_app, name="obligation")
 app.add_typer(feed_app, name="feed")  # event feeds (issue #10)
+forecast_app.add_typer(forecast_live_app)  # `forecast declare|request|show|share` on a live track (ADR-0045)
 app.add_typer(forecast_app, name="forecast")  # forecasting models (issue #10)
 app.add_typer(language_app, name="language")  # the language aid (issue #15)
 app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue #9)

@@ -30,9 +30,10 @@ from backchannel.cli._common import (
 )
 from backchannel.cli.agenda import agenda_version_of
 from backchannel.cli.annexes import AnnexFiles, SealTo, upload_annexes
-from backchannel.errors import EncodingError, NotFoundError
+from backchannel.cli.language_live import blocked_numbers, render_analysis
+from backchannel.errors import DomainError, EncodingError, NotFoundError
 from backchannel.log.canonical import JSONValue
-from backchannel.sdk import BackchannelClient
+from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.sdk.receipts import ReceiptProof
 
 __all__ = ["messages_app"]
@@ -74,6 +75,32 @@ def send(
     run(body)
 
 
+_NoCheck = Annotated[
+    bool, typer.Option("--no-check", help="Skip the language check (escalation, suggestions, drift).")
+]
+
+
+def _language_check(
+    client: BackchannelClient, track: str, message_id: str, reframed: str | None
+) -> dict[str, Any]:
+    """Show the language aid's analysis of the message (and of the reframing) before anything is sent.
+
+    A message without text (a proposal of values only) has nothing to check:
+    the reframing's own text is checked alone, if there is one.
+    """
+    try:
+        document = client.language.check(track, message_id=message_id, reframed=reframed)
+    except ProblemError as e:
+        if not e.type.endswith("/schema-violation"):
+            raise
+        out.print("language check: the original message has no text to check", markup=False)
+        if reframed is None:
+            return {}
+        document = client.language.check(track, reframed)
+    out.print(render_analysis(document))
+    return document
+
+
 @messages_app.command("relay")
 def relay(
     message_id: Annotated[str, typer.Argument(help="The message to forward verbatim.")],
@@ -81,11 +108,19 @@ def relay(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    no_check: _NoCheck = False,
 ) -> None:
-    """Forward a message verbatim to parties (mediator)."""
+    """Forward a message verbatim to parties (mediator), after showing its language check."""
     to_parties: list[JSONValue] = list(to)
     command: dict[str, JSONValue] = {"message_id": message_id, "to_parties": to_parties}
-    run(lambda: execute(server, key_file, track, "forward_message", command))
+
+    def body() -> None:
+        if not no_check:
+            with connect(server, key_file) as client:
+                _language_check(client, track, message_id, None)
+        execute(server, key_file, track, "forward_message", command)
+
+    run(body)
 
 
 @messages_app.command("reframe")
@@ -99,15 +134,32 @@ def reframe(
         int | None, typer.Option("--agenda-version", help="For proposals (default: the latest if 'values').")
     ] = None,
     server: Server = DEFAULT_SERVER,
+    no_check: _NoCheck = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send even though the reframing changes a number.")
+    ] = False,
 ) -> None:
-    """Deliver new text for a message to parties (mediator principal)."""
+    """Deliver new text for a message to parties (mediator principal), after its language check.
+
+    The check shows the original's escalation flags and suggested reframings
+    and the new text's drift; a reframing that changes a number is refused
+    unless ``--force`` is given. A suggestion is never sent by itself.
+    """
 
     def body() -> None:
         payload = read_body(body_json)
         version = agenda_version
-        if version is None and "values" in payload:
-            with connect(server, key_file) as client:
+        with connect(server, key_file) as client:
+            if version is None and "values" in payload:
                 version = agenda_version_of(client, track)
+            new_text = payload.get("text")
+            if not no_check and isinstance(new_text, str):
+                changes = blocked_numbers(_language_check(client, track, message_id, new_text))
+                if changes and not force:
+                    raise DomainError(
+                        f"the reframing changes numbers ({'; '.join(changes)}): "
+                        "not sent; fix it, or give --force to send it anyway"
+                    )
         command: dict[str, JSONValue] = {
             "message_id": message_id, "to_parties": list[JSONValue](to), "body": dict(payload),
             "annexes": [], "agenda_version": version,

@@ -37,6 +37,7 @@ from backchannel.domain.errors import (
     UnknownMessageError,
     UnknownPartyError,
 )
+from backchannel.domain.forecasting import EMPTY_FORECASTS, ForecastBook
 from backchannel.domain.ids import PartyKind, Role, service_member
 from backchannel.domain.keys import KeyRecord
 from backchannel.domain.records import (
@@ -79,6 +80,7 @@ class TrackState:
         escrows: Escrows and their signatures (issue #4, ADR-0017).
         texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
         obligations: Obligation id -> record (a persistent map; ADR-0018).
+        forecasts: Declared actor positions and recorded forecasts (ADR-0045).
     """
 
     track: str
@@ -99,6 +101,7 @@ class TrackState:
     escrows: EscrowBook = EMPTY_ESCROWS
     texts: Texts = EMPTY_TEXTS
     obligations: Mapping[str, ObligationRecord] = field(default_factory=Map)
+    forecasts: ForecastBook = EMPTY_FORECASTS
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""

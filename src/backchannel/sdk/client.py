@@ -12,7 +12,8 @@
   witnesses, receipts: :mod:`backchannel.sdk.log`), ``client.inbox``
   (:mod:`~backchannel.sdk.inbox`), ``client.deals``
   (:mod:`~backchannel.sdk.deals`), ``client.escrow``, ``client.attestations``,
-  ``client.obligations``, ``client.texts`` and ``client.annexes``.
+  ``client.obligations``, ``client.texts``, ``client.annexes``, ``client.forecasts``
+  and ``client.language``.
 
 Problem responses raise :class:`~backchannel.sdk.session.ProblemError` (status,
 ``type`` and the whole problem body).
@@ -53,7 +54,9 @@ from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
 from backchannel.sdk.deals import DealsClient
 from backchannel.sdk.escrow import EscrowClient
+from backchannel.sdk.forecasts import ForecastsClient
 from backchannel.sdk.inbox import InboxClient
+from backchannel.sdk.language import LanguageClient
 from backchannel.sdk.log import LogClient, witness_policy
 from backchannel.sdk.obligations import ObligationsClient
 from backchannel.sdk.session import ProblemError
@@ -136,6 +139,10 @@ class BackchannelClient:
         """The negotiating text (:mod:`backchannel.sdk.texts`)."""
         self.annexes = AnnexesClient(self, self.log)
         """Annexes, plain and sealed (:mod:`backchannel.sdk.annexes`)."""
+        self.forecasts = ForecastsClient(self)
+        """Forecasts on the track (:mod:`backchannel.sdk.forecasts`, ADR-0045)."""
+        self.language = LanguageClient(self)
+        """The language aid for the mediator (:mod:`backchannel.sdk.language`, ADR-0045)."""
 
     @property
     def witnesses(self) -> WitnessPolicy:
@@ -170,7 +177,7 @@ class BackchannelClient:
         return "sdk-" + self._entropy(16).hex()
 
     # --- transport --------------------------------------------------------
-    def send(
+    def send(  # noqa: PLR0913 - the request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -178,14 +185,18 @@ class BackchannelClient:
         params: Mapping[str, int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now).
+        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now; ``timeout`` in seconds).
 
         Returns:
             The response, whatever its status.
         """
         headers = {"Content-Type": content_type} if body else {}
-        request = self._http.build_request(method, path, params=params, content=body, headers=headers)
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        request = self._http.build_request(
+            method, path, params=params, content=body, headers=headers, timeout=wait
+        )
         request.headers.update(
             sign_request(
                 method,

@@ -79,7 +79,7 @@ class Session(Protocol):
         """The clock this member signs with."""
         ...
 
-    def send(
+    def send(  # noqa: PLR0913 - the request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -87,8 +87,9 @@ class Session(Protocol):
         params: Mapping[str, int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one RFC 9421-signed request."""
+        """Send one RFC 9421-signed request (``timeout`` in seconds; default: the client's)."""
         ...
 
     def read_json(self, response: httpx.Response) -> dict[str, Any]:

@@ -23,6 +23,8 @@ ENVELOPE = {
     "digest": b"\x01" * 32,
     "idempotency_key": None,
 }
+ADDED_AFTER = {"declare_actor_positions", "record_forecast", "share_forecast"}
+"""Commands added after the forms were pinned: their wire round trips are in test_forecasts_feature.py."""
 
 
 def test_every_event_type_and_command_is_pinned() -> None:
@@ -30,7 +32,7 @@ def test_every_event_type_and_command_is_pinned() -> None:
     events = {k["event"]["type"] for k in kinds if "event" in k}
     commands = {k["command"] for k in kinds if "command" in k}
     assert len(events) == 36
-    assert commands == set(COMMAND_NAMES) - {"record_receipt"}
+    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - ADDED_AFTER
 
 
 @pytest.mark.parametrize("line", LINES, ids=lambda line: line[:48].decode())

@@ -17,6 +17,7 @@ from backchannel.domain.features.attestations import ATTESTATIONS
 from backchannel.domain.features.commitments import COMMITMENTS
 from backchannel.domain.features.deals import DEALS
 from backchannel.domain.features.escrow import ESCROW
+from backchannel.domain.features.forecasts import FORECASTS
 from backchannel.domain.features.membership import MEMBERSHIP
 from backchannel.domain.features.messaging import MESSAGING
 from backchannel.domain.features.obligations import OBLIGATIONS
@@ -35,6 +36,7 @@ FEATURES: tuple[Feature, ...] = (
     ESCROW,
     TEXT,
     OBLIGATIONS,
+    FORECASTS,
 )
 """The track's features, in the order their commands and events were added."""
 
