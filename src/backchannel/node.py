@@ -140,6 +140,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     admission: Admission | None = None,
     verify_full: bool = False,
     replay: ReplayWindow | None = None,
+    metrics_token: str | None = None,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -155,6 +156,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             start-up, and SQLite's full ``integrity_check`` (default: the quick checks).
         replay: The replay window (default: the default budgets, refusing requests
             created before this node started; it waits for the next whole second).
+        metrics_token: The bearer token ``/metrics`` requires (default: loopback clients only; ADR-0029).
 
     Returns:
         The open node; close it after use.
@@ -186,6 +188,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             delivery=delivery,
             annexes=annexes,
             replay=replay,
+            metrics_token=metrics_token,
         )
     except BaseException:
         log.close()

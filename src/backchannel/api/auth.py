@@ -27,14 +27,17 @@ from fastapi import Request
 from backchannel.api.errors import AuthenticationError
 from backchannel.clock import Clock
 from backchannel.domain import TrackState
-from backchannel.errors import NotFoundError, VerificationError
+from backchannel.errors import BackchannelError, DomainError, NotFoundError, VerificationError
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import verify_request
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.wire import SignedCommand, new_key_from_dict
 
-__all__ = ["Authenticator", "Reader"]
+__all__ = ["ANY_TRACK", "Authenticator", "Reader"]
+
+ANY_TRACK = "*"
+"""The replay budget of requests made outside any track (not a valid track id, so never a track's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,53 @@ class Authenticator:
         state.signing_key(member, key_id, now)  # 403 once revoked or expired
         self.touch(track)  # a lease or heartbeat may move the track's next due time
         return state, Reader(member, key_id)
+
+    def memberships(self, request: Request) -> list[tuple[TrackState, Reader]]:
+        """Authenticate a request made outside any track (``GET /v1/tracks``): where the key may read.
+
+        The key is looked up in every served track; the signature is checked
+        against it (401 when no track knows the key, or on any failure), with
+        nonces in a budget of their own (:data:`ANY_TRACK`). The answer lists
+        each track where the key is enrolled with those same bytes and is
+        still usable (revoked or expired there: left out), in track order.
+        """
+        states = self._served_states()
+        now = self.clock.now()
+        found: dict[str, VerifyingKey] = {}
+
+        def resolve(key_id: str) -> VerifyingKey:
+            for state in states:
+                owner = state.key_owners.get(key_id)
+                record = None if owner is None else state.members[owner].key(key_id)
+                if record is not None:
+                    found[key_id] = VerifyingKey(record.ed25519)
+                    return found[key_id]
+            raise LookupError(f"no track here enrols key {key_id}")
+
+        key_id = self.verify(request, ANY_TRACK, b"", resolve, now)
+        readers: list[tuple[TrackState, Reader]] = []
+        for state in states:
+            member = state.key_owners.get(key_id)
+            if member is None:
+                continue
+            try:
+                usable = state.signing_key(member, key_id, now)
+            except DomainError:
+                continue  # revoked or expired in this track
+            if usable.ed25519 == found[key_id].public_bytes:
+                readers.append((state, Reader(member, key_id)))
+        return readers
+
+    def _served_states(self) -> list[TrackState]:
+        states: list[TrackState] = []
+        for info in self.service.store.list_tracks():
+            try:
+                state = self.service.state(info.track)
+            except BackchannelError:
+                continue  # set aside by the integrity check: not served, not listed
+            if state is not None:
+                states.append(state)
+        return states
 
     def command(self, request: Request, signed: SignedCommand, body: bytes) -> None:
         """Authenticate a command: the RFC 9421 signer must hold the command's own key (404, 401, 403)."""
