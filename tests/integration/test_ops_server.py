@@ -10,6 +10,7 @@ the witness lag and the refusals of unauthenticated requests.
 """
 
 import contextlib
+import json
 import secrets
 import warnings
 from collections.abc import Iterator
@@ -24,13 +25,15 @@ with warnings.catch_warnings():  # starlette wants httpx2; the project pins http
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
 
 from backchannel.api import create_app
+from backchannel.cli.main import app
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.node import Node, open_node
 from backchannel.protocol.httpsig import sign_request
-from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.keyfile import KeyPair, write_key_file
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
@@ -305,3 +308,37 @@ def test_a_damaged_track_is_listed_by_readyz_and_metrics(tmp_path: Path) -> None
             with pytest.raises(ProblemError) as refused:
                 qatar.tracks()  # its only track is set aside: no track knows the key
             assert refused.value.status == 401
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_cli_track_mine_and_events_search(world: tuple[str, Node, dict[str, Any]], tmp_path: Path) -> None:
+    url, _, built = world
+    key = tmp_path / "iran.key"
+    write_key_file(key, IRAN)
+    listed = cli("track", "mine", "--key", str(key), "--server", url, "--json")
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert [(t["track"], t["role"]) for t in document["tracks"]] == [("doha", "principal")]
+    table = cli("track", "mine", "--key", str(key), "--server", url)
+    assert table.exit_code == 0, table.output
+    assert "doha" in table.stdout
+    assert "Oslo" not in table.stdout
+    found = cli(
+        "events", "--key", str(key), "--track", "doha", "--server", url,
+        "--type", "message.forwarded", "--since", "2000-01-01T00:00:00", "--json",
+    )  # fmt: skip
+    assert found.exit_code == 0, found.output
+    entries = json.loads(found.stdout)["entries"]
+    assert [e["signed"]["event"]["type"] for e in entries] == ["message.forwarded"]
+    assert built["message_id"] in json.dumps(entries)
+    by_member = cli(
+        "events", "--key", str(key), "-t", "doha", "--server", url, "--member", "usa/principal"
+    )
+    assert by_member.exit_code == 0, by_member.output
+    assert "SECRET-usa-flash" not in by_member.stdout  # Iran sees USA's message only as forwarded by Qatar
+    bad = cli("events", "--key", str(key), "-t", "doha", "--server", url, "--until", "tomorrow")
+    assert bad.exit_code == 1
+    assert "--until" in bad.output
