@@ -334,9 +334,7 @@ def test_cli_track_mine_and_events_search(world: tuple[str, Node, dict[str, Any]
     entries = json.loads(found.stdout)["entries"]
     assert [e["signed"]["event"]["type"] for e in entries] == ["message.forwarded"]
     assert built["message_id"] in json.dumps(entries)
-    by_member = cli(
-        "events", "--key", str(key), "-t", "doha", "--server", url, "--member", "usa/principal"
-    )
+    by_member = cli("events", "--key", str(key), "-t", "doha", "--server", url, "--member", "usa/principal")
     assert by_member.exit_code == 0, by_member.output
     assert "SECRET-usa-flash" not in by_member.stdout  # Iran sees USA's message only as forwarded by Qatar
     bad = cli("events", "--key", str(key), "-t", "doha", "--server", url, "--until", "tomorrow")
