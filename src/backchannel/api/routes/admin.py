@@ -29,7 +29,7 @@ from backchannel.api.context import ApiContext, read_body, threaded
 from backchannel.errors import EncodingError
 from backchannel.log.records import LogEntry, parse_timestamp
 
-__all__ = ["EventFilter", "TrackSummary", "TracksResponse", "router", "search_filter"]
+__all__ = ["EventFilter", "SearchQuery", "TrackSummary", "TracksResponse", "router", "search_filter"]
 
 
 class TrackSummary(BaseModel):
@@ -64,14 +64,32 @@ def router(ctx: ApiContext) -> APIRouter:
 
 
 _Types = Annotated[list[str] | None, Query(alias="type", description="keep these event types")]
-_Text = Annotated[str | None, Query(max_length=200)]
+_Text = Annotated[str | None, Query(max_length=200, description="keep the commands of this member")]
+_Since = Annotated[
+    str | None, Query(max_length=64, description="keep entries created at or after (RFC 3339)")
+]
+_Until = Annotated[str | None, Query(max_length=64, description="keep entries created before (RFC 3339)")]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """The event search's raw query parameters, parsed by :meth:`parse` once the reader is authenticated."""
+
+    types: tuple[str, ...] = ()
+    member: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def parse(self) -> EventFilter:
+        """The filter (EncodingError naming ``since`` or ``until`` if malformed)."""
+        return EventFilter.from_query(self.types, self.member, self.since, self.until)
 
 
 def search_filter(
-    types: _Types = None, member: _Text = None, since: _Text = None, until: _Text = None
-) -> EventFilter:
+    types: _Types = None, member: _Text = None, since: _Since = None, until: _Until = None
+) -> SearchQuery:
     """The event search's query parameters (a FastAPI dependency of ``GET .../events``)."""
-    return EventFilter.from_query(types, member, since, until)
+    return SearchQuery(tuple(types or ()), member, since, until)
 
 
 def _tracks(ctx: ApiContext, request: Request) -> TracksResponse:

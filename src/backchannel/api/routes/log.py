@@ -28,7 +28,7 @@ from backchannel.api.context import (
     threaded,
     visible,
 )
-from backchannel.api.routes.admin import EventFilter, search_filter
+from backchannel.api.routes.admin import SearchQuery, search_filter
 from backchannel.api.schemas import (
     CheckpointResponse,
     ConsistencyProofResponse,
@@ -68,7 +68,7 @@ def router(ctx: ApiContext) -> APIRouter:
     async def get_events(
         track: str,
         request: Request,
-        wanted: Annotated[EventFilter, Depends(search_filter)],
+        wanted: Annotated[SearchQuery, Depends(search_filter)],
         after: _Index = 0,
         limit: _Limit = 100,
     ) -> EventsResponse:
@@ -135,18 +135,19 @@ def router(ctx: ApiContext) -> APIRouter:
 
 
 def _events(  # noqa: PLR0913 - the request, the page and the search
-    ctx: ApiContext, request: Request, track: str, after: int, limit: int, *, wanted: EventFilter
+    ctx: ApiContext, request: Request, track: str, after: int, limit: int, *, wanted: SearchQuery
 ) -> EventsResponse:
     state, reader = ctx.auth.reader(request, track, b"")
+    search = wanted.parse()  # after authentication: a stranger learns nothing, not even a 400
     store = ctx.service.store
     size = store.size(track)
     entries: list[LogEntryModel] = []
     cursor = min(after, size)
-    stop = min(size, cursor + MAX_SCAN) if wanted.active else size
+    stop = min(size, cursor + MAX_SCAN) if search.active else size
     for stored in store.read(track, cursor, stop):
         cursor = stored.seq + 1
         entry = stored.decode()
-        if visible(state, reader.member, entry) and wanted.matches(entry):
+        if visible(state, reader.member, entry) and search.matches(entry):
             entries.append(
                 LogEntryModel(
                     index=stored.seq,

@@ -36,18 +36,18 @@ def router(ctx: ApiContext, metrics: Metrics, *, token: str | None = None) -> AP
     """The operations routes, bound to ``ctx`` and ``metrics`` (``token``: see the module docstring)."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
+    @router.get("/healthz", include_in_schema=False)
     def get_healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", include_in_schema=False)
     async def get_readyz() -> JSONResponse:
         """Ready to serve: the store answers and the start-up integrity check has run (503 if not)."""
         ready, body = await threaded(readiness, ctx)
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @router.get("/metrics", response_class=Response)
+    @router.get("/metrics", response_class=Response, include_in_schema=False)
     async def get_metrics(request: Request) -> Response:
         """The Prometheus text exposition (a bearer token, or loopback only without one)."""
         _check_scraper(request, token)
