@@ -2,7 +2,8 @@
 
 - ``backchannel.domain`` imports nothing of ours but ``backchannel.errors``;
 - ``backchannel.log`` imports only ``backchannel.errors``, ``backchannel.log`` and ``backchannel.domain``;
-- nothing under domain, log, store, broker, forecast, sim imports ``backchannel.api`` or ``backchannel.cli``;
+- nothing under domain, log, store, broker, forecast, sim, language, negotiation, coordination imports
+  ``backchannel.api`` or ``backchannel.cli``;
 - ``backchannel.store`` does not import ``backchannel.service``;
 - domain and log import no I/O or framework modules.
 
@@ -35,7 +36,17 @@ FORBIDDEN_IN_PURE_LAYERS = frozenset(
         "time",
     }
 )
-LOWER_LAYERS = ("domain", "log", "store", "broker", "forecast", "sim", "language")
+LOWER_LAYERS = (
+    "domain",
+    "log",
+    "store",
+    "broker",
+    "forecast",
+    "sim",
+    "language",
+    "negotiation",
+    "coordination",
+)
 
 
 @dataclass(frozen=True)
