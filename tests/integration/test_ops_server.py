@@ -261,6 +261,10 @@ def test_metrics_refuse_a_client_that_is_not_loopback(tmp_path: Path) -> None:
         assert refused.status_code == 401
         assert "loopback" in refused.json()["detail"]
         assert remote.get("/healthz").status_code == 200
+    with serving(tmp_path / "named") as (url, node), TestClient(node.app, base_url=url) as named:
+        refused = named.get("/metrics")  # the test client's address is a name, "testclient"
+        assert refused.status_code == 401
+        assert "testclient" in refused.json()["detail"]
 
 
 def test_an_app_without_the_integrity_check_is_not_ready(tmp_path: Path) -> None:
@@ -340,3 +344,24 @@ def test_cli_track_mine_and_events_search(world: tuple[str, Node, dict[str, Any]
     bad = cli("events", "--key", str(key), "-t", "doha", "--server", url, "--until", "tomorrow")
     assert bad.exit_code == 1
     assert "--until" in bad.output
+
+
+def test_a_revoked_key_lists_only_the_tracks_where_it_is_still_active(tmp_path: Path) -> None:
+    delegate = seeded_keys(8, "usa/delegate")
+    with serving(tmp_path) as (url, node):
+        for track in ("doha", "oslo"):
+            for signer, command, body in opening(QATAR, node.keys, [USA], agenda=None, title=track.title()):
+                with client(url, signer) as c:
+                    c.execute(command, body, track=track)
+            with client(url, USA) as usa:
+                enrol = {"new_member": delegate.name, "role": "delegate", "new_key": new_key_json(delegate)}
+                usa.execute("enroll_member", enrol, track=track)
+        with client(url, delegate) as d:
+            assert [t["track"] for t in d.tracks()] == ["doha", "oslo"]
+            with client(url, USA) as usa:
+                revoke = {"subject": delegate.name, "revoked_key_id": delegate.signing.key_id}
+                usa.execute("revoke_key", revoke, track="doha")
+            assert [t["track"] for t in d.tracks()] == ["oslo"]
+            with client(url, USA) as usa:
+                usa.execute("revoke_key", revoke, track="oslo")
+            assert d.tracks() == []  # known everywhere, active nowhere: an empty list, not a 401
