@@ -4,5 +4,7 @@ Each module has ``router(ctx)``, binding its routes to the shared
 :class:`~backchannel.api.context.ApiContext`: ``commands`` (signed commands and
 batches), ``log`` (entries, leaves, checkpoints, proofs, proofs of receipt),
 ``escrow``, ``obligations``, ``tracks`` (the service's keys), ``delivery``
-(inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses`` and ``texts``.
+(inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses``, ``texts``,
+``admin`` (``GET /v1/tracks``, the event search's filters) and ``ops`` (``/metrics``,
+``/healthz``, ``/readyz``; ``router(ctx, metrics, token=...)``).
 """
