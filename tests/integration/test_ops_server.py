@@ -32,13 +32,14 @@ from backchannel.cli.main import app
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.node import Node, open_node
-from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW, sign_request
 from backchannel.protocol.keyfile import KeyPair, write_key_file
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
 from backchannel.service.integrity import check_store
 from backchannel.service.log import LogWriter
+from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.server import running
@@ -365,3 +366,27 @@ def test_a_revoked_key_lists_only_the_tracks_where_it_is_still_active(tmp_path: 
             with client(url, USA) as usa:
                 usa.execute("revoke_key", revoke, track="oslo")
             assert d.tracks() == []  # known everywhere, active nowhere: an empty list, not a 401
+
+
+def test_a_listing_spends_the_nonce_budget_of_the_keys_home_track(tmp_path: Path) -> None:
+    with serving(tmp_path, replay=ReplayWindow(DEFAULT_MAX_SKEW, per_key=12)) as (url, node):
+        for signer, command, body in opening(QATAR, node.keys, [USA], agenda=None):
+            with client(url, signer) as c:
+                c.execute(command, body, track="doha")
+        with client(url, USA) as usa:
+            statuses: list[int] = []
+            for _ in range(20):
+                try:
+                    usa.tracks()
+                except ProblemError as e:
+                    statuses.append(e.status)
+                else:
+                    statuses.append(200)
+            assert 200 in statuses
+            assert statuses[statuses.index(429) :] == [429] * (20 - statuses.index(429))
+            assert statuses.index(429) <= 12
+            with pytest.raises(ProblemError) as also:
+                usa.log.events("doha")  # the same key's budget on its home track is spent
+            assert also.value.status == 429
+        with client(url, QATAR) as qatar:
+            assert [t["track"] for t in qatar.tracks()] == ["doha"]  # another key is not affected
