@@ -59,6 +59,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side
 	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/ops.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/feeds.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/forecast.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/language.py $(BENCH_ARGS)

@@ -160,6 +160,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     verify_full: bool = False,
     replay: ReplayWindow | None = None,
     language: LanguageService | None = None,
+    metrics_token: str | None = None,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -176,6 +177,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         replay: The replay window (default: the default budgets, refusing requests
             created before this node started; it waits for the next whole second).
         language: The language aid's service (default: one that loads the aid on first use).
+        metrics_token: The bearer token ``/metrics`` requires (default: loopback clients only; ADR-0029).
 
     Returns:
         The open node; close it after use.
@@ -208,6 +210,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             annexes=annexes,
             replay=replay,
             language=language,
+            metrics_token=metrics_token,
         )
     except BaseException:
         log.close()

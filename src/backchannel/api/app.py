@@ -14,6 +14,10 @@
   party's member submits its C2SP cosignature of a checkpoint
   (:mod:`backchannel.service.witnesses`, ADR-0019);
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
+- ``GET /v1/tracks``: the tracks the signing key is an active member key of,
+  with each one's title, size and the caller's role (a key no track knows: 401);
+- ``GET /metrics``, ``/healthz``, ``/readyz``: operating the service
+  (:mod:`backchannel.api.routes.ops`, ADR-0029);
 - ``GET /v1/tracks/{track}/escrows/{escrow_id}``: an escrow and how far its
   release condition is (ADR-0017); 404 unless the requester's party may see it.
   The lifespan ticker also refunds expired escrows
@@ -104,19 +108,22 @@ from backchannel.api.context import (
     threaded,
 )
 from backchannel.api.errors import install_error_handlers
+from backchannel.api.metrics import Metrics, count_refusals
 from backchannel.api.openapi import ERROR_RESPONSES, install_openapi
-from backchannel.api.routes import annexes as annexes_routes
 from backchannel.api.routes import (
+    admin,
     commands,
     deals,
     escrow,
     forecasts,
     log,
     obligations,
+    ops,
     texts,
     tracks,
     witnesses,
 )
+from backchannel.api.routes import annexes as annexes_routes
 from backchannel.api.routes import delivery as delivery_routes
 from backchannel.api.routes import language as language_routes
 from backchannel.broker import DeliveryPolicy
@@ -149,6 +156,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     replay: ReplayWindow | None = None,
     streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
     language: LanguageService | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -170,6 +178,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
             defaults over the allowed skew; issue #8).
         streams_per_member: The most inbox streams one member may hold open (429 past it).
         language: The language aid's service (default: one that builds the aid on first use).
+        metrics_token: The bearer token ``/metrics`` requires; ``None``: loopback
+            clients only (ADR-0029).
 
     Returns:
         The FastAPI application.
@@ -200,8 +210,12 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     install_error_handlers(app)
     for capability in (commands, log, escrow, obligations, tracks, delivery_routes, annexes_routes):
         app.include_router(capability.router(ctx))
-    for capability in (deals, witnesses, texts, forecasts, language_routes):
+    for capability in (deals, witnesses, texts, forecasts, language_routes, admin):
         app.include_router(capability.router(ctx))
+    metrics = Metrics(ctx)
+    app.state.metrics = metrics
+    app.include_router(ops.router(ctx, metrics, token=metrics_token))
+    count_refusals(app, metrics)
     install_openapi(app)
     return app
 

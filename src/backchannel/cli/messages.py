@@ -10,6 +10,9 @@ top level.
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -346,17 +349,56 @@ def events(
     key_file: KeyFile,
     track: Track,
     after: Annotated[int, typer.Option("--after", min=0, help="Start at this index.")] = 0,
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only this event type (repeatable), e.g. message.submitted."),
+    ] = None,
+    member: Annotated[str | None, typer.Option("--member", help="Only the commands of this member.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only entries created at or after (RFC 3339; UTC if no offset)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only entries created before (RFC 3339; UTC if no offset).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as one JSON document.")] = False,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """The transcript you may see (leaf hashes checked)."""
+    """The transcript you may see (leaf hashes checked), optionally searched by type, member and time."""
 
     def body() -> None:
         with connect(server, key_file) as client:
-            entries = client.log.events(track, after=after)
+            if types or member or since or until:
+                entries = client.log.search(
+                    track,
+                    types=types or (),
+                    member=member,
+                    since=_instant(since, "--since"),
+                    until=_instant(until, "--until"),
+                    after=after,
+                )
+            else:
+                entries = client.log.events(track, after=after)
             size = client.log.checkpoint(track).size
+        if as_json:
+            sys.stdout.write(json.dumps({"track": track, "size": size, "entries": entries}, indent=2) + "\n")
+            return
         out.print(render.transcript(entries, f"{track}: {len(entries)} visible of {size} entries"))
 
     run(body)
+
+
+def _instant(text: str | None, option: str) -> datetime | None:
+    """An RFC 3339 instant (UTC when it names no offset), or EncodingError naming the option."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise EncodingError(
+            f"{option}: not an RFC 3339 instant, e.g. 2026-12-06T19:00:00Z (got {text!r})"
+        ) from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @messages_app.command("escalations")

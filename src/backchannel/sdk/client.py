@@ -363,6 +363,17 @@ class BackchannelClient:
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     # --- reads ------------------------------------------------------------
+    def tracks(self) -> list[dict[str, Any]]:
+        """``GET /v1/tracks``: the tracks this member's key is an active key of.
+
+        Each with ``track``, ``title``, ``size``, ``member``, ``party``,
+        ``party_kind`` and ``role``.
+
+        Raises:
+            ProblemError: 401 when no track of the service knows the key.
+        """
+        return list(self.get_json("/v1/tracks")["tracks"])
+
     def service_info(self) -> dict[str, Any]:
         """``GET /v1/service``: the node's keys and the log key (unauthenticated)."""
         return self.read_json(self._http.get("/v1/service"))

@@ -5,5 +5,7 @@ Each module has ``router(ctx)``, binding its routes to the shared
 batches), ``log`` (entries, leaves, checkpoints, proofs, proofs of receipt),
 ``escrow``, ``obligations``, ``tracks`` (the service's keys), ``delivery``
 (inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses``, ``texts``,
-``forecasts`` and ``language`` (ADR-0045).
+``forecasts`` and ``language`` (ADR-0045),
+``admin`` (``GET /v1/tracks``, the event search's filters) and ``ops`` (``/metrics``,
+``/healthz``, ``/readyz``; ``router(ctx, metrics, token=...)``).
 """
