@@ -36,12 +36,12 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.service.integrity import check_store
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.world import opening, seeded_keys
-from backchannel.wire import sign_command
 
 ORIGIN = "http://127.0.0.1:8000"
 NODE = seeded_keys(1, "qatar/service")

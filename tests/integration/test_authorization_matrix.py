@@ -66,6 +66,7 @@ from backchannel.log.signing import SigningKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair, generate_agreement_key, generate_signing_key
+from backchannel.protocol.wire import agenda_digest, sign_command
 from backchannel.sdk import receipt_digest
 from backchannel.service.forecasts import compute_issues
 from backchannel.service.log import LogWriter
@@ -75,7 +76,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest, sign_command
 
 TRACK = "doha"
 OTHER = "oslo"

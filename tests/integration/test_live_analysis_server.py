@@ -21,6 +21,7 @@ from backchannel.language.pipeline import LanguageAid
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.forecasts import LIVE_MODELS
 from backchannel.service.language import LanguageService
@@ -32,7 +33,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import message_body, seeded_keys
 from backchannel.testing.world import new_key_json as new_key
-from backchannel.wire import agenda_digest
 
 TRACK = "doha"
 LOG_KEY = SigningKey.from_seed(b"\x0b" * 32)

@@ -288,7 +288,6 @@ ADAPTER_MAY_IMPORT = (
     "backchannel.service",
     "backchannel.sdk",
     "backchannel.protocol",
-    "backchannel.wire",  # the signed command envelope (protocol/ once the lead moves it)
     # the analysis libraries: pure, with their own rules above; their CLI sub-apps drive them directly
     "backchannel.forecast",
     "backchannel.negotiation",

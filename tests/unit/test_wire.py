@@ -46,7 +46,7 @@ from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import loads_strict
 from backchannel.log.signing import AgreementKey, SigningKey, b64encode
-from backchannel.wire import (
+from backchannel.protocol.wire import (
     COMMAND_NAMES,
     SignedCommand,
     agenda_digest,

@@ -31,9 +31,9 @@ from backchannel.errors import BackchannelError, DomainError, NotFoundError, Ver
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import verify_request
 from backchannel.protocol.nonces import NonceStore
+from backchannel.protocol.wire import SignedCommand, new_key_from_dict
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
-from backchannel.wire import SignedCommand, new_key_from_dict
 
 __all__ = ["Authenticator", "Reader"]
 

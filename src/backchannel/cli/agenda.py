@@ -26,8 +26,8 @@ from backchannel.cli._common import (
 )
 from backchannel.domain import Agenda
 from backchannel.errors import NotFoundError
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient
-from backchannel.wire import agenda_digest
 
 __all__ = ["agenda_app", "agenda_version_of"]
 

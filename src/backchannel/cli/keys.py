@@ -24,7 +24,7 @@ from backchannel.cli._common import (
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
-from backchannel.wire import enrolment_key
+from backchannel.protocol.wire import enrolment_key
 
 __all__ = ["keys_app"]
 

@@ -31,8 +31,8 @@ from backchannel.cli._common import (
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import read_key_file
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import BackchannelClient
-from backchannel.wire import enrolment_key
 
 __all__ = ["member_app", "party_app", "track_app"]
 

@@ -25,7 +25,7 @@ not have been committed. Calling ``execute`` again with the same idempotency key
 sends a different digest under that key, and gets 409 ``idempotency-conflict``
 if the first one was committed. To retry safely across such failures,
 :meth:`~BackchannelClient.sign` once and re-send the same
-:class:`~backchannel.wire.SignedCommand` with
+:class:`~backchannel.protocol.wire.SignedCommand` with
 :meth:`~BackchannelClient.send_command` until it is answered: a committed one
 comes back as a replay of the first result.
 
@@ -50,6 +50,7 @@ from backchannel.log.cosignature import WitnessPolicy
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command
 from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
 from backchannel.sdk.deals import DealsClient
@@ -61,7 +62,6 @@ from backchannel.sdk.log import LogClient, witness_policy
 from backchannel.sdk.obligations import ObligationsClient
 from backchannel.sdk.session import ProblemError
 from backchannel.sdk.texts import TextsClient
-from backchannel.wire import SignedCommand, sign_command
 
 __all__ = ["BackchannelClient"]
 

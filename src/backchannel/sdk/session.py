@@ -20,7 +20,7 @@ from backchannel.clock import Clock
 from backchannel.errors import BackchannelError, VerificationError
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.wire import SignedCommand
+from backchannel.protocol.wire import SignedCommand
 
 __all__ = ["ForkDetectedError", "ProblemError", "Session", "new_idempotency_key"]
 

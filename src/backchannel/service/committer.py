@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from backchannel.errors import BackchannelError, ConfigurationError
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.tracks import CommandResult
-from backchannel.wire import SignedCommand
 
 __all__ = ["DEFAULT_MAX_COMMANDS", "CommitterStatistics", "GroupCommitter", "Outcome", "Runner"]
 

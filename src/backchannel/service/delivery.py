@@ -73,10 +73,10 @@ from backchannel.errors import (
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command, to_domain
 from backchannel.service._routing import envelope, escalation_targets, targets
 from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
-from backchannel.wire import SignedCommand, sign_command, to_domain
 
 __all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
 

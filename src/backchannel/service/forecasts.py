@@ -39,8 +39,8 @@ from backchannel.forecast.watermark import format_age
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command
 from backchannel.service.tracks import CommandResult, TrackService
-from backchannel.wire import SignedCommand, sign_command
 
 __all__ = [
     "ATTEMPTS",

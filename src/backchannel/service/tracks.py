@@ -65,11 +65,11 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, to_domain
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
-from backchannel.wire import SignedCommand, to_domain
 
 __all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
 
@@ -310,7 +310,7 @@ class TrackService:
     def execute_decoded(
         self, commands: Sequence[tuple[SignedCommand, Command] | BackchannelError]
     ) -> list[CommandResult | BackchannelError]:
-        """:meth:`execute_many` for commands already decoded by :func:`~backchannel.wire.to_domain`.
+        """:meth:`execute_many` for commands already decoded by :func:`~backchannel.protocol.wire.to_domain`.
 
         An error in the input is passed through to its slot of the output.
         """

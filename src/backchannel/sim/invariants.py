@@ -32,9 +32,9 @@ from typing import Any
 from backchannel.errors import BackchannelError
 from backchannel.log import merkle
 from backchannel.log.records import LogEntry, parse_timestamp
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.export import verify_store
 from backchannel.store.base import EventStore
-from backchannel.wire import SignedCommand
 
 __all__ = ["InvariantReport", "Observations", "check_invariants"]
 

@@ -31,6 +31,7 @@ import numpy as np
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, agenda_digest, enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.sdk.inbox import receipt_digest, receipt_items
 from backchannel.sim.clock import SkewedClock, VirtualClock, entropy
@@ -40,7 +41,6 @@ from backchannel.sim.network import Network, SimTransport
 from backchannel.sim.node import ORIGIN, AppFactory, SimNode, seeded_key
 from backchannel.sim.scenario import Scenario
 from backchannel.store.base import EventStore
-from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
 
 __all__ = ["RunResult", "deal_terms", "run_scenario"]
 

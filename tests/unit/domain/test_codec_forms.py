@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backchannel._wire_codec import command_body, read_body
 from backchannel.domain import event_from_dict
 from backchannel.log.canonical import canonicalize, loads_strict
-from backchannel.wire import COMMAND_NAMES
+from backchannel.protocol._wire_codec import command_body, read_body
+from backchannel.protocol.wire import COMMAND_NAMES
 
 FORMS = Path(__file__).resolve().parents[2] / "vectors" / "forms" / "domain.jsonl"
 LINES = FORMS.read_bytes().splitlines()

@@ -5,7 +5,6 @@ from typing import Any
 import pytest
 from track_world import MEMBERS, World, populate
 
-from backchannel._wire_codec import command_body, read_body
 from backchannel.domain import event_from_dict, fold, visible_to
 from backchannel.domain.errors import (
     InvalidRecipientError,
@@ -29,6 +28,7 @@ from backchannel.domain.forecasting import (
     check_actor,
 )
 from backchannel.log.canonical import canonicalize, loads_strict
+from backchannel.protocol._wire_codec import command_body, read_body
 
 Fields = dict[str, Any]
 

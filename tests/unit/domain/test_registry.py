@@ -26,7 +26,7 @@ from backchannel.domain.events import event_from_dict
 from backchannel.domain.features import FEATURES, REGISTRY
 from backchannel.domain.registry import Feature, Registry, command, event, everyone_sees
 from backchannel.errors import EncodingError
-from backchannel.wire import COMMAND_NAMES
+from backchannel.protocol.wire import COMMAND_NAMES
 
 
 def _domain_classes(base: type) -> set[type]:

@@ -47,7 +47,7 @@ from backchannel.domain.records import MessageRecord
 from backchannel.errors import NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode
-from backchannel.wire import SignedCommand
+from backchannel.protocol.wire import SignedCommand
 
 __all__ = ["router"]
 
