@@ -1,6 +1,7 @@
 """CLI tables fold long cells at any width instead of cutting them, and --json prints plain JSON."""
 
 import json
+from pathlib import Path
 
 import pytest
 from rich.table import Table
@@ -30,3 +31,21 @@ def test_print_json_is_one_parseable_document(capsys: pytest.CaptureFixture[str]
         "proofs": [{"verified": True, "party": "iran"}],
         "when": "2026-12-06T18:00:00Z",
     }
+
+
+def test_keys_show_and_track_list_print_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from backchannel.cli.main import app
+
+    runner = CliRunner()
+    key = tmp_path / "a.key"
+    assert runner.invoke(app, ["keys", "new", "usa/alice", "--out", str(key)]).exit_code == 0
+    shown = json.loads(runner.invoke(app, ["keys", "show", str(key), "--json"]).output)
+    assert shown["name"] == "usa/alice"
+    assert shown["ed25519_key_id"].startswith("ed25519:")
+    assert "private" not in json.dumps(shown)
+    data = tmp_path / "data"
+    assert runner.invoke(app, ["track", "new", "demo", "-d", str(data)]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["track", "list", "-d", str(data), "--json"]).output)
+    assert [(t["track"], t["size"], t["origin"]) for t in listed] == [("demo", 0, "backchannel.local/demo")]

@@ -19,6 +19,7 @@ from backchannel.cli import render
 from backchannel.cli._common import (
     DEFAULT_SERVER,
     DataDir,
+    Json,
     KeyFile,
     LogName,
     Server,
@@ -27,6 +28,7 @@ from backchannel.cli._common import (
     execute,
     local_log,
     out,
+    print_json,
     run,
 )
 from backchannel.log.canonical import JSONValue
@@ -61,12 +63,20 @@ def track_new(
 
 
 @track_app.command("list")
-def track_list(data_dir: DataDir = None, log_name: LogName = "backchannel.local") -> None:
-    """List the tracks in the data directory."""
+def track_list(
+    data_dir: DataDir = None, log_name: LogName = "backchannel.local", as_json: Json = False
+) -> None:
+    """List the tracks in the data directory (on a server: `track mine`)."""
 
     def body() -> None:
         with local_log(data_dir, log_name) as node:
-            out.print(render.tracks(node.store.list_tracks()))
+            infos = node.store.list_tracks()
+        if as_json:
+            print_json(
+                [{"track": i.track, "size": i.size, "origin": i.origin, "log_key": i.log_key} for i in infos]
+            )
+            return
+        out.print(render.tracks(infos))
 
     run(body)
 
