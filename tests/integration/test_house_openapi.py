@@ -83,7 +83,7 @@ def test_the_rfc9421_headers_are_a_security_requirement_of_every_track_operation
 
 
 def test_the_documented_bodies_are_the_fields_the_wire_reads(schema: dict[str, Any]) -> None:
-    from backchannel import _wire_codec  # the wire's own table of body schemas (private)
+    from backchannel.protocol import _wire_codec  # the wire's own table of body schemas (private)
 
     components = schema["components"]["schemas"]
     for name, kind in COMMAND_NAMES.items():

@@ -1,6 +1,7 @@
 """The group committer: concurrent callers share groups; each gets its own outcomes."""
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -127,3 +128,35 @@ def test_close_without_any_work_is_immediate() -> None:
 def test_the_size_limit_must_be_positive() -> None:
     with pytest.raises(ConfigurationError, match="max_commands must be at least 1"):
         GroupCommitter(Recorder(), max_commands=0)
+
+
+def test_stop_worker_ends_the_thread_and_a_new_submission_starts_another() -> None:
+    runner = Recorder()
+    committer = GroupCommitter(runner)
+    committer.stop_worker()  # no worker yet: nothing to do
+    assert first_indexes(committer.submit([1])) == [1]
+    workers = [t for t in threading.enumerate() if t.name == "group-commit"]
+    committer.stop_worker()
+    assert all(not t.is_alive() for t in workers)
+    assert not committer.statistics().closed
+    assert first_indexes(committer.submit([2])) == [2]  # a new worker took it
+    committer.close()
+    with pytest.raises(ConfigurationError, match="closed"):
+        committer.submit([3])
+
+
+def test_work_submitted_while_the_worker_stops_is_done_by_the_next() -> None:
+    runner = Recorder(hold_first=True)
+    committer = GroupCommitter(runner)
+    first = committer.submit([1])
+    assert runner.started.wait(10)
+    stopper = threading.Thread(target=committer.stop_worker)
+    stopper.start()
+    while committer._stopping is None:  # the stop has begun: the worker is held in the first group
+        time.sleep(0.001)
+    late = committer.submit([2])  # queued behind the stop; no second worker races for it
+    runner.release.set()
+    stopper.join(10)
+    assert first_indexes(first) == [1]
+    assert first_indexes(late) == [2]
+    committer.close()

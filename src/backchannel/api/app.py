@@ -223,11 +223,12 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
 def _lifespan(
     ctx: ApiContext, interval: float | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the ticker (unless ``interval`` is ``None``); at shutdown, the committer stops.
+    """The app's lifespan: the ticker (unless ``interval`` is ``None``); at shutdown, the worker stops.
 
-    Closing the group committer finishes the groups already queued and ends its
-    worker thread (an app built and dropped, as the simulator does on every
-    restart, no longer leaves the thread behind).
+    Stopping the group committer's worker finishes the groups already queued and
+    ends its thread (an app built and dropped, as the simulator does on every
+    restart, leaves no thread behind). The committer still accepts work: the app
+    served again, or called without its lifespan, starts a new worker.
     """
 
     @contextlib.asynccontextmanager
@@ -240,7 +241,7 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await threaded(ctx.committer.close)
+            await threaded(ctx.committer.stop_worker)
 
     return lifespan
 

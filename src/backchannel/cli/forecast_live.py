@@ -59,12 +59,13 @@ def _forecast_table(forecast: Mapping[str, Any]) -> Table:
     table = Table(title=title, title_justify="left")
     issues: Sequence[Mapping[str, Any]] = forecast["issues"]
     models = list(issues[0]["answers"]) if issues else []
-    for column in ("issue", *models, "spread", "flag"):
-        table.add_column(column)
-    for issue in issues:
-        flag = "[red]models disagree[/red]" if issue["flagged"] else ""
-        answers = [_value(issue["answers"][m]) for m in models]
-        table.add_row(issue["issue"], *answers, _value(issue["spread"]), flag)
+    table.add_column("model", no_wrap=True)
+    for issue in issues:  # one column per issue, one row per model: a track has few issues, many models
+        table.add_column(str(issue["issue"]), justify="right")
+    for model in models:
+        table.add_row(model, *(_value(issue["answers"][model]) for issue in issues))
+    table.add_row("spread", *(_value(issue["spread"]) for issue in issues), style="bold")
+    table.add_row("flag", *("[red]models disagree[/red]" if issue["flagged"] else "" for issue in issues))
     return table
 
 

@@ -86,6 +86,7 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping: threading.Thread | None = None  # a worker asked to end (see stop_worker)
         self._closed = False
         self._held: _Request | None = None  # taken off the queue but left for the next group
         self.groups = 0
@@ -111,9 +112,8 @@ class GroupCommitter:
         with self._lock:
             if self._closed:
                 raise ConfigurationError("the group committer is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
-                self._thread.start()
+            if self._thread is None and self._stopping is None:
+                self._start()
             self._queue.put(request)
             self._waiting += 1
         return request.future
@@ -144,6 +144,31 @@ class GroupCommitter:
             self._queue.put(None)
         if thread is not None:
             thread.join()
+
+    def stop_worker(self) -> None:
+        """Finish the queued groups and end the worker thread, still accepting submissions.
+
+        What an app's lifespan does at shutdown: no thread is left behind, and a
+        later submission (the app served again, or called without its lifespan)
+        starts a new worker. Submissions that arrive while the worker stops wait
+        in the queue for the next one.
+        """
+        with self._lock:
+            thread = self._thread
+            if thread is None or self._stopping is not None:
+                return
+            self._thread, self._stopping = None, thread
+            self._queue.put(None)
+        thread.join()
+        with self._lock:
+            self._stopping = None
+            if not self._closed and not self._queue.empty():
+                self._start()
+
+    def _start(self) -> None:
+        """Start the worker thread (the caller holds the lock)."""
+        self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
+        self._thread.start()
 
     def _work(self) -> None:
         while True:
