@@ -45,6 +45,7 @@ class Draft:
         self.attestations = base.attestations
         self.escrows = base.escrows
         self.texts = base.texts
+        self.coordination = base.coordination
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -116,6 +117,7 @@ class Draft:
             attestations=self.attestations,
             escrows=self.escrows,
             texts=self.texts,
+            coordination=self.coordination,
             obligations=base.obligations if self._obligations is None else self._obligations.finish(),
         )
 

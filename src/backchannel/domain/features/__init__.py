@@ -15,6 +15,7 @@ the codecs read :data:`REGISTRY`.
 from backchannel.domain.features.agenda import AGENDA
 from backchannel.domain.features.attestations import ATTESTATIONS
 from backchannel.domain.features.commitments import COMMITMENTS
+from backchannel.domain.features.coordination import COORDINATION
 from backchannel.domain.features.deals import DEALS
 from backchannel.domain.features.escrow import ESCROW
 from backchannel.domain.features.membership import MEMBERSHIP
@@ -35,6 +36,7 @@ FEATURES: tuple[Feature, ...] = (
     ESCROW,
     TEXT,
     OBLIGATIONS,
+    COORDINATION,
 )
 """The track's features, in the order their commands and events were added."""
 
