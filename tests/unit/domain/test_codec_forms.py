@@ -10,6 +10,7 @@ import pytest
 
 from backchannel._wire_codec import command_body, read_body
 from backchannel.domain import event_from_dict
+from backchannel.domain.features.coordination import COORDINATION
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.wire import COMMAND_NAMES
 
@@ -30,7 +31,9 @@ def test_every_event_type_and_command_is_pinned() -> None:
     events = {k["event"]["type"] for k in kinds if "event" in k}
     commands = {k["command"] for k in kinds if "command" in k}
     assert len(events) == 36
-    assert commands == set(COMMAND_NAMES) - {"record_receipt"}
+    # commands registered after the codec layer pin their forms in their own tests
+    later = {rule.name for rule in COORDINATION.commands}  # test_coordination_log.py
+    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - later
 
 
 @pytest.mark.parametrize("line", LINES, ids=lambda line: line[:48].decode())

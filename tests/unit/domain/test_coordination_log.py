@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from track_world import World
 
+from backchannel._wire_codec import command_body, read_body
 from backchannel.coordination.calendar import BookingStatus, ResourceKind
 from backchannel.domain import fold, visible_to
 from backchannel.domain._codec_base import LOG_STYLE, At
@@ -304,3 +305,52 @@ def test_evidence_must_name_an_outcome_event(world: World) -> None:
         world.cmd(
             RecordDependencyMet, "med/service", dependency_id="d1", evidence=Evidence("t", 1, "deal.voted")
         )
+
+
+def test_command_bodies_round_trip_on_the_wire(world: World) -> None:
+    commands = [
+        world.cmd(
+            DeclareDependency,
+            "med/chair",
+            dependency_id="d1",
+            waiter=IRAN,
+            on_track=CEASEFIRE,
+            kind=DependencyKind.DEAL_COMMITTED,
+            ref="c-1",
+        ),
+        world.cmd(WithdrawDependency, "med/chair", dependency_id="d1", reason="phased"),
+        world.cmd(
+            RegisterResource, "med/chair", resource_id="room:doha-3", kind=ResourceKind.ROOM, capacity=1
+        ),
+        world.cmd(
+            BookResource,
+            "med/chair",
+            booking_id="b1",
+            resource="room:doha-3",
+            holder=IRAN,
+            start=H,
+            end=H + timedelta(hours=1),
+            priority=2,
+            queue=True,
+        ),
+        world.cmd(CancelBooking, "med/chair", booking_id="b1"),
+        world.cmd(
+            RecordDependencyMet,
+            "med/service",
+            dependency_id="d1",
+            evidence=Evidence(CEASEFIRE, 9, "deal.committed"),
+        ),
+    ]
+    for command in commands:
+        envelope = {
+            name: getattr(command, name)
+            for name in ("track", "member", "key_id", "issued_at", "digest", "idempotency_key")
+        }
+        body = command_body(command)
+        assert read_body(type(command), body, envelope) == command
+    assert command_body(commands[3])["queue"] is True
+    assert command_body(commands[5])["evidence"] == {
+        "track": CEASEFIRE,
+        "log_index": 9,
+        "event_type": "deal.committed",
+    }
