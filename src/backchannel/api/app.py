@@ -106,7 +106,17 @@ from backchannel.api.context import (
 from backchannel.api.errors import install_error_handlers
 from backchannel.api.openapi import ERROR_RESPONSES, install_openapi
 from backchannel.api.routes import annexes as annexes_routes
-from backchannel.api.routes import commands, deals, escrow, log, obligations, texts, tracks, witnesses
+from backchannel.api.routes import (
+    commands,
+    coordination,
+    deals,
+    escrow,
+    log,
+    obligations,
+    texts,
+    tracks,
+    witnesses,
+)
 from backchannel.api.routes import delivery as delivery_routes
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
@@ -185,7 +195,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     install_error_handlers(app)
     for capability in (commands, log, escrow, obligations, tracks, delivery_routes, annexes_routes):
         app.include_router(capability.router(ctx))
-    for capability in (deals, witnesses, texts):
+    for capability in (deals, witnesses, texts, coordination):
         app.include_router(capability.router(ctx))
     install_openapi(app)
     return app

@@ -4,5 +4,6 @@ Each module has ``router(ctx)``, binding its routes to the shared
 :class:`~backchannel.api.context.ApiContext`: ``commands`` (signed commands and
 batches), ``log`` (entries, leaves, checkpoints, proofs, proofs of receipt),
 ``escrow``, ``obligations``, ``tracks`` (the service's keys), ``delivery``
-(inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses`` and ``texts``.
+(inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses``, ``texts``
+and ``coordination`` (issue #12).
 """
