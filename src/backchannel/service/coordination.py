@@ -48,7 +48,13 @@ from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.tracks import TrackService
 from backchannel.wire import sign_command
 
-__all__ = ["CoordinationService", "CoordinationStatus", "ResourceView", "met_key"]
+__all__ = [
+    "CoordinationService",
+    "CoordinationStatus",
+    "DependencyRecord",  # re-exported for the API, which reads the domain through the service
+    "ResourceView",
+    "met_key",
+]
 
 _log = logging.getLogger(__name__)
 

@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from backchannel.api.context import ApiContext, read_body, threaded
 from backchannel.coordination.calendar import Booking
 from backchannel.domain import PartyKind
-from backchannel.domain.coordination.book import DependencyRecord
 from backchannel.errors import NotFoundError
-from backchannel.service.coordination import CoordinationStatus, ResourceView
+from backchannel.service.coordination import CoordinationStatus, DependencyRecord, ResourceView
 
 __all__ = ["CoordinationResponse", "router"]
 
