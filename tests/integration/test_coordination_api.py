@@ -193,6 +193,7 @@ def test_the_issue_story_blocked_deadlocked_phased_and_unblocked(server: Server)
         (person,) = [r for r in status["resources"] if r["resource_id"] == PERSON]
         assert [b["booking_id"] for b in person["bookings"]] == ["iran-session"]
         assert [b["booking_id"] for b in person["queue"]] == ["ceasefire-meeting"]
+        assert (person["saturated"], person["saturated_from"]) == (False, [at.isoformat()])  # its budget is 1
         # resolved by phasing: phase 1 of the Iran track goes ahead; only phase 2 waits on the ceasefire
         phased = coord.withdraw_dependency(
             COORD, "iran-needs-ceasefire", "phased: phase 1 proceeds without the ceasefire"
@@ -348,6 +349,7 @@ def test_the_cli_books_and_shows_the_deadlock(
     assert IRAN_TRACK in shown
     assert f"needs {CEASEFIRE}'s deal ceasefire-1 committed" in shown
     assert "DEADLOCK" in shown
+    assert "0/1 saturated from" in shown
     view = json.loads(cli_run("coord", "status", "--json"))
     assert view["deadlocks"][0]["nodes"] == [CEASEFIRE, IRAN_TRACK]
     cancelled = json.loads(cli_run("coord", "cancel", "b1", "--json"))

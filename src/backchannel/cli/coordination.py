@@ -209,7 +209,12 @@ def status_view(view: Mapping[str, Any]) -> Group:
     parts.append(deps)
     resources = Table("resource", "kind", "load", "bookings", "queue", title="Resources")
     for r in view["resources"]:
-        load = Text(f"{r['load']}/{r['capacity']}", style="bold red" if r["saturated"] else "")
+        full = (
+            " SATURATED"
+            if r["saturated"]
+            else (f" saturated from {r['saturated_from'][0]}" if r["saturated_from"] else "")
+        )
+        load = Text(f"{r['load']}/{r['capacity']}{full}", style="bold red" if full else "")
         held = ", ".join(f"{b['booking_id']} ({b['holder']})" for b in r["bookings"])
         waiting = ", ".join(f"{b['booking_id']} ({b['holder']}, p{b['priority']})" for b in r["queue"])
         resources.add_row(r["resource_id"], r["kind"], load, held, waiting)

@@ -72,13 +72,18 @@ def met_key(log: str, dependency_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ResourceView:
-    """A resource, its accepted and queued bookings, and whether it is saturated at ``now``."""
+    """A resource, its accepted and queued bookings, and whether it is saturated at ``now``.
+
+    ``saturated_from`` are the starts of its accepted bookings at which it is
+    at capacity (a person: the attention budget is spent), now or later.
+    """
 
     resource: Resource
     accepted: tuple[Booking, ...]
     queued: tuple[Booking, ...]
     saturated: bool
     load: int
+    saturated_from: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +162,17 @@ class CoordinationService:
     @staticmethod
     def _view(calendars: Calendars, resource: Resource, at: datetime) -> ResourceView:
         rid = resource.resource_id
-        queued = tuple(b for b in calendars.queued() if b.resource == rid)
+        accepted = tuple(calendars.accepted(rid))
+        full = sorted(
+            {b.start for b in accepted if b.end > at and calendars.saturated(rid, max(b.start, at))}
+        )
         return ResourceView(
             resource,
-            tuple(calendars.accepted(rid)),
-            queued,
+            accepted,
+            tuple(b for b in calendars.queued() if b.resource == rid),
             calendars.saturated(rid, at),
             calendars.load(rid, at),
+            tuple(full),
         )
 
     def _state(self, track: str) -> TrackState:

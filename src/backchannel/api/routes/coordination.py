@@ -67,13 +67,14 @@ class BookingModel(_Model):
 
 
 class ResourceModel(_Model):
-    """A resource, its bookings and queue, and whether it is saturated now."""
+    """A resource, its bookings and queue, whether it is saturated now, and from when it is later."""
 
     resource_id: str
     kind: str
     capacity: int
     load: int
     saturated: bool
+    saturated_from: list[str]
     bookings: list[BookingModel]
     queue: list[BookingModel]
 
@@ -181,6 +182,7 @@ def _resource(v: ResourceView) -> ResourceModel:
         capacity=v.resource.capacity,
         load=v.load,
         saturated=v.saturated,
+        saturated_from=[t.isoformat() for t in v.saturated_from],
         bookings=[_booking(b) for b in v.accepted],
         queue=[_booking(b) for b in v.queued],
     )
