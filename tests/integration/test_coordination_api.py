@@ -10,6 +10,7 @@ the ceasefire deal commits, through the fact the service records.
 """
 
 import contextlib
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from backchannel.api import create_app
 from backchannel.cli.main import app as cli
 from backchannel.cli.main import out as cli_out
+from backchannel.demo.coordination import coordination_scene
 from backchannel.demo.deals import example_deal
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
@@ -63,15 +66,20 @@ class Server:
         )
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@contextlib.contextmanager
+def serving(tmp_path: Path) -> Iterator[Server]:
     clock = FakeClock(datetime.now(UTC))  # the CLI signs with the real clock
     store = SQLiteEventStore(tmp_path / "db.sqlite3")
     tracks = TrackService(LogWriter(store, NoteSigner("test.log", LOG_KEY), clock=clock), NODE, clock=clock)
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
         url = stack.enter_context(running(lambda url: create_app(tracks, public_origin=url, clock=clock)))
-        server = Server(url, clock, store)
+        yield Server(url, clock, store)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with serving(tmp_path) as server:
         for track in (IRAN_TRACK, CEASEFIRE):
             open_track(server, track, delegations=(USA, IRAN), agenda=True)
         open_track(server, COORD, delegations=(USA,), agenda=False)
@@ -361,3 +369,21 @@ def test_the_cli_books_and_shows_the_deadlock(
     assert "dependency withdrawn: d1" in cli_run(
         "coord", "dependency", "withdraw", "d1", "--reason", "phased"
     )
+
+
+def test_the_demo_scene_plays_and_every_check_passes(tmp_path: Path) -> None:
+    checks: list[tuple[str, str, bool, str]] = []
+    with serving(tmp_path) as server:
+        open_track(server, IRAN_TRACK, delegations=(USA, IRAN), agenda=True)
+        with server.client(QATAR) as qatar, server.client(USA) as usa, server.client(IRAN) as iran:
+            console = Console(file=io.StringIO(), width=200)
+            clients = {"qatar/principal": qatar, "usa/principal": usa, "iran/principal": iran}
+            status = coordination_scene(
+                console, IRAN_TRACK, clients,
+                lambda party, what, ok, detail: checks.append((party, what, ok, detail)),
+            )  # fmt: skip
+        verify_store(server.store, "coord-qatar")
+    assert [what for _, what, ok, _ in checks if not ok] == []
+    assert len(checks) == 5
+    assert status["blocked"] == []
+    assert "DEADLOCK" in console.file.getvalue()
