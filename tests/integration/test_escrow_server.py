@@ -327,7 +327,7 @@ def test_the_demo_scene_plays_and_every_check_passes(start: Start) -> None:
 def test_issue_8_an_unknown_escrow_is_404_on_release_sign_and_show(start: Start) -> None:
     server = start()
     with server.client(IRAN) as iran, server.client(USA) as usa:
-        released = problem(lambda: iran.release_escrow(TRACK, "no-such-escrow"))
-        signed = problem(lambda: usa.sign_escrow_release(TRACK, "no-such-escrow"))
-        shown = problem(lambda: usa.escrow(TRACK, "no-such-escrow"))
+        released = problem(lambda: iran.escrow.release(TRACK, "no-such-escrow"))
+        signed = problem(lambda: usa.escrow.sign_release(TRACK, "no-such-escrow"))
+        shown = problem(lambda: usa.escrow.get(TRACK, "no-such-escrow"))
     assert [p.status for p in (released, signed, shown)] == [404, 404, 404]

@@ -3,7 +3,8 @@
 - ``backchannel.domain`` imports nothing of ours but ``backchannel.errors`` and the pure
   ``backchannel.coordination`` core (which imports only ``backchannel.errors``; ADR-0027);
 - ``backchannel.log`` imports only ``backchannel.errors``, ``backchannel.log`` and ``backchannel.domain``;
-- nothing under domain, log, store, broker, forecast, sim imports ``backchannel.api`` or ``backchannel.cli``;
+- nothing under domain, log, store, broker, forecast, sim, language, negotiation, coordination imports
+  ``backchannel.api`` or ``backchannel.cli``;
 - ``backchannel.store`` does not import ``backchannel.service``;
 - domain and log import no I/O or framework modules.
 
@@ -38,7 +39,17 @@ FORBIDDEN_IN_PURE_LAYERS = frozenset(
 )
 _PURE_CORE = "backchannel.coordination"
 """The wait-for graph and calendars (ADR-0026): as pure as the domain, which may use them (ADR-0027)."""
-LOWER_LAYERS = ("domain", "log", "store", "broker", "forecast", "sim", "language", "coordination")
+LOWER_LAYERS = (
+    "domain",
+    "log",
+    "store",
+    "broker",
+    "forecast",
+    "sim",
+    "language",
+    "negotiation",
+    "coordination",
+)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ from backchannel.cli.keys import keys_app
 from backchannel.cli.language import language_app
 from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
+from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
 from backchannel.cli.serve import serve_app
 from backchannel.cli.texts import text_app
+from backchannel.cli.tournament import tournament_app
 from backchannel.cli.tracks import member_app, party_app, track_app
 from backchannel.cli.witness import checkpoint_app, witness_app
 
@@ -86,6 +88,8 @@ app.add_typer(obligation_app, name="obligation")
 app.add_typer(feed_app, name="feed")  # event feeds (issue #10)
 app.add_typer(forecast_app, name="forecast")  # forecasting models (issue #10)
 app.add_typer(language_app, name="language")  # the language aid (issue #15)
+app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue #9)
+app.add_typer(tournament_app, name="tournament")  # negotiation tournaments (ADR-0033)
 app.add_typer(coord_app, name="coord")  # multi-track coordination (issue #12)
 
 

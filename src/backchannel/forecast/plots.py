@@ -9,7 +9,7 @@ the radius, with the baseline months shaded and the baseline's monthly mean as
 a line.
 
 matplotlib runs headless (the Agg backend) and downloads nothing: no map tiles
-and no coastlines. matplotlib is an optional dependency (``backchannel[plots]``);
+and no coastlines. matplotlib is a dependency of backchannel (pinned, Agg backend);
 importing this module without it raises
 :class:`~backchannel.errors.ConfigurationError`.
 
@@ -34,8 +34,8 @@ try:
     mpl.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.figure import Figure
-except ImportError as e:  # pragma: no cover - exercised only without the optional dependency
-    raise ConfigurationError("plots need matplotlib: pip install 'backchannel[plots]'") from e
+except ImportError as e:  # pragma: no cover - exercised only on a broken install
+    raise ConfigurationError("plots need matplotlib, a dependency of backchannel: reinstall it") from e
 
 from backchannel.forecast.events import EventReport
 

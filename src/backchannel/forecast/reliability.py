@@ -5,7 +5,7 @@ option against whether it happened (one-vs-rest), so three-option questions add
 three points. Events are grouped into equal-width probability bins; each bin is
 drawn at (mean forecast, observed frequency) with its count. This module only
 draws; the probabilities come from :mod:`backchannel.forecast.pooling`.
-matplotlib is the optional ``plots`` extra (pinned, Agg backend, no downloads).
+matplotlib is a dependency of backchannel (pinned, Agg backend, no downloads).
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ def write_reliability_png(
     Raises:
         ConfigurationError: The file cannot be written.
     """
-    try:  # heavy and optional (the `plots` extra): only loaded when a picture is asked for
+    try:  # heavy: only loaded when a picture is asked for
         import matplotlib as mpl
 
         mpl.use("Agg")
         from matplotlib import pyplot as plt
-    except ImportError as error:  # pragma: no cover - exercised only without the optional dependency
-        raise ConfigurationError("--plot needs matplotlib: pip install 'backchannel[plots]'") from error
+    except ImportError as error:  # pragma: no cover - exercised only on a broken install
+        raise ConfigurationError("--plot needs matplotlib, a dependency: reinstall backchannel") from error
 
     figure, axes = plt.subplots(figsize=(5.5, 5.5), dpi=100)
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
