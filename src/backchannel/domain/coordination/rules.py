@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import reduce
 
-from backchannel.coordination.calendar import Booking, BookingStatus
+from backchannel.coordination.calendar import Booking, BookingStatus, Calendars
 from backchannel.coordination.resolve import suggest
 from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
@@ -183,7 +183,8 @@ def book_resource(state: TrackState, command: BookResource, now: datetime) -> li
     booking = Booking(
         command.booking_id, command.resource, command.holder, command.start, command.end, command.priority
     )
-    result = book.calendars().book(booking, queue=command.queue)
+    calendars = book.calendars()
+    result = calendars.book(booking, queue=command.queue)
     if result.status is BookingStatus.REFUSED:
         raise ResourceBusyError(result.describe())
     booked = ResourceBooked(
@@ -197,7 +198,7 @@ def book_resource(state: TrackState, command: BookResource, now: datetime) -> li
         status=result.status,
         blockers=tuple(b.booking_id for b in result.blockers),
     )
-    return _with_deadlocks(book, command, now, [booked])
+    return _with_deadlocks(book, command, now, [booked], calendars)
 
 
 def cancel_booking(state: TrackState, command: CancelBooking, now: datetime) -> list[Event]:
@@ -211,13 +212,14 @@ def cancel_booking(state: TrackState, command: CancelBooking, now: datetime) -> 
     book = state.coordination
     if command.booking_id not in book.bookings:
         raise UnknownBookingError(f"no booking {command.booking_id!r} in {state.track}")
-    promoted = book.calendars().cancel(command.booking_id)
+    calendars = book.calendars()
+    promoted = calendars.cancel(command.booking_id)
     cancelled = BookingCancelled(
         **stamp(command, now),
         booking_id=command.booking_id,
         promoted=tuple(r.booking.booking_id for r in promoted),
     )
-    return _with_deadlocks(book, command, now, [cancelled])
+    return _with_deadlocks(book, command, now, [cancelled], calendars)
 
 
 def _waiting(book: CoordinationBook, dependency_id: str) -> DependencyRecord:
@@ -230,12 +232,20 @@ def _waiting(book: CoordinationBook, dependency_id: str) -> DependencyRecord:
 
 
 def _with_deadlocks(
-    book: CoordinationBook, command: Command, now: datetime, events: list[CoordinationEvent]
+    book: CoordinationBook,
+    command: Command,
+    now: datetime,
+    events: list[CoordinationEvent],
+    calendars: Calendars | None = None,
 ) -> list[Event]:
-    """``events``, then a detection for each cycle they close and a resolution for each they break."""
+    """``events``, then a detection for each cycle they close and a resolution for each they break.
+
+    ``calendars`` are those the events leave, when the caller has them (a booking
+    or a cancellation); otherwise they are rebuilt from the book.
+    """
     done: list[Event] = list(events)
     after = reduce(CoordinationBook.apply, events, book)
-    cycles = {deadlock_id(c): c for c in after.graph().deadlocks()}
+    cycles = {deadlock_id(c): c for c in after.graph(calendars).deadlocks()}
     for key in sorted(set(cycles) - set(book.deadlocks)):
         cycle = cycles[key]
         done.append(
