@@ -40,7 +40,7 @@ lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 
-typecheck: $(STAMP)  ## mypy --strict
+typecheck: $(TEST_STAMP)  ## mypy --strict (with the optional extras installed, so their imports are checked)
 	$(BIN)/mypy
 
 unit: $(TEST_STAMP)  ## every test, with coverage floors
