@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -57,6 +58,8 @@ __all__ = [
     "threaded",
     "visible",
 ]
+
+_log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body (one command, or a read): 1 MiB."""
@@ -161,7 +164,10 @@ class ApiContext:
         outcomes = self.delivery.submit_many(commands)
         changed = {c.track for c, o in zip(commands, outcomes, strict=True) if isinstance(o, CommandResult)}
         if changed:
-            self.coordination.after_commit(changed)
+            try:
+                self.coordination.after_commit(changed)
+            except Exception:  # noqa: BLE001 - the commit stands; a fact missed now is found at the next one
+                _log.exception("recording cross-track facts failed after a commit on %s", sorted(changed))
         return outcomes
 
     @property

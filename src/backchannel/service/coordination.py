@@ -182,7 +182,10 @@ class CoordinationService:
         return state
 
     def _holds_dependencies(self, track: str) -> bool:
-        state = self._tracks.state(track)
+        try:
+            state = self._tracks.state(track)
+        except BackchannelError:  # a damaged track (set aside at start-up) is nobody's coordination log
+            return False
         return state is not None and len(state.coordination.dependencies) > 0
 
     def _known_logs(self) -> set[str]:
@@ -207,7 +210,10 @@ class CoordinationService:
 
     def _shares(self, log: TrackState, track: str) -> bool:
         """Whether ``track`` shares its outcomes with ``log``: it is served here by the same mediator."""
-        other = self._tracks.state(track)
+        try:
+            other = self._tracks.state(track)
+        except BackchannelError:  # damaged: it shares nothing until it is repaired
+            return False
         return other is not None and other.mediator == log.mediator
 
     def _fact(self, track: str, event_type: str, ref: str) -> int | None:
