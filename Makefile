@@ -59,12 +59,14 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side
 	$(BENCH_VENV)/bin/python bench/log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/channel.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/agreements.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/ops.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/feeds.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/forecast.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/language.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hardening.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/negotiation.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/negotiation_mediated.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/rehearsal.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/coordination_log.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data

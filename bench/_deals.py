@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from _report import Report, Row, count, figure, heading, note, print_context, print_summary, progress
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import deal_hash
-from backchannel.wire import enrolment_key
 from channel import Server, pair
 
 TRACK = "bench-deals"

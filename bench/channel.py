@@ -82,8 +82,8 @@ from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, agenda_digest, enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
-from backchannel.wire import SignedCommand, agenda_digest, enrolment_key
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / ".bench-tmp" / "channel"

@@ -23,6 +23,7 @@ from backchannel.broker import DeliveryPolicy
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.httpsig import NonceCache
+from backchannel.protocol.wire import sign_command
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
@@ -34,7 +35,6 @@ from backchannel.service.tracks import TrackService
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import opening, seeded_keys
-from backchannel.wire import sign_command
 
 NODE = seeded_keys(1, "qatar/service")
 QATAR = seeded_keys(2, "qatar/principal")

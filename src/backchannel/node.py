@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -39,11 +40,20 @@ from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.integrity import IntegrityReport, check_store
+from backchannel.service.language import LanguageService
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 
-__all__ = ["NODE_KEY_NAME", "Node", "default_origin", "open_node", "serve_config", "uvicorn_config"]
+__all__ = [
+    "NODE_KEY_NAME",
+    "Node",
+    "app_factory",
+    "default_origin",
+    "open_node",
+    "serve_config",
+    "uvicorn_config",
+]
 
 NODE_KEY_NAME = "backchannel/service"
 """The name written in a generated node key file."""
@@ -123,6 +133,15 @@ def _node_keys(path: Path) -> KeyPair:
     return keys
 
 
+def app_factory() -> Callable[..., FastAPI]:
+    """The HTTP app builder (:func:`backchannel.api.create_app`), for in-process runs of the real app.
+
+    ``backchannel rehearse`` hands it to the simulator (:mod:`backchannel.sim`),
+    which may not import the API itself.
+    """
+    return create_app
+
+
 def default_origin(host: str, port: int) -> str:
     """``http://host:port``, with an IPv6 literal in brackets."""
     authority = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -140,6 +159,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     admission: Admission | None = None,
     verify_full: bool = False,
     replay: ReplayWindow | None = None,
+    language: LanguageService | None = None,
+    metrics_token: str | None = None,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -155,6 +176,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             start-up, and SQLite's full ``integrity_check`` (default: the quick checks).
         replay: The replay window (default: the default budgets, refusing requests
             created before this node started; it waits for the next whole second).
+        language: The language aid's service (default: one that loads the aid on first use).
+        metrics_token: The bearer token ``/metrics`` requires (default: loopback clients only; ADR-0029).
 
     Returns:
         The open node; close it after use.
@@ -186,6 +209,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             delivery=delivery,
             annexes=annexes,
             replay=replay,
+            language=language,
+            metrics_token=metrics_token,
         )
     except BaseException:
         log.close()

@@ -24,6 +24,7 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, agenda_digest, sign_command
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -31,7 +32,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, agenda_digest, sign_command
 
 TRACK = "us-iran-nuclear"
 

@@ -50,6 +50,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import COMMAND_NAMES, agenda_digest, sign_command
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -57,7 +58,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import COMMAND_NAMES, agenda_digest, sign_command
 
 TRACK = "schema-track"
 ORIGIN = "http://testserver"  # schemathesis' ASGI client sends to this host

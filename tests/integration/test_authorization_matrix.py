@@ -33,10 +33,11 @@ party's member only (the cosignature matrix).
 Each case is parametrised by member, endpoint (or command) and track, so a
 failure names all three. The proof-of-receipt endpoint has a matrix of its own
 (member x message x track: only the author's party and the mediator get an
-answer; anyone else the 404 of a missing message). The coordination log
-(issue #12) is run by the mediator's principal (the facts by its service)
-and read by the mediator's members only (the coordination matrix). New endpoints (inbox, SSE)
-are not enumerated here.
+answer; anyone else the 404 of a missing message). New endpoints (inbox, SSE)
+are not enumerated here. Forecasts and the language check (ADR-0045) have a matrix of
+their own (member x endpoint) and their three commands are in the command matrix.
+The coordination log (issue #12) is run by the mediator's principal (the facts by
+its service) and read by the mediator's members only (the coordination matrix).
 """
 
 import base64
@@ -67,7 +68,9 @@ from backchannel.log.signing import SigningKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair, generate_agreement_key, generate_signing_key
+from backchannel.protocol.wire import agenda_digest, sign_command
 from backchannel.sdk import receipt_digest
+from backchannel.service.forecasts import compute_issues
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -75,7 +78,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest, sign_command
 
 TRACK = "doha"
 OTHER = "oslo"
@@ -917,6 +919,45 @@ def _review_obligation(w: World, member: str) -> dict[str, Any]:
     return {"command": "review_obligation", "body": {"obligation": obligation}}
 
 
+def _positions() -> list[dict[str, Any]]:
+    actors = [
+        {"actor": "iran", "position": 80, "value": None, "salience": 90, "capability": 1},
+        {"actor": "usa", "position": None, "value": 3.67, "salience": 80, "capability": 1.5},
+    ]
+    return [{"issue": "enrichment_cap_pct", "reference": None, "actors": actors}]
+
+
+def _declared(w: World) -> None:
+    w.must(MEMBERS["qatar/principal"], "declare_actor_positions", {"issues": _positions()})
+
+
+def _declare(w: World, member: str) -> dict[str, Any]:
+    return {"command": "declare_actor_positions", "body": {"issues": _positions()}}
+
+
+def _record_forecast(w: World, member: str) -> dict[str, Any]:
+    _declared(w)
+    state = w.service.state(TRACK)
+    assert state is not None
+    book = state.forecasts
+    body = {
+        "requested_by": "qatar/principal", "declarations": list(book.watermark()),
+        "through": format_timestamp(max(d.at for _, d in book.current.values())), "threshold": 40.0,
+        "issues": compute_issues(book),
+    }  # fmt: skip
+    return {"command": "record_forecast", "body": body}
+
+
+def _share_forecast(w: World, member: str) -> dict[str, Any]:
+    _declared(w)
+    response = w.request(MEMBERS["qatar/principal"], "POST", f"/v1/tracks/{TRACK}/forecasts")
+    assert response.status_code == 201, response.text
+    return {
+        "command": "share_forecast",
+        "body": {"forecast_id": response.json()["forecast_id"], "parties": ["usa"]},
+    }
+
+
 def _dependency_body(dependency_id: str) -> dict[str, Any]:
     return {
         "dependency_id": dependency_id, "waiter": "us-iran-nuclear", "on_track": "ceasefire",
@@ -1038,6 +1079,10 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
         {"qatar/service": OK, "iaea/principal": OK},
     ),  # inspectors or the service
     "review_obligation": (_review_obligation, {"qatar/service": OK}),
+    # forecasts on the track (ADR-0045): the mediator's staff declares and shares; the service records
+    "declare_actor_positions": (_declare, {"qatar/principal": OK}),
+    "record_forecast": (_record_forecast, {"qatar/service": OK}),
+    "share_forecast": (_share_forecast, {"qatar/principal": OK}),
     # the coordination log (issue #12, ADR-0027): mediator staff, and the service for the facts
     "declare_dependency": (_declare_dependency, {"qatar/principal": OK}),
     "withdraw_dependency": (_withdraw_dependency, {"qatar/principal": OK}),
@@ -1071,6 +1116,45 @@ def test_command_matrix(sandbox: World, member: str, command: str, via: str) -> 
         assert status in {403, 404, 422}, answer  # 404: an escrow the party may not see (issue #8)
         assert answer["type"] == PROBLEM_BASE + expected, answer["detail"]
         assert sandbox.store.size(TRACK) == size
+
+
+ANALYSIS_ENDPOINTS = ("request", "list", "declarations", "language")
+MEDIATOR_STAFF = frozenset({"qatar/principal"})  # qatar/service has the service role
+
+
+@pytest.mark.parametrize("endpoint", ANALYSIS_ENDPOINTS)
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_forecast_and_language_matrix(sandbox: World, member: str, endpoint: str) -> None:
+    """Forecasts and declarations are the mediator's until shared; the language check is its staff's alone."""
+    _declared(sandbox)
+    method, path, body = {
+        "request": ("POST", f"/v1/tracks/{TRACK}/forecasts", b""),
+        "list": ("GET", f"/v1/tracks/{TRACK}/forecasts", b""),
+        "declarations": ("GET", f"/v1/tracks/{TRACK}/forecasts/declarations", b""),
+        "language": ("POST", f"/v1/tracks/{TRACK}/language/check", b'{"text": "Accept by Friday or else."}'),
+    }[endpoint]
+    size = sandbox.store.size(TRACK)
+    response = sandbox.request(MEMBERS[member], method, path, body)
+    if endpoint == "list":
+        assert response.status_code == 200, response.text
+        state = sandbox.service.state(TRACK)
+        assert state is not None
+        party = member.split("/", maxsplit=1)[0]
+        seen = {f["forecast_id"] for f in response.json()["forecasts"]}
+        shown = {
+            i for i, r in state.forecasts.forecasts.items() if party == "qatar" or party in r.shared_with
+        }
+        assert seen == shown
+        assert all(("shared_with" in f) is (party == "qatar") for f in response.json()["forecasts"])
+    elif member in MEDIATOR_STAFF:
+        assert response.status_code == (201 if endpoint == "request" else 200), response.text
+        assert sandbox.store.size(TRACK) == size + (endpoint == "request")
+    else:
+        assert response.status_code == 403, response.text
+        assert problem_slug(response) == "not-authorized"
+        assert "only a principal or delegate of the mediator party may" in response.json()["detail"]
+        assert sandbox.store.size(TRACK) == size
+        assert "salience" not in response.text  # no declared position leaks into a refusal
 
 
 @pytest.mark.parametrize("track", [TRACK, OTHER])

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -12,12 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
 from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.testing.server import free_port, serve_process
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 TRACK = "doha-cli"
@@ -173,44 +172,20 @@ def serving(data_dir: Path, *options: str) -> Iterator[str]:
     The operator admits the mediator's key (issue #8): ``<data_dir>/../qatar-principal.key``.
     """
     mediator = keyfile(data_dir.parent, "qatar/principal")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            *BACKCHANNEL,
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--admit-key",
-            str(mediator),
-            *options,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=ENV,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "serve exited early"
-            assert time.monotonic() < deadline, "serve did not start"
-            try:
-                if httpx.get(url + "/v1/service", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    argv = [
+        *BACKCHANNEL,
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--admit-key",
+        str(mediator),
+    ]
+    with serve_process([*argv, *options], url, env=ENV):
         yield url
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture

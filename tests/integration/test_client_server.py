@@ -14,6 +14,7 @@ from backchannel.api import create_app
 from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, ForkDetectedError
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
@@ -22,7 +23,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest
 
 TRACK = "doha-talks"
 LOG_KEY = SigningKey.from_seed(b"\x09" * 32)

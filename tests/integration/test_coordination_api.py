@@ -30,6 +30,7 @@ from backchannel.demo.deals import example_deal
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.export import verify_store
 from backchannel.service.log import LogWriter
@@ -40,7 +41,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest
 
 IRAN_TRACK = "us-iran-nuclear"
 CEASEFIRE = "israel-hezbollah-ceasefire"

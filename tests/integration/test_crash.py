@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.wire import SignedCommand, agenda_digest
 from backchannel.sdk import BackchannelClient, ProblemError, receipt_digest
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
@@ -47,7 +48,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, agenda_digest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 TRACK = "us-iran-nuclear"

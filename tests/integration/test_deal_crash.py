@@ -35,13 +35,13 @@ from test_crash import CLI, Server, cli_env
 
 from backchannel.domain.agreements.deals import DealStatus
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.wire import SignedCommand
 from backchannel.sdk import BackchannelClient, ProblemError, deal_hash
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand
 
 TRACK = "deal-crash"
 QATAR = pair(2, "qatar/principal")

@@ -28,6 +28,7 @@ from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, CommitmentSecret, ProblemError, deal_hash
 from backchannel.service.deals import DealService, resolution_key
 from backchannel.service.export import verify_store
@@ -39,7 +40,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest
 
 TRACK = "doha-deals"
 NODE = pair(1, "qatar/service")

@@ -13,6 +13,7 @@ from backchannel.errors import WouldBlock
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, receipt_digest, sign_command
 from backchannel.service.delivery import DeliveryService, escalation_targets
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
@@ -20,7 +21,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, new_key_json, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, receipt_digest, sign_command
 
 TRACK = "doha-talks"
 

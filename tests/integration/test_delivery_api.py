@@ -25,6 +25,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, VerifyingKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, agenda_digest
 from backchannel.sdk import BackchannelClient, ProblemError, receipt_digest
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
@@ -35,7 +36,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, agenda_digest
 
 TRACK = "doha-talks"
 

@@ -27,13 +27,13 @@ from backchannel.demo.transcript import summary, transcript
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService, replay
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.server import running
 from backchannel.testing.world import new_key_json, seeded_keys
-from backchannel.wire import agenda_digest
 
 TRACK = "doha-scenes"
 NODE = seeded_keys(1, "qatar/service")

@@ -25,6 +25,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.escrow import EscrowService
 from backchannel.service.log import LogWriter
@@ -35,7 +36,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest
 
 TRACK = "doha"
 LOG_KEY = SigningKey.from_seed(b"\x09" * 32)

@@ -20,6 +20,7 @@ from backchannel.errors import (
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.export import verify_store
 from backchannel.service.log import LogWriter
@@ -28,7 +29,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, sign_command
 
 TRACK = "doha-talks"
 NODE = pair(1, "qatar/service")

@@ -19,12 +19,12 @@ from backchannel.api.errors import PROBLEM_BASE
 from backchannel.errors import BackchannelError
 from backchannel.node import Node, open_node
 from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.wire import sign_command
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
 from backchannel.service.integrity import DamagedStoreError
 from backchannel.testing.server import running
 from backchannel.testing.world import opening, seeded_keys
-from backchannel.wire import sign_command
 
 QATAR = seeded_keys(2, "qatar/principal")
 USA = seeded_keys(3, "usa/principal")

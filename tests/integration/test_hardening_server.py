@@ -160,8 +160,8 @@ def test_issue_8_a_request_captured_before_a_restart_is_refused_after_it(tmp_pat
     admission = Admission([QATAR.signing.key_id])
     path = "/v1/tracks/doha/checkpoint"
     with node_server(settings, admission=admission) as (url, node):
+        from backchannel.protocol.wire import sign_command
         from backchannel.testing.world import opening
-        from backchannel.wire import sign_command
 
         for signer, command, body in opening(QATAR, node.keys, [], agenda=None):
             node.tracks.execute(sign_command(

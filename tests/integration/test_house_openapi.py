@@ -8,12 +8,12 @@ import pytest
 from backchannel.api import create_app
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.wire import COMMAND_NAMES, SignedCommand, sign_command
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import COMMAND_NAMES, SignedCommand, sign_command
 
 
 @pytest.fixture(scope="module")

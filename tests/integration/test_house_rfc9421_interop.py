@@ -29,6 +29,7 @@ from backchannel.log.canonical import canonicalize
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.sdk import BackchannelClient
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
@@ -36,7 +37,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.server import running
 from backchannel.testing.world import opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import sign_command
 
 TRACK = "interop"
 NODE = pair(1, "qatar/service")

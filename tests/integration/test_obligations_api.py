@@ -31,6 +31,7 @@ from backchannel.domain.agreements.obligations import MICRO, instant_us, meter, 
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair, write_key_file
+from backchannel.protocol.wire import agenda_digest, sign_command
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.obligations import ObligationService, obligation_view, review_key
@@ -42,7 +43,6 @@ from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import agenda_digest, sign_command
 
 TRACK = "doha"
 LOG_KEY = SigningKey.from_seed(b"\x09" * 32)

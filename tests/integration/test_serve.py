@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from backchannel.cli.main import app
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.protocol.keyfile import KeyPair, read_key_file
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
-from backchannel.wire import enrolment_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 QATAR = KeyPair(

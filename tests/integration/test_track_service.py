@@ -13,6 +13,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, command_body, sign_command
 from backchannel.service.export import verify_store
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService, replay
@@ -21,7 +22,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import SMALL_AGENDA as AGENDA
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import new_key_json as new_key
-from backchannel.wire import SignedCommand, command_body, sign_command
 
 TRACK = "us-iran-nuclear"
 
@@ -235,6 +235,6 @@ def test_command_bodies_round_trip(world: World) -> None:
     result = world.propose(USA, {"enrichment_cap_pct": 3.67})
     stored = next(world.store.read(TRACK, result.first_index, result.first_index + 1)).decode()
     signed = SignedCommand.from_dict(stored.signed.event.body["command"])
-    from backchannel.wire import to_domain
+    from backchannel.protocol.wire import to_domain
 
     assert command_body(to_domain(signed)) == signed.payload["body"]

@@ -9,16 +9,13 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from backchannel.testing.server import free_port, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -35,12 +32,6 @@ def environment() -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(block: str, cwd: Path, env: dict[str, str]) -> Iterator[int]:
     """Run the block's ``keys new`` lines, then its ``serve`` line on a free port; yield the port."""
@@ -51,27 +42,8 @@ def serving(block: str, cwd: Path, env: dict[str, str]) -> Iterator[int]:
     serve = shlex.split(next(line for line in lines if line.startswith("backchannel serve")))
     port = free_port()
     serve[serve.index("--port") + 1] = str(port)
-    proc = subprocess.Popen(serve, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
-            assert time.monotonic() < deadline, "serve did not start within 30 s"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/service", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with serve_process(serve, f"http://127.0.0.1:{port}", env=env, cwd=cwd):
         yield port
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_the_tutorial_runs_against_a_live_server(tmp_path: Path) -> None:
@@ -104,9 +76,31 @@ def test_the_tutorial_runs_against_a_live_server(tmp_path: Path) -> None:
     assert "release_escrow: escrow.released" in out
     assert "escalated 0 -> 1 (sanctions-tier-1)" in out
     assert "backchannel.local/doha" in out  # the signed checkpoint's origin
+    assert "you are the mediator, so you acknowledge a submission by relaying it" in out
+    assert "next: receipt what you have read with `backchannel settle ID" in out
+    assert "deal status: committed" in out
+    assert "receipts verified: [True]" in out
 
 
 def test_every_example_file_is_used_by_the_tutorial() -> None:
     text = TUTORIAL.read_text()
     for example in sorted((ROOT / "examples").iterdir()):
         assert f"examples/{example.name}" in text, example.name
+
+
+def test_each_file_reading_command_shows_its_format_and_example_in_help() -> None:
+    from typer.testing import CliRunner
+
+    from backchannel.cli.main import app
+
+    for command, example in (
+        (["agenda", "propose"], "examples/agenda.json"),
+        (["deal", "draft"], "examples/deal.json"),
+        (["escrow", "open"], "examples/escrow.json"),
+        (["obligation", "define"], "examples/obligation.json"),
+    ):
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert example in text, command
+        assert "The file is a JSON object" in text, command

@@ -30,6 +30,7 @@ from backchannel.log.checkpoint import NoteSigner, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, InsufficientCosignaturesError
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, agenda_digest, sign_command
 from backchannel.sdk import BackchannelClient, ForkDetectedError, ProblemError
 from backchannel.sdk.witness import SplitViewError, Witness, WitnessState
 from backchannel.service.log import LogWriter
@@ -39,7 +40,6 @@ from backchannel.testing.clock import FakeClock
 from backchannel.testing.salts import UnsafeDeterministicSalts
 from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA, message_body, new_key_json, seeded_keys
-from backchannel.wire import SignedCommand, agenda_digest, sign_command
 
 TRACK = "doha"
 ORIGIN = "http://backchannel.test"

@@ -9,6 +9,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.sdk import deal_hash
 from backchannel.service.coordination import CoordinationService, met_key
 from backchannel.service.log import LogWriter
@@ -17,7 +18,6 @@ from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import sign_command
 
 NODE = pair(1, "qatar/service")
 QATAR = pair(2, "qatar/principal")

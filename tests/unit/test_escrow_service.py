@@ -13,6 +13,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.service.escrow import EscrowService, expiry_key
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
@@ -20,7 +21,6 @@ from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import new_key_json, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import sign_command
 
 TRACK = "doha"
 NODE = pair(1, "qatar/service")

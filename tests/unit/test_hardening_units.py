@@ -12,6 +12,7 @@ from backchannel.errors import ConfigurationError, EncodingError, RateLimitedErr
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import write_key_file
+from backchannel.protocol.wire import sign_command
 from backchannel.service.admission import Admission, AdmissionRefusedError, read_admitted_key
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
@@ -27,7 +28,6 @@ from backchannel.store.memory import MemoryEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening, seeded_keys
-from backchannel.wire import sign_command
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW = timedelta(seconds=300)

@@ -14,6 +14,7 @@ from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.nonces import NonceCache
+from backchannel.protocol.wire import SignedCommand, enrolment_key, sign_command
 from backchannel.service.committer import GroupCommitter, Outcome
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
@@ -23,7 +24,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, enrolment_key, sign_command
 
 TRACK = "stats-track"
 NODE = pair(1, "qatar/service")

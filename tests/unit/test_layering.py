@@ -303,7 +303,6 @@ ADAPTER_MAY_IMPORT = (
     "backchannel.service",
     "backchannel.sdk",
     "backchannel.protocol",
-    "backchannel.wire",  # the signed command envelope (protocol/ once the lead moves it)
     # the analysis libraries: pure, with their own rules above; their CLI sub-apps drive them directly
     "backchannel.forecast",
     "backchannel.negotiation",
@@ -348,6 +347,10 @@ ADAPTER_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("backchannel.cli.witness", "backchannel.log.cosignature"): "a witness signs C2SP cosignatures itself",
     ("backchannel.cli.render", "backchannel.store.base"): "`track list` prints the store's TrackInfo rows",
     ("backchannel.cli.serve", "backchannel.node"): "`serve` runs the composition root",
+    (
+        "backchannel.cli.rehearse",
+        "backchannel.node",
+    ): "`rehearse` hands the real app's builder to the simulator",
     ("backchannel.cli.demo", "backchannel.demo"): "`demo` is a thin adapter over the demo scenes",
 }
 """Every place an adapter reaches into domain/, log/ or elsewhere, with its reason."""
@@ -573,10 +576,8 @@ def test_the_purity_check_accepts_time_passed_in() -> None:
 # --------------------------------------------------------------------------------------------------
 
 MAX_MODULE_LINES = 600
-OVERSIZED_ELSEWHERE = {
-    "backchannel/domain/agreements/obligations.py": "the domain is being rebuilt as feature packages",
-}
-"""Modules over the limit that another branch of issue #8 is rewriting now; each must still be over it."""
+OVERSIZED_ELSEWHERE: dict[str, str] = {}
+"""Modules allowed over the limit, each with the reason (none: every module is within it)."""
 
 
 def import_graph(imports: dict[str, list[Import]]) -> dict[str, set[str]]:

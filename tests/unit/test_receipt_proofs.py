@@ -23,6 +23,7 @@ from backchannel.log.checkpoint import Checkpoint, NoteSigner
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, b64encode
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, enrolment_key, sign_command
 from backchannel.sdk import receipt_digest
 from backchannel.sdk.receipts import ReceiptProof, verify_receipt_proof
 from backchannel.service.log import Draft, LogWriter
@@ -31,7 +32,6 @@ from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import seeded_keys as pair
-from backchannel.wire import SignedCommand, enrolment_key, sign_command
 
 TRACK = "doha"
 NODE = pair(1, "qatar/service")

@@ -46,7 +46,7 @@ from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import loads_strict
 from backchannel.log.signing import AgreementKey, SigningKey, b64encode
-from backchannel.wire import (
+from backchannel.protocol.wire import (
     COMMAND_NAMES,
     SignedCommand,
     agenda_digest,
@@ -267,6 +267,45 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
         },
     ),
     "review_obligation": (SERVICE, "med/service", {"obligation": "iran-enrichment"}),
+    # forecasts on the track (ADR-0045)
+    "declare_actor_positions": (
+        CHAIR,
+        "med/chair",
+        {
+            "issues": [
+                {
+                    "issue": "enrichment_cap_pct",
+                    "reference": None,
+                    "actors": [
+                        {"actor": "iran", "position": None, "value": 20.0, "salience": 90, "capability": 1}
+                    ],
+                }
+            ]
+        },
+    ),
+    "record_forecast": (
+        SERVICE,
+        "med/service",
+        {
+            "requested_by": "med/chair",
+            "declarations": ["ab" * 32],
+            "through": T_TEXT,
+            "threshold": 40.0,
+            "issues": [
+                {
+                    "issue": "enrichment_cap_pct",
+                    "answers": [
+                        {"model": "compromise", "value": 22.2},
+                        {"model": "reference_point", "value": None},
+                    ],
+                    "spread": 0.0,
+                    "low_model": "compromise",
+                    "high_model": "compromise",
+                }
+            ],
+        },
+    ),
+    "share_forecast": (CHAIR, "med/chair", {"forecast_id": "cd" * 32, "parties": ["iran"]}),
     # the coordination log (issue #12)
     "declare_dependency": (
         CHAIR,
@@ -361,7 +400,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 38
+    assert len(COMMAND_NAMES) == 41  # 32 + the forecasts feature (ADR-0045) + coordination (ADR-0027)
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 

@@ -14,6 +14,10 @@
   party's member submits its C2SP cosignature of a checkpoint
   (:mod:`backchannel.service.witnesses`, ADR-0019);
 - ``GET /v1/service`` (unauthenticated): the service node's key and log key;
+- ``GET /v1/tracks``: the tracks the signing key is an active member key of,
+  with each one's title, size and the caller's role (a key no track knows: 401);
+- ``GET /metrics``, ``/healthz``, ``/readyz``: operating the service
+  (:mod:`backchannel.api.routes.ops`, ADR-0029);
 - ``GET /v1/tracks/{track}/escrows/{escrow_id}``: an escrow and how far its
   release condition is (ADR-0017); 404 unless the requester's party may see it.
   The lifespan ticker also refunds expired escrows
@@ -104,25 +108,31 @@ from backchannel.api.context import (
     threaded,
 )
 from backchannel.api.errors import install_error_handlers
+from backchannel.api.metrics import Metrics, count_refusals
 from backchannel.api.openapi import ERROR_RESPONSES, install_openapi
-from backchannel.api.routes import annexes as annexes_routes
 from backchannel.api.routes import (
+    admin,
     commands,
     coordination,
     deals,
     escrow,
+    forecasts,
     log,
     obligations,
+    ops,
     texts,
     tracks,
     witnesses,
 )
+from backchannel.api.routes import annexes as annexes_routes
 from backchannel.api.routes import delivery as delivery_routes
+from backchannel.api.routes import language as language_routes
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
 from backchannel.service.annexes import AnnexService
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.language import LanguageService
 from backchannel.service.limits import DEFAULT_STREAMS_PER_MEMBER, StreamSlots
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
@@ -146,6 +156,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     tick_interval: float | None = RECHECK_SECONDS,
     replay: ReplayWindow | None = None,
     streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
+    language: LanguageService | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -166,6 +178,9 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
             (default: :class:`~backchannel.service.replay.ReplayWindow`'s
             defaults over the allowed skew; issue #8).
         streams_per_member: The most inbox streams one member may hold open (429 past it).
+        language: The language aid's service (default: one that builds the aid on first use).
+        metrics_token: The bearer token ``/metrics`` requires; ``None``: loopback
+            clients only (ADR-0029).
 
     Returns:
         The FastAPI application.
@@ -183,56 +198,73 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         clock=chosen_clock,
         keepalive=KEEPALIVE_SECONDS,
         streams=StreamSlots(streams_per_member),
+        language=language,
     )
     app = FastAPI(
         title="backchannel",
         version="1",
         summary="Signed commands in, a verifiable log out.",
         responses=ERROR_RESPONSES,
-        lifespan=None if tick_interval is None else _ticker(ctx, tick_interval),
+        lifespan=_lifespan(ctx, tick_interval),
     )
 
     install_error_handlers(app)
     for capability in (commands, log, escrow, obligations, tracks, delivery_routes, annexes_routes):
         app.include_router(capability.router(ctx))
-    for capability in (deals, witnesses, texts, coordination):
+    for capability in (deals, witnesses, texts, forecasts, language_routes, admin, coordination):
         app.include_router(capability.router(ctx))
+    metrics = Metrics(ctx)
+    app.state.metrics = metrics
+    app.include_router(ops.router(ctx, metrics, token=metrics_token))
+    count_refusals(app, metrics)
     install_openapi(app)
     return app
 
 
-def _ticker(
-    ctx: ApiContext, interval: float
+def _lifespan(
+    ctx: ApiContext, interval: float | None
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the ticker (unless ``interval`` is ``None``); at shutdown, the committer stops.
+
+    Closing the group committer finishes the groups already queued and ends its
+    worker thread (an app built and dropped, as the simulator does on every
+    restart, no longer leaves the thread behind).
+    """
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async def loop() -> None:
-            failures = 0  # the ticker outlives any failure, backs off, and logs it once (issue #8)
-            while True:
-                try:
-                    wait = await threaded(_tick_due, ctx)
-                except Exception:  # noqa: BLE001 - the ticker outlives any one failure
-                    failures += 1
-                    if failures == 1:
-                        _log.exception(
-                            "the periodic work failed; backing off (logged once until it recovers)"
-                        )
-                    await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
-                    continue
-                if failures:
-                    _log.warning("the periodic work recovered after %d failures", failures)
-                    failures = 0
-                await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
-
-        task = asyncio.create_task(loop(), name="backchannel-delivery-ticker")
+        task = None if interval is None else asyncio.create_task(_tick_loop(ctx, interval), name=_TICKER)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await threaded(ctx.committer.close)
 
     return lifespan
+
+
+_TICKER = "backchannel-delivery-ticker"
+
+
+async def _tick_loop(ctx: ApiContext, interval: float) -> None:
+    """Tick the due tracks forever; outlive any failure, back off, and log it once (issue #8)."""
+    failures = 0
+    while True:
+        try:
+            wait = await threaded(_tick_due, ctx)
+        except Exception:  # noqa: BLE001 - the ticker outlives any one failure
+            failures += 1
+            if failures == 1:
+                _log.exception("the periodic work failed; backing off (logged once until it recovers)")
+            await asyncio.sleep(min(_MAX_TICK_BACKOFF, interval * 2 ** min(failures, 16)))
+            continue
+        if failures:
+            _log.warning("the periodic work recovered after %d failures", failures)
+            failures = 0
+        await asyncio.sleep(interval if wait is None else min(interval, max(0.01, wait)))
 
 
 def _tick_due(ctx: ApiContext) -> float | None:

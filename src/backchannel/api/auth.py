@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -27,14 +27,17 @@ from fastapi import Request
 from backchannel.api.errors import AuthenticationError
 from backchannel.clock import Clock
 from backchannel.domain import TrackState
-from backchannel.errors import NotFoundError, VerificationError
+from backchannel.errors import BackchannelError, DomainError, NotFoundError, VerificationError
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import verify_request
+from backchannel.protocol.nonces import NonceStore
+from backchannel.protocol.wire import SignedCommand, new_key_from_dict
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
-from backchannel.wire import SignedCommand, new_key_from_dict
 
 __all__ = ["Authenticator", "Reader"]
+
+_ANY_TRACK = "*"  # not a valid track id; the listing's nonces are spent in the key's home track
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +76,20 @@ class Authenticator:
         uri = self.origin + raw_path.decode("latin-1")
         return uri + "?" + query.decode("latin-1") if query else uri
 
-    def verify(
-        self, request: Request, track: str, body: bytes, resolve: Callable[[str], VerifyingKey], now: datetime
+    def verify(  # noqa: PLR0913 - the request, where its nonce is spent, and how keys resolve
+        self,
+        request: Request,
+        track: str,
+        body: bytes,
+        resolve: Callable[[str], VerifyingKey],
+        now: datetime,
+        *,
+        nonces: NonceStore | None = None,
     ) -> str:
-        """Verify the RFC 9421 signature; return the key id (AuthenticationError on failure)."""
+        """Verify the RFC 9421 signature; return the key id (AuthenticationError on failure).
+
+        The nonce is spent in ``track``'s budget, or in ``nonces`` when given.
+        """
         try:
             verified = verify_request(
                 request.method,
@@ -85,7 +98,7 @@ class Authenticator:
                 body,
                 resolve_key=resolve,
                 now=now,
-                nonces=self.replay.for_track(track),
+                nonces=nonces or self.replay.for_track(track),
             )
         except VerificationError as e:
             raise AuthenticationError(str(e)) from e
@@ -108,6 +121,55 @@ class Authenticator:
         state.signing_key(member, key_id, now)  # 403 once revoked or expired
         self.touch(track)  # a lease or heartbeat may move the track's next due time
         return state, Reader(member, key_id)
+
+    def memberships(self, request: Request) -> list[tuple[TrackState, Reader]]:
+        """Authenticate a request made outside any track (``GET /v1/tracks``): where the key may read.
+
+        The key is looked up in every served track; the signature is checked
+        against it (401 when no track knows the key, or on any failure), the
+        nonce spent in the budget of the first track that enrols the key (its
+        home: listing costs that track what a read of it would). The answer
+        lists each track where the key is enrolled with those same bytes and is
+        still usable (revoked or expired there: left out), in track order.
+        """
+        states = self._served_states()
+        now = self.clock.now()
+        found: dict[str, tuple[str, VerifyingKey]] = {}
+
+        def resolve(key_id: str) -> VerifyingKey:
+            for state in states:
+                owner = state.key_owners.get(key_id)
+                record = None if owner is None else state.members[owner].key(key_id)
+                if record is not None:
+                    found[key_id] = (state.track, VerifyingKey(record.ed25519))
+                    return found[key_id][1]
+            raise LookupError(f"no track here enrols key {key_id}")
+
+        home = _HomeNonces(self.replay, lambda key_id: found[key_id][0])
+        key_id = self.verify(request, _ANY_TRACK, b"", resolve, now, nonces=home)
+        readers: list[tuple[TrackState, Reader]] = []
+        for state in states:
+            member = state.key_owners.get(key_id)
+            if member is None:
+                continue
+            try:
+                usable = state.signing_key(member, key_id, now)
+            except DomainError:
+                continue  # revoked or expired in this track
+            if usable.ed25519 == found[key_id][1].public_bytes:
+                readers.append((state, Reader(member, key_id)))
+        return readers
+
+    def _served_states(self) -> list[TrackState]:
+        states: list[TrackState] = []
+        for info in self.service.store.list_tracks():
+            try:
+                state = self.service.state(info.track)
+            except BackchannelError:
+                continue  # set aside by the integrity check: not served, not listed
+            if state is not None:
+                states.append(state)
+        return states
 
     def command(self, request: Request, signed: SignedCommand, body: bytes) -> None:
         """Authenticate a command: the RFC 9421 signer must hold the command's own key (404, 401, 403)."""
@@ -150,6 +212,21 @@ def _body_field(signed: SignedCommand, name: str) -> Any:  # noqa: ANN401 - raw 
     body = signed.payload["body"]
     assert isinstance(body, dict)  # SignedCommand checked it is an object
     return body.get(name)
+
+
+class _HomeNonces:
+    """A :class:`NonceStore` spending each nonce in the budget of the track ``home(key_id)`` names."""
+
+    def __init__(self, replay: ReplayWindow, home: Callable[[str], str]) -> None:
+        self._replay = replay
+        self._home = home
+
+    @property
+    def window(self) -> timedelta:
+        return self._replay.window
+
+    def check_and_add(self, key_id: str, nonce: str, created: datetime, now: datetime) -> None:
+        self._replay.for_track(self._home(key_id)).check_and_add(key_id, nonce, created, now)
 
 
 def _nothing(_track: str) -> None:

@@ -4,13 +4,13 @@
 ``payload`` (what the member signs) and its ``sig``. The payload is a union
 discriminated by ``command``: one model per command, whose ``command`` is a
 ``Literal`` and whose ``body`` is that command's own closed object, its fields
-and types read from the command's codec (:mod:`backchannel.wire`) and the
+and types read from the command's codec (:mod:`backchannel.protocol.wire`) and the
 domain command it decodes to. A generated client thus knows every command's
 body; the transport signature is the ``rfc9421`` security scheme
 (:mod:`backchannel.api.openapi`).
 
 This module only documents: the handler never parses with pydantic (the
-signature covers exact bytes; :meth:`backchannel.wire.SignedCommand.from_dict`
+signature covers exact bytes; :meth:`backchannel.protocol.wire.SignedCommand.from_dict`
 reads the raw body).
 """
 
@@ -26,8 +26,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from backchannel import wire
 from backchannel.domain import Command, NewKey
+from backchannel.protocol import wire
 
 __all__ = [
     "BatchRequestModel",

@@ -31,12 +31,15 @@ from backchannel.errors import BackchannelError, NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter
 from backchannel.service.coordination import CoordinationService
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
+from backchannel.service.forecasts import ForecastService
+from backchannel.service.language import LanguageService
 from backchannel.service.limits import StreamSlots
 from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
@@ -44,7 +47,6 @@ from backchannel.service.schedule import PeriodicWork
 from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
-from backchannel.wire import SignedCommand
 
 __all__ = [
     "MAX_BATCH_BODY_BYTES",
@@ -125,6 +127,7 @@ class ApiContext:
         clock: The clock the services and the authenticator read.
         keepalive: How often a stream with nothing to send sends a comment line (s).
         streams: The per-member limit on open inbox streams (issue #8).
+        language: The language aid's service (default: built on first use; ADR-0045).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -137,6 +140,7 @@ class ApiContext:
         clock: Clock,
         keepalive: float,
         streams: StreamSlots,
+        language: LanguageService | None = None,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -149,6 +153,8 @@ class ApiContext:
         self.witnesses = CosignatureService(service)
         self.texts = TextService(service)
         self.obligations = ObligationService(service, service.node, clock=clock)
+        self.forecasts = ForecastService(service, service.node, clock=clock)  # ADR-0045
+        self.language = language or LanguageService()
         self.auth = auth
         self.clock = clock
         self.changes = Changes()

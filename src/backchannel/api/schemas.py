@@ -1,7 +1,7 @@
 """Pydantic models of the HTTP API's requests and responses, for OpenAPI.
 
 They describe shapes at the edge only (ADR-0012). The command body is parsed
-by :meth:`backchannel.wire.SignedCommand.from_dict`, never by pydantic: the
+by :meth:`backchannel.protocol.wire.SignedCommand.from_dict`, never by pydantic: the
 signature covers exact bytes, so the handler reads the raw body itself and
 :class:`SignedCommandModel` (:mod:`backchannel.api.command_schemas`) only documents it.
 """

@@ -11,14 +11,16 @@ This module imports no sub-app (they import it; :mod:`backchannel.cli.main` moun
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.table import Table
 
 from backchannel.cli import render
 from backchannel.errors import BackchannelError, EncodingError
@@ -31,6 +33,8 @@ __all__ = [
     "CPUS",
     "DEFAULT_SERVER",
     "DataDir",
+    "FoldingConsole",
+    "Json",
     "KeyFile",
     "LogName",
     "Server",
@@ -40,6 +44,7 @@ __all__ = [
     "execute",
     "local_log",
     "out",
+    "print_json",
     "read_body",
     "read_file",
     "read_json_object",
@@ -47,10 +52,46 @@ __all__ = [
     "set_verbose",
 ]
 
-out = Console(highlight=False)
+
+class FoldingConsole(Console):
+    """A console whose tables fold long cells onto more lines instead of cutting them with "…".
+
+    Rich truncates a cell that does not fit its column (``overflow="ellipsis"``): at 80
+    columns a message id or a signer lost its tail. Every table printed here (and every
+    table inside a printed group or panel row) folds instead, so nothing is ever hidden.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Console.print's own signature
+        """Print like :meth:`rich.console.Console.print`, with every table set to fold."""
+        for item in objects:
+            _fold(item)
+        super().print(*objects, **kwargs)
+
+
+def _fold(renderable: object) -> None:
+    if isinstance(renderable, Table):
+        for column in renderable.columns:
+            column.overflow = "fold"
+            column.no_wrap = False
+            for cell in column.cells:
+                _fold(cell)
+    elif isinstance(renderable, Group):
+        for inner in renderable.renderables:
+            _fold(inner)
+
+
+out = FoldingConsole(highlight=False)
 """Where results go (stdout)."""
-err = Console(stderr=True, highlight=False)
+err = FoldingConsole(stderr=True, highlight=False)
 """Where diagnostics and progress go (stderr)."""
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts), not tables.")]
+"""The ``--json`` option of every listing command."""
+
+
+def print_json(value: object) -> None:
+    """Print ``value`` as one JSON document on stdout (no colour, no wrapping)."""
+    out.print_json(json.dumps(value, default=str, ensure_ascii=False), highlight=False, indent=2)
+
 
 _state: dict[str, bool] = {"verbose": False}
 

@@ -26,8 +26,8 @@ from backchannel.cli._common import (
 )
 from backchannel.domain import Agenda
 from backchannel.errors import NotFoundError
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient
-from backchannel.wire import agenda_digest
 
 __all__ = ["agenda_app", "agenda_version_of"]
 
@@ -53,7 +53,13 @@ def agenda_propose(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Propose an agenda version (mediator principal)."""
+    """Propose an agenda version (mediator principal).
+
+    The file is a JSON object {"version": 1, "issues": [...]}; each issue has a "name" and a
+    "type": "number" (with "unit", "min", "max" and an optional "step"), "one_of" (with
+    "options"), "boolean", "date" (optional "earliest", "latest") or "text" (optional
+    "max_length"). Example: examples/agenda.json; walkthrough: docs/tutorial.md.
+    """
 
     def body() -> None:
         agenda = Agenda.from_dict(read_json_object(file, "the agenda"))

@@ -35,11 +35,13 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     out,
+    print_json,
     read_json_object,
     run,
 )
@@ -99,7 +101,12 @@ def deal_draft(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Circulate (or revise) a deal as a draft: no votes until it is prepared (mediator principal)."""
+    """Circulate (or revise) a deal as a draft: no votes until it is prepared (mediator principal).
+
+    The file is a JSON object {"id", "title", "phases"}: phases is a list of phases, each a list
+    of reciprocal steps {"party", "action", "issue" (an agenda issue or null), "quantity":
+    {"value", "unit"}, "conditions": [...]}. Example: examples/deal.json.
+    """
 
     def body() -> None:
         with connect(server, key_file) as client:
@@ -163,23 +170,33 @@ def deal_show(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """A deal's phases, steps, votes and status (and an abort's compensations)."""
 
     def body() -> None:
         with connect(server, key_file) as client:
-            out.print(render_deal(client.deals.get(track, deal_id)))
+            view = client.deals.get(track, deal_id)
+        if as_json:
+            print_json(view)
+            return
+        out.print(render_deal(view))
 
     run(body)
 
 
 @deal_app.command("list")
-def deal_list(key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) -> None:
+def deal_list(
+    key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER, as_json: Json = False
+) -> None:
     """Every deal of the track you may see."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             deals = client.deals.list_all(track)
+        if as_json:
+            print_json(deals)
+            return
         table = Table(title=f"{track}: {len(deals)} deal(s)", title_justify="left")
         for column in ("deal", "title", "status", "revision", "deadline"):
             table.add_column(column)

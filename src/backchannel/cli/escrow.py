@@ -27,11 +27,13 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     out,
+    print_json,
     read_json_object,
     run,
 )
@@ -142,7 +144,12 @@ def escrow_open(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Open an escrow (mediator principal): items held, k-of-n signers, predicates, expiry."""
+    """Open an escrow (mediator principal): items held, k-of-n signers, predicates, expiry.
+
+    The file is a JSON object {"escrow_id", "items": [{"what", "amount", "unit", "owner",
+    "beneficiary"}], "signers": a list of parties, "threshold": k, "predicates": ["METRIC <= VALUE
+    sustained for N days", ...], "expires_at": an RFC 3339 instant}. Example: examples/escrow.json.
+    """
 
     def body() -> None:
         terms = read_json_object(file, "escrow terms")
@@ -202,12 +209,16 @@ def escrow_show(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """An escrow: items, condition, signatures, each predicate's progress, and whether it is releasable."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             shown = client.escrow.get(track, escrow_id)
+        if as_json:
+            print_json(shown)
+            return
         out.print(escrow_table(shown))
 
     run(body)

@@ -15,16 +15,18 @@ import typer
 from backchannel.cli import render
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     execute,
     out,
+    print_json,
     run,
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
-from backchannel.wire import enrolment_key
+from backchannel.protocol.wire import enrolment_key
 
 __all__ = ["keys_app"]
 
@@ -48,9 +50,25 @@ def keys_new(
 
 
 @keys_app.command("show")
-def keys_show(key_file: Annotated[Path, typer.Argument(help="A key file.")]) -> None:
-    """Print the public halves and key ids of a key file."""
-    run(lambda: out.print(render.public_keys(read_key_file(key_file), key_file)))
+def keys_show(key_file: Annotated[Path, typer.Argument(help="A key file.")], as_json: Json = False) -> None:
+    """Print the public halves and key ids of a key file (never the private ones)."""
+
+    def body() -> None:
+        keys = read_key_file(key_file)
+        if as_json:
+            print_json(
+                {
+                    "name": keys.name,
+                    "ed25519_key_id": keys.signing.key_id,
+                    "ed25519_public": keys.signing.verifying_key.to_text(),
+                    "x25519_key_id": keys.agreement.key_id,
+                    "x25519_public": keys.agreement.to_text(),
+                }
+            )
+            return
+        out.print(render.public_keys(keys, key_file))
+
+    run(body)
 
 
 @keys_app.command("rotate")

@@ -34,12 +34,14 @@ from backchannel.cli.demo import demo_app
 from backchannel.cli.escrow import attest_app, escrow_app, metric_app
 from backchannel.cli.feeds import feed_app
 from backchannel.cli.forecast import forecast_app
+from backchannel.cli.forecast_live import forecast_live_app
 from backchannel.cli.keys import keys_app
 from backchannel.cli.language import language_app
 from backchannel.cli.log import log_app
 from backchannel.cli.messages import messages_app
 from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
+from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
 from backchannel.cli.texts import text_app
 from backchannel.cli.tournament import tournament_app
@@ -86,10 +88,12 @@ app.add_typer(witness_app, name="witness")
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(obligation_app, name="obligation")
 app.add_typer(feed_app, name="feed")  # event feeds (issue #10)
+forecast_app.add_typer(forecast_live_app)  # `forecast declare|request|show|share` on a live track (ADR-0045)
 app.add_typer(forecast_app, name="forecast")  # forecasting models (issue #10)
 app.add_typer(language_app, name="language")  # the language aid (issue #15)
 app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue #9)
 app.add_typer(tournament_app, name="tournament")  # negotiation tournaments (ADR-0033)
+app.add_typer(rehearse_app, name="rehearse")  # rehearsal on the simulator (issue #11)
 app.add_typer(coord_app, name="coord")  # multi-track coordination (issue #12)
 
 

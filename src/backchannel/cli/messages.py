@@ -10,6 +10,9 @@ top level.
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -17,20 +20,24 @@ import typer
 from backchannel.cli import render
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     execute,
     out,
+    print_json,
     read_body,
     run,
 )
 from backchannel.cli.agenda import agenda_version_of
 from backchannel.cli.annexes import AnnexFiles, SealTo, upload_annexes
-from backchannel.errors import EncodingError, NotFoundError
+from backchannel.cli.language_live import blocked_numbers, render_analysis
+from backchannel.errors import DomainError, EncodingError, NotFoundError
 from backchannel.log.canonical import JSONValue
-from backchannel.sdk import BackchannelClient
+from backchannel.sdk import BackchannelClient, ProblemError
+from backchannel.sdk.receipts import ReceiptProof
 
 __all__ = ["messages_app"]
 
@@ -71,6 +78,32 @@ def send(
     run(body)
 
 
+_NoCheck = Annotated[
+    bool, typer.Option("--no-check", help="Skip the language check (escalation, suggestions, drift).")
+]
+
+
+def _language_check(
+    client: BackchannelClient, track: str, message_id: str, reframed: str | None
+) -> dict[str, Any]:
+    """Show the language aid's analysis of the message (and of the reframing) before anything is sent.
+
+    A message without text (a proposal of values only) has nothing to check:
+    the reframing's own text is checked alone, if there is one.
+    """
+    try:
+        document = client.language.check(track, message_id=message_id, reframed=reframed)
+    except ProblemError as e:
+        if not e.type.endswith("/schema-violation"):
+            raise
+        out.print("language check: the original message has no text to check", markup=False)
+        if reframed is None:
+            return {}
+        document = client.language.check(track, reframed)
+    out.print(render_analysis(document))
+    return document
+
+
 @messages_app.command("relay")
 def relay(
     message_id: Annotated[str, typer.Argument(help="The message to forward verbatim.")],
@@ -78,11 +111,19 @@ def relay(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    no_check: _NoCheck = False,
 ) -> None:
-    """Forward a message verbatim to parties (mediator)."""
+    """Forward a message verbatim to parties (mediator), after showing its language check."""
     to_parties: list[JSONValue] = list(to)
     command: dict[str, JSONValue] = {"message_id": message_id, "to_parties": to_parties}
-    run(lambda: execute(server, key_file, track, "forward_message", command))
+
+    def body() -> None:
+        if not no_check:
+            with connect(server, key_file) as client:
+                _language_check(client, track, message_id, None)
+        execute(server, key_file, track, "forward_message", command)
+
+    run(body)
 
 
 @messages_app.command("reframe")
@@ -96,15 +137,32 @@ def reframe(
         int | None, typer.Option("--agenda-version", help="For proposals (default: the latest if 'values').")
     ] = None,
     server: Server = DEFAULT_SERVER,
+    no_check: _NoCheck = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send even though the reframing changes a number.")
+    ] = False,
 ) -> None:
-    """Deliver new text for a message to parties (mediator principal)."""
+    """Deliver new text for a message to parties (mediator principal), after its language check.
+
+    The check shows the original's escalation flags and suggested reframings
+    and the new text's drift; a reframing that changes a number is refused
+    unless ``--force`` is given. A suggestion is never sent by itself.
+    """
 
     def body() -> None:
         payload = read_body(body_json)
         version = agenda_version
-        if version is None and "values" in payload:
-            with connect(server, key_file) as client:
+        with connect(server, key_file) as client:
+            if version is None and "values" in payload:
                 version = agenda_version_of(client, track)
+            new_text = payload.get("text")
+            if not no_check and isinstance(new_text, str):
+                changes = blocked_numbers(_language_check(client, track, message_id, new_text))
+                if changes and not force:
+                    raise DomainError(
+                        f"the reframing changes numbers ({'; '.join(changes)}): "
+                        "not sent; fix it, or give --force to send it anyway"
+                    )
         command: dict[str, JSONValue] = {
             "message_id": message_id, "to_parties": list[JSONValue](to), "body": dict(payload),
             "annexes": [], "agenda_version": version,
@@ -115,9 +173,21 @@ def reframe(
 
 
 def _print_ids(items: list[dict[str, Any]]) -> None:
-    """Whole message ids, unwrapped, to copy into `settle`."""
+    """Whole message ids, unwrapped, to copy into the next command."""
     for item in items:
         out.print(f"message id: {item['message_id']} (log index {item['log_index']})", soft_wrap=True)
+
+
+def _next_step(items: list[dict[str, Any]]) -> str:
+    """What to do with the deliveries: the mediator relays what waits for it; a party settles."""
+    waiting = [i for i in items if i["entry"]["signed"]["event"]["type"] == "message.submitted"]
+    if waiting:
+        return (
+            "next: you are the mediator, so you acknowledge a submission by relaying it: "
+            "`backchannel relay ID --to PARTY` (verbatim) or `backchannel reframe ID ...` "
+            "(`settle` is for the parties it is delivered to)"
+        )
+    return "next: receipt what you have read with `backchannel settle ID [ID ...]`"
 
 
 @messages_app.command("inbox")
@@ -131,8 +201,13 @@ def inbox(
         int | None, typer.Option("--last-event-id", help="Resume the stream after this log index.")
     ] = None,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
-    """Lease your party's deliveries (default), long-poll for them or stream them; settle with `settle`."""
+    """Lease your party's deliveries (default), long-poll for them or stream them.
+
+    A party then receipts them with `settle`; the mediator acknowledges a submission by
+    relaying it (`relay` or `reframe`). With --json, one JSON list of the deliveries.
+    """
 
     def body() -> None:
         with connect(server, key_file) as client:
@@ -140,14 +215,20 @@ def inbox(
                 items: list[dict[str, Any]] = []
                 for delivery in client.inbox.stream(track, last_event_id=last_event_id, timeout=timeout):
                     items.append(delivery)
-                    out.print(render.deliveries([delivery], title=f"delivery {len(items)}"))
-                    _print_ids([delivery])
-                if not items:
-                    out.print("no deliveries")
-                return
-            items = client.inbox.poll(track, timeout=timeout) if poll else client.inbox.lease(track)
-        out.print(render.deliveries(items) if items else "no deliveries")
-        _print_ids(items)
+                    if not as_json:
+                        out.print(render.deliveries([delivery], title=f"delivery {len(items)}"))
+                        _print_ids([delivery])
+            else:
+                items = client.inbox.poll(track, timeout=timeout) if poll else client.inbox.lease(track)
+                if not as_json and items:
+                    out.print(render.deliveries(items))
+                    _print_ids(items)
+        if as_json:
+            print_json(items)
+        elif not items:
+            out.print("no deliveries")
+        else:
+            out.print(_next_step(items), markup=False, soft_wrap=True)
 
     run(body)
 
@@ -219,12 +300,27 @@ def _delivery_indexes(client: BackchannelClient, track: str, wanted: set[str]) -
     return found
 
 
+def _proof(proof: ReceiptProof) -> dict[str, JSONValue]:
+    """A verified proof of receipt as JSON (the signed receipt itself stays with the SDK)."""
+    return {
+        "party": proof.party,
+        "status": proof.status,
+        "delivery_index": proof.delivery_index,
+        "receipt_log_index": proof.log_index,
+        "signer": proof.signer,
+        "key_id": proof.key_id,
+        "checkpoint_size": proof.checkpoint_size,
+        "verified": proof.settled,
+    }
+
+
 @messages_app.command("receipts")
 def receipts(
     message_id: Annotated[str, typer.Argument(help="One of your party's messages (the mediator: any).")],
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Proof of receipt of a message: each recipient party's signed receipt, verified."""
 
@@ -232,6 +328,9 @@ def receipts(
         with connect(server, key_file) as client:
             proofs = client.log.receipt_proofs(track, message_id)
             size = client.log.checkpoint(track).size
+        if as_json:
+            print_json({"message_id": message_id, "log_size": size, "proofs": [_proof(p) for p in proofs]})
+            return
         if not proofs:
             out.print(f"{render.short(message_id)} was not delivered to any party yet", markup=False)
             return
@@ -250,17 +349,56 @@ def events(
     key_file: KeyFile,
     track: Track,
     after: Annotated[int, typer.Option("--after", min=0, help="Start at this index.")] = 0,
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only this event type (repeatable), e.g. message.submitted."),
+    ] = None,
+    member: Annotated[str | None, typer.Option("--member", help="Only the commands of this member.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only entries created at or after (RFC 3339; UTC if no offset)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only entries created before (RFC 3339; UTC if no offset).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as one JSON document.")] = False,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """The transcript you may see (leaf hashes checked)."""
+    """The transcript you may see (leaf hashes checked), optionally searched by type, member and time."""
 
     def body() -> None:
         with connect(server, key_file) as client:
-            entries = client.log.events(track, after=after)
+            if types or member or since or until:
+                entries = client.log.search(
+                    track,
+                    types=types or (),
+                    member=member,
+                    since=_instant(since, "--since"),
+                    until=_instant(until, "--until"),
+                    after=after,
+                )
+            else:
+                entries = client.log.events(track, after=after)
             size = client.log.checkpoint(track).size
+        if as_json:
+            sys.stdout.write(json.dumps({"track": track, "size": size, "entries": entries}, indent=2) + "\n")
+            return
         out.print(render.transcript(entries, f"{track}: {len(entries)} visible of {size} entries"))
 
     run(body)
+
+
+def _instant(text: str | None, option: str) -> datetime | None:
+    """An RFC 3339 instant (UTC when it names no offset), or EncodingError naming the option."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise EncodingError(
+            f"{option}: not an RFC 3339 instant, e.g. 2026-12-06T19:00:00Z (got {text!r})"
+        ) from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @messages_app.command("escalations")
@@ -269,6 +407,7 @@ def escalations(
     track: Track,
     mine: Annotated[bool, typer.Option("--mine", help="Only escalations that alert you.")] = False,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Escalations (with every member each one alerts) and dead letters you may see."""
 
@@ -280,6 +419,9 @@ def escalations(
         found = [e for e in entries if e["signed"]["event"]["type"] in kinds]
         if mine:
             found = [e for e in found if member in (render.inner(e).get("to") or [])]
+        if as_json:
+            print_json(found)
+            return
         what = "escalation(s) alerting you" if mine else "escalation(s) and dead letter(s)"
         out.print(render.escalations(found, f"{track}: {len(found)} {what}", reader=member))
 

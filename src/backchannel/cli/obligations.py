@@ -32,11 +32,13 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     out,
+    print_json,
     read_json_object,
     run,
 )
@@ -61,7 +63,13 @@ def obligation_define(
     track: Track,
     server: Server = DEFAULT_SERVER,
 ) -> None:
-    """Define an obligation (mediator principal)."""
+    """Define an obligation (mediator principal).
+
+    The file is a JSON object {"obligation", "party", "metric", "unit", "rate", "burst",
+    "period_seconds", "ladder": a list of level names (the first: no escalation), "hold_seconds",
+    "recovery_pct", "shared_with": a list of parties}: a bucket of burst tokens refills at rate per
+    period; overdrawing steps up the ladder. Example: examples/obligation.json.
+    """
 
     def body() -> None:
         terms = _terms(terms_file)
@@ -121,12 +129,16 @@ def obligation_show(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """The obligation's terms, current level and tokens."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             view = client.obligations.get(track, obligation)
+        if as_json:
+            print_json(view)
+            return
         out.print(show_table(view))
 
     run(body)
@@ -138,12 +150,16 @@ def obligation_timeline(
     key_file: KeyFile,
     track: Track,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """The ladder over time: every step up or down, with its time, tokens and cause."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             view = client.obligations.get(track, obligation)
+        if as_json:
+            print_json(view)
+            return
         out.print(timeline_table(view))
 
     run(body)

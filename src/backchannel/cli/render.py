@@ -228,7 +228,10 @@ def inner(item: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Table:
-    """A table of inbox deliveries: log index, message id, priority, attempt, sender, summary."""
+    """A table of inbox deliveries: log index, short message id, priority, attempt, sender, summary.
+
+    The whole ids follow the table (``message id: ...`` lines), ready to copy.
+    """
     table = Table(title=title, title_justify="left")
     for column in ("index", "message id", "priority", "attempt", "from"):
         table.add_column(column, no_wrap=True)
@@ -238,7 +241,7 @@ def deliveries(items: Sequence[Mapping[str, Any]], title: str = "inbox") -> Tabl
         event_type = entry["signed"]["event"]["type"]
         table.add_row(
             str(item["log_index"]),
-            item["message_id"],
+            short(item["message_id"]),
             item["priority"],
             str(item["attempt"]),
             str(item.get("sender") or by(entry)),

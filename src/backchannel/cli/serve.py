@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +32,13 @@ __all__ = ["serve_app"]
 
 serve_app = typer.Typer()
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class LogFormat(StrEnum):
+    """How ``serve`` logs."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 def _policy(
@@ -91,6 +99,20 @@ def serve(
         bool,
         typer.Option("--verify-full", help="Verify every entry of every track before serving (slow)."),
     ] = False,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-token",
+            envvar="BACKCHANNEL_METRICS_TOKEN",
+            help="A bearer token /metrics requires; without one, only loopback clients may scrape it.",
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format", help="text, or json: one JSON object per line on stderr (with access logs)."
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
@@ -111,6 +133,7 @@ def serve(
             policy=policy,
             admission=admission,
             verify_full=verify_full,
+            metrics_token=metrics_token,
         ) as node:
             out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
             out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
@@ -123,10 +146,20 @@ def serve(
                 )
                 out.file.flush()
 
-            config = uvicorn_config(node.app, host=host, port=port, log_level="warning", lifespan="on")
+            config = uvicorn_config(node.app, host=host, port=port, lifespan="on", **_log_options(log_format))
             serve_config(config, listening)
 
     run(body)
+
+
+def _log_options(log_format: LogFormat) -> dict[str, Any]:
+    """The server's logging options: its own text config, or JSON lines through the root logger."""
+    if log_format is LogFormat.TEXT:
+        return {"log_level": "warning"}
+    from backchannel.service.logs import configure_json_logs  # loaded only when asked for
+
+    configure_json_logs()
+    return {"log_config": None, "log_level": "info", "access_log": True}
 
 
 def _print_serving_state(node: Node, admission: Admission) -> None:

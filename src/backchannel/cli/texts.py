@@ -18,12 +18,14 @@ from rich.text import Text
 
 from backchannel.cli._common import (
     DEFAULT_SERVER,
+    Json,
     KeyFile,
     Server,
     Track,
     connect,
     execute,
     out,
+    print_json,
     read_file,
     run,
 )
@@ -96,12 +98,16 @@ def text_show(
         int | None, typer.Option("--version", min=1, help="A version (default: current).")
     ] = None,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Print a version of a document (its digest checked)."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             shown = client.texts.get(track, doc, version)
+        if as_json:
+            print_json(shown)
+            return
         based = "" if shown["base_version"] is None else f", edited from v{shown['base_version']}"
         out.print(
             Text(
@@ -167,12 +173,17 @@ def text_comment(
 
 
 @text_app.command("comments")
-def text_comments(doc: DocArgument, key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) -> None:
+def text_comments(
+    doc: DocArgument, key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER, as_json: Json = False
+) -> None:
     """The comments on a document you may read (the mediator: all; a delegation: its own)."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             comments = client.texts.comments(track, doc)
+        if as_json:
+            print_json(comments)
+            return
         table = Table(title=f"{doc}: {len(comments)} comment(s) you may read", title_justify="left")
         for column in ("version", "by", "at", "comment"):
             table.add_column(column, overflow="fold")
@@ -184,12 +195,17 @@ def text_comments(doc: DocArgument, key_file: KeyFile, track: Track, server: Ser
 
 
 @text_app.command("list")
-def text_list(key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER) -> None:
+def text_list(
+    key_file: KeyFile, track: Track, server: Server = DEFAULT_SERVER, as_json: Json = False
+) -> None:
     """The track's documents and its text policy."""
 
     def body() -> None:
         with connect(server, key_file) as client:
             listed = client.texts.list_all(track)
+        if as_json:
+            print_json(listed)
+            return
         table = Table(title=f"{track}: texts (policy {listed['policy']})", title_justify="left")
         for column in ("doc", "title", "version", "by", "at"):
             table.add_column(column, overflow="fold")

@@ -1,37 +1,46 @@
 """``backchannel track``, ``party`` and ``member``: tracks, parties and their members.
 
 ``track new`` and ``track list`` work on a local data directory; ``track
-open``, ``party admit`` and ``member enroll`` sign commands on ``--server``.
+open``, ``party admit`` and ``member enroll`` sign commands on ``--server``;
+``track mine`` lists the tracks on ``--server`` your key belongs to (``--json``).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from backchannel.cli import render
 from backchannel.cli._common import (
     DEFAULT_SERVER,
     DataDir,
+    Json,
     KeyFile,
     LogName,
     Server,
     Track,
+    connect,
     execute,
     local_log,
     out,
+    print_json,
     run,
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import read_key_file
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import BackchannelClient
-from backchannel.wire import enrolment_key
 
 __all__ = ["member_app", "party_app", "track_app"]
 
-track_app = typer.Typer(help="Create and list tracks.", no_args_is_help=True)
+track_app = typer.Typer(
+    help="Create and list tracks (local: new, list; on a server: open, mine).", no_args_is_help=True
+)
 party_app = typer.Typer(help="Admit parties (mediator principal).", no_args_is_help=True)
 member_app = typer.Typer(help="Enrol members in your party (a principal).", no_args_is_help=True)
 
@@ -54,12 +63,46 @@ def track_new(
 
 
 @track_app.command("list")
-def track_list(data_dir: DataDir = None, log_name: LogName = "backchannel.local") -> None:
-    """List the tracks in the data directory."""
+def track_list(
+    data_dir: DataDir = None, log_name: LogName = "backchannel.local", as_json: Json = False
+) -> None:
+    """List the tracks in the data directory (on a server: `track mine`)."""
 
     def body() -> None:
         with local_log(data_dir, log_name) as node:
-            out.print(render.tracks(node.store.list_tracks()))
+            infos = node.store.list_tracks()
+        if as_json:
+            print_json(
+                [{"track": i.track, "size": i.size, "origin": i.origin, "log_key": i.log_key} for i in infos]
+            )
+            return
+        out.print(render.tracks(infos))
+
+    run(body)
+
+
+@track_app.command("mine")
+def track_mine(
+    key_file: KeyFile,
+    server: Server = DEFAULT_SERVER,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tracks as one JSON document.")] = False,
+) -> None:
+    """List the tracks on the service your key is an active member key of, with your role in each."""
+
+    def body() -> None:
+        with connect(server, key_file) as client:
+            tracks = client.tracks()
+        if as_json:
+            sys.stdout.write(json.dumps({"server": server, "tracks": tracks}, indent=2) + "\n")
+            return
+        table = Table(title=f"{len(tracks)} track(s) on {server}")
+        for column in ("track", "title", "size", "member", "party", "party_kind", "role"):
+            table.add_column(column.replace("_", " "))
+        for track in tracks:
+            table.add_row(
+                *(str(track[c]) for c in ("track", "title", "size", "member", "party", "party_kind", "role"))
+            )
+        out.print(table)
 
     run(body)
 

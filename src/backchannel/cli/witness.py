@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from backchannel.cli import render
-from backchannel.cli._common import DEFAULT_SERVER, KeyFile, Server, connect, err, out, run
+from backchannel.cli._common import DEFAULT_SERVER, Json, KeyFile, Server, connect, err, out, print_json, run
 from backchannel.errors import BackchannelError
 from backchannel.log.checkpoint import NoteVerifier, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, CosignatureVerifier, WitnessPolicy
@@ -136,6 +136,7 @@ def checkpoint_show(
     ] = None,
     log_key: Annotated[str | None, typer.Option("--log-key", help="Pin the log's vkey.")] = None,
     server: Server = DEFAULT_SERVER,
+    as_json: Json = False,
 ) -> None:
     """Print the checkpoint note, each signature line, and which cosignatures are valid."""
 
@@ -146,11 +147,22 @@ def checkpoint_show(
             note = client.log.fetch_checkpoint(track, cosigned=cosigned)
             pinned = log_key or client.service_info()["log_key"]
         log = NoteVerifier.from_vkey(pinned)
-        render.print_checkpoint(out, note)
-        out.print(_lines(note, log, verifiers))
         result = policy.check(note)
         log_ok = any(log.is_valid_for(note.checkpoint.to_bytes(), s) for s in note.signatures)
         verdict = "trusted" if log_ok and result.satisfied else "NOT trusted"
+        if as_json:
+            print_json(
+                {
+                    "checkpoint": note.to_text(),
+                    "size": note.checkpoint.size,
+                    "log_signature_valid": log_ok,
+                    "cosignatures": result.describe(),
+                    "trusted": verdict == "trusted",
+                }
+            )
+            return
+        render.print_checkpoint(out, note)
+        out.print(_lines(note, log, verifiers))
         style = "bold green" if verdict == "trusted" else "bold red"
         out.print(
             Text(

@@ -31,8 +31,8 @@ from rich.text import Text
 
 from backchannel.cli.coordination import status_view
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError, deal_hash
-from backchannel.wire import enrolment_key
 
 __all__ = ["CEASEFIRE", "COORD", "coordination_scene"]
 

@@ -34,8 +34,8 @@ from rich.console import Console
 from backchannel.cli.escrow import escrow_table
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.wire import enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
-from backchannel.wire import enrolment_key
 
 __all__ = ["ESCROW_ID", "METRIC", "PREDICATE", "escrow_scene"]
 

@@ -96,8 +96,8 @@ from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import BackchannelError, NotFoundError, VerificationError
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.wire import agenda_digest, enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
-from backchannel.wire import agenda_digest, enrolment_key
 
 __all__ = ["TRACK", "ServerProcess", "run_live_demo"]
 

@@ -31,9 +31,9 @@ from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand
 from backchannel.sdk import BackchannelClient
 from backchannel.sdk.witness import Witness
-from backchannel.wire import SignedCommand
 
 __all__ = ["INSPECTORS", "MEMBERS", "TRACK", "WITNESS", "Check", "Member", "Stage", "print_checks", "ranges"]
 

@@ -45,6 +45,7 @@ class Draft:
         self.attestations = base.attestations
         self.escrows = base.escrows
         self.texts = base.texts
+        self.forecasts = base.forecasts
         self.coordination = base.coordination
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
@@ -117,6 +118,7 @@ class Draft:
             attestations=self.attestations,
             escrows=self.escrows,
             texts=self.texts,
+            forecasts=self.forecasts,
             coordination=self.coordination,
             obligations=base.obligations if self._obligations is None else self._obligations.finish(),
         )

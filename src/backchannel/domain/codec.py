@@ -11,7 +11,7 @@
   values, ``X | None``, ``tuple[X, ...]``...); a type module registers its own
   (:class:`~backchannel.domain.keys.NewKey`, agendas, deals, escrow terms) once
   with :meth:`Format.register`. :data:`LOG` is the form of track events; the
-  wire derives its own format from it (:mod:`backchannel.wire`).
+  wire derives its own format from it (:mod:`backchannel.protocol.wire`).
 - :class:`Schema` is a dataclass's JSON form in one format: ``to_dict`` and
   ``from_dict`` follow ``dataclasses.fields`` and ``typing.get_type_hints``.
 - :class:`Reader` is the one strict reader of a closed JSON object: unknown and

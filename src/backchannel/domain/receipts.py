@@ -11,7 +11,7 @@ of the RFC 8785 canonical JSON array of every pair, sorted by message id::
 
     [["<message id a>", 17], ["<message id b>", 21]]
 
-(the service checks the digest where it has canonical JSON: ``backchannel.wire``).
+(the service checks the digest where it has canonical JSON: ``backchannel.protocol.wire``).
 
 The JSON form of one item is the two-element array ``[message_id, log_index]``.
 

@@ -38,6 +38,7 @@ from backchannel.domain.errors import (
     UnknownMessageError,
     UnknownPartyError,
 )
+from backchannel.domain.forecasting import EMPTY_FORECASTS, ForecastBook
 from backchannel.domain.ids import PartyKind, Role, service_member
 from backchannel.domain.keys import KeyRecord
 from backchannel.domain.records import (
@@ -80,6 +81,7 @@ class TrackState:
         escrows: Escrows and their signatures (issue #4, ADR-0017).
         texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
         obligations: Obligation id -> record (a persistent map; ADR-0018).
+        forecasts: Declared actor positions and recorded forecasts (ADR-0045).
         coordination: The coordination log's dependencies, calendars and deadlocks (ADR-0027).
     """
 
@@ -101,6 +103,7 @@ class TrackState:
     escrows: EscrowBook = EMPTY_ESCROWS
     texts: Texts = EMPTY_TEXTS
     obligations: Mapping[str, ObligationRecord] = field(default_factory=Map)
+    forecasts: ForecastBook = EMPTY_FORECASTS
     coordination: CoordinationBook = EMPTY_COORDINATION
 
     def log_index(self, sequence: int) -> int:

@@ -38,8 +38,8 @@ from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import VerifyingKey
 from backchannel.negotiation.boa import Agent, AgentView
 from backchannel.negotiation.space import OutcomeSpace
+from backchannel.protocol.wire import SignedCommand
 from backchannel.sdk import BackchannelClient
-from backchannel.wire import SignedCommand
 
 __all__ = ["AgendaCodec", "LiveNegotiator", "LiveOutcome", "Relayed", "read_relayed", "relay_pending"]
 

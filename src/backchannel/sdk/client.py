@@ -12,7 +12,8 @@
   witnesses, receipts: :mod:`backchannel.sdk.log`), ``client.inbox``
   (:mod:`~backchannel.sdk.inbox`), ``client.deals``
   (:mod:`~backchannel.sdk.deals`), ``client.escrow``, ``client.attestations``,
-  ``client.obligations``, ``client.texts`` and ``client.annexes``.
+  ``client.obligations``, ``client.texts``, ``client.annexes``, ``client.forecasts``
+  and ``client.language``.
 
 Problem responses raise :class:`~backchannel.sdk.session.ProblemError` (status,
 ``type`` and the whole problem body).
@@ -24,7 +25,7 @@ not have been committed. Calling ``execute`` again with the same idempotency key
 sends a different digest under that key, and gets 409 ``idempotency-conflict``
 if the first one was committed. To retry safely across such failures,
 :meth:`~BackchannelClient.sign` once and re-send the same
-:class:`~backchannel.wire.SignedCommand` with
+:class:`~backchannel.protocol.wire.SignedCommand` with
 :meth:`~BackchannelClient.send_command` until it is answered: a committed one
 comes back as a replay of the first result.
 
@@ -34,6 +35,7 @@ does) and holds no capability's rules.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,17 +50,19 @@ from backchannel.log.cosignature import WitnessPolicy
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command
 from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
 from backchannel.sdk.coordination import CoordinationClient
 from backchannel.sdk.deals import DealsClient
 from backchannel.sdk.escrow import EscrowClient
+from backchannel.sdk.forecasts import ForecastsClient
 from backchannel.sdk.inbox import InboxClient
+from backchannel.sdk.language import LanguageClient
 from backchannel.sdk.log import LogClient, witness_policy
 from backchannel.sdk.obligations import ObligationsClient
-from backchannel.sdk.session import ProblemError, new_idempotency_key
+from backchannel.sdk.session import ProblemError
 from backchannel.sdk.texts import TextsClient
-from backchannel.wire import SignedCommand, sign_command
 
 __all__ = ["BackchannelClient"]
 
@@ -84,6 +88,9 @@ class BackchannelClient:
             C2SP vkey text of type 0x04 or 0x01 whose name must be the member id).
         witness_quorum: How many of ``witnesses`` must have cosigned a
             checkpoint before it is trusted (default: all of them; 0: none).
+        entropy: Where nonces and generated idempotency keys come from: ``n`` ->
+            ``n`` random bytes (default :func:`secrets.token_bytes`; the
+            simulator passes a seeded source so a run is reproducible).
 
     Raises:
         ConfigurationError: a vkey named differently from its witness, or a
@@ -104,9 +111,11 @@ class BackchannelClient:
         sleep: Callable[[float], None] = time.sleep,
         witnesses: Mapping[str, VerifyingKey | str] | None = None,
         witness_quorum: int | None = None,
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         """Create the client."""
         self.member = member
+        self._entropy = entropy
         self.keys = keys
         self._clock: Clock = clock or SystemClock()
         self._http = httpx.Client(base_url=base_url.rstrip("/"), transport=transport)
@@ -133,6 +142,10 @@ class BackchannelClient:
         """Dependencies, resources and deadlocks (:mod:`backchannel.sdk.coordination`)."""
         self.annexes = AnnexesClient(self, self.log)
         """Annexes, plain and sealed (:mod:`backchannel.sdk.annexes`)."""
+        self.forecasts = ForecastsClient(self)
+        """Forecasts on the track (:mod:`backchannel.sdk.forecasts`, ADR-0045)."""
+        self.language = LanguageClient(self)
+        """The language aid for the mediator (:mod:`backchannel.sdk.language`, ADR-0045)."""
 
     @property
     def witnesses(self) -> WitnessPolicy:
@@ -157,8 +170,17 @@ class BackchannelClient:
         """Close on exit."""
         self.close()
 
+    # --- randomness -------------------------------------------------------
+    def _nonce(self) -> str:
+        """A fresh nonce (144 random bits, base64url as :func:`secrets.token_urlsafe` writes it)."""
+        return base64.urlsafe_b64encode(self._entropy(18)).rstrip(b"=").decode("ascii")
+
+    def new_idempotency_key(self) -> str:
+        """A fresh idempotency key (``sdk-`` and 128 random bits in hex), from this client's entropy."""
+        return "sdk-" + self._entropy(16).hex()
+
     # --- transport --------------------------------------------------------
-    def send(
+    def send(  # noqa: PLR0913 - the request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -166,14 +188,18 @@ class BackchannelClient:
         params: Mapping[str, int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now).
+        """Send one RFC 9421-signed request (a fresh nonce, ``created`` now; ``timeout`` in seconds).
 
         Returns:
             The response, whatever its status.
         """
         headers = {"Content-Type": content_type} if body else {}
-        request = self._http.build_request(method, path, params=params, content=body, headers=headers)
+        wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        request = self._http.build_request(
+            method, path, params=params, content=body, headers=headers, timeout=wait
+        )
         request.headers.update(
             sign_request(
                 method,
@@ -182,7 +208,7 @@ class BackchannelClient:
                 body,
                 key=self.keys.signing,
                 created=self._clock.now(),
-                nonce=secrets.token_urlsafe(18),
+                nonce=self._nonce(),
             )
         )
         return self._http.send(request)
@@ -235,7 +261,7 @@ class BackchannelClient:
                 b"",
                 key=self.keys.signing,
                 created=self._clock.now(),
-                nonce=secrets.token_urlsafe(18),
+                nonce=self._nonce(),
             )
         )
         return request
@@ -256,7 +282,7 @@ class BackchannelClient:
             member=self.member,
             body=body,
             issued_at=self._clock.now(),
-            nonce=secrets.token_urlsafe(18),
+            nonce=self._nonce(),
             idempotency_key=idempotency_key,
         )
 
@@ -273,7 +299,7 @@ class BackchannelClient:
             httpx.TransportError: the service could not be reached on any attempt.
         """
         signed = self.sign(
-            command, body, track=track, idempotency_key=idempotency_key or new_idempotency_key()
+            command, body, track=track, idempotency_key=idempotency_key or self.new_idempotency_key()
         )
         return self.send_command(signed)
 
@@ -289,7 +315,7 @@ class BackchannelClient:
         See :meth:`send_batch`.
         """
         signed = [
-            self.sign(name, body, track=track, idempotency_key=new_idempotency_key())
+            self.sign(name, body, track=track, idempotency_key=self.new_idempotency_key())
             for name, body in commands
         ]
         return self.send_batch(signed)
@@ -340,6 +366,17 @@ class BackchannelClient:
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     # --- reads ------------------------------------------------------------
+    def tracks(self) -> list[dict[str, Any]]:
+        """``GET /v1/tracks``: the tracks this member's key is an active key of.
+
+        Each with ``track``, ``title``, ``size``, ``member``, ``party``,
+        ``party_kind`` and ``role``.
+
+        Raises:
+            ProblemError: 401 when no track of the service knows the key.
+        """
+        return list(self.get_json("/v1/tracks")["tracks"])
+
     def service_info(self) -> dict[str, Any]:
         """``GET /v1/service``: the node's keys and the log key (unauthenticated)."""
         return self.read_json(self._http.get("/v1/service"))

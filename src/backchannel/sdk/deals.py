@@ -25,8 +25,8 @@ from backchannel.domain.agreements.deals import Deal
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
+from backchannel.protocol.wire import deal_hash as _deal_hash
 from backchannel.sdk.session import Session
-from backchannel.wire import deal_hash as _deal_hash
 
 __all__ = ["SALT_BYTES", "CommitmentSecret", "DealsClient", "deal_hash"]
 

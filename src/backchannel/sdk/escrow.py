@@ -16,8 +16,8 @@ from typing import Any
 from backchannel.domain.agreements.escrow_terms import EscrowTerms
 from backchannel.errors import VerificationError
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.wire import escrow_digest
 from backchannel.sdk.session import Session
-from backchannel.wire import escrow_digest
 
 __all__ = ["EscrowClient"]
 

@@ -24,8 +24,8 @@ from typing import Any, TypeAlias
 from backchannel.domain.receipts import ReceiptItem
 from backchannel.errors import EncodingError
 from backchannel.log.canonical import JSONValue
+from backchannel.protocol.wire import receipt_digest as wire_receipt_digest
 from backchannel.sdk.session import Session
-from backchannel.wire import receipt_digest as wire_receipt_digest
 
 __all__ = ["InboxClient", "Receivable", "receipt_digest", "receipt_items"]
 
@@ -134,7 +134,7 @@ def receipt_items(deliveries: Iterable[Receivable]) -> tuple[ReceiptItem, ...]:
 
 
 def receipt_digest(deliveries: Iterable[Receivable]) -> bytes:
-    """The ``receipt_digest`` of a receipt for ``deliveries``: :func:`backchannel.wire.receipt_digest`.
+    """The ``receipt_digest`` of a receipt for ``deliveries``, as the wire computes it.
 
     SHA-256 of the RFC 8785 canonical JSON array of the ``[message_id, log_index]``
     pairs, sorted by message id, each naming the log index that delivered that message::

@@ -1,7 +1,8 @@
 """The verified log: entries, checkpoints, proofs, witnesses and receipts: ``client.log``.
 
 - :meth:`LogClient.events` returns the visible entries and checks every leaf
-  hash against the entry and salt it came with.
+  hash against the entry and salt it came with; :meth:`LogClient.search` the
+  same, filtered by type, member and time on the service.
 - :meth:`LogClient.checkpoint` verifies the signed note with the pinned log key
   (or, trust on first use, the one ``GET /v1/service`` names), keeps the last
   checkpoint seen per track and verifies a consistency proof from it to every
@@ -28,7 +29,8 @@ This module does not sign commands (the client does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from backchannel.domain import TrackState
@@ -44,6 +46,9 @@ from backchannel.sdk.receipts import ReceiptProof, verify_receipt_proof
 from backchannel.sdk.session import ForkDetectedError, ProblemError, Session
 
 __all__ = ["LogClient", "witness_policy"]
+
+_MAX_PAGES = 1_000_000
+"""A bound on the pages one read follows (a service that never ends a listing is refused)."""
 
 
 class LogClient:
@@ -67,21 +72,52 @@ class LogClient:
         Raises:
             VerificationError: an entry whose leaf hash is not that of its event and salt.
         """
+        return self._entries(track, after, {})
+
+    def search(  # noqa: PLR0913 - the track, then keyword-only filters
+        self,
+        track: str,
+        *,
+        types: Sequence[str] = (),
+        member: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The entries visible to this member that match every filter given, leaf hashes checked.
+
+        Args:
+            track: The track.
+            types: Keep these log event types (``message.submitted``...); empty: all.
+            member: Keep the entries of this member's commands.
+            since: Keep entries created at or after this instant (aware).
+            until: Keep entries created before this instant (aware).
+            after: Start at this log index.
+
+        Raises:
+            VerificationError: an entry whose leaf hash is not that of its event and salt.
+        """
+        params: dict[str, Any] = {"type": list(types)} if types else {}
+        if member is not None:
+            params["member"] = member
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                params[name] = moment.isoformat()
+        return self._entries(track, after, params)
+
+    def _entries(self, track: str, after: int, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         cursor = after
-        while True:
-            page = self._session.get_json(f"/v1/tracks/{track}/events", after=cursor, limit=1000)
-            for item in page["entries"]:
-                entry = LogEntry.from_dict({"signed": item["signed"], "salt": item["salt"]})
-                if entry.leaf_hash.hex() != item["leaf_hash"] or entry.seq != item["index"]:
-                    raise VerificationError(
-                        f"entry {item['index']}: its leaf hash is not that of its event and salt",
-                        index=item["index"],
-                    )
-                found.append(item)
+        for _ in range(_MAX_PAGES):
+            request = self._session.signed_request(
+                "GET", f"/v1/tracks/{track}/events", params={**params, "after": cursor, "limit": 1000}
+            )
+            page = self._session.read_json(self._session.send_request(request))
+            found.extend(_checked(item) for item in page["entries"])
             if page["next"] <= cursor or page["next"] >= page["size"]:
                 return found
             cursor = page["next"]
+        raise VerificationError(f"track {track!r}: the service kept paging past {_MAX_PAGES} pages")
 
     def roster(self, track: str) -> TrackState:
         """The track's parties, members and keys, folded from the entries this member may read.
@@ -268,6 +304,15 @@ class LogClient:
         if len(set(parties)) != len(parties):
             raise VerificationError(f"the receipts of {message_id} name a party twice: {parties}")
         return proofs
+
+
+def _checked(item: dict[str, Any]) -> dict[str, Any]:
+    entry = LogEntry.from_dict({"signed": item["signed"], "salt": item["salt"]})
+    if entry.leaf_hash.hex() != item["leaf_hash"] or entry.seq != item["index"]:
+        raise VerificationError(
+            f"entry {item['index']}: its leaf hash is not that of its event and salt", index=item["index"]
+        )
+    return item
 
 
 def witness_policy(witnesses: Mapping[str, VerifyingKey | str], quorum: int | None = None) -> WitnessPolicy:

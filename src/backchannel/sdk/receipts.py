@@ -26,7 +26,7 @@ and, when the party settled it:
 (5) the given key's id is derived from the key and is the command's
     ``key_id``, and the command's Ed25519 signature verifies under it;
 (6) the command's ``receipt_digest`` is SHA-256 of the canonical JSON of its
-    items sorted by message id (:func:`backchannel.wire.receipt_digest`);
+    items sorted by message id (:func:`backchannel.protocol.wire.receipt_digest`);
 (7) its items hold ``[message_id, delivery_index]``, which is the proof's
     ``item``, and the logged event records exactly this command and these items.
 
@@ -48,7 +48,7 @@ from backchannel.log.checkpoint import Checkpoint
 from backchannel.log.merkle import verify_inclusion
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey, b64decode
-from backchannel.wire import SignedCommand, receipt_digest
+from backchannel.protocol.wire import SignedCommand, receipt_digest
 
 __all__ = ["ReceiptProof", "verify_receipt_proof"]
 

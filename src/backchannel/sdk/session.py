@@ -20,7 +20,7 @@ from backchannel.clock import Clock
 from backchannel.errors import BackchannelError, VerificationError
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.wire import SignedCommand
+from backchannel.protocol.wire import SignedCommand
 
 __all__ = ["ForkDetectedError", "ProblemError", "Session", "new_idempotency_key"]
 
@@ -79,7 +79,7 @@ class Session(Protocol):
         """The clock this member signs with."""
         ...
 
-    def send(
+    def send(  # noqa: PLR0913 - the request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -87,8 +87,9 @@ class Session(Protocol):
         params: Mapping[str, int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """Send one RFC 9421-signed request."""
+        """Send one RFC 9421-signed request (``timeout`` in seconds; default: the client's)."""
         ...
 
     def read_json(self, response: httpx.Response) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from backchannel.errors import BackchannelError, ConfigurationError
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.tracks import CommandResult
-from backchannel.wire import SignedCommand
 
 __all__ = ["DEFAULT_MAX_COMMANDS", "CommitterStatistics", "GroupCommitter", "Outcome", "Runner"]
 
@@ -94,6 +94,8 @@ class GroupCommitter:
         self._failed = 0
         self._largest = 0
         self._waiting = 0
+        self.on_group: Callable[[int], None] | None = None
+        """Called with the size (commands) of each group written (the ``/metrics`` hook, ADR-0029)."""
 
     def submit(self, commands: Sequence[SignedCommand]) -> Future[list[Outcome]]:
         """Queue ``commands`` (kept together, in order) for the next group.
@@ -190,6 +192,8 @@ class GroupCommitter:
         with self._lock:
             self._commands += len(commands)
             self._largest = max(self._largest, len(commands))
+        if self.on_group is not None:
+            self.on_group(len(commands))
         start = 0
         for request in group:
             stop = start + len(request.commands)

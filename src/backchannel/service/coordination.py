@@ -45,8 +45,8 @@ from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.errors import BackchannelError, NotFoundError
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.service.tracks import TrackService
-from backchannel.wire import sign_command
 
 __all__ = [
     "CoordinationService",

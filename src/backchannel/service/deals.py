@@ -37,8 +37,8 @@ from backchannel.errors import NotFoundError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.service.tracks import TrackService
-from backchannel.wire import sign_command
 
 __all__ = ["DealService", "deal_list", "deal_view", "resolution_key"]
 

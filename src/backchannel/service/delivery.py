@@ -20,23 +20,21 @@ track. It is the one entry point for commands that affect delivery:
   alerts (:func:`escalation_targets`: by default the recipient party's
   alternates and the mediator's principals).
 - **Restart.** Queues are rebuilt lazily from the track state: every delivery
-  still pending (``TrackState.pending_for``) is queued again, so a message
-  leased but not settled before a restart is delivered again (at-least-once);
-  settled and dead-lettered ones are not.
+  still pending (``TrackState.pending_for``) is queued again, so a message leased
+  but not settled before a restart is delivered again; settled ones are not.
 
-Leases, attempt counts and heartbeats are runtime state and are not persisted
-(ADR-0011). This module does not speak HTTP and does not run a timer: a caller
-calls :meth:`DeliveryService.tick` at :meth:`DeliveryService.next_wakeup`.
+Leases, attempt counts and heartbeats are runtime state, not persisted (ADR-0011).
+This module does not speak HTTP or run a timer (call :meth:`~DeliveryService.tick`
+at :meth:`~DeliveryService.next_wakeup`); ``/metrics`` reads it (ADR-0029).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard, overload
@@ -75,10 +73,10 @@ from backchannel.errors import (
 )
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, sign_command, to_domain
 from backchannel.service._routing import envelope, escalation_targets, targets
 from backchannel.service.leases import LeaseBook
 from backchannel.service.tracks import CommandResult, TrackService
-from backchannel.wire import SignedCommand, sign_command, to_domain
 
 __all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
 
@@ -145,6 +143,8 @@ class DeliveryService:
         self._queues: dict[tuple[str, str], RecipientQueue] = {}
         self._presence: dict[str, Presence] = {}
         self._leases = LeaseBook()
+        self.on_settled: Callable[[str, float], None] | None = None
+        """Called with a priority and the seconds from delivery to settling receipt (ADR-0029)."""
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -261,9 +261,15 @@ class DeliveryService:
                 case ReceiptRecorded():
                     queue = self._queue(state, event.party)
                     for message_id in event.message_ids:
-                        _settle(queue, message_id, now)
+                        if _settle(queue, message_id, now):
+                            self._settled(state, message_id, event.party, now)
                 case _:
                     pass
+
+    def _settled(self, state: TrackState, message_id: str, party: str, now: datetime) -> None:
+        message = state.message(message_id)
+        if self.on_settled is not None and (delivery := message.deliveries.get(party)) is not None:
+            self.on_settled(message.priority.value, max(0.0, (now - delivery.at).total_seconds()))
 
     def _put(self, state: TrackState, message: MessageRecord, party: str, index: int, now: datetime) -> None:
         # Capacity was checked under the same lock; a seen id is a no-op.
@@ -349,11 +355,9 @@ class DeliveryService:
         """Apply lease expiries and deadlines on every queue of the track; log what must be logged.
 
         Each :class:`~backchannel.broker.DeadLettered` becomes ``message.dead_lettered`` and
-        each :class:`~backchannel.broker.Escalated` becomes ``message.escalated``, signed by
-        the service member and idempotent. In the mediator's own queue (submissions not yet
-        forwarded or reframed) a dead letter is logged too, so the sender learns that the
-        mediator did not relay its message and why; an escalation there is reported but
-        not logged (the mediator would only alert itself).
+        each :class:`~backchannel.broker.Escalated` ``message.escalated``, signed by the service
+        member and idempotent. In the mediator's own queue a dead letter is logged too (the
+        sender learns the mediator did not relay it, and why); an escalation there is not.
 
         Args:
             track: The track.
@@ -485,7 +489,6 @@ class DeliveryService:
 
     @overload
     def statistics(self) -> DeliveryStatistics: ...
-
     @overload
     def statistics(self, track: str) -> dict[str, QueueStatistics]: ...
 
@@ -501,6 +504,22 @@ class DeliveryService:
             state = self._state(track)
             self._ensure(state)
             return {p: self._queues[(track, p)].statistics() for p in sorted(state.parties)}
+
+    def queue_statistics(self) -> dict[tuple[str, str], QueueStatistics]:
+        """Each queue built so far, by ``(track, party)``: what ``/metrics`` reads (builds none)."""
+        with self._lock:
+            return {key: queue.statistics() for key, queue in sorted(self._queues.items())}
+
+    def presence_snapshot(self, now: datetime | None = None) -> dict[str, tuple[PartyPresence, ...]]:
+        """Every party's liveness on each track whose queues are built (builds none)."""
+        at = now or self._clock.now()
+        with self._lock:
+            return {track: presence.parties(at) for track, presence in sorted(self._presence.items())}
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        """How every queue delivers."""
+        return self._policy
 
     def _totals(self) -> DeliveryStatistics:
         with self._lock:
@@ -567,9 +586,11 @@ def _is_retry(state: TrackState, signed: SignedCommand) -> bool:
     return key is not None and state.idempotent_result(signed.member, key) is not None
 
 
-def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> None:
-    with contextlib.suppress(UnknownDeliveryError):  # settled or dead-lettered before a rebuild
-        queue.settle(message_id, now)
+def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> bool:
+    try:  # True the first time only
+        return queue.settle(message_id, now)
+    except UnknownDeliveryError:  # settled or dead-lettered before a rebuild
+        return False
 
 
 def _idempotency_key(kind: str, envelope: Envelope) -> str:

@@ -45,8 +45,8 @@ from backchannel.errors import NotFoundError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import sign_command
 from backchannel.service.tracks import CommandResult, TrackService
-from backchannel.wire import sign_command
 
 __all__ = ["ObligationService", "ObligationStatistics", "obligation_view", "review_key"]
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,13 +65,13 @@ from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import SignedCommand, to_domain
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
-from backchannel.wire import SignedCommand, to_domain
 
-__all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "replay"]
+__all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
 
 _MAX_RACES = 5
 _RECENT_ENTRIES = 1024
@@ -98,6 +99,22 @@ class CommandResult:
 class _Loaded:
     state: TrackState | None
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TypeCounts:
+    """Commands and events counted by type (:meth:`TrackService.type_counts`; ``/metrics``, ADR-0029).
+
+    Attributes:
+        commands: ``(command, outcome)`` -> how many, the outcome being
+            ``appended``, ``replayed`` (a retry answered with its first result)
+            or ``refused`` (a rule, a signature; a body that did not decode
+            has no type and is counted only in the statistics).
+        events: Log event type appended -> how many.
+    """
+
+    commands: Mapping[tuple[str, str], int]
+    events: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +170,8 @@ class TrackService:
         self._recent: dict[tuple[str, int], LogEntry] = {}
         self._recent_lock = threading.Lock()
         self._counts = dict.fromkeys(("appended", "replayed", "refused", "appends", "races"), 0)
+        self._by_command: Counter[tuple[str, str]] = Counter()  # (command, outcome) -> how many
+        self._by_event: Counter[str] = Counter()  # event type appended -> how many
 
     def statistics(self) -> TrackServiceStatistics:
         """What the service has done so far, and what it holds now."""
@@ -166,6 +185,11 @@ class TrackService:
                 races_lost=self._counts["races"],
                 entries_recent=len(self._recent),
             )
+
+    def type_counts(self) -> TypeCounts:
+        """How many commands of each type were appended, replayed or refused, and events appended by type."""
+        with self._lock:
+            return TypeCounts(commands=dict(self._by_command), events=dict(self._by_event))
 
     @property
     def store(self) -> EventStore:
@@ -200,6 +224,11 @@ class TrackService:
     def set_aside(self, report: IntegrityReport) -> None:
         """Refuse the tracks ``report`` found damaged (:class:`DamagedTrackError`, issue #8)."""
         self._integrity = report
+
+    @property
+    def integrity(self) -> IntegrityReport | None:
+        """What the start-up integrity check found (``None``: it has not run on this service)."""
+        return self._integrity
 
     def _check_served(self, track: str) -> None:
         if self._integrity is not None and track in self._integrity.damaged:
@@ -281,7 +310,7 @@ class TrackService:
     def execute_decoded(
         self, commands: Sequence[tuple[SignedCommand, Command] | BackchannelError]
     ) -> list[CommandResult | BackchannelError]:
-        """:meth:`execute_many` for commands already decoded by :func:`~backchannel.wire.to_domain`.
+        """:meth:`execute_many` for commands already decoded by :func:`~backchannel.protocol.wire.to_domain`.
 
         An error in the input is passed through to its slot of the output.
         """
@@ -336,10 +365,12 @@ class TrackService:
                     drafts.extend(self._drafts(state, signed, command, events))
             except (AdmissionRefusedError, DomainError, EncodingError, VerificationError) as e:
                 self._counts["refused"] += 1
+                self._by_command[(signed.command, "refused")] += 1
                 done.append((position, e))
                 continue
             if not events:
                 self._counts["replayed"] += 1
+                self._by_command[(signed.command, "replayed")] += 1
                 done.append((position, _retry_result(state, command)))
                 continue
             first_draft = len(drafts) - len(events)
@@ -351,6 +382,9 @@ class TrackService:
             result = self._writer.append(track, drafts)
             self._counts["appends"] += 1
             self._counts["appended"] += len(accepted)
+            kinds = {position: signed.command for position, signed, _ in group}
+            self._by_command.update((kinds[position], "appended") for position, _, _ in accepted)
+            self._by_event.update(draft.type for draft in drafts)
             self._tracks[track] = _Loaded(state, result.checkpoint.checkpoint.size)
             self._remember(track, result.entries)
             for position, events, first_draft in accepted:
@@ -367,10 +401,27 @@ class TrackService:
         if isinstance(command, OpenTrack):
             self._check_service_key(command)
             member = service_member(command.mediator_party)
-            self._writer.open_track(command.track)
+            self._create_track(command.track)
             return [self._registration(member), *(self._draft(member, signed, e) for e in events)]
         assert state is not None  # decide() refuses every other command on a closed track
         return [self._draft(state.service_member, signed, event) for event in events]
+
+    def _create_track(self, track: str) -> None:
+        """Create the track's row; an empty one left by a genesis whose append failed is reused.
+
+        The row and the genesis append are two store operations: if the append
+        fails (a failed write, a crash), the row stays with size 0 and a retried
+        ``open_track`` would otherwise find it taken forever (found by the
+        simulator: ``backchannel rehearse run doha-shuttle --seed 22``).
+
+        Raises:
+            ConflictError: the track exists and holds entries.
+        """
+        try:
+            self._writer.open_track(track)
+        except ConflictError:
+            if self.store.get_track(track).size:
+                raise
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
         body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}

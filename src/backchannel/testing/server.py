@@ -7,11 +7,16 @@ The server is configured as ``backchannel serve`` configures it
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import uvicorn
 
 from backchannel.api.guard import HEADER_TIMEOUT, uvicorn_config
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp
 
-__all__ = ["running"]
+__all__ = ["free_port", "running", "serve_process"]
 
 _POLL = 0.01
 
@@ -76,6 +81,61 @@ def running(
             thread.join(timeout=timeout)
     finally:
         sock.close()
+
+
+def free_port() -> int:
+    """A TCP port on ``127.0.0.1`` that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_process(
+    argv: list[str],
+    url: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``backchannel serve`` (``argv``) as a process until ``url`` answers; stop it by its PID on exit.
+
+    The process is asked to stop with SIGTERM (killed after 15 s if it does not). Its
+    output is discarded.
+
+    Raises:
+        RuntimeError: the process exited before ``url/v1/service`` answered.
+        TimeoutError: it did not answer within ``timeout``.
+    """
+    proc = subprocess.Popen(  # noqa: S603 - the caller's own command line, in its tests
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(url):
+            if proc.poll() is not None:
+                msg = f"serve exited early with status {proc.returncode}"
+                raise RuntimeError(msg)
+            if time.monotonic() >= deadline:
+                msg = f"serve did not answer at {url} within {timeout} s"
+                raise TimeoutError(msg)
+            time.sleep(0.05)
+        yield proc
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/v1/service", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _serve(server: uvicorn.Server, sock: socket.socket, exits: list[SystemExit]) -> None:

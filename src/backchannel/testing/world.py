@@ -13,7 +13,7 @@ from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.wire import agenda_digest, enrolment_key
+from backchannel.protocol.wire import agenda_digest, enrolment_key
 
 __all__ = ["SMALL_AGENDA", "message_body", "new_key_json", "opening", "seeded_keys"]
 

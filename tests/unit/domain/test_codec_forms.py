@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from backchannel._wire_codec import command_body, read_body
 from backchannel.domain import event_from_dict
 from backchannel.domain.features.coordination import COORDINATION
 from backchannel.log.canonical import canonicalize, loads_strict
-from backchannel.wire import COMMAND_NAMES
+from backchannel.protocol._wire_codec import command_body, read_body
+from backchannel.protocol.wire import COMMAND_NAMES
 
 FORMS = Path(__file__).resolve().parents[2] / "vectors" / "forms" / "domain.jsonl"
 LINES = FORMS.read_bytes().splitlines()
@@ -24,6 +24,8 @@ ENVELOPE = {
     "digest": b"\x01" * 32,
     "idempotency_key": None,
 }
+ADDED_AFTER = {"declare_actor_positions", "record_forecast", "share_forecast"}
+"""Commands added after the forms were pinned: their wire round trips are in test_forecasts_feature.py."""
 
 
 def test_every_event_type_and_command_is_pinned() -> None:
@@ -33,7 +35,7 @@ def test_every_event_type_and_command_is_pinned() -> None:
     assert len(events) == 36
     # commands registered after the codec layer pin their forms in their own tests
     later = {rule.name for rule in COORDINATION.commands}  # test_coordination_log.py
-    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - later
+    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - ADDED_AFTER - later
 
 
 @pytest.mark.parametrize("line", LINES, ids=lambda line: line[:48].decode())

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from track_world import World
 
-from backchannel._wire_codec import command_body, read_body
 from backchannel.coordination.calendar import BookingStatus, ResourceKind
 from backchannel.domain import fold, visible_to
 from backchannel.domain._codec_base import LOG_STYLE, At
@@ -37,6 +36,7 @@ from backchannel.domain.coordination.events import (
 from backchannel.domain.errors import NotAuthorizedError, SchemaViolationError
 from backchannel.domain.events import event_from_dict
 from backchannel.errors import EncodingError
+from backchannel.protocol._wire_codec import command_body, read_body
 
 IRAN = "us-iran-nuclear"
 CEASEFIRE = "israel-hezbollah-ceasefire"

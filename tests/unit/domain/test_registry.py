@@ -26,7 +26,7 @@ from backchannel.domain.events import event_from_dict
 from backchannel.domain.features import FEATURES, REGISTRY
 from backchannel.domain.registry import Feature, Registry, command, event, everyone_sees
 from backchannel.errors import EncodingError
-from backchannel.wire import COMMAND_NAMES
+from backchannel.protocol.wire import COMMAND_NAMES
 
 
 def _domain_classes(base: type) -> set[type]:
@@ -47,8 +47,8 @@ EVENTS = _domain_classes(Recorded) - EVENT_BASES  # an event class names its own
 
 
 def test_discovery_finds_the_domain_classes() -> None:
-    assert len(COMMANDS) == 38
-    assert len(EVENTS) == 44
+    assert len(COMMANDS) == 41  # 32 + forecasts (ADR-0045) 3 + coordination (ADR-0027) 6
+    assert len(EVENTS) == 47  # 36 + forecasts 3 + coordination 8
 
 
 def test_an_event_class_without_a_type_is_only_a_base_of_event_classes() -> None:

@@ -15,13 +15,13 @@ from backchannel.log.signing import SigningKey
 from backchannel.negotiation.agents import boulware, conceder, hardliner
 from backchannel.negotiation.bridge import AgendaCodec, LiveNegotiator, read_relayed, relay_pending
 from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA, opening, seeded_keys
-from backchannel.wire import agenda_digest
 
 TRACK = "doha-bot-talks"
 LOG_KEY = SigningKey.from_seed(b"\x0b" * 32)

@@ -30,9 +30,9 @@ from backchannel.api.schemas import (
 )
 from backchannel.errors import BackchannelError, EncodingError
 from backchannel.log.canonical import loads_strict
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.committer import Outcome
 from backchannel.service.tracks import CommandResult
-from backchannel.wire import SignedCommand
 
 __all__ = ["router"]
 

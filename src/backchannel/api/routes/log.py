@@ -1,6 +1,7 @@
 """The transparency-log reads: entries, leaves, checkpoints, proofs and proofs of receipt.
 
 - ``GET .../events``: the entries the requester may see, with their salts;
+  searched with ``type``, ``member``, ``since``, ``until`` (:mod:`backchannel.api.routes.admin`);
 - ``GET .../leaves``: leaf hashes only (the witness view);
 - ``GET .../checkpoint`` (``?cosigned=k&timeout=s``), ``.../proofs/inclusion``,
   ``.../proofs/consistency``;
@@ -14,9 +15,10 @@ This module does not write to the log.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from backchannel.api.context import (
     MAX_PAGE,
@@ -26,6 +28,7 @@ from backchannel.api.context import (
     threaded,
     visible,
 )
+from backchannel.api.routes.admin import SearchQuery, search_filter
 from backchannel.api.schemas import (
     CheckpointResponse,
     ConsistencyProofResponse,
@@ -44,7 +47,7 @@ from backchannel.domain.records import MessageRecord
 from backchannel.errors import NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode
-from backchannel.wire import SignedCommand
+from backchannel.protocol.wire import SignedCommand
 
 __all__ = ["router"]
 
@@ -53,6 +56,8 @@ _Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 _End = Annotated[int | None, Query(ge=0)]
 _Cosigned = Annotated[int, Query(ge=0, le=64, description="at least this many witness cosignatures")]
 _CosignedTimeout = Annotated[float, Query(alias="timeout", ge=0, le=60)]
+MAX_SCAN = 10_000
+"""The most entries one searched page scans (the caller continues from ``next``)."""
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -63,12 +68,18 @@ def router(ctx: ApiContext) -> APIRouter:
     async def get_events(
         track: str,
         request: Request,
+        wanted: Annotated[SearchQuery, Depends(search_filter)],
         after: _Index = 0,
         limit: _Limit = 100,
     ) -> EventsResponse:
-        """The log entries the requester may see, from index ``after`` on."""
+        """The log entries the requester may see, from index ``after`` on; optionally searched.
+
+        ``type`` (repeatable), ``member``, ``since`` and ``until`` (RFC 3339) keep only the
+        matching entries among those the requester may see; a searched page scans at most
+        10,000 entries (continue from ``next``).
+        """
         await read_body(request)
-        return await threaded(_events, ctx, request, track, after, limit)
+        return await threaded(partial(_events, wanted=wanted), ctx, request, track, after, limit)
 
     @router.get("/v1/tracks/{track}/leaves", response_model=LeavesResponse)
     async def get_leaves(track: str, request: Request, start: _Index = 0, end: _End = None) -> LeavesResponse:
@@ -123,16 +134,20 @@ def router(ctx: ApiContext) -> APIRouter:
     return router
 
 
-def _events(ctx: ApiContext, request: Request, track: str, after: int, limit: int) -> EventsResponse:
+def _events(  # noqa: PLR0913 - the request, the page and the search
+    ctx: ApiContext, request: Request, track: str, after: int, limit: int, *, wanted: SearchQuery
+) -> EventsResponse:
     state, reader = ctx.auth.reader(request, track, b"")
+    search = wanted.parse()  # after authentication: a stranger learns nothing, not even a 400
     store = ctx.service.store
     size = store.size(track)
     entries: list[LogEntryModel] = []
     cursor = min(after, size)
-    for stored in store.read(track, cursor, size):
+    stop = min(size, cursor + MAX_SCAN) if search.active else size
+    for stored in store.read(track, cursor, stop):
         cursor = stored.seq + 1
         entry = stored.decode()
-        if visible(state, reader.member, entry):
+        if visible(state, reader.member, entry) and search.matches(entry):
             entries.append(
                 LogEntryModel(
                     index=stored.seq,

@@ -11,7 +11,7 @@ ResolveDeal      the service (the prepare deadline, by the tick)
 
 Construction checks the shape of every field and raises one
 :class:`~backchannel.domain.errors.SchemaViolationError` listing each bad field.
-``deal_hash`` is computed by the wire layer (``backchannel.wire.deal_hash``)
+``deal_hash`` is computed by the wire layer (``backchannel.protocol.wire.deal_hash``)
 from the deal's canonical JSON, as ``agenda_digest`` is for agendas.
 """
 

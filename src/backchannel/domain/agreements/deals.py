@@ -37,7 +37,7 @@ Its JSON form (:meth:`Deal.to_dict`)::
     }
 
 The **deal hash** is SHA-256 of the RFC 8785 canonical JSON of that form. The
-wire layer computes it (``backchannel.wire.deal_hash``) and the commands carry
+wire layer computes it (``backchannel.protocol.wire.deal_hash``) and the commands carry
 it; principals vote by signing it.
 
 **States** (:class:`DealStatus`): ``drafted`` (circulated, no votes) ->

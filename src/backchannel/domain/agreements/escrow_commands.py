@@ -21,7 +21,7 @@ class OpenEscrow(CommandEnvelope):
     """Open an escrow with ``terms`` (mediator principal).
 
     ``escrow_digest`` is SHA-256 of the canonical JSON of ``terms.to_dict()``,
-    computed by the service (:func:`backchannel.wire.escrow_digest`); release
+    computed by the service (:func:`backchannel.protocol.wire.escrow_digest`); release
     signatures must name it.
     """
 

@@ -18,6 +18,7 @@ from backchannel.domain.features.commitments import COMMITMENTS
 from backchannel.domain.features.coordination import COORDINATION
 from backchannel.domain.features.deals import DEALS
 from backchannel.domain.features.escrow import ESCROW
+from backchannel.domain.features.forecasts import FORECASTS
 from backchannel.domain.features.membership import MEMBERSHIP
 from backchannel.domain.features.messaging import MESSAGING
 from backchannel.domain.features.obligations import OBLIGATIONS
@@ -36,6 +37,7 @@ FEATURES: tuple[Feature, ...] = (
     ESCROW,
     TEXT,
     OBLIGATIONS,
+    FORECASTS,
     COORDINATION,
 )
 """The track's features, in the order their commands and events were added."""

@@ -1,4 +1,4 @@
-"""The wire's JSON forms (private to :mod:`backchannel.wire`): the :data:`WIRE` format and command bodies.
+"""The wire's JSON forms (private to :mod:`backchannel.protocol.wire`): the WIRE format and bodies.
 
 Each command's ``body`` is the command's dataclass fields, less the envelope's
 (which the signed payload carries) and less the one digest the wire computes
@@ -16,7 +16,7 @@ registered once here:
 
 Errors name the field's path in the wire's words (``body.to_parties.2:
 expected a string, got an integer``). This module does not sign, verify or
-parse the signed envelope (:mod:`backchannel.wire` does).
+parse the signed envelope (:mod:`backchannel.protocol.wire` does).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ public keys are standard base64 (:func:`new_key_to_dict`); digests are 64
 lowercase hex digits; kinds are their enum values. Each command's ``body`` is a
 closed object of the command's fields, derived from its dataclass through one
 codec layer (:mod:`backchannel.domain.codec`, the wire's format in
-``backchannel._wire_codec``); its wire name is the one its feature registers
+``backchannel.protocol._wire_codec``); its wire name is the one its feature registers
 (:data:`COMMAND_NAMES`). Unknown,
 missing and mistyped fields are refused with an
 :class:`~backchannel.errors.EncodingError` naming the field (``payload.nonce``,
@@ -60,17 +60,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backchannel._wire_codec import (
-    WIRE_STYLE,
-    GrantedKey,
-    Timestamp,
-    agenda_digest,
-    command_body,
-    deal_hash,
-    escrow_digest,
-    read_body,
-    receipt_digest,
-)
 from backchannel.domain.codec import At, Body, Checked, Optional, Reader, Text
 from backchannel.domain.command_envelope import Command
 from backchannel.domain.features import REGISTRY
@@ -81,6 +70,17 @@ from backchannel.errors import EncodingError, VerificationError
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
+from backchannel.protocol._wire_codec import (
+    WIRE_STYLE,
+    GrantedKey,
+    Timestamp,
+    agenda_digest,
+    command_body,
+    deal_hash,
+    escrow_digest,
+    read_body,
+    receipt_digest,
+)
 from backchannel.protocol.keyfile import KeyPair
 
 __all__ = [

@@ -1,0 +1,226 @@
+"""The invariants every run is checked against, from the store and what the clients saw.
+
+- **acknowledged, never lost**: every command the service acknowledged is in
+  the final log, each event at the index it was acknowledged at, with its type
+  and time;
+- **idempotent retries append nothing**: no idempotency key's command appears
+  twice in the log;
+- **settled, never redelivered**: no party is leased a message after the
+  service acknowledged its receipt of it;
+- **at most one receipt per delivery**: no (message, party) is receipted twice;
+- **the log verifies offline** (:func:`~backchannel.service.export.verify_store`:
+  every signature, node and checkpoint) and **every checkpoint a client saw is
+  a prefix of the final log** (its root is the root of the first *size* leaves,
+  so each is consistent with the one before);
+- **two-phase commit is atomic**: no deal both committed and aborted, none
+  committed without a YES from every voter on the prepared hash;
+- **a revoked key signs nothing more**: no entry after a ``key.revoked``
+  carries a command signed with that key.
+
+:func:`check_invariants` also measures acknowledgement latencies (queued to
+receipt, virtual seconds) per priority. This module does not run anything.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from backchannel.errors import BackchannelError
+from backchannel.log import merkle
+from backchannel.log.records import LogEntry, parse_timestamp
+from backchannel.protocol.wire import SignedCommand
+from backchannel.service.export import verify_store
+from backchannel.store.base import EventStore
+
+__all__ = ["InvariantReport", "Observations", "check_invariants"]
+
+
+@dataclass
+class Observations:
+    """What the simulated clients saw: acknowledgements, checkpoints, leases after settlement."""
+
+    acks: list[tuple[str, str, int | None, list[tuple[str, str]]]] = field(default_factory=list)
+    checkpoints: list[tuple[int, bytes]] = field(default_factory=list)
+    settled_pairs: set[tuple[str, str]] = field(default_factory=set)
+    redelivered: list[str] = field(default_factory=list)
+    priorities: dict[str, str] = field(default_factory=dict)
+
+    def acknowledge(self, signed: SignedCommand, result: Mapping[str, Any]) -> None:
+        """Record an acknowledged command: its events' indexes, types and times, and its checkpoint."""
+        events = [(str(e["type"]), str(e["at"])) for e in result["events"]]
+        first = result.get("first_index")  # None: a replay the restarted service answers without its index
+        self.acks.append(
+            (signed.command, signed.idempotency_key or "", None if first is None else int(first), events)
+        )
+        if result.get("checkpoint"):
+            lines = str(result["checkpoint"]).split("\n")
+            self.checkpoints.append((int(lines[1]), base64.b64decode(lines[2])))
+
+    def leased(self, party: str, deliveries: list[dict[str, Any]]) -> None:
+        """Record a lease: any message in it already settled for ``party`` is a violation."""
+        for delivery in deliveries:
+            self.priorities[str(delivery["message_id"])] = str(delivery["priority"])
+            if (str(delivery["message_id"]), party) in self.settled_pairs:
+                self.redelivered.append(
+                    f"{delivery['message_id'][:12]} redelivered to {party} after its receipt"
+                )
+
+    def settled(self, party: str, deliveries: list[dict[str, Any]]) -> None:
+        """Record an acknowledged receipt."""
+        self.settled_pairs.update((str(d["message_id"]), party) for d in deliveries)
+
+
+@dataclass
+class InvariantReport:
+    """The verdict of one run: violations (empty: every invariant held), the final root and latencies."""
+
+    root: str
+    size: int
+    violations: list[str]
+    latencies: dict[str, list[float]]
+
+
+def _find(value: object, key: str) -> Iterator[Any]:
+    """Every value of ``key`` anywhere in a JSON value (depth first)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if k == key:
+                yield v
+            yield from _find(v, key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _find(item, key)
+
+
+def _first(value: object, key: str) -> Any:  # noqa: ANN401 - a JSON value
+    return next(_find(value, key), None)
+
+
+def _acknowledged(entries: list[LogEntry], obs: Observations) -> list[str]:
+    problems = []
+    by_key = {(str(_event(e).get("idempotency_key")), e.signed.event.type) for e in entries}
+    for command, key, first, events in obs.acks:
+        for offset, (kind, at) in enumerate(events):
+            if first is None:
+                if (key, kind) not in by_key:
+                    problems.append(f"acknowledged {command} event {kind} (key {key}) is lost")
+                continue
+            index = first + offset
+            event = entries[index].signed.event if index < len(entries) else None
+            if event is None or event.type != kind or event.created_at != at:
+                problems.append(f"acknowledged {command} event {kind} at index {index} is lost")
+    return problems
+
+
+def _idempotent(entries: list[LogEntry]) -> list[str]:
+    seen: dict[tuple[str, str], int] = {}
+    problems = []
+    for entry in entries:
+        key = _event(entry).get("idempotency_key")
+        if key is None:
+            continue
+        mark = (str(key), entry.signed.event.type)
+        if mark in seen:
+            problems.append(
+                f"idempotency key {key} appended {mark[1]} twice (indexes {seen[mark]}, {entry.seq})"
+            )
+        seen[mark] = entry.seq
+    return problems
+
+
+def _receipts(entries: list[LogEntry], obs: Observations, latencies: dict[str, list[float]]) -> list[str]:
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    problems = []
+    for entry in entries:
+        event = entry.signed.event
+        if event.type != "receipt.recorded":
+            continue
+        party = str(_event(entry).get("by", event.author)).split("/", maxsplit=1)[0]
+        for item in _first(event.body, "items") or []:
+            message_id, log_index = item
+            pair = (str(message_id), party)
+            counts[pair] += 1
+            if counts[pair] == 2:
+                problems.append(f"message {pair[0][:12]} has two receipts from {party}")
+            queued = entries[int(log_index)].signed.event
+            priority = obs.priorities.get(str(message_id), "routine")
+            delay = parse_timestamp(event.created_at) - parse_timestamp(queued.created_at)
+            latencies.setdefault(priority, []).append(delay.total_seconds())
+    return problems
+
+
+def _event(entry: LogEntry) -> Mapping[str, Any]:
+    """The domain event an entry records (its ``event`` member, else its whole body)."""
+    body = entry.signed.event.body
+    inner = body.get("event")
+    return inner if isinstance(inner, Mapping) else body
+
+
+def _revoked(entries: list[LogEntry]) -> list[str]:
+    """Nothing signed with a key after the entry that revoked it."""
+    revoked: dict[str, int] = {}
+    problems = []
+    for entry in entries:
+        event = _event(entry)
+        if entry.signed.event.type == "key.revoked":
+            revoked.setdefault(str(event["key_id"]), entry.seq)
+        command = entry.signed.event.body.get("command")
+        payload = command.get("payload") if isinstance(command, Mapping) else None
+        key_id = payload.get("key_id") if isinstance(payload, Mapping) else None
+        if key_id is not None and str(key_id) in revoked and entry.seq > revoked[str(key_id)]:
+            problems.append(f"entry {entry.seq} was signed with {key_id}, revoked at {revoked[str(key_id)]}")
+    return problems
+
+
+def _two_phase(entries: list[LogEntry]) -> list[str]:
+    outcome: dict[str, set[str]] = defaultdict(set)
+    prepared: dict[str, tuple[str, frozenset[str]]] = {}
+    yes: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        kind, event = entry.signed.event.type, _event(entry)
+        if kind == "deal.prepared":
+            deal = str(event["deal"]["id"])
+            prepared[deal] = (str(event["deal_hash"]), frozenset(map(str, event["voters"])))
+            yes[deal].clear()
+            outcome[deal].clear()
+        elif kind == "deal.voted":
+            deal = str(event["deal_id"])
+            if event["vote"] == "yes" and event["deal_hash"] == prepared.get(deal, ("", ()))[0]:
+                yes[deal].add(str(event["by"]))
+        elif kind in {"deal.committed", "deal.aborted"}:
+            outcome[str(event["deal_id"])].add(kind)
+    problems = []
+    for deal, seen in outcome.items():
+        if len(seen) > 1:
+            problems.append(f"deal {deal} is both committed and aborted")
+        if "deal.committed" in seen and not prepared.get(deal, ("", frozenset({""})))[1] <= yes[deal]:
+            problems.append(f"deal {deal} committed without a YES on its hash from every voter")
+    return problems
+
+
+def check_invariants(store: EventStore, track: str, log_key: str, obs: Observations) -> InvariantReport:
+    """Check every invariant on the final store and the clients' observations."""
+    problems: list[str] = []
+    try:
+        verify_store(store, track, log_key)
+    except BackchannelError as e:
+        problems.append(f"the log does not verify offline: {e}")
+    stored = list(store.read(track))
+    entries = [s.decode() for s in stored]
+    leaves = [s.leaf_hash for s in stored]
+    latencies: dict[str, list[float]] = {}
+    problems += _acknowledged(entries, obs)
+    problems += _idempotent(entries)
+    problems += obs.redelivered
+    problems += _receipts(entries, obs, latencies)
+    problems += _two_phase(entries)
+    problems += _revoked(entries)
+    for size, root in sorted(set(obs.checkpoints)):
+        if size > len(leaves) or merkle.root(leaves[:size]) != root:
+            problems.append(f"checkpoint {size} a client saw is not consistent with the final log")
+    final = merkle.root(leaves).hex() if leaves else ""
+    return InvariantReport(final, len(leaves), problems, latencies)

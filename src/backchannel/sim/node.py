@@ -1,0 +1,235 @@
+"""The simulated service node: the real services on one store, rebuilt on a crash.
+
+:class:`SimNode` assembles what ``backchannel serve`` runs (track service,
+delivery, annexes, the replay window and the HTTP app) on a
+:class:`~backchannel.store.memory.MemoryEventStore` or a temporary SQLite file,
+with seeded keys, seeded leaf salts and the run's virtual clock. The HTTP app is
+built by an :data:`AppFactory` the caller passes (``backchannel.api.create_app``:
+this package may not import the API, so the composition root hands it in).
+:meth:`SimNode.crash` drops every in-memory service object; :meth:`SimNode.restart`
+rebuilds them from the same store, as a restarted process would.
+
+This module does not simulate the network (:mod:`backchannel.sim.network` does)
+and does not decide when to crash (the fault schedule does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from backchannel.broker import DeliveryPolicy
+from backchannel.clock import Clock
+from backchannel.errors import StorageError
+from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.signing import AgreementKey, SigningKey
+from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.service.admission import Admission
+from backchannel.service.annexes import AnnexService
+from backchannel.service.delivery import DeliveryService
+from backchannel.service.log import LogWriter
+from backchannel.service.replay import ReplayWindow
+from backchannel.service.tracks import TrackService
+from backchannel.sim.clock import VirtualClock
+from backchannel.store.base import AppendBatch, EventStore
+from backchannel.store.memory import MemoryEventStore
+from backchannel.store.sqlite import SQLiteEventStore
+
+__all__ = ["ORIGIN", "AppFactory", "FlakySQLiteStore", "FlakyStore", "SimNode", "seeded_key"]
+
+ORIGIN = "http://sim.backchannel.invalid"
+"""The public origin the simulated service signs and checks request targets for."""
+
+LOG_NAME = "sim.backchannel.invalid/log"
+
+
+class AppFactory(Protocol):
+    """Builds the HTTP app around the services (``backchannel.api.create_app`` fits)."""
+
+    def __call__(  # noqa: D102, PLR0913 - the protocol's one call, create_app's keywords
+        self,
+        service: TrackService,
+        *,
+        public_origin: str,
+        clock: Clock | None = ...,
+        delivery: DeliveryService | None = ...,
+        annexes: AnnexService | None = ...,
+        replay: ReplayWindow | None = ...,
+        tick_interval: float | None = ...,
+    ) -> Any: ...  # noqa: ANN401 - an ASGI application
+
+
+def seeded_key(name: str, seed: bytes) -> KeyPair:
+    """Deterministic Ed25519 and X25519 keys for ``name`` from a 32-byte ``seed`` (simulation only)."""
+    return KeyPair(name, SigningKey.from_seed(seed), AgreementKey.from_private_bytes(seed[::-1]))
+
+
+class FlakyStore(MemoryEventStore):
+    """A memory store whose appends fail on command (the "store write fails mid-append" fault).
+
+    An append asked to fail raises :class:`~backchannel.errors.StorageError`
+    before anything is written: the store's appends are atomic, so a failure
+    part-way leaves nothing behind, which is what this models.
+    """
+
+    def __init__(self) -> None:
+        """Create an empty store with no failure armed."""
+        super().__init__()
+        self.fail_next = 0
+
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Append ``batch``, unless a failure is armed (then raise and write nothing)."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise StorageError("simulated: the store write failed mid-append (rolled back)")
+        super().append(batch, expected_size)
+
+
+class FlakySQLiteStore(SQLiteEventStore):
+    """A SQLite store whose appends fail on command, like :class:`FlakyStore` (nothing is written)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open the database at ``path`` with no failure armed."""
+        super().__init__(path)
+        self.fail_next = 0
+
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Append ``batch``, unless a failure is armed (then raise and write nothing)."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise StorageError("simulated: the store write failed mid-append (rolled back)")
+        super().append(batch, expected_size)
+
+
+class SimNode:
+    """The service side of a run.
+
+    Args:
+        make_app: Builds the HTTP app (``backchannel.api.create_app``).
+        clock: The run's virtual clock.
+        salts: The seeded source of leaf salts.
+        key_seed: 32 bytes the node and log keys are derived from.
+        policy: The delivery policy.
+        sqlite: A path for a SQLite store (:class:`FlakySQLiteStore`; ``None``: a
+            :class:`FlakyStore` in memory).
+        store: A store to use instead (tests pass a deliberately broken one).
+    """
+
+    def __init__(  # noqa: PLR0913 - the node's parts, keyword-only after the factory
+        self,
+        make_app: AppFactory,
+        *,
+        clock: VirtualClock,
+        salts: Callable[[int], bytes],
+        key_seed: bytes,
+        policy: DeliveryPolicy | None = None,
+        sqlite: Path | None = None,
+        store: EventStore | None = None,
+    ) -> None:
+        """Open the store and start the services."""
+        self._make_app = make_app
+        self.clock = clock
+        self._salts = salts
+        self.keys = seeded_key("backchannel/service", key_seed)
+        self._signer = NoteSigner(LOG_NAME, SigningKey.from_seed(key_seed[::-1]))
+        self._policy = policy or DeliveryPolicy()
+        self.store: EventStore = store or (FlakySQLiteStore(sqlite) if sqlite else FlakyStore())
+        self.restarts = 0
+        self.loop = asyncio.new_event_loop()
+        self._lifespan: _Lifespan | None = None
+        self.app: Any = None
+        self.tracks: TrackService | None = None
+        self.delivery: DeliveryService | None = None
+        self.restart()
+
+    @property
+    def up(self) -> bool:
+        """Whether the service is running."""
+        return self.app is not None
+
+    @property
+    def log_key(self) -> str:
+        """The log's verifier key text."""
+        return self._signer.verifier.to_vkey()
+
+    def crash(self) -> None:
+        """Stop at once: every in-memory object is dropped; only the store remains.
+
+        The app's lifespan is shut down (nothing is queued in a simulated run; this
+        ends the group committer's thread). A store with an ``on_crash()`` method
+        is told (a store modelling volatile, unsynced writes drops them there; tests use it).
+        """
+        if self._lifespan is not None:
+            self._lifespan.stop()
+            self._lifespan = None
+        self.app = self.tracks = self.delivery = None
+        on_crash = getattr(self.store, "on_crash", None)
+        if callable(on_crash):
+            on_crash()
+
+    def restart(self) -> None:
+        """(Re)build every service from the store, as a fresh process would."""
+        writer = LogWriter(self.store, self._signer, clock=self.clock, salts=self._salts)
+        tracks = TrackService(writer, self.keys, clock=self.clock, admission=Admission.unsafe_open_to_all())
+        delivery = DeliveryService(tracks, self.keys, self._policy, clock=self.clock)
+        now = self.clock.now()
+        start = datetime.fromtimestamp(math.ceil(now.timestamp()), tz=UTC)
+        self.clock.advance((start - now).total_seconds())  # requests signed before the start are refused
+        replay = ReplayWindow(DEFAULT_MAX_SKEW, not_before=start if self.restarts else None)
+        self.app = self._make_app(
+            tracks,
+            public_origin=ORIGIN,
+            clock=self.clock,
+            delivery=delivery,
+            annexes=AnnexService(tracks),
+            replay=replay,
+            tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
+        )
+        self._lifespan = _Lifespan(self.app, self.loop)
+        self.tracks, self.delivery = tracks, delivery
+        self.restarts += 1
+
+    def arm_store_failure(self) -> None:
+        """Make the store's next append fail (the flaky stores only; a store passed in ignores it)."""
+        if isinstance(self.store, FlakyStore | FlakySQLiteStore):
+            self.store.fail_next = 1
+
+    def tick(self, track: str) -> None:
+        """Run the delivery service's due work (redeliveries, dead letters, escalations)."""
+        if self.delivery is not None:
+            self.delivery.tick(track, self.clock.now())
+
+    def close(self) -> None:
+        """Stop the app, close the event loop and the store."""
+        if self.up:
+            self.crash()
+        self.loop.close()
+        self.store.close()
+
+
+class _Lifespan:
+    """The ASGI lifespan of one app, started now and stopped on :meth:`stop` (on ``loop``)."""
+
+    def __init__(self, app: Any, loop: asyncio.AbstractEventLoop) -> None:  # noqa: ANN401 - an ASGI app
+        self._loop = loop
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        self._task = loop.create_task(app(scope, self._inbox.get, self._outbox.put))
+        self._exchange("lifespan.startup")
+
+    def _exchange(self, message: str) -> None:
+        self._inbox.put_nowait({"type": message})
+        answer = self._loop.run_until_complete(self._outbox.get())
+        if answer["type"] != f"{message}.complete":
+            raise StorageError(f"simulated node: {message} failed: {answer.get('message', answer['type'])}")
+
+    def stop(self) -> None:
+        """Shut the app down and wait for its lifespan to end."""
+        self._exchange("lifespan.shutdown")
+        self._loop.run_until_complete(self._task)

@@ -1,0 +1,207 @@
+"""Scenarios as TOML files: parties, agenda, scripted moves, the fault schedule and SLOs.
+
+A scenario file (see ``scenarios/doha-shuttle.toml``) holds::
+
+    name, title, track                        strings
+    [[parties]]  name, kind ("mediator" | "delegation" | "witness" | "inspector"),
+                 members (["principal", "delegate", ...]; the first is the principal)
+    [[agenda.issues]]  name, type ("number": unit, min, max, step | "choice": options)
+    [[moves]]    by ("party/member"), do (one of MOVES) and the move's fields
+    [faults]     random (how many to draw from the seed), kinds, [[faults.scheduled]]
+    [slo]        ack_seconds = {priority = seconds}
+
+:func:`load_scenario` reads a path or the name of a built-in scenario, and
+refuses a malformed one with the field path and the rule broken.
+
+This module does not run scenarios (:mod:`backchannel.sim.run` does).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from backchannel.domain import Agenda
+from backchannel.domain.agenda import ChoiceIssue, Issue, NumberIssue
+from backchannel.errors import ConfigurationError
+from backchannel.sim.faults import KINDS, Fault, fault_from_dict
+
+__all__ = ["BUILT_IN", "MOVES", "Party", "Scenario", "load_scenario", "parse_scenario"]
+
+MOVES = ("submit", "relay", "reframe", "receive", "hold", "prepare_deal", "vote", "compromise", "wait")
+"""What a scripted move may do."""
+
+BUILT_IN = ("doha-shuttle", "mediator-crash-mid-2pc", "key-compromise")
+"""The built-in game days (package data)."""
+
+_PARTY_KINDS = ("mediator", "delegation", "witness", "inspector")
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One party: its name, kind and members (the first is its principal)."""
+
+    name: str
+    kind: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario.
+
+    Attributes:
+        name: Its name.
+        title: A one-line description.
+        track: The track id it plays on.
+        parties: The parties, the mediator first.
+        agenda: The agenda proposed and ratified at the start (``None``: none).
+        moves: The scripted moves, in order (raw tables, checked).
+        random_faults: How many faults each seed draws.
+        fault_kinds: The kinds they are drawn from.
+        scheduled: Faults written out, applied on every seed.
+        ack_slo: Priority -> seconds an acknowledgement should take at most.
+    """
+
+    name: str
+    title: str
+    track: str
+    parties: tuple[Party, ...]
+    agenda: Agenda | None
+    moves: tuple[Mapping[str, Any], ...]
+    random_faults: int = 0
+    fault_kinds: tuple[str, ...] = KINDS
+    scheduled: tuple[Fault, ...] = ()
+    ack_slo: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def mediator(self) -> Party:
+        """The mediator party."""
+        return self.parties[0]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every member id (``party/member``)."""
+        return tuple(f"{p.name}/{m}" for p in self.parties for m in p.members)
+
+
+def load_scenario(source: str | Path) -> Scenario:
+    """Read a scenario file, or a built-in scenario by name.
+
+    Raises:
+        ConfigurationError: no such file or built-in, bad TOML, or a bad field.
+    """
+    if isinstance(source, str) and source in BUILT_IN:
+        text = resources.files("backchannel.sim").joinpath("scenarios", f"{source}.toml").read_text("utf-8")
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigurationError(
+                f"scenario: no file {path} and no built-in of that name ({', '.join(BUILT_IN)})"
+            )
+        text = path.read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"scenario {source}: not TOML ({e})") from e
+    return parse_scenario(data)
+
+
+def _text(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{where}{key}: must be a non-empty string (got {value!r})")
+    return value
+
+
+def _table_list(data: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigurationError(f"{where}{key}: must be an array of tables")
+    return value
+
+
+def _party(data: Mapping[str, Any], where: str) -> Party:
+    kind = _text(data, "kind", where)
+    if kind not in _PARTY_KINDS:
+        raise ConfigurationError(f"{where}kind: must be one of {', '.join(_PARTY_KINDS)} (got {kind!r})")
+    members = data.get("members", ["principal"])
+    if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+        raise ConfigurationError(f"{where}members: must be a non-empty array of names")
+    return Party(_text(data, "name", where), kind, tuple(members))
+
+
+def _issue(data: Mapping[str, Any], where: str) -> Issue:
+    kind = data.get("type")
+    try:
+        if kind == "number":
+            return NumberIssue(
+                _text(data, "name", where), str(data.get("unit", "")), data["min"], data["max"], data["step"]
+            )
+        if kind == "choice":
+            return ChoiceIssue(_text(data, "name", where), tuple(data["options"]))
+    except KeyError as e:
+        raise ConfigurationError(f"{where}{e.args[0]}: required for a {kind} issue") from e
+    raise ConfigurationError(f"{where}type: must be number or choice (got {kind!r})")
+
+
+def _move(data: Mapping[str, Any], where: str, members: tuple[str, ...]) -> Mapping[str, Any]:
+    do = data.get("do")
+    if do not in MOVES:
+        raise ConfigurationError(f"{where}do: must be one of {', '.join(MOVES)} (got {do!r})")
+    if do != "wait" and data.get("by") not in members:
+        raise ConfigurationError(f"{where}by: must be a member of the scenario (got {data.get('by')!r})")
+    if do == "compromise" and data.get("victim") not in members:
+        raise ConfigurationError(
+            f"{where}victim: must be a member of the scenario (got {data.get('victim')!r})"
+        )
+    if do in {"wait", "hold"} and not isinstance(data.get("seconds"), int | float):
+        raise ConfigurationError(f"{where}seconds: a {do} needs a number of seconds")
+    return data
+
+
+def parse_scenario(data: Mapping[str, Any]) -> Scenario:
+    """Check and convert a scenario's TOML tables.
+
+    Raises:
+        ConfigurationError: the first bad field, by path (``moves[3].by: ...``).
+    """
+    parties = tuple(_party(p, f"parties[{i}].") for i, p in enumerate(_table_list(data, "parties", "")))
+    if not parties or parties[0].kind != "mediator":
+        raise ConfigurationError("parties[0].kind: the first party must be the mediator")
+    agenda_table = data.get("agenda", {})
+    issues = _table_list(agenda_table if isinstance(agenda_table, dict) else {}, "issues", "agenda.")
+    agenda = (
+        Agenda(1, tuple(_issue(t, f"agenda.issues[{i}].") for i, t in enumerate(issues))) if issues else None
+    )
+    members = tuple(f"{p.name}/{m}" for p in parties for m in p.members)
+    moves = tuple(_move(m, f"moves[{i}].", members) for i, m in enumerate(_table_list(data, "moves", "")))
+    faults = data.get("faults", {})
+    scheduled = tuple(
+        fault_from_dict(f, f"faults.scheduled[{i}]")
+        for i, f in enumerate(_table_list(faults, "scheduled", "faults."))
+    )
+    kinds = tuple(faults.get("kinds", KINDS))
+    for i, kind in enumerate(kinds):
+        if kind not in KINDS:
+            raise ConfigurationError(f"faults.kinds[{i}]: must be one of {', '.join(KINDS)} (got {kind!r})")
+    count = faults.get("random", 0)
+    if not isinstance(count, int) or count < 0:
+        raise ConfigurationError(f"faults.random: must be a count >= 0 (got {count!r})")
+    slo = data.get("slo", {}).get("ack_seconds", {})
+    return Scenario(
+        name=_text(data, "name", ""),
+        title=str(data.get("title", "")),
+        track=_text(data, "track", ""),
+        parties=parties,
+        agenda=agenda,
+        moves=moves,
+        random_faults=count,
+        fault_kinds=kinds,
+        scheduled=scheduled,
+        ack_slo={str(k): float(v) for k, v in slo.items()},
+    )

@@ -1,0 +1,121 @@
+"""Sweeps: many seeds of one scenario, on local processes, summarised as distributions.
+
+:func:`sweep` runs seeds ``first .. first + count - 1`` (in worker processes
+when ``workers > 1``) and gathers the violations (which must be none) and the
+SLO figures: acknowledgement latency per priority as percentiles, and how many
+deliveries missed their priority's objective.
+
+This module does not print (the CLI does) and does not shrink (a failing seed
+is re-run with ``rehearse run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backchannel.sim.node import AppFactory
+from backchannel.sim.run import RunResult, run_scenario
+from backchannel.sim.scenario import Scenario, load_scenario
+
+__all__ = ["SweepReport", "sweep"]
+
+
+@dataclass
+class SweepReport:
+    """What a sweep found.
+
+    Attributes:
+        scenario: The scenario's name.
+        seeds: How many seeds ran.
+        failing: Seed -> its violations (must be empty).
+        latencies: Priority -> every acknowledgement latency of every run.
+        commands: Command POSTs over all runs.
+        faults: Faults applied over all runs, by kind.
+        slo: Priority -> the objective in seconds.
+    """
+
+    scenario: str
+    seeds: int = 0
+    failing: dict[int, list[str]] = field(default_factory=dict)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    commands: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    slo: dict[str, float] = field(default_factory=dict)
+
+    def add(self, result: RunResult) -> None:
+        """Fold one run in."""
+        self.seeds += 1
+        self.commands += result.commands
+        if result.violations:
+            self.failing[result.seed] = result.violations
+        for priority, values in result.latencies.items():
+            self.latencies.setdefault(priority, []).extend(values)
+        for fault in result.faults:
+            self.faults[fault.kind] = self.faults.get(fault.kind, 0) + 1
+
+    def distributions(self) -> dict[str, dict[str, float]]:
+        """Priority -> count, p50, p90, p99, max (seconds) and the share within its SLO."""
+        out = {}
+        for priority, values in sorted(self.latencies.items()):
+            arr = np.asarray(values)
+            p50, p90, p99 = (float(x) for x in np.percentile(arr, [50, 90, 99]))
+            slo = self.slo.get(priority)
+            within = float(np.mean(arr <= slo)) if slo is not None else 1.0
+            out[priority] = {"count": float(arr.size), "p50": p50, "p90": p90, "p99": p99,
+                             "max": float(arr.max()), "within_slo": within}  # fmt: skip
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "scenario": self.scenario,
+            "seeds": self.seeds,
+            "violations": sum(len(v) for v in self.failing.values()),
+            "failing_seeds": {str(k): v for k, v in self.failing.items()},
+            "commands": self.commands,
+            "faults": self.faults,
+            "ack_latency_seconds": self.distributions(),
+            "slo_seconds": self.slo,
+        }
+
+
+def _one(args: tuple[str, int, AppFactory, bool]) -> RunResult:
+    source, seed, make_app, sqlite = args
+    return run_scenario(load_scenario(source), seed, make_app, sqlite=sqlite)
+
+
+def sweep(  # noqa: PLR0913 - what to run, and how
+    source: str,
+    seeds: int,
+    make_app: AppFactory,
+    *,
+    first: int = 0,
+    workers: int = 1,
+    progress: Callable[[RunResult], None] | None = None,
+    sqlite: bool = False,
+) -> SweepReport:
+    """Run ``seeds`` seeds of the scenario ``source`` (a built-in name or a path).
+
+    Each run is on the memory store, or on a temporary SQLite file with ``sqlite``.
+    """
+    scenario: Scenario = load_scenario(source)
+    report = SweepReport(scenario.name, slo=dict(scenario.ack_slo))
+    jobs = [(source, seed, make_app, sqlite) for seed in range(first, first + seeds)]
+    if workers <= 1:
+        results = map(_one, jobs)
+        for result in results:
+            report.add(result)
+            if progress:
+                progress(result)
+        return report
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_one, jobs, chunksize=4):
+            report.add(result)
+            if progress:
+                progress(result)
+    return report
