@@ -36,6 +36,8 @@ failure names all three. The proof-of-receipt endpoint has a matrix of its own
 answer; anyone else the 404 of a missing message). New endpoints (inbox, SSE)
 are not enumerated here. Forecasts and the language check (ADR-0045) have a matrix of
 their own (member x endpoint) and their three commands are in the command matrix.
+The coordination log (issue #12) is run by the mediator's principal (the facts by
+its service) and read by the mediator's members only (the coordination matrix).
 """
 
 import base64
@@ -956,6 +958,61 @@ def _share_forecast(w: World, member: str) -> dict[str, Any]:
     }
 
 
+def _dependency_body(dependency_id: str) -> dict[str, Any]:
+    return {
+        "dependency_id": dependency_id, "waiter": "us-iran-nuclear", "on_track": "ceasefire",
+        "kind": "deal_committed", "ref": "deal-1",
+    }  # fmt: skip
+
+
+def _declare_dependency(w: World, member: str) -> dict[str, Any]:
+    return {"command": "declare_dependency", "body": _dependency_body(_fresh("dependency-"))}
+
+
+def _declared(w: World) -> str:
+    dependency_id = _fresh("dependency-")
+    w.must(MEMBERS["qatar/principal"], "declare_dependency", _dependency_body(dependency_id))
+    return dependency_id
+
+
+def _withdraw_dependency(w: World, member: str) -> dict[str, Any]:
+    return {"command": "withdraw_dependency", "body": {"dependency_id": _declared(w), "reason": "phased"}}
+
+
+def _record_dependency_met(w: World, member: str) -> dict[str, Any]:
+    evidence = {"track": "ceasefire", "log_index": 3, "event_type": "deal.committed"}
+    return {"command": "record_dependency_met", "body": {"dependency_id": _declared(w), "evidence": evidence}}
+
+
+def _resource_body(resource_id: str) -> dict[str, Any]:
+    return {"resource_id": resource_id, "kind": "room", "capacity": 1}
+
+
+def _register_resource(w: World, member: str) -> dict[str, Any]:
+    return {"command": "register_resource", "body": _resource_body(_fresh("room:"))}
+
+
+def _booking_body(w: World) -> dict[str, Any]:
+    resource = _fresh("room:")
+    w.must(MEMBERS["qatar/principal"], "register_resource", _resource_body(resource))
+    start = w.clock.now() + timedelta(days=1)
+    return {
+        "booking_id": _fresh("booking-"), "resource": resource, "holder": "us-iran-nuclear",
+        "start": format_timestamp(start), "end": format_timestamp(start + timedelta(hours=1)),
+        "priority": 1, "queue": False,
+    }  # fmt: skip
+
+
+def _book_resource(w: World, member: str) -> dict[str, Any]:
+    return {"command": "book_resource", "body": _booking_body(w)}
+
+
+def _cancel_booking(w: World, member: str) -> dict[str, Any]:
+    body = _booking_body(w)
+    w.must(MEMBERS["qatar/principal"], "book_resource", body)
+    return {"command": "cancel_booking", "body": {"booking_id": body["booking_id"]}}
+
+
 OK = "ok"
 DENIED = "not-authorized"
 UNSEEN = "unknown-escrow"  # a party an escrow does not concern: for it, the escrow does not exist
@@ -1026,6 +1083,13 @@ COMMANDS: dict[str, tuple[Callable[[World, str], dict[str, Any]], dict[str, str]
     "declare_actor_positions": (_declare, {"qatar/principal": OK}),
     "record_forecast": (_record_forecast, {"qatar/service": OK}),
     "share_forecast": (_share_forecast, {"qatar/principal": OK}),
+    # the coordination log (issue #12, ADR-0027): mediator staff, and the service for the facts
+    "declare_dependency": (_declare_dependency, {"qatar/principal": OK}),
+    "withdraw_dependency": (_withdraw_dependency, {"qatar/principal": OK}),
+    "record_dependency_met": (_record_dependency_met, {"qatar/service": OK}),
+    "register_resource": (_register_resource, {"qatar/principal": OK}),
+    "book_resource": (_book_resource, {"qatar/principal": OK}),
+    "cancel_booking": (_cancel_booking, {"qatar/principal": OK}),
 }
 
 
@@ -1091,6 +1155,24 @@ def test_forecast_and_language_matrix(sandbox: World, member: str, endpoint: str
         assert "only a principal or delegate of the mediator party may" in response.json()["detail"]
         assert sandbox.store.size(TRACK) == size
         assert "salience" not in response.text  # no declared position leaks into a refusal
+
+
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_coordination_read_matrix(sandbox: World, member: str, track: str) -> None:
+    """``GET .../coordination``: the mediator's members only; to anyone else the log does not exist."""
+    resource = _fresh("room:")
+    sandbox.must(MEMBERS["qatar/principal"], "register_resource", _resource_body(resource))
+    response = sandbox.request(MEMBERS[member], "GET", f"/v1/tracks/{track}/coordination")
+    reader = reader_of(member, track)
+    if reader is not None and reader.split("/")[0] in {"qatar", "oman"}:
+        assert response.status_code == 200, response.text
+        resources = {r["resource_id"] for r in response.json()["resources"]}
+        assert (resource in resources) == (track == TRACK)
+        return
+    assert response.status_code in {401, 403, 404}, response.text
+    assert resource not in response.text
+    assert "resources" not in response.json()
 
 
 SHARED_EDITORS = frozenset({"qatar/principal", "usa/principal", "usa/delegate", *_IRAN})

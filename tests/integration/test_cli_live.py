@@ -138,7 +138,7 @@ def test_the_live_demo_plays_verifies_and_leaves_nothing_running(tmp_path: Path)
         r"— norway/principal \S+\n",
         out,
     )
-    assert "OK: all 56 checks passed" in out
+    assert "OK: all 61 checks passed" in out
 
     # The server was stopped: no PID file, the PID is gone, the port is closed.
     match = re.search(r"server: http://127\.0\.0\.1:(\d+) \(pid (\d+),", out)

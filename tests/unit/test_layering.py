@@ -1,6 +1,7 @@
 """Pin the import rules of DESIGN.md ("Import rules (pin them with a test)").
 
-- ``backchannel.domain`` imports nothing of ours but ``backchannel.errors``;
+- ``backchannel.domain`` imports nothing of ours but ``backchannel.errors`` and the pure
+  ``backchannel.coordination`` core (which imports only ``backchannel.errors``; ADR-0027);
 - ``backchannel.log`` imports only ``backchannel.errors``, ``backchannel.log`` and ``backchannel.domain``;
 - nothing under domain, log, store, broker, forecast, sim, language, negotiation, coordination imports
   ``backchannel.api`` or ``backchannel.cli``;
@@ -36,6 +37,8 @@ FORBIDDEN_IN_PURE_LAYERS = frozenset(
         "time",
     }
 )
+_PURE_CORE = "backchannel.coordination"
+"""The wait-for graph and calendars (ADR-0026): as pure as the domain, which may use them (ADR-0027)."""
 LOWER_LAYERS = (
     "domain",
     "log",
@@ -133,9 +136,18 @@ def violations(imports: dict[str, list[Import]]) -> list[str]:
             if (
                 layer == "domain"
                 and _ours(t)
-                and not (_within(t, "backchannel.errors") or _within(t, "backchannel.domain"))
+                and not any(_within(t, a) for a in ("backchannel.errors", "backchannel.domain", _PURE_CORE))
             ):
-                problems.append(f"{imp}: domain may import only backchannel.errors and backchannel.domain")
+                problems.append(
+                    f"{imp}: domain may import only backchannel.errors, backchannel.domain "
+                    "and backchannel.coordination"
+                )
+            if (
+                layer == "coordination"
+                and _ours(t)
+                and not any(_within(t, a) for a in ("backchannel.errors", _PURE_CORE))
+            ):
+                problems.append(f"{imp}: coordination may import only backchannel.errors and itself")
             if layer == "log" and _ours(t):
                 allowed = ("backchannel.errors", "backchannel.log", "backchannel.domain")
                 if not any(_within(t, a) for a in allowed):
@@ -144,7 +156,10 @@ def violations(imports: dict[str, list[Import]]) -> list[str]:
                 problems.append(f"{imp}: {layer} must not import the api or cli adapters")
             if layer in {"store", "broker"} and _within(t, "backchannel.service"):
                 problems.append(f"{imp}: store must not import backchannel.service")
-            if layer in {"domain", "log", "broker"} and t.split(".")[0] in FORBIDDEN_IN_PURE_LAYERS:
+            if (
+                layer in {"domain", "log", "broker", "coordination"}
+                and t.split(".")[0] in FORBIDDEN_IN_PURE_LAYERS
+            ):
                 problems.append(
                     f"{imp}: {layer} must stay pure (no I/O or framework module {t.split('.')[0]})"
                 )

@@ -306,6 +306,50 @@ BODIES: dict[str, tuple[SigningKey, str, dict]] = {
         },
     ),
     "share_forecast": (CHAIR, "med/chair", {"forecast_id": "cd" * 32, "parties": ["iran"]}),
+    # the coordination log (issue #12)
+    "declare_dependency": (
+        CHAIR,
+        "med/chair",
+        {
+            "dependency_id": "d1",
+            "waiter": "us-iran-nuclear#phase-2",
+            "on_track": "israel-hezbollah-ceasefire",
+            "kind": "deal_committed",
+            "ref": "ceasefire-1",
+        },
+    ),
+    "withdraw_dependency": (CHAIR, "med/chair", {"dependency_id": "d1", "reason": "phased"}),
+    "record_dependency_met": (
+        SERVICE,
+        "med/service",
+        {
+            "dependency_id": "d1",
+            "evidence": {
+                "track": "israel-hezbollah-ceasefire",
+                "log_index": 12,
+                "event_type": "deal.committed",
+            },
+        },
+    ),
+    "register_resource": (
+        CHAIR,
+        "med/chair",
+        {"resource_id": "person:usa/principal", "kind": "person", "capacity": 2},
+    ),
+    "book_resource": (
+        CHAIR,
+        "med/chair",
+        {
+            "booking_id": "b1",
+            "resource": "person:usa/principal",
+            "holder": "us-iran-nuclear",
+            "start": T_TEXT,
+            "end": "2026-03-01T12:00:00.000000Z",
+            "priority": 3,
+            "queue": True,
+        },
+    ),
+    "cancel_booking": (CHAIR, "med/chair", {"booking_id": "b1"}),
 }
 
 
@@ -356,7 +400,7 @@ def payload(**changes: object) -> dict:
 
 def test_every_domain_command_has_a_body_layout() -> None:
     assert set(BODIES) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 35  # 32 + the forecasts feature (ADR-0045)
+    assert len(COMMAND_NAMES) == 41  # 32 + the forecasts feature (ADR-0045) + coordination (ADR-0027)
     assert COMMAND_NAMES["open_track"] is OpenTrack
     assert COMMAND_NAMES["record_escalation"] is RecordEscalation
 

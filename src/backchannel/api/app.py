@@ -113,6 +113,7 @@ from backchannel.api.openapi import ERROR_RESPONSES, install_openapi
 from backchannel.api.routes import (
     admin,
     commands,
+    coordination,
     deals,
     escrow,
     forecasts,
@@ -210,7 +211,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     install_error_handlers(app)
     for capability in (commands, log, escrow, obligations, tracks, delivery_routes, annexes_routes):
         app.include_router(capability.router(ctx))
-    for capability in (deals, witnesses, texts, forecasts, language_routes, admin):
+    for capability in (deals, witnesses, texts, forecasts, language_routes, admin, coordination):
         app.include_router(capability.router(ctx))
     metrics = Metrics(ctx)
     app.state.metrics = metrics

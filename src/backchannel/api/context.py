@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -26,12 +27,14 @@ from backchannel.api.errors import PayloadTooLargeError
 from backchannel.api.schemas import LogEntryModel
 from backchannel.clock import Clock
 from backchannel.domain import PartyKind, TrackState, event_from_dict, visible_to
-from backchannel.errors import NotFoundError
+from backchannel.errors import BackchannelError, NotFoundError
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import b64encode
 from backchannel.log.verify import KEY_REGISTERED
+from backchannel.protocol.wire import SignedCommand
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter
+from backchannel.service.coordination import CoordinationService
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
@@ -42,7 +45,7 @@ from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.schedule import PeriodicWork
 from backchannel.service.texts import TextService
-from backchannel.service.tracks import TrackService
+from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "threaded",
     "visible",
 ]
+
+_log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body (one command, or a read): 1 MiB."""
@@ -140,7 +145,8 @@ class ApiContext:
         """Build the per-capability services over ``service``."""
         self.service = service
         self.delivery = delivery
-        self.committer = GroupCommitter(delivery.submit_many)
+        self.coordination = CoordinationService(service, service.node, clock=clock)
+        self.committer = GroupCommitter(self._commit)
         self.annexes = annexes
         self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
         self.escrows = EscrowService(service, service.node, clock=clock)
@@ -158,6 +164,17 @@ class ApiContext:
             service, deals=self.deals, delivery=delivery, escrows=self.escrows, obligations=self.obligations
         )
         auth.touch = self.periodic.touch
+
+    def _commit(self, commands: Sequence[SignedCommand]) -> list[CommandResult | BackchannelError]:
+        """Deliver a group of commands, then record the cross-track facts they made (ADR-0028)."""
+        outcomes = self.delivery.submit_many(commands)
+        changed = {c.track for c, o in zip(commands, outcomes, strict=True) if isinstance(o, CommandResult)}
+        if changed:
+            try:
+                self.coordination.after_commit(changed)
+            except Exception:  # noqa: BLE001 - the commit stands; a fact missed now is found at the next one
+                _log.exception("recording cross-track facts failed after a commit on %s", sorted(changed))
+        return outcomes
 
     @property
     def replay(self) -> ReplayWindow:

@@ -56,6 +56,10 @@ before any party proves an entry's inclusion.
     from its first checkpoint to its last, the witness's cosignature on its
     last), the count of checkpoints ``norway`` cosigned, the table of checks
     and the final signed checkpoint (the log's line and norway's) are printed.
+12. Multi-track coordination (:mod:`backchannel.demo.coordination`): the track
+    waits on an ``israel-hezbollah-ceasefire`` deal, a meeting collides with a
+    booking of usa's principal, the deadlock is named, phasing resolves it, and
+    the ceasefire deal's commit unblocks the track.
 
 The server is always stopped by PID (SIGTERM, then SIGKILL after a timeout),
 unless ``serve`` is set, in which case it runs until Ctrl-C first.
@@ -78,6 +82,7 @@ from backchannel.cli import render
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
+from backchannel.demo.coordination import coordination_scene
 from backchannel.demo.deals import play_deals
 from backchannel.demo.escrow import escrow_scene
 from backchannel.demo.obligations import obligation_scene
@@ -358,6 +363,10 @@ class _Scenario(Stage):
             )
         self.cosign()
 
+    def coordination(self) -> None:
+        self.step("12. coordination: a deadlock named, then phased; the ceasefire deal unblocks the track")
+        coordination_scene(self.out, TRACK, self._clients(), self._party_check)
+
     def _clients(self) -> dict[str, BackchannelClient]:
         return {name: member.client for name, member in self.members.items()}
 
@@ -540,6 +549,7 @@ def _play(
             scenario.every_message_receipted()
             scenario.transcripts()
             scenario.witness_record()
+            scenario.coordination()
             print_checks(console, scenario.checks)
             scenario.final_checkpoint()
         finally:

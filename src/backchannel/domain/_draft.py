@@ -46,6 +46,7 @@ class Draft:
         self.escrows = base.escrows
         self.texts = base.texts
         self.forecasts = base.forecasts
+        self.coordination = base.coordination
         self._parties: dict[str, PartyRecord] | None = None
         self._members: dict[str, MemberRecord] | None = None
         self._key_owners: dict[str, str] | None = None
@@ -118,6 +119,7 @@ class Draft:
             escrows=self.escrows,
             texts=self.texts,
             forecasts=self.forecasts,
+            coordination=self.coordination,
             obligations=base.obligations if self._obligations is None else self._obligations.finish(),
         )
 

@@ -30,6 +30,7 @@ from backchannel.domain.agreements.deals import DealRecord, UnknownDealError
 from backchannel.domain.agreements.escrow_book import EMPTY_ESCROWS, EscrowBook
 from backchannel.domain.agreements.obligations import ObligationRecord
 from backchannel.domain.agreements.text_model import EMPTY_TEXTS, Texts
+from backchannel.domain.coordination.book import EMPTY_COORDINATION, CoordinationBook
 from backchannel.domain.errors import (
     NotAuthorizedError,
     UnknownKeyError,
@@ -81,6 +82,7 @@ class TrackState:
         texts: The negotiating texts and their policy (:mod:`backchannel.domain.agreements.text`).
         obligations: Obligation id -> record (a persistent map; ADR-0018).
         forecasts: Declared actor positions and recorded forecasts (ADR-0045).
+        coordination: The coordination log's dependencies, calendars and deadlocks (ADR-0027).
     """
 
     track: str
@@ -102,6 +104,7 @@ class TrackState:
     texts: Texts = EMPTY_TEXTS
     obligations: Mapping[str, ObligationRecord] = field(default_factory=Map)
     forecasts: ForecastBook = EMPTY_FORECASTS
+    coordination: CoordinationBook = EMPTY_COORDINATION
 
     def log_index(self, sequence: int) -> int:
         """The log index of track event number ``sequence`` (see :attr:`log_offset`)."""

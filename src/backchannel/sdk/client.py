@@ -53,6 +53,7 @@ from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, sign_command
 from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
+from backchannel.sdk.coordination import CoordinationClient
 from backchannel.sdk.deals import DealsClient
 from backchannel.sdk.escrow import EscrowClient
 from backchannel.sdk.forecasts import ForecastsClient
@@ -137,6 +138,8 @@ class BackchannelClient:
         """Obligations (:mod:`backchannel.sdk.obligations`)."""
         self.texts = TextsClient(self)
         """The negotiating text (:mod:`backchannel.sdk.texts`)."""
+        self.coordination = CoordinationClient(self)
+        """Dependencies, resources and deadlocks (:mod:`backchannel.sdk.coordination`)."""
         self.annexes = AnnexesClient(self, self.log)
         """Annexes, plain and sealed (:mod:`backchannel.sdk.annexes`)."""
         self.forecasts = ForecastsClient(self)

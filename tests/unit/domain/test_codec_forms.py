@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backchannel.domain import event_from_dict
+from backchannel.domain.features.coordination import COORDINATION
 from backchannel.log.canonical import canonicalize, loads_strict
 from backchannel.protocol._wire_codec import command_body, read_body
 from backchannel.protocol.wire import COMMAND_NAMES
@@ -32,7 +33,9 @@ def test_every_event_type_and_command_is_pinned() -> None:
     events = {k["event"]["type"] for k in kinds if "event" in k}
     commands = {k["command"] for k in kinds if "command" in k}
     assert len(events) == 36
-    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - ADDED_AFTER
+    # commands registered after the codec layer pin their forms in their own tests
+    later = {rule.name for rule in COORDINATION.commands}  # test_coordination_log.py
+    assert commands == set(COMMAND_NAMES) - {"record_receipt"} - ADDED_AFTER - later
 
 
 @pytest.mark.parametrize("line", LINES, ids=lambda line: line[:48].decode())

@@ -47,8 +47,8 @@ EVENTS = _domain_classes(Recorded) - EVENT_BASES  # an event class names its own
 
 
 def test_discovery_finds_the_domain_classes() -> None:
-    assert len(COMMANDS) == 35  # 32 + the forecasts feature (ADR-0045)
-    assert len(EVENTS) == 39
+    assert len(COMMANDS) == 41  # 32 + forecasts (ADR-0045) 3 + coordination (ADR-0027) 6
+    assert len(EVENTS) == 47  # 36 + forecasts 3 + coordination 8
 
 
 def test_an_event_class_without_a_type_is_only_a_base_of_event_classes() -> None:

@@ -6,6 +6,6 @@ batches), ``log`` (entries, leaves, checkpoints, proofs, proofs of receipt),
 ``escrow``, ``obligations``, ``tracks`` (the service's keys), ``delivery``
 (inbox, heartbeats, presence), ``annexes``, ``deals``, ``witnesses``, ``texts``,
 ``forecasts`` and ``language`` (ADR-0045),
-``admin`` (``GET /v1/tracks``, the event search's filters) and ``ops`` (``/metrics``,
-``/healthz``, ``/readyz``; ``router(ctx, metrics, token=...)``).
+``admin`` (``GET /v1/tracks``, the event search's filters), ``coordination`` (issue #12)
+and ``ops`` (``/metrics``, ``/healthz``, ``/readyz``; ``router(ctx, metrics, token=...)``).
 """

@@ -15,6 +15,7 @@ the codecs read :data:`REGISTRY`.
 from backchannel.domain.features.agenda import AGENDA
 from backchannel.domain.features.attestations import ATTESTATIONS
 from backchannel.domain.features.commitments import COMMITMENTS
+from backchannel.domain.features.coordination import COORDINATION
 from backchannel.domain.features.deals import DEALS
 from backchannel.domain.features.escrow import ESCROW
 from backchannel.domain.features.forecasts import FORECASTS
@@ -37,6 +38,7 @@ FEATURES: tuple[Feature, ...] = (
     TEXT,
     OBLIGATIONS,
     FORECASTS,
+    COORDINATION,
 )
 """The track's features, in the order their commands and events were added."""
 

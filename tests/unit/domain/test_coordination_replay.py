@@ -1,0 +1,169 @@
+"""Hypothesis: the coordination log's state is the replay of its events, and never double-books.
+
+Random runs of coordination commands (some refused) are decided and applied one
+by one; then
+
+- folding the logged events from scratch gives the same book;
+- each dependency's status is what its own events say (declared, then met or withdrawn);
+- each booking's status is what a plain :class:`Calendars` driven by the same
+  accepted bookings and cancellations says, and no resource is held beyond
+  its capacity at any instant;
+- the open deadlocks are exactly the cycles of the book's wait-for graph.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from track_world import World, populate
+
+from backchannel.coordination.calendar import Booking, BookingStatus, Calendars, Resource, ResourceKind
+from backchannel.domain import fold
+from backchannel.domain.coordination.book import DependencyStatus, deadlock_id
+from backchannel.domain.coordination.commands import (
+    BookResource,
+    CancelBooking,
+    DeclareDependency,
+    DependencyKind,
+    Evidence,
+    RecordDependencyMet,
+    RegisterResource,
+    WithdrawDependency,
+)
+from backchannel.domain.coordination.events import (
+    BookingCancelled,
+    DependencyDeclared,
+    DependencyMet,
+    DependencyWithdrawn,
+    ResourceBooked,
+    ResourceRegistered,
+)
+from backchannel.errors import DomainError
+
+H = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NODES = ("t1", "t2", "t3", "t1#phase-2")
+RESOURCES = ("person:a", "room:b")
+IDS = ("x1", "x2", "x3", "x4", "x5", "x6")
+
+register = st.tuples(st.just("register"), st.sampled_from(RESOURCES), st.integers(1, 2))
+book = st.tuples(
+    st.just("book"),
+    st.sampled_from(IDS),
+    st.sampled_from(RESOURCES),
+    st.sampled_from(NODES[:3]),
+    st.integers(0, 5),
+    st.integers(1, 3),
+    st.integers(0, 3),
+    st.booleans(),
+)
+cancel = st.tuples(st.just("cancel"), st.sampled_from(IDS))
+declare = st.tuples(
+    st.just("declare"), st.sampled_from(IDS), st.sampled_from(NODES), st.sampled_from(NODES[:3])
+)
+withdraw = st.tuples(st.just("withdraw"), st.sampled_from(IDS))
+met = st.tuples(st.just("met"), st.sampled_from(IDS), st.sampled_from(NODES[:3]))
+steps = st.lists(st.one_of(register, book, cancel, declare, withdraw, met), max_size=30)
+
+
+def _command(w: World, step: tuple) -> object:
+    match step:
+        case ("register", resource, capacity):
+            return w.cmd(
+                RegisterResource,
+                "med/chair",
+                resource_id=resource,
+                kind=ResourceKind.PERSON,
+                capacity=capacity,
+            )
+        case ("book", booking_id, resource, holder, start, length, priority, queue):
+            return w.cmd(
+                BookResource,
+                "med/staff",
+                booking_id=booking_id,
+                resource=resource,
+                holder=holder,
+                start=H + timedelta(hours=start),
+                end=H + timedelta(hours=start + length),
+                priority=priority,
+                queue=queue,
+            )
+        case ("cancel", booking_id):
+            return w.cmd(CancelBooking, "med/chair", booking_id=booking_id)
+        case ("declare", dependency_id, waiter, on_track):
+            return w.cmd(
+                DeclareDependency,
+                "med/chair",
+                dependency_id=dependency_id,
+                waiter=waiter,
+                on_track=on_track,
+                kind=DependencyKind.DEAL_COMMITTED,
+                ref="deal-1",
+            )
+        case ("withdraw", dependency_id):
+            return w.cmd(WithdrawDependency, "med/chair", dependency_id=dependency_id, reason="phased")
+        case _:
+            _, dependency_id, track = step
+            evidence = Evidence(track, 7, "deal.committed")
+            return w.cmd(RecordDependencyMet, "med/service", dependency_id=dependency_id, evidence=evidence)
+
+
+def _model_calendars(events: list) -> Calendars:
+    """A plain Calendars driven by the logged registrations, bookings and cancellations."""
+    calendars = Calendars()
+    for event in events:
+        match event:
+            case ResourceRegistered():
+                calendars.add_resource(Resource(event.resource_id, event.kind, event.capacity))
+            case ResourceBooked():
+                booking = Booking(
+                    event.booking_id, event.resource, event.holder, event.start, event.end, event.priority
+                )
+                assert calendars.book(booking, queue=True).status is event.status
+            case BookingCancelled():
+                promoted = calendars.cancel(event.booking_id)
+                assert tuple(r.booking.booking_id for r in promoted) == event.promoted
+    return calendars
+
+
+def _model_dependencies(events: list) -> dict[str, DependencyStatus]:
+    statuses: dict[str, DependencyStatus] = {}
+    for event in events:
+        match event:
+            case DependencyDeclared():
+                statuses[event.dependency_id] = DependencyStatus.WAITING
+            case DependencyMet():
+                statuses[event.dependency_id] = DependencyStatus.MET
+            case DependencyWithdrawn():
+                statuses[event.dependency_id] = DependencyStatus.WITHDRAWN
+    return statuses
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps)
+def test_the_coordination_state_is_the_replay_of_its_events(run: list[tuple]) -> None:
+    w = populate(World())
+    start = len(w.events)
+    for step in run:
+        try:
+            w.run(_command(w, step))
+        except DomainError:
+            continue
+    book_ = w.s.coordination
+    assert fold(w.events).coordination == book_
+    ours = w.events[start:]
+    statuses = _model_dependencies(ours)
+    assert {k: d.status for k, d in book_.dependencies.items()} == statuses
+    model = _model_calendars(ours)
+    for resource in book_.resources:
+        held = {b.booking_id for b in model.accepted(resource)}
+        assert held == {
+            k
+            for k, r in book_.bookings.items()
+            if r.status is BookingStatus.ACCEPTED and r.booking.resource == resource
+        }
+        for b in model.accepted(resource):
+            assert model.load(resource, b.start) <= book_.resources[resource].capacity
+    assert {b.booking_id for b in model.queued()} == {
+        k for k, r in book_.bookings.items() if r.status is BookingStatus.QUEUED
+    }
+    assert set(book_.deadlocks) == {deadlock_id(c) for c in book_.graph().deadlocks()}
