@@ -969,19 +969,25 @@ def _declare_dependency(w: World, member: str) -> dict[str, Any]:
     return {"command": "declare_dependency", "body": _dependency_body(_fresh("dependency-"))}
 
 
-def _declared(w: World) -> str:
+def _dependency_declared(w: World) -> str:
     dependency_id = _fresh("dependency-")
     w.must(MEMBERS["qatar/principal"], "declare_dependency", _dependency_body(dependency_id))
     return dependency_id
 
 
 def _withdraw_dependency(w: World, member: str) -> dict[str, Any]:
-    return {"command": "withdraw_dependency", "body": {"dependency_id": _declared(w), "reason": "phased"}}
+    return {
+        "command": "withdraw_dependency",
+        "body": {"dependency_id": _dependency_declared(w), "reason": "phased"},
+    }
 
 
 def _record_dependency_met(w: World, member: str) -> dict[str, Any]:
     evidence = {"track": "ceasefire", "log_index": 3, "event_type": "deal.committed"}
-    return {"command": "record_dependency_met", "body": {"dependency_id": _declared(w), "evidence": evidence}}
+    return {
+        "command": "record_dependency_met",
+        "body": {"dependency_id": _dependency_declared(w), "evidence": evidence},
+    }
 
 
 def _resource_body(resource_id: str) -> dict[str, Any]:

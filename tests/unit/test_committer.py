@@ -135,9 +135,10 @@ def test_stop_worker_ends_the_thread_and_a_new_submission_starts_another() -> No
     committer = GroupCommitter(runner)
     committer.stop_worker()  # no worker yet: nothing to do
     assert first_indexes(committer.submit([1])) == [1]
-    workers = [t for t in threading.enumerate() if t.name == "group-commit"]
+    worker = committer._thread
+    assert worker is not None
     committer.stop_worker()
-    assert all(not t.is_alive() for t in workers)
+    assert not worker.is_alive()
     assert not committer.statistics().closed
     assert first_indexes(committer.submit([2])) == [2]  # a new worker took it
     committer.close()
