@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,8 +90,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (for
 
 
 def print_json(value: object) -> None:
-    """Print ``value`` as one JSON document on stdout (no colour, no wrapping)."""
-    out.print_json(json.dumps(value, default=str, ensure_ascii=False), highlight=False, indent=2)
+    """Write ``value`` as one JSON document on stdout: plain text, never wrapped at the terminal's width."""
+    sys.stdout.write(json.dumps(value, default=str, ensure_ascii=False, indent=2) + "\n")
 
 
 _state: dict[str, bool] = {"verbose": False}

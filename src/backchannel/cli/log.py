@@ -5,8 +5,6 @@ Works on a data directory (``--data-dir``), not a running service.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +18,7 @@ from backchannel.cli._common import (
     err,
     local_log,
     out,
+    print_json,
     read_body,
     run,
 )
@@ -182,7 +181,7 @@ def log_proof(
                 "checkpoint": note.to_text(),
                 "log_key": info.log_key,
             }
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            print_json(doc)
         else:
             out.print(render.proof(track, index, leaf, proof, note))
             render.print_checkpoint(out, note)

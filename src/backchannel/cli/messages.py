@@ -10,8 +10,6 @@ top level.
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -381,7 +379,7 @@ def events(
                 entries = client.log.events(track, after=after)
             size = client.log.checkpoint(track).size
         if as_json:
-            sys.stdout.write(json.dumps({"track": track, "size": size, "entries": entries}, indent=2) + "\n")
+            print_json({"track": track, "size": size, "entries": entries})
             return
         out.print(render.transcript(entries, f"{track}: {len(entries)} visible of {size} entries"))
 

@@ -7,8 +7,6 @@ open``, ``party admit`` and ``member enroll`` sign commands on ``--server``;
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -93,7 +91,7 @@ def track_mine(
         with connect(server, key_file) as client:
             tracks = client.tracks()
         if as_json:
-            sys.stdout.write(json.dumps({"server": server, "tracks": tracks}, indent=2) + "\n")
+            print_json({"server": server, "tracks": tracks})
             return
         table = Table(title=f"{len(tracks)} track(s) on {server}")
         for column in ("track", "title", "size", "member", "party", "party_kind", "role"):
