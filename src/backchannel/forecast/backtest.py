@@ -11,9 +11,14 @@ on the test issues and reports, per model and for the ensemble's headline:
 - optionally, each model's Monte Carlo predictive interval: how often it holds
   the outcome and how wide it is.
 
-Learning is honest: with a training set, the ensemble's weights are fitted on it
-alone; without one, each test issue's headline comes from weights fitted on the
-other folds (:func:`~backchannel.forecast.ensemble.cross_fit`). This module reads
+The ensemble's headline is the compromise forecast snapped to the nearest focal
+point within a learned tolerance (:mod:`backchannel.forecast.focal`, ADR-0054);
+the convex stacking of every model (ADR-0038) is scored beside it as
+``stacking``. Learning is honest: with a training set, the tolerance and the
+stacking weights are fitted on it alone; without one, each test issue's headline
+comes from a fit on the other folds
+(:func:`~backchannel.forecast.focal.cross_fit_focal`,
+:func:`~backchannel.forecast.ensemble.cross_fit`). This module reads
 no files and prints nothing; the CLI does.
 """
 
@@ -36,6 +41,7 @@ from backchannel.forecast.ensemble import (
     fit_stacking,
     run_models,
 )
+from backchannel.forecast.focal import BASE_MODEL, cross_fit_focal, fit_focal_snap, focal_points
 from backchannel.forecast.models import BargainingInputs, Uncertainty, predictive_interval
 
 __all__ = ["BacktestReport", "IntervalCheck", "Score", "run_backtest", "score"]
@@ -155,8 +161,11 @@ class BacktestReport:
     Attributes:
         models: Each model's score, in report order.
         ensemble: The headline combination's score.
-        weights: The headline's weights (fitted on the training set, or the mean over folds).
+        weights: The headline's base model and its weight (``{"compromise": 1.0}``).
         training: How the headline was learned (``"train files"`` or ``"10-fold cross-fit"``).
+        tolerances: The headline's snapping tolerance, one per fit (per fold when cross-fitted).
+        stacking: The convex stacking's score, learned the same honest way (ADR-0038).
+        stacking_weights: Its weights (fitted on the training set, or on every issue for display).
         flagged_share: Share of test issues flagged "models disagree".
         threshold: The disagreement threshold.
         interval_coverage: Share of scored issues whose outcome lies in the headline's interval.
@@ -174,6 +183,9 @@ class BacktestReport:
     ensemble: Score
     weights: dict[str, float]
     training: str
+    tolerances: tuple[float, ...]
+    stacking: Score
+    stacking_weights: dict[str, float]
     flagged_share: float
     threshold: float
     interval_coverage: float
@@ -223,9 +235,13 @@ class BacktestReport:
                 **self.ensemble.to_dict(),
                 "weights": self.weights,
                 "training": self.training,
+                "headline": f"{BASE_MODEL} snapped to the nearest focal point (lowest, middle or highest "
+                "position) within a tolerance learned on training issues only",
+                "snap_tolerance": list(self.tolerances),
                 "interval_level": self.interval_level,
                 "interval_coverage": self.interval_coverage,
             },
+            "stacking": {**self.stacking.to_dict(), "weights": self.stacking_weights},
             "disagreement": {
                 "threshold": self.threshold,
                 "flagged_share": self.flagged_share,
@@ -240,7 +256,7 @@ class BacktestReport:
 
 @dataclass(frozen=True)
 class _Headline:
-    """The ensemble's headline on the test issues and how it was learned."""
+    """The ensemble's headline on the test issues, how it was learned, and the stacking beside it."""
 
     point: FloatArray
     low: FloatArray
@@ -248,25 +264,52 @@ class _Headline:
     weights: dict[str, float]
     training: str
     level: float
+    tolerances: tuple[float, ...]
+    stacking: FloatArray
+    stacking_weights: dict[str, float]
 
 
 def _headline(
     test: IssueSet, answers: dict[str, FloatArray], train: IssueSet | None, capabilities: str
 ) -> _Headline:
-    """Fit the stacking on ``train`` only, or cross-fit on ``test`` when there is no training set."""
+    """Fit the focal headline (and the stacking) on ``train`` only, or cross-fit on ``test`` without one."""
+    focal = focal_points(BargainingInputs.from_issue_set(test, capabilities=capabilities))
     if train is None:
-        point, low, high = cross_fit(answers, test.outcome, test.issue_ids)
+        point, low, high, tolerances = cross_fit_focal(answers, focal, test.outcome, test.issue_ids)
+        level = fit_focal_snap(answers, focal, test.outcome, test.issue_ids).level
+        stacked, _, _ = cross_fit(answers, test.outcome, test.issue_ids)
         full = fit_stacking(answers, test.outcome, test.issue_ids)
-        weights = dict(zip(full.names, full.weights.tolist(), strict=True))
-        return _Headline(point, low, high, weights, "10-fold cross-fit", full.level)
+        stack_weights = dict(zip(full.names, full.weights.tolist(), strict=True))
+        return _Headline(
+            point,
+            low,
+            high,
+            {BASE_MODEL: 1.0},
+            "10-fold cross-fit",
+            level,
+            tolerances,
+            stacked,
+            stack_weights,
+        )
     shared = sorted(set(train.issue_ids) & set(test.issue_ids))
     if shared:
         raise DomainError(f"train: {len(shared)} issue(s) also in the test set, e.g. {shared[0]}")
-    train_answers = run_models(BargainingInputs.from_issue_set(train, capabilities=capabilities))
+    train_inputs = BargainingInputs.from_issue_set(train, capabilities=capabilities)
+    train_answers = run_models(train_inputs)
+    headline = fit_focal_snap(train_answers, focal_points(train_inputs), train.outcome, train.issue_ids)
+    low, high = headline.interval(answers, focal)
     stacking = fit_stacking(train_answers, train.outcome, train.issue_ids)
-    low, high = stacking.interval(answers)
-    weights = dict(zip(stacking.names, stacking.weights.tolist(), strict=True))
-    return _Headline(stacking.predict(answers), low, high, weights, "train files", stacking.level)
+    return _Headline(
+        headline.predict(answers, focal),
+        low,
+        high,
+        {BASE_MODEL: 1.0},
+        "train files",
+        headline.level,
+        (headline.tolerance,),
+        stacking.predict(answers),
+        dict(zip(stacking.names, stacking.weights.tolist(), strict=True)),
+    )
 
 
 @dataclass(frozen=True)
@@ -356,6 +399,9 @@ def run_backtest(  # noqa: PLR0913 - the data and the generator, then keyword-on
         ensemble=ensemble,
         weights=headline.weights,
         training=headline.training,
+        tolerances=headline.tolerances,
+        stacking=score(headline.stacking, reference, test.outcome, flags.flagged, rng, resamples=resamples),
+        stacking_weights=headline.stacking_weights,
         flagged_share=float(flags.flagged.mean()),
         threshold=DISAGREEMENT_THRESHOLD,
         interval_coverage=float(covered.mean()) if covered.size else math.nan,

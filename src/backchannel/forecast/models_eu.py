@@ -65,7 +65,7 @@ DEFAULT_ROUNDS = 4
 BLOCK_ROWS = 64
 
 
-def _count_dtype(a_count: int) -> type[np.uint8] | type[np.uint32]:
+def _count_dtype(a_count: int) -> type[np.uint8 | np.uint32]:
     """The narrowest unsigned integer that counts up to ``a_count`` voters (narrow sums are faster)."""
     return np.uint8 if a_count < 2**8 else np.uint32
 
