@@ -1,6 +1,6 @@
 """Benchmark the bargaining models (issue #10): issue-model-draws per second, vectorised vs a per-issue loop.
 
-Run with ``.venv/bin/python bench/forecast.py [--quick]`` (numpy is a runtime
+Run with ``.venv/bin/python bench/forecast.py [--quick | --accuracy]`` (numpy is a runtime
 dependency, so the main virtualenv is enough; ``make bench`` runs it too).
 Figures go to stdout, progress to stderr.
 
@@ -10,6 +10,11 @@ capabilities, fixed seed), as one vectorised NumPy call per chunk of draws. The
 peer is a naive per-issue Python loop over the same draws, written from the same
 definitions; it runs on the first few draws only, its answers are checked against
 the vectorised ones before any figure is printed, and the ratio compares rates.
+
+``--accuracy`` prints the accuracy figures instead: the DEU backtest (10-fold
+cross-fit, and training on ``SHA-256(isnr) mod 3 != 0`` to test on the rest), and
+the GJP pools with every alternative tried for issue #10 (ADR-0054), each scored
+without its own outcome.
 """
 
 from __future__ import annotations
@@ -179,7 +184,13 @@ def _slice(drawn: BargainingInputs, lo: int, hi: int) -> BargainingInputs:
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="fewer draws (a smoke test)")
+    parser.add_argument("--accuracy", action="store_true", help="the DEU and GJP accuracy figures instead")
     args = parser.parse_args(argv)
+    if args.accuracy:
+        from forecast_accuracy import accuracy
+
+        accuracy(DATA.parent)
+        return
     draws, naive_draws, chunk = (40, 1, 20) if args.quick else (1000, 2, 50)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
