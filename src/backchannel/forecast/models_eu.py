@@ -35,12 +35,15 @@ simplifications, recorded in ADR-0037: the votes in step 1 use linear
 the issue is resolved". This module does not compute intervals or ensembles.
 
 Speed (issue #10's benchmark): leading axes are flattened and evaluated in blocks
-of :data:`BLOCK_ROWS` issue-draws, so that every pairwise array of a block stays in
-the CPU cache through all the rounds; the vote sums read prefix sums at ranks found
-by exact comparisons (no sorted-line search), and the challenge terms are built in
-place. Every arithmetic step is the one of the original formulation, in the same
-order, so the answers are bit-for-bit those of the unblocked implementation (the
-tests compare the two on the DEU data and on random inputs).
+of :data:`BLOCK_ROWS` issue-draws, stored actors-first (``(actors, rows)``,
+``(actors, actors, rows)``) so that every pairwise operation runs over long
+contiguous arrays and a block's temporaries stay small and cache-resident through
+all the rounds. The vote sums are computed once per unordered pair and read prefix
+sums at ranks found by exact comparisons (no sorted-line search), and the
+challenge terms are built in place. Every arithmetic step is the one of the
+original formulation, in the same order, so the answers are bit-for-bit those of
+the original run one issue at a time (the tests compare the two on the DEU data
+and on random inputs; ADR-0054).
 """
 
 from __future__ import annotations
