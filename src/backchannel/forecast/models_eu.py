@@ -145,9 +145,9 @@ def _risk(p: FloatArray, d: FloatArray, s: FloatArray, pair: BoolArray, present:
     high = np.where(present, danger, -np.inf).max(axis=0)
     low = np.where(present, danger, np.inf).min(axis=0)
     spread = high - low
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # absent actors' R may be anything; dropped
         big_r = np.where(spread > 0, (2 * danger - high - low) / spread, 0.0)
-    return np.where(present, (1 - big_r / 3) / (1 + big_r / 3), 1.0)
+        return np.where(present, (1 - big_r / 3) / (1 + big_r / 3), 1.0)
 
 
 def _round(z: FloatArray, s: FloatArray, w: FloatArray, present: BoolArray, pair: BoolArray) -> FloatArray:

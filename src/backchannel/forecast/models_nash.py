@@ -124,4 +124,5 @@ def _nash_reference(x: FloatArray, w: FloatArray, r: FloatArray) -> FloatArray:
     open_set = (high - low > 1e-9) & np.isfinite(low) & np.isfinite(high)
     safe_low, safe_high = np.where(open_set, low, 0.0), np.where(open_set, high, 0.0)
     result = _golden_max(lambda y: _log_nash(y, x, w, worst), safe_low, safe_high)
-    return np.where(open_set, result, r)
+    # the maximum lies within the actors' range, so within [0, 100]; the clip drops rounding beyond it
+    return np.where(open_set, np.clip(result, 0.0, 100.0), r)

@@ -30,10 +30,15 @@ def deu_inputs() -> BargainingInputs:
 
 
 def _one_by_one(function, inputs: BargainingInputs, *args: int) -> np.ndarray:
-    """The original run one issue at a time: with one row its sorted-line searches are exact."""
-    return np.concatenate(
-        [function(_rows(inputs, k, k + 1), *args) for k in range(inputs.positions.shape[0])]
-    )
+    """The original run one issue at a time: with one row its sorted-line searches are exact.
+
+    The original warns when an absent actor's discarded risk exponent divides by zero
+    (pytest turns warnings into errors); the production model computes it under ``errstate``.
+    """
+    with np.errstate(divide="ignore"):
+        return np.concatenate(
+            [function(_rows(inputs, k, k + 1), *args) for k in range(inputs.positions.shape[0])]
+        )
 
 
 def test_blocked_model_equals_the_original_on_the_deu_issues(deu_inputs: BargainingInputs) -> None:
@@ -89,15 +94,9 @@ def test_blocked_model_equals_the_original_on_random_issues(issues, rounds: int)
         np.full(len(issues), np.nan), np.full(len(issues), np.nan),
     )  # fmt: skip
     got = models_eu.expected_utility_rounds(inputs, rounds)
-    for k in range(len(issues)):  # the original one issue at a time: its rank searches are exact then
-        np.testing.assert_array_equal(
-            got[k], reference.expected_utility_rounds(_rows(inputs, k, k + 1), rounds)[0]
-        )
+    np.testing.assert_array_equal(got, _one_by_one(reference.expected_utility_rounds, inputs, rounds))
     np.testing.assert_array_equal(
-        models_eu.expected_utility(inputs, rounds),
-        np.concatenate(
-            [reference.expected_utility(_rows(inputs, k, k + 1), rounds) for k in range(len(issues))]
-        ),
+        models_eu.expected_utility(inputs, rounds), _one_by_one(reference.expected_utility, inputs, rounds)
     )
 
 
@@ -116,3 +115,24 @@ def test_nash_blocks_do_not_change_an_issues_answer(deu_inputs: BargainingInputs
             [model(_rows(flat, k, k + 1)) for k in range(0, flat.positions.shape[0], 97)]
         )
         np.testing.assert_array_equal(together.reshape(-1)[::97], one_by_one)
+
+
+def test_an_absent_actors_discarded_risk_exponent_raises_no_warning() -> None:
+    # dangers 2 and 1 for the two present actors, 0 for the absent one: its R is -3, 1 + R/3 = 0
+    present = np.array([[False, True, True]])
+    inputs = BargainingInputs(
+        np.array([[0.0, 0.0, 100.0]]), np.array([[0.0, 0.0, 25.0]]), np.zeros((1, 3)), present,
+        np.array([np.nan]), np.array([np.nan]),
+    )  # fmt: skip
+    got = models_eu.expected_utility_rounds(inputs, 2)  # warnings are errors under pytest
+    np.testing.assert_array_equal(got, _one_by_one(reference.expected_utility_rounds, inputs, 2))
+
+
+def test_nash_reference_stays_on_the_scale() -> None:
+    # one actor at 100, reference 0: the search interval is [0, 200] and the maximum is at 100
+    x = np.array([[100.0]])
+    inputs = BargainingInputs(
+        x, np.ones_like(x), np.ones_like(x), np.ones_like(x, dtype=bool), np.zeros(1), np.zeros(1)
+    )
+    assert models_nash.nash_reference(inputs)[0] == pytest.approx(100.0, abs=1e-9)
+    assert models_nash.nash_reference(inputs)[0] <= 100.0
