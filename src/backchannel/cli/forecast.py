@@ -165,9 +165,12 @@ def backtest(
             return
         for table in _backtest_tables(report):
             _out.print(table)
-        weights = ", ".join(f"{n} {w:.2f}" for n, w in report.weights.items() if w > 0.005)
+        base = ", ".join(n for n, w in report.weights.items() if w > 0.005)
+        tolerance = ", ".join(f"{t:.1f}" for t in sorted(set(report.tolerances)))
         _out.print(
-            f"flagged 'models disagree': {report.flagged_share:.0%} of issues; headline weights: {weights}; "
+            f"flagged 'models disagree': {report.flagged_share:.0%} of issues; headline: {base} snapped "
+            f"to a focal point within {tolerance} ({report.training}); "
+            f"stacking MAE beside it: {report.stacking.mae:.2f}; "
             f"*the headline's {report.interval_level:.0%} residual interval covered "
             f"{report.interval_coverage:.0%}; Monte Carlo: {draws} draws; seed {seed}"
         )
