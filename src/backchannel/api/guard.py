@@ -39,6 +39,7 @@ __all__ = [
     "HEADER_TIMEOUT",
     "IDLE_TIMEOUT",
     "MAX_CONNECTIONS",
+    "SHUTDOWN_GRACE",
     "MAX_HEADER_BYTES",
     "guarded_h11",
     "serve",
@@ -91,6 +92,11 @@ def guarded_h11(header_timeout: float = HEADER_TIMEOUT) -> type[H11Protocol]:
     return type("GuardedH11Protocol", (_GuardedH11,), {"header_timeout": header_timeout})
 
 
+SHUTDOWN_GRACE = 2
+"""Seconds a stopping server waits for open requests (event streams never end by themselves) before
+cancelling them (the console and inbox streams reconnect to the next server)."""
+
+
 def uvicorn_config(
     app: Any,  # noqa: ANN401 - any ASGI app uvicorn accepts
     *,
@@ -113,6 +119,7 @@ def uvicorn_config(
     Returns:
         The configuration.
     """
+    options.setdefault("timeout_graceful_shutdown", SHUTDOWN_GRACE)  # open event streams end, then stop
     return uvicorn.Config(
         app,
         http=guarded_h11(header_timeout),

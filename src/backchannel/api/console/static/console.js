@@ -54,7 +54,7 @@
     state = "reconnecting";
     retryAt = Date.now() + delay;
     setTimeout(connect, delay);
-    delay = Math.min(delay * 2, 8000);
+    delay = Math.min(delay * 2, 4000);
     tick();
   };
 
