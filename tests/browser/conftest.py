@@ -7,6 +7,7 @@ Without it the browser tests skip, except under ``CI=true``, where they fail.
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ def chromium_path() -> str | None:
         found = shutil.which(name)
         if found:
             return found
-    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
 @pytest.fixture(scope="session")
