@@ -104,7 +104,7 @@ def test_a_deadlock_across_two_tracks_is_highlighted(tmp_path: Path, page: Page)
         expect(iran).to_have_class("track deadlocked")
         expect(iran).to_contain_text("us-iran-nuclear waits on israel-hezbollah-ceasefire")
         page.goto(f"{world.url}/console/tracks/{COORD}")
-        cycle = page.locator("svg.graph line.edge.cycle")
+        cycle = page.locator("svg.graph path.edge.cycle")
         expect(cycle).to_have_count(2)
         waiters = sorted(cycle.nth(i).get_attribute("data-waiter") or "" for i in range(2))
         assert waiters == ["israel-hezbollah-ceasefire", "us-iran-nuclear"]

@@ -78,6 +78,19 @@ class _GuardedH11(H11Protocol):
             self._header_timer = None
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown; a response already streaming (an event stream) is cut at once.
+
+        Closing the connection tells the app its client left (ASGI ``http.disconnect``), so an
+        event stream, which never ends by itself, ends cleanly and its client reconnects to the
+        next server; a request not yet answered still finishes.
+        """
+        cycle: Any = self.cycle
+        streaming = cycle is not None and cycle.response_started and not cycle.response_complete
+        super().shutdown()
+        if streaming and not self.transport.is_closing():
+            self.transport.close()
+
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late, self.scope)
 

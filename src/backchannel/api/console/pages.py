@@ -225,7 +225,8 @@ def _deals(deals: list[dict[str, Any]], now: datetime) -> str:
     items = []
     for d in deals:
         deadline = d.get("deadline")
-        when = "" if not deadline else f" · deadline {countdown(datetime.fromisoformat(deadline), now)}"
+        open_vote = deadline and d["status"] == "preparing"
+        when = "" if not open_vote else f" · deadline {countdown(datetime.fromisoformat(deadline), now)}"
         missing = d.get("missing") or []
         votes = f"{len(d.get('votes', []))} of {len(d.get('voters', []))} votes"
         pending = f"; pending: {escape(', '.join(missing))}" if missing else ""

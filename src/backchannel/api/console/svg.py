@@ -50,17 +50,18 @@ def graph_svg(graph: Graph) -> str:
     for waiter, holder, kind, reason in graph.edges:
         (x1, y1), (x2, y2) = at[waiter], at[holder]
         length = math.hypot(x2 - x1, y2 - y1) or 1.0
-        # stop short of the node's circle
-        x2s, y2s = x2 - (x2 - x1) * 26 / length, y2 - (y2 - y1) * 26 / length
-        x1s, y1s = x1 + (x2 - x1) * 26 / length, y1 + (y2 - y1) * 26 / length
+        ux, uy = (x2 - x1) / length, (y2 - y1) / length
+        # stop short of each node's circle; bend to the left, so a wait and its reverse stay apart
+        sx, sy, ex, ey = x1 + ux * 26, y1 + uy * 26, x2 - ux * 26, y2 - uy * 26
+        mx, my = (sx + ex) / 2 - uy * 40, (sy + ey) / 2 + ux * 40
         cycle = (waiter, holder) in graph.cycle_edges
         css = "edge cycle" if cycle else "edge"
         marker = "arrow-red" if cycle else "arrow"
         title = escape(f"{waiter} waits on {holder} ({kind}: {reason})")
         parts.append(
-            f'<line class="{css}" data-waiter="{escape(waiter)}" data-holder="{escape(holder)}" '
-            f'x1="{x1s:.1f}" y1="{y1s:.1f}" x2="{x2s:.1f}" y2="{y2s:.1f}" marker-end="url(#{marker})">'
-            f"<title>{title}</title></line>"
+            f'<path class="{css}" data-waiter="{escape(waiter)}" data-holder="{escape(holder)}" '
+            f'd="M{sx:.1f},{sy:.1f} Q{mx:.1f},{my:.1f} {ex:.1f},{ey:.1f}" marker-end="url(#{marker})">'
+            f"<title>{title}</title></path>"
         )
     for node in nodes:
         x, y = at[node]
