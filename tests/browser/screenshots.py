@@ -2,10 +2,10 @@
 
 Run: ``.venv/bin/python tests/browser/screenshots.py`` (writes ``docs/img/console-*.png``).
 
-1. ``backchannel demo --serve`` plays the Doha talks; the overview and the
-   Iran track are taken through the link it prints;
-2. a small world (``backchannel.testing.console_world``) forms a deadlock
-   across two tracks: the coordination graph is taken;
+1. a small world (``backchannel.testing.console_world``) forms a deadlock
+   across two tracks: the overview and the coordination graph are taken;
+2. ``backchannel demo --serve`` plays the Doha talks; the Iran track is taken
+   through the link it prints;
 3. the demo server is stopped: the link banner is taken while reconnecting.
 """
 
@@ -58,6 +58,8 @@ def main() -> None:
                 usa.inbox.heartbeat(IRAN_TRACK)
             with client(world.url, QATAR) as qatar:
                 page.goto(qatar.console_link(IRAN_TRACK))
+            page.locator("#link.live").wait_for()
+            shot(page, "overview")
             page.goto(f"{world.url}/console/tracks/{COORD}")
             page.locator("#link.live").wait_for()
             shot(page, "deadlock")
@@ -67,8 +69,6 @@ def main() -> None:
         )  # fmt: skip
         try:
             page.goto(demo_link(demo))
-            page.locator("#link.live").wait_for()
-            shot(page, "overview")
             page.goto(page.url.rstrip("/") + f"/tracks/{IRAN_TRACK}")
             page.locator("#link.live").wait_for()
             shot(page, "track")
