@@ -233,3 +233,19 @@ def test_the_sdk_link_is_signed_by_the_members_key(world: World) -> None:
     decoded = read_signin_token(link.partition("token=")[2])
     assert decoded.key_id == USA.signing.key_id
     assert decoded.expires_at - decoded.issued_at == timedelta(seconds=30)
+
+
+def test_the_demo_prints_a_console_link_that_signs_the_mediator_in(world: World, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from backchannel.demo.live import _print_console_link
+
+    write_key_file(tmp_path / "qatar-principal.key", QATAR)
+    printed = Console(record=True, width=400)
+    _print_console_link(printed, world.url, tmp_path)
+    text = printed.export_text()
+    link = next(line for line in text.splitlines() if "/console/signin?token=" in line).strip()
+    assert f"backchannel console --server {world.url} --key {tmp_path / 'qatar-principal.key'}" in text
+    response = httpx.get(link, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["x-console-member"] == QATAR.name

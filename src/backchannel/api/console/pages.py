@@ -225,8 +225,9 @@ def _deals(deals: list[dict[str, Any]], now: datetime) -> str:
     items = []
     for d in deals:
         deadline = d.get("deadline")
-        open_vote = deadline and d["status"] == "preparing"
-        when = "" if not open_vote else f" · deadline {countdown(datetime.fromisoformat(deadline), now)}"
+        when = ""
+        if deadline and d["status"] == "preparing":  # a countdown while the vote is open
+            when = f" · deadline {countdown(datetime.fromisoformat(str(deadline)), now)}"
         missing = d.get("missing") or []
         votes = f"{len(d.get('votes', []))} of {len(d.get('voters', []))} votes"
         pending = f"; pending: {escape(', '.join(missing))}" if missing else ""
