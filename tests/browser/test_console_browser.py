@@ -80,16 +80,17 @@ def test_a_silent_party_shows_as_silent_within_its_heartbeat_window(tmp_path: Pa
     window = 2.0
     with serving(tmp_path, heartbeat_window=window) as world:
         doha(world.url)
+        sign_in(page, world.url)
         with client(world.url, USA) as usa:
             usa.inbox.heartbeat(IRAN_TRACK)
-        sign_in(page, world.url)
+            last_heartbeat = time.monotonic()
         page.goto(f"{world.url}/console/tracks/{IRAN_TRACK}")
         usa_row = page.locator('tr.party[data-party="usa"]')
         expect(usa_row).to_have_class("party online")
-        went_quiet = time.monotonic()
-        # no further heartbeat: within the window (plus one push interval) the page says silent
-        expect(usa_row).to_have_class("party silent", timeout=(window + 3.0) * 1000)
-        assert time.monotonic() - went_quiet < window + 3.0
+        # no further heartbeat: the party is silent from last_heartbeat + window, and the page says so
+        # within one push interval of that (with slack for a loaded 2-core machine)
+        expect(usa_row).to_have_class("party silent", timeout=(window + 10.0) * 1000)
+        assert time.monotonic() - last_heartbeat < window + 5.0
         expect(usa_row.locator("td.liveness")).to_contain_text("silent since")
         expect(page.locator('tr.party[data-party="iran"]')).to_contain_text("offline")
 
