@@ -238,11 +238,11 @@ def test_the_sdk_link_is_signed_by_the_members_key(world: World) -> None:
 def test_the_demo_prints_a_console_link_that_signs_the_mediator_in(world: World, tmp_path: Path) -> None:
     from rich.console import Console
 
-    from backchannel.demo.live import _print_console_link
+    from backchannel.demo.console import print_console_link
 
     write_key_file(tmp_path / "qatar-principal.key", QATAR)
     printed = Console(record=True, width=400)
-    _print_console_link(printed, world.url, tmp_path)
+    print_console_link(printed, world.url, tmp_path)
     text = printed.export_text()
     link = next(line for line in text.splitlines() if "/console/signin?token=" in line).strip()
     assert f"backchannel console --server {world.url} --key {tmp_path / 'qatar-principal.key'}" in text

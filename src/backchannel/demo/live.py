@@ -82,6 +82,7 @@ from backchannel.cli import render
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
+from backchannel.demo.console import print_console_link
 from backchannel.demo.coordination import coordination_scene
 from backchannel.demo.deals import play_deals
 from backchannel.demo.escrow import escrow_scene
@@ -96,8 +97,6 @@ from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.errors import BackchannelError, NotFoundError, VerificationError
 from backchannel.log.canonical import JSONValue
-from backchannel.protocol.console_token import MAX_LIFETIME
-from backchannel.protocol.keyfile import read_key_file
 from backchannel.protocol.wire import agenda_digest, enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
 
@@ -529,20 +528,6 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _print_console_link(console: Console, url: str, key_dir: Path) -> None:
-    """The mediator's one-time console sign-in link, and the command that makes another (ADR-0047)."""
-    key = key_dir / "qatar-principal.key"
-    with BackchannelClient(url, "qatar/principal", read_key_file(key)) as qatar:
-        link = qatar.console_link(TRACK, MAX_LIFETIME)
-    console.print(f"console: open within {int(MAX_LIFETIME.total_seconds())} s (once):", markup=False)
-    console.print(link, markup=False, soft_wrap=True)
-    console.print(
-        f"a new link: backchannel console --server {url} --key {key} --track {TRACK}",
-        markup=False,
-        soft_wrap=True,
-    )
-
-
 def _play(
     console: Console, data_dir: Path, key_dir: Path, began: float, *, serve: bool, flash_deadline: float
 ) -> None:
@@ -579,7 +564,7 @@ def _play(
         console.print(Text(f"OK: all {len(scenario.checks)} checks passed", style="bold green"))
         if serve:
             console.print(f"serving on {server.url} (pid {server.pid}); Ctrl-C to stop", markup=False)
-            _print_console_link(console, server.url, key_dir)
+            print_console_link(console, server.url, key_dir)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
             try:
                 server.wait()
