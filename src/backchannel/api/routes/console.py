@@ -9,7 +9,9 @@
   is a usable member key of it, as for the API);
 - ``GET /console/stream?view=...``: Server-Sent Events: ``event: view`` with the
   view's fresh HTML whenever it changed, ``event: fresh`` when it did not
-  (at least every :data:`PUSH_SECONDS`; at once after a commit), and
+  (a track at least every :data:`PUSH_SECONDS`, the overview every
+  :data:`OVERVIEW_SECONDS`; soon after a commit, at most once per
+  :data:`MIN_GAP`), and
   ``event: signedout`` when the session no longer reads;
 - ``GET /console/static/{console.js,console.css}``: the assets, from package data;
 - ``POST /console/signout``: drop the cookie.
@@ -21,6 +23,7 @@ that member and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -42,10 +45,14 @@ from backchannel.api.errors import problem_for
 from backchannel.api.metrics import Metrics
 from backchannel.errors import BackchannelError
 
-__all__ = ["PUSH_SECONDS", "STREAM_LIFETIME", "ConsoleState", "router"]
+__all__ = ["MIN_GAP", "OVERVIEW_SECONDS", "PUSH_SECONDS", "STREAM_LIFETIME", "ConsoleState", "router"]
 
 PUSH_SECONDS = 1.0
-"""The stream re-reads its view at least this often (liveness changes without any commit)."""
+"""A track's stream re-reads its view at least this often (liveness changes without any commit)."""
+OVERVIEW_SECONDS = 5.0
+"""The overview's stream re-reads at least this often (it changes with commits, which wake it at once)."""
+MIN_GAP = 0.5
+"""However busy the service, a stream renders at most once per this many seconds."""
 STREAM_LIFETIME = 300.0
 """A stream ends after this many seconds; the script reconnects at once."""
 _VIEW = re.compile(r"^/console/(?:tracks/(?P<track>[A-Za-z0-9][A-Za-z0-9._:-]{0,127}))?$")
@@ -194,6 +201,7 @@ async def _events(
     try:
         yield b"retry: 1000\n\n"
         deadline = time.monotonic() + STREAM_LIFETIME
+        interval = OVERVIEW_SECONDS if view == "/console/" else PUSH_SECONDS
         last = ""
         while time.monotonic() < deadline:
             since = ctx.changes.generation
@@ -209,6 +217,7 @@ async def _events(
             last = content
             if await request.is_disconnected():
                 return
-            await ctx.changes.wait(since, PUSH_SECONDS)
+            await asyncio.sleep(MIN_GAP)
+            await ctx.changes.wait(since, interval - MIN_GAP)
     finally:
         state.clients -= 1
