@@ -155,6 +155,7 @@ def overview(ctx: ApiContext, sessions: ConsoleSessions, session: Session) -> Ov
     """The reader's tracks with blocked or deadlocked state and next meetings, and damaged tracks."""
     now = ctx.clock.now()
     memberships = sessions.memberships(session)
+    sizes = {info.track: info.size for info in ctx.service.store.list_tracks()}  # one query for all
     rows: dict[str, TrackRow] = {}
     logs: list[TrackState] = []
     for state, reader in memberships:
@@ -162,7 +163,7 @@ def overview(ctx: ApiContext, sessions: ConsoleSessions, session: Session) -> Ov
         rows[state.track] = TrackRow(
             track=state.track,
             title=state.title,
-            size=ctx.service.store.size(state.track),
+            size=sizes.get(state.track, 0),
             member=reader.member,
             party=member.party,
             kind=state.parties[member.party].kind.value,
