@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python tests/browser/screenshots.py`` (writes ``docs/img/console-*.png``).
 
 1. a small world (``backchannel.testing.console_world``) forms a deadlock
-   across two tracks: the overview and the coordination graph are taken;
+   across two tracks: the overview and the coordination graph are taken, and
+   usa's own view of the Iran track;
 2. ``backchannel demo --serve`` plays the Doha talks; the Iran track is taken
    through the link it prints;
 3. the demo server is stopped: the link banner is taken while reconnecting.
@@ -63,6 +64,13 @@ def main() -> None:
             page.goto(f"{world.url}/console/tracks/{COORD}")
             page.locator("#link.live").wait_for()
             shot(page, "deadlock")
+            party = browser.new_page(viewport={"width": 1280, "height": 900})
+            with client(world.url, USA) as usa:
+                party.goto(usa.console_link(IRAN_TRACK))
+            party.goto(f"{world.url}/console/tracks/{IRAN_TRACK}")
+            party.locator("#link.live").wait_for()
+            shot(party, "party")
+            party.close()
         demo = subprocess.Popen(
             [*BACKCHANNEL, "demo", "--data-dir", str(Path(tmp) / "demo"), "--serve"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
