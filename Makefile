@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+CHROMIUM_STAMP := $(VENV)/.chromium
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 PYTEST_ARGS ?=
@@ -31,6 +32,11 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[language,ray]'
 	touch $(TEST_STAMP)
 
+# The console's browser tests drive Debian's chromium (ADR-0046); Playwright never downloads a browser.
+$(CHROMIUM_STAMP): $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	touch $(CHROMIUM_STAMP)
+
 install: $(STAMP)  ## create .venv and install backchannel with its dev tools
 
 demo: $(STAMP)  ## the main job: the Doha negotiation through a real server on 127.0.0.1 (DEMO_ARGS=--serve keeps it up)
@@ -43,7 +49,7 @@ lint: $(STAMP)  ## ruff lint and format check
 typecheck: $(TEST_STAMP)  ## mypy --strict (with the optional extras installed, so their imports are checked)
 	$(BIN)/mypy
 
-unit: $(TEST_STAMP)  ## every test, with coverage floors
+unit: $(TEST_STAMP) $(CHROMIUM_STAMP)  ## every test, with coverage floors
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report --fail-under=100 --include='src/backchannel/log/*,src/backchannel/domain/*,src/backchannel/broker/*,src/backchannel/coordination/*,src/backchannel/errors.py'
 
@@ -68,6 +74,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side
 	$(BENCH_VENV)/bin/python bench/negotiation_mediated.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/rehearsal.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/coordination_log.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/console.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage

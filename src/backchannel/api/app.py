@@ -18,6 +18,8 @@
   with each one's title, size and the caller's role (a key no track knows: 401);
 - ``GET /metrics``, ``/healthz``, ``/readyz``: operating the service
   (:mod:`backchannel.api.routes.ops`, ADR-0029);
+- ``/console/``: the operations console, signed in with a one-time link
+  (:mod:`backchannel.api.routes.console`, ADR-0046, ADR-0047);
 - ``GET /v1/tracks/{track}/escrows/{escrow_id}``: an escrow and how far its
   release condition is (ADR-0017); 404 unless the requester's party may see it.
   The lifespan ticker also refunds expired escrows
@@ -125,6 +127,7 @@ from backchannel.api.routes import (
     witnesses,
 )
 from backchannel.api.routes import annexes as annexes_routes
+from backchannel.api.routes import console as console_routes
 from backchannel.api.routes import delivery as delivery_routes
 from backchannel.api.routes import language as language_routes
 from backchannel.broker import DeliveryPolicy
@@ -216,6 +219,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     metrics = Metrics(ctx)
     app.state.metrics = metrics
     app.include_router(ops.router(ctx, metrics, token=metrics_token))
+    app.include_router(console_routes.router(ctx, public_origin, metrics))  # the console (ADR-0046)
     count_refusals(app, metrics)
     install_openapi(app)
     return app

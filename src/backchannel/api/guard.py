@@ -40,6 +40,7 @@ __all__ = [
     "IDLE_TIMEOUT",
     "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
+    "SHUTDOWN_GRACE",
     "guarded_h11",
     "serve",
     "uvicorn_config",
@@ -77,6 +78,19 @@ class _GuardedH11(H11Protocol):
             self._header_timer = None
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown; a response already streaming (an event stream) is cut at once.
+
+        Closing the connection tells the app its client left (ASGI ``http.disconnect``), so an
+        event stream, which never ends by itself, ends cleanly and its client reconnects to the
+        next server; a request not yet answered still finishes.
+        """
+        cycle: Any = self.cycle
+        streaming = cycle is not None and cycle.response_started and not cycle.response_complete
+        super().shutdown()
+        if streaming and not self.transport.is_closing():
+            self.transport.close()
+
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late, self.scope)
 
@@ -89,6 +103,11 @@ class _GuardedH11(H11Protocol):
 def guarded_h11(header_timeout: float = HEADER_TIMEOUT) -> type[H11Protocol]:
     """The h11 protocol class with a header timeout of ``header_timeout`` seconds."""
     return type("GuardedH11Protocol", (_GuardedH11,), {"header_timeout": header_timeout})
+
+
+SHUTDOWN_GRACE = 2
+"""Seconds a stopping server waits for open requests (event streams never end by themselves) before
+cancelling them (the console and inbox streams reconnect to the next server)."""
 
 
 def uvicorn_config(
@@ -113,6 +132,7 @@ def uvicorn_config(
     Returns:
         The configuration.
     """
+    options.setdefault("timeout_graceful_shutdown", SHUTDOWN_GRACE)  # open event streams end, then stop
     return uvicorn.Config(
         app,
         http=guarded_h11(header_timeout),

@@ -28,6 +28,7 @@ import typer
 from backchannel.cli._common import err, out, run, set_verbose
 from backchannel.cli.agenda import agenda_app
 from backchannel.cli.annexes import annex_app
+from backchannel.cli.console import console_app
 from backchannel.cli.coordination import coord_app
 from backchannel.cli.deals import commit_app, deal_app
 from backchannel.cli.demo import demo_app
@@ -95,6 +96,7 @@ app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue
 app.add_typer(tournament_app, name="tournament")  # negotiation tournaments (ADR-0033)
 app.add_typer(rehearse_app, name="rehearse")  # rehearsal on the simulator (issue #11)
 app.add_typer(coord_app, name="coord")  # multi-track coordination (issue #12)
+app.add_typer(console_app)  # `console`: a one-time sign-in link to the web console (ADR-0047)
 
 
 def main() -> None:

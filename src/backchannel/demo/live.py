@@ -82,6 +82,7 @@ from backchannel.cli import render
 from backchannel.cli.render import by as _by
 from backchannel.cli.render import inner as _inner
 from backchannel.cli.render import short as _short
+from backchannel.demo.console import print_console_link
 from backchannel.demo.coordination import coordination_scene
 from backchannel.demo.deals import play_deals
 from backchannel.demo.escrow import escrow_scene
@@ -563,6 +564,7 @@ def _play(
         console.print(Text(f"OK: all {len(scenario.checks)} checks passed", style="bold green"))
         if serve:
             console.print(f"serving on {server.url} (pid {server.pid}); Ctrl-C to stop", markup=False)
+            print_console_link(console, server.url, key_dir)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
             try:
                 server.wait()

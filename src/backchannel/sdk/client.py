@@ -39,6 +39,7 @@ import base64
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Self
 
 import httpx
@@ -48,6 +49,7 @@ from backchannel.errors import EncodingError
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.cosignature import WitnessPolicy
 from backchannel.log.signing import VerifyingKey
+from backchannel.protocol.console_token import DEFAULT_LIFETIME, make_signin_token
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, sign_command
@@ -380,3 +382,18 @@ class BackchannelClient:
     def service_info(self) -> dict[str, Any]:
         """``GET /v1/service``: the node's keys and the log key (unauthenticated)."""
         return self.read_json(self._http.get("/v1/service"))
+
+    def console_link(self, track: str, lifetime: timedelta = DEFAULT_LIFETIME) -> str:
+        """A one-time sign-in link to the service's console, valid for ``lifetime`` (ADR-0047).
+
+        The link carries a token signed here by this member's key for ``track``
+        (:func:`~backchannel.protocol.console_token.make_signin_token`); the key
+        itself never leaves this process. Nothing is sent: the service checks
+        the token when the link is opened (once, before it expires).
+        """
+        origin = str(self._http.base_url).rstrip("/")
+        token = make_signin_token(
+            origin=origin, track=track, member=self.member, key=self.keys.signing,
+            now=self._clock.now(), lifetime=lifetime,
+        )  # fmt: skip
+        return f"{origin}/console/signin?token={token}"
