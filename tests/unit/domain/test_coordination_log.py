@@ -246,7 +246,8 @@ def test_an_older_book_rebuilds_its_own_graph_and_the_newer_keeps_its_own(world:
     assert newer.graph().deadlocks() == []
     assert [c.nodes for c in older.graph().deadlocks()] == [(CEASEFIRE, IRAN)]  # rebuilt from its history
     assert newer.graph().deadlocks() == []  # untouched by the rebuild
-    assert newer.graph() is newer.graph()  # owned: not rebuilt again
+    assert newer.live() is newer.live()  # owned: not rebuilt again
+    assert newer.graph() is not newer.live().graph  # a reader's private copy
     assert {b.booking_id for b in older.calendars().queued()} == {"b2"}
     assert fold(world.events).coordination.graph().deadlocks() == []
 

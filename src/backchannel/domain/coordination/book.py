@@ -15,7 +15,7 @@ event by event rather than rebuilt per decision (ADR-0053, see
 rule: never double-booked) and the wait-for graph, whose edges are the waiting
 dependencies (the waiter waits on the other track) and the queued bookings
 (their holder waits on the holders in their way). :meth:`CoordinationBook.calendars`
-builds a private copy of the calendars for readers.
+and :meth:`CoordinationBook.graph` build private copies for readers.
 
 This module does not decide commands (see :mod:`~backchannel.domain.coordination.rules`)
 and reads no clock: saturation is asked at an instant given as an argument.
@@ -289,8 +289,12 @@ class CoordinationBook:
         return calendars
 
     def graph(self) -> WaitForGraph:
-        """The live wait-for graph (:meth:`live`): waiting dependencies and queued bookings' waits."""
-        return self.live().graph
+        """A private copy of the wait-for graph (:meth:`live`'s, rebuilt from the history: linear).
+
+        For readers outside a decision (another thread may be changing the live
+        one); decisions read ``live().graph``.
+        """
+        return LiveCoordination.rebuild(self.history, self.dependencies).graph
 
 
 EMPTY_COORDINATION = CoordinationBook(Map(), Map(), Map(), Map())

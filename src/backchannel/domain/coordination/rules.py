@@ -239,7 +239,7 @@ def _with_deadlocks(
     """
     done: list[Event] = list(events)
     after = reduce(CoordinationBook.apply, events, book)
-    cycles = {deadlock_id(c): c for c in after.graph().deadlocks()}
+    cycles = {deadlock_id(c): c for c in after.live().graph.deadlocks()}
     for key in sorted(set(cycles) - set(book.deadlocks)):
         cycle = cycles[key]
         done.append(
