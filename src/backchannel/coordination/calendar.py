@@ -204,6 +204,18 @@ class Calendars:
             raise NotFoundError(f"no booking {booking_id}")
         return resource
 
+    def find(self, booking_id: str) -> tuple[Booking, BookingStatus]:
+        """A booking and whether it is accepted or queued.
+
+        Raises:
+            NotFoundError: no such booking.
+        """
+        resource = self.resource_of(booking_id)
+        held = [b for b in self._accepted[resource] if b.booking_id == booking_id]
+        if held:
+            return held[0], BookingStatus.ACCEPTED
+        return next(b for b in self._queued[resource] if b.booking_id == booking_id), BookingStatus.QUEUED
+
     def accepted(self, resource: str) -> list[Booking]:
         """A resource's accepted bookings, by start time."""
         return sorted(self._accepted.get(resource, []), key=lambda b: (b.start, b.booking_id))

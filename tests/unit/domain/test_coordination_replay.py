@@ -12,9 +12,10 @@ by one; then
 """
 
 import contextlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from track_world import World, populate
 
@@ -183,6 +184,19 @@ def _edges(book_: CoordinationBook) -> set[tuple[str, str]]:
     return edges
 
 
+def _causes(book_: CoordinationBook) -> dict[tuple[str, str], int]:
+    """How many causes each wait has: waiting dependencies, and queued bookings (once per holder pair)."""
+    counts: Counter[tuple[str, str]] = Counter(
+        (d.waiter, d.on_track) for d in book_.dependencies.values() if d.status is DependencyStatus.WAITING
+    )
+    calendars = book_.calendars()
+    for queued in calendars.queued():
+        counts.update(
+            {(queued.holder, h.holder) for h in calendars.waiting_on(queued) if h.holder != queued.holder}
+        )
+    return dict(counts)
+
+
 def _has_cycle(edges: set[tuple[str, str]]) -> bool:
     """Brute force: strip nodes that wait on nothing until nothing changes; a cycle is what remains."""
     remaining = set(edges)
@@ -206,6 +220,7 @@ def _live_view(book_: CoordinationBook) -> tuple[object, ...]:
 
 
 BOOKINGS = tuple(f"b{i}" for i in range(8))
+HOLDERS = (*NODES[:3], "t4", "t5", "t6")
 DEPENDENCIES = tuple(f"d{i}" for i in range(6))
 busy = st.lists(
     st.one_of(
@@ -213,7 +228,7 @@ busy = st.lists(
             st.just("book"),
             st.sampled_from(BOOKINGS),
             st.sampled_from(RESOURCES),
-            st.sampled_from(NODES[:3]),
+            st.sampled_from(HOLDERS),
             st.integers(0, 3),
             st.integers(1, 3),
             st.integers(0, 3),
@@ -236,6 +251,27 @@ busy = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(busy, st.sets(st.integers(0, 39), max_size=6), st.sets(st.integers(0, 39), max_size=4))
+@example(  # a queued booking between two holds: one is cancelled, it still waits on the other
+    [
+        ("book", "b0", "person:a", "t1", 0, 2, 0, False),
+        ("book", "b1", "person:a", "t2", 2, 2, 0, False),
+        ("book", "b2", "person:a", "t3", 1, 2, 0, True),
+        ("cancel", "b0"),
+        ("cancel", "b1"),
+    ],
+    set(),
+    set(),
+)
+@example(  # the hold is cancelled: the queued booking is promoted and stops waiting
+    [
+        ("book", "b0", "person:a", "t1", 0, 2, 0, False),
+        ("book", "b1", "person:a", "t2", 1, 2, 0, True),
+        ("book", "b2", "person:a", "t4", 1, 1, 0, True),
+        ("cancel", "b0"),
+    ],
+    {3},
+    {3},
+)
 def test_the_incremental_state_equals_the_replay_of_the_events(
     run: list[tuple], abandoned: set[int], reread: set[int]
 ) -> None:
@@ -264,6 +300,7 @@ def test_the_incremental_state_equals_the_replay_of_the_events(
         book_ = w.s.coordination
         assert set(book_.deadlocks) == {deadlock_id(c) for c in book_.graph().deadlocks()}
         assert {(x.waiter, x.holder) for x in book_.graph().waits()} == _edges(book_)
+        assert book_.live()._counts == _causes(book_)
     book_ = w.s.coordination
     replayed = fold(w.events).coordination
     assert replayed == book_

@@ -21,8 +21,10 @@ The structures:
   the waiting dependencies (the waiter waits on the other track) and the
   queued bookings' waits (their holder waits on each holder in their way),
   counted, so that a wait two causes share leaves with the last of them.
-  After a booking or a cancellation the waits of that resource's queued
-  bookings are recomputed, and only the differences reach the graph.
+  After a booking or a cancellation the waits of the queued bookings it can
+  change are recomputed (a queued booking: its own; an accepted, cancelled or
+  promoted one: those of its resource's queue that it overlaps), and only the
+  differences reach the graph.
 
 This module is pure: no I/O, no clock.
 """
@@ -33,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeGuard
 
-from backchannel.coordination.calendar import Booking, Calendars, Resource
+from backchannel.coordination.calendar import Booking, BookingStatus, Calendars, Resource
 from backchannel.coordination.waitfor import WaitForGraph, WaitKind
 from backchannel.domain.coordination.events import (
     BookingCancelled,
@@ -138,27 +140,44 @@ class LiveCoordination:
                 booking = Booking(
                     event.booking_id, event.resource, event.holder, event.start, event.end, event.priority
                 )
-                self.calendars.book(booking, queue=True)
-                self._rewait(event.resource)
+                if self.calendars.book(booking, queue=True):  # accepted: it may stand in queued ones' way
+                    self._rewait(event.resource, self._overlapping(event.resource, [booking]))
+                else:  # queued: nothing else waits differently
+                    self._rewait(event.resource, {event.booking_id})
             case _:  # the last kind, BookingCancelled (mypy checks the match is exhaustive)
-                resource = self.calendars.resource_of(event.booking_id)
-                self.calendars.cancel(event.booking_id)
-                self._rewait(resource)
+                cancelled, status = self.calendars.find(event.booking_id)
+                freed = [cancelled, *(r.booking for r in self.calendars.cancel(event.booking_id))]
+                affected = {b.booking_id for b in freed}
+                if status is BookingStatus.ACCEPTED:  # the promoted and those it freed room for
+                    affected |= self._overlapping(cancelled.resource, freed)
+                self._rewait(cancelled.resource, affected)
 
-    def _rewait(self, resource: str) -> None:
-        """Recompute the waits of ``resource``'s queued bookings; pass only the differences to the graph."""
-        before = self._booking_waits.pop(resource, {})
-        after = {q.booking_id: w for q in self.calendars.queued_on(resource) if (w := self._waits(q))}
-        for booking_id, waits in before.items():
-            kept = after.get(booking_id, {})
-            for pair in (p for p in waits if p not in kept):
+    def _overlapping(self, resource: str, bookings: list[Booking]) -> set[str]:
+        """The queued bookings of ``resource`` that share an instant with one of ``bookings``."""
+        return {
+            q.booking_id for q in self.calendars.queued_on(resource) if any(q.overlaps(b) for b in bookings)
+        }
+
+    def _rewait(self, resource: str, affected: set[str]) -> None:
+        """Recompute the waits of the ``affected`` bookings; pass only the differences to the graph.
+
+        A queued booking's waits depend only on its resource's accepted
+        bookings that overlap it: a booking accepted, cancelled or promoted
+        changes only those of the queued bookings it overlaps.
+        """
+        known = self._booking_waits.setdefault(resource, {})
+        queued = {q.booking_id: q for q in self.calendars.queued_on(resource) if q.booking_id in affected}
+        for booking_id in sorted(affected):
+            before = known.pop(booking_id, {})
+            after = self._waits(queued[booking_id]) if booking_id in queued else {}
+            for pair in (p for p in before if p not in after):
                 self._release(pair)
-        for booking_id, waits in after.items():
-            had = before.get(booking_id, {})
-            for pair, wait in ((p, w) for p, w in waits.items() if p not in had):
+            for pair, wait in ((p, w) for p, w in after.items() if p not in before):
                 self._hold(pair, wait)
-        if after:
-            self._booking_waits[resource] = after
+            if after:
+                known[booking_id] = after
+        if not known:
+            del self._booking_waits[resource]
 
     def _waits(self, queued: Booking) -> dict[Pair, _Wait]:
         """A queued booking's waits: its holder waits on each other holder in its way."""
