@@ -154,8 +154,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--abandoned", action="store_true", help="also time decisions never applied")
+    parser.add_argument("--sizes", default="", help="comma-separated log sizes (default 10,100,1000,10000)")
     args = parser.parse_args()
     sizes = (10, 100) if args.quick else (10, 100, 1000, 10_000)
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
     repeats = 20 if args.quick else 200
     columns = ["ours p50 ms", "ours p99 ms", "CPU p50 ms", "CPU p99 ms", "peer p50 ms", "peer p99 ms"]
     if args.abandoned:
