@@ -10,7 +10,8 @@
   refused naming the holder, or queued.
 - ``coord cancel ID``.
 - ``coord status [--json]``: blocked tracks with their reasons, resources with
-  their bookings, queues and saturation, and each deadlock's cycle and suggestions.
+  their bookings, queues and saturation, the bookings at risk because a booked
+  person went offline (ADR-0053), and each deadlock's cycle and suggestions.
 
 ``--track`` is the coordination log (``coord-qatar``). Every command has
 ``--json`` (one JSON document on stdout) and a Rich summary by default; errors
