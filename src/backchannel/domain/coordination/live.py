@@ -81,9 +81,12 @@ def structural(event: CoordinationEvent) -> TypeGuard[Structural]:
     return isinstance(event, Structural)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class History:
-    """The structural events a book was folded from: the last one, and the history before it."""
+    """The structural events a book was folded from: the last one, and the history before it.
+
+    Compared and shown by identity: a field-wise comparison would recurse down the whole log.
+    """
 
     event: Structural
     before: History | None
