@@ -10,8 +10,9 @@ other (the hard case: the DAG's reachability is nearly total); ``--cluster 50``
 keeps 95% of the waits inside regions of 50 tracks, as negotiations over one
 region contend for the same people and rooms. Each event is timed on its own:
 
-- ours: ``WaitForGraph.add`` / ``remove`` (Pearce-Kelly incremental order; a
-  cycle is found as it forms);
+- ours: ``WaitForGraph.add`` / ``remove`` (an incremental topological order
+  repaired by a two-way search from both ends of a disagreeing edge, ADR-0053;
+  a cycle is found as it forms);
 - networkx 3 (BSD): the same edge added to a ``DiGraph`` and checked with
   ``nx.has_path(G, holder, waiter)`` (a search from the new edge, the usual way
   to check a wait-for graph per event), and on a hit ``nx.shortest_path`` to name the cycle.
@@ -20,6 +21,11 @@ Both must find the same cycles at the same events. networkx runs within a time
 budget (``--peer-seconds``, 120 s): at full size it cannot finish the run, so it
 is compared on the events it reached, and the rows say how many. Prints events/s, p50, p99
 and max per event, and the ratio. Target: p99 < 1 ms per event.
+
+Each of our events is timed twice: by the wall clock (``perf_counter``) and by
+this thread's CPU time (``thread_time``). On a machine shared with other work
+the wall-clock tail holds the time the process waited for a core; the CPU-time
+row is the detector's own work. The target is judged on both.
 """
 
 from __future__ import annotations
@@ -81,22 +87,25 @@ def _picker(rng: np.random.Generator, nodes: int, cluster: int) -> Callable[[], 
     return mostly_local if cluster else anywhere
 
 
-def run_ours(events: list[Event]) -> tuple[list[float], list[int]]:
+def run_ours(events: list[Event]) -> tuple[list[float], list[float], list[int]]:
+    """Wall-clock and CPU latencies per event, and the events that closed a cycle."""
     graph = WaitForGraph()
     latencies: list[float] = []
+    cpu: list[float] = []
     cycles: list[int] = []
-    clock = time.perf_counter
+    clock, cpu_clock = time.perf_counter, time.thread_time
     for i, (kind, a, b) in enumerate(events):
-        start = clock()
+        start, cpu_start = clock(), cpu_clock()
         if kind == "add":
             found = graph.add(str(a), str(b)) is not None
         else:
             graph.remove(str(a), str(b))
             found = False
+        cpu.append(cpu_clock() - cpu_start)
         latencies.append(clock() - start)
         if found:
             cycles.append(i)
-    return latencies, cycles
+    return latencies, cpu, cycles
 
 
 def run_networkx(events: list[Event], budget: float) -> tuple[list[float], list[int]]:
@@ -155,7 +164,7 @@ def main(argv: Sequence[str]) -> None:
     shape = f"regions of {args.cluster}" if args.cluster else "one random order"
     print(f"wait-for graph: {nodes:,} tracks, {edges:,} edges ({shape}), {len(events):,} events")
     print(f"seed {args.seed}")
-    ours, our_cycles = run_ours(events)
+    ours, ours_cpu, our_cycles = run_ours(events)
     peer, peer_cycles = run_networkx(events, args.peer_seconds)
     done = len(peer)
     if done < len(events):
@@ -169,13 +178,15 @@ def main(argv: Sequence[str]) -> None:
         sys.exit("FAILED: the two detectors disagree on which events closed a cycle")
     print(f"{'detector':<28} {'events/s':>12} {'p50 ms':>10} {'p99 ms':>10} {'max ms':>10}")
     _, _, p99, _ = summary("backchannel WaitForGraph", ours)
+    _, _, cpu_p99, _ = summary("  the same, CPU time", ours_cpu)
     prefix_rate, _, prefix_p99, _ = summary(f"  the same, first {done:,}", ours[:done])
     peer_rate, _, peer_p99, _ = summary(f"networkx {nx.__version__}, first {done:,}", peer)
     print(
         f"on the same {done:,} events: {prefix_rate / peer_rate:.1f}x the events/s, "
         f"p99 {peer_p99 / prefix_p99:.1f}x lower"
     )
-    print(f"target p99 < 1 ms per event: {'met' if p99 < 1 else 'MISSED'} ({p99:.4f} ms)")
+    verdict = "met" if max(p99, cpu_p99) < 1 else "MISSED"
+    print(f"target p99 < 1 ms per event: {verdict} (wall clock {p99:.4f} ms, CPU time {cpu_p99:.4f} ms)")
 
 
 if __name__ == "__main__":

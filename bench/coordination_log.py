@@ -4,16 +4,24 @@ Run with ``.venv/bin/python bench/coordination_log.py [--quick]``.
 
 A coordination log is built with N waiting dependencies (a chain of tracks)
 and N queued bookings, through ``decide`` and ``evolve`` as the service does.
-Then each timed command is decided on that log:
+Then each timed command is decided on that log and its events applied:
 
 - ours: ``decide`` of a ``book_resource`` that queues (and may close a cycle),
-  which rebuilds the log's calendars and wait-for graph from the book and
-  compares its cycles with the open deadlocks (ADR-0027);
+  then ``evolve`` with its events, as the service runs a command. Since
+  ADR-0053 the book keeps its calendars and wait-for graph up to date event by
+  event (the decision's events are applied once to see the deadlocks they
+  leave, and the fold gets that book back), where ADR-0027 rebuilt both from
+  the book for every decision;
+- ``--abandoned``: also times a decision whose events are never applied, on
+  the same log each time: the book no longer owns the structures after the
+  first, so each such decision rebuilds them from the log's history (the
+  linear cost ADR-0027 paid on every decision, now only on this path);
 - peer: the incremental ``WaitForGraph.add`` of ADR-0026 on a graph of the same
-  waits (what keeping the graph in memory would cost per event).
+  waits (what keeping the graph in memory costs per event).
 
-It prints p50 and p99 per command and the ratio: the price of a decision that
-sees exactly the log, against an in-memory graph that the fold does not keep.
+It prints p50 and p99 per command (wall clock, and this thread's CPU time: on a
+shared machine the wall-clock tail holds the waits for a core) and the p50
+ratio to the bare graph.
 """
 
 from __future__ import annotations
@@ -100,11 +108,23 @@ def _booking(booking_id: str, resource: str, holder: str, *, queue: bool) -> Boo
     )  # fmt: skip
 
 
-def time_ours(state: TrackState, repeats: int) -> list[float]:
-    """Seconds per ``decide`` of a queued booking on ``state`` (not applied: the log stays the same)."""
-    found = []
+def time_ours(state: TrackState, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds per ``decide`` and ``evolve`` of a queued booking (the log grows by one each)."""
+    found, cpu = [], []
     for i in range(repeats):
         command = _booking(f"x{i}", "person:0", "t0", queue=True)  # t0 waits on t10's hold: closes no cycle
+        began, cpu_began = time.perf_counter(), time.thread_time()
+        state = _run(state, command)
+        cpu.append(time.thread_time() - cpu_began)
+        found.append(time.perf_counter() - began)
+    return found, cpu
+
+
+def time_abandoned(state: TrackState, repeats: int) -> list[float]:
+    """Seconds per ``decide`` of a queued booking never applied (the log stays the same)."""
+    found = []
+    for i in range(repeats):
+        command = _booking(f"y{i}", "person:0", "t0", queue=True)
         began = time.perf_counter()
         decide(state, command, T0)
         found.append(time.perf_counter() - began)
@@ -133,16 +153,26 @@ def main() -> None:
     """Run the sizes and print one row each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--abandoned", action="store_true", help="also time decisions never applied")
+    parser.add_argument("--sizes", default="", help="comma-separated log sizes (default 10,100,1000,10000)")
     args = parser.parse_args()
-    sizes = (10, 100) if args.quick else (10, 100, 1000)
+    sizes = (10, 100) if args.quick else (10, 100, 1000, 10_000)
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
     repeats = 20 if args.quick else 200
-    columns = ("ours p50 ms", "ours p99 ms", "peer p50 ms", "peer p99 ms")
-    print(f"{'waits':>6} " + " ".join(f"{c:>12}" for c in columns) + f" {'p50 ratio':>10}")
+    columns = ["ours p50 ms", "ours p99 ms", "CPU p50 ms", "CPU p99 ms", "peer p50 ms", "peer p99 ms"]
+    if args.abandoned:
+        columns += ["abandoned p50", "abandoned p99"]
+    print(f"{'waits':>6} " + " ".join(f"{c:>13}" for c in columns) + f" {'p50 ratio':>10}")
     for waits in sizes:
-        ours = time_ours(build(waits), repeats)
+        state = build(waits)
+        ours, cpu = time_ours(state, repeats)
         peer = time_peer(waits, repeats)
-        row = (_ms(ours, 50), _ms(ours, 99), _ms(peer, 50), _ms(peer, 99))
-        print(f"{waits:>6} " + " ".join(f"{v:>12.4f}" for v in row) + f" {row[0] / max(row[2], 1e-9):>9.0f}x")
+        row = [_ms(ours, 50), _ms(ours, 99), _ms(cpu, 50), _ms(cpu, 99), _ms(peer, 50), _ms(peer, 99)]
+        if args.abandoned:
+            abandoned = time_abandoned(state, min(repeats, 20))
+            row += [_ms(abandoned, 50), _ms(abandoned, 99)]
+        print(f"{waits:>6} " + " ".join(f"{v:>13.4f}" for v in row) + f" {row[0] / max(row[4], 1e-9):>9.0f}x")
 
 
 if __name__ == "__main__":

@@ -387,3 +387,75 @@ def test_the_demo_scene_plays_and_every_check_passes(tmp_path: Path) -> None:
     assert len(checks) == 5
     assert status["blocked"] == []
     assert "DEADLOCK" in console.file.getvalue()
+
+
+def test_a_member_who_stops_heart_beating_puts_its_bookings_at_risk(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = server.clock.now().replace(microsecond=0) + timedelta(hours=1)
+    with server.client(QATAR) as qatar, server.client(USA) as usa:
+        coord = qatar.coordination
+        coord.register_resource(COORD, PERSON, "person", capacity=1)
+        coord.register_resource(COORD, "room:geneva", "room")
+        for booking, resource, start in (
+            ("usa-session", PERSON, at),
+            ("usa-later", PERSON, at + timedelta(days=1)),
+            ("room-session", "room:geneva", at),
+        ):
+            coord.book(
+                COORD,
+                booking,
+                resource=resource,
+                holder=IRAN_TRACK,
+                start=start,
+                end=start + timedelta(hours=2),
+            )
+        coord.book(
+            COORD,
+            "usa-queued",
+            resource=PERSON,
+            holder=CEASEFIRE,
+            start=at,
+            end=at + timedelta(hours=1),
+            queue=True,
+        )
+
+        def bookings() -> dict[str, dict[str, Any]]:
+            view = qatar.coordination.status(COORD)
+            return {b["booking_id"]: b for r in view["resources"] for b in r["bookings"] + r["queue"]}
+
+        assert not any(b["at_risk"] for b in bookings().values())  # never seen is not offline
+        usa.inbox.heartbeat(IRAN_TRACK)
+        beat = server.clock.now()
+        server.clock.advance(timedelta(seconds=60))  # within the 90 s window: online
+        assert not any(b["at_risk"] for b in bookings().values())
+        server.clock.advance(timedelta(seconds=60))  # it stopped heart-beating: silent on the Iran track
+        shown = bookings()
+        since = (beat + timedelta(seconds=90)).isoformat()
+        reason = f"usa/principal offline since {since} (silent on {IRAN_TRACK})"
+        assert {k: b["at_risk_reason"] for k, b in shown.items() if b["at_risk"]} == {
+            "usa-session": reason,
+            "usa-later": reason,
+            "usa-queued": reason,
+        }
+        assert shown["room-session"]["at_risk_reason"] is None
+        usa.inbox.heartbeat(IRAN_TRACK)  # back online
+        assert not any(b["at_risk"] for b in bookings().values())
+    # the CLI shows it too, in Rich and in --json
+    server.clock.advance(
+        timedelta(seconds=91)
+    )  # silent again (the CLI signs with the real clock: < 300 s off)
+    monkeypatch.setattr(cli_out, "width", 200)
+    key = tmp_path / "qatar.key"
+    write_key_file(key, QATAR)
+    args = ["coord", "status", "--server", server.url, "--key", str(key), "--track", COORD]
+    runner = CliRunner()
+    shown_cli = runner.invoke(cli, args, env={"COLUMNS": "200"}, catch_exceptions=False)
+    assert shown_cli.exit_code == 0, shown_cli.output
+    assert f"AT RISK usa-session ({PERSON}, {IRAN_TRACK}): usa/principal offline since" in shown_cli.output
+    as_json = runner.invoke(cli, [*args, "--json"], env={"COLUMNS": "200"}, catch_exceptions=False)
+    view = json.loads(as_json.output)
+    risky = sorted(
+        b["booking_id"] for r in view["resources"] for b in r["bookings"] + r["queue"] if b["at_risk"]
+    )
+    assert risky == ["usa-later", "usa-queued", "usa-session"]

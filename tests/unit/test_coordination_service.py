@@ -4,6 +4,7 @@ from datetime import timedelta
 from itertools import count
 from typing import Any
 
+from backchannel.broker.policy import DeliveryPolicy
 from backchannel.demo.deals import example_deal
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
@@ -11,7 +12,8 @@ from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import sign_command
 from backchannel.sdk import deal_hash
-from backchannel.service.coordination import CoordinationService, met_key
+from backchannel.service.coordination import CoordinationService, delivery_liveness, met_key
+from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
 from backchannel.store.memory import MemoryEventStore
@@ -111,3 +113,37 @@ def test_a_dependency_withdrawn_in_a_race_is_left_alone() -> None:
     dependency = before.coordination.dependencies["d1"]
     assert w.coordination._record(before, dependency, 3) is False
     assert met_key("coord", "d1") != met_key("coord", "d2")
+
+
+def test_a_booked_person_silent_on_a_track_puts_the_booking_at_risk() -> None:
+    w = World()
+    delivery = DeliveryService(w.tracks, NODE, DeliveryPolicy(), clock=w.clock)
+    service = CoordinationService(w.tracks, NODE, clock=w.clock, liveness=delivery_liveness(delivery))
+    w.run(
+        "coord",
+        QATAR,
+        "register_resource",
+        {"resource_id": "person:usa/principal", "kind": "person", "capacity": 1},
+    )
+    w.run("coord", QATAR, "register_resource", {"resource_id": "room:doha", "kind": "room", "capacity": 1})
+    start = w.clock.now() + timedelta(hours=1)
+    for booking_id, resource in (("usa", "person:usa/principal"), ("room", "room:doha")):
+        w.run(
+            "coord", QATAR, "book_resource",
+            {
+                "booking_id": booking_id, "resource": resource, "holder": "talks", "priority": 1, "queue": False,
+                "start": format_timestamp(start), "end": format_timestamp(start + timedelta(hours=2)),
+            },
+        )  # fmt: skip
+
+    def risky() -> dict[str, str]:
+        views = service.status("coord").resources
+        return {k: r.describe() for v in views for k, r in v.at_risk.items()}
+
+    assert risky() == {}
+    delivery.heartbeat("ceasefire", "usa/principal")
+    beat = w.clock.now()
+    w.clock.advance(timedelta(seconds=91))
+    since = (beat + DeliveryPolicy().heartbeat_window).isoformat()
+    assert risky() == {"usa": f"usa/principal offline since {since} (silent on ceasefire)"}
+    assert CoordinationService(w.tracks, NODE, clock=w.clock).status("coord").resources[0].at_risk == {}

@@ -34,7 +34,7 @@ from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.wire import SignedCommand
 from backchannel.service.annexes import AnnexService
 from backchannel.service.committer import GroupCommitter
-from backchannel.service.coordination import CoordinationService
+from backchannel.service.coordination import CoordinationService, delivery_liveness
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
@@ -145,7 +145,9 @@ class ApiContext:
         """Build the per-capability services over ``service``."""
         self.service = service
         self.delivery = delivery
-        self.coordination = CoordinationService(service, service.node, clock=clock)
+        self.coordination = CoordinationService(
+            service, service.node, clock=clock, liveness=delivery_liveness(delivery)
+        )
         self.committer = GroupCommitter(self._commit)
         self.annexes = annexes
         self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)

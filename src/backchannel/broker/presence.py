@@ -9,7 +9,7 @@ state, and after a restart every party is ``never_seen`` until it heartbeats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,6 +40,8 @@ class PartyPresence:
         last_heartbeat: The latest heartbeat of any member, if any.
         silent_since: When it went silent (last heartbeat plus the window), if silent.
         members_online: The members that heart-beat within the window, sorted.
+        heartbeats: Each member's latest heartbeat, sorted by member (not compared: a detail
+            of ``last_heartbeat``; the coordination log's bookings at risk read it).
     """
 
     party: str
@@ -47,6 +49,7 @@ class PartyPresence:
     last_heartbeat: datetime | None
     silent_since: datetime | None
     members_online: tuple[str, ...]
+    heartbeats: tuple[tuple[str, datetime], ...] = field(default=(), compare=False)
 
 
 class Presence:
@@ -133,6 +136,7 @@ class Presence:
             last_heartbeat=self._last(party),
             silent_since=self.silent_since(party, now),
             members_online=online,
+            heartbeats=tuple(sorted(self._beats[party].items())),
         )
 
     def _last(self, party: str) -> datetime | None:

@@ -10,7 +10,8 @@
   refused naming the holder, or queued.
 - ``coord cancel ID``.
 - ``coord status [--json]``: blocked tracks with their reasons, resources with
-  their bookings, queues and saturation, and each deadlock's cycle and suggestions.
+  their bookings, queues and saturation, the bookings at risk because a booked
+  person went offline (ADR-0053), and each deadlock's cycle and suggestions.
 
 ``--track`` is the coordination log (``coord-qatar``). Every command has
 ``--json`` (one JSON document on stdout) and a Rich summary by default; errors
@@ -219,6 +220,10 @@ def status_view(view: Mapping[str, Any]) -> Group:
         waiting = ", ".join(f"{b['booking_id']} ({b['holder']}, p{b['priority']})" for b in r["queue"])
         resources.add_row(r["resource_id"], r["kind"], load, held, waiting)
     parts.append(resources)
+    risky = [(r, b) for r in view["resources"] for b in r["bookings"] + r["queue"] if b.get("at_risk")]
+    for r, b in risky:
+        why = f"AT RISK {b['booking_id']} ({r['resource_id']}, {b['holder']}): {b['at_risk_reason']}"
+        parts.append(Text(why, style="bold red"))
     for d in view["deadlocks"]:
         advice = "\n".join(f"- {s}" for s in d["suggestions"])
         parts.append(Panel(f"{d['cycle']}\n\n{advice}", title=f"DEADLOCK {d['deadlock_id']}", style="red"))

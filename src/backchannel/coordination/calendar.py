@@ -108,12 +108,17 @@ class BookingResult:
 
 @dataclass(slots=True)
 class Calendars:
-    """Every resource's accepted and queued bookings."""
+    """Every resource's accepted and queued bookings.
+
+    Each operation touches only the resource it books or frees: a queued
+    booking can only be let in by its own resource (nothing else changes what
+    is in its way), so :meth:`cancel` promotes from that resource's queue alone.
+    """
 
     resources: dict[str, Resource] = field(default_factory=dict)
     _accepted: dict[str, list[Booking]] = field(default_factory=dict)
-    _queued: list[Booking] = field(default_factory=list)
-    _ids: set[str] = field(default_factory=set)
+    _queued: dict[str, list[Booking]] = field(default_factory=dict)  # per resource, in arrival order
+    _where: dict[str, str] = field(default_factory=dict)  # booking id -> its resource
 
     def add_resource(self, resource: Resource) -> None:
         """Declare a resource (again: its capacity may change only when that breaks no booking).
@@ -122,11 +127,27 @@ class Calendars:
             ConflictError: the new capacity is below what is already booked.
         """
         known = self._accepted.setdefault(resource.resource_id, [])
+        self._queued.setdefault(resource.resource_id, [])
         if (peak := _peak(known)) > resource.capacity:
             raise ConflictError(
                 f"{resource.resource_id}: {peak} bookings overlap; capacity {resource.capacity} is too low"
             )
         self.resources[resource.resource_id] = resource
+
+    def preview(self, booking: Booking, *, queue: bool = False) -> BookingResult:
+        """What :meth:`book` would answer, changing nothing.
+
+        Raises:
+            NotFoundError: an unknown resource.
+            ConflictError: a booking id used before.
+        """
+        self._resource(booking.resource)
+        if booking.booking_id in self._where:
+            raise ConflictError(f"booking {booking.booking_id} exists already")
+        blockers = self._blockers(booking)
+        if not blockers:
+            return BookingResult(booking, BookingStatus.ACCEPTED)
+        return BookingResult(booking, BookingStatus.QUEUED if queue else BookingStatus.REFUSED, blockers)
 
     def book(self, booking: Booking, *, queue: bool = False) -> BookingResult:
         """Accept ``booking`` if it fits its resource's capacity; else queue or refuse it, naming the holders.
@@ -135,19 +156,15 @@ class Calendars:
             NotFoundError: an unknown resource.
             ConflictError: a booking id used before.
         """
-        self._resource(booking.resource)
-        if booking.booking_id in self._ids:
-            raise ConflictError(f"booking {booking.booking_id} exists already")
-        blockers = self._blockers(booking)
-        self._ids.add(booking.booking_id)
-        if not blockers:
+        result = self.preview(booking, queue=queue)
+        if result.status is BookingStatus.ACCEPTED:
             self._accepted[booking.resource].append(booking)
-            return BookingResult(booking, BookingStatus.ACCEPTED)
-        if queue:
-            self._queued.append(booking)
-            return BookingResult(booking, BookingStatus.QUEUED, blockers)
-        self._ids.discard(booking.booking_id)
-        return BookingResult(booking, BookingStatus.REFUSED, blockers)
+        elif result.status is BookingStatus.QUEUED:
+            self._queued[booking.resource].append(booking)
+        else:
+            return result
+        self._where[booking.booking_id] = booking.resource
+        return result
 
     def cancel(self, booking_id: str) -> list[BookingResult]:
         """Release a booking (accepted or queued); return the queued bookings it let in.
@@ -155,13 +172,49 @@ class Calendars:
         Raises:
             NotFoundError: no such booking.
         """
-        if booking_id not in self._ids:
+        resource = self.resource_of(booking_id)
+        del self._where[booking_id]
+        self._queued[resource] = [b for b in self._queued[resource] if b.booking_id != booking_id]
+        self._accepted[resource] = [b for b in self._accepted[resource] if b.booking_id != booking_id]
+        return self._promote(resource)
+
+    def preview_cancel(self, booking_id: str) -> list[BookingResult]:
+        """What :meth:`cancel` would let in, changing nothing (it copies the booking's resource only).
+
+        Raises:
+            NotFoundError: no such booking.
+        """
+        resource = self.resource_of(booking_id)
+        scratch = Calendars(
+            {resource: self.resources[resource]},
+            {resource: list(self._accepted[resource])},
+            {resource: list(self._queued[resource])},
+            {booking_id: resource},
+        )
+        return scratch.cancel(booking_id)
+
+    def resource_of(self, booking_id: str) -> str:
+        """The resource a booking (accepted or queued) is for.
+
+        Raises:
+            NotFoundError: no such booking.
+        """
+        resource = self._where.get(booking_id)
+        if resource is None:
             raise NotFoundError(f"no booking {booking_id}")
-        self._ids.discard(booking_id)
-        self._queued = [b for b in self._queued if b.booking_id != booking_id]
-        for bookings in self._accepted.values():
-            bookings[:] = [b for b in bookings if b.booking_id != booking_id]
-        return self._promote()
+        return resource
+
+    def find(self, booking_id: str) -> tuple[Booking, BookingStatus]:
+        """A booking and whether it is accepted or queued.
+
+        Raises:
+            NotFoundError: no such booking.
+        """
+        resource = self.resource_of(booking_id)
+        held = [b for b in self._accepted[resource] if b.booking_id == booking_id]
+        if held:
+            return held[0], BookingStatus.ACCEPTED
+        return next(b for b in self._queued[resource] if b.booking_id == booking_id), BookingStatus.QUEUED
 
     def accepted(self, resource: str) -> list[Booking]:
         """A resource's accepted bookings, by start time."""
@@ -169,7 +222,11 @@ class Calendars:
 
     def queued(self) -> list[Booking]:
         """Every queued booking, in promotion order."""
-        return sorted(self._queued, key=_queue_order)
+        return sorted((b for q in self._queued.values() for b in q), key=_queue_order)
+
+    def queued_on(self, resource: str) -> list[Booking]:
+        """A resource's queued bookings, in the order they arrived."""
+        return list(self._queued.get(resource, []))
 
     def waiting_on(self, booking: Booking) -> tuple[Booking, ...]:
         """The accepted bookings a queued one waits on (empty if it would fit now)."""
@@ -197,13 +254,14 @@ class Calendars:
             return ()
         return tuple(sorted(overlapping, key=lambda b: (b.start, b.booking_id)))
 
-    def _promote(self) -> list[BookingResult]:
-        """Accept every queued booking that now fits, in promotion order."""
+    def _promote(self, resource: str) -> list[BookingResult]:
+        """Accept every queued booking of ``resource`` that now fits, in promotion order."""
         promoted: list[BookingResult] = []
-        for booking in sorted(self._queued, key=_queue_order):
+        queue = self._queued[resource]
+        for booking in sorted(queue, key=_queue_order):
             if not self._blockers(booking):
-                self._queued.remove(booking)
-                self._accepted[booking.resource].append(booking)
+                queue.remove(booking)
+                self._accepted[resource].append(booking)
                 promoted.append(BookingResult(booking, BookingStatus.ACCEPTED))
         return promoted
 

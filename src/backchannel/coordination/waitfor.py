@@ -8,10 +8,21 @@ us-iran-nuclear's session").
 The graph keeps two parts:
 
 - a **DAG** of the edges that close no cycle, kept in a topological order that
-  is repaired incrementally on each insertion (Pearce & Kelly, "A Dynamic
-  Topological Sort Algorithm for Directed Acyclic Graphs", ACM JEA 11, 2006):
-  an insertion that agrees with the order costs O(1); one that does not
-  searches only the nodes whose order lies between its two ends;
+  is repaired incrementally on each insertion (ADR-0026, ADR-0053). An
+  insertion ``u -> v`` that agrees with the order costs O(1). One that does not
+  searches only the nodes whose position lies between its two ends, as in
+  Pearce & Kelly ("A Dynamic Topological Sort Algorithm for Directed Acyclic
+  Graphs", ACM JEA 11, 2006), but from **both ends at once**, one node at a
+  time each way, as in the two-way searches of Bender, Fineman, Gilbert and
+  Tarjan ("A New Approach to Incremental Cycle Detection and Related
+  Problems", ACM TALG 12, 2016): breadth first forward from ``v`` and backward
+  from ``u``. The two searches meeting is a cycle, found along short paths;
+  the first search to run out is the smaller affected side, and only that side
+  moves (the forward side to just after ``u``, or the backward side to just
+  before ``v``), the other nodes of the window keeping their relative order. So
+  an insertion costs about twice the smaller side's edges, plus one pass over
+  the window's positions (list slices, at C speed), instead of both sides and a
+  sort. Nodes are small integers, positions an array;
 - the **deadlocked** edges: an edge whose insertion would close a cycle is kept
   aside with the cycle it closes (a :class:`Cycle`, named node by node).
 
@@ -99,17 +110,27 @@ class _Counters:
     visited: int = 0
 
 
+_NONE = -1  # no node: the end of the order's list
+_GAP = 1 << 32  # between the labels of a node put first or last and its neighbour
+_ROOM = 64  # the least gap a relabelling leaves between two labels
+
+
 @dataclass(slots=True)
 class WaitForGraph:
     """A wait-for graph with incremental cycle detection (see the module docstring)."""
 
-    _out: dict[str, dict[str, Wait]] = field(default_factory=dict)
-    _in: dict[str, set[str]] = field(default_factory=dict)
-    _order: dict[str, int] = field(default_factory=dict)
-    _next: int = 0
+    _ids: dict[str, int] = field(default_factory=dict)  # node -> its number
+    _names: list[str] = field(default_factory=list)
+    _out: list[dict[int, Wait]] = field(default_factory=list)  # the DAG's edges, by waiter and holder
+    _in: list[dict[int, None]] = field(default_factory=list)  # ordered sets: replays are deterministic
+    _pos: list[int] = field(default_factory=list)  # number -> label, increasing along the order
+    _next: list[int] = field(default_factory=list)  # the order as a doubly linked list
+    _prev: list[int] = field(default_factory=list)
+    _head: int = _NONE
+    _tail: int = _NONE
+    _edges: int = 0
     _deadlocked: dict[tuple[str, str], Cycle] = field(default_factory=dict)
     _uses: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
-    _low: int = 0
     _counters: _Counters = field(default_factory=_Counters)
 
     # --- reading -------------------------------------------------------------------------------
@@ -117,12 +138,14 @@ class WaitForGraph:
         """Whether ``(waiter, holder)`` is an edge (in the DAG or deadlocked)."""
         if not isinstance(edge, tuple) or len(edge) != 2:
             return False
-        waiter, holder = edge
-        return holder in self._out.get(waiter, {}) or edge in self._deadlocked
+        if edge in self._deadlocked:
+            return True
+        waiter, holder = self._ids.get(edge[0]), self._ids.get(edge[1])
+        return waiter is not None and holder is not None and holder in self._out[waiter]
 
     def waits(self) -> Iterator[Wait]:
-        """Every edge, the DAG's first, then the deadlocked ones."""
-        for holders in self._out.values():
+        """Every edge, the DAG's first (by waiter, in the order nodes appeared), then the deadlocked ones."""
+        for holders in self._out:
             yield from holders.values()
         for cycle in self._deadlocked.values():
             yield cycle.waits[0]
@@ -135,11 +158,22 @@ class WaitForGraph:
         """The deadlock cycles ``node`` is on."""
         return [c for c in self._deadlocked.values() if node in c.nodes]
 
+    def position(self, node: str) -> int:
+        """The node's place in the DAG's topological order (a waiter's is lower than its holders').
+
+        Raises:
+            NotFoundError: no such node.
+        """
+        number = self._ids.get(node)
+        if number is None:
+            raise NotFoundError(f"no node {node!r}")
+        return self._pos[number]
+
     def statistics(self) -> WaitForStatistics:
         """Sizes and work counters."""
         return WaitForStatistics(
-            nodes=len(self._order),
-            edges=sum(len(h) for h in self._out.values()) + len(self._deadlocked),
+            nodes=len(self._ids),
+            edges=self._edges + len(self._deadlocked),
             deadlocked_edges=len(self._deadlocked),
             insertions=self._counters.insertions,
             reorders=self._counters.reorders,
@@ -161,10 +195,8 @@ class WaitForGraph:
         Adding an edge that is already there changes nothing and returns its
         cycle if it is deadlocked. A node that waits on itself is a cycle of one.
         """
-        if (waiter, holder) in self._deadlocked:
-            return self._deadlocked[waiter, holder]
-        if holder in self._out.get(waiter, {}):
-            return None
+        if (waiter, holder) in self:
+            return self._deadlocked.get((waiter, holder))
         self._counters.insertions += 1
         wait = Wait(waiter, holder, reason, kind, priority)
         cycle = self._insert(wait)
@@ -181,113 +213,164 @@ class WaitForGraph:
         if (waiter, holder) in self._deadlocked:
             self._undeadlock((waiter, holder))
             return []
-        holders = self._out.get(waiter)
-        if holders is None or holder not in holders:
+        if (waiter, holder) not in self:
             raise NotFoundError(f"no wait of {waiter!r} on {holder!r}")
-        del holders[holder]
-        self._in[holder].discard(waiter)
+        u, v = self._ids[waiter], self._ids[holder]
+        del self._out[u][v]
+        del self._in[v][u]
+        self._edges -= 1
         return self._retry(waiter, holder)
 
     def discard_node(self, node: str) -> list[Cycle]:
         """Remove a node and every edge at it; return the deadlocks that remain afterwards."""
         for key in [k for k in self._deadlocked if node in k]:
             self._undeadlock(key)
-        for holder in list(self._out.get(node, {})):
-            self.remove(node, holder)
-        for waiter in list(self._in.get(node, ())):
-            self.remove(waiter, node)
-        self._out.pop(node, None)
-        self._in.pop(node, None)
-        self._order.pop(node, None)
+        number = self._ids.get(node)
+        if number is not None:
+            for holder in list(self._out[number]):
+                self.remove(node, self._names[holder])
+            for waiter in list(self._in[number]):
+                self.remove(self._names[waiter], node)
+            del self._ids[node]
+            self._unlink(number)
         return self.deadlocks()
 
-    # --- the incremental order (Pearce & Kelly) ---------------------------------------------
+    # --- the incremental order -------------------------------------------------------------------
     def _node(self, node: str, *, first: bool) -> int:
-        """The node's position; a new one goes first (a waiter) or last (a holder): no repair needed."""
-        position = self._order.get(node)
-        if position is None:
-            if first:
-                self._low -= 1
-                position = self._low
-            else:
-                position = self._next
-                self._next += 1
-            self._order[node] = position
-            self._out[node] = {}
-            self._in[node] = set()
-        return position
+        """The node's number; a new one goes first (a waiter) or last (a holder): no repair needed."""
+        number = self._ids.get(node)
+        if number is None:
+            number = self._ids[node] = len(self._names)
+            self._names.append(node)
+            self._out.append({})
+            self._in.append({})
+            self._pos.append(0)
+            self._next.append(_NONE)
+            self._prev.append(_NONE)
+            self._place(_NONE if first else self._tail, [number])
+        return number
 
     def _insert(self, wait: Wait) -> Cycle | None:
         """Add ``wait`` to the DAG, repairing the order; or return the cycle it would close."""
-        upper = self._node(wait.waiter, first=True)
-        lower = self._node(wait.holder, first=False)
-        if wait.waiter == wait.holder:
+        u = self._node(wait.waiter, first=True)
+        v = self._node(wait.holder, first=False)
+        if u == v:
             return Cycle((wait,))
-        if lower > upper:  # the order already agrees: waiter before holder
-            self._link(wait)
-            return None
-        forward, parent = self._forward(wait.holder, wait.waiter, upper)
-        if wait.waiter in parent:
-            return self._cycle(wait, parent)
-        backward = self._backward(wait.waiter, lower)
-        self._reorder(forward, backward)
-        self._link(wait)
+        pu, pv = self._pos[u], self._pos[v]
+        if pv < pu:  # the order disagrees: search the window [pv, pu] from both ends
+            met = self._search(u, v, pv, pu)
+            if met is not None:
+                return self._cycle(wait, *met)
+        self._out[u][v] = wait
+        self._in[v][u] = None
+        self._edges += 1
         return None
 
-    def _link(self, wait: Wait) -> None:
-        self._out[wait.waiter][wait.holder] = wait
-        self._in[wait.holder].add(wait.waiter)
+    def _search(self, u: int, v: int, pv: int, pu: int) -> tuple[int, dict[int, int], dict[int, int]] | None:
+        """Search forward from ``v`` and backward from ``u`` in turn, inside the window.
 
-    def _forward(self, start: str, target: str, upper: int) -> tuple[list[str], dict[str, str]]:
-        """Nodes reachable from ``start`` with order <= ``upper``, and a parent map (stops at ``target``)."""
-        seen = [start]
-        parent: dict[str, str] = {start: start}
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            self._counters.visited += 1
-            for nxt in self._out[node]:
-                if nxt in parent or self._order[nxt] > upper:
-                    continue
-                parent[nxt] = node
-                if nxt == target:
-                    return seen, parent
-                seen.append(nxt)
-                stack.append(nxt)
-        return seen, parent
+        Returns:
+            Where the searches met, with the parents of each (a path ``v ->* meet ->* u``:
+            the new edge would close a cycle); or None once one search has run out,
+            after moving what it found so that the order agrees with ``u -> v``.
+        """
+        pos, out, into = self._pos, self._out, self._in
+        ahead: dict[int, int] = {v: v}  # reached from v, each with its parent
+        behind: dict[int, int] = {u: u}  # reaching u, each with its child
+        forward, backward = [v], [u]
+        f = b = 0
+        while True:
+            if f == len(forward):
+                self._counters.visited += f + b
+                self._move(u, ahead, after=True)
+                return None
+            node = forward[f]
+            f += 1
+            for nxt in out[node]:
+                if nxt not in ahead and pos[nxt] <= pu:
+                    ahead[nxt] = node
+                    if nxt in behind:
+                        self._counters.visited += f + b
+                        return nxt, ahead, behind
+                    forward.append(nxt)
+            if b == len(backward):
+                self._counters.visited += f + b
+                self._move(v, behind, after=False)
+                return None
+            node = backward[b]
+            b += 1
+            for prev in into[node]:
+                if prev not in behind and pos[prev] >= pv:
+                    behind[prev] = node
+                    if prev in ahead:
+                        self._counters.visited += f + b
+                        return prev, ahead, behind
+                    backward.append(prev)
 
-    def _backward(self, start: str, lower: int) -> list[str]:
-        """Nodes that reach ``start`` with order >= ``lower``."""
-        seen = {start}
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            self._counters.visited += 1
-            for prev in self._in[node]:
-                if prev not in seen and self._order[prev] >= lower:
-                    seen.add(prev)
-                    stack.append(prev)
-        return list(seen)
+    def _move(self, anchor: int, moving: dict[int, int], *, after: bool) -> None:
+        """Move ``moving`` just after ``anchor`` (``after``) or just before it, keeping their order.
 
-    def _reorder(self, forward: list[str], backward: list[str]) -> None:
-        """Give the backward set the lowest of the pooled positions, keeping each set's own order."""
+        Only the moved nodes get new labels (and, when there is no room between
+        two labels, the few nodes after them).
+        """
         self._counters.reorders += 1
-        key = self._order.__getitem__
-        back = sorted(backward, key=key)
-        ahead = sorted(forward, key=key)
-        slots = sorted(self._order[n] for n in back + ahead)
-        for node, slot in zip(back + ahead, slots, strict=True):
-            self._order[node] = slot
+        nodes = sorted(moving, key=self._pos.__getitem__)
+        for node in nodes:
+            self._unlink(node)
+        self._place(anchor if after else self._prev[anchor], nodes)
 
-    def _cycle(self, closing: Wait, parent: dict[str, str]) -> Cycle:
-        """The cycle ``closing`` would make: its holder reaches its waiter along ``parent``."""
-        path = [closing.waiter]
-        while path[-1] != closing.holder:
-            path.append(parent[path[-1]])
-        path.reverse()  # holder ... waiter
-        waits = [closing]
-        waits += [self._out[a][b] for a, b in itertools.pairwise(path)]
-        return Cycle(tuple(waits))
+    def _unlink(self, node: int) -> None:
+        before, after = self._prev[node], self._next[node]
+        if before == _NONE:
+            self._head = after
+        else:
+            self._next[before] = after
+        if after == _NONE:
+            self._tail = before
+        else:
+            self._prev[after] = before
+
+    def _place(self, anchor: int, nodes: list[int]) -> None:
+        """Link ``nodes``, in order, just after ``anchor`` (first if ``_NONE``), and label them.
+
+        Labels go into the gap after ``anchor``; when it is too narrow, the
+        nodes after it are relabelled too, as few as leave ``_ROOM`` between
+        every two labels (an order-maintenance list, Dietz & Sleator 1987).
+        """
+        pos, nxt, prev = self._pos, self._next, self._prev
+        follow = self._head if anchor == _NONE else nxt[anchor]
+        for a, b in itertools.pairwise([anchor, *nodes, follow]):
+            if a == _NONE:
+                self._head = b
+            else:
+                nxt[a] = b
+            if b == _NONE:
+                self._tail = a
+            else:
+                prev[b] = a
+        if anchor == _NONE:  # first: count down from the old first's label
+            top = pos[follow] if follow != _NONE else 0
+            for i, node in enumerate(reversed(nodes), 1):
+                pos[node] = top - i * _GAP
+            return
+        base, spread, cursor = pos[anchor], list(nodes), follow
+        while cursor != _NONE and pos[cursor] - base < (len(spread) + 1) * _ROOM:
+            spread.append(cursor)
+            cursor = nxt[cursor]
+        step = _GAP if cursor == _NONE else (pos[cursor] - base) // (len(spread) + 1)
+        for i, node in enumerate(spread, 1):
+            pos[node] = base + i * step
+
+    def _cycle(self, closing: Wait, meet: int, ahead: dict[int, int], behind: dict[int, int]) -> Cycle:
+        """The cycle ``closing`` would close: from its holder to ``meet`` (``ahead``), then to its waiter."""
+        path = [meet]
+        while ahead[path[-1]] != path[-1]:
+            path.append(ahead[path[-1]])
+        path.reverse()  # v ... meet
+        while behind[path[-1]] != path[-1]:
+            path.append(behind[path[-1]])  # ... u
+        out = self._out
+        return Cycle((closing, *(out[a][b] for a, b in itertools.pairwise(path))))
 
     def _deadlock(self, cycle: Cycle) -> None:
         key = (cycle.waits[0].waiter, cycle.waits[0].holder)

@@ -93,6 +93,9 @@ class CoordinationClient:
     def status(self, log: str) -> dict[str, Any]:
         """``GET .../coordination``: dependencies, blocked tracks, resources, deadlocks (mediator only).
 
+        Each booking and queued booking carries ``at_risk`` and ``at_risk_reason``
+        (a booked person offline, ADR-0053).
+
         Raises:
             ProblemError: 404 for a reader outside the mediator party.
         """

@@ -19,7 +19,10 @@
 - **Status.** :meth:`CoordinationService.status` answers what a coordination
   log shows its mediator: each dependency (met, withdrawn, or blocked with its
   reason), each resource with its bookings, queue and saturation at ``now``,
-  and the open deadlocks with their cycle and suggestions.
+  the bookings at risk because a booked person has gone offline (ADR-0053: its
+  last heartbeat on some track where it is a member is older than the
+  heartbeat window; the delivery service's presence, read through
+  :func:`delivery_liveness`), and the open deadlocks with their cycle and suggestions.
 
 Replay (``service/tracks.replay``) re-decides each ``record_dependency_met``
 from the log alone: the fact is the service's word, signed by its key. This
@@ -32,12 +35,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from backchannel.clock import Clock
 from backchannel.coordination.calendar import Booking, Calendars, Resource
+from backchannel.coordination.risk import Liveness, Offline, bookings_at_risk, offline_members
 from backchannel.domain import TrackState, event_from_dict
 from backchannel.domain.coordination.book import DependencyRecord, DependencyStatus
 from backchannel.domain.coordination.commands import DependencyKind
@@ -46,6 +50,7 @@ from backchannel.errors import BackchannelError, NotFoundError
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import sign_command
+from backchannel.service.delivery import DeliveryService
 from backchannel.service.tracks import TrackService
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "CoordinationStatus",
     "DependencyRecord",  # re-exported for the API, which reads the domain through the service
     "ResourceView",
+    "delivery_liveness",
     "met_key",
 ]
 
@@ -76,6 +82,8 @@ class ResourceView:
 
     ``saturated_from`` are the starts of its accepted bookings at which it is
     at capacity (a person: the attention budget is spent), now or later.
+    ``at_risk`` names, by booking id, the bookings (accepted or queued) that an
+    offline member puts at risk, with who and since when.
     """
 
     resource: Resource
@@ -84,6 +92,7 @@ class ResourceView:
     saturated: bool
     load: int
     saturated_from: tuple[datetime, ...] = ()
+    at_risk: Mapping[str, Offline] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,19 @@ class CoordinationStatus:
         return found
 
 
+def delivery_liveness(delivery: DeliveryService) -> Callable[[datetime], Liveness]:
+    """Every member's last heartbeat on each track whose presence the delivery service keeps."""
+
+    def liveness(now: datetime) -> Liveness:
+        snapshot = delivery.presence_snapshot(now)
+        beats = {
+            track: {m: at for p in parties for m, at in p.heartbeats} for track, parties in snapshot.items()
+        }
+        return Liveness(beats, delivery.policy.heartbeat_window)
+
+    return liveness
+
+
 class CoordinationService:
     """Cross-track facts and status over a :class:`TrackService` (see the module docstring).
 
@@ -117,13 +139,23 @@ class CoordinationService:
         tracks: The track service.
         node: The service's keys; ``record_dependency_met`` is signed with them as ``<mediator>/service``.
         clock: The clock ``now`` defaults to.
+        liveness: The members' heartbeats at an instant (:func:`delivery_liveness`); without it
+            no booking is ever at risk.
     """
 
-    def __init__(self, tracks: TrackService, node: KeyPair, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        tracks: TrackService,
+        node: KeyPair,
+        *,
+        clock: Clock,
+        liveness: Callable[[datetime], Liveness] | None = None,
+    ) -> None:
         """Create the service (it discovers the coordination logs on its first call)."""
         self._tracks = tracks
         self._node = node
         self._clock = clock
+        self._liveness = liveness
         self._lock = threading.Lock()
         self._logs: set[str] | None = None
         self._scanned: dict[str, int] = {}
@@ -155,24 +187,31 @@ class CoordinationService:
         at = now or self._clock.now()
         state = self._state(log)
         calendars = state.coordination.calendars()
-        views = tuple(self._view(calendars, resource, at) for resource in calendars.resources.values())
+        offline = offline_members(self._liveness(at), at) if self._liveness is not None else {}
+        views = tuple(
+            self._view(calendars, resource, at, offline) for resource in calendars.resources.values()
+        )
         return CoordinationStatus(log, at, state, tuple(sorted(views, key=lambda v: v.resource.resource_id)))
 
     # --- internals -----------------------------------------------------------------------------
     @staticmethod
-    def _view(calendars: Calendars, resource: Resource, at: datetime) -> ResourceView:
+    def _view(
+        calendars: Calendars, resource: Resource, at: datetime, offline: Mapping[str, Offline]
+    ) -> ResourceView:
         rid = resource.resource_id
         accepted = tuple(calendars.accepted(rid))
+        queued = tuple(b for b in calendars.queued() if b.resource == rid)
         full = sorted(
             {b.start for b in accepted if b.end > at and calendars.saturated(rid, max(b.start, at))}
         )
         return ResourceView(
             resource,
             accepted,
-            tuple(b for b in calendars.queued() if b.resource == rid),
+            queued,
             calendars.saturated(rid, at),
             calendars.load(rid, at),
             tuple(full),
+            bookings_at_risk(calendars.resources, accepted + queued, offline, at) if offline else {},
         )
 
     def _state(self, track: str) -> TrackState:

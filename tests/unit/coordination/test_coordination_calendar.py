@@ -118,14 +118,17 @@ def test_never_double_booked_and_nothing_queued_that_fits(
     made: list[str] = []
     for i, (booking, resource, start, length, priority, queue, which) in enumerate(ops):
         if booking:
-            calendars.book(
-                Booking(f"b{i}", resource, f"track{i}", at(start), at(start + length), priority), queue=queue
-            )
+            asked = Booking(f"b{i}", resource, f"track{i}", at(start), at(start + length), priority)
+            foreseen = calendars.preview(asked, queue=queue)
+            assert calendars.book(asked, queue=queue) == foreseen  # the preview changed nothing
             made.append(f"b{i}")
         elif made:
             victim = made.pop(which % len(made))
-            if victim in calendars._ids:
-                calendars.cancel(victim)
+            if victim in calendars._where:
+                freed = calendars.resource_of(victim)
+                foreseen_promotions = calendars.preview_cancel(victim)
+                assert calendars.cancel(victim) == foreseen_promotions
+                assert all(r.booking.resource == freed for r in foreseen_promotions)
         for name, capacity in capacities.items():
             assert _peak(calendars.accepted(name)) <= capacity
         assert all(calendars.waiting_on(b) for b in calendars.queued())

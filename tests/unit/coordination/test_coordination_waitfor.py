@@ -9,6 +9,10 @@ from backchannel.errors import NotFoundError
 
 NODES = st.sampled_from([f"n{i}" for i in range(7)])
 OPS = st.lists(st.tuples(st.booleans(), NODES, NODES), max_size=60)
+MANY_NODES = st.sampled_from([f"n{i}" for i in range(14)])
+LONG_OPS = st.lists(
+    st.tuples(st.sampled_from([True, True, True, False]), MANY_NODES, MANY_NODES), min_size=40, max_size=160
+)
 
 
 def has_cycle(edges: set[tuple[str, str]]) -> bool:
@@ -31,8 +35,10 @@ def is_cycle_in(cycle: Cycle, edges: set[tuple[str, str]]) -> bool:
 
 def order_respects_dag(graph: WaitForGraph) -> bool:
     deadlocked = {(c.waits[0].waiter, c.waits[0].holder) for c in graph.deadlocks()}
-    return all(
-        graph._order[w.waiter] < graph._order[w.holder]
+    nodes = {n for w in graph.waits() for n in (w.waiter, w.holder)}
+    distinct = len({graph.position(n) for n in nodes}) == len(nodes)
+    return distinct and all(
+        graph.position(w.waiter) < graph.position(w.holder)
         for w in graph.waits()
         if (w.waiter, w.holder) not in deadlocked
     )
@@ -41,6 +47,37 @@ def order_respects_dag(graph: WaitForGraph) -> bool:
 @settings(max_examples=300)
 @given(OPS)
 def test_deadlock_iff_the_graph_has_a_cycle(ops: list[tuple[bool, str, str]]) -> None:
+    check_against_brute_force(ops)
+
+
+@settings(max_examples=100, deadline=None)
+@given(LONG_OPS)
+def test_deadlock_iff_a_cycle_on_larger_denser_graphs(ops: list[tuple[bool, str, str]]) -> None:
+    check_against_brute_force(ops)
+
+
+@settings(max_examples=100, deadline=None)
+@given(LONG_OPS)
+def test_the_same_events_give_the_same_graph(ops: list[tuple[bool, str, str]]) -> None:
+    """Replaying the events rebuilds the same cycles and the same order (what a log's replay relies on)."""
+    first, second = play(ops), play(ops)
+    assert first.deadlocks() == second.deadlocks()
+    assert list(first.waits()) == list(second.waits())
+    nodes = {n for w in first.waits() for n in (w.waiter, w.holder)}
+    assert {n: first.position(n) for n in nodes} == {n: second.position(n) for n in nodes}
+
+
+def play(ops: list[tuple[bool, str, str]]) -> WaitForGraph:
+    graph = WaitForGraph()
+    for adding, a, b in ops:
+        if adding:
+            graph.add(a, b)
+        elif (a, b) in graph:
+            graph.remove(a, b)
+    return graph
+
+
+def check_against_brute_force(ops: list[tuple[bool, str, str]]) -> None:
     graph = WaitForGraph()
     edges: set[tuple[str, str]] = set()
     for adding, a, b in ops:
@@ -154,3 +191,28 @@ def test_two_deadlocks_sharing_an_edge() -> None:
     assert graph.deadlocks() == [second]
     assert graph.remove("a", "b") == []
     assert graph.deadlocks() == []
+
+
+def test_a_crowded_gap_in_the_order_is_relabelled() -> None:
+    """Forty nodes moved one after another into the same gap: the labels are spread again, in order."""
+    graph = WaitForGraph()
+    graph.add("a", "z")
+    graph.add("z", "y")
+    for i in range(40):
+        graph.add(f"d{i:02}", f"w{i:02}")  # a new holder goes last, after y
+        graph.add(f"w{i:02}", "z")  # then moves just before z, into the gap the last one halved
+    assert graph.deadlocks() == []
+    assert order_respects_dag(graph)
+    order = sorted((graph.position(n), n) for n in {"a", "z", "y"} | {f"w{i:02}" for i in range(40)})
+    assert [n for _, n in order] == ["a", *(f"w{i:02}" for i in range(40)), "z", "y"]
+    assert graph.statistics().reorders == 40
+
+
+def test_unknown_nodes() -> None:
+    graph = WaitForGraph()
+    graph.add("a", "b")
+    with pytest.raises(NotFoundError, match="no node 'c'"):
+        graph.position("c")
+    assert graph.discard_node("c") == []
+    assert ("a", "c") not in graph
+    assert ("a",) not in graph

@@ -237,12 +237,46 @@ def test_events_round_trip_and_the_fold_replays_them(world: World) -> None:
     assert fold(world.events).coordination == world.s.coordination
 
 
-def test_the_graph_can_reuse_calendars(world: World) -> None:
+def test_an_older_book_rebuilds_its_own_graph_and_the_newer_keeps_its_own(world: World) -> None:
+    """ADR-0053: one book owns the live structures; an older one, read again, rebuilds its own."""
     deadlock(world)
-    book_ = world.s.coordination
-    assert [c.nodes for c in book_.graph(book_.calendars()).deadlocks()] == [
-        c.nodes for c in book_.graph().deadlocks()
-    ]
+    older = world.s.coordination
+    world.run(world.cmd(CancelBooking, "med/chair", booking_id="b1"))  # resolves the deadlock
+    newer = world.s.coordination
+    assert newer.graph().deadlocks() == []
+    assert [c.nodes for c in older.graph().deadlocks()] == [(CEASEFIRE, IRAN)]  # rebuilt from its history
+    assert newer.graph().deadlocks() == []  # untouched by the rebuild
+    assert newer.live() is newer.live()  # owned: not rebuilt again
+    assert newer.graph() is not newer.live().graph  # a reader's private copy
+    assert {b.booking_id for b in older.calendars().queued()} == {"b2"}
+    assert fold(world.events).coordination.graph().deadlocks() == []
+
+
+def test_decisions_and_their_fold_evolve_one_live_structure(world: World) -> None:
+    """ADR-0053: deciding a command, then folding its events, changes the live structures in place."""
+    declare(world)
+    register(world)
+    live = world.s.coordination.live()
+    book(world, "b1", IRAN)
+    deadlock_events = book(world, "b2", CEASEFIRE, queue=True, priority=5)
+    world.run(world.cmd(CancelBooking, "med/chair", booking_id="b1"))
+    met(world)
+    assert world.s.coordination.live() is live  # never rebuilt: each book handed it to the next
+    assert live.graph.statistics().insertions == 2  # the dependency, then the queued booking's wait
+    before = world.s.coordination
+    trial = world.decide(
+        world.cmd(
+            BookResource, "med/staff", booking_id="b3", holder=IRAN, resource="person:usa/principal",
+            start=H, end=H + timedelta(hours=1), priority=1, queue=True,
+        )
+    )  # fmt: skip
+    after = before.apply(trial[0])
+    assert before.apply(trial[0]) is after  # the same event on the same book: the same book
+    assert after.live() is live  # the decision's trial took the structures along; before has none now
+    noted = before.apply(deadlock_events[1])  # a deadlock event on a book that owns nothing: nothing moves
+    assert noted.live() is not live
+    assert [c.nodes for c in noted.graph().deadlocks()] == []  # rebuilt from its history: b1 is gone
+    assert after.live() is live
 
 
 def test_the_flag_codec_reads_only_booleans() -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from backchannel.api.context import ApiContext, read_body, threaded
 from backchannel.coordination.calendar import Booking
+from backchannel.coordination.risk import Offline
 from backchannel.domain import PartyKind
 from backchannel.errors import NotFoundError
 from backchannel.service.coordination import CoordinationStatus, DependencyRecord, ResourceView
@@ -57,13 +58,15 @@ class BlockedModel(_Model):
 
 
 class BookingModel(_Model):
-    """A booking held or queued."""
+    """A booking held or queued; ``at_risk`` when a booked person (or its holder) has gone offline."""
 
     booking_id: str
     holder: str
     start: str
     end: str
     priority: int
+    at_risk: bool = False
+    at_risk_reason: str | None = None
 
 
 class ResourceModel(_Model):
@@ -165,13 +168,15 @@ def _dependency(d: DependencyRecord) -> DependencyModel:
     )
 
 
-def _booking(b: Booking) -> BookingModel:
+def _booking(b: Booking, risk: Offline | None) -> BookingModel:
     return BookingModel(
         booking_id=b.booking_id,
         holder=b.holder,
         start=b.start.isoformat(),
         end=b.end.isoformat(),
         priority=b.priority,
+        at_risk=risk is not None,
+        at_risk_reason=None if risk is None else risk.describe(),
     )
 
 
@@ -183,6 +188,6 @@ def _resource(v: ResourceView) -> ResourceModel:
         load=v.load,
         saturated=v.saturated,
         saturated_from=[t.isoformat() for t in v.saturated_from],
-        bookings=[_booking(b) for b in v.accepted],
-        queue=[_booking(b) for b in v.queued],
+        bookings=[_booking(b, v.at_risk.get(b.booking_id)) for b in v.accepted],
+        queue=[_booking(b, v.at_risk.get(b.booking_id)) for b in v.queued],
     )

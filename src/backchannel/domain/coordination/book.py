@@ -8,12 +8,14 @@ The book keeps, in persistent maps (each event sets a key or two):
 - the **deadlocks** open now: each cycle that a ``coordination.deadlock_detected``
   named and no ``coordination.deadlock_resolved`` closed since.
 
-:meth:`CoordinationBook.calendars` and :meth:`CoordinationBook.graph` rebuild
-the pure structures of :mod:`backchannel.coordination` from the book, in log
-order, so a decision sees exactly what the log says: the calendars (their
-capacity rule: never double-booked) and the wait-for graph, whose edges are the
-waiting dependencies (the waiter waits on the other track) and the queued
-bookings (their holder waits on the holders in their way).
+:meth:`CoordinationBook.live` holds the pure structures of
+:mod:`backchannel.coordination` as the log's events left them, kept up to date
+event by event rather than rebuilt per decision (ADR-0053, see
+:mod:`~backchannel.domain.coordination.live`): the calendars (their capacity
+rule: never double-booked) and the wait-for graph, whose edges are the waiting
+dependencies (the waiter waits on the other track) and the queued bookings
+(their holder waits on the holders in their way). :meth:`CoordinationBook.calendars`
+and :meth:`CoordinationBook.graph` build private copies for readers.
 
 This module does not decide commands (see :mod:`~backchannel.domain.coordination.rules`)
 and reads no clock: saturation is asked at an instant given as an argument.
@@ -21,14 +23,14 @@ and reads no clock: saturation is asked at an instant given as an argument.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from immutables import Map
 
 from backchannel.coordination.calendar import Booking, BookingStatus, Calendars, Resource
-from backchannel.coordination.waitfor import Cycle, WaitForGraph, WaitKind
+from backchannel.coordination.waitfor import Cycle, WaitForGraph
 from backchannel.domain.coordination.commands import DependencyKind, Evidence
 from backchannel.domain.coordination.events import (
     BookingCancelled,
@@ -40,6 +42,7 @@ from backchannel.domain.coordination.events import (
     ResourceBooked,
     ResourceRegistered,
 )
+from backchannel.domain.coordination.live import History, LiveCoordination, structural
 from backchannel.domain.errors import TrackStateError
 from backchannel.errors import DomainError
 
@@ -146,19 +149,69 @@ def deadlock_id(cycle: Cycle) -> str:
     return " + ".join(sorted(set(cycle.nodes)))
 
 
+class _Cell:
+    """A book's mutable corner: the live structures it owns, if any, and the book its last event made."""
+
+    __slots__ = ("live", "next")
+
+    def __init__(self) -> None:
+        self.live: LiveCoordination | None = None
+        self.next: tuple[CoordinationEvent, CoordinationBook] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CoordinationBook:
-    """Everything a coordination log's events established (see the module docstring)."""
+    """Everything a coordination log's events established (see the module docstring).
+
+    ``history`` (the structural events, for a rebuild) and the live structures
+    are not part of a book's value: two books with the same maps are equal.
+    """
 
     dependencies: Map[str, DependencyRecord]
     resources: Map[str, Resource]
     bookings: Map[str, BookingRecord]
     deadlocks: Map[str, DeadlockRecord]
     seq: int = 0
+    history: History | None = field(default=None, compare=False, repr=False)
+    cell: _Cell = field(default_factory=_Cell, compare=False, repr=False)
 
     # --- the fold ------------------------------------------------------------------------------
-    def apply(self, event: CoordinationEvent) -> CoordinationBook:  # noqa: PLR0911 - one case per event
-        """The book after ``event`` (a KeyError for an unknown reference: the log is damaged)."""
+    def apply(self, event: CoordinationEvent) -> CoordinationBook:
+        """The book after ``event`` (a KeyError for an unknown reference: the log is damaged).
+
+        The same event applied to the same book again gives the same book (a
+        decision applies its events to see the deadlocks they leave, then the
+        fold applies them for good): the live structures move with it.
+        """
+        known = self.cell.next
+        if known is not None and known[0] == event:
+            return known[1]
+        live = self._owned()
+        if structural(event):
+            after = replace(self._fold(event), history=History(event, self.history), cell=_Cell())
+            live = live or LiveCoordination.rebuild(self.history, self.dependencies)
+            live.apply(event, after.dependencies)
+        else:
+            after = replace(self._fold(event), cell=_Cell())
+        if live is not None:
+            live.owner, after.cell.live = after.cell, live
+        if self.history is not None:  # the empty book is shared by every log: it remembers nothing
+            self.cell.next = (event, after)
+        return after
+
+    def live(self) -> LiveCoordination:
+        """The calendars and wait-for graph as this book's events left them (to read, never to change)."""
+        live = self._owned()
+        if live is None:
+            live = LiveCoordination.rebuild(self.history, self.dependencies)
+            live.owner, self.cell.live = self.cell, live
+        return live
+
+    def _owned(self) -> LiveCoordination | None:
+        live = self.cell.live
+        return live if live is not None and live.owner is self.cell else None
+
+    def _fold(self, event: CoordinationEvent) -> CoordinationBook:  # noqa: PLR0911 - one case per event
         seq = self.seq + 1
         match event:
             case DependencyDeclared():
@@ -235,24 +288,13 @@ class CoordinationBook:
             calendars.book(record.booking, queue=True)
         return calendars
 
-    def graph(self, calendars: Calendars | None = None) -> WaitForGraph:
-        """The wait-for graph: waiting dependencies, then queued bookings' waits, in log order."""
-        graph = WaitForGraph()
-        for d in self.dependency_list():
-            if d.status is DependencyStatus.WAITING:
-                graph.add(d.waiter, d.on_track, d.describe(), kind=WaitKind.DEPENDENCY)
-        calendars = self.calendars() if calendars is None else calendars
-        for record in self.booking_list():
-            if record.status is BookingStatus.ACCEPTED:
-                continue
-            queued = record.booking
-            for held in calendars.waiting_on(queued):
-                if held.holder != queued.holder:
-                    reason = f"needs {queued.resource}, held by {held.holder} (booking {held.booking_id})"
-                    graph.add(
-                        queued.holder, held.holder, reason, kind=WaitKind.BOOKING, priority=queued.priority
-                    )
-        return graph
+    def graph(self) -> WaitForGraph:
+        """A private copy of the wait-for graph (:meth:`live`'s, rebuilt from the history: linear).
+
+        For readers outside a decision (another thread may be changing the live
+        one); decisions read ``live().graph``.
+        """
+        return LiveCoordination.rebuild(self.history, self.dependencies).graph
 
 
 EMPTY_COORDINATION = CoordinationBook(Map(), Map(), Map(), Map())

@@ -8,8 +8,8 @@
 - A booking that does not fit its resource is refused with
   :class:`~backchannel.domain.coordination.book.ResourceBusyError` naming the
   holders, or queued if the command asks (the calendar's rule: never double-booked).
-- After every command, the wait-for graph of the book it leaves is compared
-  with the deadlocks open before: a cycle that formed gets a
+- After every command, the wait-for graph of the book it leaves (kept up to
+  date event by event, ADR-0053) is compared with the deadlocks open before: a cycle that formed gets a
   ``coordination.deadlock_detected`` (its text, nodes and suggested
   resolutions), one that is gone a ``coordination.deadlock_resolved``.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import reduce
 
-from backchannel.coordination.calendar import Booking, BookingStatus, Calendars
+from backchannel.coordination.calendar import Booking, BookingStatus
 from backchannel.coordination.resolve import suggest
 from backchannel.domain._event_base import Event
 from backchannel.domain._rules import require, stamp
@@ -183,8 +183,7 @@ def book_resource(state: TrackState, command: BookResource, now: datetime) -> li
     booking = Booking(
         command.booking_id, command.resource, command.holder, command.start, command.end, command.priority
     )
-    calendars = book.calendars()
-    result = calendars.book(booking, queue=command.queue)
+    result = book.live().calendars.preview(booking, queue=command.queue)
     if result.status is BookingStatus.REFUSED:
         raise ResourceBusyError(result.describe())
     booked = ResourceBooked(
@@ -198,7 +197,7 @@ def book_resource(state: TrackState, command: BookResource, now: datetime) -> li
         status=result.status,
         blockers=tuple(b.booking_id for b in result.blockers),
     )
-    return _with_deadlocks(book, command, now, [booked], calendars)
+    return _with_deadlocks(book, command, now, [booked])
 
 
 def cancel_booking(state: TrackState, command: CancelBooking, now: datetime) -> list[Event]:
@@ -212,14 +211,13 @@ def cancel_booking(state: TrackState, command: CancelBooking, now: datetime) -> 
     book = state.coordination
     if command.booking_id not in book.bookings:
         raise UnknownBookingError(f"no booking {command.booking_id!r} in {state.track}")
-    calendars = book.calendars()
-    promoted = calendars.cancel(command.booking_id)
+    promoted = book.live().calendars.preview_cancel(command.booking_id)
     cancelled = BookingCancelled(
         **stamp(command, now),
         booking_id=command.booking_id,
         promoted=tuple(r.booking.booking_id for r in promoted),
     )
-    return _with_deadlocks(book, command, now, [cancelled], calendars)
+    return _with_deadlocks(book, command, now, [cancelled])
 
 
 def _waiting(book: CoordinationBook, dependency_id: str) -> DependencyRecord:
@@ -232,20 +230,16 @@ def _waiting(book: CoordinationBook, dependency_id: str) -> DependencyRecord:
 
 
 def _with_deadlocks(
-    book: CoordinationBook,
-    command: Command,
-    now: datetime,
-    events: list[CoordinationEvent],
-    calendars: Calendars | None = None,
+    book: CoordinationBook, command: Command, now: datetime, events: list[CoordinationEvent]
 ) -> list[Event]:
     """``events``, then a detection for each cycle they close and a resolution for each they break.
 
-    ``calendars`` are those the events leave, when the caller has them (a booking
-    or a cancellation); otherwise they are rebuilt from the book.
+    The events are applied to the book to see the graph they leave (its live
+    graph, changed in place: the fold applying them for good gets that book back).
     """
     done: list[Event] = list(events)
     after = reduce(CoordinationBook.apply, events, book)
-    cycles = {deadlock_id(c): c for c in after.graph(calendars).deadlocks()}
+    cycles = {deadlock_id(c): c for c in after.live().graph.deadlocks()}
     for key in sorted(set(cycles) - set(book.deadlocks)):
         cycle = cycles[key]
         done.append(
