@@ -155,14 +155,18 @@ def test_a_hundred_messages_submitted_relayed_delivered_and_receipted_in_batches
     assert result.exit_code == 0, result.output
 
 
-def post(client: BackchannelClient, commands: list[dict[str, JSONValue]]) -> dict[str, Any]:
+def post(client: BackchannelClient, commands: list[dict[str, Any]]) -> dict[str, Any]:
     body = canonicalize({"commands": commands})
     response = client.send("POST", f"/v1/tracks/{TRACK}/commands/batch-signed", body=body)
     assert response.status_code in {400, 401, 403, 422}, response.text
     return dict(response.json())
 
 
-def batch(client: BackchannelClient, n: int) -> list[dict[str, JSONValue]]:
+def with_proof(command: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**command, "batch": {**command["batch"], **changes}}
+
+
+def batch(client: BackchannelClient, n: int) -> list[dict[str, Any]]:
     return [
         c.to_dict()
         for c in client.sign_batch([("submit_message", proposal(i)) for i in range(n)], track=TRACK)
@@ -184,16 +188,12 @@ def test_each_refusal_names_the_field_and_the_rule(server: Server) -> None:
     with server.client(USA) as usa, server.client(IRAN) as iran:
         good = batch(usa, 3)
 
-        bad_sig = [{**c, "batch": {**c["batch"], "signature": flip(c["batch"]["signature"])}} for c in good]  # type: ignore[dict-item]
+        bad_sig = [with_proof(c, signature=flip(c["batch"]["signature"])) for c in good]
         problem = post(usa, bad_sig)
         assert problem["type"].endswith("verification-failed")
         assert "commands.0.batch.signature: signature rule" in problem["detail"]
 
-        bad_path = [
-            *good[:1],
-            {**good[1], "batch": {**good[1]["batch"], "path": [flip(p) for p in good[1]["batch"]["path"]]}},
-            good[2],
-        ]  # type: ignore[dict-item]
+        bad_path = [good[0], with_proof(good[1], path=[flip(p) for p in good[1]["batch"]["path"]]), good[2]]
         problem = post(usa, bad_path)
         assert "commands.1.batch.path: inclusion rule" in problem["detail"]
 
