@@ -263,6 +263,17 @@ def main() -> None:
         )
     )
     report.add(Row("msg/s, server only, one signature per command", count(without), value=without))
+    submit_with = n / results[True][1].seconds["submit"]
+    submit_without = n / results[False][1].seconds["submit"]
+    report.add(
+        Row(
+            "submissions/s alone (the submit stage), with batch signing",
+            count(submit_with),
+            count(submit_without),
+            f"{submit_with / submit_without:.2f}x",
+            value=submit_with,
+        )
+    )
     print_summary(report, "Summary (peer: one signature per command, same run)")
 
 
