@@ -7,6 +7,7 @@ command all pass. Then every refusal of ``.../commands/batch-signed``.
 """
 
 import base64
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,3 +222,18 @@ def test_each_refusal_names_the_field_and_the_rule(server: Server) -> None:
         assert server.store.size(TRACK) == size  # nothing of any refused batch was appended
         created(usa.send_signed_batch([SignedCommand.from_dict(c) for c in good]))
         assert server.store.size(TRACK) == size + 3
+
+
+def test_submit_batch_signs_one_batch_per_maximum(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("backchannel.sdk.client.MAX_BATCH_SIZE", 40)  # 1,024 in use: the same code path
+    with server.client(USA) as usa:
+        results = created(usa.submit_batch([("submit_message", proposal(i)) for i in range(90)], track=TRACK))
+    assert len(results) == 90
+    entries = [stored.decode() for stored in server.store.read(TRACK, 0, server.store.size(TRACK))]
+    roots = Counter(
+        (c["batch"]["root"], c["batch"]["size"])
+        for e in entries
+        if isinstance(c := e.signed.event.body.get("command"), dict) and "batch" in c
+    )
+    assert sorted(roots.values()) == [10, 40, 40]
+    assert {size for _, size in roots} == {10, 40}

@@ -48,6 +48,7 @@ from backchannel.errors import EncodingError
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.cosignature import WitnessPolicy
 from backchannel.log.signing import VerifyingKey
+from backchannel.protocol.batch import MAX_BATCH_SIZE
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, command_payload, sign_batch, sign_command
@@ -374,11 +375,20 @@ class BackchannelClient:
     def submit_batch(
         self, commands: Iterable[tuple[str, Mapping[str, JSONValue]]], *, track: str
     ) -> list[dict[str, Any]]:
-        """Sign up to 1,024 ``(command, body)`` pairs with ONE signature and submit them.
+        """Sign ``(command, body)`` pairs with ONE signature per 1,024 and submit them, in order.
 
-        See :meth:`sign_batch` and :meth:`send_signed_batch`.
+        Each run of up to 1,024 commands is one batch: one signature, one request
+        (see :meth:`sign_batch` and :meth:`send_signed_batch`).
+
+        Returns:
+            One item per command, in order, as :meth:`send_batch` returns them.
         """
-        return self.send_signed_batch(self.sign_batch(commands, track=track))
+        items = list(commands)
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), MAX_BATCH_SIZE):
+            batch = self.sign_batch(items[start : start + MAX_BATCH_SIZE], track=track)
+            results += self.send_signed_batch(batch)
+        return results
 
     def send_signed_batch(self, commands: Sequence[SignedCommand]) -> list[dict[str, Any]]:
         """Send a whole batch from :meth:`sign_batch` to ``.../commands/batch-signed`` (ADR-0051).

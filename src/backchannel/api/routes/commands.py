@@ -40,6 +40,42 @@ from backchannel.service.tracks import CommandResult
 
 __all__ = ["router"]
 
+_B64 = {"type": "string", "contentEncoding": "base64"}
+_BATCH_SIGNED_SCHEMA = {
+    "type": "object",
+    "description": "One member's whole batch, signed once (ADR-0051): command i is leaf i",
+    "required": ["commands"],
+    "additionalProperties": False,
+    "properties": {
+        "commands": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH_COMMANDS,
+            "items": {
+                "type": "object",
+                "required": ["payload", "batch"],
+                "additionalProperties": False,
+                "properties": {
+                    "payload": {"$ref": "#/components/schemas/CommandPayloadModel"},
+                    "batch": {
+                        "type": "object",
+                        "required": ["root", "index", "size", "path", "signature"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "root": _B64,
+                            "index": {"type": "integer", "minimum": 0},
+                            "size": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH_COMMANDS},
+                            "path": {"type": "array", "maxItems": 10, "items": _B64},
+                            "signature": _B64,
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+_BATCH_SIGNED_BODY = {"required": True, "content": {"application/json": {"schema": _BATCH_SIGNED_SCHEMA}}}
+
 
 def router(ctx: ApiContext) -> APIRouter:
     """The routes of this capability, bound to ``ctx``."""
@@ -94,7 +130,11 @@ def router(ctx: ApiContext) -> APIRouter:
         path = request.url.path
         return BatchResponse(results=[_batch_item(o, f"{path}#{i}") for i, o in enumerate(outcomes)])
 
-    @router.post("/v1/tracks/{track}/commands/batch-signed", response_model=BatchResponse)
+    @router.post(
+        "/v1/tracks/{track}/commands/batch-signed",
+        response_model=BatchResponse,
+        openapi_extra={"requestBody": _BATCH_SIGNED_BODY},
+    )
     async def post_batch_signed(track: str, request: Request) -> BatchResponse:
         """Run one member's batch signed once (ADR-0051): ``{"commands": [...]}``, each with its proof.
 
