@@ -137,7 +137,7 @@ def statement(text: str) -> dict[str, JSONValue]:
 def logged_digests(data_dir: Path) -> Counter[str]:
     """With the server dead: the log verifies offline and replays; each submission's digest, counted."""
     cli = subprocess.run(
-        [*CLI, "log", "verify", "--track", TRACK, "--data-dir", str(data_dir), "-j", "1"],
+        [*CLI, "log", "verify", "--track", TRACK, "--data-dir", str(data_dir), "-j", "1", "--commands"],
         capture_output=True, text=True, env=cli_env(), timeout=120, check=False,
     )  # fmt: skip
     assert cli.returncode == 0, f"log verify failed:\n{cli.stdout}\n{cli.stderr}"

@@ -151,9 +151,10 @@ def test_a_hundred_messages_submitted_relayed_delivered_and_receipted_in_batches
     export_track(server.store, TRACK, export)
     assert verify_export(export, server.writer.log_key).report.size == server.store.size(TRACK)
     result = CliRunner().invoke(
-        app, ["log", "verify", str(export), "--log-key", server.writer.log_key, "-j", "1"]
+        app, ["log", "verify", str(export), "--log-key", server.writer.log_key, "-j", "1", "--commands"]
     )
     assert result.exit_code == 0, result.output
+    assert "every embedded command's signature verifies" in result.output
 
 
 def post(client: BackchannelClient, commands: list[dict[str, Any]]) -> dict[str, Any]:
@@ -237,3 +238,19 @@ def test_submit_batch_signs_one_batch_per_maximum(server: Server, monkeypatch: p
     )
     assert sorted(roots.values()) == [10, 40, 40]
     assert {size for _, size in roots} == {10, 40}
+
+
+def test_log_verify_commands_refuses_a_log_that_holds_no_track_events(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key_file = tmp_path / "alice.key"
+    runner = CliRunner()
+    for args in (["track", "new", "plain", "-d", data], ["keys", "new", "usa/alice", "--out", key_file]):
+        assert runner.invoke(app, [str(a) for a in args]).exit_code == 0
+    assert (
+        runner.invoke(app, ["log", "register", "plain", "--key", str(key_file), "-d", str(data)]).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["log", "verify", "--track", "plain", "-d", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["log", "verify", "--track", "plain", "-d", str(data), "--commands"])
+    assert result.exit_code == 1
+    assert "holds no track events" in result.output

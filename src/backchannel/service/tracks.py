@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,7 +71,14 @@ from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
 
-__all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
+__all__ = [
+    "CommandResult",
+    "TrackService",
+    "TrackServiceStatistics",
+    "TypeCounts",
+    "replay",
+    "replay_entries",
+]
 
 _MAX_RACES = 5
 _RECENT_ENTRIES = 1024
@@ -510,9 +517,18 @@ def replay(store: EventStore, track: str) -> TrackState:
         VerificationError: the first entry whose command or events do not check,
             with its index.
     """
+    return replay_entries(track, _entries(store, track, 0, store.size(track)))
+
+
+def replay_entries(track: str, entries: Iterable[LogEntry]) -> TrackState:
+    """:func:`replay` of a track's entries, in log order, from anywhere (an export file: offline).
+
+    Raises:
+        VerificationError: as :func:`replay`.
+    """
     state: TrackState | None = None
     group: list[tuple[LogEntry, Mapping[str, JSONValue]]] = []
-    for entry in _entries(store, track, 0, store.size(track)):
+    for entry in entries:
         if entry.signed.event.type == KEY_REGISTERED:
             if group or state is not None:
                 raise VerificationError(
