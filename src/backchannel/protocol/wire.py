@@ -7,7 +7,10 @@ A signed command is a JSON object of exactly two fields, ``{"payload": {...},
 
 and ``sig`` is the member's Ed25519 signature over the payload's RFC 8785
 canonical bytes. The SHA-256 of those bytes is the command's digest; a message's
-id is the digest of the command that created it, in hex.
+id is the digest of the command that created it, in hex. A batch-signed command
+(ADR-0051, :mod:`backchannel.protocol.batch`) is ``{"payload": {...}, "batch":
+{...}}`` instead: one signature over the Merkle root of a batch of digests and
+this command's inclusion proof (:func:`sign_batch`); it verifies alone too.
 
 - :func:`sign_command` builds and signs a payload (the client's side);
   :meth:`SignedCommand.from_dict` decodes one strictly and
