@@ -231,6 +231,25 @@ def measure(n: int, *, batched: bool) -> tuple[float, Stages]:
     return n / stages.total, stages
 
 
+def verification(n: int) -> tuple[float, float]:
+    """µs per command to verify ``n`` commands: each signed alone, and batch-signed in groups of GROUP.
+
+    The batch-signed figure includes the one Ed25519 verification of each group's
+    root (every group has its own root, so the cache helps only within a group).
+    """
+    items = [("submit_message", statement(i), f"v-{i}") for i in range(n)]
+    single = [signer(USA)(*item) for item in items]
+    batched = [c for g in groups(items) for c in batch_signer(USA)(g)]
+    key = USA.signing.verifying_key
+    timings = []
+    for commands in (single, batched):
+        began = time.perf_counter()
+        for command in commands:
+            command.verify(key)
+        timings.append((time.perf_counter() - began) / n * 1e6)
+    return timings[0], timings[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 messages instead of 20,000")
@@ -250,6 +269,11 @@ def main() -> None:
         figure("messages per second (submit + relay + receipt)", count(rate))
         for stage, seconds in stages.seconds.items():
             figure(f"  {stage}: µs per message", f"{seconds / n * 1e6:,.0f}")
+    progress("verification alone")
+    alone, in_batches = verification(min(n, 4_096))
+    heading(f"Verification alone (SignedCommand.verify, groups of {GROUP})")
+    figure("one signature per command: µs per command", f"{alone:,.1f}")
+    figure("batch-signed: µs per command (root + inclusion path)", f"{in_batches:,.1f}")
     without, with_ = results[False][0], results[True][0]
     note(f"batch signing: {with_ / without:.2f}x the msg/s of one signature per command")
     report.add(
@@ -272,6 +296,15 @@ def main() -> None:
             count(submit_without),
             f"{submit_with / submit_without:.2f}x",
             value=submit_with,
+        )
+    )
+    report.add(
+        Row(
+            "verification, µs per command, batch-signed",
+            f"{in_batches:,.1f}",
+            f"{alone:,.1f}",
+            f"{alone / in_batches:.0f}x less",
+            value=in_batches,
         )
     )
     print_summary(report, "Summary (peer: one signature per command, same run)")
