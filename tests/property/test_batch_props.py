@@ -44,6 +44,7 @@ def test_every_command_of_a_random_batch_verifies_alone(body_list: list[dict[str
         alone = SignedCommand.from_dict(loads_strict(canonicalize(command.to_dict())))  # over the wire
         alone.verify(KEY.verifying_key)
         assert alone == command
+        assert command.wire_bytes() == canonicalize(command.to_dict())  # the splice the log entry uses
 
 
 @SETTINGS

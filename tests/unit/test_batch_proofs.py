@@ -11,6 +11,7 @@ import pytest
 from backchannel.domain.errors import SchemaViolationError
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log import merkle
+from backchannel.log.canonical import canonicalize, parse_canonical
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode
 from backchannel.protocol.batch import (
     BATCH_TAG,
@@ -222,3 +223,12 @@ def test_check_batch_names_every_rule_broken() -> None:
     with pytest.raises(SchemaViolationError) as caught:
         check_batch("t1", opening)
     assert rules(caught) == {("commands.0.payload.command", "not_batchable")}
+
+
+def test_wire_bytes_are_the_canonical_bytes_of_the_wire_form_in_both_forms() -> None:
+    single = sign_command(KEY, track="t1", command="submit_message", member="usa/alice", body={"n": 1},
+                          issued_at=AT, nonce="nonce-000001")  # fmt: skip
+    for signed in (single, *sign_batch(KEY, [payload(i) for i in range(5)])):
+        assert signed.wire_bytes() == canonicalize(signed.to_dict())
+        assert signed.wire_dict() == signed.to_dict()
+        assert SignedCommand.from_dict(parse_canonical(signed.wire_bytes())) == signed

@@ -263,6 +263,24 @@ class SignedCommand:
             return {"payload": payload, "batch": self.batch.to_dict()}
         return {"payload": payload, "sig": b64encode(self.signature)}
 
+    def wire_dict(self) -> dict[str, JSONValue]:
+        """:meth:`to_dict` without copying the payload (it is shared: read-only, as :attr:`payload`)."""
+        if self.batch is not None:
+            return {"payload": self.payload, "batch": self.batch.to_dict()}
+        return {"payload": self.payload, "sig": b64encode(self.signature)}
+
+    def wire_bytes(self) -> bytes:
+        """The canonical bytes of :meth:`to_dict`, spliced around :attr:`canonical` (never walked again).
+
+        Keys sort ``"batch"`` < ``"payload"`` < ``"sig"`` (RFC 8785), so a batch-signed
+        command's proof comes first and a single signature last.
+        """
+        if self.batch is not None:
+            return b'{"batch":' + canonicalize(self.batch.to_dict()) + b',"payload":' + self.canonical + b"}"
+        return (
+            b'{"payload":' + self.canonical + b',"sig":"' + b64encode(self.signature).encode("ascii") + b'"}'
+        )
+
     @classmethod
     def from_dict(cls, value: JSONValue) -> SignedCommand:
         """Decode the JSON form strictly (the signature is not verified: see :meth:`verify`).
