@@ -431,7 +431,9 @@ class TrackService:
                 raise
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
-        body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}
+        # the command's wire form: its "sig", or its "batch" proof when batch-signed (ADR-0051);
+        # spliced bytes must be signed.wire_bytes(), never a bare sig
+        body: dict[str, JSONValue] = {"command": signed.wire_dict(), "event": event.to_dict()}
         return Draft(event.type, member, body, self._node.signing)
 
     def _registration(self, member: str) -> Draft:
