@@ -75,6 +75,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side
 	$(BENCH_VENV)/bin/python bench/rehearsal.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/coordination_log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/console.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/batch.py $(BENCH_ARGS)
 
 clean:  ## remove virtualenvs, caches and demo data
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -7,9 +7,11 @@ whenever the committed bytes and the built ones differ.
 
 from pathlib import Path
 
+from backchannel.testing.batch_vectors import BATCH_VECTOR_FILE, build_batch_vectors
 from backchannel.testing.vectors import build_golden
 
 GOLDEN = Path(__file__).parent / "golden"
+BATCH = Path(__file__).parent / "batch"
 
 
 def main() -> None:
@@ -17,6 +19,9 @@ def main() -> None:
     for name, data in build_golden().items():
         (GOLDEN / name).write_bytes(data)
         print(f"wrote {GOLDEN / name} ({len(data)} bytes)")
+    BATCH.mkdir(exist_ok=True)  # batch-signed commands (ADR-0051)
+    (BATCH / BATCH_VECTOR_FILE).write_bytes(build_batch_vectors())
+    print(f"wrote {BATCH / BATCH_VECTOR_FILE}")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ from backchannel.log import merkle
 from backchannel.log.checkpoint import NoteVerifier
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import read_key_file
-from backchannel.service.export import export_track, verify_export, verify_store
+from backchannel.service.export import export_entries, export_track, verify_export, verify_store
 from backchannel.service.log import Draft
+from backchannel.service.tracks import replay, replay_entries
 
 __all__ = ["log_app"]
 
@@ -123,6 +124,14 @@ def log_verify(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1, help="Processes for signature checks (default: CPUs).")
     ] = CPUS,
+    commands: Annotated[
+        bool,
+        typer.Option(
+            "--commands",
+            help="Also re-verify every embedded command's own signature (single or batch-signed, "
+            "ADR-0051) under the key valid then, and re-decide it (a track of the track service).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     log_name: LogName = "backchannel.local",
 ) -> None:
@@ -137,6 +146,8 @@ def log_verify(
         if file is not None:
             with render.progress(err, "verifying", None) as advance:
                 verified = verify_export(file, pinned, progress=advance, jobs=jobs)
+            if commands:
+                replay_entries(verified.report.track, export_entries(file))
         else:
             assert track is not None
             with (
@@ -144,7 +155,11 @@ def log_verify(
                 render.progress(err, "verifying", node.store.size(track)) as advance,
             ):
                 verified = verify_store(node.store, track, pinned, progress=advance, jobs=jobs)
+                if commands:
+                    replay(node.store, track)
         render.print_verification(out, verified)
+        if commands:
+            out.print("OK: every embedded command's signature verifies and re-decides to its logged events")
 
     run(body)
 

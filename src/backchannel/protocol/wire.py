@@ -7,7 +7,10 @@ A signed command is a JSON object of exactly two fields, ``{"payload": {...},
 
 and ``sig`` is the member's Ed25519 signature over the payload's RFC 8785
 canonical bytes. The SHA-256 of those bytes is the command's digest; a message's
-id is the digest of the command that created it, in hex.
+id is the digest of the command that created it, in hex. A batch-signed command
+(ADR-0051, :mod:`backchannel.protocol.batch`) is ``{"payload": {...}, "batch":
+{...}}`` instead: one signature over the Merkle root of a batch of digests and
+this command's inclusion proof (:func:`sign_batch`); it verifies alone too.
 
 - :func:`sign_command` builds and signs a payload (the client's side);
   :meth:`SignedCommand.from_dict` decodes one strictly and
@@ -56,7 +59,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,6 +84,7 @@ from backchannel.protocol._wire_codec import (
     read_body,
     receipt_digest,
 )
+from backchannel.protocol.batch import BatchProof, prove_batch
 from backchannel.protocol.keyfile import KeyPair
 
 __all__ = [
@@ -88,17 +92,20 @@ __all__ = [
     "SignedCommand",
     "agenda_digest",
     "command_body",
+    "command_payload",
     "deal_hash",
     "enrolment_key",
     "escrow_digest",
     "new_key_from_dict",
     "new_key_to_dict",
     "receipt_digest",
+    "sign_batch",
     "sign_command",
     "to_domain",
 ]
 
 _SIGNED_FIELDS = frozenset({"payload", "sig"})
+_BATCH_SIGNED_FIELDS = frozenset({"payload", "batch"})
 _PAYLOAD_FIELDS = frozenset(
     {"track", "command", "member", "key_id", "issued_at", "nonce", "idempotency_key", "body"}
 )
@@ -201,12 +208,15 @@ class SignedCommand:
     issued_at: datetime = field(init=False, repr=False, compare=False)
     nonce: str = field(init=False, repr=False, compare=False)
     idempotency_key: str | None = field(init=False, repr=False, compare=False)
+    batch: BatchProof | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Canonicalize and validate the payload; derive the envelope fields."""
         signature: object = self.signature
         if not isinstance(signature, bytes) or len(signature) != _SIGNATURE_SIZE:
             raise EncodingError("sig: expected a 64-byte Ed25519 signature")
+        if self.batch is not None and self.batch.signature != signature:
+            raise EncodingError("batch.signature: a batch-signed command's signature is its batch's")
         try:
             canonical = canonicalize(self.payload)
         except EncodingError as e:
@@ -246,10 +256,30 @@ class SignedCommand:
         return hash((self.canonical, self.signature))
 
     def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form, ``{"payload": {...}, "sig": "<base64>"}`` (a fresh copy)."""
+        """The JSON form, ``{"payload", "sig"}`` (batch-signed: ``{"payload", "batch"}``); a fresh copy."""
         # the canonical bytes parse back to exactly the payload: a fresh copy at C speed
         payload: dict[str, JSONValue] = json.loads(self.canonical)
+        if self.batch is not None:
+            return {"payload": payload, "batch": self.batch.to_dict()}
         return {"payload": payload, "sig": b64encode(self.signature)}
+
+    def wire_dict(self) -> dict[str, JSONValue]:
+        """:meth:`to_dict` without copying the payload (it is shared: read-only, as :attr:`payload`)."""
+        if self.batch is not None:
+            return {"payload": self.payload, "batch": self.batch.to_dict()}
+        return {"payload": self.payload, "sig": b64encode(self.signature)}
+
+    def wire_bytes(self) -> bytes:
+        """The canonical bytes of :meth:`to_dict`, spliced around :attr:`canonical` (never walked again).
+
+        Keys sort ``"batch"`` < ``"payload"`` < ``"sig"`` (RFC 8785), so a batch-signed
+        command's proof comes first and a single signature last.
+        """
+        if self.batch is not None:
+            return b'{"batch":' + canonicalize(self.batch.to_dict()) + b',"payload":' + self.canonical + b"}"
+        return (
+            b'{"payload":' + self.canonical + b',"sig":"' + b64encode(self.signature).encode("ascii") + b'"}'
+        )
 
     @classmethod
     def from_dict(cls, value: JSONValue) -> SignedCommand:
@@ -261,6 +291,10 @@ class SignedCommand:
                 name, a malformed nonce, id or timestamp, or a signature that
                 is not 64 bytes of canonical base64; the message names the field.
         """
+        if isinstance(value, Mapping) and "batch" in value:  # batch-signed (ADR-0051)
+            reader = Reader(value, _BATCH_SIGNED_FIELDS, At("", WIRE_STYLE), "batch-signed command")
+            proof = BatchProof.from_dict(value["batch"])
+            return cls(reader.read("payload", _OBJECT), proof.signature, batch=proof)
         reader = Reader(value, _SIGNED_FIELDS, At("", WIRE_STYLE), "signed command")
         signature = reader.read("sig", _TEXT)
         return cls(reader.read("payload", _OBJECT), b64decode(signature, field="sig", length=_SIGNATURE_SIZE))
@@ -275,6 +309,12 @@ class SignedCommand:
             raise VerificationError(
                 f"{self.command} {self.digest.hex()} names key {self.key_id}, not {key.key_id}"
             )
+        if self.batch is not None:
+            try:
+                self.batch.verify(self.digest, key)
+            except VerificationError as e:
+                raise VerificationError(f"{self.command} {self.digest.hex()} of {self.member}: {e}") from e
+            return
         try:
             key.verify(self.signature, self.canonical)
         except VerificationError as e:
@@ -314,23 +354,75 @@ def sign_command(  # noqa: PLR0913 - the payload's fields, by name
         EncodingError: a naive ``issued_at``, a value canonical JSON cannot
             carry, or any malformed field (see :class:`SignedCommand`).
     """
-    if issued_at.utcoffset() is None:
-        raise EncodingError("issued_at: expected a timezone-aware datetime")
-    payload: dict[str, JSONValue] = {
-        "track": track,
-        "command": command,
-        "member": member,
-        "key_id": key.key_id,
-        "issued_at": format_timestamp(issued_at),
-        "nonce": nonce,
-        "idempotency_key": idempotency_key,
-        "body": body,
-    }
+    payload = command_payload(
+        key.key_id,
+        track=track,
+        command=command,
+        member=member,
+        body=body,
+        issued_at=issued_at,
+        nonce=nonce,
+        idempotency_key=idempotency_key,
+    )
     try:
         canonical = canonicalize(payload)
     except EncodingError as e:
         raise EncodingError(f"payload: {e}") from e
     return SignedCommand(payload, key.sign(canonical))
+
+
+def command_payload(  # noqa: PLR0913 - the payload's fields, by name
+    key_id: str,
+    *,
+    track: str,
+    command: str,
+    member: str,
+    body: Mapping[str, JSONValue],
+    issued_at: datetime,
+    nonce: str,
+    idempotency_key: str | None = None,
+) -> dict[str, JSONValue]:
+    """A command's unsigned payload (see :func:`sign_command` for the arguments).
+
+    Raises:
+        EncodingError: a naive ``issued_at``.
+    """
+    if issued_at.utcoffset() is None:
+        raise EncodingError("issued_at: expected a timezone-aware datetime")
+    return {
+        "track": track,
+        "command": command,
+        "member": member,
+        "key_id": key_id,
+        "issued_at": format_timestamp(issued_at),
+        "nonce": nonce,
+        "idempotency_key": idempotency_key,
+        "body": body,
+    }
+
+
+def sign_batch(key: SigningKey, payloads: Sequence[Mapping[str, JSONValue]]) -> list[SignedCommand]:
+    """Sign a batch of payloads (:func:`command_payload`) with one signature (ADR-0051).
+
+    Each returned command carries its :class:`~backchannel.protocol.batch.BatchProof`
+    instead of a signature of its own, and verifies on its own.
+
+    Raises:
+        EncodingError: no payloads or more than
+            :data:`~backchannel.protocol.batch.MAX_BATCH_SIZE`, a payload that does
+            not canonicalize, or any malformed field (named ``payloads.<i>...``).
+    """
+    canonical: list[bytes] = []
+    for position, payload in enumerate(payloads):
+        try:
+            canonical.append(canonicalize(payload))
+        except EncodingError as e:
+            raise EncodingError(f"payloads.{position}: {e}") from e
+    proofs = prove_batch(key, [hashlib.sha256(c).digest() for c in canonical])
+    return [
+        SignedCommand(payload, proof.signature, batch=proof)
+        for payload, proof in zip(payloads, proofs, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------

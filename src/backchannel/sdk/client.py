@@ -49,10 +49,11 @@ from backchannel.errors import EncodingError
 from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.cosignature import WitnessPolicy
 from backchannel.log.signing import VerifyingKey
+from backchannel.protocol.batch import MAX_BATCH_SIZE
 from backchannel.protocol.console_token import DEFAULT_LIFETIME, make_signin_token
 from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import SignedCommand, sign_command
+from backchannel.protocol.wire import SignedCommand, command_payload, sign_batch, sign_command
 from backchannel.sdk.annexes import AnnexesClient
 from backchannel.sdk.attestations import AttestationsClient
 from backchannel.sdk.coordination import CoordinationClient
@@ -345,6 +346,72 @@ class BackchannelClient:
         results = self._post_retrying(f"/v1/tracks/{tracks.pop()}/commands/batch", canonicalize(body))[
             "results"
         ]
+        if not isinstance(results, list) or len(results) != len(commands):
+            raise EncodingError("the batch response does not hold one result per command")
+        return results
+
+    def sign_batch(
+        self, commands: Iterable[tuple[str, Mapping[str, JSONValue]]], *, track: str
+    ) -> list[SignedCommand]:
+        """Sign ``(command, body)`` pairs with ONE signature over their Merkle root (ADR-0051).
+
+        Each command gets a fresh nonce and idempotency key and carries its batch
+        proof instead of a signature of its own; each verifies alone.
+        """
+        now = self._clock.now()
+        payloads = [
+            command_payload(
+                self.keys.signing.key_id,
+                track=track,
+                command=name,
+                member=self.member,
+                body=body,
+                issued_at=now,
+                nonce=self._nonce(),
+                idempotency_key=self.new_idempotency_key(),
+            )
+            for name, body in commands
+        ]
+        return sign_batch(self.keys.signing, payloads)
+
+    def submit_batch(
+        self, commands: Iterable[tuple[str, Mapping[str, JSONValue]]], *, track: str
+    ) -> list[dict[str, Any]]:
+        """Sign ``(command, body)`` pairs with ONE signature per 1,024 and submit them, in order.
+
+        Each run of up to 1,024 commands is one batch: one signature, one request
+        (see :meth:`sign_batch` and :meth:`send_signed_batch`).
+
+        Returns:
+            One item per command, in order, as :meth:`send_batch` returns them.
+        """
+        items = list(commands)
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), MAX_BATCH_SIZE):
+            batch = self.sign_batch(items[start : start + MAX_BATCH_SIZE], track=track)
+            results += self.send_signed_batch(batch)
+        return results
+
+    def send_signed_batch(self, commands: Sequence[SignedCommand]) -> list[dict[str, Any]]:
+        """Send a whole batch from :meth:`sign_batch` to ``.../commands/batch-signed`` (ADR-0051).
+
+        Resend the same batch to retry it: its idempotency keys make it safe. The
+        service checks the one signature, then decides and appends each command as
+        its own entry, carrying its proof.
+
+        Returns:
+            One item per command, in order, as :meth:`send_batch` returns them.
+
+        Raises:
+            ValueError: no commands.
+            ProblemError: the service refused the whole batch (naming the field and rule).
+            httpx.TransportError: the service could not be reached on any attempt.
+        """
+        if not commands:
+            raise ValueError("a batch holds at least one command")
+        path = f"/v1/tracks/{commands[0].track}/commands/batch-signed"
+        body: dict[str, JSONValue] = {"commands": [c.to_dict() for c in commands]}
+        results = self._post_retrying(path, canonicalize(body))["results"]
         if not isinstance(results, list) or len(results) != len(commands):
             raise EncodingError("the batch response does not hold one result per command")
         return results

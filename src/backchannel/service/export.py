@@ -56,6 +56,7 @@ __all__ = [
     "ExportHeader",
     "VerifiedLog",
     "check_track_on_open",
+    "export_entries",
     "export_track",
     "verify_export",
     "verify_store",
@@ -382,6 +383,22 @@ def verify_export(
         raise VerificationError(f"the header promises {header.size} entries, the file holds {report.size}")
     progress(report.size)
     return VerifiedLog(report=report, log_key=header.log_key, pinned=log_key is not None)
+
+
+def export_entries(path: Path) -> Iterator[LogEntry]:
+    """The entries of an export file, in log order (checkpoints skipped; run :func:`verify_export` first).
+
+    Raises:
+        VerificationError: a malformed line or entry, naming it.
+    """
+    lines = _iter_lines(path)
+    if next(lines, None) is None:
+        raise VerificationError("the export file is empty")
+    index = 0
+    for number, value in lines:
+        if "checkpoint" not in value:
+            yield _parse_entry(number, value, index)[0]
+            index += 1
 
 
 def verify_store(

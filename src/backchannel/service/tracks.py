@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,7 +71,14 @@ from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.base import EventStore
 
-__all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
+__all__ = [
+    "CommandResult",
+    "TrackService",
+    "TrackServiceStatistics",
+    "TypeCounts",
+    "replay",
+    "replay_entries",
+]
 
 _MAX_RACES = 5
 _RECENT_ENTRIES = 1024
@@ -424,7 +431,9 @@ class TrackService:
                 raise
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
-        body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}
+        # the command's wire form: its "sig", or its "batch" proof when batch-signed (ADR-0051);
+        # spliced bytes must be signed.wire_bytes(), never a bare sig
+        body: dict[str, JSONValue] = {"command": signed.wire_dict(), "event": event.to_dict()}
         return Draft(event.type, member, body, self._node.signing)
 
     def _registration(self, member: str) -> Draft:
@@ -510,9 +519,18 @@ def replay(store: EventStore, track: str) -> TrackState:
         VerificationError: the first entry whose command or events do not check,
             with its index.
     """
+    return replay_entries(track, _entries(store, track, 0, store.size(track)))
+
+
+def replay_entries(track: str, entries: Iterable[LogEntry]) -> TrackState:
+    """:func:`replay` of a track's entries, in log order, from anywhere (an export file: offline).
+
+    Raises:
+        VerificationError: as :func:`replay`.
+    """
     state: TrackState | None = None
     group: list[tuple[LogEntry, Mapping[str, JSONValue]]] = []
-    for entry in _entries(store, track, 0, store.size(track)):
+    for entry in entries:
         if entry.signed.event.type == KEY_REGISTERED:
             if group or state is not None:
                 raise VerificationError(

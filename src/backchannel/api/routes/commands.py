@@ -1,8 +1,11 @@
-"""``POST /v1/tracks/{track}/commands`` and ``.../commands/batch``: signed commands in.
+"""``POST /v1/tracks/{track}/commands``, ``.../commands/batch`` and ``.../commands/batch-signed``.
 
 One command, or a batch of one member's commands decided in order and appended
 together (group commit, :class:`~backchannel.service.committer.GroupCommitter`).
-The RFC 9421 signer must be the commands' member (:mod:`backchannel.api.auth`).
+A batch-signed batch (ADR-0051) is one member's batch under one signature over
+the Merkle root of its command digests: its shape and its one signature are
+checked first (:mod:`backchannel.service.batch`), then each command runs as
+any other. The RFC 9421 signer must be the commands' member (:mod:`backchannel.api.auth`).
 
 This module does not decide commands (the track and delivery services do).
 """
@@ -31,10 +34,47 @@ from backchannel.api.schemas import (
 from backchannel.errors import BackchannelError, EncodingError
 from backchannel.log.canonical import loads_strict
 from backchannel.protocol.wire import SignedCommand
+from backchannel.service.batch import check_batch, verify_batch
 from backchannel.service.committer import Outcome
 from backchannel.service.tracks import CommandResult
 
 __all__ = ["router"]
+
+_B64 = {"type": "string", "contentEncoding": "base64"}
+_BATCH_SIGNED_SCHEMA = {
+    "type": "object",
+    "description": "One member's whole batch, signed once (ADR-0051): command i is leaf i",
+    "required": ["commands"],
+    "additionalProperties": False,
+    "properties": {
+        "commands": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH_COMMANDS,
+            "items": {
+                "type": "object",
+                "required": ["payload", "batch"],
+                "additionalProperties": False,
+                "properties": {
+                    "payload": {"$ref": "#/components/schemas/CommandPayloadModel"},
+                    "batch": {
+                        "type": "object",
+                        "required": ["root", "index", "size", "path", "signature"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "root": _B64,
+                            "index": {"type": "integer", "minimum": 0},
+                            "size": {"type": "integer", "minimum": 1, "maximum": MAX_BATCH_COMMANDS},
+                            "path": {"type": "array", "maxItems": 10, "items": _B64},
+                            "signature": _B64,
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+_BATCH_SIGNED_BODY = {"required": True, "content": {"application/json": {"schema": _BATCH_SIGNED_SCHEMA}}}
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -90,6 +130,27 @@ def router(ctx: ApiContext) -> APIRouter:
         path = request.url.path
         return BatchResponse(results=[_batch_item(o, f"{path}#{i}") for i, o in enumerate(outcomes)])
 
+    @router.post(
+        "/v1/tracks/{track}/commands/batch-signed",
+        response_model=BatchResponse,
+        openapi_extra={"requestBody": _BATCH_SIGNED_BODY},
+    )
+    async def post_batch_signed(track: str, request: Request) -> BatchResponse:
+        """Run one member's batch signed once (ADR-0051): ``{"commands": [...]}``, each with its proof.
+
+        The whole batch, in order (command ``i`` is leaf ``i``), is refused before
+        anything runs if it mixes authors, keys or tracks, repeats a command, is
+        larger than 1024 or incomplete, or if a path or the one signature does not
+        verify; each error names the field and the rule. Then each command is
+        decided and appended as its own entry, carrying its proof, exactly as
+        ``.../commands/batch`` runs them.
+        """
+        body = await read_body(request, MAX_BATCH_BODY_BYTES)
+        commands = await threaded(_parse_batch_signed, ctx, request, track, body)
+        outcomes = await _run(ctx, commands)
+        path = request.url.path
+        return BatchResponse(results=[_batch_item(o, f"{path}#{i}") for i, o in enumerate(outcomes)])
+
     return router
 
 
@@ -137,6 +198,26 @@ def _parse_batch(ctx: ApiContext, request: Request, track: str, body: bytes) -> 
             raise EncodingError(f"commands.{position}: open_track cannot be batched")
         commands.append(signed)
     ctx.auth.command(request, commands[0], body)
+    return commands
+
+
+def _parse_batch_signed(ctx: ApiContext, request: Request, track: str, body: bytes) -> list[SignedCommand]:
+    """Decode a batch-signed batch, authenticate the request, check its shape and its one signature."""
+    data = loads_strict(body)
+    if not isinstance(data, dict) or set(data) != {"commands"}:
+        raise EncodingError("a batch is a JSON object with exactly one field, 'commands'")
+    items = data["commands"]
+    if not isinstance(items, list):
+        raise EncodingError("commands: expected a list of batch-signed commands")
+    commands: list[SignedCommand] = []
+    for position, item in enumerate(items[: MAX_BATCH_COMMANDS + 1]):
+        try:
+            commands.append(SignedCommand.from_dict(item))
+        except EncodingError as e:
+            raise EncodingError(f"commands.{position}: not a signed command: {e}") from e
+    check_batch(track, commands)
+    ctx.auth.command(request, commands[0], body)
+    verify_batch(ctx.state(track), commands, ctx.clock.now())
     return commands
 
 
