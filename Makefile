@@ -73,6 +73,7 @@ bench: $(BENCH_STAMP)  ## benchmarks (pymerkle, RabbitMQ and NegMAS side by side
 	$(BENCH_VENV)/bin/python bench/negotiation.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/negotiation_mediated.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/rehearsal.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/coordination.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/coordination_log.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/console.py $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/batch.py $(BENCH_ARGS)
