@@ -628,6 +628,31 @@ def test_cosignature_matrix(world: World, member: str, track: str) -> None:
     assert world.store.cosignatures(track, note.checkpoint.size) == before
 
 
+@pytest.mark.parametrize("track", [TRACK, OTHER])
+@pytest.mark.parametrize("member", list(MEMBERS))
+def test_split_view_matrix(world: World, member: str, track: str) -> None:
+    """Every member reads a track's split-view alarms; only a witness may report one, with real evidence."""
+    keys = MEMBERS[member]
+    path = f"/v1/tracks/{track}/split-views"
+    read = world.request(keys, "GET", path, b"")
+    notes = [n.to_text() for n in world.store.checkpoints(track)][-2:]
+    body = json.dumps({"old": notes[0], "new": notes[-1]}).encode()
+    report = world.request(keys, "POST", path, body)
+    if reader_of(member, track) is None:
+        assert (read.status_code, report.status_code) == (401, 401), (read.text, report.text)
+        assert problem_slug(report) == "unauthenticated"
+    else:
+        assert read.status_code == 200, read.text
+        assert read.json() == {"track": track, "split_views": []}
+        if track == TRACK and member == "guarantor/principal":  # a witness, but both notes are the log's
+            assert report.status_code == 422, report.text
+            assert "not a split view" in report.json()["detail"]
+        else:
+            assert report.status_code == 403, report.text
+            assert problem_slug(report) == "not-authorized"
+    assert world.store.split_views(track) == []
+
+
 # --- the command matrix ------------------------------------------------------
 
 

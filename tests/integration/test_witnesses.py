@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from backchannel.errors import ConfigurationError
 from backchannel.log.checkpoint import NoteSigner, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, InsufficientCosignaturesError
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.console_token import make_signin_token
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, agenda_digest, sign_command
 from backchannel.sdk import BackchannelClient, ForkDetectedError, ProblemError
@@ -495,3 +496,82 @@ def test_a_verification_error_is_not_swallowed_by_the_fallback(net: Net) -> None
     usa = net.client(USA, httpx.MockTransport(broken), witnesses=NORWAY_KEYS)
     assert problem(lambda: usa.log.checkpoint(TRACK))[0] == 503
     assert usa.log.latest_checkpoint(TRACK) is None
+
+
+# --- split-view alarms (issue #12: the console shows them) ---------------------------------------
+
+
+def sign_in_page(server: Server, keys: KeyPair) -> str:
+    """Sign ``keys`` in to the console of ``server`` with a one-time link; read the track's page."""
+    now = datetime.now(UTC)
+    token = make_signin_token(origin=ORIGIN, track=TRACK, member=keys.name, key=keys.signing, now=now)
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as browser:
+        assert browser.get("/console/signin", params={"token": token}).status_code == 303
+        return browser.get(f"/console/tracks/{TRACK}").text
+
+
+def test_a_witness_reports_the_split_view_and_every_member_reads_the_alarm(net: Net) -> None:
+    diverge(net)
+    size = net.honest.size()
+    net.witness(net.honest).cosign_latest(TRACK)
+    with pytest.raises(SplitViewError) as split:  # shown the fork, norway refuses and reports it there
+        net.witness(net.fork).cosign_latest(TRACK)
+    usa = net.client(USA, net.fork)
+    [alarm] = usa.log.split_views(TRACK)  # any member reads it, even on the fork's own service
+    assert (alarm["reporter"], alarm["old"], alarm["new"]) == (
+        NORWAY.name, split.value.old_note, split.value.new_note,
+    )  # fmt: skip
+    assert alarm["reason"] == f"the old checkpoint's root at size {size} is not the log's"
+    assert net.honest.store.split_views(TRACK) == []
+
+    # chile brings the same evidence to the honest service: there the new note is the one off the log
+    chile = net.client(CHILE, net.honest)
+    first = chile.log.report_split_view(TRACK, split.value.old_note, split.value.new_note)
+    assert first["created"] is True
+    assert [a["reason"] for a in first["split_views"]] == [
+        f"the new checkpoint's root at size {size} is not the log's"
+    ]
+    again = chile.log.report_split_view(TRACK, split.value.old_note, split.value.new_note)
+    assert (again["created"], len(again["split_views"])) == (False, 1)  # the same evidence: one alarm
+
+    page = sign_in_page(net.honest, USA)
+    assert '<li class="split-view">' in page
+    assert "SPLIT VIEW</span> reported by chile/principal" in page
+
+
+def test_the_service_checks_split_view_evidence_before_keeping_it(net: Net) -> None:
+    diverge(net)
+    honest = net.honest.store.latest_checkpoint(TRACK)
+    assert honest is not None
+    fork = net.fork.store.latest_checkpoint(TRACK)
+    assert fork is not None
+    chile = net.client(CHILE, net.honest)
+
+    def refused(who: BackchannelClient, old: str, new: str) -> ProblemError:
+        with pytest.raises(ProblemError) as problem:
+            who.log.report_split_view(TRACK, old, new)
+        return problem.value
+
+    assert "No split-view alarm" in sign_in_page(net.honest, USA)
+    not_witness = refused(net.client(USA, net.honest), honest.to_text(), fork.to_text())
+    assert not_witness.status == 403
+    assert "only a member of a witness party may" in str(not_witness)
+    earlier = next(net.honest.store.checkpoints(TRACK))
+    consistent = refused(chile, earlier.to_text(), honest.to_text())
+    assert consistent.status == 422
+    assert "they are consistent, so they are not a split view" in str(consistent)
+    stranger = NoteSigner("test.log", SigningKey.from_seed(b"\x0b" * 32))
+    forged = SignedCheckpoint(fork.checkpoint, (stranger.sign_bytes(fork.checkpoint.to_bytes()),))
+    not_log = refused(chile, honest.to_text(), forged.to_text())
+    assert not_log.status == 422
+    assert str(not_log).count("new:") == 1
+    garbage = refused(chile, "not a note", honest.to_text())
+    assert "old:" in str(garbage)
+    assert garbage.status in {400, 422}
+    huge = refused(chile, honest.to_text(), "x" * 5000)
+    assert "at most 4096 characters" in str(huge)
+    for body in ({"old": honest.to_text()}, {"old": 1, "new": 2}, {"old": "a", "new": "b", "x": "c"}):
+        with pytest.raises(ProblemError) as shape:
+            chile.post_json(f"/v1/tracks/{TRACK}/split-views", body)  # type: ignore[arg-type]
+        assert "exactly two string fields, 'old' and 'new'" in str(shape.value)
+    assert net.honest.store.split_views(TRACK) == []  # nothing was kept

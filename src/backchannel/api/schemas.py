@@ -43,6 +43,9 @@ __all__ = [
     "ServiceInfo",
     "SignedCommandModel",
     "SignerKeyModel",
+    "SplitViewModel",
+    "SplitViewRequestModel",
+    "SplitViewsResponse",
     "TextCommentModel",
     "TextCommentsResponse",
     "TextDiffResponse",
@@ -128,6 +131,32 @@ class CosignatureResponse(BaseModel):
     cosigner: str = Field(description="the witness member id (the cosignature's key name)")
     timestamp: int = Field(description="the cosignature's time, POSIX seconds")
     checkpoint: str = Field(description="the signed note with every stored cosignature appended")
+
+
+class SplitViewRequestModel(BaseModel):
+    """The body of ``POST /v1/tracks/{track}/split-views``: a witness's evidence of a fork."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    old: str = Field(description="the checkpoint the witness had cosigned, as a signed note", max_length=4096)
+    new: str = Field(description="the conflicting checkpoint it was shown, as a signed note", max_length=4096)
+
+
+class SplitViewModel(BaseModel):
+    """A witness's split-view alarm: two checkpoints signed by the log key that cannot both be true."""
+
+    reporter: str = Field(description="the witness member that reported it")
+    reported: int = Field(description="when the service accepted it, POSIX seconds")
+    old: str = Field(description="the checkpoint the witness had cosigned (signed note)")
+    new: str = Field(description="the conflicting checkpoint (signed note)")
+    reason: str = Field(description="which note is not a checkpoint of the log this service holds, and why")
+
+
+class SplitViewsResponse(BaseModel):
+    """The split-view alarms of a track, oldest first (201 on a POST that stored a new one)."""
+
+    track: str
+    split_views: list[SplitViewModel]
 
 
 class InclusionProofResponse(BaseModel):

@@ -211,6 +211,27 @@ class LogClient:
         )
         return {**answer, "created": status == 201}
 
+    def report_split_view(self, track: str, old: str, new: str) -> dict[str, Any]:
+        """``POST .../split-views``: report two signed checkpoints that cannot both be true (witnesses only).
+
+        Returns:
+            ``{"track", "split_views"}`` (every alarm of the track) plus ``"created"``:
+            False when the same evidence was already kept.
+
+        Raises:
+            ProblemError: refused (403 not a witness; 422 a note not signed by the log key,
+                or two notes that are both checkpoints of the service's log).
+        """
+        status, answer = self._session.post_json(f"/v1/tracks/{track}/split-views", {"old": old, "new": new})
+        return {**answer, "created": status == 201}
+
+    def split_views(self, track: str) -> list[dict[str, Any]]:
+        """``GET .../split-views``: the track's split-view alarms, oldest first (any member)."""
+        alarms: list[dict[str, Any]] = self._session.get_json(f"/v1/tracks/{track}/split-views")[
+            "split_views"
+        ]
+        return alarms
+
     def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
         """The newest signed checkpoint this client has verified for ``track`` (``None`` if none yet)."""
         return self._checkpoints.get(track)

@@ -28,7 +28,9 @@ true*. :meth:`Witness.cosign_latest` does, for one track:
 On a split view nothing is cosigned or saved: :class:`SplitViewError` is
 raised with both signed notes as evidence (the one cosigned before and the
 one that contradicts it), after writing them to
-``<state>/<track>.split-view.<n>.txt``. Both notes carry the log's signature,
+``<state>/<track>.split-view.<n>.txt`` and reporting them to the service
+(``POST .../split-views``, best effort), so every member's console shows the alarm.
+Both notes carry the log's signature,
 so anyone holding the log key can check the evidence.
 
 State: one file per track, ``<state>/<track>.json``::
@@ -46,6 +48,7 @@ decide whom clients trust (:class:`~backchannel.log.cosignature.WitnessPolicy`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -333,6 +336,10 @@ class Witness:
     ) -> SplitViewError:
         old, new = last.to_text(), shown.to_text()
         evidence = self.state.record_split_view(track, old, new)
+        # Tell the service too, so every member's console shows the alarm. Best effort: the
+        # service is the party whose key signed the fork; the evidence file is what counts.
+        with contextlib.suppress(BackchannelError, httpx.TransportError):
+            self.client.log.report_split_view(track, old, new)
         return SplitViewError(
             f"split view on track {track!r}: {what}; {self.client.member} refuses to cosign",
             track=track,

@@ -152,6 +152,29 @@ class StoredCosignature:
     line: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSplitView:
+    """A witness's split-view alarm: two checkpoints signed by the log key that cannot both be true.
+
+    The service checked, before storing it, that both notes carry the log's
+    signature and that at least one is not a checkpoint of the log it holds
+    (so the log key signed a fork). Readers verify the notes again.
+
+    Attributes:
+        reporter: The witness member that reported it.
+        reported: When the service accepted it (POSIX seconds).
+        old_note: The checkpoint the witness had cosigned, as a signed note.
+        new_note: The conflicting checkpoint it was shown, as a signed note.
+        reason: What the service found (which note is off its log, and why).
+    """
+
+    reporter: str
+    reported: int
+    old_note: str
+    new_note: str
+    reason: str
+
+
 class EventStore(ABC):
     """Persistence port for track logs. Implementations: memory, SQLite."""
 
@@ -276,6 +299,29 @@ class EventStore(ABC):
         Raises:
             NotFoundError: unknown track.
             ValueError: ``minimum`` below 1.
+        """
+
+    # --- split-view alarms --------------------------------------------------
+    @abstractmethod
+    def put_split_view(self, track: str, alarm: StoredSplitView) -> bool:
+        """Store a split-view alarm. Durable on return.
+
+        One alarm is kept per (reporter, old note, new note): reporting the same
+        evidence again changes nothing.
+
+        Returns:
+            True if it was stored (not a repeat).
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+
+    @abstractmethod
+    def split_views(self, track: str) -> list[StoredSplitView]:
+        """The split-view alarms of a track, in the order they were stored.
+
+        Raises:
+            NotFoundError: unknown track.
         """
 
     @abstractmethod

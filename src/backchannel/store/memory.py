@@ -37,6 +37,7 @@ from backchannel.store.base import (
     StoredAnnex,
     StoredCosignature,
     StoredEntry,
+    StoredSplitView,
     TrackInfo,
 )
 
@@ -53,6 +54,7 @@ class _Track:
     checkpoints: list[SignedCheckpoint] = field(default_factory=list)
     annexes: dict[bytes, StoredAnnex] = field(default_factory=dict)
     cosignatures: dict[int, dict[str, StoredCosignature]] = field(default_factory=dict)
+    split_views: list[StoredSplitView] = field(default_factory=list)
 
     def info(self, track: str) -> TrackInfo:
         return TrackInfo(track, self.origin, self.log_key, len(self.entries))
@@ -270,6 +272,30 @@ class MemoryEventStore(EventStore):
         with self._lock:
             kept = self._track(track).cosignatures
             return max((size for size, found in kept.items() if len(found) >= minimum), default=None)
+
+    # --- split-view alarms --------------------------------------------------
+    def put_split_view(self, track: str, alarm: StoredSplitView) -> bool:
+        """Keep one alarm per (reporter, old note, new note).
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        with self._lock:
+            kept = self._track(track).split_views
+            key = (alarm.reporter, alarm.old_note, alarm.new_note)
+            if any((a.reporter, a.old_note, a.new_note) == key for a in kept):
+                return False
+            kept.append(alarm)
+            return True
+
+    def split_views(self, track: str) -> list[StoredSplitView]:
+        """The alarms, in the order they were stored.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        with self._lock:
+            return list(self._track(track).split_views)
 
     def close(self) -> None:
         """Drop every track. Idempotent; later calls raise ``ProgrammingError``."""

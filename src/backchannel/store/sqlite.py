@@ -44,7 +44,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Self
+from typing import Self, cast
 
 from backchannel.errors import (
     ConflictError,
@@ -77,6 +77,7 @@ from backchannel.store.base import (
     StoredAnnex,
     StoredCosignature,
     StoredEntry,
+    StoredSplitView,
     TrackInfo,
 )
 
@@ -111,6 +112,13 @@ _UPSERT_REPLAY_MARK = (
     "INSERT INTO replay_marks (track, key_id, created) VALUES (?, ?, ?)"
     " ON CONFLICT (track, key_id) DO UPDATE SET created = excluded.created"
     " WHERE excluded.created > replay_marks.created"
+)
+_INSERT_SPLIT_VIEW = (
+    "INSERT INTO split_views (track_id, reporter, reported, old_note, new_note, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (track_id, reporter, old_note, new_note) DO NOTHING"
+)
+_SELECT_SPLIT_VIEWS = (
+    "SELECT reporter, reported, old_note, new_note, reason FROM split_views WHERE track_id = ? ORDER BY seq"
 )
 _SELECT_CHECKPOINTS = (
     "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
@@ -497,6 +505,30 @@ class SQLiteEventStore(EventStore):
         (size,) = rows[0]
         assert isinstance(size, int)
         return size
+
+    # --- split-view alarms --------------------------------------------------
+    def put_split_view(self, track: str, alarm: StoredSplitView) -> bool:
+        """Keep one alarm per (reporter, old note, new note), in one transaction.
+
+        Raises:
+            NotFoundError: unknown track.
+            OperationalError: the database stayed locked or failed to write.
+        """
+        track_id = self._track_id(track)
+        a = alarm
+        with self._transaction(f"store a split-view alarm of {track!r}") as conn:
+            row = (track_id, a.reporter, a.reported, a.old_note, a.new_note, a.reason)
+            return conn.execute(_INSERT_SPLIT_VIEW, row).rowcount == 1
+
+    def split_views(self, track: str) -> list[StoredSplitView]:
+        """The alarms, in the order they were stored.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read split-view alarms of {track!r}", _SELECT_SPLIT_VIEWS, (track_id,))
+        return [StoredSplitView(str(r), cast("int", t), str(o), str(n), str(why)) for r, t, o, n, why in rows]
 
     def raise_replay_mark(self, track: str, key_id: str, created: int) -> None:
         """Keep ``created`` (Unix seconds) as ``key_id``'s replay mark on ``track`` if it is later (ADR-0024).

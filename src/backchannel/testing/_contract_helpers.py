@@ -28,6 +28,7 @@ from backchannel.store.base import (
     StoredAnnex,
     StoredCosignature,
     StoredEntry,
+    StoredSplitView,
     TrackInfo,
 )
 from backchannel.testing.clock import FakeClock
@@ -135,6 +136,12 @@ class InterceptingStore(EventStore):
 
     def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
         return self.inner.latest_cosigned_size(track, minimum)
+
+    def put_split_view(self, track: str, alarm: StoredSplitView) -> bool:
+        return self.inner.put_split_view(track, alarm)
+
+    def split_views(self, track: str) -> list[StoredSplitView]:
+        return self.inner.split_views(track)
 
     def close(self) -> None:
         """Leave the inner store open: the test owns it."""

@@ -35,6 +35,7 @@ from backchannel.store.base import (
     EventStore,
     StoredAnnex,
     StoredCosignature,
+    StoredSplitView,
     TrackInfo,
 )
 from backchannel.store.memory import MemoryEventStore
@@ -517,6 +518,25 @@ class EventStoreContract:
             lambda: store.cosignatures("nope", 1),
             lambda: store.latest_cosigned_size("nope"),
         ):
+            with pytest.raises(NotFoundError, match="nope"):
+                call()
+
+    # --- split-view alarms --------------------------------------------------
+    def test_split_view_alarms_are_kept_once_each_in_order_and_per_track(
+        self, store: EventStore, writer: LogWriter
+    ) -> None:
+        """The same evidence twice is one alarm; alarms are per track; unknown tracks are not found."""
+        writer.open_track("t")
+        writer.open_track("u")
+        first = StoredSplitView("w1", 10, "old", "new", "why")
+        assert store.split_views("t") == []
+        assert store.put_split_view("t", first) is True
+        assert store.put_split_view("t", StoredSplitView("w1", 11, "old", "new", "again")) is False
+        second = StoredSplitView("w2", 12, "old", "new", "why")
+        assert store.put_split_view("t", second) is True
+        assert store.split_views("t") == [first, second]
+        assert store.split_views("u") == []
+        for call in (lambda: store.put_split_view("nope", first), lambda: store.split_views("nope")):
             with pytest.raises(NotFoundError, match="nope"):
                 call()
 

@@ -19,7 +19,7 @@ from backchannel.errors import (
 from backchannel.log import merkle
 from backchannel.log.signing import SigningKey
 from backchannel.service.log import Draft, LogWriter
-from backchannel.store.base import AppendBatch, StoredCosignature
+from backchannel.store.base import AppendBatch, StoredCosignature, StoredSplitView
 from backchannel.store.sqlite import SQLiteEventStore, migrations
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.contracts import log_signer
@@ -315,6 +315,7 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         writer.open_track("t")
         writer.append("t", drafts(3))
     with raw(path) as conn:  # back to schema 1, as an older release left it
+        conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
         conn.execute("DROP TABLE annex_uploaders")
@@ -335,6 +336,7 @@ def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoi
         writer.open_track("t")
         note = writer.append("t", drafts(2)).checkpoint
     with raw(path) as conn:  # back to schema 2
+        conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
         conn.execute("DELETE FROM schema_version WHERE version > 2")
@@ -357,6 +359,7 @@ def test_a_version_3_database_gains_the_replay_marks(path: Path) -> None:
     with SQLiteEventStore(path) as store:
         writer_for(store).open_track("t")
     with raw(path) as conn:  # back to schema 3
+        conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DELETE FROM schema_version WHERE version > 3")
     with SQLiteEventStore(path) as store:
@@ -368,3 +371,21 @@ def test_a_version_3_database_gains_the_replay_marks(path: Path) -> None:
         assert store.replay_marks(0) == {("t", "k"): 100}  # the old one is gone
         assert store.quick_check() == []
         assert store.quick_check(full=True) == []
+
+
+def test_a_version_4_database_gains_the_split_view_alarms_and_keeps_them_across_reopen(path: Path) -> None:
+    """Issue #12: schema 5 keeps witnesses' split-view alarms, durably."""
+    with SQLiteEventStore(path) as store:
+        writer_for(store).open_track("t")
+    with raw(path) as conn:  # back to schema 4
+        conn.execute("DROP TABLE split_views")
+        conn.execute("DELETE FROM schema_version WHERE version > 4")
+    alarm = StoredSplitView("w/member", 7, "old note", "new note", "off the log")
+    with SQLiteEventStore(path) as store:
+        assert store.put_split_view("t", alarm) is True
+    with SQLiteEventStore(path) as store:
+        assert store.split_views("t") == [alarm]
+        assert store.put_split_view("t", alarm) is False
+    with raw(path) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [m.version for m in migrations()]

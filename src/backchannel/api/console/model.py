@@ -298,6 +298,10 @@ def _witnesses(ctx: ApiContext, state: TrackState, now: datetime) -> dict[str, A
         "cosignatures": [(c.cosigner, datetime.fromtimestamp(c.timestamp, now.tzinfo)) for c in cosignatures],
         "newest": newest,
         "failing": failing,
+        "split_views": [
+            (a.reporter, datetime.fromtimestamp(a.reported, now.tzinfo), a.reason)
+            for a in ctx.witnesses.split_views(state.track)
+        ],
     }
 
 

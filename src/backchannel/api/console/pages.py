@@ -274,13 +274,21 @@ def _witnesses(w: dict[str, Any], now: datetime) -> str:
         return _section("witnesses", "Witnesses", '<p class="empty">No witness party on this track.</p>')
     state = _badge("failing", "failing: not cosigning") if w["failing"] else _badge("ok", "cosigning")
     sigs = "".join(f"<li>{escape(name)} {age(t, now)}</li>" for name, t in w["cosignatures"])
+    alarms = "".join(
+        f'<li class="split-view">{_badge("damaged", "SPLIT VIEW")} reported by {escape(who)} '
+        f"{age(t, now)}: {escape(why)}</li>"
+        for who, t, why in w["split_views"]
+    )
     body = (
         f"<p>{state} witnesses {escape(', '.join(w['parties']))}: newest cosigned checkpoint "
         f"{w['cosigned_size'] or 'none'} of {w['size']} entries (lag {w['lag']}); last cosignature "
         f"{age(w['newest'], now)}</p><ul>{sigs}</ul>"
-        '<p class="note">Split-view alarms are raised by the witnesses themselves (<code>backchannel '
-        "witness</code> keeps both notes and exits 1); a witness that stops cosigning shows here as "
-        "failing.</p>"
+        + (
+            f'<h3>Split-view alarms</h3><ul class="alarms">{alarms}</ul>'
+            if alarms
+            else '<p class="note">No split-view alarm: no witness has reported two checkpoints signed by '
+            "the log key that cannot both be true.</p>"
+        )
     )
     return _section("witnesses", "Witnesses and cosignatures", body)
 

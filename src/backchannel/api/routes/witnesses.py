@@ -1,7 +1,12 @@
-"""``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures``: a witness's C2SP cosignature (ADR-0019).
+"""Witnesses: C2SP cosignatures of checkpoints (ADR-0019) and split-view alarms.
 
-Witness parties only (:mod:`backchannel.service.witnesses`); a new cosignature
-wakes the requests waiting for a cosigned checkpoint.
+- ``POST /v1/tracks/{track}/checkpoints/{size}/cosignatures``: a witness's
+  cosignature; a new one wakes the requests waiting for a cosigned checkpoint.
+- ``POST /v1/tracks/{track}/split-views``: a witness's evidence that the log
+  key signed two checkpoints that cannot both be true (witness parties only).
+- ``GET /v1/tracks/{track}/split-views``: the alarms (any member of the track).
+
+The rules are in :mod:`backchannel.service.witnesses`.
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ from backchannel.api.context import (
 from backchannel.api.schemas import (
     CosignatureRequestModel,
     CosignatureResponse,
+    SplitViewModel,
+    SplitViewRequestModel,
+    SplitViewsResponse,
 )
 from backchannel.errors import EncodingError
 from backchannel.log.canonical import loads_strict
+from backchannel.service.witnesses import StoredSplitView
 
 __all__ = ["router"]
 
@@ -53,7 +62,67 @@ def router(ctx: ApiContext) -> APIRouter:
             ctx.changes.notify()
         return JSONResponse(response.model_dump(mode="json"), status_code=status)
 
+    @router.post(
+        "/v1/tracks/{track}/split-views",
+        response_model=SplitViewsResponse,
+        status_code=201,
+        responses={200: {"model": SplitViewsResponse, "description": "The same evidence was already kept"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SplitViewRequestModel.model_json_schema()}},
+            }
+        },
+    )
+    async def post_split_view(track: str, request: Request) -> JSONResponse:
+        """Report a split view: two checkpoints signed by the log key that cannot both be true."""
+        body = await read_body(request)
+        status, response = await threaded(_report_split_view, ctx, request, track, body)
+        if status == 201:
+            ctx.changes.notify()
+        return JSONResponse(response.model_dump(mode="json"), status_code=status)
+
+    @router.get("/v1/tracks/{track}/split-views", response_model=SplitViewsResponse)
+    async def get_split_views(track: str, request: Request) -> SplitViewsResponse:
+        """The track's split-view alarms, oldest first (any member of the track)."""
+        return await threaded(_split_views, ctx, request, track)
+
     return router
+
+
+def _alarm(alarm: StoredSplitView) -> SplitViewModel:
+    return SplitViewModel(
+        reporter=alarm.reporter,
+        reported=alarm.reported,
+        old=alarm.old_note,
+        new=alarm.new_note,
+        reason=alarm.reason,
+    )
+
+
+def _report_split_view(
+    ctx: ApiContext, request: Request, track: str, body: bytes
+) -> tuple[int, SplitViewsResponse]:
+    _, reader = ctx.auth.reader(request, track, body)
+    data = loads_strict(body)
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"old", "new"}
+        or not all(isinstance(data[k], str) for k in ("old", "new"))
+    ):
+        raise EncodingError(
+            "a split-view report is a JSON object with exactly two string fields, 'old' and 'new'"
+        )
+    created, _ = ctx.witnesses.report_split_view(
+        track, reader.member, reader.key_id, data["old"], data["new"], now=ctx.clock.now()
+    )
+    alarms = [_alarm(a) for a in ctx.witnesses.split_views(track)]
+    return (201 if created else 200), SplitViewsResponse(track=track, split_views=alarms)
+
+
+def _split_views(ctx: ApiContext, request: Request, track: str) -> SplitViewsResponse:
+    ctx.auth.reader(request, track, b"")
+    return SplitViewsResponse(track=track, split_views=[_alarm(a) for a in ctx.witnesses.split_views(track)])
 
 
 def _add_cosignature(
