@@ -215,6 +215,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         app.include_router(capability.router(ctx))
     metrics = Metrics(ctx)
     app.state.metrics = metrics
+    app.state.ctx = ctx  # the routes' context, for in-process benchmarks of the same path
     app.include_router(ops.router(ctx, metrics, token=metrics_token))
     count_refusals(app, metrics)
     install_openapi(app)
