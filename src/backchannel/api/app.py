@@ -216,6 +216,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     metrics = Metrics(ctx)
     app.state.metrics = metrics
     app.state.ctx = ctx  # the routes' context, for in-process benchmarks of the same path
+    ctx.committer.prepare_with(service.verify_ahead, workers=VERIFIERS)  # ADR-0050
     app.include_router(ops.router(ctx, metrics, token=metrics_token))
     count_refusals(app, metrics)
     install_openapi(app)
@@ -249,6 +250,8 @@ def _lifespan(
 
 
 _TICKER = "backchannel-delivery-ticker"
+VERIFIERS = 2
+"""Threads verifying command signatures before the group committer (ADR-0050)."""
 
 
 async def _tick_loop(ctx: ApiContext, interval: float) -> None:

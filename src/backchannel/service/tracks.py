@@ -41,7 +41,6 @@ speak HTTP.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -59,23 +58,28 @@ from backchannel.errors import (
     NotFoundError,
     VerificationError,
 )
-from backchannel.log.canonical import JSONValue
+from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
-from backchannel.log.signing import VerifyingKey
+from backchannel.log.signing import VerifyingKey, b64encode
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, to_domain
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
+from backchannel.service.verification import AheadOfCommit
 from backchannel.store.base import EventStore
 
 __all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
 
 _MAX_RACES = 5
-_RECENT_ENTRIES = 1024
-"""How many recently appended entries :meth:`TrackService.entry` serves from memory."""
+RECENT_BYTES = 8 * 1024 * 1024
+"""Canonical bytes of recently appended entries :meth:`TrackService.entry` serves from memory.
+
+Sized by bytes to the in-flight window (issue #13): 1,000 messages of 1 KiB in
+flight are about 2,000 entries (submission and forward) of about 2.7 KiB.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +172,13 @@ class TrackService:
         self._tracks: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
         self._recent: dict[tuple[str, int], LogEntry] = {}
+        self._recent_bytes = 0
         self._recent_lock = threading.Lock()
         self._counts = dict.fromkeys(("appended", "replayed", "refused", "appends", "races"), 0)
         self._by_command: Counter[tuple[str, str]] = Counter()  # (command, outcome) -> how many
         self._by_event: Counter[str] = Counter()  # event type appended -> how many
+        self.ahead = AheadOfCommit(self._peek, self._clock)
+        """Signatures verified before the committer (ADR-0050): :meth:`verify_ahead` fills it."""
 
     def statistics(self) -> TrackServiceStatistics:
         """What the service has done so far, and what it holds now."""
@@ -244,6 +251,15 @@ class TrackService:
         with self._lock:
             return self._load(track).state
 
+    def _peek(self, track: str) -> TrackState | None:
+        """The latest state held, without waiting for the committer (a dict read; states are immutable)."""
+        loaded = self._tracks.get(track)
+        return None if loaded is None else loaded.state
+
+    def verify_ahead(self, commands: Sequence[SignedCommand]) -> None:
+        """Verify signatures before the commands reach the committer (any thread; ADR-0050)."""
+        self.ahead.verify(commands)
+
     def entry(self, track: str, index: int) -> LogEntry:
         """Log entry ``index`` of ``track``: from memory if appended here recently, else from the store.
 
@@ -264,9 +280,12 @@ class TrackService:
         """Keep the newest appended entries for :meth:`entry` (deliveries render them right away)."""
         with self._recent_lock:
             for entry in entries:
-                self._recent[(track, entry.seq)] = entry
-            for key in list(itertools.islice(self._recent, max(0, len(self._recent) - _RECENT_ENTRIES))):
-                del self._recent[key]
+                if (track, entry.seq) not in self._recent:
+                    self._recent[(track, entry.seq)] = entry
+                    self._recent_bytes += len(entry.signed.to_bytes())
+            while self._recent_bytes > RECENT_BYTES:
+                oldest = self._recent.pop(next(iter(self._recent)))
+                self._recent_bytes -= len(oldest.signed.to_bytes())
 
     def execute(self, signed: SignedCommand) -> CommandResult:
         """Verify, decide and append one signed command.
@@ -359,7 +378,7 @@ class TrackService:
             try:
                 if isinstance(command, OpenTrack):
                     self._admission.verify_may_open(signed.key_id, command.track)
-                _verify_signature(state, command, signed, now)
+                _verify_signature(state, command, signed, now, self.ahead)
                 events = decide(state, command, now)
                 if events:
                     drafts.extend(self._drafts(state, signed, command, events))
@@ -424,8 +443,13 @@ class TrackService:
                 raise
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
-        body: dict[str, JSONValue] = {"command": signed.to_dict(), "event": event.to_dict()}
-        return Draft(event.type, member, body, self._node.signing)
+        """A track event's draft; the command's canonical bytes are spliced in, not canonicalised again."""
+        sig = b64encode(signed.signature)
+        event_dict = event.to_dict()
+        body: dict[str, JSONValue] = {"command": {"payload": signed.payload, "sig": sig}, "event": event_dict}
+        data = b"".join((b'{"command":{"payload":', signed.canonical, b',"sig":"', sig.encode("ascii"),
+                         b'"},"event":', canonicalize(event_dict), b"}"))  # fmt: skip
+        return Draft(event.type, member, body, self._node.signing, data)
 
     def _registration(self, member: str) -> Draft:
         body: dict[str, JSONValue] = {
@@ -458,15 +482,22 @@ class TrackService:
 
 
 def _verify_signature(
-    state: TrackState | None, command: Command, signed: SignedCommand, now: datetime
+    state: TrackState | None,
+    command: Command,
+    signed: SignedCommand,
+    now: datetime,
+    ahead: AheadOfCommit | None = None,
 ) -> None:
+    """Verify under the key valid ``now``; skip the Ed25519 check ``ahead`` already made under it."""
     if state is None:
         if not isinstance(command, OpenTrack):
             return  # decide() refuses it: the track is not open
-        key = VerifyingKey(command.principal_key.ed25519)
+        public = command.principal_key.ed25519
     else:
-        key = VerifyingKey(state.signing_key(command.member, command.key_id, now).ed25519)
-    signed.verify(key)
+        public = state.signing_key(command.member, command.key_id, now).ed25519
+    if ahead is not None and ahead.verified_under(signed, public):
+        return  # the same signature verified under this very key, on a worker thread
+    signed.verify(VerifyingKey(public))
 
 
 def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
