@@ -100,6 +100,7 @@ BATCH = 256  # the most commands per batch request
 CREDIT = 256  # the delivery credit (prefetch) the server is started with, as RabbitMQ's prefetch
 LATENCY_RATE = 1_000.0
 KIB = 1024
+SERVER_LOOP: list[str] = []  # --loop for backchannel serve, when given
 CLI = [sys.executable, "-c", "from backchannel.cli.main import main; main()"]
 AGENDA = Agenda(
     1,
@@ -201,6 +202,7 @@ class Server:
             str(CREDIT),
             "--admit-key",  # the operator admits the mediator (issue #8)
             QATAR.signing.key_id,
+            *(["--loop", SERVER_LOOP[0]] if SERVER_LOOP else []),
         ]
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -885,6 +887,7 @@ def bench_stages(scale: Scale, report: Report) -> None:
     for name, us in stages.per_message_us():
         figure(f"  {name}: us per message", f"{us:,.0f}")
     rate = stages.messages / stages.total
+    figure("CPU per message, server only (every thread)", f"{stages.cpu / stages.messages * 1e6:,.0f} us")
     figure("messages / s, server only", count(rate))
     report.add(
         Row(
@@ -1019,6 +1022,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="a scaled-down smoke run (about a minute)")
     parser.add_argument("--no-profile", action="store_true", help="do not sample the server with py-spy")
+    parser.add_argument("--no-peers", action="store_true", help="ours only (for A/B runs of our changes)")
+    parser.add_argument("--loop", help="pass --loop to backchannel serve (auto, asyncio, uvloop)")
     return parser.parse_args(argv)
 
 
@@ -1026,11 +1031,14 @@ def main(argv: Sequence[str]) -> None:
     """Run every section."""
     args = parse_args(argv)
     scale = QUICK if args.quick else FULL
+    if args.loop:
+        SERVER_LOOP.append(args.loop)
     SCRATCH.mkdir(parents=True, exist_ok=True)
     report = Report()
     print_context("channel benchmark", scale.name)
     ours = bench_ours(scale, report, profile=not args.no_profile)
-    bench_peers(scale, ours, report)
+    if not args.no_peers:
+        bench_peers(scale, ours, report)
     print_summary(report, "[6] Summary (ratio: ours / each peer)")
 
 

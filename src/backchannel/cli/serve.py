@@ -41,6 +41,14 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class Loop(StrEnum):
+    """The event loop ``serve`` runs (issue #13, ADR-0049): uvloop when installed, unless asked otherwise."""
+
+    AUTO = "auto"
+    ASYNCIO = "asyncio"
+    UVLOOP = "uvloop"
+
+
 def _policy(
     flash_deadline: float | None, heartbeat_window: float | None, credit: int | None = None
 ) -> DeliveryPolicy:
@@ -113,6 +121,10 @@ def serve(
             "--log-format", help="text, or json: one JSON object per line on stderr (with access logs)."
         ),
     ] = LogFormat.TEXT,
+    loop: Annotated[
+        Loop,
+        typer.Option("--loop", help="The event loop: auto (uvloop when installed), asyncio or uvloop."),
+    ] = Loop.AUTO,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
@@ -146,7 +158,9 @@ def serve(
                 )
                 out.file.flush()
 
-            config = uvicorn_config(node.app, host=host, port=port, lifespan="on", **_log_options(log_format))
+            config = uvicorn_config(
+                node.app, host=host, port=port, lifespan="on", loop=loop.value, **_log_options(log_format)
+            )
             serve_config(config, listening)
 
     run(body)
