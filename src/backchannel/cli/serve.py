@@ -7,6 +7,7 @@ node is assembled by :func:`backchannel.node.open_node`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -135,6 +136,7 @@ def serve(
             raise ConfigurationError(
                 f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
             )
+        _check_loop(loop)
         policy = _policy(flash_deadline, heartbeat_window, credit)
         admission = Admission.from_specs(admit_key or [])
         with open_node(
@@ -164,6 +166,14 @@ def serve(
             serve_config(config, listening)
 
     run(body)
+
+
+def _check_loop(loop: Loop) -> None:
+    """Refuse ``--loop uvloop`` when uvloop is not installed (before anything is opened)."""
+    if loop is Loop.UVLOOP and importlib.util.find_spec("uvloop") is None:
+        raise ConfigurationError(
+            "--loop uvloop: uvloop is not installed (pip install uvloop, or use --loop auto or asyncio)"
+        )
 
 
 def _log_options(log_format: LogFormat) -> dict[str, Any]:
