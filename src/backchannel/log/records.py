@@ -235,6 +235,7 @@ class Event:
                 envelope = canonicalize({**self.to_dict(), "body": {}})
                 # "author" sorts before "body" and no envelope value holds a quote: the first match is the key
                 data = envelope.replace(b'"body":{}', b'"body":' + self.body_bytes, 1)
+                object.__setattr__(self, "body_bytes", None)  # now inside _bytes: not kept twice
             object.__setattr__(self, "_bytes", data)
         assert self._bytes is not None
         return self._bytes

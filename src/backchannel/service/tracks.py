@@ -74,11 +74,13 @@ from backchannel.store.base import EventStore
 __all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCounts", "replay"]
 
 _MAX_RACES = 5
-RECENT_BYTES = 8 * 1024 * 1024
+RECENT_BYTES = 6 * 1024 * 1024
 """Canonical bytes of recently appended entries :meth:`TrackService.entry` serves from memory.
 
 Sized by bytes to the in-flight window (issue #13): 1,000 messages of 1 KiB in
-flight are about 2,000 entries (submission and forward) of about 2.7 KiB.
+flight are about 2,000 entries (submission and forward) of about 2.7 KiB, and a
+forward's delivery renders its submission too. Each cached entry costs about
+twice its canonical bytes in memory.
 """
 
 
