@@ -77,7 +77,7 @@ def world(tmp_path: Path) -> World:
 
 def test_a_signature_verified_ahead_is_not_verified_again_and_the_command_is_appended(world: World) -> None:
     commands = [world.message(USA, f"statement {i}") for i in range(5)]
-    world.service.verify_ahead(commands)
+    world.service.ahead.verify(commands)
     assert world.service.ahead.verified == 5
     assert len(world.service.ahead) == 5
     outcomes = world.service.execute_many(commands)
@@ -90,7 +90,7 @@ def test_a_signature_verified_ahead_is_not_verified_again_and_the_command_is_app
 def test_a_forged_signature_is_never_remembered_and_the_committer_refuses_it(world: World) -> None:
     good = world.message(USA, "genuine")
     forged = SignedCommand(good.payload, bytes(64))
-    world.service.verify_ahead([forged])
+    world.service.ahead.verify([forged])
     assert world.service.ahead.verified == 0
     with pytest.raises(VerificationError, match="does not verify"):
         world.service.execute(forged)
@@ -98,7 +98,7 @@ def test_a_forged_signature_is_never_remembered_and_the_committer_refuses_it(wor
 
 def test_a_signature_remembered_under_one_key_does_not_pass_under_another(world: World) -> None:
     command = world.message(USA, "one key")
-    world.service.verify_ahead([command])
+    world.service.ahead.verify([command])
     assert not world.service.ahead.verified_under(command, IRAN.signing.verifying_key.public_bytes)
     assert not world.service.ahead.verified_under(
         command, USA.signing.verifying_key.public_bytes
@@ -109,7 +109,7 @@ def test_a_key_revoked_after_its_signature_was_verified_ahead_is_refused_at_deci
     enrol = {"new_member": DELEGATE.name, "role": "delegate", "new_key": new_key(DELEGATE)}
     world.service.execute(world.signed(USA, "enroll_member", enrol))
     early = world.message(DELEGATE, "signed before the revocation")
-    world.service.verify_ahead([early])
+    world.service.ahead.verify([early])
     assert world.service.ahead.verified == 1
     revoke = {"subject": DELEGATE.name, "revoked_key_id": DELEGATE.signing.key_id}
     world.service.execute(world.signed(USA, "revoke_key", revoke))
@@ -119,12 +119,12 @@ def test_a_key_revoked_after_its_signature_was_verified_ahead_is_refused_at_deci
 
 def test_commands_of_an_unknown_track_or_member_are_left_to_the_committer(world: World) -> None:
     stranger = pair(8, "oman/principal")
-    world.service.verify_ahead([world.message(stranger, "who am I")])
+    world.service.ahead.verify([world.message(stranger, "who am I")])
     other = sign_command(
         USA.signing, track="not-loaded", command="submit_message", member=USA.name,
         body=message_body("statement", {"text": "x"}), issued_at=world.clock.now(), nonce="nonce-other1",
     )  # fmt: skip
-    world.service.verify_ahead([other])
+    world.service.ahead.verify([other])
     assert world.service.ahead.verified == 0
 
 
@@ -142,7 +142,7 @@ def test_the_memory_is_bounded_and_drops_the_oldest(world: World) -> None:
 
 def test_through_a_preparing_committer_every_entry_has_its_canonical_bytes(world: World) -> None:
     committer = GroupCommitter(world.service.execute_many)
-    committer.prepare_with(world.service.verify_ahead, workers=2, slice_size=3)
+    committer.prepare_with(world.service.ahead.verify, workers=2, slice_size=3)
     futures = [
         committer.submit([world.message(USA, f"batch {b} item {i}") for i in range(7)]) for b in range(4)
     ]

@@ -216,7 +216,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     metrics = Metrics(ctx)
     app.state.metrics = metrics
     app.state.ctx = ctx  # the routes' context, for in-process benchmarks of the same path
-    ctx.committer.prepare_with(service.verify_ahead, workers=VERIFIERS)  # ADR-0050
+    ctx.committer.prepare_with(service.ahead.verify, workers=VERIFIERS)  # ADR-0050
     app.include_router(ops.router(ctx, metrics, token=metrics_token))
     count_refusals(app, metrics)
     install_openapi(app)

@@ -16,7 +16,7 @@ the exception. This module does not decide, verify or speak HTTP.
 **Preparation** (issue #13, ADR-0050). With :meth:`GroupCommitter.prepare_with`,
 each request is first handed, in slices of at most ``slice_size`` commands, to
 a pool of worker threads running a ``prepare`` function
-(:meth:`~backchannel.service.tracks.TrackService.verify_ahead`: the Ed25519
+(:meth:`~backchannel.service.verification.AheadOfCommit.verify`: the Ed25519
 verifications, which release the GIL), and joins the queue when every slice
 is done, in the order the requests were submitted. So the committer writes
 one group while the next ones are verified. Preparation is advice: if it

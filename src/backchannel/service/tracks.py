@@ -75,13 +75,8 @@ __all__ = ["CommandResult", "TrackService", "TrackServiceStatistics", "TypeCount
 
 _MAX_RACES = 5
 RECENT_BYTES = 6 * 1024 * 1024
-"""Canonical bytes of recently appended entries :meth:`TrackService.entry` serves from memory.
-
-Sized by bytes to the in-flight window (issue #13): 1,000 messages of 1 KiB in
-flight are about 2,000 entries (submission and forward) of about 2.7 KiB, and a
-forward's delivery renders its submission too. Each cached entry costs about
-twice its canonical bytes in memory.
-"""
+"""Canonical bytes of recent entries :meth:`TrackService.entry` serves from memory: the in-flight
+window (issue #13; 1,000 messages of 1 KiB are about 2,000 entries of 2.7 KiB), at about twice that in RAM."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +175,7 @@ class TrackService:
         self._by_command: Counter[tuple[str, str]] = Counter()  # (command, outcome) -> how many
         self._by_event: Counter[str] = Counter()  # event type appended -> how many
         self.ahead = AheadOfCommit(self._peek, self._clock)
-        """Signatures verified before the committer (ADR-0050): :meth:`verify_ahead` fills it."""
+        """Signatures verified before the committer (ADR-0050): its ``verify`` runs on worker threads."""
 
     def statistics(self) -> TrackServiceStatistics:
         """What the service has done so far, and what it holds now."""
@@ -257,10 +252,6 @@ class TrackService:
         """The latest state held, without waiting for the committer (a dict read; states are immutable)."""
         loaded = self._tracks.get(track)
         return None if loaded is None else loaded.state
-
-    def verify_ahead(self, commands: Sequence[SignedCommand]) -> None:
-        """Verify signatures before the commands reach the committer (any thread; ADR-0050)."""
-        self.ahead.verify(commands)
 
     def entry(self, track: str, index: int) -> LogEntry:
         """Log entry ``index`` of ``track``: from memory if appended here recently, else from the store.
