@@ -293,7 +293,8 @@ def nats_version() -> str:
         client = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
         try:
             await client.jetstream().account_info()
-            return f"nats-server {client.connected_server_version}"
+            version = client.connected_server_version
+            return f"nats-server {version.major}.{version.minor}.{version.patch}"
         finally:
             await client.close()
 
