@@ -218,6 +218,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         app.include_router(capability.router(ctx))
     metrics = Metrics(ctx)
     app.state.metrics = metrics
+    app.state.ctx = ctx  # the routes' context, for in-process benchmarks of the same path
+    ctx.committer.prepare_with(service.ahead.verify, workers=VERIFIERS)  # ADR-0050
     app.include_router(ops.router(ctx, metrics, token=metrics_token))
     app.include_router(console_routes.router(ctx, public_origin, metrics))  # the console (ADR-0046)
     count_refusals(app, metrics)
@@ -252,6 +254,8 @@ def _lifespan(
 
 
 _TICKER = "backchannel-delivery-ticker"
+VERIFIERS = 2
+"""Threads verifying command signatures before the group committer (ADR-0050)."""
 
 
 async def _tick_loop(ctx: ApiContext, interval: float) -> None:

@@ -7,6 +7,7 @@ node is assembled by :func:`backchannel.node.open_node`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -39,6 +40,14 @@ class LogFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+
+
+class Loop(StrEnum):
+    """The event loop ``serve`` runs (issue #13, ADR-0049): uvloop when installed, unless asked otherwise."""
+
+    AUTO = "auto"
+    ASYNCIO = "asyncio"
+    UVLOOP = "uvloop"
 
 
 def _policy(
@@ -113,6 +122,10 @@ def serve(
             "--log-format", help="text, or json: one JSON object per line on stderr (with access logs)."
         ),
     ] = LogFormat.TEXT,
+    loop: Annotated[
+        Loop,
+        typer.Option("--loop", help="The event loop: auto (uvloop when installed), asyncio or uvloop."),
+    ] = Loop.AUTO,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
@@ -123,6 +136,7 @@ def serve(
             raise ConfigurationError(
                 f"refusing to listen on {host}: it is not a loopback address (pass --allow-remote)"
             )
+        _check_loop(loop)
         policy = _policy(flash_deadline, heartbeat_window, credit)
         admission = Admission.from_specs(admit_key or [])
         with open_node(
@@ -146,10 +160,20 @@ def serve(
                 )
                 out.file.flush()
 
-            config = uvicorn_config(node.app, host=host, port=port, lifespan="on", **_log_options(log_format))
+            config = uvicorn_config(
+                node.app, host=host, port=port, lifespan="on", loop=loop.value, **_log_options(log_format)
+            )
             serve_config(config, listening)
 
     run(body)
+
+
+def _check_loop(loop: Loop) -> None:
+    """Refuse ``--loop uvloop`` when uvloop is not installed (before anything is opened)."""
+    if loop is Loop.UVLOOP and importlib.util.find_spec("uvloop") is None:
+        raise ConfigurationError(
+            "--loop uvloop: uvloop is not installed (pip install uvloop, or use --loop auto or asyncio)"
+        )
 
 
 def _log_options(log_format: LogFormat) -> dict[str, Any]:

@@ -152,6 +152,9 @@ class Event:
         created_at: Canonical UTC timestamp text (see :func:`format_timestamp`).
         body: The event's JSON object payload.
         prev: The leaf hash of event ``seq - 1``; ``None`` exactly when ``seq == 0``.
+        body_bytes: The body's canonical bytes when the writer already has them
+            (issue #13: a signed command is canonicalised once and spliced in);
+            they must equal ``canonicalize(body)``. ``None``: computed from ``body``.
     """
 
     track: str
@@ -162,6 +165,7 @@ class Event:
     body: Mapping[str, JSONValue]
     prev: bytes | None
     _bytes: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    body_bytes: bytes | None = field(default=None, kw_only=True, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         """Validate every field (raises :class:`EncodingError` naming it)."""
@@ -225,7 +229,14 @@ class Event:
             EncodingError: the body holds a value canonical JSON cannot carry exactly.
         """
         if self._bytes is None:
-            object.__setattr__(self, "_bytes", canonicalize(self.to_dict()))
+            if self.body_bytes is None:
+                data = canonicalize(self.to_dict())
+            else:  # the envelope's fields around the body's bytes, which are not walked again
+                envelope = canonicalize({**self.to_dict(), "body": {}})
+                # "author" sorts before "body" and no envelope value holds a quote: the first match is the key
+                data = envelope.replace(b'"body":{}', b'"body":' + self.body_bytes, 1)
+                object.__setattr__(self, "body_bytes", None)  # now inside _bytes: not kept twice
+            object.__setattr__(self, "_bytes", data)
         assert self._bytes is not None
         return self._bytes
 
@@ -336,6 +347,7 @@ class LogEntry:
 
     signed: SignedEvent
     salt: bytes
+    _leaf: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         """Validate the salt."""
@@ -354,8 +366,11 @@ class LogEntry:
 
     @property
     def leaf_hash(self) -> bytes:
-        """The RFC 6962 leaf hash of the commitment."""
-        return merkle.leaf_hash(self.commitment)
+        """The RFC 6962 leaf hash of the commitment (computed once)."""
+        if self._leaf is None:
+            object.__setattr__(self, "_leaf", merkle.leaf_hash(self.commitment))
+        assert self._leaf is not None
+        return self._leaf
 
     def to_dict(self) -> dict[str, JSONValue]:
         """The JSON object form (used by exports)."""

@@ -12,6 +12,15 @@ waits on a timer; a lone caller is written at once.
 A failure of the whole group (the store is unavailable, races lost) is every
 caller's failure: nothing of that group was appended, and each caller gets
 the exception. This module does not decide, verify or speak HTTP.
+
+**Preparation** (issue #13, ADR-0050). With :meth:`GroupCommitter.prepare_with`,
+each request is first handed, in slices of at most ``slice_size`` commands, to
+a pool of worker threads running a ``prepare`` function
+(:meth:`~backchannel.service.verification.AheadOfCommit.verify`: the Ed25519
+verifications, which release the GIL), and joins the queue when every slice
+is done, in the order the requests were submitted. So the committer writes
+one group while the next ones are verified. Preparation is advice: if it
+fails, the request is queued all the same and the runner does the work.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from backchannel.errors import BackchannelError, ConfigurationError
@@ -39,6 +49,12 @@ Outcome = CommandResult | BackchannelError
 
 Runner = Callable[[Sequence[SignedCommand]], list[Outcome]]
 """Runs a group of commands and returns one outcome per command, in order."""
+
+Preparer = Callable[[Sequence[SignedCommand]], None]
+"""Work done on a request's commands before they are queued (advice: may do nothing)."""
+
+DEFAULT_SLICE = 32
+"""Commands per preparation task: a large request is prepared by every worker at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class CommitterStatistics:
 class _Request:
     commands: Sequence[SignedCommand]
     future: Future[list[Outcome]] = field(default_factory=Future)
+    unprepared: int = 0  # preparation slices still running
 
 
 class GroupCommitter:
@@ -97,6 +114,24 @@ class GroupCommitter:
         self._waiting = 0
         self.on_group: Callable[[int], None] | None = None
         """Called with the size (commands) of each group written (the ``/metrics`` hook, ADR-0029)."""
+        self._prepare: Preparer | None = None
+        self._pool: ThreadPoolExecutor | None = None  # started with the first request to prepare
+        self._workers = 0
+        self._slice = DEFAULT_SLICE
+        self._preparing: deque[_Request] = deque()  # submitted, not yet queued, in submission order
+        self._prepared = threading.Condition(self._lock)  # notified as requests finish preparing
+
+    def prepare_with(self, prepare: Preparer, *, workers: int = 2, slice_size: int = DEFAULT_SLICE) -> None:
+        """Run ``prepare`` on each request's commands on ``workers`` threads before queueing it.
+
+        Raises:
+            ConfigurationError: fewer than one worker or a slice under one command.
+        """
+        if workers < 1 or slice_size < 1:
+            raise ConfigurationError(
+                f"workers and slice_size must be at least 1, got {workers}, {slice_size}"
+            )
+        self._prepare, self._slice, self._workers = prepare, slice_size, workers
 
     def submit(self, commands: Sequence[SignedCommand]) -> Future[list[Outcome]]:
         """Queue ``commands`` (kept together, in order) for the next group.
@@ -114,9 +149,36 @@ class GroupCommitter:
                 raise ConfigurationError("the group committer is closed")
             if self._thread is None and self._stopping is None:
                 self._start()
-            self._queue.put(request)
             self._waiting += 1
+            if self._prepare is None or not request.commands:
+                self._queue.put(request)
+                return request.future
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="prepare")
+            pool = self._pool
+            slices = [
+                request.commands[i : i + self._slice] for i in range(0, len(request.commands), self._slice)
+            ]
+            request.unprepared = len(slices)
+            self._preparing.append(request)
+        for part in slices:
+            pool.submit(self._prepare_slice, request, part)
         return request.future
+
+    def _prepare_slice(self, request: _Request, commands: Sequence[SignedCommand]) -> None:
+        """Prepare one slice; queue every request at the head whose slices are all done."""
+        assert self._prepare is not None
+        try:
+            self._prepare(commands)
+        except Exception:  # noqa: BLE001 - advice only: the runner does the work itself
+            _log.exception("preparing %d commands failed; the committer checks them itself", len(commands))
+        with self._lock:
+            request.unprepared -= 1
+            while self._preparing and not self._preparing[0].unprepared:
+                self._queue.put(self._preparing.popleft())
+            if self._thread is None and self._stopping is None and not self._closed:
+                self._start()  # the worker was stopped while this request was being prepared
+            self._prepared.notify_all()
 
     def statistics(self) -> CommitterStatistics:
         """What the committer has done so far, and what waits now."""
@@ -140,8 +202,10 @@ class GroupCommitter:
             if self._closed:
                 return
             self._closed = True
-            thread = self._thread
-            self._queue.put(None)
+            thread, pool, self._pool = self._thread, self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)  # every request in preparation joins the queue first
+        self._queue.put(None)
         if thread is not None:
             thread.join()
 
@@ -154,6 +218,11 @@ class GroupCommitter:
         in the queue for the next one.
         """
         with self._lock:
+            while self._preparing:  # the requests being prepared join this worker's last groups
+                self._prepared.wait()
+            if self._pool is not None:  # idle now; a later request starts a new pool
+                self._pool.shutdown(wait=False)
+                self._pool = None
             thread = self._thread
             if thread is None or self._stopping is not None:
                 return

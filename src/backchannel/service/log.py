@@ -46,12 +46,14 @@ class Draft:
         author: The member id that signs it.
         body: The JSON object payload.
         key: The author's signing key.
+        body_bytes: ``body``'s canonical bytes, when the caller has them (spliced, not recomputed).
     """
 
     type: str
     author: str
     body: Mapping[str, JSONValue]
     key: SigningKey
+    body_bytes: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class LogWriter:
                 created_at=format_timestamp(self._clock.now()),
                 body=draft.body,
                 prev=prev,
+                body_bytes=draft.body_bytes,
             )
             entry = LogEntry(signed=SignedEvent.create(event, draft.key), salt=self._salt())
             prev = entry.leaf_hash

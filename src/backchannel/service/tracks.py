@@ -7,9 +7,8 @@ into log events:
    folded from its log once and then kept up to date. Entries another writer
    appended are folded in before every decision.
 2. **Verify.** The command's Ed25519 signature is checked against the key the
-   domain says the member may use *now*. A revoked or expired key is refused
-   from that instant. The genesis ``open_track`` is signed by the principal key
-   it enrols.
+   domain says the member may use *now* (a revoked or expired key is refused from
+   that instant); the genesis ``open_track`` is signed by the principal key it enrols.
 3. **Decide.** :func:`backchannel.domain.decide` returns the events, or a
    precise :class:`~backchannel.errors.DomainError` (the NACK the sender sees).
    An idempotent retry returns the first result and appends nothing.
@@ -35,13 +34,11 @@ track event. So the state is opened with ``log_offset`` = the log index of
 (:meth:`TrackState.log_index`): what receipts name and deliveries show.
 :func:`replay` refuses a key registration after ``track.opened``.
 
-This module does not deliver messages (the broker does, later) and does not
-speak HTTP.
+This module neither delivers messages (the broker does) nor speaks HTTP.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,7 +56,7 @@ from backchannel.errors import (
     NotFoundError,
     VerificationError,
 )
-from backchannel.log.canonical import JSONValue
+from backchannel.log.canonical import JSONValue, canonicalize
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import VerifyingKey
@@ -69,6 +66,7 @@ from backchannel.protocol.wire import SignedCommand, to_domain
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
+from backchannel.service.verification import AheadOfCommit
 from backchannel.store.base import EventStore
 
 __all__ = [
@@ -81,8 +79,9 @@ __all__ = [
 ]
 
 _MAX_RACES = 5
-_RECENT_ENTRIES = 1024
-"""How many recently appended entries :meth:`TrackService.entry` serves from memory."""
+RECENT_BYTES = 6 * 1024 * 1024
+"""Canonical bytes of recent entries :meth:`TrackService.entry` serves from memory: the in-flight
+window (issue #13; 1,000 messages of 1 KiB are about 2,000 entries of 2.7 KiB), at about twice that in RAM."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,10 +174,13 @@ class TrackService:
         self._tracks: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
         self._recent: dict[tuple[str, int], LogEntry] = {}
+        self._recent_bytes = 0
         self._recent_lock = threading.Lock()
         self._counts = dict.fromkeys(("appended", "replayed", "refused", "appends", "races"), 0)
         self._by_command: Counter[tuple[str, str]] = Counter()  # (command, outcome) -> how many
         self._by_event: Counter[str] = Counter()  # event type appended -> how many
+        self.ahead = AheadOfCommit(self._peek, self._clock)
+        """Signatures verified before the committer (ADR-0050): its ``verify`` runs on worker threads."""
 
     def statistics(self) -> TrackServiceStatistics:
         """What the service has done so far, and what it holds now."""
@@ -251,6 +253,11 @@ class TrackService:
         with self._lock:
             return self._load(track).state
 
+    def _peek(self, track: str) -> TrackState | None:
+        """The latest state held, without waiting for the committer (a dict read; states are immutable)."""
+        loaded = self._tracks.get(track)
+        return None if loaded is None else loaded.state
+
     def entry(self, track: str, index: int) -> LogEntry:
         """Log entry ``index`` of ``track``: from memory if appended here recently, else from the store.
 
@@ -271,9 +278,12 @@ class TrackService:
         """Keep the newest appended entries for :meth:`entry` (deliveries render them right away)."""
         with self._recent_lock:
             for entry in entries:
-                self._recent[(track, entry.seq)] = entry
-            for key in list(itertools.islice(self._recent, max(0, len(self._recent) - _RECENT_ENTRIES))):
-                del self._recent[key]
+                if (track, entry.seq) not in self._recent:
+                    self._recent[(track, entry.seq)] = entry
+                    self._recent_bytes += len(entry.signed.to_bytes())
+            while self._recent_bytes > RECENT_BYTES:
+                oldest = self._recent.pop(next(iter(self._recent)))
+                self._recent_bytes -= len(oldest.signed.to_bytes())
 
     def execute(self, signed: SignedCommand) -> CommandResult:
         """Verify, decide and append one signed command.
@@ -366,7 +376,7 @@ class TrackService:
             try:
                 if isinstance(command, OpenTrack):
                     self._admission.verify_may_open(signed.key_id, command.track)
-                _verify_signature(state, command, signed, now)
+                _verify_signature(state, command, signed, now, self.ahead)
                 events = decide(state, command, now)
                 if events:
                     drafts.extend(self._drafts(state, signed, command, events))
@@ -431,10 +441,11 @@ class TrackService:
                 raise
 
     def _draft(self, member: str, signed: SignedCommand, event: Event) -> Draft:
-        # the command's wire form: its "sig", or its "batch" proof when batch-signed (ADR-0051);
-        # spliced bytes must be signed.wire_bytes(), never a bare sig
-        body: dict[str, JSONValue] = {"command": signed.wire_dict(), "event": event.to_dict()}
-        return Draft(event.type, member, body, self._node.signing)
+        """A track event's draft; the command's wire bytes ("sig" or batch proof) spliced in as they are."""
+        event_dict = event.to_dict()
+        body: dict[str, JSONValue] = {"command": signed.wire_dict(), "event": event_dict}
+        data = b"".join((b'{"command":', signed.wire_bytes(), b',"event":', canonicalize(event_dict), b"}"))
+        return Draft(event.type, member, body, self._node.signing, data)
 
     def _registration(self, member: str) -> Draft:
         body: dict[str, JSONValue] = {
@@ -467,15 +478,22 @@ class TrackService:
 
 
 def _verify_signature(
-    state: TrackState | None, command: Command, signed: SignedCommand, now: datetime
+    state: TrackState | None,
+    command: Command,
+    signed: SignedCommand,
+    now: datetime,
+    ahead: AheadOfCommit | None = None,
 ) -> None:
+    """Verify under the key valid ``now``; skip the Ed25519 check ``ahead`` already made under it."""
     if state is None:
         if not isinstance(command, OpenTrack):
             return  # decide() refuses it: the track is not open
-        key = VerifyingKey(command.principal_key.ed25519)
+        public = command.principal_key.ed25519
     else:
-        key = VerifyingKey(state.signing_key(command.member, command.key_id, now).ed25519)
-    signed.verify(key)
+        public = state.signing_key(command.member, command.key_id, now).ed25519
+    if ahead is not None and ahead.verified_under(signed, public):
+        return  # the same signature verified under this very key, on a worker thread
+    signed.verify(VerifyingKey(public))
 
 
 def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
