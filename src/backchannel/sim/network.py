@@ -78,10 +78,7 @@ class Network:
         if not self.node.up:
             raise httpx.ConnectError("simulated: the service is down", request=request)
         self.requests += 1
-        transport = httpx.ASGITransport(app=self.node.app)
-        loop = self.node.loop
-        response = loop.run_until_complete(transport.handle_async_request(request))
-        content = loop.run_until_complete(response.aread())
+        response, content = self.node.pump.call(self.node.app, request)
         return httpx.Response(
             response.status_code, headers=response.headers, content=content, request=request
         )

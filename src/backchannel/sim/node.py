@@ -16,11 +16,14 @@ and does not decide when to crash (the fault schedule does).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+import httpx
 
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock
@@ -140,9 +143,11 @@ class SimNode:
         self._policy = policy or DeliveryPolicy()
         self.store: EventStore = store or (FlakySQLiteStore(sqlite) if sqlite else FlakyStore())
         self.restarts = 0
-        self.loop = asyncio.new_event_loop()
+        self.pump = Pump()
+        self.loop = self.pump.loop
         self._lifespan: _Lifespan | None = None
         self.app: Any = None
+        self._shell: Any = None  # the app of the last (crashed) start, kept for a rebind
         self.tracks: TrackService | None = None
         self.delivery: DeliveryService | None = None
         self.restart()
@@ -167,7 +172,8 @@ class SimNode:
         if self._lifespan is not None:
             self._lifespan.stop()
             self._lifespan = None
-        self.app = self.tracks = self.delivery = None
+        self._shell, self.app = self.app, None
+        self.tracks = self.delivery = None
         on_crash = getattr(self.store, "on_crash", None)
         if callable(on_crash):
             on_crash()
@@ -181,15 +187,22 @@ class SimNode:
         start = datetime.fromtimestamp(math.ceil(now.timestamp()), tz=UTC)
         self.clock.advance((start - now).total_seconds())  # requests signed before the start are refused
         replay = ReplayWindow(DEFAULT_MAX_SKEW, not_before=start if self.restarts else None)
-        self.app = self._make_app(
-            tracks,
-            public_origin=ORIGIN,
-            clock=self.clock,
-            delivery=delivery,
-            annexes=AnnexService(tracks),
-            replay=replay,
-            tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
-        )
+        shell = self._shell or _spare(self._make_app)
+        rebind = getattr(getattr(shell, "state", None), "rebind", None)
+        if callable(rebind):  # the same routes over the fresh services: nothing of the old ones is kept
+            rebind(tracks, clock=self.clock, delivery=delivery, annexes=AnnexService(tracks), replay=replay)
+            self.app = shell
+        else:
+            self.app = self._make_app(
+                tracks,
+                public_origin=ORIGIN,
+                clock=self.clock,
+                delivery=delivery,
+                annexes=AnnexService(tracks),
+                replay=replay,
+                tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
+            )
+        self._shell = None
         self._lifespan = _Lifespan(self.app, self.loop)
         self.tracks, self.delivery = tracks, delivery
         self.restarts += 1
@@ -205,11 +218,73 @@ class SimNode:
             self.delivery.tick(track, self.clock.now())
 
     def close(self) -> None:
-        """Stop the app, close the event loop and the store."""
+        """Stop the app, the event loop and the store; the idle app is kept for the next node."""
         if self.up:
             self.crash()
-        self.loop.close()
+        if self._shell is not None:
+            _SPARES.setdefault(self._make_app, []).append(self._shell)
+            self._shell = None
+        self.pump.close()
         self.store.close()
+
+
+_SPARES: dict[AppFactory, list[Any]] = {}
+"""Apps of closed nodes, per factory, whose lifespan has shut down: the next node rebinds one."""
+
+
+def _spare(make_app: AppFactory) -> Any:  # noqa: ANN401 - an ASGI application or None
+    """An app a closed node left (with ``state.rebind``), or ``None``.
+
+    FastAPI builds each app's route state on first use (about 0.3 s): an app that
+    can take fresh services (``app.state.rebind``, see ``backchannel.api.create_app``)
+    is reused by the next node of this process rather than built again. Its routes
+    hold no state of their own; every service behind them is new.
+    """
+    spares = _SPARES.get(make_app)
+    return spares.pop() if spares else None
+
+
+class Pump:
+    """A private event loop and one long-lived task that serves every request on it, in order.
+
+    Each request runs inside the same task (:meth:`call` runs the loop until its
+    answer is ready), so the thread pool the app's ``run_in_threadpool`` uses is
+    rooted on that task and its worker threads live as long as the pump, instead
+    of being started and stopped once per request (a fresh ``run_until_complete``
+    per request makes each its own root task). :meth:`close` ends the task, and
+    with it the workers.
+    """
+
+    def __init__(self) -> None:
+        """Create the loop and start the serving task."""
+        self.loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[tuple[Any, httpx.Request, asyncio.Future[tuple[httpx.Response, bytes]]]]
+        self._queue = asyncio.Queue()
+        self._task = self.loop.create_task(self._serve())
+
+    async def _serve(self) -> None:
+        while True:
+            app, request, answer = await self._queue.get()
+            try:
+                response = await httpx.ASGITransport(app=app).handle_async_request(request)
+                answer.set_result((response, await response.aread()))
+            except Exception as e:  # noqa: BLE001 - handed to the caller, who raises it
+                answer.set_exception(e)
+
+    def call(self, app: Any, request: httpx.Request) -> tuple[httpx.Response, bytes]:  # noqa: ANN401 - ASGI
+        """Run ``request`` through ``app`` to completion; return the response and its body."""
+        answer: asyncio.Future[tuple[httpx.Response, bytes]] = self.loop.create_future()
+        answer.add_done_callback(lambda _: self.loop.stop())
+        self._queue.put_nowait((app, request, answer))
+        self.loop.run_forever()
+        return answer.result()
+
+    def close(self) -> None:
+        """End the serving task (its worker threads stop with it) and close the loop."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(self._task)
+        self.loop.close()
 
 
 class _Lifespan:
