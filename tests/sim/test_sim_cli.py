@@ -61,6 +61,8 @@ def test_list_names_the_built_ins():
     assert result.exit_code == 0
     assert [s["name"] for s in json.loads(result.stdout)] == [
         "doha-shuttle",
+        "vance-stays-home",
+        "broadcast-storm",
         "mediator-crash-mid-2pc",
         "key-compromise",
     ]

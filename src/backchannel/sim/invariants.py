@@ -82,6 +82,8 @@ class InvariantReport:
     size: int
     violations: list[str]
     latencies: dict[str, list[float]]
+    escalations: list[float] = field(default_factory=list)
+    timeline: list[tuple[float, str, str, str]] = field(default_factory=list)
 
 
 def _find(value: object, key: str) -> Iterator[Any]:
@@ -223,4 +225,43 @@ def check_invariants(store: EventStore, track: str, log_key: str, obs: Observati
         if size > len(leaves) or merkle.root(leaves[:size]) != root:
             problems.append(f"checkpoint {size} a client saw is not consistent with the final log")
     final = merkle.root(leaves).hex() if leaves else ""
-    return InvariantReport(final, len(leaves), problems, latencies)
+    escalations, timeline = _history(entries)
+    return InvariantReport(final, len(leaves), problems, latencies, escalations, timeline)
+
+
+_SHOWN = {
+    "message.submitted": "message",
+    "message.forwarded": "relay",
+    "message.reframed": "relay",
+    "receipt.recorded": "receipt",
+    "message.escalated": "escalation",
+    "message.dead_lettered": "dead letter",
+    "key.revoked": "key revoked",
+}
+
+
+def _history(entries: list[LogEntry]) -> tuple[list[float], list[tuple[float, str, str, str]]]:
+    """Seconds from queueing to each escalation, and the log as timeline rows (messages, deals, alarms)."""
+    start = parse_timestamp(entries[0].signed.event.created_at) if entries else None
+    queued: dict[str, float] = {}
+    escalations: list[float] = []
+    timeline: list[tuple[float, str, str, str]] = []
+    for entry in entries:
+        signed_event, event = entry.signed.event, _event(entry)
+        kind = signed_event.type
+        at = (parse_timestamp(signed_event.created_at) - start).total_seconds() if start else 0.0
+        lane = str(event.get("by", signed_event.author)).split("/", maxsplit=1)[0]
+        if kind == "message.submitted":
+            queued[str(event.get("command_digest", ""))] = at
+        elif kind in {"message.forwarded", "message.reframed"}:
+            queued[str(event.get("message_id", ""))] = at
+        elif kind == "message.escalated":
+            lane = str(event.get("party", lane))
+            escalations.append(at - queued.get(str(event.get("message_id", "")), at))
+        if kind in _SHOWN:
+            priority = event.get("priority")
+            timeline.append((at, lane, _SHOWN[kind], f"{kind}" + (f" ({priority})" if priority else "")))
+        elif kind.startswith("deal."):
+            deal = event.get("deal_id") or _first(event, "id")
+            timeline.append((at, "deals", kind.removeprefix("deal."), f"{deal}: {kind}"))
+    return escalations, timeline

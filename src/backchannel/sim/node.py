@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from backchannel.broker import DeliveryPolicy
+from backchannel.broker import DeliveryPolicy, PresenceStatus
 from backchannel.clock import Clock
 from backchannel.errors import StorageError
 from backchannel.log.checkpoint import NoteSigner
@@ -34,6 +34,7 @@ from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
+from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.replay import ReplayWindow
@@ -150,6 +151,7 @@ class SimNode:
         self._shell: Any = None  # the app of the last (crashed) start, kept for a rebind
         self.tracks: TrackService | None = None
         self.delivery: DeliveryService | None = None
+        self.deals: DealService | None = None
         self.restart()
 
     @property
@@ -173,7 +175,7 @@ class SimNode:
             self._lifespan.stop()
             self._lifespan = None
         self._shell, self.app = self.app, None
-        self.tracks = self.delivery = None
+        self.tracks = self.delivery = self.deals = None
         on_crash = getattr(self.store, "on_crash", None)
         if callable(on_crash):
             on_crash()
@@ -205,6 +207,7 @@ class SimNode:
         self._shell = None
         self._lifespan = _Lifespan(self.app, self.loop)
         self.tracks, self.delivery = tracks, delivery
+        self.deals = DealService(tracks, self.keys, clock=self.clock)
         self.restarts += 1
 
     def arm_store_failure(self) -> None:
@@ -213,9 +216,16 @@ class SimNode:
             self.store.fail_next = 1
 
     def tick(self, track: str) -> None:
-        """Run the delivery service's due work (redeliveries, dead letters, escalations)."""
-        if self.delivery is not None:
+        """Run the due work: redeliveries, dead letters, escalations, and deals past their deadline."""
+        if self.delivery is not None and self.deals is not None:
             self.delivery.tick(track, self.clock.now())
+            self.deals.tick(track, self.clock.now())
+
+    def silent(self, track: str) -> list[str]:
+        """The parties the service shows silent now (heart-beat before, none within the window)."""
+        if self.delivery is None:
+            return []
+        return [p.party for p in self.delivery.presence(track) if p.status is PresenceStatus.SILENT]
 
     def close(self) -> None:
         """Stop the app, the event loop and the store; the idle app is kept for the next node."""
