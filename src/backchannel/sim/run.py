@@ -43,7 +43,7 @@ from backchannel.sim.network import Network, SimTransport
 from backchannel.sim.node import ORIGIN, AppFactory, SimNode, seeded_key
 from backchannel.sim.result import RunResult
 from backchannel.sim.scenario import Scenario
-from backchannel.sim.script import Moves, deal_terms
+from backchannel.sim.script import HELD, Moves, deal_terms
 from backchannel.store.base import EventStore
 
 __all__ = ["RunResult", "deal_terms", "run_scenario"]
@@ -224,9 +224,18 @@ class _Run(Moves):
         return self.send(member, signed)
 
     def send(
-        self, member: str, signed: SignedCommand, client: BackchannelClient | None = None
+        self,
+        member: str,
+        signed: SignedCommand,
+        client: BackchannelClient | None = None,
+        *,
+        hold_back: bool = False,
     ) -> dict[str, Any] | None:
-        """Send ``signed`` until answered; ``None`` if refused (recorded) or never answered."""
+        """Send ``signed`` until answered; ``None`` if refused (recorded) or never answered.
+
+        ``hold_back``: a 429 (a full queue) ends the sending at once with :data:`HELD`
+        (nothing was appended; the caller resends it later) instead of being retried.
+        """
         client = client or self.clients[member]
         for _ in range(_MAX_SENDS):
             self._update_offline()
@@ -237,6 +246,9 @@ class _Run(Moves):
                 self.wait_online(member)
                 continue
             except ProblemError as e:
+                if e.status == 429 and hold_back:
+                    self.result.backpressure += 1
+                    return HELD
                 if e.status in {401, 429, 500, 503}:  # replay rule after a restart, budget, failed append
                     self.clock.advance(_RETRY_WAIT)
                     continue

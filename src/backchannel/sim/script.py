@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from backchannel.errors import BackchannelError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
@@ -40,12 +38,14 @@ if TYPE_CHECKING:
     from backchannel.sim.result import RunResult
     from backchannel.sim.scenario import Scenario
 
-__all__ = ["DELEGABLE", "Moves", "deal_terms"]
+__all__ = ["DELEGABLE", "HELD", "Moves", "deal_terms"]
 
 DELEGABLE = frozenset({"submit", "receive", "hold", "flood"})
 """Moves a delegate may play for an absent member of its party."""
 
 _DEAL_WINDOW = timedelta(minutes=30)
+HELD: dict[str, Any] = {"held": "back by a full queue (429)"}
+"""What :meth:`Moves.send` returns for a command backpressure held back (compared by identity)."""
 _URGENCY = {"flash": 0, "priority": 1, "routine": 2}
 """Each sender resends its most urgent held-back message first."""
 _TICK_EVERY = 10.0
@@ -103,7 +103,12 @@ class Moves:
         raise NotImplementedError
 
     def send(
-        self, member: str, signed: SignedCommand, client: BackchannelClient | None = None
+        self,
+        member: str,
+        signed: SignedCommand,
+        client: BackchannelClient | None = None,
+        *,
+        hold_back: bool = False,
     ) -> dict[str, Any] | None:
         """Send ``signed`` until answered (the same signed command each time); ``None`` if refused."""
         raise NotImplementedError
@@ -141,7 +146,9 @@ class Moves:
         """Play one move (or hand it to a stand-in, or let it wait), then let time pass."""
         self.between_moves()
         by = move.get("by")
-        if isinstance(by, str) and self.absent(by):
+        if self.waits_for_message(move):
+            self.wait_for(str(by), move)
+        elif isinstance(by, str) and self.absent(by):
             stand_in = self.stand_in(by) if move["do"] in DELEGABLE else None
             if stand_in is None:
                 self.wait_for(by, move)
@@ -220,11 +227,20 @@ class Moves:
                 f"(missing: {view['missing']})"
             )
 
+    def waits_for_message(self, move: Mapping[str, Any]) -> bool:
+        """A relay of a message whose submission waits (its sender away, or held back by a full queue)."""
+        if move["do"] not in {"relay", "reframe"}:
+            return False
+        label = str(move["message"])
+        if label not in self.messages:
+            return any(waiting.get("as") == label for waiting in self.deferred)
+        return any(signed.digest.hex() == self.messages[label] for _, signed in self.backlog)
+
     def play_deferred(self) -> None:
-        """Play, in order, the waiting moves whose member is back."""
+        """Play, in order, the waiting moves whose member is back (and whose message is in)."""
         waiting, self.deferred = self.deferred, []
         for move in waiting:
-            if self.absent(str(move["by"])):
+            if self.absent(str(move["by"])) or self.waits_for_message(move):
                 self.deferred.append(move)
             else:
                 self.timeline.append(
@@ -288,27 +304,18 @@ class Moves:
                 self.backlog.append((by, signed))
 
     def try_once(self, member: str, signed: SignedCommand) -> bool:
-        """Send ``signed`` once; ``False`` if backpressure (429) held it back (nothing appended)."""
-        try:
-            result = self.clients[member].send_command(signed)
-        except ProblemError as e:
-            if e.status == 429:
-                self.result.backpressure += 1
-                return False
-            self.send(member, signed)  # retried or refused (and reported) as any command
-            return True
-        except httpx.TransportError:
-            self.send(member, signed)
-            return True
-        self.obs.acknowledge(signed, result)
-        return True
+        """Send ``signed`` until answered; ``False`` if backpressure (429) held it back (nothing appended)."""
+        return self.send(member, signed, hold_back=True) is not HELD
 
     def retry_backlog(self) -> None:
-        """Resend, once each, the commands backpressure held back (the same signed command)."""
+        """Resend, most urgent first, the commands backpressure held back (the same signed commands)."""
         waiting, self.backlog = self.backlog, []
         waiting.sort(key=lambda item: _urgency(item[1]))  # stable: in order within a priority
+        full = False
         for member, signed in waiting:
-            if self.absent(member) or not self.try_once(member, signed):
+            # after one 429 the queue is full: the rest wait for the next pass, as Retry-After asks
+            if full or self.absent(member) or not self.try_once(member, signed):
+                full = full or not self.absent(member)
                 self.backlog.append((member, signed))
 
     def triage(self, by: str, most: int) -> int:

@@ -67,7 +67,7 @@ class SweepReport:
         self.backpressure += result.backpressure
 
     def timings(self) -> dict[str, dict[str, float]]:
-        """``detect_silent`` and ``escalate``: count, p50, p90, p99, max (seconds) and the share within SLO."""
+        """``detect_silent`` and ``escalate``: count, p50, p90, p99, max (seconds), share within SLO."""
         out = {}
         for name, values in (("detect_silent", self.detect_silent), ("escalate", self.escalate)):
             if values:
