@@ -51,6 +51,8 @@ __all__ = ["RunResult", "deal_terms", "run_scenario"]
 _MAX_SENDS = 40
 """How many times the runner re-sends one signed command before it gives up (bounded)."""
 _RETRY_WAIT = 1.0
+_RESEND = frozenset({401, 429, 500, 503})
+"""Statuses a request is sent again after (a second later, virtual)."""
 _DRAIN_PASSES = 8
 
 
@@ -249,7 +251,7 @@ class _Run(Moves):
                 if e.status == 429 and hold_back:
                     self.result.backpressure += 1
                     return HELD
-                if e.status in {401, 429, 500, 503}:  # replay rule after a restart, budget, failed append
+                if e.status in _RESEND:  # the replay rule after a restart, a budget, a failed append
                     self.clock.advance(_RETRY_WAIT)
                     continue
                 detail = str(e.problem.get("detail", ""))[:160]
@@ -270,6 +272,10 @@ class _Run(Moves):
                 return call(self.clients[member])
             except httpx.TransportError:
                 self.clock.advance(_RETRY_WAIT)
+            except ProblemError as e:
+                if e.status not in _RESEND:
+                    raise
+                self.clock.advance(_RETRY_WAIT)  # e.g. signed, by a clock behind, before a restart
         return None
 
     # --- the script ---------------------------------------------------------

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from backchannel.errors import BackchannelError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.records import format_timestamp
@@ -48,6 +50,7 @@ HELD: dict[str, Any] = {"held": "back by a full queue (429)"}
 """What :meth:`Moves.send` returns for a command backpressure held back (compared by identity)."""
 _URGENCY = {"flash": 0, "priority": 1, "routine": 2}
 """Each sender resends its most urgent held-back message first."""
+_MAX_ATTEMPTS = 40
 _TICK_EVERY = 10.0
 """Virtual seconds between the service's periodic ticks while a scenario waits."""
 
@@ -390,13 +393,19 @@ class Moves:
             self.result.attacks.append(f"forged as {victim} before revocation: " + _outcome(before))
             key_id = self.keys[victim].signing.key_id
             self.command(principal, "revoke_key", {"subject": victim, "revoked_key_id": key_id})
-            try:
-                after = attacker.send_command(attacker.sign("submit_message", forged, track=self.track))
-            except ProblemError as e:
-                self.result.attacks.append(f"forged as {victim} after revocation: refused {e.status}")
-            else:
-                self.obs.acknowledge(attacker.sign("submit_message", forged, track=self.track), after)
-                self.result.attacks.append(f"forged as {victim} after revocation: ACCEPTED")
+            signed = attacker.sign("submit_message", forged, track=self.track)
+            for _ in range(_MAX_ATTEMPTS):  # the network may drop it too: the attacker resends
+                try:
+                    after = attacker.send_command(signed)
+                except httpx.TransportError:
+                    self.clock.advance(1.0)
+                    continue
+                except ProblemError as e:
+                    self.result.attacks.append(f"forged as {victim} after revocation: refused {e.status}")
+                else:
+                    self.obs.acknowledge(signed, after)
+                    self.result.attacks.append(f"forged as {victim} after revocation: ACCEPTED")
+                break
         finally:
             attacker.close()
 
