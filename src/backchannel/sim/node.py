@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -145,7 +146,7 @@ class SimNode:
         self._policy = policy or DeliveryPolicy()
         self.store: EventStore = store or (FlakySQLiteStore(sqlite) if sqlite else FlakyStore())
         self.restarts = 0
-        self.pump = _PUMPS.pop() if _PUMPS else Pump()
+        self.pump = _idle_pump()
         self.loop = self.pump.loop
         self._lifespan: _Lifespan | None = None
         self.app: Any = None
@@ -244,9 +245,22 @@ _PUMPS: list[Pump] = []
 interpreter waits for its threads at exit (``threading._register_atexit``, as concurrent.futures does)."""
 
 
+def _idle_pump() -> Pump:
+    """An idle pump of this process, or a new one (a forked worker never reuses its parent's:
+    the parent's worker threads do not exist in the child).
+    """
+    while _PUMPS:
+        pump = _PUMPS.pop()
+        if pump.pid == os.getpid():
+            return pump
+    return Pump()
+
+
 def _close_pumps() -> None:
     while _PUMPS:
-        _PUMPS.pop().close()
+        pump = _PUMPS.pop()
+        if pump.pid == os.getpid():
+            pump.close()
 
 
 threading._register_atexit(_close_pumps)  # type: ignore[attr-defined] # noqa: SLF001 - see _PUMPS
@@ -324,6 +338,7 @@ class Pump:
 
     def __init__(self) -> None:
         """Create the loop and start the serving task."""
+        self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self._queue: asyncio.Queue[tuple[Any, httpx.Request, asyncio.Future[tuple[httpx.Response, bytes]]]]
         self._queue = asyncio.Queue()
