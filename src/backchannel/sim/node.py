@@ -246,8 +246,9 @@ interpreter waits for its threads at exit (``threading._register_atexit``, as co
 
 
 def _idle_pump() -> Pump:
-    """An idle pump of this process, or a new one (a forked worker never reuses its parent's:
-    the parent's worker threads do not exist in the child).
+    """An idle pump of this process, or a new one.
+
+    A forked worker never reuses its parent's: the parent's worker threads do not exist in the child.
     """
     while _PUMPS:
         pump = _PUMPS.pop()
