@@ -36,6 +36,7 @@ from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, agenda_digest, enrolment_key
 from backchannel.sdk import BackchannelClient, ProblemError
+from backchannel.sim.agents import AgentPlayers
 from backchannel.sim.clock import SkewedClock, VirtualClock, entropy
 from backchannel.sim.faults import Fault, draw_faults, wire_for
 from backchannel.sim.invariants import Observations, check_invariants
@@ -137,6 +138,7 @@ class _Run(Moves):
         self.backlog: list[tuple[str, SignedCommand]] = []
         self.wait_problems: list[str] = []
         self.heartbeats: dict[str, float] = {}
+        self.agents = AgentPlayers(scenario, seed)
         self.result = RunResult(scenario.name, seed, self.faults)
         self.timeline = self.result.timeline
 

@@ -6,7 +6,9 @@ A scenario file (see ``scenarios/doha-shuttle.toml``) holds::
     [[parties]]  name, kind ("mediator" | "delegation" | "witness" | "inspector"),
                  members (["principal", "delegate", ...]; the first is the principal)
     [[agenda.issues]]  name, type ("number": unit, min, max, step | "choice": options)
-    [[moves]]    by ("party/member"), do (one of MOVES) and the move's fields
+    [[moves]]    by ("party/member"), do (one of MOVES) and the move's fields; a submit with
+                 agent = "boulware" (any negotiation agent) lets the party's agent choose its values
+    [grids]      issue = [values]: the values an agent negotiates over for a numeric issue
     [faults]     random (how many to draw from the seed), kinds, [[faults.scheduled]]
     [presence]   heartbeat_seconds (parties heart-beat this often; 0: never)
     [policy]     queue_limit, credit (the delivery policy's, for a storm)
@@ -30,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, Issue, NumberIssue
 from backchannel.errors import ConfigurationError
+from backchannel.negotiation.agents import make_agent
+from backchannel.negotiation.bridge import AgendaCodec
 from backchannel.sim.faults import KINDS, Fault, fault_from_dict
 
 if TYPE_CHECKING:
@@ -100,6 +104,7 @@ class Scenario:
     detect_silent_slo: float | None = None
     escalate_slo: float | None = None
     heartbeat_seconds: float = 0.0
+    grids: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     policy: Mapping[str, int] = field(default_factory=dict)
 
     def slo_misses(self, result: RunResult) -> list[str]:
@@ -244,18 +249,12 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
     heartbeat = data.get("presence", {}).get("heartbeat_seconds", 0)
     if not isinstance(heartbeat, int | float) or heartbeat < 0:
         raise ConfigurationError(f"presence.heartbeat_seconds: must be a number >= 0 (got {heartbeat!r})")
-    policy = data.get("policy", {})
-    for key, value in policy.items():
-        if key not in _POLICY_KEYS or not isinstance(value, int) or value < 1:
-            raise ConfigurationError(
-                f"policy.{key}: must be one of {', '.join(_POLICY_KEYS)}, a count >= 1 (got {value!r})"
-            )
-    objectives = {}
-    for key in ("detect_silent_seconds", "escalate_seconds"):
-        value = slo_table.get(key)
-        if value is not None and (not isinstance(value, int | float) or value <= 0):
-            raise ConfigurationError(f"slo.{key}: must be a number of seconds > 0 (got {value!r})")
-        objectives[key] = None if value is None else float(value)
+    policy = _policy(data.get("policy", {}))
+    objectives = _objectives(slo_table)
+    grids = data.get("grids", {})
+    if not isinstance(grids, dict) or not all(isinstance(v, list) and v for v in grids.values()):
+        raise ConfigurationError("grids: must map issue names to non-empty arrays of values")
+    _check_agents(moves, agenda, grids)
     return Scenario(
         name=_text(data, "name", ""),
         title=str(data.get("title", "")),
@@ -270,5 +269,41 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         detect_silent_slo=objectives["detect_silent_seconds"],
         escalate_slo=objectives["escalate_seconds"],
         heartbeat_seconds=float(heartbeat),
-        policy=dict(policy),
+        policy=policy,
+        grids={str(k): tuple(v) for k, v in grids.items()},
     )
+
+
+def _policy(policy: Mapping[str, Any]) -> dict[str, int]:
+    for key, value in policy.items():
+        if key not in _POLICY_KEYS or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(
+                f"policy.{key}: must be one of {', '.join(_POLICY_KEYS)}, a count >= 1 (got {value!r})"
+            )
+    return dict(policy)
+
+
+def _objectives(slo_table: Mapping[str, Any]) -> dict[str, float | None]:
+    objectives: dict[str, float | None] = {}
+    for key in ("detect_silent_seconds", "escalate_seconds"):
+        value = slo_table.get(key)
+        if value is not None and (not isinstance(value, int | float) or value <= 0):
+            raise ConfigurationError(f"slo.{key}: must be a number of seconds > 0 (got {value!r})")
+        objectives[key] = None if value is None else float(value)
+    return objectives
+
+
+def _check_agents(
+    moves: tuple[Mapping[str, Any], ...], agenda: Agenda | None, grids: Mapping[str, Any]
+) -> None:
+    """Refuse agent moves that cannot be played: an unknown agent, no agenda, an issue without a grid."""
+    named = [(i, m) for i, m in enumerate(moves) if "agent" in m]
+    if not named:
+        return
+    if agenda is None:
+        raise ConfigurationError(f"moves[{named[0][0]}].agent: an agent negotiates an agenda: none here")
+    AgendaCodec.from_agenda(agenda, grids)
+    for i, move in named:
+        if move["do"] != "submit":
+            raise ConfigurationError(f"moves[{i}].agent: only a submit move is played by an agent")
+        make_agent(str(move["agent"]), field=f"moves[{i}].agent")

@@ -33,6 +33,7 @@ from backchannel.sim.node import ORIGIN
 
 if TYPE_CHECKING:
     from backchannel.protocol.keyfile import KeyPair
+    from backchannel.sim.agents import AgentPlayers
     from backchannel.sim.clock import VirtualClock
     from backchannel.sim.invariants import Observations
     from backchannel.sim.network import Network
@@ -99,6 +100,7 @@ class Moves:
     backlog: list[tuple[str, SignedCommand]]
     timeline: list[tuple[float, str, str, str]]
     wait_problems: list[str]
+    agents: AgentPlayers
 
     # --- what the run provides --------------------------------------------------
     def command(self, member: str, name: str, body: Mapping[str, JSONValue]) -> dict[str, Any] | None:
@@ -172,7 +174,11 @@ class Moves:
         if do == "wait":
             self.elapse(float(move["seconds"]))
         elif do == "submit":
-            self.submit(move)
+            self.submit(
+                {**move, "values": self.agents.offer(str(move["by"]), str(move["agent"]))}
+                if "agent" in move
+                else move
+            )
         elif do in {"relay", "reframe"}:
             self.relay(move)
         elif do == "receive":
@@ -353,6 +359,7 @@ class Moves:
         deliveries = self.read(member, lambda c: c.inbox.lease(self.track)) or []
         party = member.split("/", maxsplit=1)[0]
         self.obs.leased(party, deliveries)
+        self.agents.shown(party, deliveries)
         if not deliveries:
             return 0
         if hold > 0:
