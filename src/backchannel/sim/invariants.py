@@ -15,7 +15,10 @@
 - **two-phase commit is atomic**: no deal both committed and aborted, none
   committed without a YES from every voter on the prepared hash;
 - **a revoked key signs nothing more**: no entry after a ``key.revoked``
-  carries a command signed with that key.
+  carries a command signed with that key;
+- **no escrow releases before its condition holds, nor after its expiry**, and
+  none is refunded before it expires (the log folded anew, each release's
+  condition checked again at its instant).
 
 :func:`check_invariants` also measures acknowledgement latencies (queued to
 receipt, virtual seconds) per priority. This module does not run anything.
@@ -29,9 +32,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from backchannel.domain.agreements.escrow_book import check_escrow
+from backchannel.domain.agreements.escrow_events import EscrowRefunded, EscrowReleased
+from backchannel.domain.events import event_from_dict
+from backchannel.domain.evolve import evolve
+from backchannel.domain.state import TrackState
 from backchannel.errors import BackchannelError
 from backchannel.log import merkle
 from backchannel.log.records import LogEntry, parse_timestamp
+from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.wire import SignedCommand
 from backchannel.service.export import verify_store
 from backchannel.store.base import EventStore
@@ -204,6 +213,38 @@ def _two_phase(entries: list[LogEntry]) -> list[str]:
     return problems
 
 
+def _escrows(entries: list[LogEntry]) -> list[str]:
+    """No escrow released before its condition holds, or after it expired; none refunded before.
+
+    The track's events are folded anew (:func:`~backchannel.domain.evolve.evolve`) and, at each
+    release, the escrow's condition is checked again (:func:`check_escrow`) on the state just before
+    it, at the release's instant; at each refund, the instant must be at or past the expiry.
+    """
+    if not any(e.signed.event.type in {"escrow.released", "escrow.refunded"} for e in entries):
+        return []
+    problems = []
+    state: TrackState | None = None
+    for entry in entries:
+        if entry.signed.event.type == KEY_REGISTERED:
+            continue
+        try:
+            event = event_from_dict(entry.signed.event.body["event"])
+        except (BackchannelError, KeyError) as e:
+            return [f"entry {entry.seq} does not decode as a track event: {e}"]
+        record = None if state is None else state.escrows.get(getattr(event, "escrow_id", ""))
+        if isinstance(event, EscrowReleased) and state is not None:
+            check = None if record is None else check_escrow(record, state.attestations, event.at)
+            if check is None or not check.releasable:
+                why = "no such escrow" if check is None else check.reason
+                problems.append(
+                    f"escrow {event.escrow_id} released at entry {entry.seq} when it may not be: {why}"
+                )
+        elif isinstance(event, EscrowRefunded) and record is not None and event.at < record.terms.expires_at:
+            problems.append(f"escrow {event.escrow_id} refunded at entry {entry.seq}, before it expired")
+        state = evolve(state, event, log_offset=entry.seq if state is None else None)
+    return problems
+
+
 def check_invariants(store: EventStore, track: str, log_key: str, obs: Observations) -> InvariantReport:
     """Check every invariant on the final store and the clients' observations."""
     problems: list[str] = []
@@ -221,6 +262,7 @@ def check_invariants(store: EventStore, track: str, log_key: str, obs: Observati
     problems += _receipts(entries, obs, latencies)
     problems += _two_phase(entries)
     problems += _revoked(entries)
+    problems += _escrows(entries)
     for size, root in sorted(set(obs.checkpoints)):
         if size > len(leaves) or merkle.root(leaves[:size]) != root:
             problems.append(f"checkpoint {size} a client saw is not consistent with the final log")
