@@ -83,7 +83,7 @@ class World:
         return [
             p
             for p in check_invariants(self.store, TRACK, log_key, Observations()).violations
-            if "escrow" in p
+            if "escrow" in p or "obligation" in p
         ]
 
     def forge(self, kind: str, event: dict) -> None:

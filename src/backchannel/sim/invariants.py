@@ -18,7 +18,10 @@
   carries a command signed with that key;
 - **no escrow releases before its condition holds, nor after its expiry**, and
   none is refunded before it expires (the log folded anew, each release's
-  condition checked again at its instant).
+  condition checked again at its instant);
+- **replaying the records reproduces the obligation ladder**: each obligation's
+  metered records, replayed at once by the pure engine, give the level the
+  service logged after each one.
 
 :func:`check_invariants` also measures acknowledgement latencies (queued to
 receipt, virtual seconds) per priority. This module does not run anything.
@@ -32,8 +35,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from backchannel.domain.agreements.escrow_book import check_escrow
 from backchannel.domain.agreements.escrow_events import EscrowRefunded, EscrowReleased
+from backchannel.domain.agreements.obligation_events import ObligationDefined, ObligationMetered
+from backchannel.domain.agreements.obligations import instant_us, micro_from_text
+from backchannel.domain.agreements.obligations_vec import replay_consumption
 from backchannel.domain.events import event_from_dict
 from backchannel.domain.evolve import evolve
 from backchannel.domain.state import TrackState
@@ -245,6 +253,45 @@ def _escrows(entries: list[LogEntry]) -> list[str]:
     return problems
 
 
+def _ladders(entries: list[LogEntry]) -> list[str]:
+    """Replaying each obligation's metered records reproduces its ladder: the level after each record.
+
+    The records (observed time, amount) are replayed at once by the pure engine
+    (:func:`~backchannel.domain.agreements.obligations_vec.replay_consumption`) from the
+    obligation's start, and each level must be the one the service logged with the record.
+    """
+    defined: dict[str, ObligationDefined] = {}
+    metered: dict[str, list[tuple[int, ObligationMetered]]] = defaultdict(list)
+    for entry in entries:
+        kind = entry.signed.event.type
+        if kind not in {"obligation.defined", "obligation.metered"}:
+            continue
+        try:
+            event = event_from_dict(entry.signed.event.body["event"])
+        except (BackchannelError, KeyError) as e:
+            return [f"entry {entry.seq} does not decode as a track event: {e}"]
+        if isinstance(event, ObligationDefined):
+            defined[event.spec.obligation] = event
+        elif isinstance(event, ObligationMetered):
+            metered[event.obligation].append((entry.seq, event))
+    problems = []
+    for obligation, records in metered.items():
+        start = defined.get(obligation)
+        if start is None:
+            problems.append(f"obligation {obligation} metered but never defined")
+            continue
+        times = np.array([instant_us(m.observed_at) for _, m in records], dtype=np.int64)
+        amounts = np.array([micro_from_text(m.amount, "amount") for _, m in records], dtype=np.int64)
+        replay = replay_consumption(start.spec, times, amounts, start=instant_us(start.at))
+        for (seq, record), level in zip(records, replay.levels.tolist(), strict=True):
+            if record.level != level:
+                problems.append(
+                    f"obligation {obligation}: entry {seq} logs level {record.level}, "
+                    f"the replay of its records gives {level}"
+                )
+    return problems
+
+
 def check_invariants(store: EventStore, track: str, log_key: str, obs: Observations) -> InvariantReport:
     """Check every invariant on the final store and the clients' observations."""
     problems: list[str] = []
@@ -263,6 +310,7 @@ def check_invariants(store: EventStore, track: str, log_key: str, obs: Observati
     problems += _two_phase(entries)
     problems += _revoked(entries)
     problems += _escrows(entries)
+    problems += _ladders(entries)
     for size, root in sorted(set(obs.checkpoints)):
         if size > len(leaves) or merkle.root(leaves[:size]) != root:
             problems.append(f"checkpoint {size} a client saw is not consistent with the final log")
