@@ -61,6 +61,8 @@ def test_list_names_the_built_ins():
     assert result.exit_code == 0
     assert [s["name"] for s in json.loads(result.stdout)] == [
         "doha-shuttle",
+        "vance-stays-home",
+        "broadcast-storm",
         "mediator-crash-mid-2pc",
         "key-compromise",
     ]
@@ -73,3 +75,19 @@ def test_a_bad_scenario_is_a_diagnostic_and_exit_1(tmp_path):
     result = runner.invoke(app, ["rehearse", "run", str(bad)])
     assert result.exit_code == 1
     assert "the first party must be the mediator" in result.output
+
+
+def test_run_writes_a_self_contained_timeline_page(tmp_path):
+    page = tmp_path / "vance.html"
+    result = runner.invoke(app, ["rehearse", "run", "vance-stays-home", "--seed", "2", "--report", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text("utf-8")
+    assert html.startswith("<!doctype html>")
+    assert "<svg" in html
+    assert "<script" not in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in html
+    for lane in ("network", "qatar", "usa", "iran", "deals"):
+        assert f">{lane}</text>" in html
+    assert "escalation" in html
+    assert "waited" in html  # the principal's vote waited, and the page says so

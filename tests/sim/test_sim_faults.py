@@ -65,9 +65,12 @@ def test_a_failed_store_write_is_rolled_back_and_resent(doha, baseline):
 
 
 def test_a_party_offline_for_a_window_catches_up(doha, baseline):
+    # the track goes on without Iran: its moves, and the relay of its counter-proposal, wait
     result = _run(doha, Fault("offline", at=9, party="iran", seconds=90))
-    assert result.virtual_seconds >= baseline.virtual_seconds + 80
-    assert result.size == baseline.size
+    assert result.waits
+    assert any("relay" in w or "reframe" in w for w in result.waits)
+    assert result.violations == []
+    assert any(kind == "committed" for _, _, kind, _ in result.timeline)  # the deal still commits
     assert sum(len(v) for v in result.latencies.values()) == sum(len(v) for v in baseline.latencies.values())
     assert max(result.latencies["routine"]) > max(baseline.latencies["routine"])
 

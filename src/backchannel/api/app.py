@@ -95,6 +95,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -188,21 +189,10 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     Returns:
         The FastAPI application.
     """
-    chosen_clock = clock or SystemClock()
-    if delivery is None:
-        # the delivery service signs dead letters and escalations with the same node key
-        delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
-    auth = Authenticator(service, chosen_clock, public_origin, replay or ReplayWindow(DEFAULT_MAX_SKEW))
-    ctx = ApiContext(
-        service,
-        delivery=delivery,
-        annexes=annexes or AnnexService(service),
-        auth=auth,
-        clock=chosen_clock,
-        keepalive=KEEPALIVE_SECONDS,
-        streams=StreamSlots(streams_per_member),
-        language=language,
+    build = functools.partial(
+        _context, public_origin=public_origin, streams_per_member=streams_per_member, language=language
     )
+    ctx = build(service, clock=clock, delivery=delivery, annexes=annexes, replay=replay)
     app = FastAPI(
         title="backchannel",
         version="1",
@@ -224,7 +214,54 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     app.include_router(console_routes.router(ctx, public_origin, metrics))  # the console (ADR-0046)
     count_refusals(app, metrics)
     install_openapi(app)
+
+    def rebind(
+        service: TrackService,
+        *,
+        clock: Clock | None = None,
+        delivery: DeliveryService | None = None,
+        annexes: AnnexService | None = None,
+        replay: ReplayWindow | None = None,
+    ) -> None:
+        fresh = build(service, clock=clock, delivery=delivery, annexes=annexes, replay=replay)
+        vars(ctx).clear()
+        vars(ctx).update(vars(fresh))
+        metrics.__init__(ctx)  # type: ignore[misc] # a new registry, hooked on the new services
+
+    # The simulator's restart (issue #11): the same routes over fresh services, nothing of the
+    # old ones kept, so a run need not rebuild FastAPI's per-app route state. Call it only
+    # between a lifespan's shutdown and the next startup.
+    app.state.rebind = rebind
     return app
+
+
+def _context(  # noqa: PLR0913 - create_app's options, keyword-only
+    service: TrackService,
+    *,
+    public_origin: str,
+    clock: Clock | None,
+    delivery: DeliveryService | None,
+    annexes: AnnexService | None,
+    replay: ReplayWindow | None,
+    streams_per_member: int,
+    language: LanguageService | None,
+) -> ApiContext:
+    """The routes' shared state over ``service`` (the defaults as :func:`create_app` documents)."""
+    chosen_clock = clock or SystemClock()
+    if delivery is None:
+        # the delivery service signs dead letters and escalations with the same node key
+        delivery = DeliveryService(service, service.node, DeliveryPolicy(), clock=chosen_clock)
+    auth = Authenticator(service, chosen_clock, public_origin, replay or ReplayWindow(DEFAULT_MAX_SKEW))
+    return ApiContext(
+        service,
+        delivery=delivery,
+        annexes=annexes or AnnexService(service),
+        auth=auth,
+        clock=chosen_clock,
+        keepalive=KEEPALIVE_SECONDS,
+        streams=StreamSlots(streams_per_member),
+        language=language,
+    )
 
 
 def _lifespan(

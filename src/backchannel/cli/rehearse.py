@@ -1,7 +1,8 @@
 """``backchannel rehearse``: run a scenario on the simulator, one seed or a sweep (issue #11).
 
-- ``rehearse run SCENARIO --seed N [--sqlite] [--json]`` runs one seed and checks every
-  invariant; a violation prints the seed, the fault schedule, the shrunk
+- ``rehearse run SCENARIO --seed N [--sqlite] [--json] [--report out.html]`` runs one seed
+  and checks every invariant (``--report`` writes its timeline as an HTML page); a
+  violation prints the seed, the fault schedule, the shrunk
   schedule and the command that reproduces it, and exits 1.
 - ``rehearse sweep SCENARIO --seeds 200 [--first 0] [--workers 2] [--sqlite] [--json]``
   runs many seeds with a progress bar and reports the violations (must be 0)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -36,6 +38,7 @@ from backchannel.sim import (
     load_scenario,
     sweep,
 )
+from backchannel.sim.report import timeline_html
 
 __all__ = ["rehearse_app"]
 
@@ -73,6 +76,15 @@ def _run_table(result: RunResult) -> Table:
     table.add_row("final root", result.root)
     table.add_row("virtual seconds", f"{result.virtual_seconds:.0f}")
     table.add_row("refused", "\n".join(result.refused) or "none")
+    slo = [f"ack {p}: {max(v):g} s (max of {len(v)})" for p, v in sorted(result.latencies.items()) if v]
+    slo += [f"detect silent: {v:g} s" for v in result.detect_silent]
+    slo += [f"escalate: {v:g} s" for v in result.escalate]
+    table.add_row("SLO figures", "\n".join(slo) or "none")
+    table.add_row("SLO missed", "\n".join(result.slo_misses) or "none")
+    table.add_row("takeovers, waits", "\n".join([*result.takeovers, *result.waits]) or "none")
+    table.add_row("checks", "\n".join([*result.checks, *result.attacks]) or "none")
+    if result.backpressure:
+        table.add_row("held back (429)", str(result.backpressure))
     table.add_row("invariants", "[green]all hold[/]" if not result.violations else "[red]broken[/]")
     return table
 
@@ -83,14 +95,19 @@ def run_command(
     seed: Annotated[int, typer.Option(help="The seed: one seed gives one run, byte for byte.")] = 0,
     sqlite: _Sqlite = False,
     as_json: _Json = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the run's timeline here (a self-contained HTML page).")
+    ] = None,
 ) -> None:
     """Run one seed of SCENARIO and check every invariant (exit 1 on a violation)."""
 
     def body() -> RunResult:
         loaded = load_scenario(scenario)
         try:
-            return check_run(loaded, seed, app_factory(), source=scenario, sqlite=sqlite)
+            result = check_run(loaded, seed, app_factory(), source=scenario, sqlite=sqlite)
         except InvariantViolation as violation:
+            if report is not None:
+                report.write_text(timeline_html(violation.result, reproduce=violation.command), "utf-8")
             if as_json:
                 _out.print_json(json.dumps({
                     **violation.result.to_dict(), "shrunk": [f.to_dict() for f in violation.shrunk],
@@ -98,6 +115,9 @@ def run_command(
                 }))  # fmt: skip
                 raise typer.Exit(1) from None
             raise
+        if report is not None:
+            report.write_text(timeline_html(result), "utf-8")
+        return result
 
     result = _guarded(body)
     if as_json:
@@ -107,11 +127,13 @@ def run_command(
 
 
 def _sweep_table(report: SweepReport) -> Table:
-    table = Table(title=f"{report.scenario}: {report.seeds} seeds, acknowledgement latency (virtual s)")
-    for column in ("priority", "n", "p50", "p90", "p99", "max", "SLO", "within SLO"):
+    table = Table(title=f"{report.scenario}: {report.seeds} seeds, SLO figures (virtual s)")
+    for column in ("figure", "n", "p50", "p90", "p99", "max", "SLO", "within SLO"):
         table.add_column(column, justify="right")
-    for priority, d in report.distributions().items():
-        slo = report.slo.get(priority)
+    rows = {f"ack {p}": d for p, d in report.distributions().items()}
+    rows |= {name.replace("_", " "): d for name, d in report.timings().items()}
+    for priority, d in rows.items():
+        slo = report.slo.get(priority.removeprefix("ack ").replace(" ", "_"))
         table.add_row(
             priority, f"{d['count']:.0f}", f"{d['p50']:.1f}", f"{d['p90']:.1f}", f"{d['p99']:.1f}",
             f"{d['max']:.1f}", "-" if slo is None else f"{slo:g}", f"{d['within_slo']:.1%}",
@@ -146,6 +168,7 @@ def sweep_command(
         _out.print(_sweep_table(report))
         faults = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())) or "none"
         _out.print(f"faults applied: {faults}; commands sent: {report.commands}")
+        _out.print(f"SLO misses: {report.slo_misses}; held back by backpressure (429): {report.backpressure}")
         style = "green" if not report.failing else "bold red"
         _out.print(f"[{style}]invariant violations: {data['violations']}[/]")
         for seed, problems in sorted(report.failing.items()):

@@ -3,10 +3,13 @@
 A :class:`Fault` is one event of a schedule. Faults on a request are keyed by
 the command number ``at`` (the *n*-th command POST of the run, counting
 retries): ``drop_request``, ``drop_response``, ``duplicate``, ``delay``,
+``reorder`` (the network holds the request; the client times out and resends
+it, and the original arrives after the next two commands, out of order),
 ``crash`` (the service runs the command, then dies before answering, and
 restarts ``seconds`` later from its store) and ``store_failure`` (the append
-fails and is rolled back). ``offline`` takes ``party`` off the network for
-``seconds`` from command ``at``; ``skew`` sets member ``party``'s clock
+fails and is rolled back). ``offline`` takes ``party`` (a whole party, or one
+member ``party/name``) off the network for ``seconds`` from command ``at``
+(its moves wait, or its delegate plays them); ``skew`` sets member ``party``'s clock
 ``seconds`` ahead (negative: behind) for the whole run.
 
 This module does not apply faults (:mod:`backchannel.sim.run` and
@@ -25,10 +28,22 @@ from backchannel.sim.network import Wire
 
 __all__ = ["KINDS", "Fault", "draw_faults", "fault_from_dict", "wire_for"]
 
-KINDS = ("drop_request", "drop_response", "duplicate", "delay", "crash", "store_failure", "offline", "skew")
+KINDS = (
+    "drop_request",
+    "drop_response",
+    "duplicate",
+    "delay",
+    "reorder",
+    "crash",
+    "store_failure",
+    "offline",
+    "skew",
+)
 """Every fault kind."""
 
-_PER_REQUEST = frozenset({"drop_request", "drop_response", "duplicate", "delay", "crash", "store_failure"})
+_PER_REQUEST = frozenset(
+    {"drop_request", "drop_response", "duplicate", "delay", "reorder", "crash", "store_failure"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +134,8 @@ def wire_for(faults: Sequence[Fault], number: int) -> Wire:
             wire.duplicate = True
         elif fault.kind == "delay":
             wire.delay += fault.seconds
+        elif fault.kind == "reorder":
+            wire.reorder = True
         elif fault.kind == "store_failure":
             wire.store_failure = True
         else:

@@ -15,7 +15,13 @@
 - **two-phase commit is atomic**: no deal both committed and aborted, none
   committed without a YES from every voter on the prepared hash;
 - **a revoked key signs nothing more**: no entry after a ``key.revoked``
-  carries a command signed with that key.
+  carries a command signed with that key;
+- **no escrow releases before its condition holds, nor after its expiry**, and
+  none is refunded before it expires (the log folded anew, each release's
+  condition checked again at its instant);
+- **replaying the records reproduces the obligation ladder**: each obligation's
+  metered records, replayed at once by the pure engine, give the level the
+  service logged after each one.
 
 :func:`check_invariants` also measures acknowledgement latencies (queued to
 receipt, virtual seconds) per priority. This module does not run anything.
@@ -29,9 +35,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from backchannel.domain.agreements.escrow_book import check_escrow
+from backchannel.domain.agreements.escrow_events import EscrowRefunded, EscrowReleased
+from backchannel.domain.agreements.obligation_events import ObligationDefined, ObligationMetered
+from backchannel.domain.agreements.obligations import instant_us, micro_from_text
+from backchannel.domain.agreements.obligations_vec import replay_consumption
+from backchannel.domain.events import event_from_dict
+from backchannel.domain.evolve import evolve
+from backchannel.domain.state import TrackState
 from backchannel.errors import BackchannelError
 from backchannel.log import merkle
 from backchannel.log.records import LogEntry, parse_timestamp
+from backchannel.log.verify import KEY_REGISTERED
 from backchannel.protocol.wire import SignedCommand
 from backchannel.service.export import verify_store
 from backchannel.store.base import EventStore
@@ -82,6 +99,8 @@ class InvariantReport:
     size: int
     violations: list[str]
     latencies: dict[str, list[float]]
+    escalations: list[float] = field(default_factory=list)
+    timeline: list[tuple[float, str, str, str]] = field(default_factory=list)
 
 
 def _find(value: object, key: str) -> Iterator[Any]:
@@ -202,6 +221,77 @@ def _two_phase(entries: list[LogEntry]) -> list[str]:
     return problems
 
 
+def _escrows(entries: list[LogEntry]) -> list[str]:
+    """No escrow released before its condition holds, or after it expired; none refunded before.
+
+    The track's events are folded anew (:func:`~backchannel.domain.evolve.evolve`) and, at each
+    release, the escrow's condition is checked again (:func:`check_escrow`) on the state just before
+    it, at the release's instant; at each refund, the instant must be at or past the expiry.
+    """
+    if not any(e.signed.event.type in {"escrow.released", "escrow.refunded"} for e in entries):
+        return []
+    problems = []
+    state: TrackState | None = None
+    for entry in entries:
+        if entry.signed.event.type == KEY_REGISTERED:
+            continue
+        try:
+            event = event_from_dict(entry.signed.event.body["event"])
+        except (BackchannelError, KeyError) as e:
+            return [f"entry {entry.seq} does not decode as a track event: {e}"]
+        record = None if state is None else state.escrows.get(getattr(event, "escrow_id", ""))
+        if isinstance(event, EscrowReleased) and state is not None:
+            check = None if record is None else check_escrow(record, state.attestations, event.at)
+            if check is None or not check.releasable:
+                why = "no such escrow" if check is None else check.reason
+                problems.append(
+                    f"escrow {event.escrow_id} released at entry {entry.seq} when it may not be: {why}"
+                )
+        elif isinstance(event, EscrowRefunded) and record is not None and event.at < record.terms.expires_at:
+            problems.append(f"escrow {event.escrow_id} refunded at entry {entry.seq}, before it expired")
+        state = evolve(state, event, log_offset=entry.seq if state is None else None)
+    return problems
+
+
+def _ladders(entries: list[LogEntry]) -> list[str]:
+    """Replaying each obligation's metered records reproduces its ladder: the level after each record.
+
+    The records (observed time, amount) are replayed at once by the pure engine
+    (:func:`~backchannel.domain.agreements.obligations_vec.replay_consumption`) from the
+    obligation's start, and each level must be the one the service logged with the record.
+    """
+    defined: dict[str, ObligationDefined] = {}
+    metered: dict[str, list[tuple[int, ObligationMetered]]] = defaultdict(list)
+    for entry in entries:
+        kind = entry.signed.event.type
+        if kind not in {"obligation.defined", "obligation.metered"}:
+            continue
+        try:
+            event = event_from_dict(entry.signed.event.body["event"])
+        except (BackchannelError, KeyError) as e:
+            return [f"entry {entry.seq} does not decode as a track event: {e}"]
+        if isinstance(event, ObligationDefined):
+            defined[event.spec.obligation] = event
+        elif isinstance(event, ObligationMetered):
+            metered[event.obligation].append((entry.seq, event))
+    problems = []
+    for obligation, records in metered.items():
+        start = defined.get(obligation)
+        if start is None:
+            problems.append(f"obligation {obligation} metered but never defined")
+            continue
+        times = np.array([instant_us(m.observed_at) for _, m in records], dtype=np.int64)
+        amounts = np.array([micro_from_text(m.amount, "amount") for _, m in records], dtype=np.int64)
+        replay = replay_consumption(start.spec, times, amounts, start=instant_us(start.at))
+        for (seq, record), level in zip(records, replay.levels.tolist(), strict=True):
+            if record.level != level:
+                problems.append(
+                    f"obligation {obligation}: entry {seq} logs level {record.level}, "
+                    f"the replay of its records gives {level}"
+                )
+    return problems
+
+
 def check_invariants(store: EventStore, track: str, log_key: str, obs: Observations) -> InvariantReport:
     """Check every invariant on the final store and the clients' observations."""
     problems: list[str] = []
@@ -219,8 +309,49 @@ def check_invariants(store: EventStore, track: str, log_key: str, obs: Observati
     problems += _receipts(entries, obs, latencies)
     problems += _two_phase(entries)
     problems += _revoked(entries)
+    problems += _escrows(entries)
+    problems += _ladders(entries)
     for size, root in sorted(set(obs.checkpoints)):
         if size > len(leaves) or merkle.root(leaves[:size]) != root:
             problems.append(f"checkpoint {size} a client saw is not consistent with the final log")
     final = merkle.root(leaves).hex() if leaves else ""
-    return InvariantReport(final, len(leaves), problems, latencies)
+    escalations, timeline = _history(entries)
+    return InvariantReport(final, len(leaves), problems, latencies, escalations, timeline)
+
+
+_SHOWN = {
+    "message.submitted": "message",
+    "message.forwarded": "relay",
+    "message.reframed": "relay",
+    "receipt.recorded": "receipt",
+    "message.escalated": "escalation",
+    "message.dead_lettered": "dead letter",
+    "key.revoked": "key revoked",
+}
+
+
+def _history(entries: list[LogEntry]) -> tuple[list[float], list[tuple[float, str, str, str]]]:
+    """Seconds from queueing to each escalation, and the log as timeline rows (messages, deals, alarms)."""
+    start = parse_timestamp(entries[0].signed.event.created_at) if entries else None
+    queued: dict[str, float] = {}
+    escalations: list[float] = []
+    timeline: list[tuple[float, str, str, str]] = []
+    for entry in entries:
+        signed_event, event = entry.signed.event, _event(entry)
+        kind = signed_event.type
+        at = (parse_timestamp(signed_event.created_at) - start).total_seconds() if start else 0.0
+        lane = str(event.get("by", signed_event.author)).split("/", maxsplit=1)[0]
+        if kind == "message.submitted":
+            queued[str(event.get("command_digest", ""))] = at
+        elif kind in {"message.forwarded", "message.reframed"}:
+            queued[str(event.get("message_id", ""))] = at
+        elif kind == "message.escalated":
+            lane = str(event.get("party", lane))
+            escalations.append(at - queued.get(str(event.get("message_id", "")), at))
+        if kind in _SHOWN:
+            priority = event.get("priority")
+            timeline.append((at, lane, _SHOWN[kind], f"{kind}" + (f" ({priority})" if priority else "")))
+        elif kind.startswith("deal."):
+            deal = event.get("deal_id") or _first(event, "id")
+            timeline.append((at, "deals", kind.removeprefix("deal."), f"{deal}: {kind}"))
+    return escalations, timeline

@@ -6,8 +6,9 @@ event loop (``httpx.ASGITransport`` into the app), so the whole run stays in one
 thread of control and in one order. Before and after the app sees a request,
 the :class:`Network` applies the faults due for it: the request dropped, the
 response dropped (the app ran; the client sees a transport error), the request
-delivered twice, or delayed (virtual time passes before it arrives); a party
-offline or the service down is a refused connection.
+delivered twice, delayed (virtual time passes before it arrives) or held and
+delivered after later commands (reordered); a party or member offline or the
+service down is a refused connection.
 
 This module does not choose faults (:mod:`backchannel.sim.faults` does) and
 does not retry (the SDK does, with the same signed command).
@@ -45,6 +46,11 @@ class Wire:
     delay: float = 0.0
     crash: float | None = None
     store_failure: bool = False
+    reorder: bool = False
+
+
+_OVERTAKEN_BY = 2
+"""A reordered request arrives after this many later command requests."""
 
 
 @dataclass
@@ -69,6 +75,31 @@ class Network:
     requests: int = 0
     duplicates: list[int] = field(default_factory=list)
     restart_at: float | None = None
+    held: list[tuple[httpx.Request, int]] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)
+    struck: list[tuple[float, str]] = field(default_factory=list)
+
+    def record(self, wire: Wire, number: int, member: str) -> None:
+        """Note, for the timeline, each fault that strikes command ``number``."""
+        now = self.node.clock.elapsed()
+        for flag in ("drop_request", "drop_response", "duplicate", "reorder", "store_failure"):
+            if getattr(wire, flag):
+                self.struck.append((now, f"{flag} of command {number} ({member})"))
+        if wire.crash is not None:
+            self.struck.append((now, f"crash at command {number}, restart after {wire.crash:g} s"))
+
+    def release_held(self, *, all_of_them: bool = False) -> None:
+        """Deliver the held (reordered) requests whose turn has come; their answers go nowhere."""
+        keep = []
+        for request, left in self.held:
+            if not all_of_them and left > 1:
+                keep.append((request, left - 1))
+                continue
+            try:
+                self.late.append(self.deliver(request).status_code)
+            except httpx.TransportError:
+                self.late.append(0)  # the service is down: lost for good, as a network may lose it
+        self.held = keep
 
     def deliver(self, request: httpx.Request) -> httpx.Response:
         """Run ``request`` through the current app; raise ``ConnectError`` if the service is down."""
@@ -78,13 +109,8 @@ class Network:
         if not self.node.up:
             raise httpx.ConnectError("simulated: the service is down", request=request)
         self.requests += 1
-        transport = httpx.ASGITransport(app=self.node.app)
-        loop = self.node.loop
-        response = loop.run_until_complete(transport.handle_async_request(request))
-        content = loop.run_until_complete(response.aread())
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
+        response, _ = self.node.pump.call(self.node.app, request)
+        return response
 
 
 class SimTransport(httpx.BaseTransport):
@@ -104,19 +130,25 @@ class SimTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the simulated network, applying its faults."""
         net = self._network
-        if self._party in net.offline:
-            raise httpx.ConnectError(f"simulated: {self._party} is offline", request=request)
+        if self._party in net.offline or self._member in net.offline:
+            raise httpx.ConnectError(f"simulated: {self._member} is offline", request=request)
         number = 0
         if request.method == "POST" and request.url.path.endswith("/commands"):
             net.commands += 1
             number = net.commands
         wire = net.plan(self._member, request.method, request.url.path, number)
+        net.record(wire, number, self._member)
         if wire.drop_request:
             raise httpx.ConnectError("simulated: the request was dropped", request=request)
+        if wire.reorder:
+            net.held.append((request, _OVERTAKEN_BY))
+            raise httpx.ReadTimeout("simulated: the request is held in the network", request=request)
         net.node.clock.advance(wire.delay)
         if wire.store_failure:
             net.node.arm_store_failure()
         response = net.deliver(request)
+        if number and net.held:
+            net.release_held()
         if wire.crash is not None:
             net.node.crash()
             net.restart_at = net.node.clock.elapsed() + wire.crash

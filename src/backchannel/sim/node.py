@@ -16,13 +16,18 @@ and does not decide when to crash (the fault schedule does).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from backchannel.broker import DeliveryPolicy
+import httpx
+
+from backchannel.broker import DeliveryPolicy, PresenceStatus
 from backchannel.clock import Clock
 from backchannel.errors import StorageError
 from backchannel.log.checkpoint import NoteSigner
@@ -31,6 +36,7 @@ from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
+from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.replay import ReplayWindow
@@ -140,11 +146,14 @@ class SimNode:
         self._policy = policy or DeliveryPolicy()
         self.store: EventStore = store or (FlakySQLiteStore(sqlite) if sqlite else FlakyStore())
         self.restarts = 0
-        self.loop = asyncio.new_event_loop()
+        self.pump = _idle_pump()
+        self.loop = self.pump.loop
         self._lifespan: _Lifespan | None = None
         self.app: Any = None
+        self._shell: Any = None  # the app of the last (crashed) start, kept for a rebind
         self.tracks: TrackService | None = None
         self.delivery: DeliveryService | None = None
+        self.deals: DealService | None = None
         self.restart()
 
     @property
@@ -167,7 +176,8 @@ class SimNode:
         if self._lifespan is not None:
             self._lifespan.stop()
             self._lifespan = None
-        self.app = self.tracks = self.delivery = None
+        self._shell, self.app = self.app, None
+        self.tracks = self.delivery = self.deals = None
         on_crash = getattr(self.store, "on_crash", None)
         if callable(on_crash):
             on_crash()
@@ -181,17 +191,25 @@ class SimNode:
         start = datetime.fromtimestamp(math.ceil(now.timestamp()), tz=UTC)
         self.clock.advance((start - now).total_seconds())  # requests signed before the start are refused
         replay = ReplayWindow(DEFAULT_MAX_SKEW, not_before=start if self.restarts else None)
-        self.app = self._make_app(
-            tracks,
-            public_origin=ORIGIN,
-            clock=self.clock,
-            delivery=delivery,
-            annexes=AnnexService(tracks),
-            replay=replay,
-            tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
-        )
+        shell = self._shell or _spare(self._make_app)
+        rebind = getattr(getattr(shell, "state", None), "rebind", None)
+        if callable(rebind):  # the same routes over the fresh services: nothing of the old ones is kept
+            rebind(tracks, clock=self.clock, delivery=delivery, annexes=AnnexService(tracks), replay=replay)
+            self.app = shell
+        else:
+            self.app = self._make_app(
+                tracks,
+                public_origin=ORIGIN,
+                clock=self.clock,
+                delivery=delivery,
+                annexes=AnnexService(tracks),
+                replay=replay,
+                tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
+            )
+        self._shell = None
         self._lifespan = _Lifespan(self.app, self.loop)
         self.tracks, self.delivery = tracks, delivery
+        self.deals = DealService(tracks, self.keys, clock=self.clock)
         self.restarts += 1
 
     def arm_store_failure(self) -> None:
@@ -200,16 +218,155 @@ class SimNode:
             self.store.fail_next = 1
 
     def tick(self, track: str) -> None:
-        """Run the delivery service's due work (redeliveries, dead letters, escalations)."""
-        if self.delivery is not None:
+        """Run the due work: redeliveries, dead letters, escalations, and deals past their deadline."""
+        if self.delivery is not None and self.deals is not None:
             self.delivery.tick(track, self.clock.now())
+            self.deals.tick(track, self.clock.now())
+
+    def silent(self, track: str) -> list[str]:
+        """The parties the service shows silent now (heart-beat before, none within the window)."""
+        if self.delivery is None:
+            return []
+        return [p.party for p in self.delivery.presence(track) if p.status is PresenceStatus.SILENT]
 
     def close(self) -> None:
-        """Stop the app, close the event loop and the store."""
+        """Stop the app and close the store; the idle app and event loop are kept for the next node."""
         if self.up:
             self.crash()
-        self.loop.close()
+        if self._shell is not None:
+            _SPARES.setdefault(self._make_app, []).append(self._shell)
+            self._shell = None
+        _PUMPS.append(self.pump)  # idle: the next node of this process reuses it and its worker threads
         self.store.close()
+
+
+_PUMPS: list[Pump] = []
+"""Idle pumps of closed nodes. Their worker threads outlive a run, so they are ended before the
+interpreter waits for its threads at exit (``threading._register_atexit``, as concurrent.futures does)."""
+
+
+def _idle_pump() -> Pump:
+    """An idle pump of this process, or a new one.
+
+    A forked worker never reuses its parent's: the parent's worker threads do not exist in the child.
+    """
+    while _PUMPS:
+        pump = _PUMPS.pop()
+        if pump.pid == os.getpid():
+            return pump
+    return Pump()
+
+
+def _close_pumps() -> None:
+    while _PUMPS:
+        pump = _PUMPS.pop()
+        if pump.pid == os.getpid():
+            pump.close()
+
+
+threading._register_atexit(_close_pumps)  # type: ignore[attr-defined] # noqa: SLF001 - see _PUMPS
+
+
+_SPARES: dict[AppFactory, list[Any]] = {}
+"""Apps of closed nodes, per factory, whose lifespan has shut down: the next node rebinds one."""
+
+
+def _spare(make_app: AppFactory) -> Any:  # noqa: ANN401 - an ASGI application or None
+    """An app a closed node left (with ``state.rebind``), or ``None``.
+
+    FastAPI builds each app's route state on first use (about 0.3 s): an app that
+    can take fresh services (``app.state.rebind``, see ``backchannel.api.create_app``)
+    is reused by the next node of this process rather than built again. Its routes
+    hold no state of their own; every service behind them is new.
+    """
+    spares = _SPARES.get(make_app)
+    return spares.pop() if spares else None
+
+
+async def _exchange(app: Any, request: httpx.Request) -> tuple[httpx.Response, bytes]:  # noqa: ANN401
+    """One HTTP exchange with an ASGI app, in process (what ``httpx.ASGITransport`` does, leaner).
+
+    The request body is sent whole; the app's exceptions propagate. Unlike
+    ``httpx.ASGITransport`` it does not look for trio on every request (a failed
+    import each time, about a tenth of a simulated request).
+    """
+    body = request.read()
+    done = asyncio.Event()
+    sent = False
+    status = 500
+    headers: list[tuple[bytes, bytes]] = []
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await done.wait()
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status, headers = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                done.set()
+
+    url = request.url
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
+        "headers": [(k.lower(), v) for k, v in request.headers.raw], "scheme": url.scheme,
+        "path": url.path, "raw_path": url.raw_path.split(b"?")[0], "query_string": url.query,
+        "server": (url.host, url.port), "client": ("127.0.0.1", 123), "root_path": "",
+    }  # fmt: skip
+    await app(scope, receive, send)
+    content = b"".join(chunks)
+    return httpx.Response(status, headers=headers, content=content, request=request), content
+
+
+class Pump:
+    """A private event loop and one long-lived task that serves every request on it, in order.
+
+    Each request runs inside the same task (:meth:`call` runs the loop until its
+    answer is ready), so the thread pool the app's ``run_in_threadpool`` uses is
+    rooted on that task and its worker threads live as long as the pump, instead
+    of being started and stopped once per request (a fresh ``run_until_complete``
+    per request makes each its own root task). :meth:`close` ends the task, and
+    with it the workers.
+    """
+
+    def __init__(self) -> None:
+        """Create the loop and start the serving task."""
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[tuple[Any, httpx.Request, asyncio.Future[tuple[httpx.Response, bytes]]]]
+        self._queue = asyncio.Queue()
+        self._task = self.loop.create_task(self._serve())
+
+    async def _serve(self) -> None:
+        while True:
+            app, request, answer = await self._queue.get()
+            try:
+                answer.set_result(await _exchange(app, request))
+            except Exception as e:  # noqa: BLE001 - handed to the caller, who raises it
+                answer.set_exception(e)
+
+    def call(self, app: Any, request: httpx.Request) -> tuple[httpx.Response, bytes]:  # noqa: ANN401 - ASGI
+        """Run ``request`` through ``app`` to completion; return the response and its body."""
+        answer: asyncio.Future[tuple[httpx.Response, bytes]] = self.loop.create_future()
+        answer.add_done_callback(lambda _: self.loop.stop())
+        self._queue.put_nowait((app, request, answer))
+        self.loop.run_forever()
+        return answer.result()
+
+    def close(self) -> None:
+        """End the serving task (its worker threads stop with it) and close the loop."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            self.loop.run_until_complete(self._task)
+        self.loop.close()
 
 
 class _Lifespan:

@@ -46,6 +46,10 @@ class SweepReport:
     commands: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     slo: dict[str, float] = field(default_factory=dict)
+    detect_silent: list[float] = field(default_factory=list)
+    escalate: list[float] = field(default_factory=list)
+    slo_misses: int = 0
+    backpressure: int = 0
 
     def add(self, result: RunResult) -> None:
         """Fold one run in."""
@@ -57,17 +61,24 @@ class SweepReport:
             self.latencies.setdefault(priority, []).extend(values)
         for fault in result.faults:
             self.faults[fault.kind] = self.faults.get(fault.kind, 0) + 1
+        self.detect_silent.extend(result.detect_silent)
+        self.escalate.extend(result.escalate)
+        self.slo_misses += len(result.slo_misses)
+        self.backpressure += result.backpressure
+
+    def timings(self) -> dict[str, dict[str, float]]:
+        """``detect_silent`` and ``escalate``: count, p50, p90, p99, max (seconds), share within SLO."""
+        out = {}
+        for name, values in (("detect_silent", self.detect_silent), ("escalate", self.escalate)):
+            if values:
+                out[name] = _summary(np.asarray(values), self.slo.get(name))
+        return out
 
     def distributions(self) -> dict[str, dict[str, float]]:
         """Priority -> count, p50, p90, p99, max (seconds) and the share within its SLO."""
         out = {}
         for priority, values in sorted(self.latencies.items()):
-            arr = np.asarray(values)
-            p50, p90, p99 = (float(x) for x in np.percentile(arr, [50, 90, 99]))
-            slo = self.slo.get(priority)
-            within = float(np.mean(arr <= slo)) if slo is not None else 1.0
-            out[priority] = {"count": float(arr.size), "p50": p50, "p90": p90, "p99": p99,
-                             "max": float(arr.max()), "within_slo": within}  # fmt: skip
+            out[priority] = _summary(np.asarray(values), self.slo.get(priority))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,8 +91,18 @@ class SweepReport:
             "commands": self.commands,
             "faults": self.faults,
             "ack_latency_seconds": self.distributions(),
+            "timings_seconds": self.timings(),
             "slo_seconds": self.slo,
+            "slo_misses": self.slo_misses,
+            "backpressure": self.backpressure,
         }
+
+
+def _summary(arr: np.ndarray[Any, np.dtype[np.float64]], slo: float | None) -> dict[str, float]:
+    p50, p90, p99 = (float(x) for x in np.percentile(arr, [50, 90, 99]))
+    within = float(np.mean(arr <= slo)) if slo is not None else 1.0
+    return {"count": float(arr.size), "p50": p50, "p90": p90, "p99": p99,
+            "max": float(arr.max()), "within_slo": within}  # fmt: skip
 
 
 def _one(args: tuple[str, int, AppFactory, bool]) -> RunResult:
@@ -104,7 +125,12 @@ def sweep(  # noqa: PLR0913 - what to run, and how
     Each run is on the memory store, or on a temporary SQLite file with ``sqlite``.
     """
     scenario: Scenario = load_scenario(source)
-    report = SweepReport(scenario.name, slo=dict(scenario.ack_slo))
+    slo = dict(scenario.ack_slo)
+    if scenario.detect_silent_slo is not None:
+        slo["detect_silent"] = scenario.detect_silent_slo
+    if scenario.escalate_slo is not None:
+        slo["escalate"] = scenario.escalate_slo
+    report = SweepReport(scenario.name, slo=slo)
     jobs = [(source, seed, make_app, sqlite) for seed in range(first, first + seeds)]
     if workers <= 1:
         results = map(_one, jobs)
