@@ -20,7 +20,7 @@ This module reads no files and does not score forecasts (see
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ __all__ = [
     "disagreement",
     "fit_stacking",
     "fold_of",
+    "out_of_fold",
     "run_models",
 ]
 
@@ -208,6 +209,20 @@ def fold_of(issue_ids: Sequence[str], folds: int) -> npt.NDArray[np.int64]:
     return np.array([int(hashlib.sha256(i.encode()).hexdigest(), 16) % folds for i in issue_ids])
 
 
+def out_of_fold(
+    answers: Mapping[str, FloatArray], issue_ids: Sequence[str], folds: int
+) -> Iterator[tuple[BoolArray, dict[str, FloatArray], list[str], dict[str, FloatArray]]]:
+    """For each non-empty fold: its mask, the other folds' answers and ids, and its own answers."""
+    fold = fold_of(issue_ids, folds)
+    for k in range(folds):
+        test = fold == k
+        if not test.any():
+            continue
+        train = {name: values[~test] for name, values in answers.items()}
+        ids = [i for i, t in zip(issue_ids, test, strict=True) if not t]
+        yield test, train, ids, {name: values[test] for name, values in answers.items()}
+
+
 def fit_stacking(  # noqa: PLR0913 - the data, then keyword-only settings
     answers: Mapping[str, FloatArray],
     outcome: FloatArray,
@@ -266,17 +281,10 @@ def cross_fit(
     Returns:
         ``(headline, low, high)`` per issue.
     """
-    fold = fold_of(issue_ids, folds)
     n = outcome.size
     point, low, high = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    for k in range(folds):
-        test = fold == k
-        if not test.any():
-            continue
-        train = {name: values[~test] for name, values in answers.items()}
-        ids = [i for i, t in zip(issue_ids, test, strict=True) if not t]
+    for test, train, ids, subset in out_of_fold(answers, issue_ids, folds):
         model = fit_stacking(train, outcome[~test], ids)
-        subset = {name: values[test] for name, values in answers.items()}
         point[test] = model.predict(subset)
         low[test], high[test] = model.interval(subset)
     return point, low, high

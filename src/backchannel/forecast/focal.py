@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backchannel.errors import DomainError
-from backchannel.forecast.ensemble import fold_of
+from backchannel.forecast.ensemble import fold_of, out_of_fold
 from backchannel.forecast.models import BargainingInputs
 
 __all__ = [
@@ -169,18 +169,11 @@ def cross_fit_focal(
     Returns:
         ``(headline, low, high)`` per issue, and the tolerance fitted for each fold.
     """
-    fold = fold_of(issue_ids, folds)
     n = outcome.size
     point, low, high = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     tolerances = []
-    for k in range(folds):
-        test = fold == k
-        if not test.any():
-            continue
-        train = {name: values[~test] for name, values in answers.items()}
-        ids = [i for i, t in zip(issue_ids, test, strict=True) if not t]
+    for test, train, ids, subset in out_of_fold(answers, issue_ids, folds):
         model = fit_focal_snap(train, focal[~test], outcome[~test], ids)
-        subset = {name: values[test] for name, values in answers.items()}
         point[test] = model.predict(subset, focal[test])
         low[test], high[test] = model.interval(subset, focal[test])
         tolerances.append(model.tolerance)
