@@ -67,6 +67,7 @@ class AppFactory(Protocol):
         annexes: AnnexService | None = ...,
         replay: ReplayWindow | None = ...,
         tick_interval: float | None = ...,
+        inline: bool = ...,
     ) -> Any: ...  # noqa: ANN401 - an ASGI application
 
 
@@ -205,6 +206,7 @@ class SimNode:
                 annexes=AnnexService(tracks),
                 replay=replay,
                 tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
+                inline=True,  # no thread pool, no committer thread: one request at a time (ADR-0043)
             )
         self._shell = None
         self._lifespan = _Lifespan(self.app, self.loop)
