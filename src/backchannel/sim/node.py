@@ -256,7 +256,13 @@ def _idle_pump() -> Pump:
         pump = _PUMPS.pop()
         if pump.pid == os.getpid():
             return pump
+        _FOREIGN.append(pump)
     return Pump()
+
+
+_FOREIGN: list[Pump] = []
+"""Pumps a forked worker inherited: never run (their loop is the parent's) nor collected (collecting
+one would close its loop under its pending task and log "Task was destroyed but it is pending")."""
 
 
 def _close_pumps() -> None:
