@@ -9,7 +9,8 @@
    same app served by uvicorn on 127.0.0.1 (system clock): commands per second each, and the ratio
    (target: the simulator at least 5x the live service).
 
-Run: ``.venv/bin/python bench/rehearsal.py [--quick]``. Figures on stdout, progress on stderr.
+Run: ``.venv/bin/python bench/rehearsal.py [--quick] [--seeds N] [--workers N]``.
+Figures on stdout, progress on stderr.
 """
 
 from __future__ import annotations
@@ -198,12 +199,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (fewer seeds and commands)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", type=int, help="seeds per measurement of part 1 (default 60; --quick: 10)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return
     seeds, count = (10, 100) if args.quick else (60, 1000)
+    seeds = args.seeds or seeds
     print(f"commit {_commit()}; python {sys.version.split()[0]}")
     _say("1. seeded runs of doha-shuttle ...")
     seeded_runs(seeds, args.workers)

@@ -100,6 +100,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backchannel.api.auth import Authenticator
 from backchannel.api.context import (
@@ -108,6 +109,7 @@ from backchannel.api.context import (
     MAX_BODY_BYTES,
     RECHECK_SECONDS,
     ApiContext,
+    inline_calls,
     threaded,
 )
 from backchannel.api.errors import install_error_handlers
@@ -162,6 +164,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     streams_per_member: int = DEFAULT_STREAMS_PER_MEMBER,
     language: LanguageService | None = None,
     metrics_token: str | None = None,
+    inline: bool = False,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -185,12 +188,19 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         language: The language aid's service (default: one that builds the aid on first use).
         metrics_token: The bearer token ``/metrics`` requires; ``None``: loopback
             clients only (ADR-0029).
+        inline: Run the blocking handlers in the event loop's own thread and commit
+            in the caller's thread (no thread pool, no committer worker): the
+            simulator's mode, one request at a time (ADR-0043); never for a live server.
 
     Returns:
         The FastAPI application.
     """
     build = functools.partial(
-        _context, public_origin=public_origin, streams_per_member=streams_per_member, language=language
+        _context,
+        public_origin=public_origin,
+        streams_per_member=streams_per_member,
+        language=language,
+        inline=inline,
     )
     ctx = build(service, clock=clock, delivery=delivery, annexes=annexes, replay=replay)
     app = FastAPI(
@@ -214,6 +224,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     app.include_router(console_routes.router(ctx, public_origin, metrics))  # the console (ADR-0046)
     count_refusals(app, metrics)
     install_openapi(app)
+    if inline:
+        app.add_middleware(_Inline)
 
     def rebind(
         service: TrackService,
@@ -245,6 +257,7 @@ def _context(  # noqa: PLR0913 - create_app's options, keyword-only
     replay: ReplayWindow | None,
     streams_per_member: int,
     language: LanguageService | None,
+    inline: bool,
 ) -> ApiContext:
     """The routes' shared state over ``service`` (the defaults as :func:`create_app` documents)."""
     chosen_clock = clock or SystemClock()
@@ -261,7 +274,19 @@ def _context(  # noqa: PLR0913 - create_app's options, keyword-only
         keepalive=KEEPALIVE_SECONDS,
         streams=StreamSlots(streams_per_member),
         language=language,
+        inline=inline,
     )
+
+
+class _Inline:
+    """ASGI middleware: the app's blocking handlers run in the loop's own thread (:func:`inline_calls`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with inline_calls():
+            await self.app(scope, receive, send)
 
 
 def _lifespan(

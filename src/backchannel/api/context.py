@@ -4,7 +4,8 @@
 handed to each capability's router (:mod:`backchannel.api.routes`).
 :class:`Changes` wakes the streams and long polls waiting on any event loop
 when queues may have changed. :func:`read_body` reads a request body within a
-limit (413 beyond it); :func:`threaded` runs blocking work in the thread pool.
+limit (413 beyond it); :func:`threaded` runs blocking work in the thread pool
+(in the caller's thread inside :func:`inline_calls`: the simulator's mode, ADR-0043).
 
 This module does not define routes and holds no delivery state (leases belong
 to :class:`~backchannel.service.delivery.DeliveryService`).
@@ -16,7 +17,8 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -44,6 +46,7 @@ from backchannel.service.limits import StreamSlots
 from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.schedule import PeriodicWork
+from backchannel.service.sync_committer import SyncCommitter
 from backchannel.service.texts import TextService
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.service.witnesses import CosignatureService
@@ -56,6 +59,7 @@ __all__ = [
     "RECHECK_SECONDS",
     "ApiContext",
     "Changes",
+    "inline_calls",
     "read_body",
     "threaded",
     "visible",
@@ -128,6 +132,8 @@ class ApiContext:
         keepalive: How often a stream with nothing to send sends a comment line (s).
         streams: The per-member limit on open inbox streams (issue #8).
         language: The language aid's service (default: built on first use; ADR-0045).
+        inline: Commit in the caller's thread (:class:`SyncCommitter`), not on a
+            group committer's worker thread: the simulator's mode (ADR-0043).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -141,6 +147,7 @@ class ApiContext:
         keepalive: float,
         streams: StreamSlots,
         language: LanguageService | None = None,
+        inline: bool = False,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -148,7 +155,8 @@ class ApiContext:
         self.coordination = CoordinationService(
             service, service.node, clock=clock, liveness=delivery_liveness(delivery)
         )
-        self.committer = GroupCommitter(self._commit)
+        self.committer: GroupCommitter | SyncCommitter
+        self.committer = SyncCommitter(self._commit) if inline else GroupCommitter(self._commit)
         self.annexes = annexes
         self.deals = DealService(service, service.node, clock=clock)  # prepare deadlines (issue #4)
         self.escrows = EscrowService(service, service.node, clock=clock)
@@ -227,6 +235,25 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES, what: str = "
     return b"".join(chunks)
 
 
+_INLINE: ContextVar[bool] = ContextVar("backchannel_api_inline", default=False)
+
+
+@contextlib.contextmanager
+def inline_calls() -> Iterator[None]:
+    """Within this block (this context), :func:`threaded` calls in the event loop's own thread.
+
+    The simulator's mode (ADR-0043): one request at a time on a private loop, so a
+    thread hand-off per blocking call only costs time. The live server never enters it.
+    """
+    token = _INLINE.set(True)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
+
+
 async def threaded(call: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - forwarded as given
-    """Run blocking ``call(*args)`` in the thread pool."""
+    """Run blocking ``call(*args)`` in the thread pool (inside :func:`inline_calls`: here, at once)."""
+    if _INLINE.get():
+        return call(*args)
     return await run_in_threadpool(call, *args)

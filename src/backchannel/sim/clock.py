@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-__all__ = ["EPOCH", "SkewedClock", "VirtualClock", "entropy"]
+__all__ = ["ENTROPY_BLOCK", "EPOCH", "SkewedClock", "VirtualClock", "entropy"]
 
 EPOCH = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 """When every simulated run starts (virtual time)."""
@@ -65,10 +65,27 @@ class SkewedClock:
         return self.base.now() + timedelta(seconds=self.skew)
 
 
+ENTROPY_BLOCK = 4096
+"""Bytes :func:`entropy` draws from its generator at a time."""
+
+
 def entropy(rng: np.random.Generator) -> Callable[[int], bytes]:
-    """An ``n -> n bytes`` source drawn from ``rng`` (unsafe outside simulation: predictable)."""
+    """An ``n -> n bytes`` source drawn from ``rng`` (unsafe outside simulation: predictable).
+
+    The bytes are drawn :data:`ENTROPY_BLOCK` at a time and handed out in order: one
+    ``Generator.bytes`` call costs tens of microseconds whatever its size, and a run
+    draws a nonce, a salt or a request id for nearly every command. The stream is a
+    function of the generator's seed alone, so a seed still gives one run.
+    """
+    buffer = b""
+    offset = 0
 
     def draw(size: int) -> bytes:
-        return rng.bytes(size)
+        nonlocal buffer, offset
+        if offset + size > len(buffer):
+            buffer = buffer[offset:] + rng.bytes(max(ENTROPY_BLOCK, size))
+            offset = 0
+        offset += size
+        return buffer[offset - size : offset]
 
     return draw

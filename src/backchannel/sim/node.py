@@ -67,6 +67,7 @@ class AppFactory(Protocol):
         annexes: AnnexService | None = ...,
         replay: ReplayWindow | None = ...,
         tick_interval: float | None = ...,
+        inline: bool = ...,
     ) -> Any: ...  # noqa: ANN401 - an ASGI application
 
 
@@ -205,6 +206,7 @@ class SimNode:
                 annexes=AnnexService(tracks),
                 replay=replay,
                 tick_interval=None,  # the simulator ticks on virtual time (:meth:`tick`)
+                inline=True,  # no thread pool, no committer thread: one request at a time (ADR-0043)
             )
         self._shell = None
         self._lifespan = _Lifespan(self.app, self.loop)
@@ -254,7 +256,13 @@ def _idle_pump() -> Pump:
         pump = _PUMPS.pop()
         if pump.pid == os.getpid():
             return pump
+        _FOREIGN.append(pump)
     return Pump()
+
+
+_FOREIGN: list[Pump] = []
+"""Pumps a forked worker inherited: never run (their loop is the parent's) nor collected (collecting
+one would close its loop under its pending task and log "Task was destroyed but it is pending")."""
 
 
 def _close_pumps() -> None:
