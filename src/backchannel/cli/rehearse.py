@@ -4,7 +4,7 @@
   and checks every invariant (``--report`` writes its timeline as an HTML page); a
   violation prints the seed, the fault schedule, the shrunk
   schedule and the command that reproduces it, and exits 1.
-- ``rehearse sweep SCENARIO --seeds 200 [--first 0] [--workers 2] [--sqlite] [--json]``
+- ``rehearse sweep SCENARIO --seeds 200 [--first 0] [--workers 2 | --ray-address ADDR] [--sqlite] [--json]``
   runs many seeds with a progress bar and reports the violations (must be 0)
   and acknowledgement latency per priority as distributions.
 - ``rehearse list`` names the built-in scenarios.
@@ -149,6 +149,14 @@ def sweep_command(
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
     sqlite: _Sqlite = False,
     as_json: _Json = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Run on this Ray cluster instead of local processes ('auto', 'ray://host:10001'; "
+            "needs the extra backchannel[ray]).",
+        ),
+    ] = None,
 ) -> None:
     """Run many seeds of SCENARIO: invariant violations (must be 0) and SLO distributions."""
 
@@ -158,7 +166,7 @@ def sweep_command(
         with bar:
             task = bar.add_task(f"rehearsing {scenario}", total=seeds)
             return sweep(scenario, seeds, app_factory(), first=first, workers=workers, sqlite=sqlite,
-                         progress=lambda _: bar.advance(task))  # fmt: skip
+                         progress=lambda _: bar.advance(task), ray_address=ray_address)  # fmt: skip
 
     report = _guarded(body)
     data: dict[str, Any] = report.to_dict()
