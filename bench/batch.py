@@ -111,7 +111,7 @@ class Node:
         check_batch(TRACK, commands)  # what the batch-signed route runs before the commands
         state = self.tracks.state(TRACK)
         assert state is not None
-        verify_batch(state, commands, datetime.now(UTC))
+        verify_batch(state, commands, datetime.now(UTC), self.tracks.ahead)
         return self.run(commands)
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ whether a batch mixes members or repeats a command (the service's admission,
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from collections import OrderedDict
@@ -204,6 +205,29 @@ class BatchProof:
             "path": [b64encode(node) for node in self.path],
             "signature": b64encode(self.signature),
         }
+
+    def to_bytes(self) -> bytes:
+        """``canonicalize(self.to_dict())``, written directly (a test pins the equality).
+
+        Keys in RFC 8785 order (``index`` < ``path`` < ``root`` < ``signature`` < ``size``);
+        base64 text and integers need no escaping.
+        """
+        path = b",".join(b'"' + base64.b64encode(node) + b'"' for node in self.path)
+        return b"".join(
+            (
+                b'{"index":',
+                str(self.index).encode("ascii"),
+                b',"path":[',
+                path,
+                b'],"root":"',
+                base64.b64encode(self.root),
+                b'","signature":"',
+                base64.b64encode(self.signature),
+                b'","size":',
+                str(self.size).encode("ascii"),
+                b"}",
+            )
+        )
 
     @classmethod
     def from_dict(cls, value: JSONValue, field: str = "batch") -> BatchProof:

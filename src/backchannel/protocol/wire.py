@@ -276,7 +276,7 @@ class SignedCommand:
         command's proof comes first and a single signature last.
         """
         if self.batch is not None:
-            return b'{"batch":' + canonicalize(self.batch.to_dict()) + b',"payload":' + self.canonical + b"}"
+            return b'{"batch":' + self.batch.to_bytes() + b',"payload":' + self.canonical + b"}"
         return (
             b'{"payload":' + self.canonical + b',"sig":"' + b64encode(self.signature).encode("ascii") + b'"}'
         )
