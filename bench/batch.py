@@ -54,6 +54,7 @@ from backchannel.protocol.wire import (
 )
 from backchannel.service.batch import check_batch, verify_batch
 from backchannel.service.delivery import DeliveryService
+from backchannel.service.gc_policy import tune_gc
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import CommandResult, TrackService
 from backchannel.store.sqlite import SQLiteEventStore
@@ -93,6 +94,7 @@ class Node:
     """The services ``serve`` builds, on a SQLite store in a temporary directory."""
 
     def __init__(self, directory: Path) -> None:
+        tune_gc()  # as open_node does for serve
         self.store = SQLiteEventStore(directory / "bench.sqlite3")
         writer = LogWriter(self.store, NoteSigner("bench.log", SigningKey.from_seed(b"\x07" * 32)))
         self.tracks = TrackService(writer, NODE)
@@ -111,7 +113,7 @@ class Node:
         check_batch(TRACK, commands)  # what the batch-signed route runs before the commands
         state = self.tracks.state(TRACK)
         assert state is not None
-        verify_batch(state, commands, datetime.now(UTC))
+        verify_batch(state, commands, datetime.now(UTC), self.tracks.ahead)
         return self.run(commands)
 
     def close(self) -> None:

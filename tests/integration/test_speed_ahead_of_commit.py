@@ -177,3 +177,33 @@ def test_recent_entries_are_kept_up_to_a_byte_budget_and_older_ones_come_from_th
             world.service.entry(TRACK, index)
             == next(iter(world.store.read(TRACK, index, index + 1))).decode()
         )
+
+
+def test_a_verified_batch_is_remembered_once_and_its_commands_are_not_verified_again(world: World) -> None:
+    from backchannel.protocol.wire import command_payload, sign_batch
+    from backchannel.service.batch import check_batch, verify_batch
+
+    payloads = [
+        command_payload(
+            USA.signing.key_id,
+            track=TRACK,
+            command="submit_message",
+            member=USA.name,
+            body=message_body("statement", {"text": f"batched {i}"}),
+            issued_at=world.clock.now(),
+            nonce=f"nonce-batch{i:04d}",
+        )
+        for i in range(4)
+    ]
+    commands = sign_batch(USA.signing, payloads)
+    check_batch(TRACK, commands)
+    state = world.service.state(TRACK)
+    assert state is not None
+    verify_batch(state, commands, world.clock.now(), world.service.ahead)
+    assert world.service.ahead.verified == 4
+    world.service.ahead.verify(commands)  # already verified under this key: skipped
+    assert world.service.ahead.verified == 4
+    outcomes = world.service.execute_many(commands)
+    assert all(not isinstance(o, Exception) and not o.replayed for o in outcomes)
+    assert len(world.service.ahead) == 0
+    assert replay(world.store, TRACK) == world.service.state(TRACK)

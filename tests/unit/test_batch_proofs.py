@@ -232,3 +232,24 @@ def test_wire_bytes_are_the_canonical_bytes_of_the_wire_form_in_both_forms() -> 
         assert signed.wire_bytes() == canonicalize(signed.to_dict())
         assert signed.wire_dict() == signed.to_dict()
         assert SignedCommand.from_dict(parse_canonical(signed.wire_bytes())) == signed
+
+
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_a_proof_s_bytes_are_the_canonical_bytes_of_its_json_form(size: int) -> None:
+    key = SigningKey.from_seed(b"\x09" * 32)
+    payloads = [
+        command_payload(
+            key.key_id,
+            track="t",
+            command="submit_message",
+            member="usa/principal",
+            body={"i": i},
+            issued_at=datetime(2026, 1, 31, tzinfo=UTC),
+            nonce=f"nonce-{i:04d}",
+            idempotency_key=None,
+        )
+        for i in range(size)
+    ]
+    for signed in sign_batch(key, payloads):
+        assert signed.batch is not None
+        assert signed.batch.to_bytes() == canonicalize(signed.batch.to_dict())

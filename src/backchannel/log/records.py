@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log import merkle
 from backchannel.log._checks import is_bytes_of, is_natural, is_text
-from backchannel.log.canonical import JSONValue, canonicalize, loads_strict
+from backchannel.log.canonical import MAX_SAFE_INTEGER, JSONValue, canonicalize, loads_strict
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
 
 __all__ = [
@@ -71,7 +71,10 @@ def format_timestamp(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EncodingError("created_at: datetime must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # isoformat pads the year to 4 digits, strftime may not
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # strftime's text, 5x faster
 
 
 def parse_timestamp(text: str, *, field: str = "created_at") -> datetime:
@@ -232,13 +235,46 @@ class Event:
             if self.body_bytes is None:
                 data = canonicalize(self.to_dict())
             else:  # the envelope's fields around the body's bytes, which are not walked again
-                envelope = canonicalize({**self.to_dict(), "body": {}})
-                # "author" sorts before "body" and no envelope value holds a quote: the first match is the key
-                data = envelope.replace(b'"body":{}', b'"body":' + self.body_bytes, 1)
+                data = self._envelope(self.body_bytes)
                 object.__setattr__(self, "body_bytes", None)  # now inside _bytes: not kept twice
             object.__setattr__(self, "_bytes", data)
         assert self._bytes is not None
         return self._bytes
+
+    def _envelope(self, body_bytes: bytes) -> bytes:
+        """``canonicalize(self.to_dict())`` with ``body_bytes`` as the body, written field by field.
+
+        Every envelope field was checked in ``__post_init__`` against a pattern
+        that admits no character JSON escapes, so each string is its own JSON
+        text; keys are written in RFC 8785 order (a test pins the equality).
+        """
+        fields = (self.track, self.type, self.author, self.created_at)
+        plain = type(self.seq) is int and self.seq <= MAX_SAFE_INTEGER and all(type(f) is str for f in fields)
+        if not plain:
+            # str subclasses and unsafe integers take the reference encoder (which refuses the latter)
+            envelope = canonicalize({**self.to_dict(), "body": {}})
+            # "author" sorts before "body" and no envelope value holds a quote: the first match is the key
+            return envelope.replace(b'"body":{}', b'"body":' + body_bytes, 1)
+        prev = b"null" if self.prev is None else b'"' + self.prev.hex().encode("ascii") + b'"'
+        return b"".join(
+            (
+                b'{"author":"',
+                self.author.encode(),
+                b'","body":',
+                body_bytes,
+                b',"created_at":"',
+                self.created_at.encode(),
+                b'","prev":',
+                prev,
+                b',"seq":',
+                str(self.seq).encode("ascii"),
+                b',"track":"',
+                self.track.encode(),
+                b'","type":"',
+                self.type.encode(),
+                b'"}',
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backchannel.errors import EncodingError, VerificationError
 from backchannel.log import merkle
@@ -173,6 +173,9 @@ class BatchProof:
     size: int
     path: tuple[bytes, ...]
     signature: bytes
+    _text: tuple[str, tuple[str, ...], str] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )  # root, path and signature in base64, computed once
 
     def __post_init__(self) -> None:
         """Check each field's shape."""
@@ -195,15 +198,35 @@ class BatchProof:
         if not isinstance(signature, bytes) or len(signature) != _SIGNATURE_SIZE:
             raise EncodingError("batch.signature: expected a 64-byte Ed25519 signature")
 
+    def _base64(self) -> tuple[str, tuple[str, ...], str]:
+        if self._text is None:
+            path = tuple(b64encode(node) for node in self.path)
+            text = (b64encode(self.root), path, b64encode(self.signature))
+            object.__setattr__(self, "_text", text)
+        assert self._text is not None
+        return self._text
+
     def to_dict(self) -> dict[str, JSONValue]:
-        """The JSON form: hashes and the signature in standard base64."""
+        """The JSON form: hashes and the signature in standard base64 (a fresh copy)."""
+        root, path, signature = self._base64()
         return {
-            "root": b64encode(self.root),
+            "root": root,
             "index": self.index,
             "size": self.size,
-            "path": [b64encode(node) for node in self.path],
-            "signature": b64encode(self.signature),
+            "path": list(path),
+            "signature": signature,
         }
+
+    def to_bytes(self) -> bytes:
+        """``canonicalize(self.to_dict())``, written directly (a test pins the equality).
+
+        Keys in RFC 8785 order (``index`` < ``path`` < ``root`` < ``signature`` < ``size``);
+        base64 text and integers need no escaping.
+        """
+        root, path, signature = self._base64()
+        nodes = ",".join(f'"{node}"' for node in path)
+        text = f'{{"index":{self.index},"path":[{nodes}],"root":"{root}","signature":"{signature}",'
+        return f'{text}"size":{self.size}}}'.encode("ascii")
 
     @classmethod
     def from_dict(cls, value: JSONValue, field: str = "batch") -> BatchProof:

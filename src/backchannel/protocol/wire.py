@@ -70,7 +70,7 @@ from backchannel.domain.ids import check_idempotency_key, check_key_id, check_me
 from backchannel.domain.keys import NewKey
 from backchannel.domain.values import JSONValue
 from backchannel.errors import EncodingError, VerificationError
-from backchannel.log.canonical import canonicalize, loads_strict
+from backchannel.log.canonical import canonicalize
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey, VerifyingKey, b64decode, b64encode
 from backchannel.protocol._wire_codec import (
@@ -221,7 +221,9 @@ class SignedCommand:
             canonical = canonicalize(self.payload)
         except EncodingError as e:
             raise EncodingError(f"payload: {e}") from e
-        payload = loads_strict(canonical)  # a private plain copy, exactly what was signed
+        # a private plain copy, exactly what was signed: canonicalize refused everything a strict
+        # parser refuses (unsafe integers, NaN, lone surrogates; a dict has no duplicate keys)
+        payload = json.loads(canonical)
         fields = Reader(payload, _PAYLOAD_FIELDS, At("payload", WIRE_STYLE))
         command = fields.read("command", _TEXT)
         if command not in COMMAND_NAMES:
@@ -276,7 +278,7 @@ class SignedCommand:
         command's proof comes first and a single signature last.
         """
         if self.batch is not None:
-            return b'{"batch":' + canonicalize(self.batch.to_dict()) + b',"payload":' + self.canonical + b"}"
+            return b'{"batch":' + self.batch.to_bytes() + b',"payload":' + self.canonical + b"}"
         return (
             b'{"payload":' + self.canonical + b',"sig":"' + b64encode(self.signature).encode("ascii") + b'"}'
         )

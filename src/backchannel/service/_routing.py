@@ -3,7 +3,7 @@
 Pure functions of the track state, used by
 :class:`~backchannel.service.delivery.DeliveryService`.
 
-This module holds no state and does no I/O.
+This module does no I/O; it remembers only each recent message's body size (a cache).
 """
 
 from __future__ import annotations
@@ -38,8 +38,24 @@ def envelope(track: str, message: MessageRecord, party: str, index: int) -> Enve
         sender=message.party,
         recipient=party,
         priority=Priority(message.priority.value),
-        size=len(canonicalize(thaw(message.body))),
+        size=_body_size(message),
     )
+
+
+# message id -> canonical body size (an id fixes its body: it is the hash of the command)
+_SIZES: dict[str, int] = {}
+_MAX_SIZES = 16_384
+
+
+def _body_size(message: MessageRecord) -> int:
+    """The canonical size of a message's body, computed once per message (each delivery of it reuses it)."""
+    size = _SIZES.get(message.message_id)
+    if size is None:
+        size = len(canonicalize(thaw(message.body)))
+        if len(_SIZES) >= _MAX_SIZES:
+            _SIZES.clear()
+        _SIZES[message.message_id] = size
+    return size
 
 
 def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tuple[str, ...]:

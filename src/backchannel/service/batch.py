@@ -39,6 +39,7 @@ from backchannel.log import merkle
 from backchannel.log.signing import VerifyingKey
 from backchannel.protocol.batch import MAX_BATCH_SIZE, BatchProof, batch_leaf, verify_root
 from backchannel.protocol.wire import SignedCommand
+from backchannel.service.verification import AheadOfCommit
 
 __all__ = ["MAX_BATCH_SIZE", "check_batch", "verify_batch"]
 
@@ -135,12 +136,16 @@ def _violations(
     return found
 
 
-def verify_batch(state: TrackState, commands: Sequence[SignedCommand], now: datetime) -> None:
+def verify_batch(
+    state: TrackState, commands: Sequence[SignedCommand], now: datetime, ahead: AheadOfCommit | None = None
+) -> None:
     """Check every inclusion path, then the one signature under the key the author may use at ``now``.
 
     Call :func:`check_batch` first. The signature, once verified, is remembered
     (:func:`~backchannel.protocol.batch.verify_root`), so each command's own
     check on the single command path costs no second Ed25519 verification.
+    Given ``ahead``, every command is remembered there as verified under that
+    key, so the committer checks neither its path nor its signature again.
 
     Raises:
         VerificationError: ``commands.<i>.batch.path`` does not lead to the root,
@@ -166,3 +171,5 @@ def verify_batch(state: TrackState, commands: Sequence[SignedCommand], now: date
             f"commands.0.batch.signature: signature rule: the batch root's signature does not verify "
             f"under {head.key_id} of {head.member}"
         ) from e
+    if ahead is not None:
+        ahead.remember(commands, key.public_bytes)

@@ -78,14 +78,22 @@ class AheadOfCommit:
                 continue
             try:
                 public = state.signing_key(signed.member, signed.key_id, now).ed25519
+                with self._lock:
+                    if self._verified.get((signed.digest, signed.signature)) == public:
+                        continue  # already verified under this key (a batch, by verify_batch)
                 signed.verify(VerifyingKey(public))
             except BackchannelError:
                 continue  # the committer reaches the same verdict and reports it
-            with self._lock:
+            self.remember([signed], public)
+
+    def remember(self, commands: Sequence[SignedCommand], public: bytes) -> None:
+        """Remember ``commands`` as verified under ``public`` (the caller verified them)."""
+        with self._lock:
+            for signed in commands:
                 self._verified[(signed.digest, signed.signature)] = public
                 self.verified += 1
-                if len(self._verified) > self._limit:
-                    del self._verified[next(iter(self._verified))]
+            while len(self._verified) > self._limit:
+                del self._verified[next(iter(self._verified))]
 
     def verified_under(self, signed: SignedCommand, public: bytes) -> bool:
         """Whether ``signed``'s signature was verified here under exactly ``public`` (forgotten after)."""

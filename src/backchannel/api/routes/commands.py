@@ -217,7 +217,7 @@ def _parse_batch_signed(ctx: ApiContext, request: Request, track: str, body: byt
             raise EncodingError(f"commands.{position}: not a signed command: {e}") from e
     check_batch(track, commands)
     ctx.auth.command(request, commands[0], body)
-    verify_batch(ctx.state(track), commands, ctx.clock.now())
+    verify_batch(ctx.state(track), commands, ctx.clock.now(), ctx.service.ahead)
     return commands
 
 
