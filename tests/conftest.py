@@ -6,8 +6,11 @@ tests). Under ``CI=true`` the examples are derandomised so that a red build is
 reproducible; locally they vary from run to run to explore more.
 """
 
+import importlib.util
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -17,3 +20,25 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("backchannel")
+
+
+@pytest.fixture
+def local_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local Ray (one CPU, no dashboard) for the test; its GCS address on 127.0.0.1.
+
+    Ray is the optional extra ``backchannel[ray]`` (``make test`` installs it). Without it
+    the test is skipped locally, but under ``CI=true`` a missing Ray is a failure, never a skip.
+    """
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Ray is not installed, but CI=true: make test installs the [ray] extra")
+        pytest.skip("ray is not importable (pip install 'backchannel[ray]')")
+    # keep every Ray socket on the loopback address (Ray otherwise binds the host's public IP)
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
