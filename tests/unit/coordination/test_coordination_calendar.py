@@ -58,6 +58,18 @@ def test_a_queued_booking_is_promoted_when_the_holder_releases() -> None:
     assert calendars.queued() == []
 
 
+def test_find_names_a_booking_and_whether_it_is_accepted_or_queued() -> None:
+    calendars = world()
+    held = Booking("b1", "room:doha-3", "us-iran-nuclear", at(0), at(2))
+    waiting = Booking("b2", "room:doha-3", "ceasefire", at(1), at(3))
+    calendars.book(held)
+    calendars.book(waiting, queue=True)
+    assert calendars.find("b1") == (held, BookingStatus.ACCEPTED)
+    assert calendars.find("b2") == (waiting, BookingStatus.QUEUED)
+    with pytest.raises(NotFoundError, match="no booking b3"):
+        calendars.find("b3")
+
+
 def test_attention_budget_and_saturation() -> None:
     calendars = world()
     person = "person:usa/principal"

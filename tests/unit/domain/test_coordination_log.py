@@ -170,6 +170,22 @@ def test_bookings_never_double_book_and_name_the_holder(world: World) -> None:
         world.run(world.cmd(CancelBooking, "med/chair", booking_id="b1"))
 
 
+def test_cancelling_a_queued_booking_leaves_the_holder_and_frees_the_queue(world: World) -> None:
+    register(world)
+    book(world, "b1", IRAN)
+    (queued,) = book(world, "b2", "meeting:ceasefire-1", hours=(1, 3), queue=True)
+    assert queued.status is BookingStatus.QUEUED
+    waits = {(w.waiter, w.holder) for w in world.s.coordination.graph().waits()}
+    assert ("meeting:ceasefire-1", IRAN) in waits
+    (cancelled,) = world.run(world.cmd(CancelBooking, "med/chair", booking_id="b2"))
+    assert cancelled.promoted == ()
+    assert "b2" not in world.s.coordination.bookings
+    assert world.s.coordination.bookings["b1"].status is BookingStatus.ACCEPTED
+    assert ("meeting:ceasefire-1", IRAN) not in {
+        (w.waiter, w.holder) for w in world.s.coordination.graph().waits()
+    }
+
+
 def test_a_queued_booking_behind_its_own_holder_is_no_deadlock(world: World) -> None:
     register(world)
     book(world, "b1", IRAN)
