@@ -1,9 +1,9 @@
 """Sweeps: many seeds of one scenario, on local processes or Ray, summarised as distributions.
 
 :func:`sweep` runs seeds ``first .. first + count - 1`` (in worker processes
-when ``workers > 1``, as Ray tasks with ``ray_address``) and gathers the violations (which must be none) and the
-SLO figures: acknowledgement latency per priority as percentiles, and how many
-deliveries missed their priority's objective.
+when ``workers > 1``, as Ray tasks with ``ray_address``) and gathers the
+violations (which must be none) and the SLO figures: acknowledgement latency
+per priority as percentiles, and how many deliveries missed their objective.
 
 This module does not print (the CLI does) and does not shrink (a failing seed
 is re-run with ``rehearse run``).
