@@ -88,7 +88,9 @@ def in_process(
     from backchannel.node import open_node
     from backchannel.service.admission import Admission
     from backchannel.service.config import Settings
+    from backchannel.service.gc_policy import tune_gc
 
+    tune_gc()  # as backchannel serve does
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     node = open_node(

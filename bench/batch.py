@@ -94,7 +94,7 @@ class Node:
     """The services ``serve`` builds, on a SQLite store in a temporary directory."""
 
     def __init__(self, directory: Path) -> None:
-        tune_gc()  # as open_node does for serve
+        tune_gc()  # as backchannel serve does
         self.store = SQLiteEventStore(directory / "bench.sqlite3")
         writer = LogWriter(self.store, NoteSigner("bench.log", SigningKey.from_seed(b"\x07" * 32)))
         self.tracks = TrackService(writer, NODE)

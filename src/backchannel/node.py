@@ -39,7 +39,6 @@ from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
-from backchannel.service.gc_policy import tune_gc
 from backchannel.service.integrity import IntegrityReport, check_store
 from backchannel.service.language import LanguageService
 from backchannel.service.replay import ReplayWindow
@@ -188,7 +187,6 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         StorageError: the database cannot be opened.
         DamagedStoreError: the database fails SQLite's own check.
     """
-    tune_gc()  # the heap grows with the logs held in memory (issue #13)
     chosen_clock = clock or SystemClock()
     log = open_log(settings, clock=chosen_clock)
     try:

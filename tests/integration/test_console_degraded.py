@@ -15,20 +15,11 @@ from backchannel.protocol.console_token import make_signin_token
 from backchannel.protocol.wire import sign_command
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
-from backchannel.testing.console_world import IRAN_TRACK, QATAR, USA, client, doha, serving
+from backchannel.testing.console_world import IRAN_TRACK, QATAR, USA, client, doha, serving, sign_in
 from backchannel.testing.server import running
 from backchannel.testing.world import new_key_json, opening, seeded_keys
 
 NORWAY = seeded_keys(7, "norway/principal")
-
-
-def sign_in(url: str, track: str, keys=QATAR) -> httpx.Cookies:
-    token = make_signin_token(
-        origin=url, track=track, member=keys.name, key=keys.signing, now=datetime.now(UTC)
-    )
-    response = httpx.get(f"{url}/console/signin", params={"token": token}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return response.cookies
 
 
 def test_a_damaged_track_is_shown_as_damaged_and_the_others_as_usual(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from backchannel.errors import ConfigurationError
 from backchannel.log.checkpoint import NoteSigner, SignedCheckpoint
 from backchannel.log.cosignature import CosignatureSigner, InsufficientCosignaturesError
 from backchannel.log.signing import SigningKey
-from backchannel.protocol.console_token import make_signin_token
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, agenda_digest, sign_command
 from backchannel.sdk import BackchannelClient, ForkDetectedError, ProblemError
@@ -38,6 +37,7 @@ from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
+from backchannel.testing.console_world import sign_in
 from backchannel.testing.salts import UnsafeDeterministicSalts
 from backchannel.testing.server import running
 from backchannel.testing.world import SMALL_AGENDA, message_body, new_key_json, seeded_keys
@@ -503,11 +503,9 @@ def test_a_verification_error_is_not_swallowed_by_the_fallback(net: Net) -> None
 
 def sign_in_page(server: Server, keys: KeyPair) -> str:
     """Sign ``keys`` in to the console of ``server`` with a one-time link; read the track's page."""
-    now = datetime.now(UTC)
-    token = make_signin_token(origin=ORIGIN, track=TRACK, member=keys.name, key=keys.signing, now=now)
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as browser:
-        assert browser.get("/console/signin", params={"token": token}).status_code == 303
-        return browser.get(f"/console/tracks/{TRACK}").text
+    url = f"http://127.0.0.1:{server.port}"
+    cookies = sign_in(url, TRACK, keys, origin=ORIGIN)
+    return httpx.get(f"{url}/console/tracks/{TRACK}", cookies=cookies).text
 
 
 def test_a_witness_reports_the_split_view_and_every_member_reads_the_alarm(net: Net) -> None:

@@ -2,6 +2,7 @@
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,12 @@ def test_higher_thresholds_or_a_disabled_collector_are_kept() -> None:
     gc.set_threshold(0, 5, 5)
     tune_gc()
     assert gc.get_threshold() == (0, 5, 5)
+
+
+def test_opening_a_node_leaves_the_embedding_process_s_collector_alone(tmp_path: Path) -> None:
+    from backchannel.node import open_node
+    from backchannel.service.config import Settings
+
+    gc.set_threshold(700, 10, 10)
+    with open_node(Settings(data_dir=tmp_path / "data"), host="127.0.0.1", port=9):
+        assert gc.get_threshold() == (700, 10, 10)

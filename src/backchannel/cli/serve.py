@@ -130,6 +130,7 @@ def serve(
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
     from backchannel.service.admission import Admission
+    from backchannel.service.gc_policy import tune_gc
 
     def body() -> None:
         if host not in _LOOPBACK and not host.startswith("127.") and not allow_remote:
@@ -139,6 +140,7 @@ def serve(
         _check_loop(loop)
         policy = _policy(flash_deadline, heartbeat_window, credit)
         admission = Admission.from_specs(admit_key or [])
+        tune_gc()  # this process is the server: its heap grows with the logs held in memory (issue #13)
         with open_node(
             Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
             host=host,

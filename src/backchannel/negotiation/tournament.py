@@ -40,6 +40,7 @@ from backchannel.negotiation.agents import make_agent
 from backchannel.negotiation.analysis import distance, nash_point, pareto_mask
 from backchannel.negotiation.protocols import run_sao
 from backchannel.negotiation.scenario import load_scenario
+from backchannel.parallel import ray_map
 
 __all__ = [
     "RESULT_SCHEMA",
@@ -379,7 +380,8 @@ def run_tournament(  # noqa: PLR0913 - the tournament and where it goes, then op
     if on_progress is not None:
         on_progress(progress, len(specs))
     if ray_address is not None:
-        _run_on_ray(chunks, scenarios, ray_address, finish)
+        for rows in ray_map(play_chunk, chunks, scenarios, ray_address):
+            finish(rows)
     else:
         _run_locally(chunks, scenarios, workers or min(2, os.cpu_count() or 1), finish)
     return TournamentReport(out_dir, len(specs), len(specs) - len(pending), len(pending), tuple(written))
@@ -405,26 +407,6 @@ def _run_locally(
         futures = [pool.submit(play_chunk, chunk, _needed(chunk, scenarios)) for chunk in chunks]
         for future in as_completed(futures):
             finish(future.result())
-
-
-def _run_on_ray(
-    chunks: list[list[RunSpec]],
-    scenarios: dict[str, Problem],
-    address: str,
-    finish: Callable[[list[dict[str, Any]]], None],
-) -> None:
-    try:
-        import ray
-    except ImportError as e:
-        raise ConfigurationError("ray_address: Ray is not installed (pip install 'backchannel[ray]')") from e
-    if not ray.is_initialized():
-        ray.init(address=address)
-    remote = ray.remote(play_chunk)
-    shared = ray.put(scenarios)
-    pending = [remote.remote(chunk, shared) for chunk in chunks]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        finish(ray.get(ready[0]))
 
 
 def summarize(table: pa.Table) -> list[dict[str, Any]]:

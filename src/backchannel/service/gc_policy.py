@@ -8,8 +8,10 @@ first threshold makes young collections rarer and, through them, full ones:
 cyclic garbage is still collected, later. Reference counting, which frees
 almost everything the service allocates, is unaffected.
 
-The thresholds are process-wide: :func:`tune_gc` is called where a node is
-opened (:func:`backchannel.node.open_node`) and by the in-process benchmarks.
+The thresholds are process-wide, so :func:`tune_gc` is called by the process
+that is the server (``backchannel serve``) and by the in-process benchmarks,
+never by :func:`backchannel.node.open_node`: a test or an embedding
+application that opens a node keeps its own collector settings.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ is re-run with ``rehearse run``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backchannel.errors import ConfigurationError
+from backchannel.parallel import ray_map
 from backchannel.sim.node import AppFactory
 from backchannel.sim.run import RunResult, run_scenario
 from backchannel.sim.scenario import Scenario, load_scenario
@@ -107,25 +107,10 @@ def _summary(arr: np.ndarray[Any, np.dtype[np.float64]], slo: float | None) -> d
             "max": float(arr.max()), "within_slo": within}  # fmt: skip
 
 
-def _chunk(args: tuple[str, list[int], AppFactory, bool]) -> list[RunResult]:
+def _chunk(args: tuple[str, list[int], AppFactory, bool], _shared: None = None) -> list[RunResult]:
     source, seeds, make_app, sqlite = args
     scenario = load_scenario(source)
     return [run_scenario(scenario, seed, make_app, sqlite=sqlite) for seed in seeds]
-
-
-def _on_ray(chunks: list[tuple[str, list[int], AppFactory, bool]], address: str) -> Iterator[RunResult]:
-    """Run each chunk as a Ray task; yield its runs as each task finishes."""
-    try:
-        import ray
-    except ImportError as e:
-        raise ConfigurationError("ray_address: Ray is not installed (pip install 'backchannel[ray]')") from e
-    if not ray.is_initialized():
-        ray.init(address=address)
-    remote = ray.remote(_chunk)
-    pending = [remote.remote(c) for c in chunks]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        yield from ray.get(ready[0])
 
 
 def _one(args: tuple[str, int, AppFactory, bool]) -> RunResult:
@@ -169,7 +154,7 @@ def sweep(  # noqa: PLR0913 - what to run, and how
             numbers = list(range(first, first + seeds))
             step = max(1, chunk)
             parts = [(source, numbers[i : i + step], make_app, sqlite) for i in range(0, seeds, step)]
-            results = _on_ray(parts, ray_address)
+            results = (run for ran in ray_map(_chunk, parts, None, ray_address) for run in ran)
         else:
             jobs = [(source, seed, make_app, sqlite) for seed in range(first, first + seeds)]
             if workers <= 1:

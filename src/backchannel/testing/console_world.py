@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from backchannel.api import create_app
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import SystemClock
@@ -24,6 +26,7 @@ from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.records import format_timestamp
 from backchannel.log.signing import SigningKey
+from backchannel.protocol.console_token import make_signin_token
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import agenda_digest
 from backchannel.sdk import BackchannelClient, deal_hash
@@ -50,6 +53,7 @@ __all__ = [
     "doha",
     "open_track",
     "serving",
+    "sign_in",
 ]
 
 IRAN_TRACK = "us-iran-nuclear"
@@ -187,3 +191,18 @@ def deadlock(url: str) -> None:
                    end=at + timedelta(hours=3), priority=2)  # fmt: skip
         coord.book(COORD, "ceasefire-meeting", resource=PERSON, holder=CEASEFIRE, priority=5, queue=True,
                    start=at + timedelta(hours=1), end=at + timedelta(hours=2))  # fmt: skip
+
+
+def sign_in(url: str, track: str, keys: KeyPair = QATAR, *, origin: str | None = None) -> httpx.Cookies:
+    """Follow a fresh one-time sign-in link of ``keys`` for ``track``; return the session cookie.
+
+    ``origin`` is the origin the link is signed for (default: ``url``, the server's own).
+    """
+    token = make_signin_token(
+        origin=origin or url, track=track, member=keys.name, key=keys.signing, now=datetime.now(UTC)
+    )
+    response = httpx.get(f"{url}/console/signin", params={"token": token}, follow_redirects=False)
+    if response.status_code != 303:
+        msg = f"sign-in refused: {response.status_code} {response.text}"
+        raise AssertionError(msg)
+    return response.cookies
