@@ -213,10 +213,17 @@ def connect(url: str, connect_timeout: float) -> None:
             raise wrap_error(e, f"migrate {where}") from e
 
 
-def write_batch(conn: psycopg.Connection[tuple[object, ...]], prepared: PreparedBatch) -> None:
-    """Take the track's lock, check its size and write a validated batch (inside a transaction)."""
+def write_batch(
+    conn: psycopg.Connection[tuple[object, ...]], prepared: PreparedBatch, *, lock: bool = True
+) -> None:
+    """Take the track's lock, check its size and write a validated batch (inside a transaction).
+
+    ``lock=False`` leaves the serialisation to the transaction's isolation level
+    (the SERIALIZABLE option that ``bench/pg_locking.py`` measures, ADR-0055).
+    """
     track = prepared.track
-    conn.execute(_TRACK_LOCK, (track,))
+    if lock:
+        conn.execute(_TRACK_LOCK, (track,))
     # READ COMMITTED: this statement's snapshot is taken after the lock is held,
     # so it sees every append committed by whoever held the lock before us.
     row = conn.execute("SELECT id, origin, size FROM tracks WHERE name = %s", (track,)).fetchone()
