@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from backchannel.cli._common import err, out, run
-from backchannel.service.store_copy import migrate_store
 
 __all__ = ["store_app"]
 
@@ -33,6 +32,7 @@ def store_migrate(
     ],
 ) -> None:
     """Copy every track into PostgreSQL, then verify the copy (same roots and checkpoints, log verifier)."""
+    from backchannel.service.store_copy import migrate_store  # loads psycopg: only when asked for
 
     def body() -> None:
         report = migrate_store(source, target, progress=lambda line: err.print(line, markup=False))
