@@ -166,9 +166,19 @@ class PostgresEventStore(EventStore):
         self._pool: ConnectionPool[Connection] | None = pool
 
     @classmethod
-    def open(cls, url: str, **options: float) -> Self:
-        """Open a store; the same as the constructor, and a context manager."""
-        return cls(url, **options)  # type: ignore[arg-type]
+    def open(cls, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> Self:
+        """Open a store; the same as the constructor, and a context manager.
+
+        Args:
+            url: The libpq connection URL.
+            min_size: Connections the pool keeps open.
+            max_size: The most connections the pool opens.
+            timeout: Seconds to wait for the server and for a pooled connection.
+
+        Returns:
+            The open store.
+        """
+        return cls(url, min_size=min_size, max_size=max_size, timeout=timeout)
 
     @property
     def url(self) -> str:

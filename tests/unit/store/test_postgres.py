@@ -1,5 +1,6 @@
 """PostgreSQL-specific behaviour of PostgresEventStore (the shared contract is in tests/contract)."""
 
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -128,3 +129,26 @@ def test_repr_and_url_hide_the_password(store: PostgresEventStore) -> None:
     assert "closed" in repr(store)
     with pytest.raises(ProgrammingError, match="is closed"):
         store.list_tracks()
+
+
+def test_open_is_the_constructor(postgres_url: str) -> None:
+    with PostgresEventStore.open(postgres_url, min_size=1, max_size=1, timeout=5) as store:
+        assert store.create_track("t", "o/t", "key").size == 0
+        assert [t.track for t in store.list_tracks()] == ["t"]
+
+
+def test_a_lost_connection_is_an_operational_error_and_the_pool_recovers(postgres_url: str) -> None:
+    name = "bc_test_" + uuid.uuid4().hex[:12]
+    url = f"{postgres_url}&application_name={name}"
+    with PostgresEventStore(url, min_size=1, max_size=1) as store:
+        store.create_track("t", "o/t", "key")
+        with raw(postgres_url) as conn:  # only this test's own sessions, found by their application name
+            killed = conn.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s) AS done",
+                (name,),
+            ).fetchone()
+        assert killed == (1,)
+        with pytest.raises(OperationalError, match=r"PostgreSQL failed to read track 't' \(postgresql://"):
+            store.get_track("t")
+        assert store.get_track("t").size == 0  # the broken connection was replaced
