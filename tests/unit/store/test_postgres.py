@@ -10,7 +10,7 @@ from backchannel.errors import OperationalError, ProgrammingError
 from backchannel.service.integrity import DamagedStoreError, check_store
 from backchannel.store._pg_schema import redact
 from backchannel.store.postgres import PostgresEventStore, migrations
-from backchannel.testing.postgres import schema_url, server_url
+from backchannel.testing.postgres import require_postgres, schema_url, server_url
 
 
 @pytest.fixture
@@ -152,3 +152,22 @@ def test_a_lost_connection_is_an_operational_error_and_the_pool_recovers(postgre
         with pytest.raises(OperationalError, match=r"PostgreSQL failed to read track 't' \(postgresql://"):
             store.get_track("t")
         assert store.get_track("t").size == 0  # the broken connection was replaced
+
+
+def test_an_unreachable_test_server_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:1/test"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: a test that needs PostgreSQL fails without it"):
+        require_postgres(unreachable)
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL is not reachable at"):
+        require_postgres(unreachable)
+
+
+def test_schema_url_adds_the_search_path_option() -> None:
+    assert schema_url("postgresql://h/d", "s1") == "postgresql://h/d?options=-csearch_path%3Ds1"
+    assert schema_url("postgresql://h/d?sslmode=disable", "s1") == (
+        "postgresql://h/d?sslmode=disable&options=-csearch_path%3Ds1"
+    )
