@@ -11,7 +11,7 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from backchannel.cli.main import app
-from backchannel.errors import ConfigurationError, ConflictError
+from backchannel.errors import ConfigurationError, ConflictError, VerificationError
 from backchannel.log.verify import KEY_REGISTERED
 from backchannel.service.config import Settings, open_log
 from backchannel.service.export import verify_store
@@ -24,6 +24,11 @@ from backchannel.testing.postgres import fresh_schema
 from backchannel.testing.world import seeded_keys
 
 ALICE = seeded_keys(5, "us/alice")
+BETAS_NOTE = (  # alpha's first checkpoint replaced by beta's: a valid note, of another track
+    "UPDATE checkpoints SET note = (SELECT c.note FROM checkpoints AS c JOIN tracks AS t"
+    " ON t.id = c.track_id WHERE t.name = 'beta' AND c.size = 1)"
+    " WHERE size = 1 AND track_id = (SELECT id FROM tracks WHERE name = 'alpha')"
+)
 
 
 def build_data_dir(data_dir: Path) -> dict[str, int]:
@@ -153,3 +158,35 @@ def test_pg_dump_of_a_schema_restores_into_another_schema_and_verifies(
             assert copy.get_annex("alpha", _digest(b"after the restore")) is not None
             writer_track = copy.get_track("empty")
             assert writer_track.size == 0
+
+
+def test_a_target_holding_other_entries_under_the_same_log_key_is_refused(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    build_data_dir(tmp_path / "one")
+    (tmp_path / "two").mkdir(mode=0o700)
+    shutil.copy2(tmp_path / "one" / "log.key", tmp_path / "two" / "log.key")
+    build_data_dir(tmp_path / "two")  # the same events and log key, other salts: other leaves
+    migrate_store(tmp_path / "two", postgres_url)
+    with pytest.raises(ConflictError, match="entries that differ from the source's"):
+        migrate_store(tmp_path / "one", postgres_url)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "differ"),
+    [
+        ("UPDATE cosignatures SET line = line || 'X'", "cosignatures"),
+        ("UPDATE split_views SET reason = 'edited'", "split-view alarms"),
+        (BETAS_NOTE, "checkpoints"),
+        ("UPDATE annexes SET data = 'edited'::bytea", "annexes"),
+    ],
+)
+def test_a_copy_changed_behind_our_back_fails_verification(
+    tmp_path: Path, postgres_url: str, tamper: str, differ: str
+) -> None:
+    build_data_dir(tmp_path / "data")
+    migrate_store(tmp_path / "data", postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(tamper.encode())
+    with pytest.raises(VerificationError, match=f"the copy's {differ} differ from the source's"):
+        migrate_store(tmp_path / "data", postgres_url)
