@@ -62,7 +62,7 @@ class Settings:
     store_url: str | None = None
 
     def __post_init__(self) -> None:
-        """Validate the log name and the annex size limit."""
+        """Validate the log name, the annex size limit and the store URL."""
         if not _LOG_NAME.fullmatch(self.log_name):
             raise ConfigurationError(
                 f"log_name {self.log_name!r} must be 1-128 characters of letters, digits and . _ / -"
