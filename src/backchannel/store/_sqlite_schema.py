@@ -20,11 +20,14 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from backchannel.errors import (
+    EncodingError,
     NotFoundError,
     OperationalError,
     ProgrammingError,
     StorageError,
+    VerificationError,
 )
+from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
 from backchannel.store._batch import (
     PreparedBatch,
@@ -38,6 +41,7 @@ __all__ = [
     "Migration",
     "connect",
     "migrations",
+    "parse_note",
     "rollback",
     "select_nodes",
     "valid_node_id",
@@ -84,7 +88,7 @@ CREATE TABLE schema_version (
 """
 
 
-_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt) VALUES (?, ?, ?, ?)"
+_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt, key_version) VALUES (?, ?, ?, ?, ?)"
 
 _INSERT_NODE = "INSERT INTO nodes (track_id, level, idx, hash) VALUES (?, ?, ?, ?)"
 
@@ -263,8 +267,14 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
-    """Check the track's size and write a validated batch (inside a write transaction)."""
+def write_batch(
+    conn: sqlite3.Connection, prepared: PreparedBatch, entries: list[tuple[int, bytes, bytes, int | None]]
+) -> None:
+    """Check the track's size and write a validated batch (inside a write transaction).
+
+    ``entries`` are the batch's entry rows as stored: ``(seq, signed, salt,
+    key_version)``, sealed unless ``key_version`` is ``None`` (ADR-0057).
+    """
     track = prepared.track
     row = conn.execute("SELECT id, origin, size FROM tracks WHERE name = ?", (track,)).fetchone()
     if row is None:
@@ -273,7 +283,7 @@ def write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
     if actual != prepared.expected_size:
         raise size_conflict(track, prepared.expected_size, actual)
     check_origin(track, origin, prepared.checkpoint)
-    conn.executemany(_INSERT_ENTRY, [(track_id, e.seq, e.signed_bytes, e.salt) for e in prepared.entries])
+    conn.executemany(_INSERT_ENTRY, [(track_id, *row) for row in entries])
     conn.executemany(_INSERT_NODE, [(track_id, level, index, h) for level, index, h in prepared.nodes])
     conn.execute(_INSERT_CHECKPOINT, (track_id, prepared.new_size, prepared.checkpoint.to_text()))
     conn.execute("UPDATE tracks SET size = ? WHERE id = ?", (prepared.new_size, track_id))
@@ -295,4 +305,18 @@ def valid_node_id(node_id: NodeId) -> bool:
     return 0 <= level < 64 and 0 <= index < 1 << 63
 
 
-# --- the store ------------------------------------------------------------
+def parse_note(track: str, size: int, note: str) -> SignedCheckpoint:
+    """Parse a stored note; a bad one names index ``size - 1`` as ``LogVerifier`` does."""
+    index = max(size - 1, 0)
+    try:
+        checkpoint = SignedCheckpoint.from_text(note)
+    except EncodingError as e:
+        raise VerificationError(
+            f"track {track!r}: stored checkpoint of size {size} is malformed: {e}", index=index
+        ) from e
+    if checkpoint.checkpoint.size != size:
+        raise VerificationError(
+            f"track {track!r}: checkpoint stored at size {size} says size {checkpoint.checkpoint.size}",
+            index=index,
+        )
+    return checkpoint
