@@ -5,7 +5,8 @@ capability (each imports :mod:`backchannel.cli._common`, never this module):
 
 - files and local logs: ``keys`` (:mod:`~backchannel.cli.keys`), ``track new | list``
   (:mod:`~backchannel.cli.tracks`), ``log`` (:mod:`~backchannel.cli.log`);
-- the service: ``serve`` (:mod:`~backchannel.cli.serve`);
+- the service: ``serve`` (:mod:`~backchannel.cli.serve`); its store's keys: ``store keygen |
+  rotate-key`` (:mod:`~backchannel.cli.store_keys`);
 - a running service, through the SDK: ``track open``, ``party``, ``member``,
   ``agenda``, ``annex``, the message commands (``send``, ``relay``, ``reframe``,
   ``inbox``, ``settle``, ``receipts``, ``events``, ``escalations``:
@@ -44,6 +45,7 @@ from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
 from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
+from backchannel.cli.store_keys import store_app
 from backchannel.cli.texts import text_app
 from backchannel.cli.tournament import tournament_app
 from backchannel.cli.tracks import member_app, party_app, track_app
@@ -96,6 +98,7 @@ app.add_typer(negotiate_app, name="negotiate")  # negotiate run | analyse (issue
 app.add_typer(tournament_app, name="tournament")  # negotiation tournaments (ADR-0033)
 app.add_typer(rehearse_app, name="rehearse")  # rehearsal on the simulator (issue #11)
 app.add_typer(coord_app, name="coord")  # multi-track coordination (issue #12)
+app.add_typer(store_app, name="store")  # `store keygen | rotate-key`: encryption at rest (ADR-0057)
 app.add_typer(console_app)  # `console`: a one-time sign-in link to the web console (ADR-0047)
 
 

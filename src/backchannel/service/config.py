@@ -7,7 +7,9 @@ An embedded deployment is one directory::
 
 :func:`open_log` opens both and returns a :class:`LogNode` (store + writer) to
 be closed after use. The directory is created with mode 0700 on first use and
-the log key generated then.
+the log key generated then. With a master key (``master_key``: a file, or
+``BACKCHANNEL_MASTER_KEY_FILE`` / ``BACKCHANNEL_MASTER_KEY``), the store seals
+payloads at rest (ADR-0057).
 
 This module does not parse command lines (see :mod:`backchannel.cli`).
 """
@@ -29,6 +31,7 @@ from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter
 from backchannel.store.base import EventStore
+from backchannel.store.encryption import MasterKeySource
 from backchannel.store.sqlite import SQLiteEventStore
 
 __all__ = ["DEFAULT_DATA_DIR", "DEFAULT_LOG_NAME", "LogNode", "Settings", "open_log"]
@@ -47,11 +50,14 @@ class Settings:
         log_name: The log's name: the signer name on checkpoints and the
             prefix of every track's origin.
         annex_max_bytes: The largest annex blob the service accepts (default 1 MiB).
+        master_key: Where the master key that encrypts payloads at rest is read
+            from (``None``: stored in plain text; ADR-0057).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
     log_name: str = DEFAULT_LOG_NAME
     annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES
+    master_key: MasterKeySource | None = None
 
     def __post_init__(self) -> None:
         """Validate the log name and the annex size limit."""
@@ -69,10 +75,20 @@ class Settings:
         log_name: str = DEFAULT_LOG_NAME,
         *,
         annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES,
+        master_key_file: Path | None = None,
     ) -> Settings:
-        """The embedded SQLite default, honouring ``BACKCHANNEL_DATA_DIR``."""
+        """The embedded SQLite default, honouring ``BACKCHANNEL_DATA_DIR`` and the master key variables.
+
+        Raises:
+            ConfigurationError: both master key variables are set.
+        """
         chosen = data_dir or os.environ.get("BACKCHANNEL_DATA_DIR") or DEFAULT_DATA_DIR
-        return cls(data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes)
+        master = (
+            MasterKeySource(path=master_key_file) if master_key_file else MasterKeySource.from_environment()
+        )
+        return cls(
+            data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes, master_key=master
+        )
 
     @property
     def database(self) -> Path:
@@ -140,7 +156,8 @@ def open_log(
 
     Raises:
         ConfigurationError: the directory, key or database is missing (and
-            ``create`` is false), or the key file is bad.
+            ``create`` is false), the key file is bad, or the master key is
+            bad, wrong, or missing for an encrypted database.
         StorageError: the database cannot be opened.
         VerificationError: ``check`` found a track that does not verify.
     """
@@ -155,7 +172,8 @@ def open_log(
         raise ConfigurationError(
             f"no database at {settings.database}: {settings.data_dir} is not a data directory"
         )
-    store = SQLiteEventStore(settings.database)
+    master = settings.master_key.load() if settings.master_key is not None else None
+    store = SQLiteEventStore(settings.database, master_key=master)
     try:
         if check:
             for info in store.list_tracks():
