@@ -192,3 +192,20 @@ def test_an_altered_or_swapped_ciphertext_is_a_verification_error_not_garbage(
         assert [e.seq for e in again.read("t", 2)] == [2]
         with pytest.raises(VerificationError, match="annex at .* does not decrypt"):
             again.get_annex("t", hashlib.sha256(b"annex").digest())
+
+
+def test_sealed_rows_without_a_master_key_are_refused_not_returned_as_bytes(
+    store: SQLiteEventStore, path: Path
+) -> None:
+    writer = writer_for(store)
+    writer.open_track("t")
+    writer.append("t", drafts(1))
+    store.put_annex("t", b"annex", "usa")
+    store.close()
+    with raw(path) as conn:  # someone deleted the check value, hoping to read the rows without the key
+        conn.execute("DELETE FROM master_key_check")
+    with SQLiteEventStore(path) as keyless:
+        with pytest.raises(ConfigurationError, match="track 't' is encrypted at rest"):
+            list(keyless.read("t"))
+        with pytest.raises(ConfigurationError, match="track 't' is encrypted at rest"):
+            keyless.get_annex("t", hashlib.sha256(b"annex").digest())
