@@ -16,10 +16,13 @@ from typing import Annotated
 import typer
 
 from backchannel.cli._common import DataDir, out, run
-from backchannel.errors import ConfigurationError
 from backchannel.service.config import Settings
-from backchannel.store.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, write_master_key_file
-from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.service.encryption import (
+    MASTER_KEY_ENV,
+    MASTER_KEY_FILE_ENV,
+    create_master_key,
+    rotate_data_keys,
+)
 
 __all__ = ["store_app"]
 
@@ -43,8 +46,8 @@ def store_keygen(
     """Create a master key file for encryption at rest (never overwrites one)."""
 
     def body() -> None:
-        key = write_master_key_file(out_file)
-        out.print(f"master key {key.key_id} written to {out_file}", soft_wrap=True, markup=False)
+        key_id = create_master_key(out_file)
+        out.print(f"master key {key_id} written to {out_file}", soft_wrap=True, markup=False)
         out.print("keep a copy apart from the data: without it the data cannot be read", markup=False)
 
     run(body)
@@ -62,19 +65,10 @@ def store_rotate_key(
 
     def body() -> None:
         settings = Settings.embedded(data_dir, master_key_file=master_key_file)
-        if settings.master_key is None:
-            raise ConfigurationError(
-                f"rotate-key needs the master key: pass --master-key-file, or set "
-                f"{MASTER_KEY_FILE_ENV} or {MASTER_KEY_ENV}"
-            )
-        if not settings.database.exists():
-            raise ConfigurationError(f"no database at {settings.database}: is --data-dir right?")
-        with SQLiteEventStore(settings.database, master_key=settings.master_key.load()) as store:
-            tracks = [track] if track is not None else [info.track for info in store.list_tracks()]
-            for name in tracks:
-                version = store.rotate_data_key(name)
-                out.print(f"track {name}: new data key v{version}", soft_wrap=True, markup=False)
-            if not tracks:
-                out.print("no tracks: nothing to rotate", markup=False)
+        rotated = rotate_data_keys(settings, track)
+        for name, version in rotated:
+            out.print(f"track {name}: new data key v{version}", soft_wrap=True, markup=False)
+        if not rotated:
+            out.print("no tracks: nothing to rotate", markup=False)
 
     run(body)
