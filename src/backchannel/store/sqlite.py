@@ -300,6 +300,8 @@ class SQLiteEventStore(EventStore):
                 (nothing written).
         """
         prepared = prepare_batch(batch, expected_size)
+        if self._cipher is not None:
+            self._track_id(batch.track)  # no data key is made for an unknown track
         rows = seal_entries(self._cipher, prepared)  # before the lock: sealing may store a new data key
         try:
             with self._transaction(f"append to {batch.track!r}") as conn:

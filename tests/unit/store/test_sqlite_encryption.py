@@ -13,7 +13,9 @@ from backchannel.errors import ConfigurationError, NotFoundError, VerificationEr
 from backchannel.log.signing import SigningKey
 from backchannel.service.log import Draft, LogWriter
 from backchannel.store.encryption import MasterKey
+from backchannel.store.memory import MemoryEventStore
 from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing._contract_helpers import capture_batch
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.contracts import log_signer
 from backchannel.testing.salts import UnsafeDeterministicSalts
@@ -209,3 +211,13 @@ def test_sealed_rows_without_a_master_key_are_refused_not_returned_as_bytes(
             list(keyless.read("t"))
         with pytest.raises(ConfigurationError, match="track 't' is encrypted at rest"):
             keyless.get_annex("t", hashlib.sha256(b"annex").digest())
+
+
+def test_an_append_to_an_unknown_track_makes_no_data_key(store: SQLiteEventStore, path: Path) -> None:
+    elsewhere = MemoryEventStore()
+    writer_for(elsewhere).open_track("ghost")  # the ghost track exists only in memory
+    batch, size = capture_batch(elsewhere, "ghost", 2)
+    with pytest.raises(NotFoundError, match="ghost"):
+        store.append(batch, size)
+    with raw(path) as conn:
+        assert conn.execute("SELECT count(*) FROM data_keys").fetchone() == (0,)
