@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import stat
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -93,13 +93,24 @@ class PayloadKind(StrEnum):
     ANNEX = "annex"
 
 
+def _field(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return len(raw).to_bytes(4, "big") + raw
+
+
 def _aad(*fields: str) -> bytes:
-    """Length-prefixed fields: no two different field lists give the same bytes."""
-    out = bytearray()
-    for field in fields:
-        raw = field.encode("utf-8")
-        out += struct.pack(">I", len(raw)) + raw
-    return bytes(out)
+    """Length-prefixed fields (4-byte big-endian lengths): no two field lists give the same bytes."""
+    return b"".join(_field(field) for field in fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _payload_prefix(track: str, kind: PayloadKind) -> bytes:
+    return _aad(_LABEL_PAYLOAD, track, kind)
+
+
+def _payload_aad(track: str, kind: PayloadKind, where: str, version: int) -> bytes:
+    """``_aad(label, track, kind, where, version)``, with the per-track prefix cached (reads are hot)."""
+    return _payload_prefix(track, kind) + _field(where) + _field(str(version))
 
 
 def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -449,7 +460,7 @@ class PayloadCipher:
             plaintext: The bytes.
         """
         version, aead = self._current(track)
-        return Sealed(version, _seal(aead, plaintext, _aad(_LABEL_PAYLOAD, track, kind, where, str(version))))
+        return Sealed(version, _seal(aead, plaintext, _payload_aad(track, kind, where, version)))
 
     def open(self, track: str, kind: PayloadKind, where: str, sealed: Sealed) -> bytes:
         """Open what :meth:`seal` sealed for the same track, kind and place.
@@ -464,8 +475,7 @@ class PayloadCipher:
                 f"track {track!r}: {kind} at {where} names data key v{sealed.key_version}, "
                 "which the store does not hold"
             )
-        aad = _aad(_LABEL_PAYLOAD, track, kind, where, str(sealed.key_version))
-        plaintext = _open(aead, sealed.blob, aad)
+        plaintext = _open(aead, sealed.blob, _payload_aad(track, kind, where, sealed.key_version))
         if plaintext is None:
             raise VerificationError(
                 f"track {track!r}: {kind} at {where} does not decrypt with data key v{sealed.key_version}: "
