@@ -25,7 +25,7 @@
   :class:`~backchannel.errors.ProgrammingError`.
 - **Encryption at rest** (ADR-0057). Given a master key, entries' signed bytes
   and salts and annex data are sealed with per-track data keys
-  (:mod:`backchannel.store.encryption`, :mod:`backchannel.store._sqlite_crypt`);
+  (:mod:`backchannel.store.encryption`, :mod:`backchannel.store.sealing`);
   reads open them, so callers see plain :class:`StoredEntry` values. Rows
   written before stay readable; a database once encrypted refuses to open
   without its key, and a wrong key fails at open.
@@ -64,15 +64,7 @@ from backchannel.store._batch import (
     check_read_range,
     prepare_batch,
 )
-from backchannel.store._sqlite_crypt import (
-    SQLiteDataKeys,
-    is_encrypted,
-    needs_master_key,
-    open_annex,
-    open_entry,
-    seal_annex,
-    seal_entries,
-)
+from backchannel.store._sqlite_crypt import SQLiteDataKeys, is_encrypted
 from backchannel.store._sqlite_schema import (
     NODE_QUERY_IDS,
     READ_CHUNK,
@@ -96,6 +88,7 @@ from backchannel.store.base import (
     TrackInfo,
 )
 from backchannel.store.encryption import MasterKey, PayloadCipher
+from backchannel.store.sealing import needs_master_key, open_annex, open_entry, seal_annex, seal_entries
 
 __all__ = ["Migration", "SQLiteEventStore", "migrations"]
 
