@@ -100,11 +100,13 @@ def test_an_encrypted_server_keeps_no_plaintext_verifies_unchanged_and_refuses_a
     master = write_master_key_file(key_file)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serve_process(
-        serve_argv(data_dir, port, "--master-key-file", str(key_file)), url, env=environment()
-    ):
+    output = tmp_path / "serve.out"
+    argv = serve_argv(data_dir, port, "--master-key-file", str(key_file))
+    logged = ["bash", "-c", f'exec "$@" > {output}', "bash", *argv]  # exec: the PID stopped is serve's
+    with serve_process(logged, url, env=environment()):
         assert httpx.get(url + "/v1/service", timeout=5).status_code == 200
         mediated_exchange(url)
+    assert f"encryption at rest: on (master key {master.key_id} from file {key_file})" in output.read_text()
 
     database = data_dir / "backchannel.sqlite3"
     raw = b"".join(p.read_bytes() for p in data_dir.glob("backchannel.sqlite3*"))
