@@ -17,7 +17,9 @@ from backchannel.cli._common import err, out, run
 
 __all__ = ["store_app"]
 
-store_app = typer.Typer(help="Move the store between SQLite and PostgreSQL.", no_args_is_help=True)
+store_app = typer.Typer(
+    help="The store: move it to PostgreSQL; the keys of encryption at rest.", no_args_is_help=True
+)
 
 
 @store_app.command("migrate")

@@ -51,7 +51,7 @@ from psycopg_pool import ConnectionPool
 from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
-from backchannel.store._batch import check_read_range, prepare_batch
+from backchannel.store._batch import check_read_range, parse_note, prepare_batch
 from backchannel.store._pg_schema import (
     READ_CHUNK,
     TABLES,
@@ -70,7 +70,6 @@ from backchannel.store.base import (
     StoredSplitView,
     TrackInfo,
 )
-from backchannel.store.sqlite import _parse_note
 
 __all__ = ["PostgresEventStore", "migrations"]
 
@@ -376,7 +375,7 @@ class PostgresEventStore(EventStore):
             for size, note in rows:
                 assert isinstance(size, int)
                 assert isinstance(note, str)
-                yield _parse_note(track, size, note)
+                yield parse_note(track, size, note)
                 start = size + 1
             if len(rows) < READ_CHUNK:
                 return
@@ -399,7 +398,7 @@ class PostgresEventStore(EventStore):
         size, note = rows[0]
         assert isinstance(size, int)
         assert isinstance(note, str)
-        return _parse_note(track, size, note)
+        return parse_note(track, size, note)
 
     # --- annexes ----------------------------------------------------------
     def put_annex(self, track: str, data: bytes, party: str) -> bool:

@@ -41,6 +41,14 @@ def raw(path: Path) -> closing[sqlite3.Connection]:
     return closing(sqlite3.connect(path, isolation_level=None))
 
 
+def undo_encryption_tables(conn: sqlite3.Connection) -> None:
+    """Back to schema 5: without migration 0006's key tables and key_version columns."""
+    conn.execute("DROP TABLE data_keys")
+    conn.execute("DROP TABLE master_key_check")
+    conn.execute("ALTER TABLE entries DROP COLUMN key_version")
+    conn.execute("ALTER TABLE annexes DROP COLUMN key_version")
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "store.db"
@@ -315,6 +323,7 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         writer.open_track("t")
         writer.append("t", drafts(3))
     with raw(path) as conn:  # back to schema 1, as an older release left it
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
@@ -336,6 +345,7 @@ def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoi
         writer.open_track("t")
         note = writer.append("t", drafts(2)).checkpoint
     with raw(path) as conn:  # back to schema 2
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
@@ -359,6 +369,7 @@ def test_a_version_3_database_gains_the_replay_marks(path: Path) -> None:
     with SQLiteEventStore(path) as store:
         writer_for(store).open_track("t")
     with raw(path) as conn:  # back to schema 3
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DELETE FROM schema_version WHERE version > 3")
@@ -378,6 +389,7 @@ def test_a_version_4_database_gains_the_split_view_alarms_and_keeps_them_across_
     with SQLiteEventStore(path) as store:
         writer_for(store).open_track("t")
     with raw(path) as conn:  # back to schema 4
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DELETE FROM schema_version WHERE version > 4")
     alarm = StoredSplitView("w/member", 7, "old note", "new note", "off the log")
