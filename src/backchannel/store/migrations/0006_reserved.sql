@@ -1,0 +1,4 @@
+-- 0006: reserved for the encryption-at-rest migration of issue #14 (another branch).
+--
+-- A placeholder so that 0007 applies on this branch (the numbering may have no
+-- gap). It holds no statement; drop this file when the real 0006 is merged.
