@@ -19,7 +19,7 @@ shared delivery state in the same SQLite file
 (:class:`~backchannel.store.sqlite_delivery_state.SQLiteDeliveryState`: leases,
 heartbeats, replay nonces, work leases), takes a track's periodic work only
 under its work lease, and polls the tracks' versions to wake its streams when
-another node commits (:class:`~backchannel.service.notifier.PollingNotifier`).
+another node commits (:class:`~backchannel.service.notifier.PollingNotifier`, ADR-0060).
 This module does not run a server (the CLI hands :attr:`Node.app` to uvicorn).
 """
 

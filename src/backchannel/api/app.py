@@ -88,7 +88,7 @@ bodies are limited to 1 MiB (413), annex uploads to the annex limit.
 (:mod:`backchannel.api.openapi`), and the lifespan ticker.
 
 Wake-ups between processes go through the context's notifier
-(:mod:`backchannel.service.notifier`, ADR-0059): with one started by the
+(:mod:`backchannel.service.notifier`, ADR-0060): with one started by the
 lifespan, a stream or long poll learns of a change made through another node
 within its polling interval (50 ms), not at the next one-second re-check.
 """

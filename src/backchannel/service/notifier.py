@@ -1,4 +1,4 @@
-"""How a node learns that a track changed, whichever node changed it (ADR-0059).
+"""How a node learns that a track changed, whichever node changed it (ADR-0060).
 
 A :class:`Notifier` calls its listeners with the tracks that changed. The HTTP
 app listens: it wakes the waiting event streams and long polls
