@@ -30,7 +30,7 @@ from backchannel.service.replay import ReplayWindow
 from backchannel.service.schedule import PeriodicWork
 from backchannel.service.tracks import TrackService
 from backchannel.service.work import WorkLeases, node_id
-from backchannel.store.delivery_state import MemoryDeliveryState
+from backchannel.store.delivery_state import Claim, MemoryDeliveryState
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening
@@ -355,3 +355,32 @@ def test_a_local_notifier_announces_only_real_changes() -> None:
     notifier.announce(["t"])
     notifier.stop()
     assert heard == [frozenset({"t"})]
+
+
+def test_a_reconnecting_stream_gets_the_shared_leases_pending_and_unexpired() -> None:
+    nodes = Nodes()
+    one, two = nodes.delivery
+    (event,) = nodes.run(0, USA, "submit_message", message_body("statement", {"text": "relay me"})).events
+    (relay,) = one.lease(TRACK, QATAR.name)  # the mediator's own queue
+    (held,) = two.resend(TRACK, QATAR.name, after=-1)
+    assert (held.envelope.message_id, held.visible_at) == (event.message_id, relay.visible_at)
+    assert two.resend(TRACK, QATAR.name, after=held.envelope.log_index) == []
+    nodes.shared.claim(TRACK, "qatar", [Claim("not-a-message", 0, relay.visible_at)])
+    assert len(two.resend(TRACK, QATAR.name, after=-1)) == 1  # an unknown id is ignored
+    nodes.clock.advance(31 * S)
+    assert two.resend(TRACK, QATAR.name, after=-1) == []  # expired
+
+
+def test_an_idle_lease_reads_no_shared_state() -> None:
+    nodes = Nodes()
+    one, _ = nodes.delivery
+    reads = []
+    real = nodes.shared.leases
+
+    def counted(track: str, party: str) -> list[Any]:
+        reads.append(party)
+        return real(track, party)
+
+    nodes.shared.leases = counted  # type: ignore[method-assign]
+    assert one.lease(TRACK, IRAN.name) == []
+    assert reads == []

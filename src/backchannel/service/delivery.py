@@ -350,9 +350,14 @@ class DeliveryService:
             self._sync(state)
             at = now or self._clock.now()
             queue = self._queue(state, party)
-            self._adopt(track, party, queue)
-            if self._work is not None and not self._work.holds(track, at):
+            local = self._work is not None and not self._work.holds(track, at)
+            if local:
                 queue.tick(at)  # expiries only: logging them is the work holder's
+            if not queue.statistics().ready:
+                return []  # nothing to hand out: no read of the shared leases (an idle stream's wake-up)
+            self._adopt(track, party, queue)
+            if local:
+                queue.tick(at)
             deliveries = queue.lease(at, max_n)
             if not deliveries:
                 return deliveries
