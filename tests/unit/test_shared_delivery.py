@@ -384,3 +384,25 @@ def test_an_idle_lease_reads_no_shared_state() -> None:
     nodes.shared.leases = counted  # type: ignore[method-assign]
     assert one.lease(TRACK, IRAN.name) == []
     assert reads == []
+
+
+def test_a_receipt_stands_when_dropping_its_shared_lease_fails(caplog: pytest.LogCaptureFixture) -> None:
+    nodes = Nodes()
+    one, _ = nodes.delivery
+    sent, index = nodes.send(0, "hello")
+    one.lease(TRACK, IRAN.name)
+
+    def broken(*_: object) -> None:
+        raise OSError("the disk is gone")
+
+    real = nodes.shared.forget
+    nodes.shared.forget = broken  # type: ignore[method-assign,assignment]
+    with caplog.at_level(logging.WARNING):
+        nodes.settle(0, sent, index)  # appended all the same
+    assert "receipt.recorded" in nodes.types()
+    assert "dropping the shared leases" in caplog.text
+    nodes.shared.forget = real  # type: ignore[method-assign]
+    assert len(nodes.shared.leases(TRACK, "iran")) == 1
+    nodes.works[0].acquire(TRACK, nodes.clock.now())
+    one.tick(TRACK)  # the holder's tick drops what the log settled
+    assert nodes.shared.leases(TRACK, "iran") == []

@@ -40,6 +40,7 @@ at :meth:`~DeliveryService.next_wakeup`); ``/metrics`` reads it (ADR-0029).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -86,6 +87,8 @@ from backchannel.service.work import WorkLeases
 from backchannel.store.delivery_state import Claim, DeliveryState, MemoryDeliveryState
 
 __all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
+
+_log = logging.getLogger(__name__)
 
 _Added = Counter[tuple[str, str]]
 """Messages admitted so far in a batch, per (track, party) queue."""
@@ -303,7 +306,10 @@ class DeliveryService:
         for message_id in event.message_ids:
             if _settle(queue, message_id, now):
                 self._settled(state, message_id, event.party, now)
-        self._shared.forget(state.track, event.party, event.message_ids)
+        try:
+            self._shared.forget(state.track, event.party, event.message_ids)
+        except Exception:  # noqa: BLE001 - the receipt is appended; the work holder's tick drops them later
+            _log.warning("dropping the shared leases settled on %s failed", state.track, exc_info=True)
 
     def _settled(self, state: TrackState, message_id: str, party: str, now: datetime) -> None:
         message = state.message(message_id)
