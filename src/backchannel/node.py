@@ -266,7 +266,7 @@ def _shared_state(store: object, poll_interval: float) -> tuple[DeliveryState, N
     """The delivery state shared with other nodes of ``store``'s database, and how changes are learnt."""
     if isinstance(store, SQLiteEventStore) and store.path != ":memory:":
         state = SQLiteDeliveryState(store.path)
-        return state, PollingNotifier(state.versions, interval=poll_interval)
+        return state, PollingNotifier(state.versions, interval=poll_interval, probe=state.data_version)
     return MemoryDeliveryState(), LocalNotifier()  # a store no other process opens
 
 

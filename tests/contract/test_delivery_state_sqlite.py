@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backchannel.errors import ProgrammingError
+from backchannel.store.delivery_state import Claim
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.store.sqlite_delivery_state import SQLiteDeliveryState
 from backchannel.testing.delivery_contracts import T0, DeliveryStateContract, StateFactory, TrackMaker
@@ -63,3 +64,17 @@ def test_it_runs_without_an_fsync_per_commit(tmp_path: Path) -> None:
         assert state._connection().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     finally:
         state.close()
+
+
+def test_the_data_version_moves_when_another_connection_commits(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    SQLiteEventStore(path).close()
+    one, two = SQLiteDeliveryState(path), SQLiteDeliveryState(path)
+    try:
+        before = one.data_version()
+        assert one.data_version() == before
+        two.claim("t", "iran", [Claim("m", 0, T0)])
+        assert one.data_version() != before
+    finally:
+        one.close()
+        two.close()

@@ -406,3 +406,22 @@ def test_a_receipt_stands_when_dropping_its_shared_lease_fails(caplog: pytest.Lo
     nodes.works[0].acquire(TRACK, nodes.clock.now())
     one.tick(TRACK)  # the holder's tick drops what the log settled
     assert nodes.shared.leases(TRACK, "iran") == []
+
+
+def test_a_probe_that_did_not_move_skips_the_versions_read() -> None:
+    reads = [0]
+    probe = [1]
+    versions = {"a": 1}
+
+    def read() -> dict[str, int]:
+        reads[0] += 1
+        return dict(versions)
+
+    notifier = PollingNotifier(read, interval=0.01, probe=lambda: probe[0])
+    notifier.poll()
+    notifier.poll()
+    assert reads[0] == 1  # the probe did not move
+    versions["a"] = 2
+    probe[0] = 2
+    assert notifier.poll() == {"a"}
+    assert reads[0] == 2

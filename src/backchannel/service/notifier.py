@@ -7,12 +7,14 @@ periodic work (:meth:`~backchannel.service.schedule.PeriodicWork.touch`).
 
 - :class:`LocalNotifier`: one node. What this node commits, it announces
   (:meth:`Notifier.announce`); nothing else can change the tracks.
-- :class:`PollingNotifier`: nodes sharing a SQLite file. A thread compares the
-  tracks' versions (:meth:`~backchannel.store.delivery_state.DeliveryState.versions`:
-  each track's log size plus its lease claims, one small read) every
-  ``interval`` seconds (50 ms by default) and reports the tracks whose version
-  moved. SQLite has no cross-process notification; one indexed read of a
-  small table 20 times a second is the cheap substitute.
+- :class:`PollingNotifier`: nodes sharing a SQLite file. A thread asks a cheap
+  probe every ``interval`` seconds (50 ms by default): SQLite's ``PRAGMA
+  data_version``, which moves only when another connection committed. Only
+  then does it compare the tracks' versions
+  (:meth:`~backchannel.store.delivery_state.DeliveryState.versions`: each
+  track's log size plus its lease claims) and report the tracks that moved.
+  SQLite has no cross-process notification; a pragma 20 times a second is the
+  cheap substitute, and a node alone pays only that.
 - PostgreSQL: ``LISTEN``/``NOTIFY`` fits the same port (``announce`` sends a
   ``NOTIFY`` after the commit; a listening connection calls the listeners).
 
@@ -101,13 +103,19 @@ class PollingNotifier(LocalNotifier):
     Args:
         versions: Reads each track's version (a number that only grows).
         interval: Seconds between two reads.
+        probe: A cheaper read that changes whenever a version may have
+            (``None``: read the versions every time).
 
     Raises:
         ConfigurationError: an interval that is not positive.
     """
 
     def __init__(
-        self, versions: Callable[[], dict[str, int]], *, interval: float = DEFAULT_POLL_SECONDS
+        self,
+        versions: Callable[[], dict[str, int]],
+        *,
+        interval: float = DEFAULT_POLL_SECONDS,
+        probe: Callable[[], object] | None = None,
     ) -> None:
         """Not started yet (:meth:`start`)."""
         super().__init__()
@@ -115,6 +123,8 @@ class PollingNotifier(LocalNotifier):
             raise ConfigurationError(f"poll interval must be positive, got {interval}")
         self._versions = versions
         self._interval = interval
+        self._probe = probe
+        self._probed: object = None
         self._seen: dict[str, int] | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,8 +134,14 @@ class PollingNotifier(LocalNotifier):
     def poll(self) -> frozenset[str]:
         """Read the versions once; tell the listeners of the tracks that moved since the last read.
 
-        The first read only learns the versions. Returns the tracks that moved.
+        The first read only learns the versions; a probe that did not move skips
+        the read. Returns the tracks that moved.
         """
+        if self._probe is not None:
+            probed = self._probe()
+            if self._seen is not None and probed == self._probed:
+                return frozenset()
+            self._probed = probed
         now = self._versions()
         self.polls += 1
         before, self._seen = self._seen, now

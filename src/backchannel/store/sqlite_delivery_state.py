@@ -198,6 +198,11 @@ class SQLiteDeliveryState:
         rows = self._fetch("read the track versions", _VERSIONS, ())
         return {str(name): int(str(version)) for name, version in rows}
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version`` of this connection: it moves when another connection commits."""
+        rows = self._fetch("read the data version", "PRAGMA data_version", ())
+        return int(str(rows[0][0]))
+
     def close(self) -> None:
         """Close the connection. Idempotent."""
         with self._lock:
