@@ -29,5 +29,5 @@ def test_without_log_sizes_versions_count_claims_only() -> None:
 
     state = MemoryDeliveryState()
     assert state.versions() == {}
-    state.claim("t", "iran", [Claim("m", 0, T0)])
+    state.claim("t", "iran", [Claim("m", 0, T0)], now=T0)
     assert state.versions() == {"t": 1}

@@ -73,7 +73,7 @@ def test_the_data_version_moves_when_another_connection_commits(tmp_path: Path) 
     try:
         before = one.data_version()
         assert one.data_version() == before
-        two.claim("t", "iran", [Claim("m", 0, T0)])
+        two.claim("t", "iran", [Claim("m", 0, T0)], now=T0)
         assert one.data_version() != before
     finally:
         one.close()

@@ -365,7 +365,7 @@ def test_a_reconnecting_stream_gets_the_shared_leases_pending_and_unexpired() ->
     (held,) = two.resend(TRACK, QATAR.name, after=-1)
     assert (held.envelope.message_id, held.visible_at) == (event.message_id, relay.visible_at)
     assert two.resend(TRACK, QATAR.name, after=held.envelope.log_index) == []
-    nodes.shared.claim(TRACK, "qatar", [Claim("not-a-message", 0, relay.visible_at)])
+    nodes.shared.claim(TRACK, "qatar", [Claim("not-a-message", 0, relay.visible_at)], now=nodes.clock.now())
     assert len(two.resend(TRACK, QATAR.name, after=-1)) == 1  # an unknown id is ignored
     nodes.clock.advance(31 * S)
     assert two.resend(TRACK, QATAR.name, after=-1) == []  # expired
@@ -425,3 +425,35 @@ def test_a_probe_that_did_not_move_skips_the_versions_read() -> None:
     probe[0] = 2
     assert notifier.poll() == {"a"}
     assert reads[0] == 2
+
+
+def test_leases_refused_for_the_credit_spent_on_another_node_cost_no_attempt() -> None:
+    nodes = Nodes()  # credit 2
+    _, two = nodes.delivery
+    m0, m1, m3 = (nodes.send(0, f"m{n}")[0] for n in (0, 1, 3))
+    m2, _ = nodes.send(0, "urgent", priority="flash")
+    two.statistics(TRACK)  # node 2's queue holds all four, ready
+    real = nodes.shared.leases
+    raced = [False]
+    until = nodes.clock.now() + 30 * S
+
+    def leases_then_race(track: str, party: str) -> list[Any]:
+        found = real(track, party)
+        if not raced[0] and party == "iran":  # another node spends the credit right after node 2 looked
+            raced[0] = True
+            nodes.shared.claim(
+                TRACK, "iran", [Claim(m1, 0, until), Claim(m3, 0, until)], now=nodes.clock.now()
+            )
+        return found
+
+    nodes.shared.leases = leases_then_race  # type: ignore[method-assign]
+    assert two.lease(TRACK, IRAN.name) == []  # m2 and m0 leased here, both refused for the credit
+    nodes.shared.leases = real  # type: ignore[method-assign]
+    stats = two.statistics(TRACK)["iran"]
+    assert (stats.in_flight, stats.ready) == (2, 2)  # the other node's two adopted; m2 and m0 ready again
+    assert two.lease(TRACK, IRAN.name) == []  # still no credit
+    nodes.clock.advance(31 * S)
+    nodes.works[1].acquire(TRACK, nodes.clock.now())
+    two.tick(TRACK)
+    again = {d.envelope.message_id: d.attempt for d in two.lease(TRACK, IRAN.name)}
+    assert again == {m2: 1, m0: 1}  # the refused leases cost no attempt

@@ -253,6 +253,26 @@ class RecipientQueue:
         heapq.heappush(self._timers, (entry.visible_at, _Timer.EXPIRE, entry.envelope.sort_key))
         return Delivery(entry.envelope, attempt=entry.attempts, leased_at=now, visible_at=entry.visible_at)
 
+    def unlease(self, message_id: str) -> bool:
+        """Take back a lease just granted here that could not be recorded (ADR-0059): as if never granted.
+
+        The message is ready again with the attempts it had before the grant, so a
+        lease the shared state refused (the party's credit was spent on another
+        node) costs the message no attempt.
+
+        Returns:
+            True if the message was in flight here and is ready again.
+        """
+        entry = self._live.get(message_id)
+        if entry is None or entry.phase is not _Phase.LEASED:
+            return False
+        entry.phase = _Phase.READY
+        entry.attempts -= 1
+        entry.visible_at = None
+        self._in_flight -= 1
+        heapq.heappush(self._ready, entry.envelope.sort_key)
+        return True
+
     def settle(self, message_id: str, now: datetime) -> bool:
         """Settle a message: the recipient's receipt arrived. It is never delivered again.
 

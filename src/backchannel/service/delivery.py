@@ -368,14 +368,23 @@ class DeliveryService:
             if not deliveries:
                 return deliveries
             claims = [Claim(d.envelope.message_id, d.attempt - 1, d.visible_at) for d in deliveries]
-            granted = set(self._shared.claim(track, party, claims))
+            credit = self._policy.credit
+            granted = set(self._shared.claim(track, party, claims, now=at, limit=credit))
             if len(granted) < len(deliveries):
-                self._adopt(track, party, queue)  # the leases another node claimed first win
+                attempts = self._adopt(track, party, queue)  # the leases another node claimed first win
+                for d in deliveries:
+                    message_id = d.envelope.message_id
+                    if message_id not in granted and attempts.get(message_id, 0) < d.attempt:
+                        queue.unlease(message_id)  # refused for the credit: as if never granted
             return [d for d in deliveries if d.envelope.message_id in granted]
 
-    def _adopt(self, track: str, party: str, queue: RecipientQueue) -> None:
+    def _adopt(self, track: str, party: str, queue: RecipientQueue) -> dict[str, int]:
+        """Adopt the party's shared leases; return each one's attempts."""
+        attempts = {}
         for record in self._shared.leases(track, party):
             queue.adopt(record.message_id, record.attempts, record.visible_at)
+            attempts[record.message_id] = record.attempts
+        return attempts
 
     def resend(self, track: str, member: str, after: int, now: datetime | None = None) -> list[Delivery]:
         """The deliveries leased earlier to ``member``'s party, unsettled and unexpired, above ``after``.

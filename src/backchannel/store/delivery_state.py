@@ -105,13 +105,17 @@ class DeliveryState(Protocol):
         """Every lease record of ``party`` on ``track``, in message id order."""
         ...
 
-    def claim(self, track: str, party: str, claims: Sequence[Claim]) -> list[str]:
+    def claim(
+        self, track: str, party: str, claims: Sequence[Claim], *, now: datetime, limit: int | None = None
+    ) -> list[str]:
         """Grant each claim whose ``seen`` is at least the stored attempts, in one transaction.
 
         A granted claim stores ``attempts = seen + 1`` and its ``visible_at``, and
         raises the track's version. So of two nodes that saw the same attempts,
         only the first to claim gets the lease; a node ahead of the store (its
-        records lost in a power loss) is not stuck.
+        records lost in a power loss) is not stuck. With a ``limit`` (the party's
+        credit), claims are granted, in order, only while the party's unexpired
+        leases at ``now`` (other than the claimed messages') stay within it.
 
         Returns:
             The message ids granted, in the order claimed.
@@ -180,12 +184,19 @@ class MemoryDeliveryState:
             held = self._leases.get((track, party), {})
             return [held[m] for m in sorted(held)]
 
-    def claim(self, track: str, party: str, claims: Sequence[Claim]) -> list[str]:
+    def claim(
+        self, track: str, party: str, claims: Sequence[Claim], *, now: datetime, limit: int | None = None
+    ) -> list[str]:
         """Grant each claim whose ``seen`` is at least the stored attempts (:meth:`DeliveryState.claim`)."""
         granted: list[str] = []
         with self._lock:
             held = self._leases.setdefault((track, party), {})
+            claimed = {c.message_id for c in claims}
+            busy = sum(1 for m, r in held.items() if r.visible_at > now and m not in claimed)
+            room = len(claims) if limit is None else limit - busy
             for claim in claims:
+                if len(granted) >= room:
+                    break
                 current = held.get(claim.message_id)
                 if (0 if current is None else current.attempts) <= claim.seen:
                     held[claim.message_id] = LeaseRecord(claim.message_id, claim.seen + 1, claim.visible_at)

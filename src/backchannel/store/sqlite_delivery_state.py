@@ -39,6 +39,7 @@ _CLAIM = (
     " ON CONFLICT (track, party, message_id) DO UPDATE SET attempts = excluded.attempts,"
     " visible_at = excluded.visible_at WHERE delivery_leases.attempts <= excluded.attempts - 1"
 )
+_BUSY = "SELECT message_id FROM delivery_leases WHERE track = ? AND party = ? AND visible_at > ?"
 _BUMP = (
     "INSERT INTO delivery_versions (track, claims) VALUES (?, 1)"
     " ON CONFLICT (track) DO UPDATE SET claims = claims + 1"
@@ -131,13 +132,22 @@ class SQLiteDeliveryState:
         )
         return [LeaseRecord(str(m), int(str(a)), _moment(v)) for m, a, v in rows]
 
-    def claim(self, track: str, party: str, claims: Sequence[Claim]) -> list[str]:
-        """Grant each claim whose ``seen`` is at least the stored attempts, in one transaction."""
+    def claim(
+        self, track: str, party: str, claims: Sequence[Claim], *, now: datetime, limit: int | None = None
+    ) -> list[str]:
+        """Grant each claim whose ``seen`` is at least the stored attempts, within ``limit``, at once."""
         if not claims:
             return []
         granted: list[str] = []
         with self._transaction(f"claim leases of {party!r} on {track!r}") as conn:
+            room = len(claims)
+            if limit is not None:
+                claimed = {c.message_id for c in claims}
+                rows = conn.execute(_BUSY, (track, party, _micros(now))).fetchall()
+                room = limit - sum(1 for (m,) in rows if m not in claimed)
             for c in claims:
+                if len(granted) >= room:
+                    break
                 row = (track, party, c.message_id, c.seen + 1, _micros(c.visible_at))
                 if conn.execute(_CLAIM, row).rowcount == 1:
                     granted.append(c.message_id)

@@ -56,7 +56,9 @@ class DeliveryStateContract:
         """A claim stores the next attempt and its expiry."""
         one, two = nodes
         assert one.leases("t", "iran") == []
-        assert one.claim("t", "iran", [Claim("m1", 0, T0 + SECOND), Claim("m2", 0, T0 + 2 * SECOND)]) == [
+        assert one.claim(
+            "t", "iran", [Claim("m1", 0, T0 + SECOND), Claim("m2", 0, T0 + 2 * SECOND)], now=T0
+        ) == [
             "m1",
             "m2",
         ]
@@ -72,27 +74,27 @@ class DeliveryStateContract:
     ) -> None:
         """Of two nodes that saw the same attempts only the first claims."""
         one, two = nodes
-        assert one.claim("t", "iran", [Claim("m1", 0, T0 + SECOND)]) == ["m1"]
-        assert two.claim("t", "iran", [Claim("m1", 0, T0 + 5 * SECOND), Claim("m2", 0, T0)]) == ["m2"]
+        assert one.claim("t", "iran", [Claim("m1", 0, T0 + SECOND)], now=T0) == ["m1"]
+        assert two.claim("t", "iran", [Claim("m1", 0, T0 + 5 * SECOND), Claim("m2", 0, T0)], now=T0) == ["m2"]
         assert one.leases("t", "iran")[0] == LeaseRecord("m1", 1, T0 + SECOND)
-        assert two.claim("t", "iran", [Claim("m1", 1, T0 + 3 * SECOND)]) == ["m1"]  # the next attempt
+        assert two.claim("t", "iran", [Claim("m1", 1, T0 + 3 * SECOND)], now=T0) == ["m1"]  # the next attempt
         assert one.leases("t", "iran")[0] == LeaseRecord("m1", 2, T0 + 3 * SECOND)
 
     def test_a_node_ahead_of_the_store_may_claim(self, nodes: tuple[DeliveryState, ...]) -> None:
         """A node ahead of the store may claim."""
         one, _ = nodes
-        assert one.claim("t", "iran", [Claim("m1", 3, T0)]) == ["m1"]  # records lost: attempts go on
+        assert one.claim("t", "iran", [Claim("m1", 3, T0)], now=T0) == ["m1"]  # records lost: attempts go on
         assert one.leases("t", "iran") == [LeaseRecord("m1", 4, T0)]
-        assert one.claim("t", "iran", []) == []
+        assert one.claim("t", "iran", [], now=T0) == []
 
     def test_forgotten_leases_are_gone_for_every_node(self, nodes: tuple[DeliveryState, ...]) -> None:
         """Forgotten leases are gone for every node."""
         one, two = nodes
-        one.claim("t", "iran", [Claim("m1", 0, T0), Claim("m2", 0, T0)])
+        one.claim("t", "iran", [Claim("m1", 0, T0), Claim("m2", 0, T0)], now=T0)
         two.forget("t", "iran", ["m1", "unknown"])
         two.forget("t", "iran", [])
         assert [r.message_id for r in one.leases("t", "iran")] == ["m2"]
-        assert one.claim("t", "iran", [Claim("m1", 0, T0)]) == ["m1"]  # from the start again
+        assert one.claim("t", "iran", [Claim("m1", 0, T0)], now=T0) == ["m1"]  # from the start again
 
     def test_concurrent_claims_of_one_attempt_grant_it_once(self, nodes: tuple[DeliveryState, ...]) -> None:
         """Concurrent claims of one attempt grant it once."""
@@ -100,7 +102,7 @@ class DeliveryStateContract:
         lock = threading.Lock()
 
         def claim(state: DeliveryState, n: int) -> None:
-            won = state.claim("t", "iran", [Claim(f"m{i}", 0, T0 + n * SECOND) for i in range(20)])
+            won = state.claim("t", "iran", [Claim(f"m{i}", 0, T0 + n * SECOND) for i in range(20)], now=T0)
             with lock:
                 granted.extend(won)
 
@@ -184,12 +186,26 @@ class DeliveryStateContract:
         create_track("u", 0)
         before = two.versions()
         assert set(before) >= {"t", "u"}
-        one.claim("t", "iran", [Claim("m1", 0, T0)])
+        one.claim("t", "iran", [Claim("m1", 0, T0)], now=T0)
         after = two.versions()
         assert after["t"] > before["t"]
         assert after["u"] == before["u"]
-        one.claim("t", "iran", [Claim("m1", 0, T0)])  # refused: no change
+        one.claim("t", "iran", [Claim("m1", 0, T0)], now=T0)  # refused: no change
         assert two.versions() == after
         one.heartbeats("t")
         one.close()
         one.close()  # idempotent
+
+    def test_a_limit_counts_the_partys_unexpired_leases_of_every_node(
+        self, nodes: tuple[DeliveryState, ...]
+    ) -> None:
+        """A limit counts the party's unexpired leases of every node."""
+        one, two = nodes
+        assert one.claim("t", "iran", [Claim("m1", 0, T0 + SECOND)], now=T0, limit=2) == ["m1"]
+        claims = [Claim("m2", 0, T0 + SECOND), Claim("m3", 0, T0 + SECOND)]
+        assert two.claim("t", "iran", claims, now=T0, limit=2) == ["m2"]  # m1 holds one of two
+        assert two.claim("t", "usa", claims, now=T0, limit=2) == ["m2", "m3"]  # per party
+        later = [Claim("m3", 0, T0 + 3 * SECOND)]
+        assert two.claim("t", "iran", later, now=T0 + SECOND, limit=2) == ["m3"]  # m1 and m2 expired
+        assert one.claim("t", "iran", [Claim("m1", 1, T0 + 3 * SECOND)], now=T0 + SECOND, limit=1) == []
+        assert one.claim("t", "iran", [Claim("m3", 1, T0 + 4 * SECOND)], now=T0 + SECOND, limit=1) == ["m3"]

@@ -66,3 +66,17 @@ def test_a_naive_expiry_is_refused(queue, envelope, t0) -> None:
     q.put_nowait(envelope("m1"), t0)
     with pytest.raises(ValueError, match="naive"):
         q.adopt("m1", 1, t0.replace(tzinfo=None))
+
+
+def test_an_unleased_message_is_ready_again_with_its_attempts(queue, envelope, t0) -> None:
+    q = queue(credit=1)
+    q.put_nowait(envelope("m1"), t0)
+    (lease,) = q.lease(t0)
+    assert q.unlease("m1") is True
+    assert q.statistics().in_flight == 0
+    assert q.tick(lease.visible_at) == []  # its expiry timer is stale
+    (again,) = q.lease(t0 + S)
+    assert again.attempt == 1  # the refused lease cost no attempt
+    assert q.unlease("nope") is False
+    q.unlease("m1")
+    assert q.unlease("m1") is False  # ready: nothing to take back
