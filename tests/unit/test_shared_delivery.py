@@ -457,3 +457,18 @@ def test_leases_refused_for_the_credit_spent_on_another_node_cost_no_attempt() -
     two.tick(TRACK)
     again = {d.envelope.message_id: d.attempt for d in two.lease(TRACK, IRAN.name)}
     assert again == {m2: 1, m0: 1}  # the refused leases cost no attempt
+
+
+def test_a_relayed_submission_frees_the_mediators_credit_at_once() -> None:
+    nodes = Nodes()  # credit 2
+    one, _ = nodes.delivery
+    for n in range(4):
+        nodes.run(0, USA, "submit_message", message_body("statement", {"text": f"s{n}"}))
+    first = one.lease(TRACK, QATAR.name)
+    assert len(first) == 2
+    for delivery in first:
+        nodes.run(
+            0, QATAR, "forward_message", {"message_id": delivery.envelope.message_id, "to_parties": ["iran"]}
+        )
+    assert {r.message_id for r in nodes.shared.leases(TRACK, "qatar")} == set()  # relayed: dropped
+    assert len(one.lease(TRACK, QATAR.name)) == 2  # not held back until the relayed leases expire

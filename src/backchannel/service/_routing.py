@@ -8,14 +8,25 @@ This module does no I/O; it remembers only each recent message's body size (a ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from backchannel.broker import Envelope, Priority, RecipientQueue
-from backchannel.domain import ForwardMessage, ReframeMessage, SubmitMessage, TrackState
+from backchannel.domain import (
+    Event,
+    ForwardMessage,
+    MessageForwarded,
+    MessageReframed,
+    ReceiptRecorded,
+    ReframeMessage,
+    SubmitMessage,
+    TrackState,
+)
 from backchannel.domain.codec import thaw
 from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.log.canonical import canonicalize
 
-__all__ = ["envelope", "escalation_targets", "restore", "targets"]
+__all__ = ["closed_by", "envelope", "escalation_targets", "restore", "targets"]
 
 
 def targets(state: TrackState, command: object) -> tuple[str, ...]:
@@ -106,3 +117,17 @@ def restore(state: TrackState, queue: RecipientQueue) -> set[str]:
             escalated=delivery.escalation_level > 0,
         )
     return {item.message.message_id for item in pending}
+
+
+def closed_by(state: TrackState, events: Iterable[Event], closed: dict[tuple[str, str], list[str]]) -> None:
+    """Add to ``closed`` the messages ``events`` took out of their (track, party) queue: receipts, relays."""
+    for event in events:
+        match event:
+            case ReceiptRecorded():
+                closed.setdefault((state.track, event.party), []).extend(event.message_ids)
+            case MessageForwarded():
+                closed.setdefault((state.track, state.mediator), []).append(event.message_id)
+            case MessageReframed():
+                closed.setdefault((state.track, state.mediator), []).append(event.reframes)
+            case _:
+                pass

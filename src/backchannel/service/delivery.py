@@ -44,7 +44,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard, overload
 
@@ -78,8 +77,9 @@ from backchannel.errors import (
 )
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, to_domain
-from backchannel.service._routing import envelope, escalation_targets, restore, targets
+from backchannel.service._routing import closed_by, envelope, escalation_targets, restore, targets
 from backchannel.service.delivery_records import ServiceRecords
+from backchannel.service.delivery_stats import DeliveryStatistics, totals
 from backchannel.service.leases import held_after
 from backchannel.service.presence_book import PresenceBook
 from backchannel.service.tracks import CommandResult, TrackService
@@ -92,36 +92,6 @@ _log = logging.getLogger(__name__)
 
 _Added = Counter[tuple[str, str]]
 """Messages admitted so far in a batch, per (track, party) queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStatistics:
-    """A snapshot of every queue a :class:`DeliveryService` holds (trio ``statistics()`` style).
-
-    The counters are sums over the queues built so far (each track's parties);
-    :meth:`DeliveryService.statistics` with a track gives each party's own.
-
-    Attributes:
-        tracks: Tracks whose queues are built.
-        queues: Queues built (one per track and party).
-        queued: Messages held (ready and in flight).
-        in_flight: Messages leased and not yet settled.
-        leases_held: Leases held unexpired (a reconnecting stream is sent them again).
-        settled_total: Messages settled so far.
-        redeliveries_total: Leases that expired unsettled and were queued again.
-        dead_lettered_total: Messages dead-lettered so far.
-        escalated_total: Escalations raised so far.
-    """
-
-    tracks: int
-    queues: int
-    queued: int
-    in_flight: int
-    leases_held: int
-    settled_total: int
-    redeliveries_total: int
-    dead_lettered_total: int
-    escalated_total: int
 
 
 class DeliveryService:
@@ -234,12 +204,23 @@ class DeliveryService:
             outcomes = self._tracks.execute_decoded(admitted)
             changed = {c.track for c, o in zip(commands, outcomes, strict=True) if _appended(o)}
             after = {track: self._state(track) for track in changed}
+            closed: dict[tuple[str, str], list[str]] = {}
             for signed, outcome in zip(commands, outcomes, strict=True):
                 if _appended(outcome):
                     self._apply(after[signed.track], outcome)
+                    closed_by(after[signed.track], outcome.events, closed)
             for track in changed:
                 self._sync(after[track])  # events another node appended in between
+            self._forget(closed)
         return outcomes
+
+    def _forget(self, closed: dict[tuple[str, str], list[str]]) -> None:
+        """Drop the shared leases of what these appends settled or relayed (one write per queue)."""
+        for (track, party), message_ids in sorted(closed.items()):
+            try:
+                self._shared.forget(track, party, message_ids)
+            except Exception:  # noqa: BLE001 - the append stands; the work holder's tick drops them later
+                _log.warning("dropping the shared leases settled on %s failed", track, exc_info=True)
 
     def _admit(
         self,
@@ -306,10 +287,6 @@ class DeliveryService:
         for message_id in event.message_ids:
             if _settle(queue, message_id, now):
                 self._settled(state, message_id, event.party, now)
-        try:
-            self._shared.forget(state.track, event.party, event.message_ids)
-        except Exception:  # noqa: BLE001 - the receipt is appended; the work holder's tick drops them later
-            _log.warning("dropping the shared leases settled on %s failed", state.track, exc_info=True)
 
     def _settled(self, state: TrackState, message_id: str, party: str, now: datetime) -> None:
         message = state.message(message_id)
@@ -535,18 +512,7 @@ class DeliveryService:
 
     def _totals(self) -> DeliveryStatistics:
         with self._lock:
-            each = [q.statistics() for q in self._queues.values()]
-            return DeliveryStatistics(
-                tracks=len({track for track, _ in self._queues}),
-                queues=len(each),
-                queued=sum(s.queued for s in each),
-                in_flight=sum(s.in_flight for s in each),
-                leases_held=sum(s.in_flight for s in each),
-                settled_total=sum(s.settled_total for s in each),
-                redeliveries_total=sum(s.redeliveries_total for s in each),
-                dead_lettered_total=sum(s.dead_lettered_total for s in each),
-                escalated_total=sum(s.escalated_total for s in each),
-            )
+            return totals(self._queues)
 
     # -- queues ----------------------------------------------------------------------------------
 
