@@ -62,7 +62,9 @@ def store_migrate(
                 soft_wrap=True,
             )
         if key is not None:
-            out.print(f"the copy is encrypted at rest with the master key from {key}", markup=False)
+            out.print(
+                f"the copy is encrypted at rest with the master key from {key}", markup=False, soft_wrap=True
+            )
         out.print(
             f"OK: {len(report.tracks)} tracks and {report.replay_marks} replay marks copied and verified; "
             f"serve them with: backchannel serve --data-dir {source} --store <the --to URL>",
