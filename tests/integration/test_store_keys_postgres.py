@@ -125,3 +125,18 @@ def test_migrate_with_a_key_and_a_plain_source_seals_the_copy_and_leaves_the_sou
         assert conn.execute("SELECT DISTINCT key_version FROM entries").fetchall() == [(None,)]
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT DISTINCT key_version FROM entries").fetchall() == [(1,)]
+
+
+def test_migrate_with_a_key_reads_a_source_without_key_tables_as_plain(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    key, data = tmp_path / "master.key", tmp_path / "data"
+    create_master_key(key)
+    data.mkdir()
+    # A store file with no tables yet (as from before migration 0006, it has no master key check).
+    # Rewinding a real store's schema would break once later migrations exist.
+    sqlite3.connect(data / "backchannel.sqlite3").close()
+    report = migrate_store(data, postgres_url, master_key=MasterKeySource(path=key))
+    assert report.tracks == ()
+    with psycopg.connect(postgres_url) as conn:  # the target was opened with the key: it is now encrypted
+        assert conn.execute("SELECT count(*) FROM master_key_check").fetchone() == (1,)
