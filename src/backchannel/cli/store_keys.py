@@ -2,8 +2,8 @@
 
 ``store keygen --out FILE`` writes a fresh master key (base64 of 32 random
 bytes, mode 0600) and prints its id; ``store rotate-key --data-dir D [--track
-T]`` gives one track (or every track) a new data key: later writes use it and
-older rows still open (ADR-0057). The master key is read from
+T]`` (or ``--store postgresql://...``) gives one track (or every track) a new
+data key: later writes use it and older rows still open (ADR-0057). The master key is read from
 ``--master-key-file``, ``BACKCHANNEL_MASTER_KEY_FILE`` or ``BACKCHANNEL_MASTER_KEY``.
 Nothing here prints a key, only its id.
 """
@@ -59,11 +59,19 @@ def store_rotate_key(
         str | None, typer.Option("--track", "-t", help="The track (default: every track).")
     ] = None,
     master_key_file: MasterKeyFile = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="BACKCHANNEL_STORE",
+            help="A postgresql://user@host:port/database store (default: SQLite in --data-dir).",
+        ),
+    ] = None,
 ) -> None:
     """Give a track (or every track) a new data key; older entries stay readable."""
 
     def body() -> None:
-        settings = Settings.embedded(data_dir, master_key_file=master_key_file)
+        settings = Settings.embedded(data_dir, master_key_file=master_key_file, store_url=store)
         rotated = rotate_data_keys(settings, track)
         for name, version in rotated:
             out.print(f"track {name}: new data key v{version}", soft_wrap=True, markup=False)

@@ -186,14 +186,9 @@ def _open_store(settings: Settings, *, create: bool) -> EventStore:
     """The data directory's SQLite store, or the PostgreSQL store the settings name."""
     master = settings.master_key.load() if settings.master_key is not None else None
     if settings.store_url is not None:
-        if master is not None:
-            raise ConfigurationError(
-                "master_key: encryption at rest is not yet available on the PostgreSQL store "
-                "(--store); serve without a master key, or from SQLite"
-            )
         from backchannel.store.postgres import PostgresEventStore  # loads psycopg
 
-        return PostgresEventStore(settings.store_url)
+        return PostgresEventStore(settings.store_url, master_key=master)
     if not create and not settings.database.exists():
         raise ConfigurationError(
             f"no database at {settings.database}: {settings.data_dir} is not a data directory"

@@ -1,8 +1,9 @@
 """Encryption at rest, for the command line: make a master key, rotate data keys (ADR-0057).
 
 :func:`create_master_key` writes a master key file; :func:`rotate_data_keys`
-opens a data directory's store with its master key and gives one track, or
-every track, a new data key. The cipher itself is
+opens the store (the data directory's SQLite file, or the PostgreSQL store the
+settings name) with its master key and gives one track, or every track, a new
+data key. The cipher itself is
 :mod:`backchannel.store.encryption`.
 
 This module prints nothing and never returns a key, only key ids.
@@ -11,11 +12,15 @@ This module prints nothing and never returns a key, only key ids.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backchannel.errors import ConfigurationError
 from backchannel.service.config import Settings
 from backchannel.store.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, write_master_key_file
 from backchannel.store.sqlite import SQLiteEventStore
+
+if TYPE_CHECKING:
+    from backchannel.store.postgres import PostgresEventStore
 
 __all__ = ["MASTER_KEY_ENV", "MASTER_KEY_FILE_ENV", "create_master_key", "rotate_data_keys"]
 
@@ -41,14 +46,23 @@ def rotate_data_keys(settings: Settings, track: str | None = None) -> list[tuple
     Raises:
         ConfigurationError: no master key configured, a wrong one, or no database.
         NotFoundError: an unknown ``track``.
+        StorageError: the PostgreSQL store is unreachable or failed.
     """
     if settings.master_key is None:
         raise ConfigurationError(
             f"rotate-key needs the master key: pass --master-key-file, or set {MASTER_KEY_FILE_ENV} "
             f"or {MASTER_KEY_ENV}"
         )
-    if not settings.database.exists():
+    master = settings.master_key.load()
+    store: SQLiteEventStore | PostgresEventStore
+    if settings.store_url is not None:
+        from backchannel.store.postgres import PostgresEventStore  # loads psycopg
+
+        store = PostgresEventStore(settings.store_url, max_size=2, master_key=master)
+    elif not settings.database.exists():
         raise ConfigurationError(f"no database at {settings.database}: is --data-dir right?")
-    with SQLiteEventStore(settings.database, master_key=settings.master_key.load()) as store:
+    else:
+        store = SQLiteEventStore(settings.database, master_key=master)
+    with store:
         tracks = [track] if track is not None else [info.track for info in store.list_tracks()]
         return [(name, store.rotate_data_key(name)) for name in tracks]
