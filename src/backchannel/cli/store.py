@@ -44,11 +44,11 @@ def store_migrate(
     ] = None,
 ) -> None:
     """Copy every track into PostgreSQL, then verify the copy (same roots and checkpoints, log verifier)."""
+    from backchannel.service.encryption import master_key_source
     from backchannel.service.store_copy import migrate_store  # loads psycopg: only when asked for
-    from backchannel.store.encryption import MasterKeySource
 
     def body() -> None:
-        key = MasterKeySource(path=master_key_file) if master_key_file else MasterKeySource.from_environment()
+        key = master_key_source(master_key_file)
         report = migrate_store(
             source, target, master_key=key, progress=lambda line: err.print(line, markup=False)
         )

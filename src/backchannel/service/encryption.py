@@ -16,13 +16,34 @@ from typing import TYPE_CHECKING
 
 from backchannel.errors import ConfigurationError
 from backchannel.service.config import Settings
-from backchannel.store.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, write_master_key_file
+from backchannel.store.encryption import (
+    MASTER_KEY_ENV,
+    MASTER_KEY_FILE_ENV,
+    MasterKeySource,
+    write_master_key_file,
+)
 from backchannel.store.sqlite import SQLiteEventStore
 
 if TYPE_CHECKING:
     from backchannel.store.postgres import PostgresEventStore
 
-__all__ = ["MASTER_KEY_ENV", "MASTER_KEY_FILE_ENV", "create_master_key", "rotate_data_keys"]
+__all__ = [
+    "MASTER_KEY_ENV",
+    "MASTER_KEY_FILE_ENV",
+    "MasterKeySource",
+    "create_master_key",
+    "master_key_source",
+    "rotate_data_keys",
+]
+
+
+def master_key_source(path: Path | None) -> MasterKeySource | None:
+    """The master key a command was given: ``path``, else the environment's, else ``None``.
+
+    Raises:
+        ConfigurationError: both master key variables are set.
+    """
+    return MasterKeySource(path=path) if path else MasterKeySource.from_environment()
 
 
 def create_master_key(path: Path) -> str:
