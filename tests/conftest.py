@@ -42,3 +42,16 @@ def local_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL on the test PostgreSQL server whose connections use a fresh schema, dropped afterwards.
+
+    The server is ``BACKCHANNEL_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
+    Unreachable, the test is skipped locally, but under ``CI=true`` it fails, never skips.
+    """
+    from backchannel.testing.postgres import fresh_schema
+
+    with fresh_schema() as url:
+        yield url

@@ -41,8 +41,9 @@ from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.integrity import IntegrityReport, check_store
 from backchannel.service.language import LanguageService
-from backchannel.service.replay import ReplayWindow
+from backchannel.service.replay import ReplayJournal, ReplayWindow
 from backchannel.service.tracks import TrackService
+from backchannel.store.base import EventStore
 from backchannel.store.sqlite import SQLiteEventStore
 
 __all__ = [
@@ -200,7 +201,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         replay = replay or ReplayWindow(
             DEFAULT_MAX_SKEW,
             not_before=_start_second(chosen_clock),
-            journal=log.store if isinstance(log.store, SQLiteEventStore) else None,
+            journal=_journal(log.store),
         )
         app = create_app(
             tracks,
@@ -225,6 +226,15 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         public_origin=origin,
         integrity=integrity,
     )
+
+
+def _journal(store: EventStore) -> ReplayJournal | None:
+    """The store keeps replay marks when it has a table for them (SQLite, PostgreSQL)."""
+    if isinstance(store, SQLiteEventStore):
+        return store
+    from backchannel.store.postgres import PostgresEventStore  # loads psycopg
+
+    return store if isinstance(store, PostgresEventStore) else None
 
 
 def _start_second(clock: Clock) -> datetime:

@@ -5,7 +5,7 @@ capability (each imports :mod:`backchannel.cli._common`, never this module):
 
 - files and local logs: ``keys`` (:mod:`~backchannel.cli.keys`), ``track new | list``
   (:mod:`~backchannel.cli.tracks`), ``log`` (:mod:`~backchannel.cli.log`);
-- the service: ``serve`` (:mod:`~backchannel.cli.serve`);
+- the service: ``serve`` (:mod:`~backchannel.cli.serve`), ``store migrate`` (:mod:`~backchannel.cli.store`);
 - a running service, through the SDK: ``track open``, ``party``, ``member``,
   ``agenda``, ``annex``, the message commands (``send``, ``relay``, ``reframe``,
   ``inbox``, ``settle``, ``receipts``, ``events``, ``escalations``:
@@ -44,6 +44,7 @@ from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
 from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
+from backchannel.cli.store import store_app
 from backchannel.cli.texts import text_app
 from backchannel.cli.tournament import tournament_app
 from backchannel.cli.tracks import member_app, party_app, track_app
@@ -74,6 +75,7 @@ app.add_typer(attest_app)  # `attest`
 app.add_typer(keys_app, name="keys")
 app.add_typer(track_app, name="track")
 app.add_typer(log_app, name="log")
+app.add_typer(store_app, name="store")
 app.add_typer(demo_app, name="demo")
 app.add_typer(party_app, name="party")
 app.add_typer(member_app, name="member")

@@ -126,6 +126,15 @@ def serve(
         Loop,
         typer.Option("--loop", help="The event loop: auto (uvloop when installed), asyncio or uvloop."),
     ] = Loop.AUTO,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="BACKCHANNEL_STORE",
+            help="A postgresql://user@host:port/database URL to keep the tracks in "
+            "(default: SQLite in the data directory; keys stay in the data directory).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
@@ -142,7 +151,7 @@ def serve(
         admission = Admission.from_specs(admit_key or [])
         tune_gc()  # this process is the server: its heap grows with the logs held in memory (issue #13)
         with open_node(
-            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes),
+            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes, store_url=store),
             host=host,
             port=port,
             public_origin=public_origin,

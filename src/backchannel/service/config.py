@@ -5,6 +5,10 @@ An embedded deployment is one directory::
     <data_dir>/backchannel.sqlite3     the SQLite store (WAL)
     <data_dir>/log.key                 the log's checkpoint signing key (0600)
 
+With a store URL (``--store postgresql://...`` or ``BACKCHANNEL_STORE``), the
+tracks live in PostgreSQL instead (:class:`~backchannel.store.postgres.PostgresEventStore`);
+the log key and the node key still live in the data directory.
+
 :func:`open_log` opens both and returns a :class:`LogNode` (store + writer) to
 be closed after use. The directory is created with mode 0700 on first use and
 the log key generated then.
@@ -35,6 +39,7 @@ __all__ = ["DEFAULT_DATA_DIR", "DEFAULT_LOG_NAME", "LogNode", "Settings", "open_
 
 DEFAULT_DATA_DIR = Path(".backchannel")
 DEFAULT_LOG_NAME = "backchannel.local"
+_STORE_SCHEMES = frozenset({"postgresql", "postgres"})
 _LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 
@@ -47,20 +52,25 @@ class Settings:
         log_name: The log's name: the signer name on checkpoints and the
             prefix of every track's origin.
         annex_max_bytes: The largest annex blob the service accepts (default 1 MiB).
+        store_url: A ``postgresql://`` URL of the store (default ``None``: SQLite
+            in the data directory).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
     log_name: str = DEFAULT_LOG_NAME
     annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES
+    store_url: str | None = None
 
     def __post_init__(self) -> None:
-        """Validate the log name and the annex size limit."""
+        """Validate the log name, the annex size limit and the store URL."""
         if not _LOG_NAME.fullmatch(self.log_name):
             raise ConfigurationError(
                 f"log_name {self.log_name!r} must be 1-128 characters of letters, digits and . _ / -"
             )
         if self.annex_max_bytes < 1:
             raise ConfigurationError(f"annex_max_bytes must be at least 1, got {self.annex_max_bytes}")
+        if self.store_url is not None:
+            check_store_url(self.store_url)
 
     @classmethod
     def embedded(
@@ -69,10 +79,12 @@ class Settings:
         log_name: str = DEFAULT_LOG_NAME,
         *,
         annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES,
+        store_url: str | None = None,
     ) -> Settings:
-        """The embedded SQLite default, honouring ``BACKCHANNEL_DATA_DIR``."""
+        """The embedded default, honouring ``BACKCHANNEL_DATA_DIR`` and ``BACKCHANNEL_STORE``."""
         chosen = data_dir or os.environ.get("BACKCHANNEL_DATA_DIR") or DEFAULT_DATA_DIR
-        return cls(data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes)
+        store = store_url or os.environ.get("BACKCHANNEL_STORE") or None
+        return cls(data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes, store_url=store)
 
     @property
     def database(self) -> Path:
@@ -83,6 +95,31 @@ class Settings:
     def log_key_file(self) -> Path:
         """The log key file."""
         return self.data_dir / "log.key"
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a store URL that is not a well-formed ``postgresql://`` URL.
+
+    Raises:
+        ConfigurationError: another scheme, or options libpq does not accept
+            (the message names ``--store`` and never shows a password).
+    """
+    from psycopg import Error as DriverError  # psycopg is loaded only for a PostgreSQL store
+    from psycopg.conninfo import conninfo_to_dict
+
+    from backchannel.store._pg_schema import redact
+
+    shown = redact(url)
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in _STORE_SCHEMES:
+        raise ConfigurationError(
+            f"--store {shown!r}: the store must be a postgresql://user@host:port/database URL "
+            "(leave --store out to keep SQLite in the data directory)"
+        )
+    try:
+        conninfo_to_dict(url)
+    except DriverError as e:
+        raise ConfigurationError(f"--store {shown!r} is not a valid PostgreSQL URL: {e}") from None
 
 
 class LogNode:
@@ -125,10 +162,23 @@ def _log_keys(settings: Settings, *, create: bool) -> KeyPair:
     return keys
 
 
+def _open_store(settings: Settings, *, create: bool) -> EventStore:
+    """The data directory's SQLite store, or the PostgreSQL store the settings name."""
+    if settings.store_url is not None:
+        from backchannel.store.postgres import PostgresEventStore  # loads psycopg
+
+        return PostgresEventStore(settings.store_url)
+    if not create and not settings.database.exists():
+        raise ConfigurationError(
+            f"no database at {settings.database}: {settings.data_dir} is not a data directory"
+        )
+    return SQLiteEventStore(settings.database)
+
+
 def open_log(
     settings: Settings, *, clock: Clock | None = None, create: bool = True, check: bool = False
 ) -> LogNode:
-    """Open the data directory's store and log key.
+    """Open the data directory's log key and the store (SQLite there, or PostgreSQL at ``store_url``).
 
     Args:
         settings: Where the data lives.
@@ -151,11 +201,7 @@ def open_log(
             )
         settings.data_dir.mkdir(mode=0o700, parents=True)
     keys = _log_keys(settings, create=create)
-    if not create and not settings.database.exists():
-        raise ConfigurationError(
-            f"no database at {settings.database}: {settings.data_dir} is not a data directory"
-        )
-    store = SQLiteEventStore(settings.database)
+    store = _open_store(settings, create=create)
     try:
         if check:
             for info in store.list_tracks():

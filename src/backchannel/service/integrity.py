@@ -142,16 +142,18 @@ def _check_file(store: EventStore, *, full: bool) -> None:
     quick_check = getattr(store, "quick_check", None)
     if quick_check is None:
         return  # a store without a file of its own (memory) has nothing to check here
+    # SQLite runs its own PRAGMA; another database names its check (PostgreSQL: the schema check)
+    name = getattr(store, "check_name", None)
+    if name is None:
+        own, fails = "SQLite's own check", f"SQLite's {'integrity_check' if full else 'quick_check'}"
+        remedy = "restore the data directory from a backup"
+    else:
+        own = fails = f"the {name}"
+        remedy = "restore the database from a backup"
     try:
         problems: list[str] = quick_check(full=full)
     except StorageError as e:
-        raise DamagedStoreError(
-            f"the database fails SQLite's own check and is not served: {e}; "
-            "restore the data directory from a backup"
-        ) from e
+        raise DamagedStoreError(f"the database fails {own} and is not served: {e}; {remedy}") from e
     if problems:
         shown = "; ".join(problems[:5])
-        raise DamagedStoreError(
-            f"the database fails SQLite's {'integrity_check' if full else 'quick_check'} and is not "
-            f"served: {shown}; restore the data directory from a backup"
-        )
+        raise DamagedStoreError(f"the database fails {fails} and is not served: {shown}; {remedy}")

@@ -1,0 +1,574 @@
+"""The PostgreSQL :class:`~backchannel.store.base.EventStore`: one database shared by several nodes.
+
+:class:`PostgresEventStore` keeps every track in one PostgreSQL schema (the
+first on the connection's ``search_path``), through psycopg 3 and a
+:class:`psycopg_pool.ConnectionPool` (ADR-0056):
+
+- **Serialised appends per track, parallel across tracks (ADR-0055).** One
+  READ COMMITTED transaction per append takes the track's transaction-scoped
+  advisory lock (``pg_advisory_xact_lock`` on a 64-bit hash of the schema and
+  track name), then checks the track's size, inserts the entries, their Merkle
+  nodes (``unnest`` of arrays: one statement each) and the checkpoint, and
+  bumps the size. Appends to one track from any number of nodes queue on the
+  lock; a stale ``expected_size`` raises
+  :class:`~backchannel.errors.ConflictError` and writes nothing. The primary
+  keys ``(track_id, seq)`` and ``(track_id, level, idx)`` are a second guard.
+  Appends to different tracks do not wait for each other.
+- **Numbered migrations.** ``backchannel/store/migrations_pg/NNNN_<what>.sql``
+  mirror the SQLite deltas; they are applied in order, in one transaction under
+  a migration advisory lock, when a store is opened, and recorded in
+  ``schema_version``. A schema from a newer version than this code knows is refused.
+- **Bounded-memory reads.** :meth:`PostgresEventStore.read` and
+  :meth:`PostgresEventStore.checkpoints` fetch fixed-size chunks by key range,
+  each on a pooled connection for one short statement.
+- **Errors.** psycopg errors are wrapped at this seam and chained: an
+  unreachable server, a lost connection, a serialization failure or shutdown →
+  :class:`~backchannel.errors.OperationalError` (naming the URL without its
+  password); a schema that is not ours, or any other SQL error →
+  :class:`~backchannel.errors.ProgrammingError`.
+
+Thread safety: every call borrows a connection from the pool for the length of
+one statement or transaction, so a store may be shared by threads; several
+stores (in one process or on several nodes) may open the same schema.
+
+This module does not compute or check hashes beyond the batch validation
+shared by every adapter (:func:`~backchannel.store._batch.prepare_batch`),
+does not sign, and does not verify what it reads (see :mod:`backchannel.log.verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Self
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
+from backchannel.log.checkpoint import SignedCheckpoint
+from backchannel.log.tree import NodeId
+from backchannel.store._batch import check_read_range, prepare_batch
+from backchannel.store._pg_schema import (
+    READ_CHUNK,
+    TABLES,
+    connect,
+    migrations,
+    redact,
+    wrap_error,
+    write_batch,
+)
+from backchannel.store.base import (
+    AppendBatch,
+    EventStore,
+    StoredAnnex,
+    StoredCosignature,
+    StoredEntry,
+    StoredSplitView,
+    TrackInfo,
+)
+from backchannel.store.sqlite import _parse_note
+
+__all__ = ["PostgresEventStore", "migrations"]
+
+Connection = psycopg.Connection[tuple[object, ...]]
+Rows = list[tuple[object, ...]]
+
+_SELECT_ENTRIES = (
+    "SELECT e.seq, e.signed, e.salt, n.hash FROM entries AS e"
+    " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
+    " WHERE e.track_id = %s AND e.seq >= %s AND e.seq < %s ORDER BY e.seq"
+)
+_SELECT_NODES = (
+    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w (level, idx)"
+    " JOIN nodes AS n ON n.track_id = %s AND n.level = w.level AND n.idx = w.idx"
+)
+_INSERT_ANNEX = "INSERT INTO annexes (track_id, digest, data) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+_INSERT_UPLOADER = (
+    "INSERT INTO annex_uploaders (track_id, digest, party) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+)
+_SELECT_ANNEX = "SELECT data FROM annexes WHERE track_id = %s AND digest = %s"
+_SELECT_UPLOADERS = "SELECT party FROM annex_uploaders WHERE track_id = %s AND digest = %s ORDER BY seq"
+_UPSERT_COSIGNATURE = (
+    "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (%s, %s, %s, %s, %s)"
+    " ON CONFLICT (track_id, size, cosigner)"
+    " DO UPDATE SET timestamp = excluded.timestamp, line = excluded.line"
+    " WHERE excluded.timestamp > cosignatures.timestamp"
+)
+_SELECT_COSIGNATURES = (
+    "SELECT size, cosigner, timestamp, line FROM cosignatures"
+    " WHERE track_id = %s AND size = %s ORDER BY cosigner"
+)
+_SELECT_COSIGNED_SIZE = (
+    "SELECT size FROM cosignatures WHERE track_id = %s GROUP BY size HAVING count(*) >= %s"
+    " ORDER BY size DESC LIMIT 1"
+)
+_UPSERT_REPLAY_MARK = (
+    "INSERT INTO replay_marks (track, key_id, created) VALUES (%s, %s, %s)"
+    " ON CONFLICT (track, key_id) DO UPDATE SET created = excluded.created"
+    " WHERE excluded.created > replay_marks.created"
+)
+_INSERT_SPLIT_VIEW = (
+    "INSERT INTO split_views (track_id, reporter, reported, old_note, new_note, reason)"
+    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+_SELECT_SPLIT_VIEWS = (
+    "SELECT reporter, reported, old_note, new_note, reason FROM split_views WHERE track_id = %s ORDER BY seq"
+)
+_SELECT_CHECKPOINTS = (
+    "SELECT size, note FROM checkpoints WHERE track_id = %s AND size >= %s AND size <= %s"
+    " ORDER BY size LIMIT %s"
+)
+
+
+class PostgresEventStore(EventStore):
+    """An :class:`EventStore` in one PostgreSQL schema, shared by threads and nodes.
+
+    Args:
+        url: A libpq connection URL (``postgresql://user@host:5432/db``) or
+            ``key=value`` string. The store uses the first schema on the
+            ``search_path`` (pick one with ``?options=-csearch_path%3Dname``).
+        min_size: Connections the pool keeps open.
+        max_size: The most connections the pool opens (concurrent calls beyond
+            it wait up to ``timeout``).
+        timeout: Seconds to wait for the server when connecting, and for a
+            free pooled connection.
+
+    Raises:
+        OperationalError: the server is unreachable or refused the connection.
+        ProgrammingError: a malformed URL, a schema that is not a backchannel
+            store, or one from a newer version.
+    """
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
+        """Connect, migrate the schema if needed, and open the pool."""
+        self._url = url
+        self._where = redact(url)
+        self._track_ids: dict[str, int] = {}
+        connect(url, timeout)
+        pool: ConnectionPool[Connection] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            open=False,
+            name="backchannel-store",
+        )
+        try:
+            pool.open(wait=True, timeout=timeout)
+        except psycopg.Error as e:
+            pool.close()
+            raise wrap_error(e, f"open a connection pool to {self._where}") from e
+        self._pool: ConnectionPool[Connection] | None = pool
+
+    @classmethod
+    def open(cls, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> Self:
+        """Open a store; the same as the constructor, and a context manager.
+
+        Args:
+            url: The libpq connection URL.
+            min_size: Connections the pool keeps open.
+            max_size: The most connections the pool opens.
+            timeout: Seconds to wait for the server and for a pooled connection.
+
+        Returns:
+            The open store.
+        """
+        return cls(url, min_size=min_size, max_size=max_size, timeout=timeout)
+
+    @property
+    def url(self) -> str:
+        """The connection URL, with any password replaced by ``***``."""
+        return self._where
+
+    def __repr__(self) -> str:
+        """Show the URL (without its password) and whether the store is open."""
+        state = "closed" if self._pool is None else "open"
+        return f"PostgresEventStore({self._where!r}, {state})"
+
+    # --- plumbing ---------------------------------------------------------
+    @contextmanager
+    def _connection(self, doing: str) -> Iterator[Connection]:
+        pool = self._pool
+        if pool is None:
+            raise ProgrammingError(f"PostgresEventStore({self._where!r}) is closed")
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except (pg_errors.UniqueViolation, pg_errors.SerializationFailure):
+            raise  # the caller maps a lost race
+        except psycopg.Error as e:
+            raise wrap_error(e, f"{doing} ({self._where})") from e
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[Connection]:
+        """One transaction on a pooled connection: commits on success, rolls back on any exception."""
+        with self._connection(doing) as conn, conn.transaction():
+            yield conn
+
+    def _fetch(self, doing: str, query: str, params: Sequence[object]) -> Rows:
+        with self._connection(doing) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _track_row(self, track: str) -> tuple[int, str, str, int]:
+        rows = self._fetch(
+            f"read track {track!r}", "SELECT id, origin, log_key, size FROM tracks WHERE name = %s", (track,)
+        )
+        if not rows:
+            raise NotFoundError(f"unknown track {track!r}")
+        track_id, origin, log_key, size = rows[0]
+        assert isinstance(track_id, int)
+        assert isinstance(origin, str)
+        assert isinstance(log_key, str)
+        assert isinstance(size, int)
+        self._track_ids[track] = track_id
+        return track_id, origin, log_key, size
+
+    def _track_id(self, track: str) -> int:
+        # Track ids never change once created, so they are cached.
+        track_id = self._track_ids.get(track)
+        if track_id is None:
+            track_id = self._track_row(track)[0]
+        return track_id
+
+    # --- tracks -----------------------------------------------------------
+    def create_track(self, track: str, origin: str, log_key: str) -> TrackInfo:
+        """Register a new, empty track.
+
+        Raises:
+            ConflictError: the track exists.
+            OperationalError: the server is unreachable or failed to write.
+        """
+        try:
+            with self._transaction(f"create track {track!r}") as conn:
+                row = conn.execute(
+                    "INSERT INTO tracks (name, origin, log_key) VALUES (%s, %s, %s) RETURNING id",
+                    (track, origin, log_key),
+                ).fetchone()
+        except pg_errors.UniqueViolation as e:
+            raise ConflictError(f"track {track!r} already exists") from e
+        assert row is not None
+        assert isinstance(row[0], int)
+        self._track_ids[track] = row[0]
+        return TrackInfo(track, origin, log_key, 0)
+
+    def get_track(self, track: str) -> TrackInfo:
+        """Return a track's info.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        _, origin, log_key, size = self._track_row(track)
+        return TrackInfo(track, origin, log_key, size)
+
+    def list_tracks(self) -> list[TrackInfo]:
+        """Return every track, ordered by id."""
+        rows = self._fetch("list tracks", "SELECT name, origin, log_key, size FROM tracks ORDER BY name", ())
+        return [
+            TrackInfo(str(name), str(origin), str(key), int(str(size))) for name, origin, key, size in rows
+        ]
+
+    # --- writes -----------------------------------------------------------
+    def append(self, batch: AppendBatch, expected_size: int) -> None:
+        """Atomically and durably persist a batch, its nodes and checkpoint.
+
+        The batch is validated before a connection is taken; the size is
+        checked inside the transaction, under the track's advisory lock.
+
+        Raises:
+            NotFoundError: unknown track.
+            ConflictError: the track's size is not ``expected_size`` (nothing written).
+            ProgrammingError: the batch is inconsistent (nothing written).
+            OperationalError: the server is unreachable or failed to write (nothing written).
+        """
+        prepared = prepare_batch(batch, expected_size)
+        try:
+            with self._transaction(f"append to {batch.track!r}") as conn:
+                write_batch(conn, prepared)
+        except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as e:
+            # The lock and the size check make this unreachable unless rows were
+            # written behind our back; the primary keys still refuse to overwrite.
+            raise ConflictError(
+                f"append to {batch.track!r}: rows at positions {expected_size}.. already exist ({e})",
+                expected=expected_size,
+                actual=self.size(batch.track),
+            ) from e
+
+    # --- reads ------------------------------------------------------------
+    def read(self, track: str, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
+        """Yield stored entries with ``start <= seq < stop`` in order, streaming.
+
+        The range is fixed when this is called; entries are fetched ``256`` at a time.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: a negative start or ``stop < start``.
+            ProgrammingError: (while iterating) an entry inside the range is missing.
+        """
+        check_read_range(start, stop)
+        track_id, _, _, size = self._track_row(track)
+        end = size if stop is None else min(stop, size)
+        return self._iter_entries(track, track_id, start, end)
+
+    def _iter_entries(self, track: str, track_id: int, start: int, end: int) -> Iterator[StoredEntry]:
+        seq = start
+        while seq < end:
+            upper = min(seq + READ_CHUNK, end)
+            rows = self._fetch(f"read track {track!r}", _SELECT_ENTRIES, (track_id, seq, upper))
+            for row_seq, signed, salt, leaf in rows:
+                if row_seq != seq:
+                    break
+                assert isinstance(signed, bytes)
+                assert isinstance(salt, bytes)
+                assert isinstance(leaf, bytes)
+                yield StoredEntry(seq, signed, salt, leaf)
+                seq += 1
+            if seq != upper:
+                raise ProgrammingError(
+                    f"track {track!r}: entry {seq} or its leaf hash is missing from the store"
+                )
+
+    def get_nodes(self, track: str, ids: Sequence[NodeId]) -> list[bytes]:
+        """Return the stored hashes of perfect-subtree nodes, in the order asked (one query).
+
+        Raises:
+            NotFoundError: unknown track or a node that is not stored.
+        """
+        track_id = self._track_id(track)
+        wanted = [(lv, ix) for lv, ix in dict.fromkeys(ids) if 0 <= lv < 64 and 0 <= ix < 1 << 63]
+        found: dict[tuple[object, object], object] = {}
+        if wanted:
+            params = ([lv for lv, _ in wanted], [ix for _, ix in wanted], track_id)
+            rows = self._fetch(f"read nodes of {track!r}", _SELECT_NODES, params)
+            found.update(((level, index), node_hash) for level, index, node_hash in rows)
+        hashes: list[bytes] = []
+        for node_id in ids:
+            node_hash = found.get(node_id)
+            if not isinstance(node_hash, bytes):
+                level, index = node_id
+                raise NotFoundError(
+                    f"track {track!r}: node (level {level}, index {index}) is not stored "
+                    f"(track size {self.size(track)})"
+                )
+            hashes.append(node_hash)
+        return hashes
+
+    def checkpoints(self, track: str, start_size: int = 0) -> Iterator[SignedCheckpoint]:
+        """Yield stored checkpoints with ``size >= start_size`` in size order, streaming.
+
+        Raises:
+            NotFoundError: unknown track.
+            VerificationError: (while iterating) a stored note does not parse.
+        """
+        track_id, _, _, size = self._track_row(track)
+        return self._iter_checkpoints(track, track_id, start_size, size)
+
+    def _iter_checkpoints(
+        self, track: str, track_id: int, start: int, end: int
+    ) -> Iterator[SignedCheckpoint]:
+        while True:
+            params = (track_id, start, end, READ_CHUNK)
+            rows = self._fetch(f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, params)
+            for size, note in rows:
+                assert isinstance(size, int)
+                assert isinstance(note, str)
+                yield _parse_note(track, size, note)
+                start = size + 1
+            if len(rows) < READ_CHUNK:
+                return
+
+    def latest_checkpoint(self, track: str) -> SignedCheckpoint | None:
+        """Return the newest checkpoint, or ``None`` for an empty track.
+
+        Raises:
+            NotFoundError: unknown track.
+            VerificationError: the stored note does not parse.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(
+            f"read checkpoints of {track!r}",
+            "SELECT size, note FROM checkpoints WHERE track_id = %s ORDER BY size DESC LIMIT 1",
+            (track_id,),
+        )
+        if not rows:
+            return None
+        size, note = rows[0]
+        assert isinstance(size, int)
+        assert isinstance(note, str)
+        return _parse_note(track, size, note)
+
+    # --- annexes ----------------------------------------------------------
+    def put_annex(self, track: str, data: bytes, party: str) -> bool:
+        """Store ``data`` under its SHA-256 and record ``party`` as an uploader, in one transaction.
+
+        Returns:
+            True if ``party`` was not yet recorded for these bytes.
+
+        Raises:
+            NotFoundError: unknown track.
+            OperationalError: the server is unreachable or failed to write.
+        """
+        digest = hashlib.sha256(data).digest()
+        track_id = self._track_id(track)
+        with self._transaction(f"store an annex in {track!r}") as conn:
+            conn.execute(_INSERT_ANNEX, (track_id, digest, bytes(data)))
+            return conn.execute(_INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
+
+    def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
+        """Return the annex stored under ``digest``, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        with self._transaction(f"read an annex of {track!r}") as conn:
+            row = conn.execute(_SELECT_ANNEX, (track_id, digest)).fetchone()
+            parties = conn.execute(_SELECT_UPLOADERS, (track_id, digest)).fetchall()
+        if row is None:
+            return None
+        data = row[0]
+        assert isinstance(data, bytes)
+        return StoredAnnex(digest, data, tuple(str(party) for (party,) in parties))
+
+    # --- witness cosignatures ----------------------------------------------
+    def put_cosignature(self, track: str, cosignature: StoredCosignature) -> bool:
+        """Keep the newest cosignature per (checkpoint, cosigner), in one transaction.
+
+        Returns:
+            True if stored (the first from that cosigner for that size, or newer).
+
+        Raises:
+            NotFoundError: unknown track, or no checkpoint of that size.
+            OperationalError: the server is unreachable or failed to write.
+        """
+        track_id = self._track_id(track)
+        c = cosignature
+        with self._transaction(f"store a cosignature in {track!r}") as conn:
+            found = conn.execute(
+                "SELECT 1 FROM checkpoints WHERE track_id = %s AND size = %s", (track_id, c.size)
+            ).fetchone()
+            if found is None:
+                raise NotFoundError(f"track {track!r} has no checkpoint of size {c.size}")
+            cursor = conn.execute(_UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
+            return cursor.rowcount == 1
+
+    def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
+        """The cosignatures of the checkpoint of ``size``, by cosigner name.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNATURES, (track_id, size))
+        return [StoredCosignature(int(str(s)), str(c), int(str(t)), str(line)) for s, c, t, line in rows]
+
+    def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
+        """The largest checkpoint size with at least ``minimum`` cosignatures, or ``None``.
+
+        Raises:
+            NotFoundError: unknown track.
+            ValueError: ``minimum`` below 1.
+        """
+        if minimum < 1:
+            raise ValueError("latest_cosigned_size: minimum must be at least 1")
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNED_SIZE, (track_id, minimum))
+        return int(str(rows[0][0])) if rows else None
+
+    # --- split-view alarms --------------------------------------------------
+    def put_split_view(self, track: str, alarm: StoredSplitView) -> bool:
+        """Keep one alarm per (reporter, old note, new note), in one transaction.
+
+        Raises:
+            NotFoundError: unknown track.
+            OperationalError: the server is unreachable or failed to write.
+        """
+        track_id = self._track_id(track)
+        a = alarm
+        with self._transaction(f"store a split-view alarm of {track!r}") as conn:
+            row = (track_id, a.reporter, a.reported, a.old_note, a.new_note, a.reason)
+            return conn.execute(_INSERT_SPLIT_VIEW, row).rowcount == 1
+
+    def split_views(self, track: str) -> list[StoredSplitView]:
+        """The alarms, in the order they were stored.
+
+        Raises:
+            NotFoundError: unknown track.
+        """
+        track_id = self._track_id(track)
+        rows = self._fetch(f"read split-view alarms of {track!r}", _SELECT_SPLIT_VIEWS, (track_id,))
+        return [StoredSplitView(str(r), int(str(t)), str(o), str(n), str(why)) for r, t, o, n, why in rows]
+
+    # --- replay marks (service.replay.ReplayJournal) ------------------------
+    def raise_replay_mark(self, track: str, key_id: str, created: int) -> None:
+        """Keep ``created`` (Unix seconds) as ``key_id``'s replay mark on ``track`` if it is later (ADR-0024).
+
+        Raises:
+            OperationalError: the server is unreachable or failed to write.
+        """
+        with self._transaction(f"keep a replay mark of {track!r}") as conn:
+            conn.execute(_UPSERT_REPLAY_MARK, (track, key_id, created))
+
+    def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
+        """Every replay mark at or after ``since`` (Unix seconds); older ones are deleted.
+
+        Returns:
+            ``(track, key id) -> created``.
+
+        Raises:
+            OperationalError: the server is unreachable or failed.
+        """
+        with self._transaction("read the replay marks") as conn:
+            conn.execute("DELETE FROM replay_marks WHERE created < %s", (since,))
+            rows = conn.execute("SELECT track, key_id, created FROM replay_marks").fetchall()
+        return {(str(track), str(key_id)): int(str(created)) for track, key_id, created in rows}
+
+    # --- integrity ------------------------------------------------------------
+    @property
+    def check_name(self) -> str:
+        """What :meth:`quick_check` is called in messages (the integrity check names it)."""
+        return "PostgreSQL schema check"
+
+    def quick_check(self, *, full: bool = False) -> list[str]:
+        """A cheap check of the schema: at the expected migration, every table readable.
+
+        Args:
+            full: Also count each table's rows (a full scan; the per-track log
+                verification is what checks their content).
+
+        Returns:
+            The problems found (empty: the schema is sound).
+
+        Raises:
+            StorageError: the server could not even run the check.
+        """
+        problems: list[str] = []
+        with self._connection("check the schema") as conn:
+            row = conn.execute(
+                "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN -1"
+                " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END"
+            ).fetchone()
+            version = -1 if row is None else int(str(row[0]))
+            expected = len(migrations())
+            if version != expected:
+                problems.append(f"schema version is {version}, expected {expected}")
+            for table in TABLES:
+                probe = sql.SQL("SELECT count(*) FROM {}" if full else "SELECT 1 FROM {} LIMIT 1")
+                try:
+                    with conn.transaction():
+                        conn.execute(probe.format(sql.Identifier(table)))
+                except pg_errors.UndefinedTable:
+                    problems.append(f"table {table} is missing")
+                except pg_errors.InsufficientPrivilege as e:
+                    problems.append(f"table {table} is not readable: {e}")
+        return problems
+
+    def close(self) -> None:
+        """Close the pool. Idempotent; later calls raise ``ProgrammingError``."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
