@@ -30,7 +30,9 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -145,14 +147,15 @@ def measure(label: str, cluster: Cluster, scale: Scale, offered: float | None) -
     server = ClusterServer(cluster)
     ch.build_world(server)  # the Server interface the pipeline uses
     figures = Figures(label)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()  # idempotency keys are built from it
     server.reset()
     progress(f"{label}: throughput, {scale.messages:,} messages")
-    figures.rate, run = ch.throughput(server, scale.messages, f"{label} throughput", cap=ch.MAX_SECONDS)
+    figures.rate, run = ch.throughput(server, scale.messages, f"{slug}-throughput", cap=ch.MAX_SECONDS)
     figures.n = run.settled
     figures.offered = offered if offered is not None else max(1.0, math.floor(ch.steady_rate(run) * 0.8))
     server.reset()
     progress(f"{label}: latency at {figures.offered:,.0f}/s for {scale.latency_seconds:g} s")
-    lat, _ = ch.latency(server, figures.offered, scale.latency_seconds, f"{label} latency")
+    lat, _ = ch.latency(server, figures.offered, scale.latency_seconds, f"{slug}-latency")
     figures.p50, figures.p99 = ch.percentile(lat, 50), ch.percentile(lat, 99)
     figures.rss = tuple(
         ch.proc_status_kib(pid, "VmHWM") / ch.KIB
@@ -313,6 +316,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> None:
     """Run both sections."""
     args = parse_args(argv)
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(143)
+    )  # stop the nodes and drop the schemas on the way out
     scale = QUICK if args.quick else FULL
     SCRATCH.mkdir(parents=True, exist_ok=True)
     report = Report()

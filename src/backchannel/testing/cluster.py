@@ -9,13 +9,18 @@ PID (no shutdown hook runs: what a crash does), :meth:`Cluster.restart` starts
 it again on the same port and waits until it answers. Each node writes its log
 to ``<data_dir>/../node-<i>.log``; :meth:`Cluster.output` reads its end.
 
-Every process this module starts is stopped by its PID when the cluster closes.
+Every process this module starts is stopped by its PID when the cluster closes,
+and on Linux it is also killed if the thread that started it ends first
+(``PR_SET_PDEATHSIG``), so a test or benchmark that is itself killed leaves no
+node behind: start nodes from a thread that outlives them (the main thread).
 This module does not drive any load (the callers do).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -152,6 +157,7 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only an async-signal-safe prctl
             )
         node.starts += 1
         deadline = time.monotonic() + self.timeout
@@ -210,6 +216,17 @@ class Cluster:
         """Node ``index``'s process id, or ``None`` while it is down."""
         proc = self.nodes[index].proc
         return None if proc is None else proc.pid
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGKILL when the parent thread ends (no-op elsewhere)."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _answers(url: str) -> bool:
