@@ -12,8 +12,15 @@ opened before a restart keep working. Before anything is served, the store is
 checked (:mod:`backchannel.service.integrity`): a damaged file stops the node,
 a damaged track is set aside. Only the admitted keys may open tracks
 (:mod:`backchannel.service.admission`), and requests signed before the node
-started are refused (:mod:`backchannel.service.replay`, ADR-0024). This module
-does not run a server (the CLI hands :attr:`Node.app` to uvicorn).
+started are refused (:mod:`backchannel.service.replay`, ADR-0024).
+
+Several nodes may serve one data directory at once (ADR-0059): each opens the
+shared delivery state in the same SQLite file
+(:class:`~backchannel.store.sqlite_delivery_state.SQLiteDeliveryState`: leases,
+heartbeats, replay nonces, work leases), takes a track's periodic work only
+under its work lease, and polls the tracks' versions to wake its streams when
+another node commits (:class:`~backchannel.service.notifier.PollingNotifier`, ADR-0060).
+This module does not run a server (the CLI hands :attr:`Node.app` to uvicorn).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -41,10 +48,14 @@ from backchannel.service.config import LogNode, Settings, open_log
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.integrity import IntegrityReport, check_store
 from backchannel.service.language import LanguageService
+from backchannel.service.notifier import DEFAULT_POLL_SECONDS, LocalNotifier, Notifier, PollingNotifier
 from backchannel.service.replay import ReplayJournal, ReplayWindow
 from backchannel.service.tracks import TrackService
+from backchannel.service.work import DEFAULT_WORK_TTL, WorkLeases, node_id
 from backchannel.store.base import EventStore
+from backchannel.store.delivery_state import DeliveryState, MemoryDeliveryState
 from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.store.sqlite_delivery_state import SQLiteDeliveryState
 
 __all__ = [
     "NODE_KEY_NAME",
@@ -72,6 +83,8 @@ class Node:
         app: The HTTP application.
         public_origin: The origin RFC 9421 target URIs are checked against.
         integrity: What the start-up integrity check found.
+        shared: The delivery state shared with the other nodes of the database.
+        work: This node's work leases (which tracks' periodic work it runs).
     """
 
     def __init__(  # noqa: PLR0913 - the node's parts, keyword-only
@@ -85,9 +98,12 @@ class Node:
         app: FastAPI,
         public_origin: str,
         integrity: IntegrityReport | None = None,
+        shared: DeliveryState | None = None,
     ) -> None:
         """Bundle the node's parts (use :func:`open_node`)."""
         self.integrity = integrity or IntegrityReport(tracks=())
+        self.shared = shared or delivery.shared
+        self.work = delivery.work
         self.settings = settings
         self.log = log
         self.keys = keys
@@ -107,8 +123,11 @@ class Node:
         return self.tracks.log_key
 
     def close(self) -> None:
-        """Close the store."""
-        self.log.close()
+        """Close the shared delivery state and the store."""
+        try:
+            self.shared.close()
+        finally:
+            self.log.close()
 
     def __enter__(self) -> Self:
         """Use as a context manager."""
@@ -162,6 +181,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     replay: ReplayWindow | None = None,
     language: LanguageService | None = None,
     metrics_token: str | None = None,
+    work_ttl: timedelta = DEFAULT_WORK_TTL,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
 ) -> Node:
     """Open the data directory and build the services and the app.
 
@@ -179,6 +200,9 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             created before this node started; it waits for the next whole second).
         language: The language aid's service (default: one that loads the aid on first use).
         metrics_token: The bearer token ``/metrics`` requires (default: loopback clients only; ADR-0029).
+        work_ttl: How long a track's work lease lasts unless renewed: how soon
+            another node takes over the periodic work of one that died (ADR-0059).
+        poll_interval: How often the node looks for changes other nodes made (seconds).
 
     Returns:
         The open node; close it after use.
@@ -190,18 +214,23 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
     """
     chosen_clock = clock or SystemClock()
     log = open_log(settings, clock=chosen_clock)
+    shared: DeliveryState | None = None
     try:
         integrity = check_store(log.store, full=verify_full)
         keys = _node_keys(node_key_file(settings))
         tracks = TrackService(log.writer, keys, clock=chosen_clock, admission=admission or Admission())
         tracks.set_aside(integrity)
-        delivery = DeliveryService(tracks, keys, policy or DeliveryPolicy(), clock=chosen_clock)
+        shared, notifier = _shared_state(log.store, poll_interval)
+        work = WorkLeases(shared, node_id(), work_ttl)
+        chosen_policy = policy or DeliveryPolicy()
+        delivery = DeliveryService(tracks, keys, chosen_policy, clock=chosen_clock, shared=shared, work=work)
         origin = public_origin or default_origin(host, port)
         annexes = AnnexService(tracks, max_bytes=settings.annex_max_bytes)
         replay = replay or ReplayWindow(
             DEFAULT_MAX_SKEW,
             not_before=_start_second(chosen_clock),
             journal=_journal(log.store),
+            ledger=shared,
         )
         app = create_app(
             tracks,
@@ -212,8 +241,11 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
             replay=replay,
             language=language,
             metrics_token=metrics_token,
+            notifier=notifier,
         )
     except BaseException:
+        if shared is not None:
+            shared.close()
         log.close()
         raise
     return Node(
@@ -225,6 +257,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         app=app,
         public_origin=origin,
         integrity=integrity,
+        shared=shared,
     )
 
 
@@ -235,6 +268,14 @@ def _journal(store: EventStore) -> ReplayJournal | None:
     from backchannel.store.postgres import PostgresEventStore  # loads psycopg
 
     return store if isinstance(store, PostgresEventStore) else None
+
+
+def _shared_state(store: object, poll_interval: float) -> tuple[DeliveryState, Notifier]:
+    """The delivery state shared with other nodes of ``store``'s database, and how changes are learnt."""
+    if isinstance(store, SQLiteEventStore) and store.path != ":memory:":
+        state = SQLiteDeliveryState(store.path)
+        return state, PollingNotifier(state.versions, interval=poll_interval, probe=state.data_version)
+    return MemoryDeliveryState(), LocalNotifier()  # a store no other process opens
 
 
 def _start_second(clock: Clock) -> datetime:

@@ -87,8 +87,10 @@ bodies are limited to 1 MiB (413), annex uploads to the annex limit.
 (:mod:`backchannel.api.routes`), the error handlers and the OpenAPI document
 (:mod:`backchannel.api.openapi`), and the lifespan ticker.
 
-This module does not share wake-ups between processes: a stream or long poll
-learns of a change made through another node within a second, by re-checking.
+Wake-ups between processes go through the context's notifier
+(:mod:`backchannel.service.notifier`, ADR-0060): with one started by the
+lifespan, a stream or long poll learns of a change made through another node
+within its polling interval (50 ms), not at the next one-second re-check.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ from backchannel.service.annexes import AnnexService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.language import LanguageService
 from backchannel.service.limits import DEFAULT_STREAMS_PER_MEMBER, StreamSlots
+from backchannel.service.notifier import Notifier
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.tracks import TrackService
 
@@ -165,6 +168,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
     language: LanguageService | None = None,
     metrics_token: str | None = None,
     inline: bool = False,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """Build the HTTP API around a track service.
 
@@ -191,6 +195,8 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         inline: Run the blocking handlers in the event loop's own thread and commit
             in the caller's thread (no thread pool, no committer worker): the
             simulator's mode, one request at a time (ADR-0043); never for a live server.
+        notifier: How the app learns of changes other nodes made (default: its own
+            only); the lifespan starts and stops it (ADR-0059).
 
     Returns:
         The FastAPI application.
@@ -201,6 +207,7 @@ def create_app(  # noqa: PLR0913 - the service, then keyword-only options and te
         streams_per_member=streams_per_member,
         language=language,
         inline=inline,
+        notifier=notifier,
     )
     ctx = build(service, clock=clock, delivery=delivery, annexes=annexes, replay=replay)
     app = FastAPI(
@@ -258,6 +265,7 @@ def _context(  # noqa: PLR0913 - create_app's options, keyword-only
     streams_per_member: int,
     language: LanguageService | None,
     inline: bool,
+    notifier: Notifier | None,
 ) -> ApiContext:
     """The routes' shared state over ``service`` (the defaults as :func:`create_app` documents)."""
     chosen_clock = clock or SystemClock()
@@ -275,6 +283,7 @@ def _context(  # noqa: PLR0913 - create_app's options, keyword-only
         streams=StreamSlots(streams_per_member),
         language=language,
         inline=inline,
+        notifier=notifier,
     )
 
 
@@ -302,6 +311,7 @@ def _lifespan(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ctx.notifier.start()
         task = None if interval is None else asyncio.create_task(_tick_loop(ctx, interval), name=_TICKER)
         try:
             yield
@@ -311,6 +321,10 @@ def _lifespan(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await threaded(ctx.committer.stop_worker)
+            ctx.notifier.stop()
+            if (work := ctx.delivery.work) is not None:
+                with contextlib.suppress(Exception):  # best effort: unreleased leases just expire
+                    await threaded(work.release_all)
 
     return lifespan
 

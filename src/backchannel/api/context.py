@@ -43,6 +43,7 @@ from backchannel.service.escrow import EscrowService
 from backchannel.service.forecasts import ForecastService
 from backchannel.service.language import LanguageService
 from backchannel.service.limits import StreamSlots
+from backchannel.service.notifier import LocalNotifier, Notifier
 from backchannel.service.obligations import ObligationService
 from backchannel.service.replay import ReplayWindow
 from backchannel.service.schedule import PeriodicWork
@@ -134,6 +135,8 @@ class ApiContext:
         language: The language aid's service (default: built on first use; ADR-0045).
         inline: Commit in the caller's thread (:class:`SyncCommitter`), not on a
             group committer's worker thread: the simulator's mode (ADR-0043).
+        notifier: How this node learns of changes, its own and other nodes'
+            (default: its own only; ADR-0059).
     """
 
     def __init__(  # noqa: PLR0913 - the services, keyword-only after the first
@@ -148,6 +151,7 @@ class ApiContext:
         streams: StreamSlots,
         language: LanguageService | None = None,
         inline: bool = False,
+        notifier: Notifier | None = None,
     ) -> None:
         """Build the per-capability services over ``service``."""
         self.service = service
@@ -174,12 +178,21 @@ class ApiContext:
             service, deals=self.deals, delivery=delivery, escrows=self.escrows, obligations=self.obligations
         )
         auth.touch = self.periodic.touch
+        self.notifier: Notifier = notifier or LocalNotifier()
+        self.notifier.subscribe(self._changed)
+
+    def _changed(self, tracks: frozenset[str]) -> None:
+        """Some node changed ``tracks``: wake the streams and long polls, and look at their periodic work."""
+        for track in tracks:
+            self.periodic.touch(track)
+        self.changes.notify()
 
     def _commit(self, commands: Sequence[SignedCommand]) -> list[CommandResult | BackchannelError]:
         """Deliver a group of commands, then record the cross-track facts they made (ADR-0028)."""
         outcomes = self.delivery.submit_many(commands)
         changed = {c.track for c, o in zip(commands, outcomes, strict=True) if isinstance(o, CommandResult)}
         if changed:
+            self.notifier.announce(changed)
             try:
                 self.coordination.after_commit(changed)
             except Exception:  # noqa: BLE001 - the commit stands; a fact missed now is found at the next one

@@ -253,6 +253,26 @@ class RecipientQueue:
         heapq.heappush(self._timers, (entry.visible_at, _Timer.EXPIRE, entry.envelope.sort_key))
         return Delivery(entry.envelope, attempt=entry.attempts, leased_at=now, visible_at=entry.visible_at)
 
+    def unlease(self, message_id: str) -> bool:
+        """Take back a lease just granted here that could not be recorded (ADR-0059): as if never granted.
+
+        The message is ready again with the attempts it had before the grant, so a
+        lease the shared state refused (the party's credit was spent on another
+        node) costs the message no attempt.
+
+        Returns:
+            True if the message was in flight here and is ready again.
+        """
+        entry = self._live.get(message_id)
+        if entry is None or entry.phase is not _Phase.LEASED:
+            return False
+        entry.phase = _Phase.READY
+        entry.attempts -= 1
+        entry.visible_at = None
+        self._in_flight -= 1
+        heapq.heappush(self._ready, entry.envelope.sort_key)
+        return True
+
     def settle(self, message_id: str, now: datetime) -> bool:
         """Settle a message: the recipient's receipt arrived. It is never delivered again.
 
@@ -279,6 +299,43 @@ class RecipientQueue:
             raise UnknownDeliveryError(message_id)
         self._close(entry, MessageState.SETTLED)
         self._totals["settled"] += 1
+        return True
+
+    def adopt(self, message_id: str, attempts: int, visible_at: datetime) -> bool:
+        """Take over a lease granted by another node (ADR-0059): attempt ``attempts``, until ``visible_at``.
+
+        The shared record wins when it is ahead of this queue: more attempts, or
+        the same attempt leased here with another expiry (another node won the
+        claim of that attempt). Otherwise nothing changes: this queue already
+        knows that lease, or has already seen it expire. An adopted lease that
+        has expired is taken back by the next :meth:`tick`, as one leased here.
+
+        Args:
+            message_id: The message (a settled, dead-lettered or unknown one is ignored).
+            attempts: The attempts the shared record counts.
+            visible_at: When its latest lease expires.
+
+        Returns:
+            True if the entry changed.
+
+        Raises:
+            ValueError: ``visible_at`` is naive.
+        """
+        visible_at = utc(visible_at)
+        entry = self._live.get(message_id)
+        if entry is None:
+            return False
+        leased = entry.phase is _Phase.LEASED
+        if attempts < entry.attempts or (
+            attempts == entry.attempts and (not leased or entry.visible_at == visible_at)
+        ):
+            return False
+        if not leased:
+            self._in_flight += 1
+        entry.phase = _Phase.LEASED
+        entry.attempts = attempts
+        entry.visible_at = visible_at
+        heapq.heappush(self._timers, (visible_at, _Timer.EXPIRE, entry.envelope.sort_key))
         return True
 
     def _close(self, entry: _Entry, state: MessageState) -> None:
@@ -410,6 +467,10 @@ class RecipientQueue:
         if message_id in self._closed:
             return self._closed[message_id]
         raise UnknownDeliveryError(message_id)
+
+    def live_ids(self) -> list[str]:
+        """The messages held (queued or in flight, neither settled nor dead-lettered), sorted."""
+        return sorted(self._live)
 
     def statistics(self) -> QueueStatistics:
         """Return a snapshot of the queue's counters."""

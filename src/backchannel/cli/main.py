@@ -5,7 +5,8 @@ capability (each imports :mod:`backchannel.cli._common`, never this module):
 
 - files and local logs: ``keys`` (:mod:`~backchannel.cli.keys`), ``track new | list``
   (:mod:`~backchannel.cli.tracks`), ``log`` (:mod:`~backchannel.cli.log`);
-- the service: ``serve`` (:mod:`~backchannel.cli.serve`), ``store migrate`` (:mod:`~backchannel.cli.store`);
+- the service: ``serve`` (:mod:`~backchannel.cli.serve`); its store: ``store migrate``
+  (:mod:`~backchannel.cli.store`) and ``store keygen | rotate-key`` (:mod:`~backchannel.cli.store_keys`);
 - a running service, through the SDK: ``track open``, ``party``, ``member``,
   ``agenda``, ``annex``, the message commands (``send``, ``relay``, ``reframe``,
   ``inbox``, ``settle``, ``receipts``, ``events``, ``escalations``:
@@ -44,7 +45,7 @@ from backchannel.cli.negotiate import negotiate_app
 from backchannel.cli.obligations import obligation_app
 from backchannel.cli.rehearse import rehearse_app
 from backchannel.cli.serve import serve_app
-from backchannel.cli.store import store_app
+from backchannel.cli.store_keys import store_app  # the `store` group of cli/store.py, with the key commands
 from backchannel.cli.texts import text_app
 from backchannel.cli.tournament import tournament_app
 from backchannel.cli.tracks import member_app, party_app, track_app
@@ -75,7 +76,7 @@ app.add_typer(attest_app)  # `attest`
 app.add_typer(keys_app, name="keys")
 app.add_typer(track_app, name="track")
 app.add_typer(log_app, name="log")
-app.add_typer(store_app, name="store")
+app.add_typer(store_app, name="store")  # `store migrate` (issue #14); `store keygen | rotate-key` (ADR-0057)
 app.add_typer(demo_app, name="demo")
 app.add_typer(party_app, name="party")
 app.add_typer(member_app, name="member")

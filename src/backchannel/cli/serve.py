@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -135,6 +136,14 @@ def serve(
             "(default: SQLite in the data directory; keys stay in the data directory).",
         ),
     ] = None,
+    master_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--master-key-file",
+            help="Encrypt payloads at rest with this master key file (also BACKCHANNEL_MASTER_KEY_FILE, "
+            "or the key itself in BACKCHANNEL_MASTER_KEY; ADR-0057).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service on the data directory (keys and database are created if needed)."""
     from backchannel.node import open_node, serve_config, uvicorn_config  # loaded only when asked for
@@ -151,7 +160,13 @@ def serve(
         admission = Admission.from_specs(admit_key or [])
         tune_gc()  # this process is the server: its heap grows with the logs held in memory (issue #13)
         with open_node(
-            Settings.embedded(data_dir, log_name, annex_max_bytes=annex_max_bytes, store_url=store),
+            Settings.embedded(
+                data_dir,
+                log_name,
+                annex_max_bytes=annex_max_bytes,
+                store_url=store,
+                master_key_file=master_key_file,
+            ),
             host=host,
             port=port,
             public_origin=public_origin,
@@ -162,6 +177,7 @@ def serve(
         ) as node:
             out.print(f"service key: {node.service_key_id}", soft_wrap=True, markup=False)
             out.print(f"log key: {node.log_key}", soft_wrap=True, markup=False)
+            _print_encryption(node)
             _print_serving_state(node, admission)
 
             def listening(bound_host: str, bound_port: int) -> None:
@@ -195,6 +211,14 @@ def _log_options(log_format: LogFormat) -> dict[str, Any]:
 
     configure_json_logs()
     return {"log_config": None, "log_level": "info", "access_log": True}
+
+
+def _print_encryption(node: Node) -> None:
+    """Say whether payloads are encrypted at rest, and with which master key (its id, never the key)."""
+    cipher = getattr(node.log.store, "cipher", None)
+    master = None if cipher is None else cipher.master
+    state = "off" if master is None else f"on (master key {master.key_id} from {master.source})"
+    out.print(f"encryption at rest: {state}", soft_wrap=True, markup=False)
 
 
 def _print_serving_state(node: Node, admission: Admission) -> None:

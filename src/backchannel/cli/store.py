@@ -3,7 +3,9 @@
 ``store migrate --from <data-dir> --to postgresql://...`` copies every track
 (entries, nodes, checkpoints, annexes, cosignatures, split-view alarms) and the
 replay marks, then verifies the copy (:func:`backchannel.service.store_copy.migrate_store`).
-Works on a data directory, not a running service: stop the service first.
+With a master key (``--master-key-file``, ``BACKCHANNEL_MASTER_KEY_FILE`` or
+``BACKCHANNEL_MASTER_KEY``) an encrypted source is read and the copy is sealed
+(ADR-0057). Works on a data directory, not a running service: stop the service first.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from backchannel.cli._common import err, out, run
 
 __all__ = ["store_app"]
 
-store_app = typer.Typer(help="Move the store between SQLite and PostgreSQL.", no_args_is_help=True)
+store_app = typer.Typer(
+    help="The store: move it to PostgreSQL; the keys of encryption at rest.", no_args_is_help=True
+)
 
 
 @store_app.command("migrate")
@@ -30,12 +34,24 @@ def store_migrate(
         str,
         typer.Option("--to", help="The PostgreSQL store to copy into: postgresql://user@host:port/database."),
     ],
+    master_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--master-key-file",
+            help="Read an encrypted source and seal the copy with this master key "
+            "(default: $BACKCHANNEL_MASTER_KEY_FILE, or the key in $BACKCHANNEL_MASTER_KEY).",
+        ),
+    ] = None,
 ) -> None:
     """Copy every track into PostgreSQL, then verify the copy (same roots and checkpoints, log verifier)."""
     from backchannel.service.store_copy import migrate_store  # loads psycopg: only when asked for
+    from backchannel.store.encryption import MasterKeySource
 
     def body() -> None:
-        report = migrate_store(source, target, progress=lambda line: err.print(line, markup=False))
+        key = MasterKeySource(path=master_key_file) if master_key_file else MasterKeySource.from_environment()
+        report = migrate_store(
+            source, target, master_key=key, progress=lambda line: err.print(line, markup=False)
+        )
         for track in report.tracks:
             resumed = f", resumed at {track.resumed_at}" if track.resumed_at else ""
             out.print(
@@ -44,6 +60,10 @@ def store_migrate(
                 f"{track.split_views} split-view alarms, root {track.root.hex()}{resumed}",
                 markup=False,
                 soft_wrap=True,
+            )
+        if key is not None:
+            out.print(
+                f"the copy is encrypted at rest with the master key from {key}", markup=False, soft_wrap=True
             )
         out.print(
             f"OK: {len(report.tracks)} tracks and {report.replay_marks} replay marks copied and verified; "

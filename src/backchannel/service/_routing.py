@@ -1,4 +1,4 @@
-"""Who a delivery goes to: the queues a command adds to, envelopes, and who an escalation alerts.
+"""Who a delivery goes to: the queues a command adds to, envelopes, restores, who an escalation alerts.
 
 Pure functions of the track state, used by
 :class:`~backchannel.service.delivery.DeliveryService`.
@@ -8,14 +8,25 @@ This module does no I/O; it remembers only each recent message's body size (a ca
 
 from __future__ import annotations
 
-from backchannel.broker import Envelope, Priority
-from backchannel.domain import ForwardMessage, ReframeMessage, SubmitMessage, TrackState
+from collections.abc import Iterable
+
+from backchannel.broker import Envelope, Priority, RecipientQueue
+from backchannel.domain import (
+    Event,
+    ForwardMessage,
+    MessageForwarded,
+    MessageReframed,
+    ReceiptRecorded,
+    ReframeMessage,
+    SubmitMessage,
+    TrackState,
+)
 from backchannel.domain.codec import thaw
 from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.log.canonical import canonicalize
 
-__all__ = ["envelope", "escalation_targets", "targets"]
+__all__ = ["closed_by", "envelope", "escalation_targets", "restore", "targets"]
 
 
 def targets(state: TrackState, command: object) -> tuple[str, ...]:
@@ -86,3 +97,37 @@ def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tu
 
 def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
     return tuple(m.member for m in state.members_of(party, role) if m.active)
+
+
+def restore(state: TrackState, queue: RecipientQueue) -> set[str]:
+    """Queue every delivery the log holds pending for the queue's party; return their ids."""
+    party = queue.recipient
+    if party == state.mediator:
+        waiting = state.awaiting_relay()
+        for message in waiting:
+            index = state.log_index(message.sequence)
+            queue.restore(envelope(state.track, message, party, index), enqueued_at=message.at)
+        return {m.message_id for m in waiting}
+    pending = state.pending_for(party)
+    for item in pending:
+        delivery = item.delivery
+        queue.restore(
+            envelope(state.track, item.message, party, delivery.log_index),
+            enqueued_at=delivery.at,
+            escalated=delivery.escalation_level > 0,
+        )
+    return {item.message.message_id for item in pending}
+
+
+def closed_by(state: TrackState, events: Iterable[Event], closed: dict[tuple[str, str], list[str]]) -> None:
+    """Add to ``closed`` the messages ``events`` took out of their (track, party) queue: receipts, relays."""
+    for event in events:
+        match event:
+            case ReceiptRecorded():
+                closed.setdefault((state.track, event.party), []).extend(event.message_ids)
+            case MessageForwarded():
+                closed.setdefault((state.track, state.mediator), []).append(event.message_id)
+            case MessageReframed():
+                closed.setdefault((state.track, state.mediator), []).append(event.reframes)
+            case _:
+                pass

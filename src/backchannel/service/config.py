@@ -11,7 +11,9 @@ the log key and the node key still live in the data directory.
 
 :func:`open_log` opens both and returns a :class:`LogNode` (store + writer) to
 be closed after use. The directory is created with mode 0700 on first use and
-the log key generated then.
+the log key generated then. With a master key (``master_key``: a file, or
+``BACKCHANNEL_MASTER_KEY_FILE`` / ``BACKCHANNEL_MASTER_KEY``), the store seals
+payloads at rest (ADR-0057).
 
 This module does not parse command lines (see :mod:`backchannel.cli`).
 """
@@ -33,6 +35,7 @@ from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter
 from backchannel.store.base import EventStore
+from backchannel.store.encryption import MasterKeySource
 from backchannel.store.sqlite import SQLiteEventStore
 
 __all__ = ["DEFAULT_DATA_DIR", "DEFAULT_LOG_NAME", "LogNode", "Settings", "open_log"]
@@ -54,12 +57,15 @@ class Settings:
         annex_max_bytes: The largest annex blob the service accepts (default 1 MiB).
         store_url: A ``postgresql://`` URL of the store (default ``None``: SQLite
             in the data directory).
+        master_key: Where the master key that encrypts payloads at rest is read
+            from (``None``: stored in plain text; ADR-0057).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
     log_name: str = DEFAULT_LOG_NAME
     annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES
     store_url: str | None = None
+    master_key: MasterKeySource | None = None
 
     def __post_init__(self) -> None:
         """Validate the log name, the annex size limit and the store URL."""
@@ -80,11 +86,25 @@ class Settings:
         *,
         annex_max_bytes: int = DEFAULT_MAX_ANNEX_BYTES,
         store_url: str | None = None,
+        master_key_file: Path | None = None,
     ) -> Settings:
-        """The embedded default, honouring ``BACKCHANNEL_DATA_DIR`` and ``BACKCHANNEL_STORE``."""
+        """The embedded default, honouring ``BACKCHANNEL_DATA_DIR``, ``BACKCHANNEL_STORE`` and the master key.
+
+        Raises:
+            ConfigurationError: both master key variables are set.
+        """
         chosen = data_dir or os.environ.get("BACKCHANNEL_DATA_DIR") or DEFAULT_DATA_DIR
         store = store_url or os.environ.get("BACKCHANNEL_STORE") or None
-        return cls(data_dir=Path(chosen), log_name=log_name, annex_max_bytes=annex_max_bytes, store_url=store)
+        master = (
+            MasterKeySource(path=master_key_file) if master_key_file else MasterKeySource.from_environment()
+        )
+        return cls(
+            data_dir=Path(chosen),
+            log_name=log_name,
+            annex_max_bytes=annex_max_bytes,
+            store_url=store,
+            master_key=master,
+        )
 
     @property
     def database(self) -> Path:
@@ -164,15 +184,16 @@ def _log_keys(settings: Settings, *, create: bool) -> KeyPair:
 
 def _open_store(settings: Settings, *, create: bool) -> EventStore:
     """The data directory's SQLite store, or the PostgreSQL store the settings name."""
+    master = settings.master_key.load() if settings.master_key is not None else None
     if settings.store_url is not None:
         from backchannel.store.postgres import PostgresEventStore  # loads psycopg
 
-        return PostgresEventStore(settings.store_url)
+        return PostgresEventStore(settings.store_url, master_key=master)
     if not create and not settings.database.exists():
         raise ConfigurationError(
             f"no database at {settings.database}: {settings.data_dir} is not a data directory"
         )
-    return SQLiteEventStore(settings.database)
+    return SQLiteEventStore(settings.database, master_key=master)
 
 
 def open_log(
@@ -190,7 +211,8 @@ def open_log(
 
     Raises:
         ConfigurationError: the directory, key or database is missing (and
-            ``create`` is false), or the key file is bad.
+            ``create`` is false), the key file is bad, or the master key is
+            bad, wrong, or missing for an encrypted database.
         StorageError: the database cannot be opened.
         VerificationError: ``check`` found a track that does not verify.
     """

@@ -1,8 +1,9 @@
 """The delivery service: the broker's queues driven by the track log (DESIGN.md, "Delivery").
 
 :class:`DeliveryService` keeps one :class:`~backchannel.broker.RecipientQueue`
-per (track, recipient party) and one :class:`~backchannel.broker.Presence` per
-track. It is the one entry point for commands that affect delivery:
+per (track, recipient party) and the track's heartbeats
+(:class:`~backchannel.service.presence_book.PresenceBook`). It is the one entry
+point for commands that affect delivery:
 
 - **Backpressure.** Before a ``submit_message`` (for the mediator's queue) or a
   ``forward_message`` / ``reframe_message`` (for each recipient's queue) is
@@ -14,28 +15,35 @@ track. It is the one entry point for commands that affect delivery:
   queue: the mediator has acted on it. A ``receipt.recorded`` settles.
 - **Time.** :meth:`DeliveryService.tick` applies lease expiries and deadlines;
   a dead letter or an escalation becomes a log event (``message.dead_lettered``,
-  ``message.escalated``) signed by the service member ``<mediator>/service``
-  with an idempotency key derived from the message, the party and the kind or
-  level, so a re-tick never logs twice. One escalation names every member it
-  alerts (:func:`escalation_targets`: by default the recipient party's
-  alternates and the mediator's principals).
+  ``message.escalated``) signed by the service member, idempotent
+  (:class:`~backchannel.service.delivery_records.ServiceRecords`).
 - **Restart.** Queues are rebuilt lazily from the track state: every delivery
-  still pending (``TrackState.pending_for``) is queued again, so a message leased
-  but not settled before a restart is delivered again; settled ones are not.
+  still pending (``TrackState.pending_for``) is queued again; settled ones are not.
 
-Leases, attempt counts and heartbeats are runtime state, not persisted (ADR-0011).
+**Shared with other nodes** (ADR-0059). Several nodes may serve one database.
+What is pending, settled, dead-lettered and escalated is derived from the log:
+when the log holds events this node did not apply (another node appended
+them), the queues are reconciled with the track state before they are used.
+Leases and attempts live in the shared
+:class:`~backchannel.store.delivery_state.DeliveryState`: a lease granted here
+is claimed there (compare-and-set on the attempts seen), a lease granted
+elsewhere is adopted before this node leases, so a message leased through one
+node is not handed out by another before its lease expires. Heartbeats are
+shared coarsely. The periodic work (:meth:`tick`) runs on the node holding the
+track's work lease (:class:`~backchannel.service.work.WorkLeases`); the other
+nodes only take back expired leases in their own queues. Without a shared state
+(the default), the service keeps it in its own memory: one node.
+
 This module does not speak HTTP or run a timer (call :meth:`~DeliveryService.tick`
 at :meth:`~DeliveryService.next_wakeup`); ``/metrics`` reads it (ADR-0029).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeGuard, overload
 
@@ -43,11 +51,8 @@ from backchannel.broker import (
     DeadLettered,
     Delivery,
     DeliveryPolicy,
-    Envelope,
-    Escalated,
     Outcome,
     PartyPresence,
-    Presence,
     QueueStatistics,
     RecipientQueue,
 )
@@ -60,7 +65,6 @@ from backchannel.domain import (
     ReceiptRecorded,
     TrackState,
 )
-from backchannel.domain.errors import IdempotencyConflictError, TrackStateError
 from backchannel.domain.records import MessageRecord
 from backchannel.errors import (
     BackchannelError,
@@ -71,51 +75,23 @@ from backchannel.errors import (
     VerificationError,
     WouldBlock,
 )
-from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import SignedCommand, sign_command, to_domain
-from backchannel.service._routing import envelope, escalation_targets, targets
-from backchannel.service.leases import LeaseBook
+from backchannel.protocol.wire import SignedCommand, to_domain
+from backchannel.service._routing import closed_by, envelope, escalation_targets, restore, targets
+from backchannel.service.delivery_records import ServiceRecords
+from backchannel.service.delivery_stats import DeliveryStatistics, totals
+from backchannel.service.leases import held_after
+from backchannel.service.presence_book import PresenceBook
 from backchannel.service.tracks import CommandResult, TrackService
+from backchannel.service.work import WorkLeases
+from backchannel.store.delivery_state import Claim, DeliveryState, MemoryDeliveryState
 
 __all__ = ["DeliveryService", "DeliveryStatistics", "escalation_targets"]
 
 _log = logging.getLogger(__name__)
 
-_REASON_MAX = 500
-
 _Added = Counter[tuple[str, str]]
 """Messages admitted so far in a batch, per (track, party) queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryStatistics:
-    """A snapshot of every queue a :class:`DeliveryService` holds (trio ``statistics()`` style).
-
-    The counters are sums over the queues built so far (each track's parties);
-    :meth:`DeliveryService.statistics` with a track gives each party's own.
-
-    Attributes:
-        tracks: Tracks whose queues are built.
-        queues: Queues built (one per track and party).
-        queued: Messages held (ready and in flight).
-        in_flight: Messages leased and not yet settled.
-        leases_held: Leases kept for resending to a reconnecting stream.
-        settled_total: Messages settled so far.
-        redeliveries_total: Leases that expired unsettled and were queued again.
-        dead_lettered_total: Messages dead-lettered so far.
-        escalated_total: Escalations raised so far.
-    """
-
-    tracks: int
-    queues: int
-    queued: int
-    in_flight: int
-    leases_held: int
-    settled_total: int
-    redeliveries_total: int
-    dead_lettered_total: int
-    escalated_total: int
 
 
 class DeliveryService:
@@ -131,20 +107,45 @@ class DeliveryService:
             them as the member ``<mediator>/service``.
         policy: How every queue delivers.
         clock: The clock ``now`` defaults to.
+        shared: The delivery state shared with the other nodes of the database
+            (default: one in this service's memory; ADR-0059).
+        work: This node's work leases over ``shared`` (default: none; this node
+            does all the periodic work).
     """
 
-    def __init__(self, tracks: TrackService, node: KeyPair, policy: DeliveryPolicy, *, clock: Clock) -> None:
+    def __init__(  # noqa: PLR0913 - the services, then the shared state, keyword-only
+        self,
+        tracks: TrackService,
+        node: KeyPair,
+        policy: DeliveryPolicy,
+        *,
+        clock: Clock,
+        shared: DeliveryState | None = None,
+        work: WorkLeases | None = None,
+    ) -> None:
         """Create the service; queues are built on first use of each track."""
         self._tracks = tracks
-        self._node = node
         self._policy = policy
         self._clock = clock
         self._lock = threading.RLock()
         self._queues: dict[tuple[str, str], RecipientQueue] = {}
-        self._presence: dict[str, Presence] = {}
-        self._leases = LeaseBook()
+        self._applied: dict[str, int] = {}  # track -> the state version the queues reflect
+        self._shared: DeliveryState = shared if shared is not None else MemoryDeliveryState()
+        self._work = work
+        self._presence = PresenceBook(self._shared, policy.heartbeat_window)
+        self._records = ServiceRecords(tracks, node, policy, clock)
         self.on_settled: Callable[[str, float], None] | None = None
         """Called with a priority and the seconds from delivery to settling receipt (ADR-0029)."""
+
+    @property
+    def shared(self) -> DeliveryState:
+        """The delivery state shared with the other nodes."""
+        return self._shared
+
+    @property
+    def work(self) -> WorkLeases | None:
+        """This node's work leases (``None``: it does all the periodic work)."""
+        return self._work
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -203,10 +204,23 @@ class DeliveryService:
             outcomes = self._tracks.execute_decoded(admitted)
             changed = {c.track for c, o in zip(commands, outcomes, strict=True) if _appended(o)}
             after = {track: self._state(track) for track in changed}
+            closed: dict[tuple[str, str], list[str]] = {}
             for signed, outcome in zip(commands, outcomes, strict=True):
                 if _appended(outcome):
                     self._apply(after[signed.track], outcome)
+                    closed_by(after[signed.track], outcome.events, closed)
+            for track in changed:
+                self._sync(after[track])  # events another node appended in between
+            self._forget(closed)
         return outcomes
+
+    def _forget(self, closed: dict[tuple[str, str], list[str]]) -> None:
+        """Drop the shared leases of what these appends settled or relayed (one write per queue)."""
+        for (track, party), message_ids in sorted(closed.items()):
+            try:
+                self._shared.forget(track, party, message_ids)
+            except Exception:  # noqa: BLE001 - the append stands; the work holder's tick drops them later
+                _log.warning("dropping the shared leases settled on %s failed", track, exc_info=True)
 
     def _admit(
         self,
@@ -218,7 +232,7 @@ class DeliveryService:
         """Check the queues ``command`` would add to, counting ``added``; count it in if it fits."""
         if state is None or _is_retry(state, signed):
             return
-        self._ensure(state)
+        self._sync(state)
         parties = targets(state, command)
         for party in parties:
             self._check_capacity(state, party, added[(state.track, party)])
@@ -242,9 +256,13 @@ class DeliveryService:
             )
 
     def _apply(self, state: TrackState, result: CommandResult) -> None:
+        """Queue what this node's own append did, if the queues were up to date before it."""
+        assert result.first_index is not None
+        first = result.first_index - state.log_offset  # the state version before these events
+        if self._applied.get(state.track) != first:
+            return  # the queues are behind (or were built after it): _sync reconciles them
         self._ensure(state)
         now = self._clock.now()
-        assert result.first_index is not None
         for offset, event in enumerate(result.events):
             index = result.first_index + offset
             match event:
@@ -259,12 +277,16 @@ class DeliveryService:
                     for party in event.to_parties:
                         self._put(state, state.message(event.message_id), party, index, now)
                 case ReceiptRecorded():
-                    queue = self._queue(state, event.party)
-                    for message_id in event.message_ids:
-                        if _settle(queue, message_id, now):
-                            self._settled(state, message_id, event.party, now)
+                    self._receipt(state, event, now)
                 case _:
                     pass
+        self._applied[state.track] = first + len(result.events)
+
+    def _receipt(self, state: TrackState, event: ReceiptRecorded, now: datetime) -> None:
+        queue = self._queue(state, event.party)
+        for message_id in event.message_ids:
+            if _settle(queue, message_id, now):
+                self._settled(state, message_id, event.party, now)
 
     def _settled(self, state: TrackState, message_id: str, party: str, now: datetime) -> None:
         message = state.message(message_id)
@@ -286,8 +308,11 @@ class DeliveryService:
     ) -> list[Delivery]:
         """Lease the most urgent ready messages of ``member``'s party, within its credit.
 
-        Expired leases come back only through :meth:`tick`; call it first (or on a
-        timer at :meth:`next_wakeup`).
+        Leases other nodes granted are adopted first; each lease granted here is
+        claimed in the shared state, and one another node claimed first is not
+        returned. On the node doing the periodic work, expired leases come back
+        only through :meth:`tick` (call it first, or on a timer at
+        :meth:`next_wakeup`); on the others, here.
 
         Args:
             track: The track.
@@ -305,17 +330,44 @@ class DeliveryService:
         with self._lock:
             state = self._state(track)
             party = state.member(member).party
-            self._ensure(state)
+            self._sync(state)
             at = now or self._clock.now()
-            deliveries = self._queue(state, party).lease(at, max_n)
-            if deliveries:
-                self._leases.hold(state, party, deliveries, at)
-            return deliveries
+            queue = self._queue(state, party)
+            local = self._work is not None and not self._work.holds(track, at)
+            if local:
+                queue.tick(at)  # expiries only: logging them is the work holder's
+            if not queue.statistics().ready:
+                return []  # nothing to hand out: no read of the shared leases (an idle stream's wake-up)
+            self._adopt(track, party, queue)
+            if local:
+                queue.tick(at)
+            deliveries = queue.lease(at, max_n)
+            if not deliveries:
+                return deliveries
+            claims = [Claim(d.envelope.message_id, d.attempt - 1, d.visible_at) for d in deliveries]
+            credit = self._policy.credit
+            granted = set(self._shared.claim(track, party, claims, now=at, limit=credit))
+            if len(granted) < len(deliveries):
+                attempts = self._adopt(track, party, queue)  # the leases another node claimed first win
+                for d in deliveries:
+                    message_id = d.envelope.message_id
+                    if message_id not in granted and attempts.get(message_id, 0) < d.attempt:
+                        queue.unlease(message_id)  # refused for the credit: as if never granted
+            return [d for d in deliveries if d.envelope.message_id in granted]
+
+    def _adopt(self, track: str, party: str, queue: RecipientQueue) -> dict[str, int]:
+        """Adopt the party's shared leases; return each one's attempts."""
+        attempts = {}
+        for record in self._shared.leases(track, party):
+            queue.adopt(record.message_id, record.attempts, record.visible_at)
+            attempts[record.message_id] = record.attempts
+        return attempts
 
     def resend(self, track: str, member: str, after: int, now: datetime | None = None) -> list[Delivery]:
         """The deliveries leased earlier to ``member``'s party, unsettled and unexpired, above ``after``.
 
-        What a reconnecting stream sends first (``Last-Event-ID: after``), in log order.
+        What a reconnecting stream sends first (``Last-Event-ID: after``), in log
+        order: the shared leases, so a stream may reconnect to another node.
 
         Raises:
             NotFoundError: the track is not open here.
@@ -324,7 +376,10 @@ class DeliveryService:
         with self._lock:
             state = self._state(track)
             party = state.member(member).party
-            return self._leases.held_after(state, party, after, now or self._clock.now())
+            records = self._shared.leases(track, party)
+            return held_after(
+                state, party, records, after=after, now=now or self._clock.now(), policy=self._policy
+            )
 
     def heartbeat(self, track: str, member: str, now: datetime | None = None) -> None:
         """Record that ``member`` is alive (its party is online for the heartbeat window).
@@ -337,17 +392,17 @@ class DeliveryService:
             state = self._state(track)
             party = state.member(member).party
             self._ensure(state)
-            self._presence[track].heartbeat(member, party, now or self._clock.now())
+            self._presence.heartbeat(track, member, party, now or self._clock.now())
 
     def presence(self, track: str, now: datetime | None = None) -> tuple[PartyPresence, ...]:
-        """A snapshot of every party's liveness, sorted by party.
+        """A snapshot of every party's liveness, sorted by party (with other nodes' heartbeats).
 
         Raises:
             NotFoundError: the track is not open here.
         """
         with self._lock:
             self._ensure(self._state(track))
-            return self._presence[track].parties(now or self._clock.now())
+            return self._presence.parties(track, now or self._clock.now())
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -358,6 +413,8 @@ class DeliveryService:
         each :class:`~backchannel.broker.Escalated` ``message.escalated``, signed by the service
         member and idempotent. In the mediator's own queue a dead letter is logged too (the
         sender learns the mediator did not relay it, and why); an escalation there is not.
+        Then what is due but was not logged (seen while another node did this work) is logged,
+        and the shared leases of messages no longer pending are dropped.
 
         Args:
             track: The track.
@@ -373,106 +430,33 @@ class DeliveryService:
         """
         with self._lock:
             state = self._state(track)
-            self._ensure(state)
+            self._sync(state)
             at = now or self._clock.now()
             outcomes: list[Outcome] = []
             for party in sorted(state.parties):
-                outcomes.extend(self._queues[(track, party)].tick(at))
+                queue = self._queues[(track, party)]
+                self._adopt(track, party, queue)
+                outcomes.extend(queue.tick(at))
             for outcome in outcomes:
                 if outcome.envelope.recipient != state.mediator or isinstance(outcome, DeadLettered):
-                    self._record(track, outcome)
+                    self._records.record(track, outcome)
+            state = self._state(track)
+            self._records.sweep(state, {p: self._queues[(track, p)] for p in state.parties}, at)
+            self._forget_closed(self._state(track))
             return outcomes
 
-    def _record(self, track: str, outcome: Outcome) -> None:
-        match outcome:
-            case DeadLettered():
-                self._record_dead_letter(track, outcome)
-            case Escalated():
-                self._record_escalation(track, outcome)
-            case _:
-                pass  # a redelivery is runtime state, not a log event
-
-    def _record_dead_letter(self, track: str, outcome: DeadLettered) -> None:
-        envelope = outcome.envelope
-        if not self._pending(track, envelope.message_id, envelope.recipient):
-            return
-        body: dict[str, JSONValue] = {
-            "message_id": envelope.message_id,
-            "party": envelope.recipient,
-            "attempts": outcome.attempts,
-            "reason": outcome.reason[:_REASON_MAX],
-        }
-        key = _idempotency_key("dead-letter", envelope)
-        self._execute_own(track, "record_dead_letter", body, key, envelope, level=None)
-
-    def _record_escalation(self, track: str, outcome: Escalated) -> None:
-        envelope = outcome.envelope
-        state = self._state(track)
-        if not self._pending(track, envelope.message_id, envelope.recipient):
-            return
-        delivery = state.message(envelope.message_id).deliveries[envelope.recipient]
-        if delivery.escalation_level >= outcome.level:
-            return
-        alerted = escalation_targets(state, envelope.recipient, outcome.to)
-        if not alerted:
-            _log.warning("no member to alert for %s on %s", envelope.message_id, track)
-            return
-        body: dict[str, JSONValue] = {
-            "message_id": envelope.message_id,
-            "party": envelope.recipient,
-            "level": outcome.level,
-            "to": list[JSONValue](alerted),
-        }
-        key = _idempotency_key(f"escalation-{outcome.level}", envelope)
-        self._execute_own(track, "record_escalation", body, key, envelope, level=outcome.level)
-
-    def _execute_own(  # noqa: PLR0913 - the command's parts, by name
-        self,
-        track: str,
-        command: str,
-        body: dict[str, JSONValue],
-        key: str,
-        envelope: Envelope,
-        *,
-        level: int | None,
-    ) -> None:
-        state = self._state(track)
-        if state.idempotent_result(state.service_member, key) is not None:
-            return
-        signed = sign_command(
-            self._node.signing,
-            track=track,
-            command=command,
-            member=state.service_member,
-            body=body,
-            issued_at=self._clock.now(),
-            nonce=hashlib.sha256(key.encode()).hexdigest()[:32],
-            idempotency_key=key,
-        )
-        try:
-            self._tracks.execute(signed)
-        except (IdempotencyConflictError, TrackStateError):
-            # Another writer recorded it, or a receipt settled it, since we looked.
-            if self._still_due(track, envelope, level):
-                raise
-
-    def _still_due(self, track: str, envelope: Envelope, level: int | None) -> bool:
-        if not self._pending(track, envelope.message_id, envelope.recipient):
-            return False
-        if level is None:
-            return True
-        delivery = self._state(track).message(envelope.message_id).deliveries[envelope.recipient]
-        return delivery.escalation_level < level
-
-    def _pending(self, track: str, message_id: str, party: str) -> bool:
-        state = self._state(track)
-        message = state.messages.get(message_id)
-        if message is None:
-            return False
-        if party == state.mediator:
-            return any(m.message_id == message_id for m in state.awaiting_relay())
-        delivery = message.deliveries.get(party)
-        return delivery is not None and delivery.pending
+    def _forget_closed(self, state: TrackState) -> None:
+        """Drop the shared leases of messages the log no longer holds pending."""
+        relaying = {m.message_id for m in state.awaiting_relay()}
+        for party in sorted(state.parties):
+            records = self._shared.leases(state.track, party)
+            if party == state.mediator:
+                pending = relaying
+            else:
+                pending = {p.message.message_id for p in state.pending_for(party)}
+            closed = [r.message_id for r in records if r.message_id not in pending]
+            if closed:
+                self._shared.forget(state.track, party, closed)
 
     def next_wakeup(self, track: str, now: datetime | None = None) -> datetime | None:
         """The earliest time :meth:`tick` has work on this track (None: nothing pending).
@@ -482,9 +466,14 @@ class DeliveryService:
         """
         with self._lock:
             state = self._state(track)
-            self._ensure(state)
+            self._sync(state)
             at = now or self._clock.now()
-            times = [t for p in state.parties if (t := self._queues[(track, p)].next_wakeup(at)) is not None]
+            times = []
+            for party in state.parties:
+                queue = self._queues[(track, party)]
+                self._adopt(track, party, queue)
+                if (t := queue.next_wakeup(at)) is not None:
+                    times.append(t)
             return min(times, default=None)
 
     @overload
@@ -502,7 +491,7 @@ class DeliveryService:
             return self._totals()
         with self._lock:
             state = self._state(track)
-            self._ensure(state)
+            self._sync(state)
             return {p: self._queues[(track, p)].statistics() for p in sorted(state.parties)}
 
     def queue_statistics(self) -> dict[tuple[str, str], QueueStatistics]:
@@ -514,7 +503,7 @@ class DeliveryService:
         """Every party's liveness on each track whose queues are built (builds none)."""
         at = now or self._clock.now()
         with self._lock:
-            return {track: presence.parties(at) for track, presence in sorted(self._presence.items())}
+            return {track: self._presence.parties(track, at) for track in self._presence.tracks()}
 
     @property
     def policy(self) -> DeliveryPolicy:
@@ -523,18 +512,7 @@ class DeliveryService:
 
     def _totals(self) -> DeliveryStatistics:
         with self._lock:
-            each = [q.statistics() for q in self._queues.values()]
-            return DeliveryStatistics(
-                tracks=len({track for track, _ in self._queues}),
-                queues=len(each),
-                queued=sum(s.queued for s in each),
-                in_flight=sum(s.in_flight for s in each),
-                leases_held=len(self._leases),
-                settled_total=sum(s.settled_total for s in each),
-                redeliveries_total=sum(s.redeliveries_total for s in each),
-                dead_lettered_total=sum(s.dead_lettered_total for s in each),
-                escalated_total=sum(s.escalated_total for s in each),
-            )
+            return totals(self._queues)
 
     # -- queues ----------------------------------------------------------------------------------
 
@@ -544,37 +522,38 @@ class DeliveryService:
             raise NotFoundError(f"track {track!r} is not open here")
         return state
 
+    def _sync(self, state: TrackState) -> None:
+        """Bring the track's queues up to ``state``: build missing ones, reconcile after foreign events."""
+        applied = self._applied.get(state.track)
+        if applied is not None and applied != state.version:
+            for party in sorted(state.parties):
+                queue = self._queues.get((state.track, party))
+                if queue is not None:
+                    self._reconcile(state, queue)
+        self._applied[state.track] = state.version
+        self._ensure(state)
+
     def _ensure(self, state: TrackState) -> None:
         """Build, from the log, the queue of every party not seen yet, and the track's presence."""
-        presence = self._presence.get(state.track)
-        if presence is None:
-            presence = self._presence[state.track] = Presence(self._policy.heartbeat_window)
+        self._presence.expect(state.track, list(state.parties))
         for party in state.parties:
-            presence.expect(party)
             self._queue(state, party)
 
     def _queue(self, state: TrackState, party: str) -> RecipientQueue:
         queue = self._queues.get((state.track, party))
         if queue is None:
             queue = RecipientQueue(state.track, party, self._policy)
-            self._restore(state, queue)
+            restore(state, queue)
             self._queues[(state.track, party)] = queue
         return queue
 
-    def _restore(self, state: TrackState, queue: RecipientQueue) -> None:
-        party = queue.recipient
-        if party == state.mediator:
-            for message in state.awaiting_relay():
-                index = state.log_index(message.sequence)
-                queue.restore(envelope(state.track, message, party, index), enqueued_at=message.at)
-            return
-        for pending in state.pending_for(party):
-            delivery = pending.delivery
-            queue.restore(
-                envelope(state.track, pending.message, party, delivery.log_index),
-                enqueued_at=delivery.at,
-                escalated=delivery.escalation_level > 0,
-            )
+    def _reconcile(self, state: TrackState, queue: RecipientQueue) -> None:
+        """Queue what the log holds pending and the queue lacks; settle what the log closed."""
+        pending = restore(state, queue)
+        now = self._clock.now()
+        for message_id in queue.live_ids():
+            if message_id not in pending:
+                _settle(queue, message_id, now)
 
 
 def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:
@@ -591,8 +570,3 @@ def _settle(queue: RecipientQueue, message_id: str, now: datetime) -> bool:
         return queue.settle(message_id, now)
     except UnknownDeliveryError:  # settled or dead-lettered before a rebuild
         return False
-
-
-def _idempotency_key(kind: str, envelope: Envelope) -> str:
-    digest = hashlib.sha256(f"{envelope.message_id}\n{envelope.recipient}".encode()).hexdigest()
-    return f"{kind}:{digest}"

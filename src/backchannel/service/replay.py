@@ -27,9 +27,14 @@ the request is answered. After a restart, a request of that key created at
 or before its mark is refused. A well-synchronised client never causes a
 write; a fast one at most one per second per key.
 
+**Across nodes** (ADR-0059): with a :class:`NonceLedger` (the shared delivery
+state), every nonce accepted is also recorded there until it expires, in the
+same check, so a request replayed to another node of the same database is
+refused. The budgets stay per node.
+
 This module does not verify signatures or check the skew
 (:func:`backchannel.protocol.httpsig.verify_request` does, then calls
-:meth:`TrackNonces.check_and_add`), and shares nothing between processes.
+:meth:`TrackNonces.check_and_add`).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from backchannel.errors import ConfigurationError, EncodingError, RateLimitedErr
 __all__ = [
     "DEFAULT_PER_KEY",
     "DEFAULT_PER_TRACK",
+    "NonceLedger",
     "ReplayJournal",
     "ReplayStatistics",
     "ReplayWindow",
@@ -67,6 +73,14 @@ class ReplayJournal(Protocol):
 
     def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
         """Every mark at or after ``since``; older ones may be dropped."""
+        ...
+
+
+class NonceLedger(Protocol):
+    """Where the nodes of one database record nonces (the shared delivery state, ADR-0059)."""
+
+    def add_nonce(self, track: str, key_id: str, nonce: str, expires: datetime, now: datetime) -> bool:
+        """Record a nonce until ``expires``; False if it is held unexpired at ``now`` (a replay)."""
         ...
 
 
@@ -106,7 +120,7 @@ class ReplayWindow:
     Safe to share between threads.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the window, then its options, keyword-only
         self,
         window: timedelta,
         *,
@@ -114,6 +128,7 @@ class ReplayWindow:
         per_track: int = DEFAULT_PER_TRACK,
         not_before: datetime | None = None,
         journal: ReplayJournal | None = None,
+        ledger: NonceLedger | None = None,
     ) -> None:
         """Create an empty window.
 
@@ -127,6 +142,8 @@ class ReplayWindow:
             journal: Where the marks of future-dated requests are kept across
                 restarts (``None``: nowhere); the marks it holds at or after
                 ``not_before`` are loaded now.
+            ledger: Where the nonces are shared with the other nodes of the
+                database (``None``: this node only).
 
         Raises:
             ConfigurationError: a window that is not positive, or a budget below one.
@@ -147,6 +164,7 @@ class ReplayWindow:
         self._counts = [0, 0, 0]  # accepted, replays refused, budget refusals
         self._lock = threading.Lock()
         self._journal = journal
+        self._ledger = ledger
         since = 0 if not_before is None else math.floor(not_before.timestamp())
         self._restart_marks = {} if journal is None else journal.replay_marks(since)
         self._marks: dict[tuple[str, str], int] = dict(self._restart_marks)
@@ -209,6 +227,12 @@ class ReplayWindow:
             track_budget = self._tracks.get(track) or _Budget()
             self._check_budget(key_budget, self._per_key, f"key {key_id} of track {track!r}", now)
             self._check_budget(track_budget, self._per_track, f"track {track!r}", now)
+            if self._ledger is not None and not self._ledger.add_nonce(track, key_id, nonce, expires, now):
+                self._counts[1] += 1
+                raise VerificationError(
+                    f"replayed nonce {nonce!r} for key {key_id} (seen by another node within "
+                    f"{_seconds(self._window)} s)"
+                )
             self._mark(track, key_id, created, now)  # durable first: a failure refuses the request
             self._keys[(track, key_id)] = key_budget
             self._tracks[track] = track_budget

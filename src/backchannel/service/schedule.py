@@ -11,6 +11,12 @@ with :meth:`PeriodicWork.touch`, and the next tick recomputes it. The first
 tick visits every track of the store once, to learn their due times (and to
 restore the delivery queues, as before).
 
+With several nodes on one database (ADR-0059), a track's work runs only on the
+node holding its work lease (:class:`~backchannel.service.work.WorkLeases`, the
+delivery service's): a node that does not hold it schedules the track again
+for when the holder's lease ends, and takes the work over then if the holder
+has not renewed it (it stopped, or died).
+
 A track whose work fails is retried with exponential back-off (1 s doubling to
 5 min), and the failure is logged once (with its traceback) and again only
 when it recovers, never once per tick. A track the integrity check set aside
@@ -186,6 +192,15 @@ class PeriodicWork:
             heapq.heappush(self._heap, (when, track))
 
     def _visit(self, track: str, now: datetime) -> bool:
+        work = self._delivery.work
+        try:
+            elsewhere = None if work is None else work.acquire(track, now)
+        except Exception:  # noqa: BLE001 - the shared state failed: retry with back-off
+            self._failed(track, now)
+            return False
+        if elsewhere is not None:
+            self._schedule(track, elsewhere)  # another node holds it: look again when its lease ends
+            return False
         try:
             changed, next_due = self._run(track, now)
         except NotFoundError:

@@ -17,6 +17,13 @@
 The log key and node key stay in the data directory: point the service at the copy
 with ``backchannel serve --data-dir <data-dir> --store postgresql://...``.
 
+**Encryption at rest** (ADR-0057). With a master key, an encrypted source is
+opened with it and the copy is sealed with it (the target's rows are sealed
+with the target's own data keys, wrapped by the same master key); a plain
+source is read as it is, so giving a key is how a copy turns encryption on.
+An encrypted source without a key is refused before anything is copied: a copy
+is never less protected than its source.
+
 This module does not delete or change the source.
 """
 
@@ -32,7 +39,9 @@ from backchannel.errors import ConfigurationError, ConflictError, NotFoundError,
 from backchannel.service.config import Settings, check_store_url
 from backchannel.service.export import verify_store
 from backchannel.store.base import AppendBatch, EventStore, StoredAnnex, TrackInfo
+from backchannel.store.encryption import MasterKeySource
 from backchannel.store.postgres import PostgresEventStore
+from backchannel.store.sealing import needs_master_key
 from backchannel.store.sqlite import SQLiteEventStore
 
 __all__ = ["CopiedTrack", "CopyReport", "copy_store", "migrate_store"]
@@ -78,11 +87,24 @@ class CopyReport:
     replay_marks: int
 
 
-def migrate_store(data_dir: Path, url: str, *, progress: Progress | None = None) -> CopyReport:
+def migrate_store(
+    data_dir: Path,
+    url: str,
+    *,
+    master_key: MasterKeySource | None = None,
+    progress: Progress | None = None,
+) -> CopyReport:
     """Copy the SQLite store of ``data_dir`` into the PostgreSQL store at ``url`` and verify the copy.
 
+    Args:
+        data_dir: The data directory (left unchanged).
+        url: The PostgreSQL store.
+        master_key: Opens an encrypted source and seals the copy (``None``: plain copy of a plain source).
+        progress: Called with a line per step.
+
     Raises:
-        ConfigurationError: ``data_dir`` has no store, or ``url`` is not a PostgreSQL URL.
+        ConfigurationError: ``data_dir`` has no store, ``url`` is not a PostgreSQL URL, or a master
+            key is missing (an encrypted source or target), wrong or unreadable.
         ConflictError: the target holds a track that is not a prefix of the source's.
         VerificationError: the copy differs from the source or does not verify.
         StorageError: either store failed.
@@ -91,8 +113,25 @@ def migrate_store(data_dir: Path, url: str, *, progress: Progress | None = None)
     settings = Settings(data_dir=data_dir)
     if not settings.database.exists():
         raise ConfigurationError(f"--from {data_dir}: no SQLite store at {settings.database}")
-    with SQLiteEventStore(settings.database) as source, PostgresEventStore(url) as target:
+    master = master_key.load() if master_key is not None else None
+    encrypted = _is_encrypted(settings.database)
+    if encrypted and master is None:
+        raise needs_master_key(f"--from {data_dir}")
+    # A plain source is opened without the key: opening it with one would turn encryption on in it.
+    with (
+        SQLiteEventStore(settings.database, master_key=master if encrypted else None) as source,
+        PostgresEventStore(url, master_key=master) as target,
+    ):
         return copy_store(source, target, progress=progress)
+
+
+def _is_encrypted(database: Path) -> bool:
+    """Whether the SQLite file was ever opened with a master key (read-only: the source stays as it is)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        try:
+            return conn.execute("SELECT 1 FROM master_key_check").fetchone() is not None
+        except sqlite3.OperationalError:  # no such table: a store from before encryption at rest
+            return False
 
 
 def copy_store(

@@ -21,7 +21,8 @@ into log events:
    (group commit: one transaction, one fsync, one checkpoint per track). A
    lost race (``ConflictError``) reloads the state and decides again.
 
-:func:`replay` is verify-then-fold for a whole track. It runs the log
+:func:`replay` is verify-then-fold for a whole track
+(:mod:`backchannel.service.track_replay`, re-exported here). It runs the log
 verifier's checks, then re-verifies every embedded command signature with the
 key valid at that point. It re-decides every command at its recorded time and
 requires exactly the logged events. A log edited by anyone but the service
@@ -41,9 +42,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from backchannel.clock import Clock, SystemClock
 from backchannel.domain import Command, Event, OpenTrack, TrackState, decide, event_from_dict, evolve
@@ -66,6 +66,7 @@ from backchannel.protocol.wire import SignedCommand, to_domain
 from backchannel.service.admission import Admission, AdmissionRefusedError
 from backchannel.service.integrity import IntegrityReport
 from backchannel.service.log import Draft, LogWriter
+from backchannel.service.track_replay import log_body, log_entries, replay, replay_entries, verify_signature
 from backchannel.service.verification import AheadOfCommit
 from backchannel.store.base import EventStore
 
@@ -376,7 +377,7 @@ class TrackService:
             try:
                 if isinstance(command, OpenTrack):
                     self._admission.verify_may_open(signed.key_id, command.track)
-                _verify_signature(state, command, signed, now, self.ahead)
+                verify_signature(state, command, signed, now, self.ahead)
                 events = decide(state, command, now)
                 if events:
                     drafts.extend(self._drafts(state, signed, command, events))
@@ -477,25 +478,6 @@ class TrackService:
         return loaded
 
 
-def _verify_signature(
-    state: TrackState | None,
-    command: Command,
-    signed: SignedCommand,
-    now: datetime,
-    ahead: AheadOfCommit | None = None,
-) -> None:
-    """Verify under the key valid ``now``; skip the Ed25519 check ``ahead`` already made under it."""
-    if state is None:
-        if not isinstance(command, OpenTrack):
-            return  # decide() refuses it: the track is not open
-        public = command.principal_key.ed25519
-    else:
-        public = state.signing_key(command.member, command.key_id, now).ed25519
-    if ahead is not None and ahead.verified_under(signed, public):
-        return  # the same signature verified under this very key, on a worker thread
-    signed.verify(VerifyingKey(public))
-
-
 def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
     """The result of a command that changed nothing: a retry, or a duplicate receipt (a no-op)."""
     assert state is not None  # decide() returns [] only for an open track
@@ -506,95 +488,8 @@ def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
     return CommandResult(events, None, None, replayed=True)
 
 
-def _entries(store: EventStore, track: str, start: int, stop: int) -> Iterator[LogEntry]:
-    for stored in store.read(track, start, stop):
-        yield stored.decode()
-
-
-def _log_body(entry: LogEntry) -> Mapping[str, JSONValue]:
-    body = entry.signed.event.body
-    if set(body) != {"command", "event"}:
-        raise EncodingError(f"entry {entry.seq}: a track event body holds exactly 'command' and 'event'")
-    return body
-
-
 def _domain_events(store: EventStore, track: str, start: int, stop: int) -> Iterator[tuple[int, Event]]:
     """Each track event in ``[start, stop)`` with its log index (key registrations are skipped)."""
-    for entry in _entries(store, track, start, stop):
+    for entry in log_entries(store, track, start, stop):
         if entry.signed.event.type != KEY_REGISTERED:
-            yield entry.seq, event_from_dict(_log_body(entry)["event"])
-
-
-def replay(store: EventStore, track: str) -> TrackState:
-    """Verify-then-fold a track: every command re-verified and re-decided.
-
-    The log itself must already verify (``verify_store``). This checks the
-    layer above: each embedded command's signature under the key valid at
-    its decision time, and that deciding it again yields exactly the events
-    logged for it.
-
-    Raises:
-        VerificationError: the first entry whose command or events do not check,
-            with its index.
-    """
-    return replay_entries(track, _entries(store, track, 0, store.size(track)))
-
-
-def replay_entries(track: str, entries: Iterable[LogEntry]) -> TrackState:
-    """:func:`replay` of a track's entries, in log order, from anywhere (an export file: offline).
-
-    Raises:
-        VerificationError: as :func:`replay`.
-    """
-    state: TrackState | None = None
-    group: list[tuple[LogEntry, Mapping[str, JSONValue]]] = []
-    for entry in entries:
-        if entry.signed.event.type == KEY_REGISTERED:
-            if group or state is not None:
-                raise VerificationError(
-                    f"entry {entry.seq}: a key registration after track.opened "
-                    "(the service registers its key only at genesis)",
-                    index=entry.seq,
-                )
-            continue
-        body = _log_body(entry)
-        if group and body["command"] != group[0][1]["command"]:
-            state = _replay_group(state, group)
-            group = []
-        group.append((entry, body))
-    if group:
-        state = _replay_group(state, group)
-    if state is None:
-        raise VerificationError(f"track {track!r} holds no track events")
-    return state
-
-
-def _replay_group(
-    state: TrackState | None, group: list[tuple[LogEntry, Mapping[str, JSONValue]]]
-) -> TrackState:
-    first_entry, body = group[0]
-    index = first_entry.seq
-    try:
-        signed = SignedCommand.from_dict(body["command"])
-        command = to_domain(signed)
-        logged = [event_from_dict(b["event"]) for _, b in group]
-        at = logged[0].at
-        _verify_signature(state, command, signed, at)
-        decided = decide(state, command, at)
-    except (EncodingError, VerificationError) as e:
-        raise VerificationError(f"entry {index}: {e}", index=index) from e
-    except Exception as e:
-        raise VerificationError(f"entry {index}: the command is refused on replay: {e}", index=index) from e
-    decided_dicts = [e.to_dict() for e in decided]
-    for position, (entry, _) in enumerate(group):
-        if position >= len(decided_dicts) or decided_dicts[position] != logged[position].to_dict():
-            raise VerificationError(
-                f"entry {entry.seq}: the logged event is not what its command decides", index=entry.seq
-            )
-    if len(decided_dicts) > len(group):
-        missing = group[-1][0].seq + 1
-        raise VerificationError(f"entry {missing}: an event its command decides is missing", index=missing)
-    for event in logged:
-        state = evolve(state, event, log_offset=index if state is None else None)
-    assert state is not None
-    return state
+            yield entry.seq, event_from_dict(log_body(entry)["event"])

@@ -8,6 +8,8 @@ checkpoint for the new size. It returns the rows to write. The size itself
 and the checkpoint's origin are checked by the adapter under its lock or
 inside its transaction.
 
+:func:`parse_note` parses a stored checkpoint note for any adapter.
+
 This module performs no I/O and keeps no state.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backchannel.errors import ConflictError, ProgrammingError
+from backchannel.errors import ConflictError, EncodingError, ProgrammingError, VerificationError
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.merkle import leaf_hash
 from backchannel.log.records import commitment
@@ -28,6 +30,7 @@ __all__ = [
     "check_origin",
     "check_read_range",
     "completed_nodes",
+    "parse_note",
     "prepare_batch",
     "size_conflict",
 ]
@@ -227,3 +230,20 @@ def check_read_range(start: int, stop: int | None) -> None:
         raise ValueError(f"read: start must be >= 0, got {start}")
     if stop is not None and stop < start:
         raise ValueError(f"read: stop ({stop}) must be >= start ({start})")
+
+
+def parse_note(track: str, size: int, note: str) -> SignedCheckpoint:
+    """Parse a stored note; a bad one names index ``size - 1`` as ``LogVerifier`` does."""
+    index = max(size - 1, 0)
+    try:
+        checkpoint = SignedCheckpoint.from_text(note)
+    except EncodingError as e:
+        raise VerificationError(
+            f"track {track!r}: stored checkpoint of size {size} is malformed: {e}", index=index
+        ) from e
+    if checkpoint.checkpoint.size != size:
+        raise VerificationError(
+            f"track {track!r}: checkpoint stored at size {size} says size {checkpoint.checkpoint.size}",
+            index=index,
+        )
+    return checkpoint

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -25,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from backchannel.errors import NotFoundError, OperationalError, ProgrammingError, StorageError
 from backchannel.store._batch import PreparedBatch, check_origin, size_conflict
 from backchannel.store._sqlite_schema import Migration
+from backchannel.store.sealing import EntryValues
 
 __all__ = [
     "READ_CHUNK",
@@ -53,6 +55,8 @@ TABLES = (
     "cosignatures",
     "replay_marks",
     "split_views",
+    "master_key_check",
+    "data_keys",
 )
 
 # SQLSTATE classes where a retry, a restart or more resources may help:
@@ -77,8 +81,8 @@ _TRACK_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended('backchannel.track:' || current_schema() || ':' || %s, 0))"
 )
 _INSERT_ENTRIES = (
-    "INSERT INTO entries (track_id, seq, signed, salt)"
-    " SELECT %s, * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[])"
+    "INSERT INTO entries (track_id, seq, signed, salt, key_version)"
+    " SELECT %s, * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::integer[])"
 )
 _INSERT_NODES = (
     "INSERT INTO nodes (track_id, level, idx, hash)"
@@ -214,12 +218,19 @@ def connect(url: str, connect_timeout: float) -> None:
 
 
 def write_batch(
-    conn: psycopg.Connection[tuple[object, ...]], prepared: PreparedBatch, *, lock: bool = True
+    conn: psycopg.Connection[tuple[object, ...]],
+    prepared: PreparedBatch,
+    entries: Sequence[EntryValues] | None = None,
+    *,
+    lock: bool = True,
 ) -> None:
     """Take the track's lock, check its size and write a validated batch (inside a transaction).
 
-    ``lock=False`` leaves the serialisation to the transaction's isolation level
-    (the SERIALIZABLE option that ``bench/pg_locking.py`` measures, ADR-0055).
+    ``entries`` are the batch's entry rows as stored: ``(seq, signed, salt,
+    key_version)``, sealed unless ``key_version`` is ``None`` (ADR-0057; default:
+    the batch's entries in plain text). ``lock=False`` leaves the serialisation
+    to the transaction's isolation level (the SERIALIZABLE option that
+    ``bench/pg_locking.py`` measures, ADR-0055).
     """
     track = prepared.track
     if lock:
@@ -235,11 +246,11 @@ def write_batch(
     if actual != prepared.expected_size:
         raise size_conflict(track, prepared.expected_size, actual)
     check_origin(track, origin, prepared.checkpoint)
-    entries = prepared.entries
-    conn.execute(
-        _INSERT_ENTRIES,
-        (track_id, [e.seq for e in entries], [e.signed_bytes for e in entries], [e.salt for e in entries]),
+    rows = (
+        entries if entries is not None else [(e.seq, e.signed_bytes, e.salt, None) for e in prepared.entries]
     )
+    columns = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+    conn.execute(_INSERT_ENTRIES, (track_id, *columns))
     nodes = prepared.nodes
     conn.execute(
         _INSERT_NODES, (track_id, [n[0] for n in nodes], [n[1] for n in nodes], [n[2] for n in nodes])

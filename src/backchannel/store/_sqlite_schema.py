@@ -84,7 +84,7 @@ CREATE TABLE schema_version (
 """
 
 
-_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt) VALUES (?, ?, ?, ?)"
+_INSERT_ENTRY = "INSERT INTO entries (track_id, seq, signed, salt, key_version) VALUES (?, ?, ?, ?, ?)"
 
 _INSERT_NODE = "INSERT INTO nodes (track_id, level, idx, hash) VALUES (?, ?, ?, ?)"
 
@@ -263,8 +263,14 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
-    """Check the track's size and write a validated batch (inside a write transaction)."""
+def write_batch(
+    conn: sqlite3.Connection, prepared: PreparedBatch, entries: list[tuple[int, bytes, bytes, int | None]]
+) -> None:
+    """Check the track's size and write a validated batch (inside a write transaction).
+
+    ``entries`` are the batch's entry rows as stored: ``(seq, signed, salt,
+    key_version)``, sealed unless ``key_version`` is ``None`` (ADR-0057).
+    """
     track = prepared.track
     row = conn.execute("SELECT id, origin, size FROM tracks WHERE name = ?", (track,)).fetchone()
     if row is None:
@@ -273,7 +279,7 @@ def write_batch(conn: sqlite3.Connection, prepared: PreparedBatch) -> None:
     if actual != prepared.expected_size:
         raise size_conflict(track, prepared.expected_size, actual)
     check_origin(track, origin, prepared.checkpoint)
-    conn.executemany(_INSERT_ENTRY, [(track_id, e.seq, e.signed_bytes, e.salt) for e in prepared.entries])
+    conn.executemany(_INSERT_ENTRY, [(track_id, *row) for row in entries])
     conn.executemany(_INSERT_NODE, [(track_id, level, index, h) for level, index, h in prepared.nodes])
     conn.execute(_INSERT_CHECKPOINT, (track_id, prepared.new_size, prepared.checkpoint.to_text()))
     conn.execute("UPDATE tracks SET size = ? WHERE id = ?", (prepared.new_size, track_id))
@@ -293,6 +299,3 @@ def select_nodes(count: int) -> str:
 def valid_node_id(node_id: NodeId) -> bool:
     level, index = node_id
     return 0 <= level < 64 and 0 <= index < 1 << 63
-
-
-# --- the store ------------------------------------------------------------

@@ -26,6 +26,12 @@ first on the connection's ``search_path``), through psycopg 3 and a
   :class:`~backchannel.errors.OperationalError` (naming the URL without its
   password); a schema that is not ours, or any other SQL error →
   :class:`~backchannel.errors.ProgrammingError`.
+- **Encryption at rest** (ADR-0057), as on SQLite. Given a master key, entries'
+  signed bytes and salts and annex data are sealed with per-track data keys
+  kept wrapped in the schema (:mod:`backchannel.store._pg_crypt`,
+  :mod:`backchannel.store.sealing`); reads open them. Rows written before stay
+  readable; a schema once encrypted refuses to open without its key, and a
+  wrong key fails at open.
 
 Thread safety: every call borrows a connection from the pool for the length of
 one statement or transaction, so a store may be shared by threads; several
@@ -51,7 +57,9 @@ from psycopg_pool import ConnectionPool
 from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
-from backchannel.store._batch import check_read_range, prepare_batch
+from backchannel.store import _pg_sql as q
+from backchannel.store._batch import check_read_range, parse_note, prepare_batch
+from backchannel.store._pg_crypt import PostgresDataKeys, is_encrypted
 from backchannel.store._pg_schema import (
     READ_CHUNK,
     TABLES,
@@ -70,58 +78,13 @@ from backchannel.store.base import (
     StoredSplitView,
     TrackInfo,
 )
-from backchannel.store.sqlite import _parse_note
+from backchannel.store.encryption import MasterKey, PayloadCipher
+from backchannel.store.sealing import needs_master_key, open_annex, open_entry, seal_annex, seal_entries
 
 __all__ = ["PostgresEventStore", "migrations"]
 
 Connection = psycopg.Connection[tuple[object, ...]]
 Rows = list[tuple[object, ...]]
-
-_SELECT_ENTRIES = (
-    "SELECT e.seq, e.signed, e.salt, n.hash FROM entries AS e"
-    " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
-    " WHERE e.track_id = %s AND e.seq >= %s AND e.seq < %s ORDER BY e.seq"
-)
-_SELECT_NODES = (
-    "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w (level, idx)"
-    " JOIN nodes AS n ON n.track_id = %s AND n.level = w.level AND n.idx = w.idx"
-)
-_INSERT_ANNEX = "INSERT INTO annexes (track_id, digest, data) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-_INSERT_UPLOADER = (
-    "INSERT INTO annex_uploaders (track_id, digest, party) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-)
-_SELECT_ANNEX = "SELECT data FROM annexes WHERE track_id = %s AND digest = %s"
-_SELECT_UPLOADERS = "SELECT party FROM annex_uploaders WHERE track_id = %s AND digest = %s ORDER BY seq"
-_UPSERT_COSIGNATURE = (
-    "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (%s, %s, %s, %s, %s)"
-    " ON CONFLICT (track_id, size, cosigner)"
-    " DO UPDATE SET timestamp = excluded.timestamp, line = excluded.line"
-    " WHERE excluded.timestamp > cosignatures.timestamp"
-)
-_SELECT_COSIGNATURES = (
-    "SELECT size, cosigner, timestamp, line FROM cosignatures"
-    " WHERE track_id = %s AND size = %s ORDER BY cosigner"
-)
-_SELECT_COSIGNED_SIZE = (
-    "SELECT size FROM cosignatures WHERE track_id = %s GROUP BY size HAVING count(*) >= %s"
-    " ORDER BY size DESC LIMIT 1"
-)
-_UPSERT_REPLAY_MARK = (
-    "INSERT INTO replay_marks (track, key_id, created) VALUES (%s, %s, %s)"
-    " ON CONFLICT (track, key_id) DO UPDATE SET created = excluded.created"
-    " WHERE excluded.created > replay_marks.created"
-)
-_INSERT_SPLIT_VIEW = (
-    "INSERT INTO split_views (track_id, reporter, reported, old_note, new_note, reason)"
-    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-)
-_SELECT_SPLIT_VIEWS = (
-    "SELECT reporter, reported, old_note, new_note, reason FROM split_views WHERE track_id = %s ORDER BY seq"
-)
-_SELECT_CHECKPOINTS = (
-    "SELECT size, note FROM checkpoints WHERE track_id = %s AND size >= %s AND size <= %s"
-    " ORDER BY size LIMIT %s"
-)
 
 
 class PostgresEventStore(EventStore):
@@ -136,15 +99,25 @@ class PostgresEventStore(EventStore):
             it wait up to ``timeout``).
         timeout: Seconds to wait for the server when connecting, and for a
             free pooled connection.
+        master_key: Seal payloads at rest with data keys wrapped by this key (ADR-0057).
 
     Raises:
         OperationalError: the server is unreachable or refused the connection.
         ProgrammingError: a malformed URL, a schema that is not a backchannel
             store, or one from a newer version.
+        ConfigurationError: a wrong master key, or none for an encrypted schema.
     """
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> None:
-        """Connect, migrate the schema if needed, and open the pool."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 10.0,
+        master_key: MasterKey | None = None,
+    ) -> None:
+        """Connect, migrate the schema if needed, open the pool and check the master key."""
         self._url = url
         self._where = redact(url)
         self._track_ids: dict[str, int] = {}
@@ -164,9 +137,27 @@ class PostgresEventStore(EventStore):
             pool.close()
             raise wrap_error(e, f"open a connection pool to {self._where}") from e
         self._pool: ConnectionPool[Connection] | None = pool
+        self._cipher: PayloadCipher | None = None
+        try:
+            if master_key is not None:
+                self._cipher = PayloadCipher(master_key, PostgresDataKeys(self._transaction, self._fetch))
+                self._cipher.check_master_key()
+            elif is_encrypted(self._fetch):
+                raise needs_master_key(f"the PostgreSQL store {self._where}")
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
-    def open(cls, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0) -> Self:
+    def open(
+        cls,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 10.0,
+        master_key: MasterKey | None = None,
+    ) -> Self:
         """Open a store; the same as the constructor, and a context manager.
 
         Args:
@@ -174,16 +165,37 @@ class PostgresEventStore(EventStore):
             min_size: Connections the pool keeps open.
             max_size: The most connections the pool opens.
             timeout: Seconds to wait for the server and for a pooled connection.
+            master_key: Encrypt payloads at rest with this master key.
 
         Returns:
             The open store.
         """
-        return cls(url, min_size=min_size, max_size=max_size, timeout=timeout)
+        return cls(url, min_size=min_size, max_size=max_size, timeout=timeout, master_key=master_key)
 
     @property
     def url(self) -> str:
         """The connection URL, with any password replaced by ``***``."""
         return self._where
+
+    @property
+    def cipher(self) -> PayloadCipher | None:
+        """What seals payloads at rest (``None``: no master key, rows are written in plain text)."""
+        return self._cipher
+
+    def rotate_data_key(self, track: str) -> int:
+        """Give ``track`` a new data key: later writes (from any node) use it, older rows still open.
+
+        Returns:
+            The new key's version.
+
+        Raises:
+            NotFoundError: unknown track.
+            ConfigurationError: no master key.
+        """
+        self._track_id(track)
+        if self._cipher is None:
+            raise needs_master_key(f"rotating a data key of {self._where}")
+        return self._cipher.rotate(track)
 
     def __repr__(self) -> str:
         """Show the URL (without its password) and whether the store is open."""
@@ -286,9 +298,12 @@ class PostgresEventStore(EventStore):
             OperationalError: the server is unreachable or failed to write (nothing written).
         """
         prepared = prepare_batch(batch, expected_size)
+        if self._cipher is not None:
+            self._track_id(batch.track)  # no data key is made for an unknown track
+        rows = seal_entries(self._cipher, prepared)  # before the transaction: it may store a new data key
         try:
             with self._transaction(f"append to {batch.track!r}") as conn:
-                write_batch(conn, prepared)
+                write_batch(conn, prepared, rows)
         except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as e:
             # The lock and the size check make this unreachable unless rows were
             # written behind our back; the primary keys still refuse to overwrite.
@@ -318,14 +333,15 @@ class PostgresEventStore(EventStore):
         seq = start
         while seq < end:
             upper = min(seq + READ_CHUNK, end)
-            rows = self._fetch(f"read track {track!r}", _SELECT_ENTRIES, (track_id, seq, upper))
-            for row_seq, signed, salt, leaf in rows:
+            rows = self._fetch(f"read track {track!r}", q.SELECT_ENTRIES, (track_id, seq, upper))
+            for row_seq, signed, salt, key_version, leaf in rows:
                 if row_seq != seq:
                     break
                 assert isinstance(signed, bytes)
                 assert isinstance(salt, bytes)
                 assert isinstance(leaf, bytes)
-                yield StoredEntry(seq, signed, salt, leaf)
+                opened = open_entry(self._cipher, track, seq, (signed, salt, key_version))
+                yield StoredEntry(seq, *opened, leaf)
                 seq += 1
             if seq != upper:
                 raise ProgrammingError(
@@ -343,7 +359,7 @@ class PostgresEventStore(EventStore):
         found: dict[tuple[object, object], object] = {}
         if wanted:
             params = ([lv for lv, _ in wanted], [ix for _, ix in wanted], track_id)
-            rows = self._fetch(f"read nodes of {track!r}", _SELECT_NODES, params)
+            rows = self._fetch(f"read nodes of {track!r}", q.SELECT_NODES, params)
             found.update(((level, index), node_hash) for level, index, node_hash in rows)
         hashes: list[bytes] = []
         for node_id in ids:
@@ -372,11 +388,11 @@ class PostgresEventStore(EventStore):
     ) -> Iterator[SignedCheckpoint]:
         while True:
             params = (track_id, start, end, READ_CHUNK)
-            rows = self._fetch(f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, params)
+            rows = self._fetch(f"read checkpoints of {track!r}", q.SELECT_CHECKPOINTS, params)
             for size, note in rows:
                 assert isinstance(size, int)
                 assert isinstance(note, str)
-                yield _parse_note(track, size, note)
+                yield parse_note(track, size, note)
                 start = size + 1
             if len(rows) < READ_CHUNK:
                 return
@@ -399,7 +415,7 @@ class PostgresEventStore(EventStore):
         size, note = rows[0]
         assert isinstance(size, int)
         assert isinstance(note, str)
-        return _parse_note(track, size, note)
+        return parse_note(track, size, note)
 
     # --- annexes ----------------------------------------------------------
     def put_annex(self, track: str, data: bytes, party: str) -> bool:
@@ -414,9 +430,10 @@ class PostgresEventStore(EventStore):
         """
         digest = hashlib.sha256(data).digest()
         track_id = self._track_id(track)
+        stored, key_version = seal_annex(self._cipher, track, digest, data)
         with self._transaction(f"store an annex in {track!r}") as conn:
-            conn.execute(_INSERT_ANNEX, (track_id, digest, bytes(data)))
-            return conn.execute(_INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
+            conn.execute(q.INSERT_ANNEX, (track_id, digest, stored, key_version))
+            return conn.execute(q.INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
 
     def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
         """Return the annex stored under ``digest``, or ``None``.
@@ -426,12 +443,13 @@ class PostgresEventStore(EventStore):
         """
         track_id = self._track_id(track)
         with self._transaction(f"read an annex of {track!r}") as conn:
-            row = conn.execute(_SELECT_ANNEX, (track_id, digest)).fetchone()
-            parties = conn.execute(_SELECT_UPLOADERS, (track_id, digest)).fetchall()
+            row = conn.execute(q.SELECT_ANNEX, (track_id, digest)).fetchone()
+            parties = conn.execute(q.SELECT_UPLOADERS, (track_id, digest)).fetchall()
         if row is None:
             return None
-        data = row[0]
+        data, key_version = row
         assert isinstance(data, bytes)
+        data = open_annex(self._cipher, track, digest, data, key_version)
         return StoredAnnex(digest, data, tuple(str(party) for (party,) in parties))
 
     # --- witness cosignatures ----------------------------------------------
@@ -453,7 +471,7 @@ class PostgresEventStore(EventStore):
             ).fetchone()
             if found is None:
                 raise NotFoundError(f"track {track!r} has no checkpoint of size {c.size}")
-            cursor = conn.execute(_UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
+            cursor = conn.execute(q.UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
             return cursor.rowcount == 1
 
     def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
@@ -463,7 +481,7 @@ class PostgresEventStore(EventStore):
             NotFoundError: unknown track.
         """
         track_id = self._track_id(track)
-        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNATURES, (track_id, size))
+        rows = self._fetch(f"read cosignatures of {track!r}", q.SELECT_COSIGNATURES, (track_id, size))
         return [StoredCosignature(int(str(s)), str(c), int(str(t)), str(line)) for s, c, t, line in rows]
 
     def latest_cosigned_size(self, track: str, minimum: int = 1) -> int | None:
@@ -476,7 +494,7 @@ class PostgresEventStore(EventStore):
         if minimum < 1:
             raise ValueError("latest_cosigned_size: minimum must be at least 1")
         track_id = self._track_id(track)
-        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNED_SIZE, (track_id, minimum))
+        rows = self._fetch(f"read cosignatures of {track!r}", q.SELECT_COSIGNED_SIZE, (track_id, minimum))
         return int(str(rows[0][0])) if rows else None
 
     # --- split-view alarms --------------------------------------------------
@@ -491,7 +509,7 @@ class PostgresEventStore(EventStore):
         a = alarm
         with self._transaction(f"store a split-view alarm of {track!r}") as conn:
             row = (track_id, a.reporter, a.reported, a.old_note, a.new_note, a.reason)
-            return conn.execute(_INSERT_SPLIT_VIEW, row).rowcount == 1
+            return conn.execute(q.INSERT_SPLIT_VIEW, row).rowcount == 1
 
     def split_views(self, track: str) -> list[StoredSplitView]:
         """The alarms, in the order they were stored.
@@ -500,7 +518,7 @@ class PostgresEventStore(EventStore):
             NotFoundError: unknown track.
         """
         track_id = self._track_id(track)
-        rows = self._fetch(f"read split-view alarms of {track!r}", _SELECT_SPLIT_VIEWS, (track_id,))
+        rows = self._fetch(f"read split-view alarms of {track!r}", q.SELECT_SPLIT_VIEWS, (track_id,))
         return [StoredSplitView(str(r), int(str(t)), str(o), str(n), str(why)) for r, t, o, n, why in rows]
 
     # --- replay marks (service.replay.ReplayJournal) ------------------------
@@ -511,7 +529,7 @@ class PostgresEventStore(EventStore):
             OperationalError: the server is unreachable or failed to write.
         """
         with self._transaction(f"keep a replay mark of {track!r}") as conn:
-            conn.execute(_UPSERT_REPLAY_MARK, (track, key_id, created))
+            conn.execute(q.UPSERT_REPLAY_MARK, (track, key_id, created))
 
     def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
         """Every replay mark at or after ``since`` (Unix seconds); older ones are deleted.

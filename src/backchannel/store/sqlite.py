@@ -23,6 +23,12 @@
   locked, I/O, full disk → :class:`~backchannel.errors.OperationalError`
   (retry may help); not a database, corrupt, unknown schema →
   :class:`~backchannel.errors.ProgrammingError`.
+- **Encryption at rest** (ADR-0057). Given a master key, entries' signed bytes
+  and salts and annex data are sealed with per-track data keys
+  (:mod:`backchannel.store.encryption`, :mod:`backchannel.store.sealing`);
+  reads open them, so callers see plain :class:`StoredEntry` values. Rows
+  written before stay readable; a database once encrypted refuses to open
+  without its key, and a wrong key fails at open.
 
 Thread safety: a store object owns one connection (opened with
 ``check_same_thread=False``) and serialises every use of it with an internal
@@ -48,17 +54,18 @@ from typing import Self, cast
 
 from backchannel.errors import (
     ConflictError,
-    EncodingError,
     NotFoundError,
     ProgrammingError,
-    VerificationError,
 )
 from backchannel.log.checkpoint import SignedCheckpoint
 from backchannel.log.tree import NodeId
+from backchannel.store import _sqlite_sql as sql
 from backchannel.store._batch import (
     check_read_range,
+    parse_note,
     prepare_batch,
 )
+from backchannel.store._sqlite_crypt import SQLiteDataKeys, is_encrypted
 from backchannel.store._sqlite_schema import (
     NODE_QUERY_IDS,
     READ_CHUNK,
@@ -80,49 +87,10 @@ from backchannel.store.base import (
     StoredSplitView,
     TrackInfo,
 )
+from backchannel.store.encryption import MasterKey, PayloadCipher
+from backchannel.store.sealing import needs_master_key, open_annex, open_entry, seal_annex, seal_entries
 
 __all__ = ["Migration", "SQLiteEventStore", "migrations"]
-
-_SELECT_ENTRIES = (
-    "SELECT e.seq, e.signed, e.salt, n.hash FROM entries AS e"
-    " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
-    " WHERE e.track_id = ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq"
-)
-_INSERT_ANNEX = "INSERT INTO annexes (track_id, digest, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-_INSERT_UPLOADER = (
-    "INSERT INTO annex_uploaders (track_id, digest, party) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-)
-_SELECT_ANNEX = "SELECT data FROM annexes WHERE track_id = ? AND digest = ?"
-_SELECT_UPLOADERS = "SELECT party FROM annex_uploaders WHERE track_id = ? AND digest = ? ORDER BY rowid"
-_UPSERT_COSIGNATURE = (
-    "INSERT INTO cosignatures (track_id, size, cosigner, timestamp, line) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (track_id, size, cosigner)"
-    " DO UPDATE SET timestamp = excluded.timestamp, line = excluded.line"
-    " WHERE excluded.timestamp > cosignatures.timestamp"
-)
-_SELECT_COSIGNATURES = (
-    "SELECT size, cosigner, timestamp, line FROM cosignatures"
-    " WHERE track_id = ? AND size = ? ORDER BY cosigner"
-)
-_SELECT_COSIGNED_SIZE = (
-    "SELECT size FROM cosignatures WHERE track_id = ? GROUP BY size HAVING count(*) >= ?"
-    " ORDER BY size DESC LIMIT 1"
-)
-_UPSERT_REPLAY_MARK = (
-    "INSERT INTO replay_marks (track, key_id, created) VALUES (?, ?, ?)"
-    " ON CONFLICT (track, key_id) DO UPDATE SET created = excluded.created"
-    " WHERE excluded.created > replay_marks.created"
-)
-_INSERT_SPLIT_VIEW = (
-    "INSERT INTO split_views (track_id, reporter, reported, old_note, new_note, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (track_id, reporter, old_note, new_note) DO NOTHING"
-)
-_SELECT_SPLIT_VIEWS = (
-    "SELECT reporter, reported, old_note, new_note, reason FROM split_views WHERE track_id = ? ORDER BY seq"
-)
-_SELECT_CHECKPOINTS = (
-    "SELECT size, note FROM checkpoints WHERE track_id = ? AND size >= ? AND size <= ? ORDER BY size LIMIT ?"
-)
 
 
 class SQLiteEventStore(EventStore):
@@ -136,37 +104,74 @@ class SQLiteEventStore(EventStore):
             private, non-durable database (tests).
         busy_timeout: Seconds to wait for another writer's lock before giving
             up with :class:`~backchannel.errors.OperationalError`.
+        master_key: Seal payloads at rest with data keys wrapped by this key (ADR-0057).
 
     Raises:
         ProgrammingError: the file is not a SQLite database, is not a
             backchannel store, or has a newer schema than this code knows.
         OperationalError: the file cannot be opened or stayed locked.
+        ConfigurationError: a wrong master key, or none for an encrypted database.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0, master_key: MasterKey | None = None
+    ) -> None:
         """Open (creating and migrating if needed) the database at ``path``."""
         self._path = os.fspath(path)
         self._lock = threading.Lock()
         self._track_ids: dict[str, int] = {}
         self._conn: sqlite3.Connection | None = connect(self._path, busy_timeout)
+        self._cipher: PayloadCipher | None = None
+        try:
+            if master_key is not None:
+                self._cipher = PayloadCipher(master_key, SQLiteDataKeys(self._transaction, self._fetch))
+                self._cipher.check_master_key()
+            elif is_encrypted(self._fetch):
+                raise needs_master_key(self._path)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> Self:
+    def open(
+        cls, path: str | os.PathLike[str], *, busy_timeout: float = 5.0, master_key: MasterKey | None = None
+    ) -> Self:
         """Open a store; the same as the constructor, and a context manager.
 
         Args:
             path: The database file, or ``":memory:"``.
             busy_timeout: Seconds to wait for another writer's lock.
+            master_key: Encrypt payloads at rest with this master key.
 
         Returns:
             The open store.
         """
-        return cls(path, busy_timeout=busy_timeout)
+        return cls(path, busy_timeout=busy_timeout, master_key=master_key)
 
     @property
     def path(self) -> str:
         """The database path."""
         return self._path
+
+    @property
+    def cipher(self) -> PayloadCipher | None:
+        """What seals payloads at rest (``None``: no master key, rows are written in plain text)."""
+        return self._cipher
+
+    def rotate_data_key(self, track: str) -> int:
+        """Give ``track`` a new data key: later writes use it, older rows still open (ADR-0057).
+
+        Returns:
+            The new key's version.
+
+        Raises:
+            NotFoundError: unknown track.
+            ConfigurationError: no master key.
+        """
+        self._track_id(track)
+        if self._cipher is None:
+            raise needs_master_key(f"rotating a data key of {self._path}")
+        return self._cipher.rotate(track)
 
     def __repr__(self) -> str:
         """Show the path and whether the store is open."""
@@ -288,9 +293,12 @@ class SQLiteEventStore(EventStore):
                 (nothing written).
         """
         prepared = prepare_batch(batch, expected_size)
+        if self._cipher is not None:
+            self._track_id(batch.track)  # no data key is made for an unknown track
+        rows = seal_entries(self._cipher, prepared)  # before the lock: sealing may store a new data key
         try:
             with self._transaction(f"append to {batch.track!r}") as conn:
-                write_batch(conn, prepared)
+                write_batch(conn, prepared, rows)
         except sqlite3.IntegrityError as e:
             # The size check makes this unreachable unless the file was changed
             # behind our back; the primary keys still refuse to overwrite.
@@ -323,14 +331,16 @@ class SQLiteEventStore(EventStore):
         seq = start
         while seq < end:
             upper = min(seq + READ_CHUNK, end)
-            rows = self._fetch(f"read track {track!r}", _SELECT_ENTRIES, (track_id, seq, upper))
-            for row_seq, signed, salt, leaf in rows:
+            rows = self._fetch(f"read track {track!r}", sql.SELECT_ENTRIES, (track_id, seq, upper))
+            for row_seq, signed, salt, leaf, key_version in rows:
                 if row_seq != seq:
                     break
                 assert isinstance(signed, bytes)
                 assert isinstance(salt, bytes)
                 assert isinstance(leaf, bytes)
-                yield StoredEntry(seq, signed, salt, leaf)
+                yield StoredEntry(
+                    seq, *open_entry(self._cipher, track, seq, (signed, salt, key_version)), leaf
+                )
                 seq += 1
             if seq != upper:
                 raise ProgrammingError(
@@ -383,12 +393,12 @@ class SQLiteEventStore(EventStore):
     ) -> Iterator[SignedCheckpoint]:
         while True:
             rows = self._fetch(
-                f"read checkpoints of {track!r}", _SELECT_CHECKPOINTS, (track_id, start, end, READ_CHUNK)
+                f"read checkpoints of {track!r}", sql.SELECT_CHECKPOINTS, (track_id, start, end, READ_CHUNK)
             )
             for size, note in rows:
                 assert isinstance(size, int)
                 assert isinstance(note, str)
-                yield _parse_note(track, size, note)
+                yield parse_note(track, size, note)
                 start = size + 1
             if len(rows) < READ_CHUNK:
                 return
@@ -411,7 +421,7 @@ class SQLiteEventStore(EventStore):
         size, note = rows[0]
         assert isinstance(size, int)
         assert isinstance(note, str)
-        return _parse_note(track, size, note)
+        return parse_note(track, size, note)
 
     # --- annexes ----------------------------------------------------------
     def put_annex(self, track: str, data: bytes, party: str) -> bool:
@@ -426,9 +436,10 @@ class SQLiteEventStore(EventStore):
         """
         digest = hashlib.sha256(data).digest()
         track_id = self._track_id(track)
+        stored, key_version = seal_annex(self._cipher, track, digest, data)
         with self._transaction(f"store an annex in {track!r}") as conn:
-            conn.execute(_INSERT_ANNEX, (track_id, digest, bytes(data)))
-            return conn.execute(_INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
+            conn.execute(sql.INSERT_ANNEX, (track_id, digest, stored, key_version))
+            return conn.execute(sql.INSERT_UPLOADER, (track_id, digest, party)).rowcount == 1
 
     def get_annex(self, track: str, digest: bytes) -> StoredAnnex | None:
         """Return the annex stored under ``digest``, or ``None``.
@@ -440,14 +451,15 @@ class SQLiteEventStore(EventStore):
         with self._lock:
             try:
                 conn = self._connection()
-                row = conn.execute(_SELECT_ANNEX, (track_id, digest)).fetchone()
-                parties = conn.execute(_SELECT_UPLOADERS, (track_id, digest)).fetchall()
+                row = conn.execute(sql.SELECT_ANNEX, (track_id, digest)).fetchone()
+                parties = conn.execute(sql.SELECT_UPLOADERS, (track_id, digest)).fetchall()
             except sqlite3.Error as e:
                 raise wrap_error(e, f"read an annex of {track!r}") from e
         if row is None:
             return None
-        data = row[0]
+        data, key_version = row
         assert isinstance(data, bytes)
+        data = open_annex(self._cipher, track, digest, data, key_version)
         return StoredAnnex(digest, data, tuple(str(party) for (party,) in parties))
 
     # --- witness cosignatures ----------------------------------------------
@@ -469,7 +481,7 @@ class SQLiteEventStore(EventStore):
             ).fetchone()
             if found is None:
                 raise NotFoundError(f"track {track!r} has no checkpoint of size {c.size}")
-            cursor = conn.execute(_UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
+            cursor = conn.execute(sql.UPSERT_COSIGNATURE, (track_id, c.size, c.cosigner, c.timestamp, c.line))
             return cursor.rowcount == 1
 
     def cosignatures(self, track: str, size: int) -> list[StoredCosignature]:
@@ -479,7 +491,7 @@ class SQLiteEventStore(EventStore):
             NotFoundError: unknown track.
         """
         track_id = self._track_id(track)
-        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNATURES, (track_id, size))
+        rows = self._fetch(f"read cosignatures of {track!r}", sql.SELECT_COSIGNATURES, (track_id, size))
         found = []
         for row_size, cosigner, timestamp, line in rows:
             assert isinstance(row_size, int)
@@ -499,7 +511,7 @@ class SQLiteEventStore(EventStore):
         if minimum < 1:
             raise ValueError("latest_cosigned_size: minimum must be at least 1")
         track_id = self._track_id(track)
-        rows = self._fetch(f"read cosignatures of {track!r}", _SELECT_COSIGNED_SIZE, (track_id, minimum))
+        rows = self._fetch(f"read cosignatures of {track!r}", sql.SELECT_COSIGNED_SIZE, (track_id, minimum))
         if not rows:
             return None
         (size,) = rows[0]
@@ -518,7 +530,7 @@ class SQLiteEventStore(EventStore):
         a = alarm
         with self._transaction(f"store a split-view alarm of {track!r}") as conn:
             row = (track_id, a.reporter, a.reported, a.old_note, a.new_note, a.reason)
-            return conn.execute(_INSERT_SPLIT_VIEW, row).rowcount == 1
+            return conn.execute(sql.INSERT_SPLIT_VIEW, row).rowcount == 1
 
     def split_views(self, track: str) -> list[StoredSplitView]:
         """The alarms, in the order they were stored.
@@ -527,7 +539,7 @@ class SQLiteEventStore(EventStore):
             NotFoundError: unknown track.
         """
         track_id = self._track_id(track)
-        rows = self._fetch(f"read split-view alarms of {track!r}", _SELECT_SPLIT_VIEWS, (track_id,))
+        rows = self._fetch(f"read split-view alarms of {track!r}", sql.SELECT_SPLIT_VIEWS, (track_id,))
         return [StoredSplitView(str(r), cast("int", t), str(o), str(n), str(why)) for r, t, o, n, why in rows]
 
     def raise_replay_mark(self, track: str, key_id: str, created: int) -> None:
@@ -537,7 +549,7 @@ class SQLiteEventStore(EventStore):
             OperationalError: the database stayed locked or failed to write.
         """
         with self._transaction(f"keep a replay mark of {track!r}") as conn:
-            conn.execute(_UPSERT_REPLAY_MARK, (track, key_id, created))
+            conn.execute(sql.UPSERT_REPLAY_MARK, (track, key_id, created))
 
     def replay_marks(self, since: int) -> dict[tuple[str, str], int]:
         """Every replay mark at or after ``since`` (Unix seconds); older ones are deleted.
@@ -573,20 +585,3 @@ class SQLiteEventStore(EventStore):
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-
-
-def _parse_note(track: str, size: int, note: str) -> SignedCheckpoint:
-    """Parse a stored note; a bad one names index ``size - 1`` as ``LogVerifier`` does."""
-    index = max(size - 1, 0)
-    try:
-        checkpoint = SignedCheckpoint.from_text(note)
-    except EncodingError as e:
-        raise VerificationError(
-            f"track {track!r}: stored checkpoint of size {size} is malformed: {e}", index=index
-        ) from e
-    if checkpoint.checkpoint.size != size:
-        raise VerificationError(
-            f"track {track!r}: checkpoint stored at size {size} says size {checkpoint.checkpoint.size}",
-            index=index,
-        )
-    return checkpoint

@@ -115,7 +115,7 @@ def test_quick_check_names_a_missing_table_and_a_wrong_version(
 ) -> None:
     with raw(postgres_url) as conn:
         conn.execute("DROP TABLE split_views")
-        conn.execute("DELETE FROM schema_version WHERE version = 5")
+        conn.execute("DELETE FROM schema_version WHERE version >= 5")
     problems = store.quick_check()
     assert problems == [f"schema version is 4, expected {len(migrations())}", "table split_views is missing"]
     with pytest.raises(DamagedStoreError, match="PostgreSQL schema check.*split_views is missing"):

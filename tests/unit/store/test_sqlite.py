@@ -27,6 +27,15 @@ from backchannel.testing.salts import UnsafeDeterministicSalts
 
 KEY = SigningKey.from_seed(bytes([7]) * 32)
 
+DELIVERY_STATE_TABLES = (
+    "delivery_leases",
+    "delivery_versions",
+    "delivery_heartbeats",
+    "replay_nonces",
+    "work_leases",
+)
+"""The tables of migration 0007, dropped to take a database back to an older schema."""
+
 
 def drafts(count: int, first: int = 0) -> list[Draft]:
     return [Draft("statement.made", "us/alice", {"n": n}, KEY) for n in range(first, first + count)]
@@ -39,6 +48,14 @@ def writer_for(store: SQLiteEventStore, seed: bytes = b"unit") -> LogWriter:
 
 def raw(path: Path) -> closing[sqlite3.Connection]:
     return closing(sqlite3.connect(path, isolation_level=None))
+
+
+def undo_encryption_tables(conn: sqlite3.Connection) -> None:
+    """Back to schema 5: without migration 0006's key tables and key_version columns."""
+    conn.execute("DROP TABLE data_keys")
+    conn.execute("DROP TABLE master_key_check")
+    conn.execute("ALTER TABLE entries DROP COLUMN key_version")
+    conn.execute("ALTER TABLE annexes DROP COLUMN key_version")
 
 
 @pytest.fixture
@@ -315,6 +332,9 @@ def test_a_version_1_database_gains_the_annex_tables_and_keeps_its_log(path: Pat
         writer.open_track("t")
         writer.append("t", drafts(3))
     with raw(path) as conn:  # back to schema 1, as an older release left it
+        for table in DELIVERY_STATE_TABLES:  # 0007 (ADR-0059)
+            conn.execute(f"DROP TABLE {table}")
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
@@ -336,6 +356,9 @@ def test_a_version_2_database_gains_the_cosignature_table_and_keeps_its_checkpoi
         writer.open_track("t")
         note = writer.append("t", drafts(2)).checkpoint
     with raw(path) as conn:  # back to schema 2
+        for table in DELIVERY_STATE_TABLES:  # 0007 (ADR-0059)
+            conn.execute(f"DROP TABLE {table}")
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DROP TABLE cosignatures")
@@ -359,6 +382,9 @@ def test_a_version_3_database_gains_the_replay_marks(path: Path) -> None:
     with SQLiteEventStore(path) as store:
         writer_for(store).open_track("t")
     with raw(path) as conn:  # back to schema 3
+        for table in DELIVERY_STATE_TABLES:  # 0007 (ADR-0059)
+            conn.execute(f"DROP TABLE {table}")
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DROP TABLE replay_marks")
         conn.execute("DELETE FROM schema_version WHERE version > 3")
@@ -378,6 +404,9 @@ def test_a_version_4_database_gains_the_split_view_alarms_and_keeps_them_across_
     with SQLiteEventStore(path) as store:
         writer_for(store).open_track("t")
     with raw(path) as conn:  # back to schema 4
+        for table in DELIVERY_STATE_TABLES:  # 0007 (ADR-0059)
+            conn.execute(f"DROP TABLE {table}")
+        undo_encryption_tables(conn)
         conn.execute("DROP TABLE split_views")
         conn.execute("DELETE FROM schema_version WHERE version > 4")
     alarm = StoredSplitView("w/member", 7, "old note", "new note", "off the log")

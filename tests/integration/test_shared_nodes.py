@@ -1,0 +1,371 @@
+"""Two nodes serving one SQLite data directory, each a real HTTP server on 127.0.0.1 (issue #14, ADR-0059).
+
+Both nodes sign with the same node key (read from the data directory) and are
+reached through one public origin (as behind a load balancer): a client's
+request verifies on either. What they share lives in the database: leases and
+attempts, heartbeats, replay nonces and the per-track work leases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import backchannel
+from backchannel.broker import Backoff, DeliveryPolicy
+from backchannel.log.records import parse_timestamp
+from backchannel.node import Node, open_node
+from backchannel.protocol.httpsig import sign_request
+from backchannel.protocol.keyfile import KeyPair, read_key_file
+from backchannel.sdk import BackchannelClient
+from backchannel.service.admission import Admission
+from backchannel.service.config import Settings
+from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.server import free_port, running, serve_process
+from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import seeded_keys as pair
+
+TRACK = "doha"
+ORIGIN = "http://backchannel.test"  # one public origin for both nodes
+QATAR = pair(2, "qatar/principal")
+USA = pair(3, "usa/principal")
+IRAN = pair(4, "iran/principal")
+POLICY = DeliveryPolicy(
+    credit=4,
+    queue_limit=16,
+    visibility_timeout=timedelta(seconds=1),
+    max_attempts=3,
+    backoff=Backoff(base=timedelta(0), max=timedelta(0)),
+    ack_deadline={
+        "flash": timedelta(hours=1),
+        "priority": timedelta(hours=1),
+        "routine": timedelta(hours=24),
+    },
+)
+TTL = timedelta(seconds=2)
+
+
+class _Redirect(httpx.HTTPTransport):
+    """Send every request to ``url`` (it was signed for the public origin)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = httpx.URL(url)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme=self._url.scheme, host=self._url.host, port=self._url.port)
+        return super().handle_request(request)
+
+
+class Served:
+    """One node, served on 127.0.0.1."""
+
+    def __init__(self, node: Node | _Keys, url: str) -> None:
+        self.node = node
+        self.url = url
+
+    def client(self, who: KeyPair) -> BackchannelClient:
+        return BackchannelClient(ORIGIN, who.name, who, transport=_Redirect(self.url), sleep=lambda _: None)
+
+    def run(self, who: KeyPair, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.client(who) as client:
+            return client.execute(command, body, track=TRACK)
+
+    def lease(self, who: KeyPair) -> list[dict[str, Any]]:
+        with self.client(who) as client:
+            return client.inbox.lease(TRACK)
+
+
+@contextlib.contextmanager
+def serve(settings: Settings, policy: DeliveryPolicy = POLICY) -> Iterator[Served]:
+    nodes: list[Node] = []
+
+    def make(_url: str) -> Any:
+        admission = Admission([QATAR.signing.key_id])
+        node = open_node(
+            settings, host="127.0.0.1", port=0, public_origin=ORIGIN, policy=policy, admission=admission,
+            work_ttl=TTL, poll_interval=0.02,
+        )  # fmt: skip
+        nodes.append(node)
+        return node.app
+
+    try:
+        with running(make, lifespan=True) as url:
+            yield Served(nodes[0], url)
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def open_track(node: Served) -> None:
+    with node.client(QATAR) as client:
+        service_key = client.service_info()["service_key"]
+    for who, command, body in opening(QATAR, node.node.keys, (USA, IRAN), agenda=None):
+        sent = (
+            {**body, "service_key": {**service_key, "expires_at": None}} if command == "open_track" else body
+        )
+        node.run(who, command, sent)
+
+
+def send(node: Served, text: str, to: str = "iran", priority: str = "routine") -> str:
+    """USA submits, the mediator forwards to ``to``: the message id."""
+    (event,) = node.run(USA, "submit_message", message_body("statement", {"text": text}, priority=priority))[
+        "events"
+    ]
+    message_id = str(event["command_digest"])
+    node.run(QATAR, "forward_message", {"message_id": message_id, "to_parties": [to]})
+    return message_id
+
+
+def log_types(node: Served) -> list[str]:
+    return [e.decode().signed.event.type for e in node.node.log.store.read(TRACK)]
+
+
+def eventually(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            assert found, f"{what}: not within {seconds} s"
+            return found
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.embedded(tmp_path / "shared")
+
+
+@pytest.fixture
+def nodes(settings: Settings) -> Iterator[tuple[Served, Served]]:
+    with serve(settings) as one:
+        open_track(one)
+        with serve(settings) as two:
+            yield one, two
+
+
+def test_a_lease_through_one_node_is_not_handed_out_by_the_other_before_it_expires(
+    nodes: tuple[Served, Served],
+) -> None:
+    one, two = nodes
+    sent = send(one, "hello")
+    (first,) = one.lease(IRAN)
+    assert (first["message_id"], first["attempt"]) == (sent, 1)
+    assert two.lease(IRAN) == []  # leased through node 1, unexpired
+    assert one.lease(IRAN) == []
+    expires = parse_timestamp(first["visible_until"])
+    assert datetime.now(UTC) < expires  # still leased when node 2 refused it
+    again = eventually(lambda: two.lease(IRAN), 5, "node 2 redelivers the expired lease")
+    assert [(d["message_id"], d["attempt"]) for d in again] == [(sent, 2)]
+    assert datetime.now(UTC) >= expires
+    assert one.lease(IRAN) == []  # node 2's lease now holds it
+
+
+def test_a_settled_message_is_never_redelivered_by_either_node(nodes: tuple[Served, Served]) -> None:
+    one, two = nodes
+    send(one, "hello")
+    (delivery,) = one.lease(IRAN)
+    with two.client(IRAN) as client:
+        assert client.inbox.settle(TRACK, [delivery])["replayed"] is False  # settled through node 2
+    time.sleep(POLICY.visibility_timeout.total_seconds() + 0.5)  # past the lease's end
+    assert one.lease(IRAN) == []
+    assert two.lease(IRAN) == []
+    assert log_types(one).count("receipt.recorded") == 1
+
+
+def test_a_commit_on_one_node_wakes_a_long_poll_on_the_other_well_within_a_second(
+    nodes: tuple[Served, Served],
+) -> None:
+    one, two = nodes
+    latencies = []
+    for n in range(3):
+        answers: list[tuple[float, list[dict[str, Any]]]] = []
+
+        def poll(answers: list[tuple[float, list[dict[str, Any]]]] = answers) -> None:
+            with two.client(IRAN) as client:
+                found = client.inbox.poll(TRACK, timeout=10)
+            answers.append((time.monotonic(), found))
+
+        waiter = threading.Thread(target=poll)
+        waiter.start()
+        time.sleep(0.3)  # the long poll is waiting on node 2
+        sent = send(one, f"hello {n}")
+        committed = time.monotonic()
+        waiter.join(timeout=15)
+        ((answered, found),) = answers
+        assert [d["message_id"] for d in found] == [sent]
+        latencies.append(answered - committed)
+        with two.client(IRAN) as client:
+            client.inbox.settle(TRACK, found)  # or it comes back to the next round's poll after a second
+    # node 2 re-checks on its own only once a second; the change poller (20 ms here) wakes it at once
+    assert max(latencies) < 0.5, latencies
+
+
+def test_a_signed_request_replayed_to_the_other_node_is_refused(nodes: tuple[Served, Served]) -> None:
+    one, two = nodes
+    path = f"/v1/tracks/{TRACK}/checkpoint"
+    headers = sign_request(
+        "GET",
+        ORIGIN + path,
+        {},
+        b"",
+        key=QATAR.signing,
+        created=datetime.now(UTC),
+        nonce=secrets.token_hex(12),
+    )
+    assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 200
+    replayed = httpx.get(two.url + path, headers=headers, timeout=10)
+    assert replayed.status_code == 401, replayed.text
+    assert "another node" in replayed.json()["detail"]
+    assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 401  # and on the first
+
+
+def test_heartbeats_through_one_node_show_on_the_other(nodes: tuple[Served, Served]) -> None:
+    one, two = nodes
+    with one.client(USA) as client:
+        client.inbox.heartbeat(TRACK)
+    with two.client(QATAR) as client:
+        parties = {p["party"]: p["status"] for p in client.inbox.presence(TRACK)}
+    assert parties["usa"] == "online"
+    assert parties["iran"] == "never_seen"
+
+
+def work_lease(settings: Settings) -> tuple[str, datetime] | None:
+    with contextlib.closing(sqlite3.connect(settings.database)) as conn:
+        row = conn.execute("SELECT holder, expires FROM work_leases WHERE scope = ?", (TRACK,)).fetchone()
+    if row is None:
+        return None
+    return str(row[0]), datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(row[1]))
+
+
+def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(settings: Settings) -> None:
+    policy = DeliveryPolicy(
+        credit=4,
+        visibility_timeout=timedelta(seconds=1),
+        max_attempts=1,
+        ack_deadline={
+            "flash": timedelta(seconds=1),
+            "priority": timedelta(hours=1),
+            "routine": timedelta(hours=1),
+        },
+    )
+    with serve(settings, policy) as one:
+        open_track(one)
+        with serve(settings, policy) as two:
+            send(one, "urgent", priority="flash")
+            assert len(one.lease(IRAN)) == 1  # its only attempt
+            both = ("message.dead_lettered", "message.escalated")
+            eventually(
+                lambda: all(t in log_types(two) for t in both), 8, "the dead letter and the escalation"
+            )
+            time.sleep(1.5)  # both tickers keep running
+            types = log_types(one)
+            assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
+            held = work_lease(settings)
+            assert held is not None
+            holders = {n.node.work.holder for n in (one, two) if n.node.work is not None}
+            assert held[0] in holders  # one node holds the track's work
+
+
+def test_the_other_node_takes_the_work_over_when_the_holder_dies(settings: Settings) -> None:
+    policy = DeliveryPolicy(
+        ack_deadline={
+            "flash": timedelta(seconds=1),
+            "priority": timedelta(hours=1),
+            "routine": timedelta(hours=1),
+        },
+    )
+    with serve(settings, policy) as one:
+        open_track(one)
+        assert one.node.work is not None
+        eventually(lambda: (work_lease(settings) or ("", None))[0] == one.node.work.holder, 5, "node 1 holds")
+        send(one, "urgent", priority="flash")  # its escalation is due in a second
+        one.node.shared.close()  # node 1 dies holding the lease: it cannot give it up on the way out
+    held = work_lease(settings)
+    assert held is not None
+    assert "message.escalated" not in log_types_of(settings)
+    with serve(settings, policy) as two:
+        eventually(lambda: "message.escalated" in log_types(two), 8, "node 2 escalates")
+        escalated = next(
+            e.decode()
+            for e in two.node.log.store.read(TRACK)
+            if e.decode().signed.event.type == "message.escalated"
+        )
+        assert (
+            parse_timestamp(escalated.signed.event.created_at) >= held[1]
+        )  # not before node 1's lease ran out
+        assert log_types(two).count("message.escalated") == 1
+
+
+def log_types_of(settings: Settings) -> list[str]:
+    """The log's event types, read from the file (no node serving it)."""
+    with SQLiteEventStore(settings.database) as store:
+        return [e.decode().signed.event.type for e in store.read(TRACK)]
+
+
+# --- two `backchannel serve` processes ------------------------------------------------------------
+
+
+def test_two_serve_processes_on_one_data_directory_share_leases_replays_and_wake_ups(tmp_path: Path) -> None:
+    data = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": str(Path(backchannel.__file__).parents[1])}
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+
+    def argv(url: str) -> list[str]:
+        port = url.rsplit(":", 1)[1]
+        return [
+            sys.executable, "-m", "backchannel", "serve", "--data-dir", str(data), "--port", port,
+            "--public-origin", ORIGIN, "--admit-key", QATAR.signing.key_id,
+        ]  # fmt: skip
+
+    with serve_process(argv(urls[0]), urls[0], env=env):
+        keys = _Keys(read_key_file(data / "node.key"))
+        one = Served(keys, urls[0])
+        open_track(one)
+        with serve_process(argv(urls[1]), urls[1], env=env):
+            two = Served(keys, urls[1])
+            sent = send(one, "hello")
+            assert [d["message_id"] for d in one.lease(IRAN)] == [sent]
+            assert two.lease(IRAN) == []  # leased through the other process
+            path = f"/v1/tracks/{TRACK}/checkpoint"
+            created = datetime.now(UTC)
+            headers = sign_request(
+                "GET", ORIGIN + path, {}, b"", key=QATAR.signing, created=created, nonce="n-1"
+            )
+            assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 200
+            assert httpx.get(two.url + path, headers=headers, timeout=10).status_code == 401
+            answers: list[float] = []
+
+            def poll() -> None:
+                with two.client(USA) as client:  # usa waits for a message from iran, through node 2
+                    client.inbox.poll(TRACK, timeout=10)
+                answers.append(time.monotonic())
+
+            waiter = threading.Thread(target=poll)
+            waiter.start()
+            time.sleep(0.5)
+            (event,) = one.run(IRAN, "submit_message", message_body("statement", {"text": "hi"}))["events"]
+            one.run(QATAR, "forward_message", {"message_id": event["command_digest"], "to_parties": ["usa"]})
+            committed = time.monotonic()
+            waiter.join(timeout=15)
+            assert answers, "the long poll on node 2 did not return"
+            assert answers[0] - committed < 0.8  # the default 50 ms poller, two processes on two cores
+
+
+class _Keys:
+    """What :class:`Served` reads of a node it does not hold in-process: its keys."""
+
+    def __init__(self, keys: KeyPair) -> None:
+        self.keys = keys
