@@ -266,7 +266,7 @@ def test_a_node_killed_at_random_under_load_loses_nothing(tmp_path: Path, store_
                     cluster.start(victim)
                     producer.join(timeout=WAIT)
                     wait_drained(ledger)
-                    assert not ledger.errors, ledger.errors
+                    assert not ledger.errors, (ledger.errors, *(cluster.output(i) for i in range(NODES)))
                     with ledger.lock:
                         acked = set(ledger.acked.values())
                         assert len(acked) == (round_ + 1) * PER_ROUND
