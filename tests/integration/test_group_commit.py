@@ -175,7 +175,7 @@ def test_a_lost_race_decides_the_whole_batch_again(world: World) -> None:
 def test_a_batch_that_keeps_losing_races_appends_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def lose(*_: Any) -> Any:
+    def lose(*_: Any, **__: Any) -> Any:
         raise ConflictError("another writer appended first")
 
     monkeypatch.setattr(world.writer, "append", lose)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from backchannel.clock import Clock, SystemClock
-from backchannel.errors import ConfigurationError
+from backchannel.errors import ConfigurationError, ConflictError
 from backchannel.log.canonical import JSONValue
 from backchannel.log.checkpoint import Checkpoint, NoteSigner, SignedCheckpoint
 from backchannel.log.records import SALT_SIZE, Event, LogEntry, SignedEvent, format_timestamp
@@ -108,15 +108,27 @@ class LogWriter:
         origin = origin or default_origin(self._signer.name, track)
         return self._store.create_track(track, origin, self.log_key)
 
-    def append(self, track: str, drafts: Sequence[Draft]) -> AppendResult:
+    def append(
+        self, track: str, drafts: Sequence[Draft], *, expected_size: int | None = None
+    ) -> AppendResult:
         """Sign and append drafts as one atomic batch with one checkpoint.
+
+        Args:
+            track: The track appended to.
+            drafts: The events to append, in order.
+            expected_size: The size the caller decided on (a
+                :class:`~backchannel.service.tracks.TrackService` state folded up to it). If
+                the track has grown since, another writer appended entries the caller has not
+                seen and ``ConflictError`` is raised instead of appending after them. ``None``
+                appends at whatever size the track has (a caller that decides nothing).
 
         Raises:
             ValueError: no drafts.
             NotFoundError: unknown track.
             ConfigurationError: the track's checkpoints are signed by another log key.
             EncodingError: a draft is malformed (nothing is written).
-            ConflictError: another writer appended first (nothing is written).
+            ConflictError: another writer appended first, or the track is not
+                ``expected_size`` long (nothing is written).
         """
         if not drafts:
             raise ValueError("append needs at least one draft")
@@ -127,6 +139,13 @@ class LogWriter:
             )
         frontier = self._store.frontier(track)
         expected = frontier.size
+        if expected_size is not None and expected != expected_size:
+            raise ConflictError(
+                f"append to {track!r}: decided at size {expected_size}, but the track has {expected} entries "
+                "(another writer appended first; reload and decide again)",
+                expected=expected_size,
+                actual=expected,
+            )
         prev = self._last_leaf(track, expected)
         entries: list[LogEntry] = []
         nodes = []

@@ -362,8 +362,10 @@ class TrackService:
             try:
                 return self._decide_and_append(self._load(track), group)
             except ConflictError:
+                # Another writer appended after the state was loaded. The cached state is still the
+                # one at its size (it is replaced only after a successful append), so the next
+                # _load folds just the entries the other writer committed; then decide again.
                 self._counts["races"] += 1
-                self._tracks.pop(track, None)
         raise ConflictError(f"track {track!r}: lost {_MAX_RACES} append races in a row")
 
     def _decide_and_append(
@@ -397,7 +399,7 @@ class TrackService:
                 state = evolve(state, event, log_offset=loaded.size + first_draft if state is None else None)
         if drafts:
             track = group[0][1].track
-            result = self._writer.append(track, drafts)
+            result = self._writer.append(track, drafts, expected_size=loaded.size)
             self._counts["appends"] += 1
             self._counts["appended"] += len(accepted)
             kinds = {position: signed.command for position, signed, _ in group}

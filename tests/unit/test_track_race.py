@@ -1,0 +1,156 @@
+"""Two track services on one SQLite file: a decision never builds on entries it has not folded.
+
+Nodes sharing one store each keep a track's state in memory, folded up to a
+size. A node decides a command on that state, then appends. If another node
+commits in between, the append must lose the race (``ConflictError``) and the
+command be decided again on the folded state; appending after the other
+node's entries anyway would cache a state that lacks them under a size that
+counts them, and that node would then refuse every later command naming them
+(``unknown-message``, ``receipt.recorded cannot be applied: unknown 'iran'``:
+``tests/integration/test_scaleout_kill.py``). The interleaving is set by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backchannel.domain import ReceiptItem
+from backchannel.errors import ConflictError
+from backchannel.log.checkpoint import NoteSigner
+from backchannel.log.signing import SigningKey
+from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.wire import receipt_digest, sign_command
+from backchannel.service.log import AppendResult, Draft, LogWriter
+from backchannel.service.tracks import CommandResult, TrackService, replay
+from backchannel.store.sqlite import SQLiteEventStore
+from backchannel.testing.clock import FakeClock
+from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import seeded_keys as pair
+
+TRACK = "doha"
+NODE = pair(1, "qatar/service")
+QATAR = pair(2, "qatar/principal")
+USA = pair(3, "usa/principal")
+IRAN = pair(4, "iran/principal")
+SIGNER = NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32))
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class SlowWriter(LogWriter):
+    """A log writer that lets ``between`` run once after its node decided and before it appends."""
+
+    def __init__(self, store: SQLiteEventStore, clock: FakeClock) -> None:
+        super().__init__(store, SIGNER, clock=clock)
+        self.between: Callable[[], object] | None = None
+
+    def append(
+        self, track: str, drafts: Sequence[Draft], *, expected_size: int | None = None
+    ) -> AppendResult:
+        between, self.between = self.between, None
+        if between is not None:
+            between()
+        return super().append(track, drafts, expected_size=expected_size)
+
+
+class Cluster:
+    """Node ``a`` and node ``b`` (whose appends can be delayed) on one database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.clock = FakeClock(T0)
+        self.path = path
+        self.stores = [SQLiteEventStore.open(path), SQLiteEventStore.open(path)]
+        self.b_writer = SlowWriter(self.stores[1], self.clock)
+        self.a = TrackService(LogWriter(self.stores[0], SIGNER, clock=self.clock), NODE, clock=self.clock)
+        self.b = TrackService(self.b_writer, NODE, clock=self.clock)
+        self.counter = 0
+        for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
+            self.run(self.a, who, command, body)
+
+    def run(self, node: TrackService, who: KeyPair, command: str, body: dict[str, Any]) -> CommandResult:
+        self.counter += 1
+        self.clock.advance(timedelta(seconds=1))
+        signed = sign_command(
+            who.signing, track=TRACK, command=command, member=who.name, body=body,
+            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
+        )  # fmt: skip
+        return node.execute(signed)
+
+    def submit(self, node: TrackService, text: str) -> str:
+        (event,) = self.run(node, USA, "submit_message", message_body("statement", {"text": text})).events
+        message_id: str = event.message_id  # type: ignore[attr-defined]
+        return message_id
+
+    def forward(self, node: TrackService, message_id: str) -> int:
+        result = self.run(node, QATAR, "forward_message", {"message_id": message_id, "to_parties": ["iran"]})
+        assert result.first_index is not None
+        return result.first_index
+
+    def settle(self, node: TrackService, message_id: str, index: int) -> None:
+        body = {
+            "items": [[message_id, index]],
+            "receipt_digest": receipt_digest([ReceiptItem(message_id, index)]).hex(),
+        }
+        self.run(node, IRAN, "record_receipt", body)
+
+    def folded(self) -> Any:
+        """The track's state folded afresh from the file by a third node."""
+        with SQLiteEventStore.open(self.path) as store:
+            return TrackService(LogWriter(store, SIGNER), NODE).state(TRACK)
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    nodes = Cluster(tmp_path / "shared.db")
+    yield nodes
+    nodes.close()
+
+
+def test_a_node_that_decided_before_another_committed_decides_again(cluster: Cluster) -> None:
+    cluster.b.state(TRACK)  # b holds the opened track
+    landed: list[str] = []
+    cluster.b_writer.between = lambda: landed.append(cluster.submit(cluster.a, "first, through a"))
+    second = cluster.submit(cluster.b, "second, through b")  # decided, a commits, then b appends
+    (first,) = landed
+    assert cluster.b.state(TRACK) == cluster.folded()
+    assert cluster.b.statistics().races_lost == 1
+    assert cluster.b.state(TRACK) == replay(cluster.stores[1], TRACK)
+    cluster.b.state(TRACK).message(first)  # b knows a's message: it can forward it
+    index = cluster.forward(cluster.b, first)
+    cluster.settle(cluster.b, first, index)
+    cluster.settle(cluster.a, second, cluster.forward(cluster.a, second))
+    assert cluster.a.state(TRACK) == cluster.b.state(TRACK) == cluster.folded()
+
+
+def test_a_receipt_decided_on_a_node_that_missed_a_forward_is_applied_after_it(cluster: Cluster) -> None:
+    """The 409 ``unknown 'iran'`` of the kill test: a forward from a, a receipt through b."""
+    one = cluster.submit(cluster.a, "one")
+    two = cluster.submit(cluster.a, "two")
+    index_one = cluster.forward(cluster.b, one)  # b is current up to here
+    forwarded: list[int] = []
+    cluster.b_writer.between = lambda: forwarded.append(cluster.forward(cluster.a, two))
+    cluster.settle(cluster.b, one, index_one)  # decided, then a forwards ``two``, then b appends
+    (index_two,) = forwarded
+    cluster.settle(cluster.b, two, index_two)  # b's state has the forward of ``two``
+    state = cluster.b.state(TRACK)
+    assert state == cluster.folded()
+    assert state.message(one).deliveries["iran"].settled is not None
+    assert state.message(two).deliveries["iran"].settled is not None
+
+
+def test_a_writer_told_the_size_it_decided_at_refuses_a_longer_track(cluster: Cluster) -> None:
+    size = cluster.stores[0].size(TRACK)
+    cluster.submit(cluster.a, "grows the track")
+    draft = Draft("test.noted", "qatar/service", {"n": 1}, NODE.signing)
+    with pytest.raises(ConflictError, match=f"decided at size {size}") as raised:
+        cluster.b_writer.append(TRACK, [draft], expected_size=size)
+    assert (raised.value.expected, raised.value.actual) == (size, size + 1)
+    assert cluster.stores[1].size(TRACK) == size + 1  # nothing written
