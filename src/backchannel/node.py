@@ -45,7 +45,7 @@ from backchannel.api.guard import uvicorn_config
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
-from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.protocol.keyfile import KeyPair, read_or_create_key_file
 from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
@@ -150,11 +150,8 @@ def node_key_file(settings: Settings) -> Path:
 
 
 def _node_keys(path: Path) -> KeyPair:
-    if path.exists():
-        return read_key_file(path)
-    keys = KeyPair.generate(NODE_KEY_NAME)
-    write_key_file(path, keys)
-    return keys
+    """The node key at ``path``, created if missing (two nodes starting together end up with one key)."""
+    return read_or_create_key_file(path, lambda: KeyPair.generate(NODE_KEY_NAME))
 
 
 def app_factory() -> Callable[..., FastAPI]:
