@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 import pytest
 
@@ -94,3 +96,35 @@ def test_a_channel_name_fits_an_identifier_and_names_its_schema(schema: str) -> 
 def test_long_schema_names_sharing_a_prefix_get_distinct_channels() -> None:
     assert channel_name("s" * 60 + "a") != channel_name("s" * 60 + "b")
     assert channel_name("short") == "backchannel:short"
+
+
+def test_claims_and_forgets_of_one_party_on_two_nodes_never_deadlock(postgres_url: str) -> None:
+    one, two = PostgresDeliveryState(postgres_url), PostgresDeliveryState(postgres_url)
+    ids = [f"m{i}" for i in range(10)]
+    failures: list[BaseException] = []
+
+    def claims() -> None:
+        for n in range(30):
+            order = ids if n % 2 else ids[::-1]
+            try:
+                one.claim("t", "iran", [Claim(m, 0, T0) for m in order], now=T0)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                failures.append(e)
+
+    def forgets() -> None:
+        for n in range(30):
+            try:
+                two.forget("t", "iran", ids[::-1] if n % 2 else ids)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                failures.append(e)
+
+    try:
+        threads = [threading.Thread(target=claims), threading.Thread(target=forgets)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == []
+    finally:
+        one.close()
+        two.close()

@@ -13,6 +13,8 @@ leases in the same schema as the
   ``limit`` is counted and spent by one node at a time, as SQLite's single
   writer does), then ``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE attempts
   <= seen``: the row lock and the condition grant attempt *n* once across nodes.
+  Forgetting takes the same lock, so a claim and a deletion of one party's
+  rows never lock them in opposite orders (no deadlock).
   A granted claim raises the track's version and sends ``NOTIFY`` on the
   schema's channel, delivered when (and only if) the transaction commits.
 - **Nonces** are inserted with an expiry; an expired one is overwritten in
@@ -219,6 +221,7 @@ class PostgresDeliveryState:
         if not ids:
             return
         with self._transaction(f"forget leases of {party!r} on {track!r}") as conn:
+            conn.execute(_PARTY_LOCK, (track, party))  # as claims take it: no deadlock on their rows
             conn.execute(
                 "DELETE FROM delivery_leases WHERE track = %s AND party = %s AND message_id = ANY(%s)",
                 (track, party, ids),
