@@ -20,6 +20,10 @@ shared delivery state in the same SQLite file
 heartbeats, replay nonces, work leases), takes a track's periodic work only
 under its work lease, and polls the tracks' versions to wake its streams when
 another node commits (:class:`~backchannel.service.notifier.PollingNotifier`, ADR-0060).
+Nodes of one PostgreSQL store (``--store postgresql://...``) share the same
+state in its schema (:class:`~backchannel.store.postgres_delivery_state.PostgresDeliveryState`)
+and wake each other with ``LISTEN``/``NOTIFY``
+(:class:`~backchannel.service.pg_notifier.PostgresNotifier`).
 This module does not run a server (the CLI hands :attr:`Node.app` to uvicorn).
 """
 
@@ -41,7 +45,7 @@ from backchannel.api.guard import uvicorn_config
 from backchannel.broker import DeliveryPolicy
 from backchannel.clock import Clock, SystemClock
 from backchannel.protocol.httpsig import DEFAULT_MAX_SKEW
-from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.protocol.keyfile import KeyPair, read_or_create_key_file
 from backchannel.service.admission import Admission
 from backchannel.service.annexes import AnnexService
 from backchannel.service.config import LogNode, Settings, open_log
@@ -146,11 +150,8 @@ def node_key_file(settings: Settings) -> Path:
 
 
 def _node_keys(path: Path) -> KeyPair:
-    if path.exists():
-        return read_key_file(path)
-    keys = KeyPair.generate(NODE_KEY_NAME)
-    write_key_file(path, keys)
-    return keys
+    """The node key at ``path``, created if missing (two nodes starting together end up with one key)."""
+    return read_or_create_key_file(path, lambda: KeyPair.generate(NODE_KEY_NAME))
 
 
 def app_factory() -> Callable[..., FastAPI]:
@@ -202,7 +203,8 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         metrics_token: The bearer token ``/metrics`` requires (default: loopback clients only; ADR-0029).
         work_ttl: How long a track's work lease lasts unless renewed: how soon
             another node takes over the periodic work of one that died (ADR-0059).
-        poll_interval: How often the node looks for changes other nodes made (seconds).
+        poll_interval: How often the node looks for changes other nodes made (seconds; SQLite only:
+            PostgreSQL nodes are woken by ``NOTIFY``).
 
     Returns:
         The open node; close it after use.
@@ -220,7 +222,7 @@ def open_node(  # noqa: PLR0913 - where, how it is reached, and the test seams, 
         keys = _node_keys(node_key_file(settings))
         tracks = TrackService(log.writer, keys, clock=chosen_clock, admission=admission or Admission())
         tracks.set_aside(integrity)
-        shared, notifier = _shared_state(log.store, poll_interval)
+        shared, notifier = _shared_state(log.store, poll_interval, settings.store_url)
         work = WorkLeases(shared, node_id(), work_ttl)
         chosen_policy = policy or DeliveryPolicy()
         delivery = DeliveryService(tracks, keys, chosen_policy, clock=chosen_clock, shared=shared, work=work)
@@ -270,11 +272,27 @@ def _journal(store: EventStore) -> ReplayJournal | None:
     return store if isinstance(store, PostgresEventStore) else None
 
 
-def _shared_state(store: object, poll_interval: float) -> tuple[DeliveryState, Notifier]:
-    """The delivery state shared with other nodes of ``store``'s database, and how changes are learnt."""
+def _shared_state(
+    store: object, poll_interval: float, url: str | None = None
+) -> tuple[DeliveryState, Notifier]:
+    """The delivery state shared with other nodes of ``store``'s database, and how changes are learnt.
+
+    SQLite: its file, and a poller (ADR-0060). PostgreSQL (``url`` is the
+    store's): its schema, and ``LISTEN``/``NOTIFY``. Any other store: this
+    process's memory (no other process opens it).
+    """
     if isinstance(store, SQLiteEventStore) and store.path != ":memory:":
         state = SQLiteDeliveryState(store.path)
         return state, PollingNotifier(state.versions, interval=poll_interval, probe=state.data_version)
+    if url is not None:
+        from backchannel.service.pg_notifier import PostgresNotifier  # loads psycopg
+        from backchannel.store.postgres import PostgresEventStore
+        from backchannel.store.postgres_delivery_state import PostgresDeliveryState
+
+        if isinstance(store, PostgresEventStore):
+            shared = PostgresDeliveryState(url)
+            notifier = PostgresNotifier(url, shared.channel, send=shared.notify, tracks=shared.versions)
+            return shared, notifier
     return MemoryDeliveryState(), LocalNotifier()  # a store no other process opens
 
 

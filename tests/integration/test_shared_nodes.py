@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,123 +24,29 @@ import httpx
 import pytest
 
 import backchannel
-from backchannel.broker import Backoff, DeliveryPolicy
+from backchannel.broker import DeliveryPolicy
 from backchannel.log.records import parse_timestamp
-from backchannel.node import Node, open_node
 from backchannel.protocol.httpsig import sign_request
-from backchannel.protocol.keyfile import KeyPair, read_key_file
-from backchannel.sdk import BackchannelClient
-from backchannel.service.admission import Admission
+from backchannel.protocol.keyfile import read_key_file
 from backchannel.service.config import Settings
 from backchannel.store.sqlite import SQLiteEventStore
-from backchannel.testing.server import free_port, running, serve_process
-from backchannel.testing.world import message_body, opening
-from backchannel.testing.world import seeded_keys as pair
-
-TRACK = "doha"
-ORIGIN = "http://backchannel.test"  # one public origin for both nodes
-QATAR = pair(2, "qatar/principal")
-USA = pair(3, "usa/principal")
-IRAN = pair(4, "iran/principal")
-POLICY = DeliveryPolicy(
-    credit=4,
-    queue_limit=16,
-    visibility_timeout=timedelta(seconds=1),
-    max_attempts=3,
-    backoff=Backoff(base=timedelta(0), max=timedelta(0)),
-    ack_deadline={
-        "flash": timedelta(hours=1),
-        "priority": timedelta(hours=1),
-        "routine": timedelta(hours=24),
-    },
+from backchannel.testing.server import free_port, serve_process
+from backchannel.testing.shared_nodes import (
+    IRAN,
+    ORIGIN,
+    POLICY,
+    QATAR,
+    TRACK,
+    USA,
+    NodeKeys,
+    Served,
+    eventually,
+    log_types,
+    open_track,
+    send,
+    serve,
 )
-TTL = timedelta(seconds=2)
-
-
-class _Redirect(httpx.HTTPTransport):
-    """Send every request to ``url`` (it was signed for the public origin)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self._url = httpx.URL(url)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme=self._url.scheme, host=self._url.host, port=self._url.port)
-        return super().handle_request(request)
-
-
-class Served:
-    """One node, served on 127.0.0.1."""
-
-    def __init__(self, node: Node | _Keys, url: str) -> None:
-        self.node = node
-        self.url = url
-
-    def client(self, who: KeyPair) -> BackchannelClient:
-        return BackchannelClient(ORIGIN, who.name, who, transport=_Redirect(self.url), sleep=lambda _: None)
-
-    def run(self, who: KeyPair, command: str, body: dict[str, Any]) -> dict[str, Any]:
-        with self.client(who) as client:
-            return client.execute(command, body, track=TRACK)
-
-    def lease(self, who: KeyPair) -> list[dict[str, Any]]:
-        with self.client(who) as client:
-            return client.inbox.lease(TRACK)
-
-
-@contextlib.contextmanager
-def serve(settings: Settings, policy: DeliveryPolicy = POLICY) -> Iterator[Served]:
-    nodes: list[Node] = []
-
-    def make(_url: str) -> Any:
-        admission = Admission([QATAR.signing.key_id])
-        node = open_node(
-            settings, host="127.0.0.1", port=0, public_origin=ORIGIN, policy=policy, admission=admission,
-            work_ttl=TTL, poll_interval=0.02,
-        )  # fmt: skip
-        nodes.append(node)
-        return node.app
-
-    try:
-        with running(make, lifespan=True) as url:
-            yield Served(nodes[0], url)
-    finally:
-        for node in nodes:
-            node.close()
-
-
-def open_track(node: Served) -> None:
-    with node.client(QATAR) as client:
-        service_key = client.service_info()["service_key"]
-    for who, command, body in opening(QATAR, node.node.keys, (USA, IRAN), agenda=None):
-        sent = (
-            {**body, "service_key": {**service_key, "expires_at": None}} if command == "open_track" else body
-        )
-        node.run(who, command, sent)
-
-
-def send(node: Served, text: str, to: str = "iran", priority: str = "routine") -> str:
-    """USA submits, the mediator forwards to ``to``: the message id."""
-    (event,) = node.run(USA, "submit_message", message_body("statement", {"text": text}, priority=priority))[
-        "events"
-    ]
-    message_id = str(event["command_digest"])
-    node.run(QATAR, "forward_message", {"message_id": message_id, "to_parties": [to]})
-    return message_id
-
-
-def log_types(node: Served) -> list[str]:
-    return [e.decode().signed.event.type for e in node.node.log.store.read(TRACK)]
-
-
-def eventually(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            assert found, f"{what}: not within {seconds} s"
-            return found
-        time.sleep(0.05)
+from backchannel.testing.world import message_body
 
 
 @pytest.fixture
@@ -331,7 +237,7 @@ def test_two_serve_processes_on_one_data_directory_share_leases_replays_and_wake
         ]  # fmt: skip
 
     with serve_process(argv(urls[0]), urls[0], env=env):
-        keys = _Keys(read_key_file(data / "node.key"))
+        keys = NodeKeys(read_key_file(data / "node.key"))
         one = Served(keys, urls[0])
         open_track(one)
         with serve_process(argv(urls[1]), urls[1], env=env):
@@ -362,10 +268,3 @@ def test_two_serve_processes_on_one_data_directory_share_leases_replays_and_wake
             waiter.join(timeout=15)
             assert answers, "the long poll on node 2 did not return"
             assert answers[0] - committed < 0.8  # the default 50 ms poller, two processes on two cores
-
-
-class _Keys:
-    """What :class:`Served` reads of a node it does not hold in-process: its keys."""
-
-    def __init__(self, keys: KeyPair) -> None:
-        self.keys = keys

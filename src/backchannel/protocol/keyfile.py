@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from backchannel.errors import ConfigurationError, EncodingError
 from backchannel.log.canonical import JSONValue, loads_strict
 from backchannel.log.signing import AgreementKey, SigningKey, b64decode, b64encode
 
-__all__ = ["KEY_FILE_TYPE", "KeyPair", "read_key_file", "write_key_file"]
+__all__ = ["KEY_FILE_TYPE", "KeyPair", "read_key_file", "read_or_create_key_file", "write_key_file"]
 
 KEY_FILE_TYPE = "backchannel-key/1"
 
@@ -76,16 +77,50 @@ def _private_dict(keys: KeyPair) -> dict[str, JSONValue]:
 def write_key_file(path: Path, keys: KeyPair, *, overwrite: bool = False) -> None:
     """Write a key file with mode 0600, atomically.
 
-    The key is written to a 0600 sibling created exclusively and then linked
-    (new file) or renamed (overwrite) into place: it is never readable by
-    others, and an overwrite is all-or-nothing.
+    The key is written to a 0600 sibling created exclusively (its name unique to
+    this process and call) and then linked (new file) or renamed (overwrite)
+    into place: it is never readable by others, and an overwrite is all-or-nothing.
 
     Raises:
         ConfigurationError: the file exists (and ``overwrite`` is false) or
             cannot be written.
     """
+    try:
+        _place(path, keys, overwrite=overwrite)
+    except FileExistsError as e:
+        raise ConfigurationError(f"key file {path} exists; refusing to overwrite it") from e
+    except OSError as e:
+        raise ConfigurationError(f"cannot write key file {path}: {e.strerror}") from e
+
+
+def read_or_create_key_file(path: Path, generate: Callable[[], KeyPair]) -> KeyPair:
+    """Read the key file at ``path``, or create it with ``generate()`` if there is none.
+
+    Creation is exclusive: the new file is linked into place only if no file
+    is there (``os.link`` fails otherwise), so of several processes or threads
+    creating it at once, exactly one writes its key and every other reads that
+    one. A file appears complete or not at all.
+
+    Raises:
+        ConfigurationError: the file cannot be read or written, or is not a good key file.
+    """
+    if not path.exists():
+        keys = generate()
+        try:
+            _place(path, keys, overwrite=False)
+        except FileExistsError:
+            pass  # another process created it first: its key wins
+        except OSError as e:
+            raise ConfigurationError(f"cannot write key file {path}: {e.strerror}") from e
+        else:
+            return keys
+    return read_key_file(path)
+
+
+def _place(path: Path, keys: KeyPair, *, overwrite: bool) -> None:
+    """Write ``keys`` to a fresh 0600 sibling, then link (or rename) it to ``path`` (raises ``OSError``)."""
     data = json.dumps(_private_dict(keys), indent=2).encode("utf-8") + b"\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -98,10 +133,6 @@ def write_key_file(path: Path, keys: KeyPair, *, overwrite: bool = False) -> Non
             tmp.replace(path)
         else:
             os.link(tmp, path)  # fails if the target appeared meanwhile: never clobber
-    except FileExistsError as e:
-        raise ConfigurationError(f"key file {path} exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise ConfigurationError(f"cannot write key file {path}: {e.strerror}") from e
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -30,7 +30,7 @@ from typing import Self
 from backchannel.clock import Clock
 from backchannel.errors import ConfigurationError
 from backchannel.log.checkpoint import NoteSigner
-from backchannel.protocol.keyfile import KeyPair, read_key_file, write_key_file
+from backchannel.protocol.keyfile import KeyPair, read_or_create_key_file
 from backchannel.service.annexes import DEFAULT_MAX_ANNEX_BYTES
 from backchannel.service.export import check_track_on_open
 from backchannel.service.log import LogWriter
@@ -170,15 +170,12 @@ def _log_keys(settings: Settings, *, create: bool) -> KeyPair:
         raise ConfigurationError(
             f"no log key at {settings.log_key_file}: {settings.data_dir} is not a data directory"
         )
-    if settings.log_key_file.exists():
-        keys = read_key_file(settings.log_key_file)
-        if keys.name != settings.log_name:
-            raise ConfigurationError(
-                f"{settings.log_key_file} is the key of log {keys.name!r}, not {settings.log_name!r}"
-            )
-        return keys
-    keys = KeyPair.generate(settings.log_name)
-    write_key_file(settings.log_key_file, keys)
+    # created exclusively: of several nodes starting together on a new data directory, one key wins
+    keys = read_or_create_key_file(settings.log_key_file, lambda: KeyPair.generate(settings.log_name))
+    if keys.name != settings.log_name:
+        raise ConfigurationError(
+            f"{settings.log_key_file} is the key of log {keys.name!r}, not {settings.log_name!r}"
+        )
     return keys
 
 
@@ -221,7 +218,7 @@ def open_log(
             raise ConfigurationError(
                 f"no data directory at {settings.data_dir} (run a command that creates it)"
             )
-        settings.data_dir.mkdir(mode=0o700, parents=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # another node may win the race
     keys = _log_keys(settings, create=create)
     store = _open_store(settings, create=create)
     try:

@@ -15,8 +15,9 @@ periodic work (:meth:`~backchannel.service.schedule.PeriodicWork.touch`).
   track's log size plus its lease claims) and report the tracks that moved.
   SQLite has no cross-process notification; a pragma 20 times a second is the
   cheap substitute, and a node alone pays only that.
-- PostgreSQL: ``LISTEN``/``NOTIFY`` fits the same port (``announce`` sends a
-  ``NOTIFY`` after the commit; a listening connection calls the listeners).
+- :class:`~backchannel.service.pg_notifier.PostgresNotifier`: nodes sharing a
+  PostgreSQL schema. ``announce`` sends a ``NOTIFY`` after the commit; a
+  listening connection calls the listeners.
 
 This module does not decide what a change means and never blocks a commit:
 a listener that fails is logged and the others still run.

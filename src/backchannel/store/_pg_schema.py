@@ -57,6 +57,11 @@ TABLES = (
     "split_views",
     "master_key_check",
     "data_keys",
+    "delivery_leases",
+    "delivery_versions",
+    "delivery_heartbeats",
+    "replay_nonces",
+    "work_leases",
 )
 
 # SQLSTATE classes where a retry, a restart or more resources may help:

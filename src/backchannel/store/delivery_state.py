@@ -19,7 +19,8 @@ behind :class:`DeliveryState`:
 
 :class:`MemoryDeliveryState` is the in-process implementation (one node, tests,
 and several nodes in one process); the SQLite one is
-:class:`~backchannel.store.sqlite_delivery_state.SQLiteDeliveryState`. The
+:class:`~backchannel.store.sqlite_delivery_state.SQLiteDeliveryState`, the
+PostgreSQL one :class:`~backchannel.store.postgres_delivery_state.PostgresDeliveryState`. The
 reusable contract suite is :class:`backchannel.testing.delivery_contracts.DeliveryStateContract`.
 
 Times are aware datetimes; implementations store them at microsecond precision.
