@@ -10,7 +10,7 @@ again. After each restart:
 - iran's stream, resumed on other nodes, missed nothing: every acknowledged submission reached it;
 - the log verifies and replays.
 
-Bounded: three rounds of twelve messages, each wait capped.
+Bounded: three rounds of twelve messages, each wait capped; once on SQLite, once on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -237,9 +237,22 @@ def check_log(store: EventStore, ledger: Ledger) -> None:
     assert not missing, f"acknowledged submissions not logged exactly once: {missing}"
 
 
-@pytest.fixture
-def store_url() -> str | None:
-    return None  # the data directory's SQLite file
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The nodes' shared store: the data directory's SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def open_store(data: Path, url: str | None) -> EventStore:
+    """The cluster's store, opened beside the running nodes."""
+    if url is None:
+        return SQLiteEventStore(data / "backchannel.sqlite3")
+    from backchannel.store.postgres import PostgresEventStore
+
+    return PostgresEventStore(url)
 
 
 def test_a_node_killed_at_random_under_load_loses_nothing(tmp_path: Path, store_url: str | None) -> None:
@@ -275,7 +288,7 @@ def test_a_node_killed_at_random_under_load_loses_nothing(tmp_path: Path, store_
                         assert not ledger.redelivered, (
                             f"settled messages delivered again: {ledger.redelivered}"
                         )
-                    with SQLiteEventStore(data / "backchannel.sqlite3") as store:
+                    with open_store(data, store_url) as store:
                         check_log(store, ledger)
         finally:
             members.close()
