@@ -45,6 +45,17 @@ def test_it_shares_the_event_stores_schema(postgres_url: str) -> None:
             state.close()
 
 
+def test_its_commits_do_not_wait_for_the_disk_but_the_log_s_do(postgres_url: str) -> None:
+    with PostgresEventStore(postgres_url) as store, store._connection("test") as log_conn:
+        assert log_conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    state = PostgresDeliveryState(postgres_url)
+    try:
+        with state._connection("test") as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+    finally:
+        state.close()
+
+
 def test_a_closed_state_says_so(postgres_url: str) -> None:
     state = PostgresDeliveryState(postgres_url)
     state.close()
