@@ -27,6 +27,7 @@ are three, and a commit on one node must wake a stream on another.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import math
 import os
@@ -321,6 +322,9 @@ def main(argv: Sequence[str]) -> None:
         signal.SIGTERM, lambda *_: sys.exit(143)
     )  # stop the nodes and drop the schemas on the way out
     scale = QUICK if args.quick else FULL
+    scale = dataclasses.replace(
+        scale, messages=args.messages or scale.messages, kills=args.kills or scale.kills
+    )
     SCRATCH.mkdir(parents=True, exist_ok=True)
     report = Report()
     print_context("scale-out benchmark", scale.name)

@@ -180,7 +180,7 @@ def test_a_batch_that_keeps_losing_races_appends_nothing(
 
     monkeypatch.setattr(world.writer, "append", lose)
     size = world.store.size(TRACK)
-    with pytest.raises(ConflictError, match="lost 5 append races"):
+    with pytest.raises(ConflictError, match="lost 12 append races"):
         world.tracks.execute_many([world.say(USA, "a"), world.say(USA, "b")])
     assert world.store.size(TRACK) == size
 

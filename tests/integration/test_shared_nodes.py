@@ -49,8 +49,18 @@ from backchannel.testing.shared_nodes import (
 from backchannel.testing.world import message_body
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Both nodes' data directory, on its SQLite file or on a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return Settings.embedded(tmp_path / "shared")
+    url: str = request.getfixturevalue("postgres_url")
+    return Settings(data_dir=tmp_path / "shared", store_url=url)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """The tests below read SQLite's tables themselves (their PostgreSQL twins: test_shared_nodes_postgres.py)."""
     return Settings.embedded(tmp_path / "shared")
 
 
@@ -156,7 +166,9 @@ def work_lease(settings: Settings) -> tuple[str, datetime] | None:
     return str(row[0]), datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(row[1]))
 
 
-def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(settings: Settings) -> None:
+def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(
+    sqlite_settings: Settings,
+) -> None:
     policy = DeliveryPolicy(
         credit=4,
         visibility_timeout=timedelta(seconds=1),
@@ -167,9 +179,9 @@ def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(s
             "routine": timedelta(hours=1),
         },
     )
-    with serve(settings, policy) as one:
+    with serve(sqlite_settings, policy) as one:
         open_track(one)
-        with serve(settings, policy) as two:
+        with serve(sqlite_settings, policy) as two:
             send(one, "urgent", priority="flash")
             assert len(one.lease(IRAN)) == 1  # its only attempt
             both = ("message.dead_lettered", "message.escalated")
@@ -179,13 +191,13 @@ def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(s
             time.sleep(1.5)  # both tickers keep running
             types = log_types(one)
             assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
-            held = work_lease(settings)
+            held = work_lease(sqlite_settings)
             assert held is not None
             holders = {n.node.work.holder for n in (one, two) if n.node.work is not None}
             assert held[0] in holders  # one node holds the track's work
 
 
-def test_the_other_node_takes_the_work_over_when_the_holder_dies(settings: Settings) -> None:
+def test_the_other_node_takes_the_work_over_when_the_holder_dies(sqlite_settings: Settings) -> None:
     policy = DeliveryPolicy(
         ack_deadline={
             "flash": timedelta(seconds=1),
@@ -193,16 +205,18 @@ def test_the_other_node_takes_the_work_over_when_the_holder_dies(settings: Setti
             "routine": timedelta(hours=1),
         },
     )
-    with serve(settings, policy) as one:
+    with serve(sqlite_settings, policy) as one:
         open_track(one)
         assert one.node.work is not None
-        eventually(lambda: (work_lease(settings) or ("", None))[0] == one.node.work.holder, 5, "node 1 holds")
+        eventually(
+            lambda: (work_lease(sqlite_settings) or ("", None))[0] == one.node.work.holder, 5, "node 1 holds"
+        )
         send(one, "urgent", priority="flash")  # its escalation is due in a second
         one.node.shared.close()  # node 1 dies holding the lease: it cannot give it up on the way out
-    held = work_lease(settings)
+    held = work_lease(sqlite_settings)
     assert held is not None
-    assert "message.escalated" not in log_types_of(settings)
-    with serve(settings, policy) as two:
+    assert "message.escalated" not in log_types_of(sqlite_settings)
+    with serve(sqlite_settings, policy) as two:
         eventually(lambda: "message.escalated" in log_types(two), 8, "node 2 escalates")
         escalated = next(
             e.decode()

@@ -1,6 +1,7 @@
 """Two nodes serving one PostgreSQL schema, each a real HTTP server on 127.0.0.1 (issue #14, ADR-0059/0060).
 
-The PostgreSQL twin of ``test_shared_nodes.py``: both nodes read the same node
+What is particular to PostgreSQL (the leases, settlements, wake-ups, replays and heartbeats
+between two nodes run on both stores in ``test_shared_nodes.py``): both nodes read the same node
 key from one data directory and keep the log, and the delivery state, in one
 schema (:class:`~backchannel.store.postgres_delivery_state.PostgresDeliveryState`);
 a commit on one wakes the other through ``LISTEN``/``NOTIFY``.
@@ -9,24 +10,19 @@ a commit on one wakes the other through ``LISTEN``/``NOTIFY``.
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
 import backchannel
 from backchannel.broker import DeliveryPolicy, Priority
-from backchannel.log.records import parse_timestamp
 from backchannel.node import Node
-from backchannel.protocol.httpsig import sign_request
 from backchannel.protocol.keyfile import read_key_file
 from backchannel.service.config import Settings
 from backchannel.service.pg_notifier import PostgresNotifier
@@ -35,7 +31,6 @@ from backchannel.testing.server import free_port, serve_process
 from backchannel.testing.shared_nodes import (
     IRAN,
     ORIGIN,
-    POLICY,
     QATAR,
     TRACK,
     USA,
@@ -74,75 +69,6 @@ def test_postgres_nodes_share_the_schemas_state_and_listen_for_changes(nodes: tu
         assert notifier.listening.is_set()
         channels.add(notifier.channel)
     assert len(channels) == 1
-
-
-def test_a_lease_through_one_node_is_not_handed_out_by_the_other_before_it_expires(
-    nodes: tuple[Served, Served],
-) -> None:
-    one, two = nodes
-    sent = send(one, "hello")
-    (first,) = one.lease(IRAN)
-    assert (first["message_id"], first["attempt"]) == (sent, 1)
-    assert two.lease(IRAN) == []  # leased through node 1, unexpired
-    expires = parse_timestamp(first["visible_until"])
-    assert datetime.now(UTC) < expires  # still leased when node 2 refused it
-    again = eventually(lambda: two.lease(IRAN), 5, "node 2 redelivers the expired lease")
-    assert [(d["message_id"], d["attempt"]) for d in again] == [(sent, 2)]
-    assert datetime.now(UTC) >= expires
-    assert one.lease(IRAN) == []  # node 2's lease now holds it
-
-
-def test_a_settled_message_is_never_redelivered_by_either_node(nodes: tuple[Served, Served]) -> None:
-    one, two = nodes
-    send(one, "hello")
-    (delivery,) = one.lease(IRAN)
-    with two.client(IRAN) as client:
-        assert client.inbox.settle(TRACK, [delivery])["replayed"] is False  # settled through node 2
-    time.sleep(POLICY.visibility_timeout.total_seconds() + 0.5)  # past the lease's end
-    assert one.lease(IRAN) == []
-    assert two.lease(IRAN) == []
-    assert log_types(one).count("receipt.recorded") == 1
-
-
-def test_a_commit_on_one_node_wakes_a_long_poll_on_the_other_well_within_half_a_second(
-    nodes: tuple[Served, Served],
-) -> None:
-    one, two = nodes
-    latencies = []
-    for n in range(3):
-        answers: list[tuple[float, list[dict[str, Any]]]] = []
-
-        def poll(answers: list[tuple[float, list[dict[str, Any]]]] = answers) -> None:
-            with two.client(IRAN) as client:
-                found = client.inbox.poll(TRACK, timeout=10)
-            answers.append((time.monotonic(), found))
-
-        waiter = threading.Thread(target=poll)
-        waiter.start()
-        time.sleep(0.3)  # the long poll is waiting on node 2
-        sent = send(one, f"hello {n}")
-        committed = time.monotonic()
-        waiter.join(timeout=15)
-        ((answered, found),) = answers
-        assert [d["message_id"] for d in found] == [sent]
-        latencies.append(answered - committed)
-        with two.client(IRAN) as client:
-            client.inbox.settle(TRACK, found)
-    # node 2 re-checks on its own only once a second; NOTIFY wakes it at once
-    assert max(latencies) < 0.5, latencies
-
-
-def test_a_signed_request_replayed_to_the_other_node_is_refused(nodes: tuple[Served, Served]) -> None:
-    one, two = nodes
-    path = f"/v1/tracks/{TRACK}/checkpoint"
-    nonce = secrets.token_hex(12)
-    headers = sign_request(
-        "GET", ORIGIN + path, {}, b"", key=QATAR.signing, created=datetime.now(UTC), nonce=nonce
-    )
-    assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 200
-    replayed = httpx.get(two.url + path, headers=headers, timeout=10)
-    assert replayed.status_code == 401, replayed.text
-    assert "another node" in replayed.json()["detail"]
 
 
 def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(settings: Settings) -> None:

@@ -40,7 +40,9 @@ This module neither delivers messages (the broker does) nor speaks HTTP.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,7 +81,11 @@ __all__ = [
     "replay_entries",
 ]
 
-_MAX_RACES = 5
+_MAX_RACES = 12
+"""Lost append races in a row before a group is refused with ``ConflictError`` (the client may resend)."""
+_RACE_BACKOFF = 0.002
+"""Seconds: the first pause after a lost race is up to this, doubled per race (with jitter), capped below."""
+_RACE_BACKOFF_CAP = 0.1
 RECENT_BYTES = 6 * 1024 * 1024
 """Canonical bytes of recent entries :meth:`TrackService.entry` serves from memory: the in-flight
 window (issue #13; 1,000 messages of 1 KiB are about 2,000 entries of 2.7 KiB), at about twice that in RAM."""
@@ -358,14 +364,16 @@ class TrackService:
     def _run_group(
         self, track: str, group: list[tuple[int, SignedCommand, Command]]
     ) -> list[tuple[int, CommandResult | BackchannelError]]:
-        for _ in range(_MAX_RACES):
+        for race in range(_MAX_RACES):
             try:
                 return self._decide_and_append(self._load(track), group)
             except ConflictError:
                 # Another writer appended after the state was loaded. The cached state is still the
                 # one at its size (it is replaced only after a successful append), so the next
-                # _load folds just the entries the other writer committed; then decide again.
+                # _load folds just the entries the other writer committed; then decide again,
+                # after a random pause (nodes racing on one busy track, or the same one keeps losing).
                 self._counts["races"] += 1
+                time.sleep(random.uniform(0, min(_RACE_BACKOFF_CAP, _RACE_BACKOFF * 2**race)))  # noqa: S311
         raise ConflictError(f"track {track!r}: lost {_MAX_RACES} append races in a row")
 
     def _decide_and_append(
