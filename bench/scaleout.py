@@ -27,8 +27,8 @@ are three, and a commit on one node must wake a stream on another.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import contextlib
+import dataclasses
 import math
 import os
 import re
