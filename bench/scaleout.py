@@ -312,6 +312,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--postgres", default=DEFAULT_POSTGRES, help="the PostgreSQL server (a fresh schema each)"
     )
+    parser.add_argument("--messages", type=int, help="messages per configuration (default: the scale's)")
+    parser.add_argument("--kills", type=int, help="kills in the failover section (default: the scale's)")
     return parser.parse_args(argv)
 
 
