@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import json
 import math
 import os
 import re
@@ -324,13 +325,18 @@ class Run:
 
 
 def send(client: BackchannelClient, signed: SignedCommand, run: Run, kind: str) -> dict[str, Any]:
-    """Send a signed command; on a 429 (a full queue) wait a little and send it again."""
+    """Send a signed command; on a 429 (a full queue) or a 409 lost race, wait a little and resend it.
+
+    A lost race (several nodes on one track, ``bench/scaleout.py``) is safe to resend: it is the same
+    signed command, and its idempotency key makes a landed one a no-op.
+    """
     while True:
         began = time.perf_counter()
         try:
             result = client.send_command(signed)
         except ProblemError as e:
-            if e.status != 429 or run.stop.is_set():
+            lost_race = e.status == 409 and "append races" in str(e)
+            if (e.status != 429 and not lost_race) or run.stop.is_set():
                 raise
             run.retries[kind] += 1
             time.sleep(0.05)
@@ -349,7 +355,8 @@ def send_batch(client: BackchannelClient, signed: Sequence[SignedCommand], run: 
         run.batch_sizes_by_kind.setdefault(kind, []).append(len(todo))
         again = []
         for command, result in zip(todo, results, strict=True):
-            if result["status"] == 429 and not run.stop.is_set():
+            lost_race = result["status"] == 409 and "append races" in json.dumps(result.get("problem"))
+            if (result["status"] == 429 or lost_race) and not run.stop.is_set():
                 again.append(command)
             elif result["status"] not in {200, 201}:
                 raise RuntimeError(f"{kind} refused: {result['problem']}")

@@ -157,7 +157,7 @@ def measure(label: str, cluster: Cluster, scale: Scale, offered: float | None) -
     figures.offered = own if offered is None else min(offered, own)
     server.reset()
     progress(f"{label}: latency at {figures.offered:,.0f}/s for {scale.latency_seconds:g} s")
-    lat, _ = ch.latency(server, figures.offered, scale.latency_seconds, f"{slug}-latency")
+    lat, lat_run = ch.latency(server, figures.offered, scale.latency_seconds, f"{slug}-latency")
     figures.p50, figures.p99 = ch.percentile(lat, 50), ch.percentile(lat, 99)
     figures.rss = tuple(
         ch.proc_status_kib(pid, "VmHWM") / ch.KIB
@@ -172,6 +172,11 @@ def measure(label: str, cluster: Cluster, scale: Scale, offered: float | None) -
         f"{ch.ms(figures.p50)} / {ch.ms(figures.p99)}",
     )
     figure("peak RSS per node (VmHWM)", ", ".join(f"{r:,.1f} MiB" for r in figures.rss))
+    resent = run.retries + lat_run.retries
+    figure(
+        "commands resent (a full queue or a lost append race)",
+        ", ".join(f"{kind} {n:,}" for kind, n in sorted(resent.items())) or "none",
+    )
     return figures
 
 
