@@ -350,7 +350,14 @@ def send_batch(client: BackchannelClient, signed: Sequence[SignedCommand], run: 
     todo = list(signed)
     while todo:
         began = time.perf_counter()
-        results = client.send_batch(todo)
+        try:
+            results = client.send_batch(todo)
+        except ProblemError as e:  # the whole group lost its append races: resend the same batch
+            if e.status != 409 or "append races" not in str(e) or run.stop.is_set():
+                raise
+            run.retries[kind] += len(todo)
+            time.sleep(0.05)
+            continue
         run.time(kind, time.perf_counter() - began)
         run.batch_sizes_by_kind.setdefault(kind, []).append(len(todo))
         again = []
