@@ -319,6 +319,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--messages", type=int, help="messages per configuration (default: the scale's)")
     parser.add_argument("--kills", type=int, help="kills in the failover section (default: the scale's)")
+    parser.add_argument("--failover-only", action="store_true", help="run only section 2 (failover)")
     return parser.parse_args(argv)
 
 
@@ -335,6 +336,14 @@ def main(argv: Sequence[str]) -> None:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     report = Report()
     print_context("scale-out benchmark", scale.name)
+    if not args.failover_only:
+        throughput_section(scale, args.postgres, report)
+    failover_section(scale, args.postgres, report)
+    print_summary(report, "[3] Summary")
+
+
+def throughput_section(scale: Scale, postgres: str, report: Report) -> None:
+    """Section 1: SQLite with one node, PostgreSQL with one, two and three."""
     heading("[1] The channel workload on SQLite and on PostgreSQL with 1, 2 and 3 nodes")
     note(
         "actors spread over the nodes: producer on node 0, relay on node 1, iran's stream on node 2, "
@@ -344,7 +353,7 @@ def main(argv: Sequence[str]) -> None:
         sqlite = measure("SQLite, 1 node", cluster, scale, None)
     results = [sqlite]
     for nodes in (1, 2, 3):
-        with fresh_schema(args.postgres) as url, cluster_of(f"pg-{nodes}", nodes, url) as cluster:
+        with fresh_schema(postgres) as url, cluster_of(f"pg-{nodes}", nodes, url) as cluster:
             results.append(
                 measure(f"PostgreSQL, {nodes} node{'s' if nodes > 1 else ''}", cluster, scale, sqlite.offered)
             )
@@ -364,8 +373,12 @@ def main(argv: Sequence[str]) -> None:
             value=pg1.rate / sqlite.rate,
         )
     )
+
+
+def failover_section(scale: Scale, postgres: str, report: Report) -> None:
+    """Section 2: failover times over three PostgreSQL nodes."""
     heading("[2] Failover: kill -9 of iran's node, three PostgreSQL nodes")
-    with fresh_schema(args.postgres) as url:
+    with fresh_schema(postgres) as url:
         times = failover(scale, url)
     figure("kills", count(len(times)))
     figure(
@@ -380,7 +393,6 @@ def main(argv: Sequence[str]) -> None:
             value=ch.percentile(times, 99),
         )
     )
-    print_summary(report, "[3] Summary")
 
 
 if __name__ == "__main__":
