@@ -121,7 +121,12 @@ def cluster_of(name: str, nodes: int, store: str | None) -> Iterator[Cluster]:
     data = SCRATCH / f"{name}-{os.getpid()}" / "data"
     shutil.rmtree(data.parent, ignore_errors=True)
     cluster = Cluster(
-        data, nodes, admit=[ch.QATAR.signing.key_id], store=store, extra=["--credit", str(ch.CREDIT)]
+        data,
+        nodes,
+        admit=[ch.QATAR.signing.key_id],
+        store=store,
+        extra=["--credit", str(ch.CREDIT)],
+        timeout=120.0,  # a restart under load folds a growing log first
     )
     try:
         with cluster:
@@ -210,7 +215,8 @@ def failover(scale: Scale, store: str) -> list[float]:
                 except httpx.TransportError:
                     pass
                 except ProblemError as e:
-                    if e.status not in {429, 502, 503, 504}:
+                    lost_race = e.status == 409 and "append races" in str(e)  # resend the same command
+                    if e.status not in {429, 502, 503, 504} and not lost_race:
                         raise
                 else:
                     return
@@ -299,6 +305,7 @@ def failover(scale: Scale, store: str) -> list[float]:
                 if errors:
                     raise RuntimeError(f"failover failed: {errors[0]!r}") from errors[0]
                 times.append(last_delivery[0] - killed if ok else math.inf)
+                progress(f"failover: next delivery {times[-1]:.3f} s after the kill")
                 cluster.start(2)
                 time.sleep(0.5)
         finally:
