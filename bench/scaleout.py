@@ -37,15 +37,12 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from psycopg import sql
 
 import channel as ch
 from _report import Report, Row, Target, count, figure, heading, note, print_context, print_summary, progress
@@ -53,6 +50,7 @@ from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand
 from backchannel.sdk import BackchannelClient, ProblemError
 from backchannel.testing.cluster import Cluster
+from backchannel.testing.postgres import scratch_schema
 
 REPO = Path(__file__).resolve().parent.parent
 SCRATCH = REPO / ".bench-tmp" / "scaleout"
@@ -101,18 +99,9 @@ class ClusterServer:
         return "\n".join(f"--- node {i}\n{self.cluster.output(i)}" for i in range(self.cluster.count))
 
 
-@contextlib.contextmanager
-def fresh_schema(base: str) -> Iterator[str]:
+def fresh_schema(base: str) -> contextlib.AbstractContextManager[str]:
     """A new schema on ``base``; yields a URL using it; drops it afterwards."""
-    schema = f"bench_scaleout_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        separator = "&" if "?" in base else "?"
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    return scratch_schema(base, "bench_scaleout")
 
 
 @contextlib.contextmanager

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
-import pytest
 from psycopg import sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["DEFAULT_SERVER", "fresh_schema", "require_postgres", "schema_url", "server_url"]
+__all__ = ["DEFAULT_SERVER", "fresh_schema", "require_postgres", "schema_url", "scratch_schema", "server_url"]
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -50,6 +49,8 @@ def require_postgres(base: str | None = None) -> str:
     Returns:
         The server URL.
     """
+    import pytest
+
     url = base or server_url()
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
@@ -73,12 +74,21 @@ def fresh_schema(base: str | None = None, prefix: str = "bc_test") -> Iterator[s
     Yields:
         The server URL with ``options=-csearch_path=<schema>``.
     """
-    url = require_postgres(base)
+    with scratch_schema(require_postgres(base), prefix) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_schema(base: str, prefix: str) -> Iterator[str]:
+    """Create a uniquely named schema on ``base``; yield a URL that uses it; drop it afterwards.
+
+    No reachability check and no pytest: the benchmarks use it as it is.
+    """
     schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        yield schema_url(url, schema)
+        yield schema_url(base, schema)
     finally:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
