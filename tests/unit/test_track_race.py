@@ -1,4 +1,4 @@
-"""Two track services on one SQLite file: a decision never builds on entries it has not folded.
+"""Two track services on one store (SQLite, PostgreSQL): a decision never builds on entries it has not folded.
 
 Nodes sharing one store each keep a track's state in memory, folded up to a
 size. A node decides a command on that state, then appends. If another node
@@ -8,10 +8,15 @@ node's entries anyway would cache a state that lacks them under a size that
 counts them, and that node would then refuse every later command naming them
 (``unknown-message``, ``receipt.recorded cannot be applied: unknown 'iran'``:
 ``tests/integration/test_scaleout_kill.py``). The interleaving is set by hand.
+
+On PostgreSQL the retry, and every decision on the track for a while after,
+holds the track's advisory lock (ADR-0061): another node's append waits for it
+instead of racing again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,13 +25,15 @@ from typing import Any
 import pytest
 
 from backchannel.domain import ReceiptItem
-from backchannel.errors import ConflictError
+from backchannel.errors import ConflictError, ProgrammingError
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import receipt_digest, sign_command
 from backchannel.service.log import AppendResult, Draft, LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
+from backchannel.store.base import EventStore
+from backchannel.store.postgres import PostgresEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.world import message_body, opening
@@ -44,7 +51,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 class SlowWriter(LogWriter):
     """A log writer that lets ``between`` run once after its node decided and before it appends."""
 
-    def __init__(self, store: SQLiteEventStore, clock: FakeClock) -> None:
+    def __init__(self, store: EventStore, clock: FakeClock) -> None:
         super().__init__(store, SIGNER, clock=clock)
         self.between: Callable[[], object] | None = None
 
@@ -58,12 +65,12 @@ class SlowWriter(LogWriter):
 
 
 class Cluster:
-    """Node ``a`` and node ``b`` (whose appends can be delayed) on one database file."""
+    """Node ``a`` and node ``b`` (whose appends can be delayed) on one database."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, open_store: Callable[[], EventStore]) -> None:
         self.clock = FakeClock(T0)
-        self.path = path
-        self.stores = [SQLiteEventStore.open(path), SQLiteEventStore.open(path)]
+        self.open_store = open_store
+        self.stores = [open_store(), open_store()]
         self.b_writer = SlowWriter(self.stores[1], self.clock)
         self.a = TrackService(LogWriter(self.stores[0], SIGNER, clock=self.clock), NODE, clock=self.clock)
         self.b = TrackService(self.b_writer, NODE, clock=self.clock)
@@ -98,18 +105,33 @@ class Cluster:
         self.run(node, IRAN, "record_receipt", body)
 
     def folded(self) -> Any:
-        """The track's state folded afresh from the file by a third node."""
-        with SQLiteEventStore.open(self.path) as store:
+        """The track's state folded afresh from the database by a third node."""
+        store = self.open_store()
+        try:
             return TrackService(LogWriter(store, SIGNER), NODE).state(TRACK)
+        finally:
+            store.close()
 
     def close(self) -> None:
         for store in self.stores:
             store.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    if request.param == "sqlite":
+        path = tmp_path / "shared.db"
+        nodes = Cluster(lambda: SQLiteEventStore.open(path))
+    else:
+        url = request.getfixturevalue("postgres_url")
+        nodes = Cluster(lambda: PostgresEventStore.open(url))
+    yield nodes
+    nodes.close()
+
+
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    nodes = Cluster(tmp_path / "shared.db")
+def pg_cluster(postgres_url: str) -> Iterator[Cluster]:
+    nodes = Cluster(lambda: PostgresEventStore.open(postgres_url))
     yield nodes
     nodes.close()
 
@@ -154,3 +176,93 @@ def test_a_writer_told_the_size_it_decided_at_refuses_a_longer_track(cluster: Cl
         cluster.b_writer.append(TRACK, [draft], expected_size=size)
     assert (raised.value.expected, raised.value.actual) == (size, size + 1)
     assert cluster.stores[1].size(TRACK) == size + 1  # nothing written
+
+
+class Later:
+    """A command run on another thread: has it got through yet?"""
+
+    def __init__(self, run: Callable[[], object]) -> None:
+        self.done = threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(run,), daemon=True)
+        self._thread.start()
+
+    def _run(self, run: Callable[[], object]) -> None:
+        try:
+            run()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            self.errors.append(e)
+        finally:
+            self.done.set()
+
+    def join(self) -> None:
+        assert self.done.wait(30), "the command never got through"
+        assert not self.errors, self.errors
+
+
+def test_on_postgres_the_retry_holds_the_track_so_another_node_waits_instead_of_racing(
+    pg_cluster: Cluster,
+) -> None:
+    cluster = pg_cluster
+    cluster.b.state(TRACK)
+    waiting: list[Later] = []
+
+    def then_a_again() -> None:  # the retry, holding the lock: a's append must wait for it
+        waiting.append(Later(lambda: cluster.submit(cluster.a, "third, through a, while b holds")))
+        assert not waiting[0].done.wait(0.5), "a appended while b held the track"
+
+    def a_commits_first() -> None:
+        cluster.submit(cluster.a, "first, through a")
+        cluster.b_writer.between = then_a_again
+
+    cluster.b_writer.between = a_commits_first
+    cluster.submit(cluster.b, "second, through b")
+    waiting[0].join()
+    assert cluster.b.statistics().races_lost == 1  # the retry did not lose again
+    # a decided (optimistically) before b appended and waited at its own append: it lost once, then
+    # decided again holding the track.
+    assert cluster.a.statistics().races_lost == 1
+    state = cluster.folded()
+    assert [m.body["text"] for m in sorted(state.messages.values(), key=lambda m: m.sequence)] == [
+        "first, through a",
+        "second, through b",
+        "third, through a, while b holds",
+    ]
+    assert cluster.b.state(TRACK) == replay(cluster.stores[1], TRACK)
+
+
+def test_on_postgres_a_contended_track_is_held_for_the_next_decision_too(pg_cluster: Cluster) -> None:
+    cluster = pg_cluster
+    cluster.b.state(TRACK)
+    cluster.b_writer.between = lambda: cluster.submit(cluster.a, "first, through a")
+    cluster.submit(cluster.b, "second, through b")  # lost once: the track is now contended on b
+    waiting: list[Later] = []
+
+    def a_meanwhile() -> None:
+        waiting.append(Later(lambda: cluster.submit(cluster.a, "fourth, through a")))
+        assert not waiting[0].done.wait(0.5), "a appended while b held the track"
+
+    cluster.b_writer.between = a_meanwhile
+    cluster.submit(cluster.b, "third, through b")  # held from the first attempt: no race
+    waiting[0].join()
+    assert cluster.b.statistics().races_lost == 1
+    assert cluster.folded() == cluster.a.state(TRACK) == cluster.b.state(TRACK)
+
+
+def test_a_thread_holds_one_track_at_a_time(postgres_url: str) -> None:
+    with (
+        PostgresEventStore.open(postgres_url) as store,
+        store.exclusive("one"),
+        pytest.raises(ProgrammingError, match="holds track 'one'; it cannot also hold 'two'"),
+        store.exclusive("two"),
+    ):
+        pass  # pragma: no cover
+
+
+def test_stores_without_a_lock_hold_nothing(tmp_path: Path) -> None:
+    with (
+        SQLiteEventStore.open(tmp_path / "one.db") as store,
+        store.exclusive("any"),
+        store.exclusive("other"),
+    ):
+        assert store.list_tracks() == []

@@ -8,14 +8,17 @@ This module does no I/O; it remembers only each recent message's body size (a ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from backchannel.broker import Envelope, Priority, RecipientQueue
 from backchannel.domain import (
     Event,
     ForwardMessage,
+    MessageDeadLettered,
+    MessageEscalated,
     MessageForwarded,
     MessageReframed,
+    MessageSubmitted,
     ReceiptRecorded,
     ReframeMessage,
     SubmitMessage,
@@ -26,7 +29,7 @@ from backchannel.domain.ids import Role
 from backchannel.domain.records import MessageRecord
 from backchannel.log.canonical import canonicalize
 
-__all__ = ["closed_by", "envelope", "escalation_targets", "restore", "targets"]
+__all__ = ["closed_by", "envelope", "escalation_targets", "reconcile", "restore", "targets", "touched"]
 
 
 def targets(state: TrackState, command: object) -> tuple[str, ...]:
@@ -97,6 +100,69 @@ def escalation_targets(state: TrackState, party: str, to: tuple[str, ...]) -> tu
 
 def _active(state: TrackState, party: str, role: Role) -> tuple[str, ...]:
     return tuple(m.member for m in state.members_of(party, role) if m.active)
+
+
+def reconcile(
+    state: TrackState, queue: RecipientQueue, message_ids: Iterable[str], was_reframed: Callable[[str], bool]
+) -> list[str]:
+    """Queue each of ``message_ids`` the log holds pending for the queue's party; return the others.
+
+    The others are closed (settled, relayed, dead-lettered) or were never this
+    party's: the caller settles any the queue still holds. ``was_reframed``
+    answers for a submission with no delivery whether the mediator reframed it.
+    """
+    party, others = queue.recipient, []
+    for message_id in message_ids:
+        message = state.messages.get(message_id)
+        if message is None:
+            continue
+        if party == state.mediator:
+            waits = message.party != party and not message.deliveries and message.unrelayed is None
+            if waits and not was_reframed(message_id):
+                index = state.log_index(message.sequence)
+                queue.restore(envelope(state.track, message, party, index), enqueued_at=message.at)
+                continue
+        elif (delivery := message.deliveries.get(party)) is not None and delivery.pending:
+            queue.restore(
+                envelope(state.track, message, party, delivery.log_index),
+                enqueued_at=delivery.at,
+                escalated=delivery.escalation_level > 0,
+            )
+            continue
+        others.append(message_id)
+    return others
+
+
+def touched(
+    state: TrackState, events: Iterable[Event], since: int
+) -> tuple[list[str], Callable[[str], bool]]:
+    """The messages ``events`` (track events ``since`` on) created or changed the delivery of, sorted.
+
+    Also what :func:`reconcile` asks about them: whether one was reframed. A
+    message created in ``events`` can only have been reframed by one of them;
+    for an older one the whole state is searched.
+    """
+    ids, reframed = _named(events)
+    if any(i in state.messages and state.messages[i].sequence < since for i in ids):
+        return sorted(ids), state.was_reframed
+    return sorted(ids), reframed.__contains__
+
+
+def _named(events: Iterable[Event]) -> tuple[set[str], set[str]]:
+    ids: set[str] = set()
+    reframed: set[str] = set()
+    for event in events:
+        match event:
+            case MessageReframed():
+                ids.update((event.message_id, event.reframes))
+                reframed.add(event.reframes)
+            case MessageSubmitted() | MessageForwarded() | MessageDeadLettered() | MessageEscalated():
+                ids.add(event.message_id)
+            case ReceiptRecorded():
+                ids.update(event.message_ids)
+            case _:
+                pass
+    return ids, reframed
 
 
 def restore(state: TrackState, queue: RecipientQueue) -> set[str]:

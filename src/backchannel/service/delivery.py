@@ -77,7 +77,15 @@ from backchannel.errors import (
 )
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, to_domain
-from backchannel.service._routing import closed_by, envelope, escalation_targets, restore, targets
+from backchannel.service._routing import (
+    closed_by,
+    envelope,
+    escalation_targets,
+    reconcile,
+    restore,
+    targets,
+    touched,
+)
 from backchannel.service.delivery_records import ServiceRecords
 from backchannel.service.delivery_stats import DeliveryStatistics, totals
 from backchannel.service.leases import held_after
@@ -523,13 +531,28 @@ class DeliveryService:
         return state
 
     def _sync(self, state: TrackState) -> None:
-        """Bring the track's queues up to ``state``: build missing ones, reconcile after foreign events."""
+        """Bring the track's queues up to ``state``: build missing ones, reconcile after foreign events.
+
+        Only the messages the events since the queues' version name are looked
+        at (the log's whole pending set, when that many events is more than the
+        track has messages), so keeping up with another node costs what it appended.
+        """
         applied = self._applied.get(state.track)
         if applied is not None and applied != state.version:
+            few = state.version - applied <= len(state.messages)
+            ids, was_reframed = (
+                touched(state, self._tracks.events(state, applied), applied) if few else ([], None)
+            )
+            now = self._clock.now()
             for party in sorted(state.parties):
-                queue = self._queues.get((state.track, party))
-                if queue is not None:
-                    self._reconcile(state, queue)
+                if (queue := self._queues.get((state.track, party))) is not None:
+                    closed = (
+                        reconcile(state, queue, ids, was_reframed)
+                        if was_reframed
+                        else self._reconcile(state, queue)
+                    )
+                    for message_id in closed:
+                        _settle(queue, message_id, now)
         self._applied[state.track] = state.version
         self._ensure(state)
 
@@ -547,13 +570,10 @@ class DeliveryService:
             self._queues[(state.track, party)] = queue
         return queue
 
-    def _reconcile(self, state: TrackState, queue: RecipientQueue) -> None:
-        """Queue what the log holds pending and the queue lacks; settle what the log closed."""
+    def _reconcile(self, state: TrackState, queue: RecipientQueue) -> list[str]:
+        """Queue what the log holds pending and the queue lacks; return what it holds and the log closed."""
         pending = restore(state, queue)
-        now = self._clock.now()
-        for message_id in queue.live_ids():
-            if message_id not in pending:
-                _settle(queue, message_id, now)
+        return [message_id for message_id in queue.live_ids() if message_id not in pending]
 
 
 def _appended(outcome: CommandResult | BackchannelError) -> TypeGuard[CommandResult]:

@@ -19,7 +19,8 @@ into log events:
    one atomic batch under one checkpoint. :meth:`TrackService.execute_many`
    decides many commands in order and appends all their events in one batch
    (group commit: one transaction, one fsync, one checkpoint per track). A
-   lost race (``ConflictError``) reloads the state and decides again.
+   lost race (``ConflictError``) reloads the state and decides again, this
+   time holding the track (:meth:`EventStore.exclusive`; ADR-0061).
 
 :func:`replay` is verify-then-fold for a whole track
 (:mod:`backchannel.service.track_replay`, re-exported here). It runs the log
@@ -45,6 +46,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from backchannel.clock import Clock, SystemClock
@@ -86,6 +88,8 @@ _MAX_RACES = 12
 _RACE_BACKOFF = 0.002
 """Seconds: the first pause after a lost race is up to this, doubled per race (with jitter), capped below."""
 _RACE_BACKOFF_CAP = 0.1
+_CONTENDED_FOR = 5.0
+"""Seconds a track that saw a lost race is decided under :meth:`EventStore.exclusive` (ADR-0061)."""
 RECENT_BYTES = 6 * 1024 * 1024
 """Canonical bytes of recent entries :meth:`TrackService.entry` serves from memory: the in-flight
 window (issue #13; 1,000 messages of 1 KiB are about 2,000 entries of 2.7 KiB), at about twice that in RAM."""
@@ -179,6 +183,7 @@ class TrackService:
         self._node = node
         self._clock: Clock = clock or SystemClock()
         self._tracks: dict[str, _Loaded] = {}
+        self._contended: dict[str, float] = {}  # track -> monotonic time until which appends hold it
         self._lock = threading.Lock()
         self._recent: dict[tuple[str, int], LogEntry] = {}
         self._recent_bytes = 0
@@ -365,15 +370,20 @@ class TrackService:
         self, track: str, group: list[tuple[int, SignedCommand, Command]]
     ) -> list[tuple[int, CommandResult | BackchannelError]]:
         for race in range(_MAX_RACES):
+            if race > 1:  # lost even holding the track: a store without a real lock (SQLite nodes)
+                pause = min(_RACE_BACKOFF_CAP, _RACE_BACKOFF * 2 ** (race - 2))
+                time.sleep(random.uniform(0, pause))  # noqa: S311
+            held = race > 0 or self._contended.get(track, 0.0) > time.monotonic()
             try:
-                return self._decide_and_append(self._load(track), group)
+                with self.store.exclusive(track) if held else nullcontext():
+                    return self._decide_and_append(self._load(track), group)
             except ConflictError:
                 # Another writer appended after the state was loaded. The cached state is still the
                 # one at its size (it is replaced only after a successful append), so the next
-                # _load folds just the entries the other writer committed; then decide again,
-                # after a random pause (nodes racing on one busy track, or the same one keeps losing).
+                # _load folds just the entries the other writer committed. Decide again, holding
+                # the track this time, and for a while after: it is contended (ADR-0061).
                 self._counts["races"] += 1
-                time.sleep(random.uniform(0, min(_RACE_BACKOFF_CAP, _RACE_BACKOFF * 2**race)))  # noqa: S311
+                self._contended[track] = time.monotonic() + _CONTENDED_FOR
         raise ConflictError(f"track {track!r}: lost {_MAX_RACES} append races in a row")
 
     def _decide_and_append(
@@ -481,11 +491,24 @@ class TrackService:
             return loaded
         if size != loaded.size:
             state = loaded.state
-            for index, event in _domain_events(self.store, track, loaded.size, size):
+            entries = log_entries(self.store, track, loaded.size, size)
+            if state is not None:  # what another node appended: the delivery service reads it next
+                entries = iter(folded := list(entries))
+                self._remember(track, folded)
+            for index, event in _domain_events(entries):
                 state = evolve(state, event, log_offset=index if state is None else None)
             loaded = _Loaded(state, size)
             self._tracks[track] = loaded
         return loaded
+
+    def events(self, state: TrackState, start: int) -> Iterator[Event]:
+        """The track events of ``state`` from sequence ``start`` on (the recent ones from memory).
+
+        Raises:
+            NotFoundError: the track holds fewer events than ``state`` counts.
+        """
+        for sequence in range(start, state.version):
+            yield event_from_dict(log_body(self.entry(state.track, state.log_index(sequence)))["event"])
 
 
 def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
@@ -498,8 +521,8 @@ def _retry_result(state: TrackState | None, command: Command) -> CommandResult:
     return CommandResult(events, None, None, replayed=True)
 
 
-def _domain_events(store: EventStore, track: str, start: int, stop: int) -> Iterator[tuple[int, Event]]:
-    """Each track event in ``[start, stop)`` with its log index (key registrations are skipped)."""
-    for entry in log_entries(store, track, start, stop):
+def _domain_events(entries: Iterator[LogEntry]) -> Iterator[tuple[int, Event]]:
+    """Each track event of ``entries`` with its log index (key registrations are skipped)."""
+    for entry in entries:
         if entry.signed.event.type != KEY_REGISTERED:
             yield entry.seq, event_from_dict(log_body(entry)["event"])

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from backchannel.errors import NotFoundError, OperationalError, ProgrammingError, StorageError
@@ -197,6 +199,29 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], where: str) -> None:
                 "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
                 (migration.version, migration.name),
             )
+
+
+def schema_problems(conn: psycopg.Connection[tuple[object, ...]], *, full: bool) -> list[str]:
+    """The schema's problems: not at the latest migration, or a table unreadable (``full``: scanned)."""
+    problems: list[str] = []
+    row = conn.execute(
+        "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN -1"
+        " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END"
+    ).fetchone()
+    version = -1 if row is None else int(str(row[0]))
+    expected = len(migrations())
+    if version != expected:
+        problems.append(f"schema version is {version}, expected {expected}")
+    for table in TABLES:
+        probe = sql.SQL("SELECT count(*) FROM {}" if full else "SELECT 1 FROM {} LIMIT 1")
+        try:
+            with conn.transaction():
+                conn.execute(probe.format(sql.Identifier(table)))
+        except pg_errors.UndefinedTable:
+            problems.append(f"table {table} is missing")
+        except pg_errors.InsufficientPrivilege as e:
+            problems.append(f"table {table} is not readable: {e}")
+    return problems
 
 
 def connect(url: str, connect_timeout: float) -> None:

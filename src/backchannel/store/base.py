@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -210,6 +211,16 @@ class EventStore(ABC):
             ProgrammingError: the batch is inconsistent (wrong seqs, empty, a
                 checkpoint size other than the new size).
         """
+
+    def exclusive(self, track: str) -> AbstractContextManager[None]:
+        """Keep other writers off ``track`` for a whole load -> decide -> append (ADR-0061).
+
+        The default holds nothing: appends stay optimistic (a stale
+        ``expected_size`` is a ``ConflictError``). PostgreSQL holds the track's
+        advisory lock, so nodes contending for one track queue instead of racing.
+        """
+        del track
+        return nullcontext()
 
     # --- reads ------------------------------------------------------------
     @abstractmethod

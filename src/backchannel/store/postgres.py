@@ -13,7 +13,8 @@ first on the connection's ``search_path``), through psycopg 3 and a
   lock; a stale ``expected_size`` raises
   :class:`~backchannel.errors.ConflictError` and writes nothing. The primary
   keys ``(track_id, seq)`` and ``(track_id, level, idx)`` are a second guard.
-  Appends to different tracks do not wait for each other.
+  Appends to different tracks do not wait for each other. :meth:`exclusive`
+  holds the lock across a whole decide-and-append (ADR-0061).
 - **Numbered migrations.** ``backchannel/store/migrations_pg/NNNN_<what>.sql``
   mirror the SQLite deltas; they are applied in order, in one transaction under
   a migration advisory lock, when a store is opened, and recorded in
@@ -51,7 +52,6 @@ from typing import Self
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from backchannel.errors import ConflictError, NotFoundError, ProgrammingError
@@ -60,12 +60,13 @@ from backchannel.log.tree import NodeId
 from backchannel.store import _pg_sql as q
 from backchannel.store._batch import check_read_range, parse_note, prepare_batch
 from backchannel.store._pg_crypt import PostgresDataKeys, is_encrypted
+from backchannel.store._pg_lock import HeldLocks
 from backchannel.store._pg_schema import (
     READ_CHUNK,
-    TABLES,
     connect,
     migrations,
     redact,
+    schema_problems,
     wrap_error,
     write_batch,
 )
@@ -121,6 +122,7 @@ class PostgresEventStore(EventStore):
         self._url = url
         self._where = redact(url)
         self._track_ids: dict[str, int] = {}
+        self._locks = HeldLocks()
         connect(url, timeout)
         pool: ConnectionPool[Connection] = ConnectionPool(
             url,
@@ -158,18 +160,7 @@ class PostgresEventStore(EventStore):
         timeout: float = 10.0,
         master_key: MasterKey | None = None,
     ) -> Self:
-        """Open a store; the same as the constructor, and a context manager.
-
-        Args:
-            url: The libpq connection URL.
-            min_size: Connections the pool keeps open.
-            max_size: The most connections the pool opens.
-            timeout: Seconds to wait for the server and for a pooled connection.
-            master_key: Encrypt payloads at rest with this master key.
-
-        Returns:
-            The open store.
-        """
+        """Open a store: the constructor (see the class for the arguments), and a context manager."""
         return cls(url, min_size=min_size, max_size=max_size, timeout=timeout, master_key=master_key)
 
     @property
@@ -204,11 +195,16 @@ class PostgresEventStore(EventStore):
 
     # --- plumbing ---------------------------------------------------------
     @contextmanager
-    def _connection(self, doing: str) -> Iterator[Connection]:
+    def _connection(self, doing: str, track: str | None = None) -> Iterator[Connection]:
+        """A pooled connection; for ``track``, the one this thread holds its lock on, if any."""
         pool = self._pool
         if pool is None:
             raise ProgrammingError(f"PostgresEventStore({self._where!r}) is closed")
+        held = None if track is None else self._locks.connection(track)
         try:
+            if held is not None:
+                yield held
+                return
             with pool.connection() as conn:
                 yield conn
         except (pg_errors.UniqueViolation, pg_errors.SerializationFailure):
@@ -217,10 +213,21 @@ class PostgresEventStore(EventStore):
             raise wrap_error(e, f"{doing} ({self._where})") from e
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[Connection]:
-        """One transaction on a pooled connection: commits on success, rolls back on any exception."""
-        with self._connection(doing) as conn, conn.transaction():
+    def _transaction(self, doing: str, track: str | None = None) -> Iterator[Connection]:
+        """One transaction (see :meth:`_connection`): commits on success, rolls back on any exception."""
+        with self._connection(doing, track) as conn, conn.transaction():
             yield conn
+
+    @contextmanager
+    def exclusive(self, track: str) -> Iterator[None]:
+        """Hold ``track``'s advisory lock for the block; this thread's appends to it run under it (ADR-0061).
+
+        Raises:
+            OperationalError: the server is unreachable.
+            ProgrammingError: this thread already holds a track.
+        """
+        with self._connection(f"lock track {track!r}") as conn, self._locks.hold(conn, track):
+            yield
 
     def _fetch(self, doing: str, query: str, params: Sequence[object]) -> Rows:
         with self._connection(doing) as conn:
@@ -302,7 +309,7 @@ class PostgresEventStore(EventStore):
             self._track_id(batch.track)  # no data key is made for an unknown track
         rows = seal_entries(self._cipher, prepared)  # before the transaction: it may store a new data key
         try:
-            with self._transaction(f"append to {batch.track!r}") as conn:
+            with self._transaction(f"append to {batch.track!r}", batch.track) as conn:
                 write_batch(conn, prepared, rows)
         except (pg_errors.UniqueViolation, pg_errors.SerializationFailure) as e:
             # The lock and the size check make this unreachable unless rows were
@@ -564,26 +571,8 @@ class PostgresEventStore(EventStore):
         Raises:
             StorageError: the server could not even run the check.
         """
-        problems: list[str] = []
         with self._connection("check the schema") as conn:
-            row = conn.execute(
-                "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN -1"
-                " ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END"
-            ).fetchone()
-            version = -1 if row is None else int(str(row[0]))
-            expected = len(migrations())
-            if version != expected:
-                problems.append(f"schema version is {version}, expected {expected}")
-            for table in TABLES:
-                probe = sql.SQL("SELECT count(*) FROM {}" if full else "SELECT 1 FROM {} LIMIT 1")
-                try:
-                    with conn.transaction():
-                        conn.execute(probe.format(sql.Identifier(table)))
-                except pg_errors.UndefinedTable:
-                    problems.append(f"table {table} is missing")
-                except pg_errors.InsufficientPrivilege as e:
-                    problems.append(f"table {table} is not readable: {e}")
-        return problems
+            return schema_problems(conn, full=full)
 
     def close(self) -> None:
         """Close the pool. Idempotent; later calls raise ``ProgrammingError``."""
