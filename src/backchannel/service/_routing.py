@@ -140,12 +140,16 @@ def touched(
 
     Also what :func:`reconcile` asks about them: whether one was reframed. A
     message created in ``events`` can only have been reframed by one of them;
-    for an older one the whole state is searched.
+    for an older one (rarely asked: it would still await relay) the whole state is searched.
     """
     ids, reframed = _named(events)
-    if any(i in state.messages and state.messages[i].sequence < since for i in ids):
-        return sorted(ids), state.was_reframed
-    return sorted(ids), reframed.__contains__
+
+    def was_reframed(message_id: str) -> bool:
+        if message_id in reframed:
+            return True
+        return state.messages[message_id].sequence < since and state.was_reframed(message_id)
+
+    return sorted(ids), was_reframed
 
 
 def _named(events: Iterable[Event]) -> tuple[set[str], set[str]]:

@@ -22,10 +22,13 @@ __all__ = [
     "UPSERT_REPLAY_MARK",
 ]
 
+# The range is given on both sides of the join: without statistics (a new schema, before
+# autovacuum's first ANALYZE) the planner otherwise walks every leaf of the track per read.
 SELECT_ENTRIES = (
     "SELECT e.seq, e.signed, e.salt, e.key_version, n.hash FROM entries AS e"
     " JOIN nodes AS n ON n.track_id = e.track_id AND n.level = 0 AND n.idx = e.seq"
-    " WHERE e.track_id = %s AND e.seq >= %s AND e.seq < %s ORDER BY e.seq"
+    " WHERE e.track_id = %(track)s AND e.seq >= %(start)s AND e.seq < %(stop)s"
+    " AND n.track_id = %(track)s AND n.idx >= %(start)s AND n.idx < %(stop)s ORDER BY e.seq"
 )
 SELECT_NODES = (
     "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS w (level, idx)"

@@ -46,7 +46,7 @@ does not sign, and does not verify what it reads (see :mod:`backchannel.log.veri
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Self
 
@@ -229,7 +229,7 @@ class PostgresEventStore(EventStore):
         with self._connection(f"lock track {track!r}") as conn, self._locks.hold(conn, track):
             yield
 
-    def _fetch(self, doing: str, query: str, params: Sequence[object]) -> Rows:
+    def _fetch(self, doing: str, query: str, params: Sequence[object] | Mapping[str, object]) -> Rows:
         with self._connection(doing) as conn:
             return conn.execute(query, params).fetchall()
 
@@ -340,7 +340,9 @@ class PostgresEventStore(EventStore):
         seq = start
         while seq < end:
             upper = min(seq + READ_CHUNK, end)
-            rows = self._fetch(f"read track {track!r}", q.SELECT_ENTRIES, (track_id, seq, upper))
+            rows = self._fetch(
+                f"read track {track!r}", q.SELECT_ENTRIES, {"track": track_id, "start": seq, "stop": upper}
+            )
             for row_seq, signed, salt, key_version, leaf in rows:
                 if row_seq != seq:
                     break

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -171,3 +172,37 @@ def test_schema_url_adds_the_search_path_option() -> None:
     assert schema_url("postgresql://h/d?sslmode=disable", "s1") == (
         "postgresql://h/d?sslmode=disable&options=-csearch_path%3Ds1"
     )
+
+
+def _plan_rows(plan: Any) -> list[int]:
+    """The actual rows of every node of an EXPLAIN ANALYZE plan (times its loops)."""
+    rows = [int(plan["Actual Rows"]) * int(plan["Actual Loops"])]
+    for child in plan.get("Plans", []):
+        rows.extend(_plan_rows(child))
+    return rows
+
+
+def test_reading_a_few_entries_of_a_long_track_touches_a_few_rows(
+    store: PostgresEventStore, postgres_url: str
+) -> None:
+    """Found by bench/scaleout.py: before any ANALYZE, each read walked every leaf of the track."""
+    from backchannel.store._pg_sql import SELECT_ENTRIES
+
+    store.create_track("long", "o", "k")
+    with raw(postgres_url) as conn:
+        conn.execute(
+            "INSERT INTO entries (track_id, seq, signed, salt) SELECT t.id, g, '\\x00', '\\x00'"
+            " FROM tracks AS t, generate_series(0, 19999) AS g WHERE t.name = 'long'"
+        )
+        conn.execute(
+            "INSERT INTO nodes (track_id, level, idx, hash) SELECT t.id, 0, g, sha256(int8send(g))"
+            " FROM tracks AS t, generate_series(0, 19999) AS g WHERE t.name = 'long'"
+        )
+        track_id = conn.execute("SELECT id FROM tracks WHERE name = 'long'").fetchone()
+        assert track_id is not None
+        params = {"track": track_id[0], "start": 15000, "stop": 15003}
+        row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + SELECT_ENTRIES, params).fetchone()
+    assert row is not None
+    document: Any = row[0]
+    plan = document[0]
+    assert max(_plan_rows(plan["Plan"])) <= 3 * 3, plan  # not the 20,000 leaves
