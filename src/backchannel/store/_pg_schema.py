@@ -262,6 +262,17 @@ def write_batch(
     to the transaction's isolation level (the SERIALIZABLE option that
     ``bench/pg_locking.py`` measures, ADR-0055).
     """
+    with conn.pipeline():  # two round trips: the lock and the size, then every write
+        _write_batch(conn, prepared, entries, lock=lock)
+
+
+def _write_batch(
+    conn: psycopg.Connection[tuple[object, ...]],
+    prepared: PreparedBatch,
+    entries: Sequence[EntryValues] | None,
+    *,
+    lock: bool,
+) -> None:
     track = prepared.track
     if lock:
         conn.execute(_TRACK_LOCK, (track,))

@@ -70,10 +70,13 @@ _PARTY_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended("
     "'backchannel.lease:' || current_schema() || ':' || %s || ':' || %s, 0))"
 )
-_CLAIM = (
-    "INSERT INTO delivery_leases (track, party, message_id, attempts, visible_at) VALUES (%s, %s, %s, %s, %s)"
+_CLAIM = (  # many claims in one statement; RETURNING names those granted
+    "INSERT INTO delivery_leases (track, party, message_id, attempts, visible_at)"
+    " SELECT %s, %s, c.message_id, c.attempts, c.visible_at"
+    " FROM unnest(%s::text[], %s::integer[], %s::timestamptz[]) AS c (message_id, attempts, visible_at)"
     " ON CONFLICT (track, party, message_id) DO UPDATE SET attempts = excluded.attempts,"
     " visible_at = excluded.visible_at WHERE delivery_leases.attempts <= excluded.attempts - 1"
+    " RETURNING message_id"
 )
 _BUSY = "SELECT message_id FROM delivery_leases WHERE track = %s AND party = %s AND visible_at > %s"
 _BUMP = (
@@ -217,12 +220,16 @@ class PostgresDeliveryState:
                 claimed = {c.message_id for c in claims}
                 rows = conn.execute(_BUSY, (track, party, now)).fetchall()
                 room = limit - sum(1 for (m,) in rows if m not in claimed)
-            for c in claims:
-                if len(granted) >= room:
-                    break
-                row = (track, party, c.message_id, c.seen + 1, c.visible_at)
-                if conn.execute(_CLAIM, row).rowcount == 1:
-                    granted.append(c.message_id)
+            rest = list(claims)
+            while rest and len(granted) < room:  # once, unless another node holds some of them
+                batch, rest = rest[: room - len(granted)], rest[room - len(granted) :]
+                columns = (
+                    [c.message_id for c in batch],
+                    [c.seen + 1 for c in batch],
+                    [c.visible_at for c in batch],
+                )
+                won = {str(m) for (m,) in conn.execute(_CLAIM, (track, party, *columns)).fetchall()}
+                granted.extend(c.message_id for c in batch if c.message_id in won)
             if granted:
                 conn.execute(_BUMP, (track,))
                 conn.execute(_NOTIFY, (self.channel, [track]))  # sent at commit, not before
@@ -261,7 +268,7 @@ class PostgresDeliveryState:
         with self._lock:
             self._added += 1
             prune = self._added % _PRUNE_EVERY == 0
-        with self._transaction(f"record a nonce of {track!r}") as conn:
+        with self._connection(f"record a nonce of {track!r}") as conn:  # autocommit: one round trip
             added = conn.execute(_NONCE, (track, key_id, nonce, expires, now)).rowcount == 1
             if prune:
                 conn.execute("DELETE FROM replay_nonces WHERE expires < %s", (now,))
