@@ -7,6 +7,7 @@ the first bad index.
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -27,11 +28,26 @@ def cli(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per module: ``data`` holding TRACK (3 registrations + 20 statements) and ``keys``."""
+    root = tmp_path_factory.mktemp("cli")
+    build(root)
+    return root
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
+def data_dir(built: Path, tmp_path: Path) -> Path:
+    """A copy of the built data directory (and its ``keys``) for this test alone."""
+    for name in ("data", "keys"):
+        shutil.copytree(built / name, tmp_path / name)
+    return tmp_path / "data"
+
+
+def build(root: Path) -> Path:
     """A data directory holding TRACK: 3 registrations + 20 statements in several batches."""
-    d = tmp_path / "data"
-    keys = tmp_path / "keys"
+    d = root / "data"
+    keys = root / "keys"
     keys.mkdir()
     assert cli("track", "new", TRACK, "-d", d)[0] == 0
     for member in ("usa/alice", "iran/bob", "qatar/med"):

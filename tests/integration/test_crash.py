@@ -52,7 +52,7 @@ from backchannel.testing.world import seeded_keys as pair
 SRC = Path(__file__).resolve().parents[2] / "src"
 TRACK = "us-iran-nuclear"
 SEED = 20240611
-KILLS = 6
+KILLS = 4
 MAX_SUBMISSIONS = 90
 LOAD_WALL_SECONDS = 240.0  # a bound against a hang, not the expected time (about 15 s on an idle machine)
 START_TIMEOUT = 30.0
