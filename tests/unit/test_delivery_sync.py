@@ -21,13 +21,13 @@ from backchannel.domain import ReceiptItem, TrackState
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import receipt_digest, sign_command
+from backchannel.protocol.wire import receipt_digest
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.log import LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import CommandSigner, message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 
 TRACK = "doha"
@@ -48,18 +48,13 @@ class Nodes:
         )
         self.tracks = [TrackService(writer, NODE, clock=self.clock) for _ in range(2)]
         self.delivery = [DeliveryService(t, NODE, POLICY, clock=self.clock) for t in self.tracks]
-        self.counter = 0
+        self.signer = CommandSigner(self.clock, TRACK)
         for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
             self.run(0, who, command, body)
 
     def run(self, n: int, who: KeyPair, command: str, body: dict[str, Any]) -> Any:
-        self.counter += 1
         self.clock.advance(timedelta(seconds=1))
-        signed = sign_command(
-            who.signing, track=TRACK, command=command, member=who.name, body=body,
-            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
-        )  # fmt: skip
-        return self.delivery[n].submit(signed)
+        return self.delivery[n].submit(self.signer.sign(who, command, body))
 
     def state(self) -> TrackState:
         state = self.tracks[0].state(TRACK)
@@ -83,7 +78,7 @@ def step(nodes: Nodes, rng: random.Random) -> None:
     pending = state.pending_for(sender)
     roll = rng.random()
     if roll < 0.4 or not (waiting or pending):
-        body = message_body("statement", {"text": f"from {sender} #{nodes.counter}"})
+        body = message_body("statement", {"text": f"from {sender} #{nodes.signer.counter}"})
         nodes.run(n, DELEGATIONS[sender], "submit_message", body)
     elif roll < 0.6 and waiting:
         message_id = rng.choice(waiting)

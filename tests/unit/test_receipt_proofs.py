@@ -23,14 +23,14 @@ from backchannel.log.checkpoint import Checkpoint, NoteSigner
 from backchannel.log.records import LogEntry
 from backchannel.log.signing import SigningKey, b64encode
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import SignedCommand, enrolment_key, sign_command
+from backchannel.protocol.wire import SignedCommand, enrolment_key
 from backchannel.sdk import receipt_digest
 from backchannel.sdk.receipts import ReceiptProof, verify_receipt_proof
 from backchannel.service.log import Draft, LogWriter
 from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import CommandSigner, message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 
 TRACK = "doha"
@@ -52,7 +52,7 @@ class World:
             self.store, NoteSigner("test.log", SigningKey.from_seed(b"\x09" * 32)), clock=self.clock
         )
         self.service = TrackService(self.writer, NODE, clock=self.clock)
-        self.counter = 0
+        self.signer = CommandSigner(self.clock, self.track)
         for who, command, body in opening(QATAR, NODE, (USA, IRAN)):
             self.run(who, command, body)
         self.run(IRAN, "enroll_member", {
@@ -73,11 +73,7 @@ class World:
         self.r_at = result.first_index  # a reframing is delivered by the entry that creates it
 
     def signed(self, who: KeyPair, command: str, body: dict[str, Any]) -> SignedCommand:
-        self.counter += 1
-        return sign_command(
-            who.signing, track=self.track, command=command, member=who.name, body=body,
-            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
-        )  # fmt: skip
+        return self.signer.sign(who, command, body)
 
     def run(self, who: KeyPair, command: str, body: dict[str, Any]) -> int:
         result = self.service.execute(self.signed(who, command, body))

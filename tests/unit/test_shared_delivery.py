@@ -19,7 +19,7 @@ from backchannel.errors import ConfigurationError, VerificationError
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import receipt_digest, sign_command
+from backchannel.protocol.wire import receipt_digest
 from backchannel.service.deals import DealService
 from backchannel.service.delivery import DeliveryService
 from backchannel.service.escrow import EscrowService
@@ -33,7 +33,7 @@ from backchannel.service.work import WorkLeases, node_id
 from backchannel.store.delivery_state import Claim, MemoryDeliveryState
 from backchannel.store.memory import MemoryEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import CommandSigner, message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 
 TRACK = "doha"
@@ -67,17 +67,12 @@ class Nodes:
             DeliveryService(t, NODE, POLICY, clock=self.clock, shared=self.shared, work=w)
             for t, w in zip(self.tracks, self.works, strict=True)
         ]
-        self.counter = 0
+        self.signer = CommandSigner(self.clock, TRACK)
         for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
             self.run(0, who, command, body)
 
     def run(self, n: int, who: KeyPair, command: str, body: dict[str, Any]) -> Any:
-        self.counter += 1
-        signed = sign_command(
-            who.signing, track=TRACK, command=command, member=who.name, body=body,
-            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
-        )  # fmt: skip
-        return self.delivery[n].submit(signed)
+        return self.delivery[n].submit(self.signer.sign(who, command, body))
 
     def send(self, n: int, text: str, priority: str = "routine") -> tuple[str, int]:
         (event,) = self.run(

@@ -29,14 +29,14 @@ from backchannel.errors import ConflictError, ProgrammingError
 from backchannel.log.checkpoint import NoteSigner
 from backchannel.log.signing import SigningKey
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import receipt_digest, sign_command
+from backchannel.protocol.wire import receipt_digest
 from backchannel.service.log import AppendResult, Draft, LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
 from backchannel.store.base import EventStore
 from backchannel.store.postgres import PostgresEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
-from backchannel.testing.world import message_body, opening
+from backchannel.testing.world import CommandSigner, message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 
 TRACK = "doha"
@@ -74,18 +74,13 @@ class Cluster:
         self.b_writer = SlowWriter(self.stores[1], self.clock)
         self.a = TrackService(LogWriter(self.stores[0], SIGNER, clock=self.clock), NODE, clock=self.clock)
         self.b = TrackService(self.b_writer, NODE, clock=self.clock)
-        self.counter = 0
+        self.signer = CommandSigner(self.clock, TRACK)
         for who, command, body in opening(QATAR, NODE, (USA, IRAN), agenda=None):
             self.run(self.a, who, command, body)
 
     def run(self, node: TrackService, who: KeyPair, command: str, body: dict[str, Any]) -> CommandResult:
-        self.counter += 1
         self.clock.advance(timedelta(seconds=1))
-        signed = sign_command(
-            who.signing, track=TRACK, command=command, member=who.name, body=body,
-            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
-        )  # fmt: skip
-        return node.execute(signed)
+        return node.execute(self.signer.sign(who, command, body))
 
     def submit(self, node: TrackService, text: str) -> str:
         (event,) = self.run(node, USA, "submit_message", message_body("statement", {"text": text})).events

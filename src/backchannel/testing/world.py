@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from backchannel.clock import Clock
 from backchannel.domain import Agenda
 from backchannel.domain.agenda import ChoiceIssue, NumberIssue
 from backchannel.log.canonical import JSONValue
 from backchannel.log.signing import AgreementKey, SigningKey
 from backchannel.protocol.keyfile import KeyPair
-from backchannel.protocol.wire import agenda_digest, enrolment_key
+from backchannel.protocol.wire import SignedCommand, agenda_digest, enrolment_key, sign_command
 
-__all__ = ["SMALL_AGENDA", "message_body", "new_key_json", "opening", "seeded_keys"]
+__all__ = ["SMALL_AGENDA", "CommandSigner", "message_body", "new_key_json", "opening", "seeded_keys"]
 
 SMALL_AGENDA = Agenda(
     1,
@@ -99,3 +100,21 @@ def message_body(
         "annexes": [],
         "agenda_version": agenda_version,
     }
+
+
+class CommandSigner:
+    """Signs a track's commands for tests: each at the clock's time, with the next numbered nonce."""
+
+    def __init__(self, clock: Clock, track: str) -> None:
+        """Sign for ``track`` at ``clock``'s time."""
+        self.clock = clock
+        self.track = track
+        self.counter = 0
+
+    def sign(self, who: KeyPair, command: str, body: Mapping[str, JSONValue]) -> SignedCommand:
+        """``command`` with ``body``, signed by ``who``."""
+        self.counter += 1
+        return sign_command(
+            who.signing, track=self.track, command=command, member=who.name, body=body,
+            issued_at=self.clock.now(), nonce=f"nonce-{self.counter:08d}",
+        )  # fmt: skip
