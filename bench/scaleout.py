@@ -17,7 +17,9 @@ are three, and a commit on one node must wake a stream on another.
    own when that is lower), and each node's peak RSS (``VmHWM``), for: SQLite with one node, PostgreSQL with
    one, two and three nodes. On two cores the nodes share the CPU: the point is correctness at
    scale and the cost of PostgreSQL against SQLite (target: PostgreSQL with one node at >= 70 % of
-   SQLite's throughput).
+   SQLite's throughput). That ratio moves by several points between runs on two shared cores, so
+   the target reads the median over the run above and ``pairs - 1`` more one-node runs of half the
+   messages, SQLite then PostgreSQL back to back (3 more in the full run).
 2. Failover: three PostgreSQL nodes, usa submitting at a steady rate on node 0, qatar relaying on
    node 1, iran streaming from node 2. Node 2 is killed with ``SIGKILL``; iran reconnects to another
    node with its ``Last-Event-ID``. The failover time is from the kill to iran's next delivery
@@ -34,6 +36,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import sys
 import threading
 import time
@@ -67,10 +70,11 @@ class Scale:
     latency_seconds: float
     kills: int
     failover_rate: float
+    pairs: int
 
 
-FULL = Scale("full", messages=10_000, latency_seconds=10.0, kills=20, failover_rate=50.0)
-QUICK = Scale("quick", messages=1_000, latency_seconds=3.0, kills=5, failover_rate=30.0)
+FULL = Scale("full", messages=10_000, latency_seconds=10.0, kills=20, failover_rate=50.0, pairs=4)
+QUICK = Scale("quick", messages=1_000, latency_seconds=3.0, kills=5, failover_rate=30.0, pairs=1)
 
 
 class ClusterServer:
@@ -360,15 +364,41 @@ def throughput_section(scale: Scale, postgres: str, report: Report) -> None:
             f"{fig.rate:,.0f} msg/s ({fig.rate / sqlite.rate:.2f}x SQLite), p99 {ch.ms(fig.p99)}, "
             f"RSS {' / '.join(f'{r:,.0f}' for r in fig.rss)} MiB",
         )
-    pg1 = results[1]
+    ratios = [results[1].rate / sqlite.rate, *paired_ratios(scale, postgres)]
+    median = statistics.median(ratios)
+    heading("[1] One node: PostgreSQL / SQLite throughput, alternating pairs")
+    note("the ratio moves by several points from run to run on two shared cores: the target reads the median")
+    figure("ratios (the run above first)", ", ".join(f"{r:.2f}x" for r in ratios))
+    figure("median", f"{median:.2f}x")
     report.add(
         Row(
-            "PostgreSQL 1 node / SQLite 1 node, throughput",
-            f"{pg1.rate / sqlite.rate:.2f}x",
+            f"PostgreSQL 1 node / SQLite 1 node, throughput (median of {len(ratios)})",
+            f"{median:.2f}x",
             target=Target(">=", 0.7, ">= 0.70x"),
-            value=pg1.rate / sqlite.rate,
+            value=median,
         )
     )
+
+
+def one_node_rate(label: str, store: str | None, messages: int) -> float:
+    """Throughput alone (no latency run) of one node on ``store`` (SQLite when None)."""
+    with cluster_of(label, 1, store) as cluster:
+        server = ClusterServer(cluster)
+        ch.build_world(server)
+        server.reset()
+        progress(f"{label}: throughput, {messages:,} messages")
+        rate, _ = ch.throughput(server, messages, label, cap=ch.MAX_SECONDS)
+        return rate
+
+
+def paired_ratios(scale: Scale, postgres: str) -> list[float]:
+    """``scale.pairs - 1`` more one-node ratios, SQLite then PostgreSQL back to back each time."""
+    ratios = []
+    for pair in range(1, scale.pairs):
+        sqlite = one_node_rate(f"pair-{pair}-sqlite", None, scale.messages // 2)
+        with fresh_schema(postgres) as url:
+            ratios.append(one_node_rate(f"pair-{pair}-postgresql", url, scale.messages // 2) / sqlite)
+    return ratios
 
 
 def failover_section(scale: Scale, postgres: str, report: Report) -> None:
