@@ -9,9 +9,9 @@ counts them, and that node would then refuse every later command naming them
 (``unknown-message``, ``receipt.recorded cannot be applied: unknown 'iran'``:
 ``tests/integration/test_scaleout_kill.py``). The interleaving is set by hand.
 
-On PostgreSQL the retry, and every decision on the track for a while after,
-holds the track's advisory lock (ADR-0061): another node's append waits for it
-instead of racing again.
+The retry, and every decision on the track for a while after, holds the track
+(ADR-0061: PostgreSQL's advisory lock, a lock file beside the SQLite database):
+another node's append waits for it instead of racing again.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from backchannel.protocol.wire import receipt_digest
 from backchannel.service.log import AppendResult, Draft, LogWriter
 from backchannel.service.tracks import CommandResult, TrackService, replay
 from backchannel.store.base import EventStore
+from backchannel.store.memory import MemoryEventStore
 from backchannel.store.postgres import PostgresEventStore
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
@@ -124,13 +125,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     nodes.close()
 
 
-@pytest.fixture
-def pg_cluster(postgres_url: str) -> Iterator[Cluster]:
-    nodes = Cluster(lambda: PostgresEventStore.open(postgres_url))
-    yield nodes
-    nodes.close()
-
-
 def test_a_node_that_decided_before_another_committed_decides_again(cluster: Cluster) -> None:
     cluster.b.state(TRACK)  # b holds the opened track
     landed: list[str] = []
@@ -195,10 +189,7 @@ class Later:
         assert not self.errors, self.errors
 
 
-def test_on_postgres_the_retry_holds_the_track_so_another_node_waits_instead_of_racing(
-    pg_cluster: Cluster,
-) -> None:
-    cluster = pg_cluster
+def test_the_retry_holds_the_track_so_another_node_waits_instead_of_racing(cluster: Cluster) -> None:
     cluster.b.state(TRACK)
     waiting: list[Later] = []
 
@@ -226,8 +217,7 @@ def test_on_postgres_the_retry_holds_the_track_so_another_node_waits_instead_of_
     assert cluster.b.state(TRACK) == replay(cluster.stores[1], TRACK)
 
 
-def test_on_postgres_a_contended_track_is_held_for_the_next_decision_too(pg_cluster: Cluster) -> None:
-    cluster = pg_cluster
+def test_a_contended_track_is_held_for_the_next_decision_too(cluster: Cluster) -> None:
     cluster.b.state(TRACK)
     cluster.b_writer.between = lambda: cluster.submit(cluster.a, "first, through a")
     cluster.submit(cluster.b, "second, through b")  # lost once: the track is now contended on b
@@ -244,9 +234,9 @@ def test_on_postgres_a_contended_track_is_held_for_the_next_decision_too(pg_clus
     assert cluster.folded() == cluster.a.state(TRACK) == cluster.b.state(TRACK)
 
 
-def test_a_thread_holds_one_track_at_a_time(postgres_url: str) -> None:
+def test_a_thread_holds_one_track_at_a_time(cluster: Cluster) -> None:
+    store = cluster.stores[0]
     with (
-        PostgresEventStore.open(postgres_url) as store,
         store.exclusive("one"),
         pytest.raises(ProgrammingError, match="holds track 'one'; it cannot also hold 'two'"),
         store.exclusive("two"),
@@ -254,10 +244,18 @@ def test_a_thread_holds_one_track_at_a_time(postgres_url: str) -> None:
         pass  # pragma: no cover
 
 
-def test_stores_without_a_lock_hold_nothing(tmp_path: Path) -> None:
+def test_on_sqlite_the_lock_is_a_file_beside_the_database_and_appends_take_it(tmp_path: Path) -> None:
     with (
         SQLiteEventStore.open(tmp_path / "one.db") as store,
-        store.exclusive("any"),
-        store.exclusive("other"),
+        store.exclusive("doha"),
+        store.exclusive("doha"),
     ):
+        (lock,) = (tmp_path / ".one.db.locks").iterdir()  # re-entrant in a thread
+        assert lock.stat().st_mode & 0o777 == 0o600
+        assert lock.stat().st_size == 0
+
+
+def test_the_memory_store_holds_nothing() -> None:
+    store = MemoryEventStore()
+    with store.exclusive("any"), store.exclusive("other"):
         assert store.list_tracks() == []

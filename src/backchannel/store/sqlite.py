@@ -49,7 +49,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Self, cast
 
 from backchannel.errors import (
@@ -65,6 +65,7 @@ from backchannel.store._batch import (
     parse_note,
     prepare_batch,
 )
+from backchannel.store._file_lock import TrackFileLocks
 from backchannel.store._sqlite_crypt import SQLiteDataKeys, is_encrypted
 from backchannel.store._sqlite_schema import (
     NODE_QUERY_IDS,
@@ -120,6 +121,8 @@ class SQLiteEventStore(EventStore):
         self._path = os.fspath(path)
         self._lock = threading.Lock()
         self._track_ids: dict[str, int] = {}
+        memory = self._path == ":memory:" or self._path.startswith("file::memory:")
+        self._files = None if memory else TrackFileLocks(self._path)  # ADR-0061
         self._conn: sqlite3.Connection | None = connect(self._path, busy_timeout)
         self._cipher: PayloadCipher | None = None
         try:
@@ -297,7 +300,7 @@ class SQLiteEventStore(EventStore):
             self._track_id(batch.track)  # no data key is made for an unknown track
         rows = seal_entries(self._cipher, prepared)  # before the lock: sealing may store a new data key
         try:
-            with self._transaction(f"append to {batch.track!r}") as conn:
+            with self.exclusive(batch.track), self._transaction(f"append to {batch.track!r}") as conn:
                 write_batch(conn, prepared, rows)
         except sqlite3.IntegrityError as e:
             # The size check makes this unreachable unless the file was changed
@@ -307,6 +310,10 @@ class SQLiteEventStore(EventStore):
                 expected=expected_size,
                 actual=self.size(batch.track),
             ) from e
+
+    def exclusive(self, track: str) -> AbstractContextManager[None]:
+        """Hold ``track``'s lock file for the block: other processes' and threads' appends wait (ADR-0061)."""
+        return nullcontext() if self._files is None else self._files.hold(track)
 
     # --- reads ------------------------------------------------------------
     def read(self, track: str, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
