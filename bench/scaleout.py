@@ -201,21 +201,12 @@ def failover(scale: Scale, store: str) -> list[float]:
         errors: list[BaseException] = []
 
         def send_anywhere(keys: KeyPair, signed: SignedCommand, prefer: int) -> None:
-            for attempt in range(400):
-                node = prefer if attempt == 0 else cluster.live()[attempt % max(1, len(cluster.live()))]
-                try:
-                    clients[keys.name, node].send_command(signed)
-                except httpx.TransportError:
-                    pass
-                except ProblemError as e:
-                    lost_race = e.status == 409 and "append races" in str(e)  # resend the same command
-                    if e.status not in {429, 502, 503, 504} and not lost_race:
-                        raise
-                else:
-                    return
-                time.sleep(0.02)
-            msg = f"{keys.name}: no node took the command"
-            raise RuntimeError(msg)
+            cluster.on_any_live(
+                lambda node: clients[keys.name, node].send_command(signed),
+                first=prefer,
+                wait=30.0,
+                pause=0.02,
+            )
 
         def produce() -> None:
             i = 0

@@ -31,7 +31,7 @@ import pytest
 from backchannel.log.canonical import JSONValue
 from backchannel.protocol.keyfile import KeyPair
 from backchannel.protocol.wire import SignedCommand, agenda_digest, enrolment_key
-from backchannel.sdk import BackchannelClient, ProblemError
+from backchannel.sdk import BackchannelClient
 from backchannel.service.export import verify_store
 from backchannel.service.tracks import replay
 from backchannel.store.base import EventStore
@@ -46,7 +46,6 @@ NODES = 3
 ROUNDS = 3
 PER_ROUND = 12
 WAIT = 60.0  # the longest a round may take to drain, in seconds
-_RETRYABLE = {429, 502, 503, 504}
 
 
 @dataclass
@@ -88,20 +87,9 @@ class Members:
         return self.retrying(keys, lambda client: client.send_command(signed))
 
     def retrying(self, keys: KeyPair, call: Callable[[BackchannelClient], Any]) -> Any:
-        deadline = time.monotonic() + WAIT
-        while True:
-            client = self.any(keys)
-            try:
-                return call(client)
-            except httpx.TransportError:
-                pass
-            except ProblemError as e:
-                if e.status not in _RETRYABLE:
-                    raise
-            if time.monotonic() > deadline:
-                msg = f"{keys.name}: no node answered within {WAIT} s"
-                raise TimeoutError(msg)
-            time.sleep(0.05)
+        with self._lock:
+            rng = random.Random(self.rng.random())  # reproducible, and safe to use on this thread
+        return self.cluster.on_any_live(lambda node: call(self._clients[keys.name, node]), wait=WAIT, rng=rng)
 
     def close(self) -> None:
         for client in self._clients.values():

@@ -22,21 +22,27 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import httpx
 
+from backchannel.sdk import ProblemError
 from backchannel.testing.server import free_port
 
-__all__ = ["Cluster", "ClusterNode"]
+T = TypeVar("T")
+RETRYABLE = frozenset({429, 502, 503, 504})
+"""Statuses after which a client of a cluster tries another node (overloaded, or a node going down)."""
+
+__all__ = ["RETRYABLE", "Cluster", "ClusterNode"]
 
 _POLL = 0.05
 
@@ -137,6 +143,42 @@ class Cluster:
     def live(self) -> list[int]:
         """The indexes of the nodes whose process is running."""
         return [node.index for node in self.nodes if node.up]
+
+    def on_any_live(
+        self,
+        call: Callable[[int], T],
+        *,
+        first: int | None = None,
+        wait: float = 60.0,
+        pause: float = 0.05,
+        rng: random.Random | None = None,
+    ) -> T:
+        """``call(node)`` on live nodes (``first`` first, then at random) until one answers.
+
+        What a client of a cluster does when its node dies: the same signed
+        command again on another node (a landed one is then a no-op, by its
+        idempotency key). A transport error, a 429 or 5xx, or a 409 for lost
+        append races moves on to another node; any other error is raised.
+
+        Raises:
+            TimeoutError: no node answered within ``wait`` seconds.
+        """
+        pick = rng or random.Random()  # noqa: S311 - spreading load, not secrecy
+        deadline = time.monotonic() + wait
+        node = first
+        while True:
+            live = self.live() or list(range(self.count))
+            try:
+                return call(node if node is not None and node in live else pick.choice(live))
+            except httpx.TransportError:
+                pass
+            except ProblemError as e:
+                if e.status not in RETRYABLE and not (e.status == 409 and "append races" in str(e)):
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no node answered within {wait:g} s")
+            node = None
+            time.sleep(pause)
 
     def start(self, index: int) -> None:
         """Start node ``index`` and wait until ``/v1/service`` answers.
