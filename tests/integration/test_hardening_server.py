@@ -32,6 +32,7 @@ from backchannel.service.tracks import TrackService
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.clock import FakeClock
 from backchannel.testing.server import running
+from backchannel.testing.shared_nodes import Redirect
 from backchannel.testing.world import new_key_json as new_key
 from backchannel.testing.world import seeded_keys as pair
 
@@ -220,25 +221,13 @@ def test_issue_8_a_node_without_admitted_keys_lets_nobody_open_a_track(tmp_path:
         assert node.tracks.admission.key_ids == frozenset()
         headers_url = url  # the node checks signatures against ORIGIN; sign for it
         with BackchannelClient(ORIGIN, QATAR.name, QATAR, sleep=lambda _: None,
-                               transport=_Redirect(headers_url)) as client:  # fmt: skip
+                               transport=Redirect(headers_url)) as client:  # fmt: skip
             service_key = client.service_info()["service_key"]
             with pytest.raises(ProblemError) as refused:
                 client.execute("open_track", {
                     "title": "x", "principal_key": new_key(QATAR), "service_key": {**service_key, "expires_at": None},
                 }, track="doha")  # fmt: skip
         assert refused.value.status == 403
-
-
-class _Redirect(httpx.HTTPTransport):
-    """Send every request to ``url`` (the request was signed for the public origin)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self._url = httpx.URL(url)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme=self._url.scheme, host=self._url.host, port=self._url.port)
-        return super().handle_request(request)
 
 
 # --- low: slow clients ----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ __all__ = [
     "TTL",
     "USA",
     "NodeKeys",
+    "Redirect",
     "Served",
     "eventually",
     "log_types",
@@ -72,14 +73,16 @@ TTL = timedelta(seconds=2)
 """The work leases' ttl in these tests."""
 
 
-class _Redirect(httpx.HTTPTransport):
+class Redirect(httpx.HTTPTransport):
     """Send every request to ``url`` (it was signed for the public origin)."""
 
     def __init__(self, url: str) -> None:
+        """Send to ``url`` (scheme, host and port; the path is the request's)."""
         super().__init__()
         self._url = httpx.URL(url)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` to the redirected address."""
         request.url = request.url.copy_with(scheme=self._url.scheme, host=self._url.host, port=self._url.port)
         return super().handle_request(request)
 
@@ -102,7 +105,7 @@ class Served:
 
     def client(self, who: KeyPair) -> BackchannelClient:
         """A client of ``who`` signing for :data:`ORIGIN`, sending to this node."""
-        return BackchannelClient(ORIGIN, who.name, who, transport=_Redirect(self.url), sleep=lambda _: None)
+        return BackchannelClient(ORIGIN, who.name, who, transport=Redirect(self.url), sleep=lambda _: None)
 
     def run(self, who: KeyPair, command: str, body: dict[str, Any]) -> dict[str, Any]:
         """Execute one command on :data:`TRACK` as ``who``."""
