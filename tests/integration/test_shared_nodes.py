@@ -9,10 +9,8 @@ attempts, heartbeats, replay nonces and the per-track work leases.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,14 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-import backchannel
 from backchannel.broker import DeliveryPolicy
 from backchannel.log.records import parse_timestamp
 from backchannel.protocol.httpsig import sign_request
-from backchannel.protocol.keyfile import read_key_file
 from backchannel.service.config import Settings
 from backchannel.store.sqlite import SQLiteEventStore
-from backchannel.testing.server import free_port, serve_process
 from backchannel.testing.shared_nodes import (
     IRAN,
     ORIGIN,
@@ -38,15 +33,15 @@ from backchannel.testing.shared_nodes import (
     QATAR,
     TRACK,
     USA,
-    NodeKeys,
     Served,
     eventually,
     log_types,
+    long_poll_wake,
     open_track,
     send,
     serve,
+    two_serve_processes,
 )
-from backchannel.testing.world import message_body
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -239,46 +234,13 @@ def log_types_of(settings: Settings) -> list[str]:
 
 
 def test_two_serve_processes_on_one_data_directory_share_leases_replays_and_wake_ups(tmp_path: Path) -> None:
-    data = tmp_path / "shared"
-    env = {**os.environ, "PYTHONPATH": str(Path(backchannel.__file__).parents[1])}
-    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
-
-    def argv(url: str) -> list[str]:
-        port = url.rsplit(":", 1)[1]
-        return [
-            sys.executable, "-m", "backchannel", "serve", "--data-dir", str(data), "--port", port,
-            "--public-origin", ORIGIN, "--admit-key", QATAR.signing.key_id,
-        ]  # fmt: skip
-
-    with serve_process(argv(urls[0]), urls[0], env=env):
-        keys = NodeKeys(read_key_file(data / "node.key"))
-        one = Served(keys, urls[0])
-        open_track(one)
-        with serve_process(argv(urls[1]), urls[1], env=env):
-            two = Served(keys, urls[1])
-            sent = send(one, "hello")
-            assert [d["message_id"] for d in one.lease(IRAN)] == [sent]
-            assert two.lease(IRAN) == []  # leased through the other process
-            path = f"/v1/tracks/{TRACK}/checkpoint"
-            created = datetime.now(UTC)
-            headers = sign_request(
-                "GET", ORIGIN + path, {}, b"", key=QATAR.signing, created=created, nonce="n-1"
-            )
-            assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 200
-            assert httpx.get(two.url + path, headers=headers, timeout=10).status_code == 401
-            answers: list[float] = []
-
-            def poll() -> None:
-                with two.client(USA) as client:  # usa waits for a message from iran, through node 2
-                    client.inbox.poll(TRACK, timeout=10)
-                answers.append(time.monotonic())
-
-            waiter = threading.Thread(target=poll)
-            waiter.start()
-            time.sleep(0.5)
-            (event,) = one.run(IRAN, "submit_message", message_body("statement", {"text": "hi"}))["events"]
-            one.run(QATAR, "forward_message", {"message_id": event["command_digest"], "to_parties": ["usa"]})
-            committed = time.monotonic()
-            waiter.join(timeout=15)
-            assert answers, "the long poll on node 2 did not return"
-            assert answers[0] - committed < 0.8  # the default 50 ms poller, two processes on two cores
+    with two_serve_processes(tmp_path / "shared") as (one, two):
+        sent = send(one, "hello")
+        assert [d["message_id"] for d in one.lease(IRAN)] == [sent]
+        assert two.lease(IRAN) == []  # leased through the other process
+        path = f"/v1/tracks/{TRACK}/checkpoint"
+        created = datetime.now(UTC)
+        headers = sign_request("GET", ORIGIN + path, {}, b"", key=QATAR.signing, created=created, nonce="n-1")
+        assert httpx.get(one.url + path, headers=headers, timeout=10).status_code == 200
+        assert httpx.get(two.url + path, headers=headers, timeout=10).status_code == 401
+        assert long_poll_wake(one, two) < 0.8  # the default 50 ms poller, two processes on two cores

@@ -9,9 +9,6 @@ a commit on one wakes the other through ``LISTEN``/``NOTIFY``.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,29 +17,23 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import backchannel
 from backchannel.broker import DeliveryPolicy, Priority
 from backchannel.node import Node
-from backchannel.protocol.keyfile import read_key_file
 from backchannel.service.config import Settings
 from backchannel.service.pg_notifier import PostgresNotifier
 from backchannel.store.postgres_delivery_state import PostgresDeliveryState
-from backchannel.testing.server import free_port, serve_process
 from backchannel.testing.shared_nodes import (
     IRAN,
-    ORIGIN,
-    QATAR,
     TRACK,
-    USA,
-    NodeKeys,
     Served,
     eventually,
     log_types,
+    long_poll_wake,
     open_track,
     send,
     serve,
+    two_serve_processes,
 )
-from backchannel.testing.world import message_body
 
 
 @pytest.fixture
@@ -108,40 +99,8 @@ def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(s
 def test_two_serve_processes_on_one_schema_share_leases_and_wake_each_other(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    data = tmp_path / "shared"
-    env = {**os.environ, "PYTHONPATH": str(Path(backchannel.__file__).parents[1])}
-    env.pop("BACKCHANNEL_MASTER_KEY", None)
-    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
-
-    def argv(url: str) -> list[str]:
-        port = url.rsplit(":", 1)[1]
-        return [
-            sys.executable, "-m", "backchannel", "serve", "--data-dir", str(data), "--store", postgres_url,
-            "--port", port, "--public-origin", ORIGIN, "--admit-key", QATAR.signing.key_id,
-        ]  # fmt: skip
-
-    with serve_process(argv(urls[0]), urls[0], env=env):
-        keys = NodeKeys(read_key_file(data / "node.key"))
-        one = Served(keys, urls[0])
-        open_track(one)
-        with serve_process(argv(urls[1]), urls[1], env=env):
-            two = Served(keys, urls[1])
-            sent = send(one, "hello")
-            assert [d["message_id"] for d in one.lease(IRAN)] == [sent]
-            assert two.lease(IRAN) == []  # leased through the other process
-            answers: list[float] = []
-
-            def poll() -> None:
-                with two.client(USA) as client:  # usa waits for a message from iran, through node 2
-                    client.inbox.poll(TRACK, timeout=10)
-                answers.append(time.monotonic())
-
-            waiter = threading.Thread(target=poll)
-            waiter.start()
-            time.sleep(0.5)
-            (event,) = one.run(IRAN, "submit_message", message_body("statement", {"text": "hi"}))["events"]
-            one.run(QATAR, "forward_message", {"message_id": event["command_digest"], "to_parties": ["usa"]})
-            committed = time.monotonic()
-            waiter.join(timeout=15)
-            assert answers, "the long poll on node 2 did not return"
-            assert answers[0] - committed < 0.5  # NOTIFY, not the one-second re-check
+    with two_serve_processes(tmp_path / "shared", postgres_url) as (one, two):
+        sent = send(one, "hello")
+        assert [d["message_id"] for d in one.lease(IRAN)] == [sent]
+        assert two.lease(IRAN) == []  # leased through the other process
+        assert long_poll_wake(one, two) < 0.5  # NOTIFY, not the one-second re-check

@@ -7,6 +7,8 @@ balancer): a client's request verifies on either. :func:`serve` runs one node of
 its ``store_url``), :class:`Served` talks to it as a party would, and
 :func:`open_track`, :func:`send`, :func:`log_types` and :func:`eventually`
 are the steps the shared-node tests take on either store.
+:func:`two_serve_processes` runs two ``backchannel serve`` processes instead, and
+:func:`long_poll_wake` times a wake-up from one to the other.
 
 This module needs pytest's world (``backchannel.testing.world``) and httpx.
 """
@@ -14,9 +16,13 @@ This module needs pytest's world (``backchannel.testing.world``) and httpx.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -24,11 +30,11 @@ from fastapi import FastAPI
 
 from backchannel.broker import Backoff, DeliveryPolicy, Priority
 from backchannel.node import Node, open_node
-from backchannel.protocol.keyfile import KeyPair
+from backchannel.protocol.keyfile import KeyPair, read_key_file
 from backchannel.sdk import BackchannelClient
 from backchannel.service.admission import Admission
 from backchannel.service.config import Settings
-from backchannel.testing.server import running
+from backchannel.testing.server import free_port, running, serve_process
 from backchannel.testing.world import message_body, opening
 from backchannel.testing.world import seeded_keys as pair
 
@@ -45,9 +51,11 @@ __all__ = [
     "Served",
     "eventually",
     "log_types",
+    "long_poll_wake",
     "open_track",
     "send",
     "serve",
+    "two_serve_processes",
 ]
 
 TRACK = "doha"
@@ -176,3 +184,46 @@ def eventually(check: Callable[[], T], seconds: float, what: str) -> T:
             assert found, f"{what}: not within {seconds} s"
             return found
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def two_serve_processes(data: Path, store: str | None = None) -> Iterator[tuple[Served, Served]]:
+    """Two ``backchannel serve`` processes on ``data`` (and ``store``), the track opened through the first."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("BACKCHANNEL_MASTER_KEY", None)
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+
+    def argv(url: str) -> list[str]:
+        port = url.rsplit(":", 1)[1]
+        return [
+            sys.executable, "-m", "backchannel", "serve", "--data-dir", str(data),
+            *(["--store", store] if store else []),
+            "--port", port, "--public-origin", ORIGIN, "--admit-key", QATAR.signing.key_id,
+        ]  # fmt: skip
+
+    with serve_process(argv(urls[0]), urls[0], env=env):
+        keys = NodeKeys(read_key_file(data / "node.key"))
+        one = Served(keys, urls[0])
+        open_track(one)
+        with serve_process(argv(urls[1]), urls[1], env=env):
+            yield one, Served(keys, urls[1])
+
+
+def long_poll_wake(one: Served, two: Served) -> float:
+    """Seconds from a delivery committed through ``one`` to the return of usa's long poll on ``two``."""
+    answers: list[float] = []
+
+    def poll() -> None:
+        with two.client(USA) as client:  # usa waits for a message from iran, through node 2
+            client.inbox.poll(TRACK, timeout=10)
+        answers.append(time.monotonic())
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.5)
+    (event,) = one.run(IRAN, "submit_message", message_body("statement", {"text": "hi"}))["events"]
+    one.run(QATAR, "forward_message", {"message_id": event["command_digest"], "to_parties": ["usa"]})
+    committed = time.monotonic()
+    waiter.join(timeout=15)
+    assert answers, "the long poll on node 2 did not return"
+    return answers[0] - committed
