@@ -28,12 +28,14 @@ from backchannel.service.config import Settings
 from backchannel.store.sqlite import SQLiteEventStore
 from backchannel.testing.shared_nodes import (
     IRAN,
+    ONE_ATTEMPT,
     ORIGIN,
     POLICY,
     QATAR,
     TRACK,
     USA,
     Served,
+    dead_letter_and_escalation_logged_once,
     eventually,
     log_types,
     long_poll_wake,
@@ -164,28 +166,10 @@ def work_lease(settings: Settings) -> tuple[str, datetime] | None:
 def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(
     sqlite_settings: Settings,
 ) -> None:
-    policy = DeliveryPolicy(
-        credit=4,
-        visibility_timeout=timedelta(seconds=1),
-        max_attempts=1,
-        ack_deadline={
-            "flash": timedelta(seconds=1),
-            "priority": timedelta(hours=1),
-            "routine": timedelta(hours=1),
-        },
-    )
-    with serve(sqlite_settings, policy) as one:
+    with serve(sqlite_settings, ONE_ATTEMPT) as one:
         open_track(one)
-        with serve(sqlite_settings, policy) as two:
-            send(one, "urgent", priority="flash")
-            assert len(one.lease(IRAN)) == 1  # its only attempt
-            both = ("message.dead_lettered", "message.escalated")
-            eventually(
-                lambda: all(t in log_types(two) for t in both), 8, "the dead letter and the escalation"
-            )
-            time.sleep(1.5)  # both tickers keep running
-            types = log_types(one)
-            assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
+        with serve(sqlite_settings, ONE_ATTEMPT) as two:
+            dead_letter_and_escalation_logged_once(one, two)
             held = work_lease(sqlite_settings)
             assert held is not None
             holders = {n.node.work.holder for n in (one, two) if n.node.work is not None}

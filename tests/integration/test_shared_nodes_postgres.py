@@ -9,25 +9,22 @@ a commit on one wakes the other through ``LISTEN``/``NOTIFY``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from backchannel.broker import DeliveryPolicy, Priority
 from backchannel.node import Node
 from backchannel.service.config import Settings
 from backchannel.service.pg_notifier import PostgresNotifier
 from backchannel.store.postgres_delivery_state import PostgresDeliveryState
 from backchannel.testing.shared_nodes import (
     IRAN,
+    ONE_ATTEMPT,
     TRACK,
     Served,
-    eventually,
-    log_types,
+    dead_letter_and_escalation_logged_once,
     long_poll_wake,
     open_track,
     send,
@@ -63,28 +60,10 @@ def test_postgres_nodes_share_the_schemas_state_and_listen_for_changes(nodes: tu
 
 
 def test_a_dead_letter_and_an_escalation_are_logged_once_while_both_nodes_tick(settings: Settings) -> None:
-    policy = DeliveryPolicy(
-        credit=4,
-        visibility_timeout=timedelta(seconds=1),
-        max_attempts=1,
-        ack_deadline={
-            Priority.FLASH: timedelta(seconds=1),
-            Priority.PRIORITY: timedelta(hours=1),
-            Priority.ROUTINE: timedelta(hours=1),
-        },
-    )
-    with serve(settings, policy) as one:
+    with serve(settings, ONE_ATTEMPT) as one:
         open_track(one)
-        with serve(settings, policy) as two:
-            send(one, "urgent", priority="flash")
-            assert len(one.lease(IRAN)) == 1  # its only attempt
-            both = ("message.dead_lettered", "message.escalated")
-            eventually(
-                lambda: all(t in log_types(two) for t in both), 8, "the dead letter and the escalation"
-            )
-            time.sleep(1.5)  # both tickers keep running
-            types = log_types(one)
-            assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
+        with serve(settings, ONE_ATTEMPT) as two:
+            dead_letter_and_escalation_logged_once(one, two)
             assert settings.store_url is not None
             with psycopg.connect(settings.store_url) as conn:
                 row = conn.execute("SELECT holder FROM work_leases WHERE scope = %s", (TRACK,)).fetchone()

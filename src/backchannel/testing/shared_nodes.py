@@ -77,6 +77,18 @@ POLICY = DeliveryPolicy(
 )
 T = TypeVar("T")
 
+ONE_ATTEMPT = DeliveryPolicy(
+    credit=4,
+    visibility_timeout=timedelta(seconds=1),
+    max_attempts=1,
+    ack_deadline={
+        Priority.FLASH: timedelta(seconds=1),
+        Priority.PRIORITY: timedelta(hours=1),
+        Priority.ROUTINE: timedelta(hours=1),
+    },
+)
+"""One attempt, a flash message escalated after a second: :func:`dead_letter_and_escalation_logged_once`."""
+
 TTL = timedelta(seconds=2)
 """The work leases' ttl in these tests."""
 
@@ -227,3 +239,14 @@ def long_poll_wake(one: Served, two: Served) -> float:
     waiter.join(timeout=15)
     assert answers, "the long poll on node 2 did not return"
     return answers[0] - committed
+
+
+def dead_letter_and_escalation_logged_once(one: Served, two: Served) -> None:
+    """A flash message's only attempt expires on nodes of :data:`ONE_ATTEMPT`: both tick, one logs each."""
+    send(one, "urgent", priority="flash")
+    assert len(one.lease(IRAN)) == 1  # its only attempt
+    both = ("message.dead_lettered", "message.escalated")
+    eventually(lambda: all(t in log_types(two) for t in both), 8, "the dead letter and the escalation")
+    time.sleep(1.5)  # both tickers keep running
+    types = log_types(one)
+    assert (types.count("message.dead_lettered"), types.count("message.escalated")) == (1, 1)
