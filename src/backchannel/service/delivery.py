@@ -539,19 +539,16 @@ class DeliveryService:
         """
         applied = self._applied.get(state.track)
         if applied is not None and applied != state.version:
-            few = state.version - applied <= len(state.messages)
-            ids, was_reframed = (
-                touched(state, self._tracks.events(state, applied), applied) if few else ([], None)
-            )
+            closed_in: Callable[[RecipientQueue], list[str]]
+            if state.version - applied <= len(state.messages):
+                ids, was_reframed = touched(state, self._tracks.events(state, applied), applied)
+                closed_in = lambda queue: reconcile(state, queue, ids, was_reframed)  # noqa: E731
+            else:
+                closed_in = lambda queue: self._reconcile(state, queue)  # noqa: E731
             now = self._clock.now()
             for party in sorted(state.parties):
                 if (queue := self._queues.get((state.track, party))) is not None:
-                    closed = (
-                        reconcile(state, queue, ids, was_reframed)
-                        if was_reframed
-                        else self._reconcile(state, queue)
-                    )
-                    for message_id in closed:
+                    for message_id in closed_in(queue):
                         _settle(queue, message_id, now)
         self._applied[state.track] = state.version
         self._ensure(state)

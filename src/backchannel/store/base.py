@@ -217,7 +217,8 @@ class EventStore(ABC):
 
         The default holds nothing: appends stay optimistic (a stale
         ``expected_size`` is a ``ConflictError``). PostgreSQL holds the track's
-        advisory lock, so nodes contending for one track queue instead of racing.
+        advisory lock and SQLite a lock file per track, so nodes contending for
+        one track queue instead of racing.
         """
         del track
         return nullcontext()
